@@ -1,0 +1,441 @@
+#!/usr/bin/env bash
+# Load test of Rapport's MCP endpoint against a bare rmcp server (benches/bare_mcp.rs).
+#
+#   bash bench/run.sh
+#
+# Builds both in release mode, seeds a fresh SQLite database with 10,000 contacts through MCP
+# `create_contacts`, then runs wrk (10 s, 32 connections, 2 threads, --latency) against:
+#   - rapport `get_records`     (one contact by id, cycling over a few ids)
+#   - rapport `search_records`  (email starts_with "user12", limit 25)
+#   - bare    `echo`
+# Server pinned to core 0, wrk to core 1. All traffic stays on 127.0.0.1. Writes
+# docs/benchmarks.md and prints the table. Stops by itself; servers are killed on exit.
+#
+# Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
+# BENCH_CONTACTS (10000), BENCH_WARMUP (2s), BENCH_SKIP_BUILD (unset), BENCH_ONLY_BARE (unset:
+# set it to measure only the bare server, print its row and write nothing), BENCH_RAPPORT_BIN
+# (target/release/rapport).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+THREADS=${BENCH_THREADS:-2}
+CONTACTS=${BENCH_CONTACTS:-10000}
+WARMUP=${BENCH_WARMUP:-2s}
+PROTO=2025-06-18
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/rapport-bench.XXXXXX")
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        # Bounded wait, then force.
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------------
+# Tools
+
+if ! command -v wrk >/dev/null 2>&1; then
+    log "installing wrk"
+    if ! apt-get install -y wrk >/dev/null 2>&1; then
+        apt-get update >/dev/null && apt-get install -y wrk >/dev/null
+    fi
+fi
+command -v wrk >/dev/null || die "wrk is not installed and could not be installed"
+for tool in curl python3 taskset; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
+    log "building (release)"
+    if [[ -n "${BENCH_ONLY_BARE:-}" ]]; then
+        cargo build --release --example bare_mcp
+    else
+        cargo build --release --bin rapport --example bare_mcp
+    fi
+fi
+RAPPORT=${BENCH_RAPPORT_BIN:-$ROOT/target/release/rapport}
+BARE=$ROOT/target/release/examples/bare_mcp
+[[ -x $BARE ]] || die "$BARE is missing"
+[[ -n "${BENCH_ONLY_BARE:-}" || -x $RAPPORT ]] || die "$RAPPORT is missing"
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+# wait_listening LOGFILE PID PREFIX -> prints the base URL (http://HOST:PORT)
+wait_listening() {
+    local file=$1 pid=$2 prefix=$3 url=""
+    for _ in $(seq 1 300); do
+        url=$(grep -m1 -o "$prefix listening on http://[^ ]*" "$file" 2>/dev/null | sed 's/.* on //' || true)
+        [[ -n $url ]] && { printf '%s\n' "$url"; return 0; }
+        kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "$prefix exited before listening"; }
+        sleep 0.1
+    done
+    cat "$file" >&2
+    die "$prefix did not print its address within 30 s"
+}
+
+# The wrk script: POSTs the JSON bodies from a file (one per line, cycled), with the MCP
+# headers; counts non-200 answers and 200 answers that are not a successful tool result.
+cat >"$TMP/mcp.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+
+local reqs, n, i = {}, 0, 0
+checked, non200, badbody, sample = 0, 0, 0, ""
+
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Accept"] = "application/json, text/event-stream"
+  wrk.headers["MCP-Protocol-Version"] = args[3]
+  if args[2] ~= nil and args[2] ~= "" then wrk.headers["x-api-key"] = args[2] end
+  for line in io.lines(args[1]) do
+    if #line > 0 then n = n + 1; reqs[n] = wrk.format("POST", nil, nil, line) end
+  end
+end
+
+function request()
+  i = i % n + 1
+  return reqs[i]
+end
+
+function response(status, headers, body)
+  checked = checked + 1
+  body = body or ""
+  if status ~= 200 then
+    non200 = non200 + 1
+    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
+  elseif not body:find('"result"', 1, true) or body:find('"isError":true', 1, true) then
+    badbody = badbody + 1
+    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
+  end
+end
+
+function done(summary, latency, requests)
+  local c, a, b, s = 0, 0, 0, ""
+  for _, t in ipairs(threads) do
+    c = c + t:get("checked"); a = a + t:get("non200"); b = b + t:get("badbody")
+    if s == "" then s = t:get("sample") end
+  end
+  io.write(string.format("CHECK checked=%d non200=%d badbody=%d\n", c, a, b))
+  if s ~= "" then io.write("SAMPLE " .. s .. "\n") end
+end
+LUA
+
+# to_ms "1.23ms" | "850.00us" | "1.20s" -> milliseconds
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
+        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
+        else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
+        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
+        else { printf "nan" } }'
+}
+
+# post URL KEY BODY -> writes the body to stdout, fails unless HTTP 200
+post() {
+    local url=$1 key=$2 body=$3 code
+    local hdrs=(-H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream'
+                -H "MCP-Protocol-Version: $PROTO")
+    [[ -n $key ]] && hdrs+=(-H "x-api-key: $key")
+    code=$(curl -sS -o "$TMP/post.out" -w '%{http_code}' --max-time 30 "${hdrs[@]}" --data-binary "$body" "$url")
+    cat "$TMP/post.out"
+    [[ $code == 200 ]] || { printf '\nbench: HTTP %s from %s\n' "$code" "$url" >&2; return 1; }
+}
+
+# check_result NAME BODYTEXT -> fails unless the JSON-RPC answer is a successful tool result
+check_result() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+name, raw = sys.argv[1], sys.argv[2]
+text = raw
+if raw.lstrip().startswith(("event:", "data:", "id:", "retry:")):  # SSE framing
+    text = "\n".join(l[5:].strip() for l in raw.splitlines() if l.startswith("data:"))
+try:
+    msg = json.loads(text)
+except ValueError:
+    sys.exit(f"bench: {name}: body is not JSON: {raw!r}")
+res = msg.get("result") if isinstance(msg, dict) else None
+if not isinstance(res, dict) or res.get("isError"):
+    sys.exit(f"bench: {name}: not a successful tool result: {raw}")
+PY
+}
+
+# run_wrk LABEL URL KEY BODYFILE -> sets RPS P50 P99 (ms); the raw output goes to $TMP/LABEL.wrk
+run_wrk() {
+    local label=$1 url=$2 key=$3 bodies=$4 out=$TMP/$1.wrk
+    log "wrk warm-up $label ($WARMUP)"
+    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$TMP/mcp.lua" "$url" -- \
+        "$bodies" "$key" "$PROTO" >/dev/null
+    log "wrk $label: $DURATION, $CONNECTIONS connections, $THREADS threads"
+    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/mcp.lua" "$url" -- \
+        "$bodies" "$key" "$PROTO" >"$out"
+    sed 's/^/    /' "$out" >&2
+    local check
+    check=$(grep -m1 '^CHECK ' "$out" || true)
+    [[ -n $check ]] || die "$label: wrk printed no CHECK line"
+    if ! grep -q 'non200=0 badbody=0' <<<"$check" || grep -q 'Non-2xx' "$out"; then
+        die "$label: the load run got failed answers: $check $(grep -m1 '^SAMPLE ' "$out" || true)"
+    fi
+    if grep -q 'checked=0 ' <<<"$check"; then die "$label: no responses"; fi
+    if grep -q 'Socket errors' "$out"; then
+        log "warning: $label: $(grep -m1 'Socket errors' "$out" | sed 's/^ *//')"
+        NOTES+=("$label: $(grep -m1 'Socket errors' "$out" | sed 's/^ *//')")
+    fi
+    RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+    P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+    [[ -n $RPS && $P50 != nan && $P99 != nan ]] || die "$label: could not parse the wrk output"
+}
+
+# peak_rss_mb PID -> VmHWM in MB
+peak_rss_mb() {
+    awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"
+}
+
+# Share of CPU time (all cores) that other work used during one second before the runs.
+cpu_busy() {
+    local a b
+    a=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " ");
+        busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f", 100 * busy / (busy + idle + 0.001)}'
+}
+BUSY_BEFORE=$(cpu_busy)
+if ((BUSY_BEFORE > 10)); then
+    log "warning: other work used ${BUSY_BEFORE}% of the CPUs just before the run; figures will be lower"
+fi
+
+ROWS=()   # "target|rps|p50|p99|rss"
+NOTES=()
+
+# ---------------------------------------------------------------------------------------------
+# Bare rmcp server
+
+log "starting bare_mcp"
+BARE_ADDR=127.0.0.1:0 taskset -c 0 "$BARE" >"$TMP/bare.log" 2>&1 &
+BARE_PID=$!
+PIDS+=("$BARE_PID")
+BARE_URL=$(wait_listening "$TMP/bare.log" "$BARE_PID" bare)/mcp
+
+ECHO_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
+printf '%s\n' "$ECHO_BODY" >"$TMP/echo.bodies"
+body=$(post "$BARE_URL" "" "$ECHO_BODY") || die "bare echo failed: $body"
+check_result "bare echo" "$body"
+log "bare echo answers: $body"
+
+run_wrk bare_echo "$BARE_URL" "" "$TMP/echo.bodies"
+BARE_RPS=$RPS
+ROWS+=("bare rmcp \`echo\`|$RPS|$P50|$P99|$(peak_rss_mb "$BARE_PID")")
+kill "$BARE_PID"
+
+if [[ -n "${BENCH_ONLY_BARE:-}" ]]; then
+    IFS='|' read -r name rps p50 p99 rss <<<"${ROWS[0]}"
+    printf '\n| %s | %.0f req/s | p50 %.2f ms | p99 %.2f ms | peak RSS %s MB |\n' "$name" "$rps" "$p50" "$p99" "$rss"
+    exit 0
+fi
+
+# ---------------------------------------------------------------------------------------------
+# Rapport
+
+export RAPPORT_DATABASE_URL="sqlite://$TMP/bench.db"
+export RAPPORT_LOG=warn
+export RAPPORT_RATE_LIMIT=0
+
+log "creating an owner key"
+"$RAPPORT" keys create --name bench --role owner --json >"$TMP/key.json" 2>"$TMP/key.err" \
+    || { cat "$TMP/key.err" >&2; die "rapport keys create failed"; }
+KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$TMP/key.json") \
+    || die "keys create --json printed no .key: $(cat "$TMP/key.json")"
+
+log "starting rapport serve"
+RAPPORT_ADDR=127.0.0.1:0 taskset -c 0 "$RAPPORT" serve >"$TMP/rapport.log" 2>"$TMP/rapport.err" &
+RAPPORT_PID=$!
+PIDS+=("$RAPPORT_PID")
+RAPPORT_URL=$(wait_listening "$TMP/rapport.log" "$RAPPORT_PID" rapport)/api/v1/mcp
+
+log "seeding $CONTACTS contacts through create_contacts"
+python3 - "$RAPPORT_URL" "$KEY" "$PROTO" "$CONTACTS" "$TMP/ids" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+
+url, key, proto, total, ids_path = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+first = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Leslie", "Radia"]
+last = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Lamport", "Perlman"]
+titles = ["CTO", "Engineer", "Buyer", "VP Sales", "Founder"]
+tags = ["lead", "customer", "partner", "vip"]
+
+def parse(raw):
+    text = raw.decode()
+    if text.lstrip().startswith(("event:", "data:", "id:", "retry:")):
+        text = "\n".join(l[5:].strip() for l in text.splitlines() if l.startswith("data:"))
+    return json.loads(text)
+
+ids, t0, rid = [], time.time(), 0
+for start in range(0, total, 100):
+    contacts = [{
+        "first_name": first[i % 10], "last_name": last[(i // 10) % 10],
+        "email": f"user{i}@example.com", "title": titles[i % 5],
+        "tags": [tags[i % 4], tags[(i // 4) % 4]] if i % 3 else [tags[i % 4]],
+    } for i in range(start, min(start + 100, total))]
+    rid += 1
+    body = json.dumps({"jsonrpc": "2.0", "id": rid, "method": "tools/call",
+                       "params": {"name": "create_contacts", "arguments": {"contacts": contacts}}}).encode()
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+        "x-api-key": key, "MCP-Protocol-Version": proto})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as e:
+        sys.exit(f"bench: create_contacts: HTTP {e.code}: {e.read().decode(errors='replace')}")
+    try:
+        msg = parse(raw)
+        res = msg["result"]
+        if res.get("isError"):
+            raise ValueError("isError")
+        items = res["structuredContent"]["items"]
+        got = [it["id"] for it in items]
+        if len(got) != len(contacts) or not all(isinstance(x, str) and x for x in got):
+            raise ValueError(f"{len(got)} ids for {len(contacts)} contacts")
+    except (KeyError, TypeError, ValueError) as e:
+        sys.exit(f"bench: create_contacts answer does not match the contract ({e}): {raw.decode(errors='replace')}")
+    ids.extend(got)
+dt = time.time() - t0
+print(f"==> seeded {len(ids)} contacts in {dt:.1f} s ({len(ids) / dt:.0f}/s)", file=sys.stderr)
+step = max(1, len(ids) // 8)
+with open(ids_path, "w") as f:
+    f.write("\n".join(ids[::step][:8]) + "\n")
+PY
+
+: >"$TMP/get.bodies"
+while read -r id; do
+    [[ -n $id ]] || continue
+    printf '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_records","arguments":{"records":[{"entity":"contact","id":"%s"}]}}}\n' \
+        "$id" >>"$TMP/get.bodies"
+done <"$TMP/ids"
+SEARCH_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_records","arguments":{"entity":"contact","filters":[{"field":"email","op":"starts_with","value":"user12"}],"limit":25}}}'
+printf '%s\n' "$SEARCH_BODY" >"$TMP/search.bodies"
+
+body=$(post "$RAPPORT_URL" "$KEY" "$(head -n1 "$TMP/get.bodies")") || die "get_records failed: $body"
+check_result "get_records" "$body"
+python3 - "$body" "$(head -n1 "$TMP/ids")" <<'PY' || exit 1
+import json, sys
+raw, want = sys.argv[1], sys.argv[2]
+sc = json.loads(raw)["result"].get("structuredContent")
+text = json.dumps(sc)
+if want not in text:
+    sys.exit(f"bench: get_records answer does not contain the id {want}: {raw}")
+PY
+log "get_records answers: ${body:0:300}"
+
+body=$(post "$RAPPORT_URL" "$KEY" "$SEARCH_BODY") || die "search_records failed: $body"
+check_result "search_records" "$body"
+python3 - "$body" <<'PY' || exit 1
+import json, sys
+raw = sys.argv[1]
+sc = json.loads(raw)["result"].get("structuredContent") or {}
+items = sc.get("items")
+if not isinstance(items, list) or len(items) != 25 or "next_cursor" not in sc:
+    sys.exit(f"bench: search_records answer does not match the contract (25 items + next_cursor expected): {raw}")
+bad = [it.get("email") for it in items if not str(it.get("email", "")).startswith("user12")]
+if bad:
+    sys.exit(f"bench: search_records returned emails outside the filter {bad}: {raw}")
+PY
+log "search_records answers: ${body:0:300}"
+
+run_wrk rapport_get "$RAPPORT_URL" "$KEY" "$TMP/get.bodies"
+GET_RPS=$RPS GET_P99=$P99
+ROWS+=("rapport \`get_records\`|$RPS|$P50|$P99|$(peak_rss_mb "$RAPPORT_PID")")
+
+run_wrk rapport_search "$RAPPORT_URL" "$KEY" "$TMP/search.bodies"
+SEARCH_P99=$P99
+RAPPORT_RSS=$(peak_rss_mb "$RAPPORT_PID")
+ROWS+=("rapport \`search_records\`|$RPS|$P50|$P99|$RAPPORT_RSS")
+
+if [[ -s $TMP/rapport.err ]]; then
+    log "rapport stderr (RAPPORT_LOG=warn):"
+    head -n 20 "$TMP/rapport.err" | sed 's/^/    /' >&2
+fi
+kill "$RAPPORT_PID"
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+verdict() { if awk "BEGIN {exit !($1)}"; then echo "met"; else echo "**not met**"; fi; }
+RATIO=$(awk -v a="$GET_RPS" -v b="$BARE_RPS" 'BEGIN {printf "%.2f", a / b}')
+fmt() { printf "%.${2:-2}f" "$1"; }
+T_RPS=$(verdict "$GET_RPS >= $BARE_RPS / 2")
+T_P99_GET=$(verdict "$GET_P99 < 5")
+T_P99_SEARCH=$(verdict "$SEARCH_P99 < 5")
+T_RSS=$(verdict "$RAPPORT_RSS < 100")
+
+TABLE="| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MB) |
+|---|---:|---:|---:|---:|"
+for row in "${ROWS[@]}"; do
+    IFS='|' read -r name rps p50 p99 rss <<<"$row"
+    TABLE+=$'\n'"$(printf '| %s | %.0f | %.2f | %.2f | %s |' "$name" "$rps" "$p50" "$p99" "$rss")"
+done
+
+CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+mkdir -p docs
+cat >docs/benchmarks.md <<EOF
+# Benchmarks
+
+Measured $(date -u '+%Y-%m-%d %H:%M UTC') with \`bash bench/run.sh\`.
+
+Machine: $(nproc) cores, ${CPU:-unknown CPU}, $(uname -sr); $(rustc --version 2>/dev/null || echo rustc).
+CPU used by other work in the second before the runs: ${BUSY_BEFORE}%.
+
+Setup: release builds. Each server is pinned to core 0 (\`taskset -c 0\`) and wrk to core 1;
+wrk 4.1, ${DURATION}, ${CONNECTIONS} connections, ${THREADS} threads, after a ${WARMUP} warm-up,
+over 127.0.0.1. Every request is a stateless MCP \`tools/call\` POST (\`MCP-Protocol-Version:
+${PROTO}\`, JSON response, no \`initialize\`); the wrk script checks that every answer is HTTP 200
+with a successful tool result. Rapport runs on a fresh SQLite database seeded with ${CONTACTS}
+contacts through \`create_contacts\` (100 per call), with an owner key in \`x-api-key\` and
+\`RAPPORT_RATE_LIMIT=0\`.
+
+- \`get_records\`: \`{"records":[{"entity":"contact","id":ID}]}\`, cycling over 8 ids.
+- \`search_records\`: \`{"entity":"contact","filters":[{"field":"email","op":"starts_with","value":"user12"}],"limit":25}\`
+  (111 matches; the first page of 25).
+- bare: \`benches/bare_mcp.rs\`, rmcp + axum with one \`echo\` tool, the same transport
+  configuration, no authentication or database: the ceiling for an rmcp server on this machine.
+
+Peak RSS is \`VmHWM\` from \`/proc/PID/status\` after the load; Rapport's includes the seeding.
+
+${TABLE}
+
+## Targets
+
+| target | result | |
+|---|---|---|
+| \`get_records\` at least half the bare server's req/s | $(fmt "$GET_RPS" 0) vs $(fmt "$BARE_RPS" 0) (ratio ${RATIO}) | ${T_RPS} |
+| p99 under 5 ms, \`get_records\` | $(fmt "$GET_P99") ms | ${T_P99_GET} |
+| p99 under 5 ms, \`search_records\` | $(fmt "$SEARCH_P99") ms | ${T_P99_SEARCH} |
+| Rapport peak RSS under 100 MB | ${RAPPORT_RSS} MB | ${T_RSS} |
+EOF
+if ((${#NOTES[@]})); then
+    { echo; echo "wrk reported socket errors:"; echo; printf -- '- %s\n' "${NOTES[@]}"; } >>docs/benchmarks.md
+fi
+
+printf '\n%s\n\n' "$TABLE"
+printf 'get_records / bare: %s (target >= 0.50: %s); p99 get %s ms (%s), search %s ms (%s); RSS %s MB (%s)\n' \
+    "$RATIO" "$T_RPS" "$(fmt "$GET_P99")" "$T_P99_GET" "$(fmt "$SEARCH_P99")" "$T_P99_SEARCH" "$RAPPORT_RSS" "$T_RSS"
+log "wrote docs/benchmarks.md"

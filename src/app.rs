@@ -1,0 +1,156 @@
+//! The application: settings, shared state, and a server that is built, then run.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ipnet::IpNet;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::usage::{FLUSH_EVERY, Usage};
+use crate::config::ServeArgs;
+use crate::http::health::Metrics;
+use crate::mcp::ToolIndex;
+use crate::store::Store;
+
+/// Settings fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub public_url: String,
+    pub max_active_keys: u32,
+    pub rate_limit: u32,
+    pub query_keys: bool,
+    pub trusted_proxies: Vec<IpNet>,
+    /// Browser origins allowed on the MCP endpoint: the public URL's, plus configured ones.
+    pub allowed_origins: Vec<String>,
+    /// `Host` values accepted on the MCP endpoint: the public URL's and loopback names.
+    pub allowed_hosts: Vec<String>,
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub settings: Settings,
+    pub usage: Usage,
+    pub metrics: Metrics,
+    pub tools: ToolIndex,
+}
+
+/// Shared by every handler; cloning is a reference count.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// The origin (`scheme://host[:port]`), host and port of the public URL.
+fn origin_of(url: &str) -> anyhow::Result<(String, String, Option<u16>)> {
+    let uri: axum::http::Uri = url.parse().with_context(|| format!("RAPPORT_PUBLIC_URL is not a URL: {url}"))?;
+    let (Some(scheme), Some(authority), Some(host)) = (uri.scheme_str(), uri.authority(), uri.host()) else {
+        anyhow::bail!("RAPPORT_PUBLIC_URL must look like https://crm.example.com, got {url}");
+    };
+    anyhow::ensure!(matches!(scheme, "http" | "https"), "RAPPORT_PUBLIC_URL must be http or https, got {url}");
+    Ok((format!("{scheme}://{authority}"), host.to_owned(), uri.port_u16()))
+}
+
+impl Settings {
+    pub fn new(args: &ServeArgs, addr: SocketAddr, max_active_keys: u32) -> anyhow::Result<Self> {
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let (origin, host, port) = origin_of(&public_url)?;
+        let mut allowed_origins = vec![origin];
+        allowed_origins.extend(args.allowed_origins.iter().map(|o| o.trim().trim_end_matches('/').to_owned()));
+        allowed_origins.retain(|o| !o.is_empty());
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let mut allowed_hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+        if let Some(p) = port {
+            allowed_hosts.push(format!("{host}:{p}"));
+        }
+        allowed_hosts.push(host);
+        let trusted_proxies = args
+            .trusted_proxies
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                let s = s.trim();
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .with_context(|| format!("RAPPORT_TRUSTED_PROXIES: `{s}` is not a CIDR"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Settings {
+            public_url,
+            max_active_keys,
+            rate_limit: args.rate_limit,
+            query_keys: args.query_keys,
+            trusted_proxies,
+            allowed_origins,
+            allowed_hosts,
+        })
+    }
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Opens the database, migrates it, bootstraps an empty one, and binds the address.
+    pub async fn build(args: &ServeArgs, database_url: &str, max_active_keys: u32) -> anyhow::Result<Server> {
+        let store = crate::store::connect(database_url).await?;
+        if crate::keys::bootstrap(store.as_ref()).await? {
+            tracing::info!("created organization `default` with owner owner@localhost");
+        }
+        let listener =
+            TcpListener::bind(&args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        let settings = Settings::new(args, addr, max_active_keys)?;
+        let app = App { store, settings, usage: Usage::default(), metrics: Metrics::default(), tools: ToolIndex::build() };
+        Ok(Server { listener, state: AppState(Arc::new(app)) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` is cancelled, then flushes what is held in memory.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let flusher = {
+            let state = state.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(FLUSH_EVERY);
+                tick.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => state.usage.flush(state.store.as_ref()).await,
+                        _ = stop.cancelled() => break,
+                    }
+                }
+            })
+        };
+        let router = crate::http::router(state.clone(), shutdown.child_token());
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        let _ = flusher.await;
+        state.usage.flush(state.store.as_ref()).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! Command line and environment (SPEC section 1): every flag is also an environment variable.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "rapport", version, about = "A self-hosted CRM for AI agents, over MCP")]
+pub struct Cli {
+    /// `sqlite://FILE` (created if missing) or `postgres://…`.
+    #[arg(long, env = "RAPPORT_DATABASE_URL", default_value = "sqlite://rapport.db", global = true)]
+    pub database_url: String,
+
+    /// Tracing filter, e.g. `info` or `rapport=debug,info`.
+    #[arg(long, env = "RAPPORT_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    #[arg(long, env = "RAPPORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    /// Enabled keys allowed per organization.
+    #[arg(long, env = "RAPPORT_MAX_ACTIVE_KEYS", default_value_t = 10, global = true)]
+    pub max_active_keys: u32,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+pub struct Telemetry {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+impl Cli {
+    pub fn telemetry(&self) -> Telemetry {
+        Telemetry { filter: self.log.clone(), format: self.log_format }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (MCP endpoint, REST API).
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Listen address.
+    #[arg(long, env = "RAPPORT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+
+    /// Base URL used in install commands and links; default `http://{addr}`.
+    #[arg(long, env = "RAPPORT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Requests per key per minute; 0 turns it off.
+    #[arg(long, env = "RAPPORT_RATE_LIMIT", default_value_t = 600)]
+    pub rate_limit: u32,
+
+    /// Extra browser origins allowed to call /api/v1/mcp (comma-separated).
+    #[arg(long, env = "RAPPORT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// CIDRs whose X-Forwarded-For is believed (comma-separated).
+    #[arg(long, env = "RAPPORT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Accept `?api_key=` (connectors need it).
+    #[arg(long, env = "RAPPORT_QUERY_KEYS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub query_keys: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; its secret is printed this once.
+    Create(KeysCreateArgs),
+    /// List keys (enabled and disabled; `--all` adds revoked ones).
+    List(KeysListArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct OrgArg {
+    /// Organization (slug).
+    #[arg(long, default_value = "default")]
+    pub org: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysCreateArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// A name that says where the key is used, e.g. `claude-code on laptop`.
+    #[arg(long)]
+    pub name: String,
+    /// Role preset for the key's scopes (default: the owning user's role).
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Explicit scopes instead of a role, comma-separated.
+    #[arg(long, value_delimiter = ',', conflicts_with = "role")]
+    pub scopes: Vec<String>,
+    /// Expire the key after this many days.
+    #[arg(long)]
+    pub expires_in_days: Option<u32>,
+    /// Accept the key only from this network (repeatable).
+    #[arg(long = "allow-cidr")]
+    pub allow_cidr: Vec<String>,
+    /// The user who owns the key (default: the organization's first owner).
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysListArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// Include revoked keys.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,38 @@
+use rapport_tools::Scope;
+use rapport_tools::records::Entity;
+
+use crate::store::StoreError;
+
+/// What can go wrong in the domain. Everything but `Store` is the caller's to fix, and the
+/// message says how.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    /// The input is wrong; the message names the field and what would be right.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not found: {}. Use ids that search_records or a create tool returned; records of other organizations are not visible", .0.iter().map(|(e, id)| format!("{e} {id}")).collect::<Vec<_>>().join(", "))]
+    NotFound(Vec<(Entity, String)>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("this API key lacks the `{0}` scope; ask an administrator for a key that has it")]
+    Forbidden(Scope),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CrmError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        CrmError::Invalid(msg.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            CrmError::Invalid(_) => "invalid_arguments",
+            CrmError::NotFound(_) => "not_found",
+            CrmError::Conflict(_) => "conflict",
+            CrmError::Forbidden(_) => "insufficient_scope",
+            CrmError::Store(e) if e.is_unavailable() => "unavailable",
+            CrmError::Store(_) => "internal",
+        }
+    }
+}

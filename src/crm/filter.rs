@@ -1,0 +1,294 @@
+//! Parsing `filters` and `sort` into store predicates. Every mistake names the field or
+//! operator and lists what would have been valid.
+
+use rapport_tools::inputs::{Direction, FieldCondition, FieldType, Op, SortKey};
+use rapport_tools::records::Entity;
+use serde_json::Value;
+
+use super::CrmError;
+use super::fields::{self, FieldSpec};
+use crate::store::CustomFieldDef;
+use crate::store::query::{CmpOp, Col, ColKind, Predicate, SortExpr, SqlValue, is_safe_key};
+use crate::time::{self, DAY_MS, Millis};
+
+/// Deepest nesting of `any` groups.
+const MAX_DEPTH: usize = 4;
+/// Most conditions in one filter, counting nested ones.
+const MAX_CONDITIONS: usize = 50;
+/// Most values in one `in` list.
+const MAX_LIST: usize = 500;
+
+/// What a filter can refer to: the entity's fields and its custom fields.
+pub struct Schema<'a> {
+    pub entity: Entity,
+    pub custom: &'a [CustomFieldDef],
+    pub now: Millis,
+}
+
+enum Target<'a> {
+    Builtin(&'static FieldSpec),
+    Custom(&'a CustomFieldDef, FieldType),
+}
+
+impl<'a> Schema<'a> {
+    fn valid_fields(&self) -> String {
+        let mut names: Vec<String> = fields::fields(self.entity).iter().map(|f| f.name.to_owned()).collect();
+        names.extend(self.custom.iter().map(|c| format!("custom.{}", c.key)));
+        names.join(", ")
+    }
+
+    fn target(&self, name: &str) -> Result<Target<'a>, CrmError> {
+        if let Some(key) = name.strip_prefix("custom.") {
+            if let Some(def) = self.custom.iter().find(|c| c.key == key)
+                && is_safe_key(&def.key)
+                && let Some(ty) = fields::custom_type(&def.field_type)
+            {
+                return Ok(Target::Custom(def, ty));
+            }
+        } else if let Some(spec) = fields::find(self.entity, name) {
+            return Ok(Target::Builtin(spec));
+        }
+        Err(CrmError::invalid(format!(
+            "unknown field `{name}` for {}; valid fields: {}",
+            self.entity,
+            self.valid_fields()
+        )))
+    }
+
+    pub fn parse_filters(&self, filters: &[Value]) -> Result<Vec<Predicate>, CrmError> {
+        let mut budget = MAX_CONDITIONS;
+        filters.iter().map(|f| self.condition(f, 0, &mut budget)).collect()
+    }
+
+    fn condition(&self, v: &Value, depth: usize, budget: &mut usize) -> Result<Predicate, CrmError> {
+        if *budget == 0 {
+            return Err(CrmError::invalid(format!("a filter may hold at most {MAX_CONDITIONS} conditions")));
+        }
+        *budget -= 1;
+        let Value::Object(obj) = v else {
+            return Err(CrmError::invalid(format!(
+                "each filter condition is an object like {{\"field\": \"email\", \"op\": \"eq\", \"value\": \"ada@example.com\"}} or {{\"any\": [...]}}, got {v}"
+            )));
+        };
+        if let Some(any) = obj.get("any") {
+            if obj.len() != 1 {
+                return Err(CrmError::invalid("an `any` condition holds only the key `any`"));
+            }
+            if depth >= MAX_DEPTH {
+                return Err(CrmError::invalid(format!("`any` groups nest at most {MAX_DEPTH} deep")));
+            }
+            let Value::Array(items) = any else {
+                return Err(CrmError::invalid("`any` takes a list of conditions"));
+            };
+            let inner = items.iter().map(|c| self.condition(c, depth + 1, budget)).collect::<Result<_, _>>()?;
+            return Ok(Predicate::Any(inner));
+        }
+        let cond: FieldCondition = serde_json::from_value(v.clone())
+            .map_err(|e| CrmError::invalid(format!("filter condition {v}: {e}")))?;
+        self.field_condition(&cond)
+    }
+
+    fn field_condition(&self, c: &FieldCondition) -> Result<Predicate, CrmError> {
+        let target = self.target(&c.field)?;
+        let (ty, ops, col) = match &target {
+            Target::Builtin(spec) => {
+                (spec.ty, fields::spec_operators(spec), Col::Builtin { name: spec.name, kind: fields::col_kind(spec.ty) })
+            }
+            Target::Custom(def, ty) => {
+                let kind = match ty {
+                    // Custom dates are stored as canonical RFC 3339 text, which sorts in time order.
+                    FieldType::Date | FieldType::Datetime => ColKind::Text,
+                    other => fields::col_kind(*other),
+                };
+                (*ty, fields::operators(*ty, false), Col::Custom { key: def.key.clone(), kind })
+            }
+        };
+        if !ops.contains(&c.op) {
+            let valid: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
+            return Err(CrmError::invalid(format!(
+                "operator `{}` does not fit field `{}` ({}); valid operators: {}",
+                c.op.as_str(),
+                c.field,
+                type_name(ty),
+                valid.join(", ")
+            )));
+        }
+        let field = c.field.as_str();
+        let value = || {
+            c.value.as_ref().filter(|v| !v.is_null()).ok_or_else(|| {
+                CrmError::invalid(format!("operator `{}` on `{field}` needs a `value`", c.op.as_str()))
+            })
+        };
+        let scalar = |v: &Value| self.scalar(field, ty, &target, v);
+        let op_name = c.op.as_str();
+        Ok(match c.op {
+            Op::Eq | Op::Ne | Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+                let op = match c.op {
+                    Op::Eq => CmpOp::Eq,
+                    Op::Ne => CmpOp::Ne,
+                    Op::Gt => CmpOp::Gt,
+                    Op::Gte => CmpOp::Gte,
+                    Op::Lt => CmpOp::Lt,
+                    _ => CmpOp::Lte,
+                };
+                Predicate::Compare { col, op, value: scalar(value()?)? }
+            }
+            Op::Contains | Op::StartsWith => {
+                let Value::String(s) = value()? else {
+                    return Err(CrmError::invalid(format!("operator `{}` on `{field}` takes text", c.op.as_str())));
+                };
+                let escaped = like_escape(&s.to_lowercase());
+                let pattern =
+                    if c.op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
+                Predicate::Like { col, pattern }
+            }
+            Op::Between => {
+                let items = as_list(field, op_name, value()?)?;
+                if items.len() != 2 {
+                    return Err(CrmError::invalid(format!(
+                        "operator `between` on `{field}` takes two values, [low, high]"
+                    )));
+                }
+                let low = Predicate::Compare { col: col.clone(), op: CmpOp::Gte, value: scalar(items[0])? };
+                let high = Predicate::Compare { col, op: CmpOp::Lte, value: scalar(items[1])? };
+                Predicate::All(vec![low, high])
+            }
+            Op::In | Op::NotIn => {
+                let values = as_list(field, op_name, value()?)?.into_iter().map(scalar).collect::<Result<_, _>>()?;
+                Predicate::In { col, values, negate: c.op == Op::NotIn }
+            }
+            Op::IsNull | Op::IsNotNull => {
+                let negate = c.op == Op::IsNotNull;
+                match field {
+                    // A company "has no contact_ids" when no contact points at it.
+                    "contact_ids" => Predicate::CompanyHasContacts { negate: !negate },
+                    // Tags are never NULL: "null" means the empty list.
+                    "tags" => Predicate::Compare {
+                        col,
+                        op: if negate { CmpOp::Ne } else { CmpOp::Eq },
+                        value: SqlValue::Text("[]".into()),
+                    },
+                    _ => Predicate::Null { col, negate },
+                }
+            }
+            Op::InLastDays => {
+                let days = value()?.as_f64().filter(|d| *d >= 0.0 && *d <= 36_500.0).ok_or_else(|| {
+                    CrmError::invalid(format!("`in_last_days` on `{field}` takes a number of days, 0 to 36500"))
+                })?;
+                let since = self.now - (days * DAY_MS as f64) as Millis;
+                let value = match &target {
+                    Target::Builtin(_) => SqlValue::Int(since),
+                    Target::Custom(..) => SqlValue::Text(time::rfc3339(since)),
+                };
+                Predicate::Compare { col, op: CmpOp::Gte, value }
+            }
+            Op::HasAny | Op::HasNone => {
+                let negate = c.op == Op::HasNone;
+                let items = as_list(field, op_name, value()?)?;
+                let texts = items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s.clone()),
+                        other => Err(CrmError::invalid(format!("`{field}` values are text, got {other}"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                match field {
+                    "tags" => Predicate::TagsAny { values: texts, negate },
+                    "contact_ids" => Predicate::CompanyContacts { ids: texts, negate },
+                    _ => Predicate::In { col, values: texts.into_iter().map(SqlValue::Text).collect(), negate },
+                }
+            }
+        })
+    }
+
+    /// One operand, checked against the field's type.
+    fn scalar(&self, field: &str, ty: FieldType, target: &Target<'_>, v: &Value) -> Result<SqlValue, CrmError> {
+        let wrong = |expected: &str| CrmError::invalid(format!("`{field}` takes {expected}, got {v}"));
+        match ty {
+            FieldType::Number | FieldType::Currency => {
+                let n = match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+                    _ => None,
+                };
+                n.map(SqlValue::Float).ok_or_else(|| wrong("a number"))
+            }
+            FieldType::Boolean => v.as_bool().map(SqlValue::Bool).ok_or_else(|| wrong("true or false")),
+            FieldType::Date | FieldType::Datetime => {
+                let ms = v.as_str().and_then(time::parse_instant).ok_or_else(|| {
+                    wrong("a date such as 2026-01-31 or an RFC 3339 time such as 2026-01-31T09:00:00Z")
+                })?;
+                Ok(match target {
+                    Target::Builtin(_) => SqlValue::Int(ms),
+                    Target::Custom(..) if ty == FieldType::Date => SqlValue::Text(time::rfc3339(ms)[..10].to_owned()),
+                    Target::Custom(..) => SqlValue::Text(time::rfc3339(ms)),
+                })
+            }
+            FieldType::Email | FieldType::Url => {
+                v.as_str().map(|s| SqlValue::Text(s.trim().to_lowercase())).ok_or_else(|| wrong("text"))
+            }
+            _ => v.as_str().map(|s| SqlValue::Text(s.to_owned())).ok_or_else(|| wrong("text")),
+        }
+    }
+
+    pub fn parse_sort(&self, sort: &[SortKey]) -> Result<Vec<SortExpr>, CrmError> {
+        if sort.is_empty() {
+            return Ok(vec![SortExpr { column: "created_at", kind: ColKind::Int, desc: true }]);
+        }
+        if sort.len() > 3 {
+            return Err(CrmError::invalid("sort by at most 3 fields"));
+        }
+        sort.iter()
+            .map(|k| {
+                let spec = fields::find(self.entity, &k.field).filter(|f| f.sortable).ok_or_else(|| {
+                    let valid: Vec<&str> =
+                        fields::fields(self.entity).iter().filter(|f| f.sortable).map(|f| f.name).collect();
+                    CrmError::invalid(format!(
+                        "cannot sort {} by `{}`; sortable fields: {}",
+                        self.entity.plural(),
+                        k.field,
+                        valid.join(", ")
+                    ))
+                })?;
+                Ok(SortExpr { column: spec.name, kind: fields::col_kind(spec.ty), desc: k.direction == Direction::Desc })
+            })
+            .collect()
+    }
+}
+
+fn as_list<'v>(field: &str, op: &str, v: &'v Value) -> Result<Vec<&'v Value>, CrmError> {
+    match v {
+        Value::Array(items) if items.len() <= MAX_LIST => Ok(items.iter().collect()),
+        Value::Array(_) => Err(CrmError::invalid(format!("a list holds at most {MAX_LIST} values"))),
+        other => Err(CrmError::invalid(format!("operator `{op}` on `{field}` takes a list of values, got {other}"))),
+    }
+}
+
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn type_name(ty: FieldType) -> &'static str {
+    match ty {
+        FieldType::Id => "id",
+        FieldType::Text => "text",
+        FieldType::Email => "email",
+        FieldType::Phone => "phone",
+        FieldType::Url => "url",
+        FieldType::Number => "number",
+        FieldType::Currency => "currency",
+        FieldType::Boolean => "boolean",
+        FieldType::Date => "date",
+        FieldType::Datetime => "datetime",
+        FieldType::Select => "select",
+        FieldType::Tags => "tags",
+        FieldType::Relation => "relation",
+    }
+}

@@ -1,0 +1,161 @@
+//! Layers in front of `/api/v1`: the API key check, the MCP request guard, request logs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::auth::{self, Presented};
+use crate::time;
+
+/// The largest MCP request body accepted.
+pub const MAX_MCP_BODY: usize = 1024 * 1024;
+
+fn presented_keys(headers: &HeaderMap, query: Option<&str>) -> Presented {
+    let mut p = Presented::default();
+    for v in headers.get_all("x-api-key") {
+        if let Ok(s) = v.to_str() {
+            p.add(s);
+        }
+    }
+    for v in headers.get_all(header::AUTHORIZATION) {
+        let Ok(s) = v.to_str() else { continue };
+        let mut parts = s.trim().splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("apikey") {
+            p.add(parts.next().unwrap_or(""));
+        }
+    }
+    if let Some(q) = query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            if k == "api_key" {
+                p.in_query = true;
+                p.add(&v);
+            }
+        }
+    }
+    p
+}
+
+/// Authenticates every request, and puts the `Principal` in its extensions.
+pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = auth::client_ip(peer, forwarded, &state.settings.trusted_proxies);
+    let presented = presented_keys(req.headers(), req.uri().query());
+    let result = match presented.single(state.settings.query_keys) {
+        Ok(key) => auth::authenticate(state.store.as_ref(), &key, ip).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(principal) => {
+            state.usage.touch(&principal.key_id, time::now_ms(), ip.to_string());
+            req.extensions_mut().insert(Arc::new(principal));
+            next.run(req).await
+        }
+        Err(e) => {
+            state.metrics.auth_failure(e.code());
+            ApiError::from(e).into_response()
+        }
+    }
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// What rmcp answers with 415 for (malformed JSON, batches), the contract answers with
+/// JSON-RPC errors; oversized bodies get 413 before anything is parsed.
+pub async fn mcp_guard(req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, MAX_MCP_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("an MCP request body is at most {MAX_MCP_BODY} bytes"),
+            )
+            .into_response();
+        }
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Err(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON"),
+        Ok(Value::Array(_)) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                -32600,
+                "Invalid Request: batches are not supported; send one JSON-RPC message per POST",
+            );
+        }
+        Ok(Value::Object(_)) => {}
+        Ok(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "Invalid Request: expected a JSON-RPC object"),
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// The query string with every `api_key` value replaced, for logs.
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            let decoded: String = form_urlencoded::parse(name.as_bytes()).map(|(k, _)| k.into_owned()).collect();
+            if decoded.eq_ignore_ascii_case("api_key") || decoded.to_ascii_lowercase().contains("key") {
+                format!("{name}=REDACTED")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// One log line per request: method, matched route, redacted query, status, time.
+pub async fn log_requests(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    let query = req.uri().query().map(redact_query);
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, query = query.as_deref().unwrap_or(""), status, elapsed_ms, "request");
+    } else {
+        tracing::info!(%method, %path, query = query.as_deref().unwrap_or(""), status, elapsed_ms, "request");
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_keys_in_queries() {
+        assert_eq!(redact_query("api_key=rpk_secret&toolsets=contacts"), "api_key=REDACTED&toolsets=contacts");
+        assert_eq!(redact_query("api%5Fkey=rpk_secret"), "api%5Fkey=REDACTED");
+        assert_eq!(redact_query("a=1"), "a=1");
+    }
+}

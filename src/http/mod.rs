@@ -1,0 +1,63 @@
+//! The HTTP surface: routes, the layers in front of them, the error shape.
+
+pub mod error;
+pub mod health;
+pub mod middleware;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::mcp::RapportMcp;
+use error::ApiError;
+
+pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
+    let s = &state.settings;
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_cancellation_token(shutdown)
+        .with_max_request_body_bytes(middleware::MAX_MCP_BODY)
+        .with_allowed_hosts(s.allowed_hosts.clone())
+        .with_allowed_origins(s.allowed_origins.clone());
+    config = config.enforce_origin_validation();
+    let mcp_state = state.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(RapportMcp::new(mcp_state.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+
+    let api = Router::new()
+        .nest_service("/mcp", mcp)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route").into_response() })
+        .layer(from_fn(middleware::mcp_guard))
+        .layer(from_fn_with_state(state.clone(), middleware::require_key));
+
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such page").into_response() })
+        .layer(from_fn_with_state(state.clone(), count_requests))
+        .layer(from_fn(middleware::log_requests))
+        .with_state(state)
+}
+
+async fn count_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    state.metrics.request();
+    next.run(req).await
+}

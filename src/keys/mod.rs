@@ -1,0 +1,255 @@
+//! The key lifecycle: creating and listing keys, each change audited in the same
+//! transaction as the change itself.
+
+use ipnet::IpNet;
+use rapport_tools::{Role, Scope, Scopes};
+use serde::Serialize;
+
+use crate::auth::key::PlainKey;
+use crate::store::{Actor, AuditEntry, KeyRecord, KeyStatus, Org, Store, StoreError, User};
+use crate::time::{self, DAY_MS, Millis};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(
+        "the organization already has {0} enabled keys, the most RAPPORT_MAX_ACTIVE_KEYS allows; disable or revoke one first"
+    )]
+    Limit(u32),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a request to create a key asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NewKeyRequest {
+    pub name: String,
+    pub role: Option<String>,
+    pub scopes: Vec<String>,
+    pub expires_in_days: Option<u32>,
+    pub allowed_cidrs: Vec<String>,
+    /// Email of the owning user; default: the organization's first owner.
+    pub user_email: Option<String>,
+}
+
+/// Who is creating: the audit actor, and the scopes they hold (all of them for the CLI,
+/// which runs with the database's own authority).
+#[derive(Debug, Clone)]
+pub struct Creator {
+    pub actor: Actor,
+    pub scopes: Scopes,
+    pub ip: Option<String>,
+}
+
+impl Creator {
+    pub fn cli() -> Self {
+        Creator { actor: Actor::Cli, scopes: Scope::ALL.iter().copied().collect(), ip: None }
+    }
+}
+
+/// A key as lists and `--json` show it. The secret appears only in `CreatedKey`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub name: String,
+    pub preview: String,
+    pub scopes: Vec<String>,
+    pub role: Option<Role>,
+    pub expires_at: Option<String>,
+    pub allowed_cidrs: Vec<String>,
+    pub status: &'static str,
+    pub created_at: String,
+    pub user_id: String,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<String>,
+    pub rotated_from: Option<String>,
+}
+
+impl From<&KeyRecord> for KeyView {
+    fn from(k: &KeyRecord) -> Self {
+        KeyView {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            preview: k.preview.clone(),
+            scopes: k.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            role: k.role,
+            expires_at: k.expires_at.map(time::rfc3339),
+            allowed_cidrs: k.allowed_cidrs.clone(),
+            status: k.status.as_str(),
+            created_at: time::rfc3339(k.created_at),
+            user_id: k.user_id.clone(),
+            last_used_at: k.last_used_at.map(time::rfc3339),
+            last_used_ip: k.last_used_ip.clone(),
+            revoked_at: k.revoked_at.map(time::rfc3339),
+            rotated_from: k.rotated_from.clone(),
+        }
+    }
+}
+
+/// The answer to a create: the record and, this once, the secret.
+#[derive(Debug, Serialize)]
+pub struct CreatedKey {
+    pub id: String,
+    pub name: String,
+    /// The plaintext key. Never stored; shown once.
+    pub key: String,
+    pub preview: String,
+    pub scopes: Vec<String>,
+    pub role: Option<Role>,
+    pub expires_at: Option<String>,
+    pub allowed_cidrs: Vec<String>,
+    pub status: &'static str,
+    pub created_at: String,
+}
+
+fn parse_name(name: &str) -> Result<String, KeyError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(KeyError::Invalid("a key's name is 1 to 100 printable characters".into()));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_cidrs(cidrs: &[String]) -> Result<Vec<String>, KeyError> {
+    cidrs
+        .iter()
+        .map(|c| {
+            let c = c.trim();
+            // A bare address means just that address.
+            let net = c
+                .parse::<IpNet>()
+                .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| KeyError::Invalid(format!("`{c}` is not a CIDR like 203.0.113.0/24 or 2001:db8::/32")))?;
+            Ok(net.trunc().to_string())
+        })
+        .collect()
+}
+
+pub async fn create(
+    store: &dyn Store,
+    org: &Org,
+    creator: &Creator,
+    req: NewKeyRequest,
+    max_active: u32,
+) -> Result<CreatedKey, KeyError> {
+    let name = parse_name(&req.name)?;
+    let owner: User = match &req.user_email {
+        Some(email) => store
+            .user_by_email(&org.id, &email.trim().to_lowercase())
+            .await?
+            .ok_or_else(|| KeyError::NotFound(format!("no user {email} in organization {}", org.name)))?,
+        None => store
+            .first_owner(&org.id)
+            .await?
+            .ok_or_else(|| KeyError::NotFound(format!("organization {} has no active owner", org.name)))?,
+    };
+    if !owner.active {
+        return Err(KeyError::Invalid(format!("user {} is deactivated; activate them first", owner.email)));
+    }
+    let (role, scopes): (Option<Role>, Scopes) = match (&req.role, req.scopes.is_empty()) {
+        (Some(_), false) => return Err(KeyError::Invalid("give --role or --scopes, not both".into())),
+        (Some(r), true) => {
+            let role: Role = r.parse().map_err(KeyError::Invalid)?;
+            (Some(role), role.scopes())
+        }
+        (None, false) => {
+            let scopes = req
+                .scopes
+                .iter()
+                .map(|s| s.trim().parse::<Scope>().map_err(|e| KeyError::Invalid(e.to_string())))
+                .collect::<Result<Scopes, _>>()?;
+            (None, scopes)
+        }
+        (None, true) => (Some(owner.role), owner.role.scopes()),
+    };
+    if let Some(beyond) = scopes.iter().find(|s| !creator.scopes.contains(s)) {
+        return Err(KeyError::Forbidden(format!("you cannot grant `{beyond}`: you do not hold it yourself")));
+    }
+    if let Some(beyond) = scopes.iter().find(|s| !owner.role.scopes().contains(s)) {
+        return Err(KeyError::Invalid(format!(
+            "user {} is a {}; their key cannot carry `{beyond}`",
+            owner.email, owner.role
+        )));
+    }
+    let now = time::now_ms();
+    let expires_at: Option<Millis> = match req.expires_in_days {
+        Some(0) => return Err(KeyError::Invalid("--expires-in-days must be at least 1".into())),
+        Some(d) if d > 3650 => return Err(KeyError::Invalid("--expires-in-days is at most 3650".into())),
+        Some(d) => Some(now + i64::from(d) * DAY_MS),
+        None => None,
+    };
+    let allowed_cidrs = parse_cidrs(&req.allowed_cidrs)?;
+    let secret = PlainKey::generate();
+    let record = KeyRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: org.id.clone(),
+        user_id: owner.id.clone(),
+        name,
+        preview: secret.preview(),
+        role,
+        scopes,
+        status: KeyStatus::Enabled,
+        created_at: now,
+        expires_at,
+        allowed_cidrs,
+        last_used_at: None,
+        last_used_ip: None,
+        revoked_at: None,
+        rotated_from: None,
+    };
+    let audit = AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: Some(org.id.clone()),
+        at: now,
+        actor: creator.actor.clone(),
+        action: "key.create".into(),
+        target_type: Some("api_key".into()),
+        target_id: Some(record.id.clone()),
+        key_id: Some(record.id.clone()),
+        ip: creator.ip.clone(),
+        details: serde_json::json!({ "name": record.name, "user": owner.email, "preview": record.preview }),
+    };
+    store.insert_key(&record, &secret.digest(), max_active, &audit).await.map_err(|e| match e {
+        StoreError::KeyLimit(n) => KeyError::Limit(n),
+        other => KeyError::Store(other),
+    })?;
+    let view = KeyView::from(&record);
+    Ok(CreatedKey {
+        id: view.id,
+        name: view.name,
+        key: secret.expose().to_owned(),
+        preview: view.preview,
+        scopes: view.scopes,
+        role: view.role,
+        expires_at: view.expires_at,
+        allowed_cidrs: view.allowed_cidrs,
+        status: view.status,
+        created_at: view.created_at,
+    })
+}
+
+pub async fn list(store: &dyn Store, org: &Org, include_revoked: bool) -> Result<Vec<KeyView>, KeyError> {
+    Ok(store.list_keys(&org.id, include_revoked).await?.iter().map(KeyView::from).collect())
+}
+
+/// Creates organization `default` and its owner `owner@localhost` on an empty database.
+pub async fn bootstrap(store: &dyn Store) -> Result<bool, StoreError> {
+    let now = time::now_ms();
+    let org = Org { id: uuid::Uuid::now_v7().to_string(), name: "default".into(), created_at: now };
+    let owner = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: org.id.clone(),
+        email: "owner@localhost".into(),
+        name: Some("Owner".into()),
+        role: Role::Owner,
+        active: true,
+        created_at: now,
+    };
+    store.bootstrap(&org, &owner).await
+}

@@ -1,0 +1,11 @@
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crm;
+pub mod http;
+pub mod keys;
+pub mod mcp;
+pub mod store;
+pub mod telemetry;
+pub mod time;

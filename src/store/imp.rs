@@ -1,0 +1,652 @@
+//! The two `Store` implementations. Their bodies are one macro over the sqlx database
+//! type: the SQL is the same (placeholders `$n`, `RETURNING`, row values), the Rust is the
+//! same, and what differs (pools, the write transaction, locking) is passed in.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rapport_tools::records::Entity;
+use rapport_tools::{Role, Scope, Scopes};
+use serde_json::{Map, Value};
+use sqlx::postgres::{PgPoolOptions, Postgres};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Pool, Row as _, Sqlite};
+
+use super::query::{Dialect, Predicate, Query, Sql, SqlValue, table};
+use super::sql::*;
+use super::*;
+use crate::auth::key::KeyDigest;
+
+pub struct SqliteStore {
+    /// One connection: SQLite has one writer at a time, and queuing here beats
+    /// "database is locked".
+    write: Pool<Sqlite>,
+    read: Pool<Sqlite>,
+}
+
+pub struct PgStore {
+    write: Pool<Postgres>,
+    read: Pool<Postgres>,
+}
+
+impl SqliteStore {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives power loss too, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStore { write, read })
+    }
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PgStore { write: pool.clone(), read: pool })
+    }
+}
+
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serializes")
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+fn parse_role(s: &str) -> StoreResult<Role> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+fn parse_scopes(s: &str) -> StoreResult<Scopes> {
+    let names: Vec<String> = parse_json(s, "scopes")?;
+    // A scope dropped from a later release is ignored rather than locking the key out.
+    Ok(names.iter().filter_map(|n| n.parse::<Scope>().ok()).collect())
+}
+
+fn entity_name(s: &str) -> StoreResult<Entity> {
+    match s {
+        "contact" => Ok(Entity::Contact),
+        "company" => Ok(Entity::Company),
+        other => Err(StoreError::Corrupt(format!("unknown entity {other}"))),
+    }
+}
+
+fn map_write_error(e: sqlx::Error, what: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound,
+        _ => StoreError::Database(e),
+    }
+}
+
+fn ids_sql(dialect: Dialect, prefix: &str, org_id: &str, ids: &[String]) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push(prefix);
+    sql.push(" WHERE org_id = ");
+    sql.bind(SqlValue::Text(org_id.to_owned()));
+    sql.push(" AND id IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(SqlValue::Text(id.clone()));
+    }
+    sql.push(")");
+    sql
+}
+
+fn select_cols(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Contact => CONTACT_COLS,
+        Entity::Company => COMPANY_COLS,
+    }
+}
+
+macro_rules! impl_store {
+    ($store:ident, $db:ty, $dialect:expr, $begin:literal, $lock_org:expr) => {
+        impl $store {
+            fn bind_all<'q>(
+                mut q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                binds: &'q [SqlValue],
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+                for b in binds {
+                    q = match b {
+                        SqlValue::Text(s) => q.bind(s.as_str()),
+                        SqlValue::Int(i) => q.bind(*i),
+                        SqlValue::Float(f) => q.bind(*f),
+                        SqlValue::Bool(v) => q.bind(*v),
+                    };
+                }
+                q
+            }
+
+            fn user(row: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
+                Ok(User {
+                    id: row.try_get("id")?,
+                    org_id: row.try_get("org_id")?,
+                    email: row.try_get("email")?,
+                    name: row.try_get("name")?,
+                    role: parse_role(row.try_get::<&str, _>("role")?)?,
+                    active: row.try_get("active")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            fn key(row: &<$db as sqlx::Database>::Row) -> StoreResult<KeyRecord> {
+                let status: &str = row.try_get(7)?;
+                let role: Option<&str> = row.try_get(5)?;
+                Ok(KeyRecord {
+                    id: row.try_get(0)?,
+                    org_id: row.try_get(1)?,
+                    user_id: row.try_get(2)?,
+                    name: row.try_get(3)?,
+                    preview: row.try_get(4)?,
+                    role: role.map(parse_role).transpose()?,
+                    scopes: parse_scopes(row.try_get(6)?)?,
+                    status: KeyStatus::parse(status)
+                        .ok_or_else(|| StoreError::Corrupt(format!("key status {status}")))?,
+                    created_at: row.try_get(8)?,
+                    expires_at: row.try_get(9)?,
+                    allowed_cidrs: parse_json(row.try_get(10)?, "allowed_cidrs")?,
+                    last_used_at: row.try_get(11)?,
+                    last_used_ip: row.try_get(12)?,
+                    revoked_at: row.try_get(13)?,
+                    rotated_from: row.try_get(14)?,
+                })
+            }
+
+            fn audit(row: &<$db as sqlx::Database>::Row) -> StoreResult<AuditEntry> {
+                let kind: &str = row.try_get("actor_type")?;
+                let actor_id: Option<String> = row.try_get("actor_id")?;
+                let key_id: Option<String> = row.try_get("key_id")?;
+                let actor = match (kind, actor_id) {
+                    ("cli", _) => Actor::Cli,
+                    ("key", Some(id)) => Actor::Key { key_id: key_id.clone().unwrap_or_default(), user_id: id },
+                    ("user", Some(id)) => Actor::User { user_id: id },
+                    _ => Actor::System,
+                };
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    org_id: row.try_get("org_id")?,
+                    at: row.try_get("at")?,
+                    actor,
+                    action: row.try_get("action")?,
+                    target_type: row.try_get("target_type")?,
+                    target_id: row.try_get("target_id")?,
+                    key_id,
+                    ip: row.try_get("ip")?,
+                    details: parse_json(row.try_get("details")?, "details")?,
+                })
+            }
+
+            fn record(entity: Entity, row: &<$db as sqlx::Database>::Row) -> StoreResult<Row> {
+                let tags: Vec<String> = parse_json(row.try_get("tags")?, "tags")?;
+                let custom: Map<String, Value> = parse_json(row.try_get("custom")?, "custom")?;
+                Ok(match entity {
+                    Entity::Contact => Row::Contact(ContactRow {
+                        id: row.try_get("id")?,
+                        first_name: row.try_get("first_name")?,
+                        last_name: row.try_get("last_name")?,
+                        email: row.try_get("email")?,
+                        phone: row.try_get("phone")?,
+                        title: row.try_get("title")?,
+                        company_id: row.try_get("company_id")?,
+                        owner_id: row.try_get("owner_id")?,
+                        tags,
+                        custom,
+                        created_at: row.try_get("created_at")?,
+                        updated_at: row.try_get("updated_at")?,
+                    }),
+                    Entity::Company => Row::Company(CompanyRow {
+                        id: row.try_get("id")?,
+                        name: row.try_get("name")?,
+                        domain: row.try_get("domain")?,
+                        industry: row.try_get("industry")?,
+                        owner_id: row.try_get("owner_id")?,
+                        tags,
+                        custom,
+                        created_at: row.try_get("created_at")?,
+                        updated_at: row.try_get("updated_at")?,
+                    }),
+                })
+            }
+
+            async fn write_row(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                org_id: &str,
+                row: &Row,
+                expected: Option<Millis>,
+            ) -> StoreResult<u64> {
+                let search = row.search_text();
+                let result = match (row, expected) {
+                    (Row::Contact(c), None) => sqlx::query(INSERT_CONTACT)
+                        .bind(&c.id)
+                        .bind(org_id)
+                        .bind(&c.first_name)
+                        .bind(&c.last_name)
+                        .bind(&c.email)
+                        .bind(&c.phone)
+                        .bind(&c.title)
+                        .bind(&c.company_id)
+                        .bind(&c.owner_id)
+                        .bind(json_text(&c.tags))
+                        .bind(json_text(&c.custom))
+                        .bind(search)
+                        .bind(c.created_at)
+                        .bind(c.updated_at)
+                        .execute(&mut **tx)
+                        .await,
+                    (Row::Contact(c), Some(expected)) => sqlx::query(UPDATE_CONTACT)
+                        .bind(&c.id)
+                        .bind(org_id)
+                        .bind(&c.first_name)
+                        .bind(&c.last_name)
+                        .bind(&c.email)
+                        .bind(&c.phone)
+                        .bind(&c.title)
+                        .bind(&c.company_id)
+                        .bind(&c.owner_id)
+                        .bind(json_text(&c.tags))
+                        .bind(json_text(&c.custom))
+                        .bind(search)
+                        .bind(c.updated_at)
+                        .bind(expected)
+                        .execute(&mut **tx)
+                        .await,
+                    (Row::Company(c), None) => sqlx::query(INSERT_COMPANY)
+                        .bind(&c.id)
+                        .bind(org_id)
+                        .bind(&c.name)
+                        .bind(&c.domain)
+                        .bind(&c.industry)
+                        .bind(&c.owner_id)
+                        .bind(json_text(&c.tags))
+                        .bind(json_text(&c.custom))
+                        .bind(search)
+                        .bind(c.created_at)
+                        .bind(c.updated_at)
+                        .execute(&mut **tx)
+                        .await,
+                    (Row::Company(c), Some(expected)) => sqlx::query(UPDATE_COMPANY)
+                        .bind(&c.id)
+                        .bind(org_id)
+                        .bind(&c.name)
+                        .bind(&c.domain)
+                        .bind(&c.industry)
+                        .bind(&c.owner_id)
+                        .bind(json_text(&c.tags))
+                        .bind(json_text(&c.custom))
+                        .bind(search)
+                        .bind(c.updated_at)
+                        .bind(expected)
+                        .execute(&mut **tx)
+                        .await,
+                };
+                let what = match row {
+                    Row::Contact(_) => "a contact with this id",
+                    Row::Company(_) => "a company with this domain",
+                };
+                Ok(result.map_err(|e| map_write_error(e, what))?.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn dialect(&self) -> Dialect {
+                $dialect
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.read).await?;
+                Ok(())
+            }
+
+            async fn bootstrap(&self, org: &Org, owner: &User) -> StoreResult<bool> {
+                let mut tx = self.write.begin_with($begin).await?;
+                let n: i64 = sqlx::query_scalar(COUNT_ORGS).fetch_one(&mut *tx).await?;
+                if n > 0 {
+                    return Ok(false);
+                }
+                let inserted = sqlx::query(INSERT_ORG)
+                    .bind(&org.id)
+                    .bind(&org.name)
+                    .bind(org.created_at)
+                    .execute(&mut *tx)
+                    .await;
+                match inserted {
+                    // Another process starting at the same moment got there first.
+                    Err(sqlx::Error::Database(d)) if d.is_unique_violation() => return Ok(false),
+                    other => other?,
+                };
+                sqlx::query(INSERT_USER)
+                    .bind(&owner.id)
+                    .bind(&owner.org_id)
+                    .bind(&owner.email)
+                    .bind(&owner.name)
+                    .bind(owner.role.as_str())
+                    .bind(owner.active)
+                    .bind(owner.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
+                let row = sqlx::query(ORG_BY_NAME).bind(name).fetch_optional(&self.read).await?;
+                row.map(|r| Ok(Org { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? }))
+                    .transpose()
+            }
+
+            async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<Option<User>> {
+                let row = sqlx::query(USER_BY_EMAIL).bind(org_id).bind(email).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::user).transpose()
+            }
+
+            async fn first_owner(&self, org_id: &str) -> StoreResult<Option<User>> {
+                let row = sqlx::query(FIRST_OWNER).bind(org_id).bind(true).fetch_optional(&self.read).await?;
+                row.as_ref().map(Self::user).transpose()
+            }
+
+            async fn existing_users(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<String>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = ids_sql($dialect, "SELECT id FROM users", org_id, ids);
+                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+            }
+
+            async fn insert_key(
+                &self,
+                key: &KeyRecord,
+                digest: &KeyDigest,
+                max_active: u32,
+                audit: &AuditEntry,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                if let Some(lock) = $lock_org {
+                    sqlx::query(lock).bind(&key.org_id).execute(&mut *tx).await?;
+                }
+                let enabled: i64 =
+                    sqlx::query_scalar(COUNT_ENABLED_KEYS).bind(&key.org_id).fetch_one(&mut *tx).await?;
+                if enabled >= i64::from(max_active) {
+                    return Err(StoreError::KeyLimit(max_active));
+                }
+                let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+                sqlx::query(INSERT_KEY)
+                    .bind(&key.id)
+                    .bind(&key.org_id)
+                    .bind(&key.user_id)
+                    .bind(&key.name)
+                    .bind(digest.as_str())
+                    .bind(&key.preview)
+                    .bind(key.role.map(Role::as_str))
+                    .bind(json_text(&scopes))
+                    .bind(key.status.as_str())
+                    .bind(key.created_at)
+                    .bind(key.expires_at)
+                    .bind(json_text(&key.allowed_cidrs))
+                    .bind(&key.rotated_from)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_write_error(e, "a key with this secret"))?;
+                Self::insert_audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_keys(&self, org_id: &str, include_revoked: bool) -> StoreResult<Vec<KeyRecord>> {
+                let rows = sqlx::query(LIST_KEYS).bind(org_id).bind(include_revoked).fetch_all(&self.read).await?;
+                rows.iter().map(Self::key).collect()
+            }
+
+            async fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>> {
+                let Some(row) = sqlx::query(KEY_FOR_AUTH).bind(digest.as_str()).fetch_optional(&self.read).await?
+                else {
+                    return Ok(None);
+                };
+                // The user's columns follow the key's 15.
+                let user = User {
+                    id: row.try_get(15)?,
+                    org_id: row.try_get(16)?,
+                    email: row.try_get(17)?,
+                    name: row.try_get(18)?,
+                    role: parse_role(row.try_get::<&str, _>(19)?)?,
+                    active: row.try_get(20)?,
+                    created_at: row.try_get(21)?,
+                };
+                let org = Org {
+                    id: row.try_get("o_id")?,
+                    name: row.try_get("o_name")?,
+                    created_at: row.try_get("o_created_at")?,
+                };
+                Ok(Some(KeyAuth { key: Self::key(&row)?, user, org }))
+            }
+
+            async fn record_key_uses(&self, uses: &[KeyUse]) -> StoreResult<()> {
+                if uses.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.write.begin_with($begin).await?;
+                for u in uses {
+                    sqlx::query(RECORD_KEY_USE).bind(u.at).bind(&u.ip).bind(&u.key_id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                Self::insert_audit_in(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_audit(
+                &self,
+                org_id: &str,
+                before: Option<(Millis, String)>,
+                limit: u32,
+            ) -> StoreResult<Vec<AuditEntry>> {
+                let rows = match before {
+                    None => sqlx::query(LIST_AUDIT).bind(org_id).bind(i64::from(limit)).fetch_all(&self.read).await?,
+                    Some((at, id)) => {
+                        sqlx::query(LIST_AUDIT_BEFORE)
+                            .bind(org_id)
+                            .bind(i64::from(limit))
+                            .bind(at)
+                            .bind(id)
+                            .fetch_all(&self.read)
+                            .await?
+                    }
+                };
+                rows.iter().map(Self::audit).collect()
+            }
+
+            async fn custom_fields(&self, org_id: &str, entity: Entity) -> StoreResult<Vec<CustomFieldDef>> {
+                let rows =
+                    sqlx::query(CUSTOM_FIELDS).bind(org_id).bind(entity.as_str()).fetch_all(&self.read).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(CustomFieldDef {
+                            id: r.try_get(0)?,
+                            entity: entity_name(r.try_get(1)?)?,
+                            key: r.try_get(2)?,
+                            label: r.try_get(3)?,
+                            field_type: r.try_get(4)?,
+                            options: parse_json(r.try_get(5)?, "options")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn insert_rows(&self, org_id: &str, rows: &[Row]) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                for row in rows {
+                    Self::write_row(&mut tx, org_id, row, None).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_rows(&self, org_id: &str, rows: &[(Row, Millis)]) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                for (row, expected) in rows {
+                    if Self::write_row(&mut tx, org_id, row, Some(*expected)).await? == 0 {
+                        let exists = match row {
+                            Row::Contact(_) => ROW_EXISTS_CONTACT,
+                            Row::Company(_) => ROW_EXISTS_COMPANY,
+                        };
+                        let n: i64 =
+                            sqlx::query_scalar(exists).bind(row.id()).bind(org_id).fetch_one(&mut *tx).await?;
+                        return Err(if n == 0 { StoreError::NotFound } else { StoreError::Stale });
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_rows(&self, org_id: &str, entity: Entity, ids: &[String]) -> StoreResult<Vec<Row>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let prefix = format!("SELECT {} FROM {}", select_cols(entity), table(entity));
+                let sql = ids_sql($dialect, &prefix, org_id, ids);
+                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(|r| Self::record(entity, r)).collect()
+            }
+
+            async fn search(&self, org_id: &str, query: &Query) -> StoreResult<Vec<Row>> {
+                let mut sql = Sql::new($dialect);
+                sql.push(&format!("SELECT {} FROM {} WHERE org_id = ", select_cols(query.entity), table(query.entity)));
+                sql.bind(SqlValue::Text(org_id.to_owned()));
+                sql.and_all(&query.filter);
+                if let Some((values, id)) = &query.after {
+                    sql.after(&query.sort, values, id);
+                }
+                sql.order_by(&query.sort);
+                sql.push(" LIMIT ");
+                sql.bind(SqlValue::Int(i64::from(query.limit)));
+                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
+                    .fetch_all(&self.read)
+                    .await?;
+                rows.iter().map(|r| Self::record(query.entity, r)).collect()
+            }
+
+            async fn count(&self, org_id: &str, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
+                let mut sql = Sql::new($dialect);
+                sql.push(&format!("SELECT COUNT(*) FROM {} WHERE org_id = ", table(entity)));
+                sql.bind(SqlValue::Text(org_id.to_owned()));
+                sql.and_all(filter);
+                let row = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
+                    .fetch_one(&self.read)
+                    .await?;
+                let n: i64 = row.try_get(0)?;
+                Ok(n as u64)
+            }
+
+            async fn delete_rows(&self, org_id: &str, entity: Entity, ids: &[String]) -> StoreResult<()> {
+                let mut unique = ids.to_vec();
+                unique.sort();
+                unique.dedup();
+                let sql = ids_sql($dialect, &format!("DELETE FROM {}", table(entity)), org_id, &unique);
+                let mut tx = self.write.begin_with($begin).await?;
+                let done = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done != unique.len() as u64 {
+                    tx.rollback().await?;
+                    return Err(StoreError::NotFound);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn company_contacts(
+                &self,
+                org_id: &str,
+                company_id: &str,
+                limit: u32,
+            ) -> StoreResult<(u64, Vec<ContactRow>)> {
+                let n: i64 = sqlx::query_scalar(COMPANY_CONTACT_COUNT)
+                    .bind(org_id)
+                    .bind(company_id)
+                    .fetch_one(&self.read)
+                    .await?;
+                let rows = sqlx::query(COMPANY_CONTACTS)
+                    .bind(org_id)
+                    .bind(company_id)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.read)
+                    .await?;
+                let contacts = rows
+                    .iter()
+                    .map(|r| match Self::record(Entity::Contact, r)? {
+                        Row::Contact(c) => Ok(c),
+                        Row::Company(_) => unreachable!("asked for contacts"),
+                    })
+                    .collect::<StoreResult<Vec<_>>>()?;
+                Ok((n as u64, contacts))
+            }
+        }
+
+        impl $store {
+            async fn insert_audit_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                e: &AuditEntry,
+            ) -> StoreResult<()> {
+                sqlx::query(INSERT_AUDIT)
+                    .bind(&e.id)
+                    .bind(&e.org_id)
+                    .bind(e.at)
+                    .bind(e.actor.kind())
+                    .bind(e.actor.id())
+                    .bind(&e.action)
+                    .bind(&e.target_type)
+                    .bind(&e.target_id)
+                    .bind(&e.key_id)
+                    .bind(&e.ip)
+                    .bind(json_text(&e.details))
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_store!(SqliteStore, Sqlite, Dialect::Sqlite, "BEGIN IMMEDIATE", None::<&'static str>);
+impl_store!(
+    PgStore,
+    Postgres,
+    Dialect::Postgres,
+    "BEGIN",
+    Some("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+);

@@ -1,0 +1,376 @@
+//! Record queries as data, and their compilation to SQL. Identifiers come only from
+//! `&'static str` column names or custom-field keys checked by `is_safe_key`; every value
+//! is a bind parameter.
+
+use rapport_tools::records::Entity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// How a column's values compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColKind {
+    Text,
+    Int,
+    Float,
+    Bool,
+}
+
+/// Something a condition can test.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Col {
+    /// A column of the entity's table.
+    Builtin { name: &'static str, kind: ColKind },
+    /// A value in the `custom` JSON object.
+    Custom { key: String, kind: ColKind },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate {
+    /// `ne` also matches records where the value is missing.
+    Compare { col: Col, op: CmpOp, value: SqlValue },
+    /// Case-insensitive `LIKE`; the pattern is lowercased and escaped with `\`.
+    Like { col: Col, pattern: String },
+    /// `not_in` also matches records where the value is missing.
+    In { col: Col, values: Vec<SqlValue>, negate: bool },
+    Null { col: Col, negate: bool },
+    /// The `tags` list holds any of these (or, negated, none of them).
+    TagsAny { values: Vec<String>, negate: bool },
+    /// A company has any of these contacts (or none of them).
+    CompanyContacts { ids: Vec<String>, negate: bool },
+    /// A company has at least one contact (or, negated, none).
+    CompanyHasContacts { negate: bool },
+    /// Free text: a `LIKE` pattern over the stored search text.
+    Text { pattern: String },
+    Any(Vec<Predicate>),
+    All(Vec<Predicate>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortExpr {
+    pub column: &'static str,
+    pub kind: ColKind,
+    pub desc: bool,
+}
+
+/// One page of a search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Query {
+    pub entity: Entity,
+    pub filter: Vec<Predicate>,
+    /// Sort keys; the id always follows as the tiebreaker, in the first key's direction.
+    pub sort: Vec<SortExpr>,
+    /// The sort values and id of the last row of the previous page.
+    pub after: Option<(Vec<SqlValue>, String)>,
+    pub limit: u32,
+}
+
+pub fn is_safe_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && key.len() <= 64
+}
+
+pub fn table(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Contact => "contacts",
+        Entity::Company => "companies",
+    }
+}
+
+/// SQL text being built, with its binds in order.
+pub struct Sql {
+    pub dialect: Dialect,
+    pub text: String,
+    pub binds: Vec<SqlValue>,
+}
+
+impl Sql {
+    pub fn new(dialect: Dialect) -> Self {
+        Sql { dialect, text: String::with_capacity(256), binds: Vec::new() }
+    }
+
+    pub fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    pub fn bind(&mut self, v: SqlValue) -> &mut Self {
+        self.binds.push(v);
+        let n = self.binds.len();
+        self.text.push('$');
+        self.text.push_str(&n.to_string());
+        self
+    }
+
+    fn bind_list(&mut self, values: impl IntoIterator<Item = SqlValue>) {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v);
+        }
+        self.push(")");
+    }
+
+    fn col(&mut self, col: &Col) {
+        match (col, self.dialect) {
+            (Col::Builtin { name, .. }, _) => {
+                self.push(name);
+            }
+            (Col::Custom { key, kind }, dialect) => {
+                debug_assert!(is_safe_key(key));
+                let expr = match (dialect, kind) {
+                    (Dialect::Sqlite, ColKind::Text) => format!("(custom ->> '{key}')"),
+                    (Dialect::Sqlite, ColKind::Float | ColKind::Int) => {
+                        format!("CAST(custom ->> '{key}' AS REAL)")
+                    }
+                    (Dialect::Sqlite, ColKind::Bool) => format!("(custom -> '{key}')"),
+                    (Dialect::Postgres, ColKind::Text) => format!("(custom::jsonb ->> '{key}')"),
+                    (Dialect::Postgres, ColKind::Float | ColKind::Int) => {
+                        format!("CAST(custom::jsonb ->> '{key}' AS DOUBLE PRECISION)")
+                    }
+                    (Dialect::Postgres, ColKind::Bool) => format!("((custom::jsonb -> '{key}')::text)"),
+                };
+                self.push(&expr);
+            }
+        }
+    }
+
+    /// Booleans in custom fields compare as their JSON text on both databases.
+    fn value_for(col: &Col, v: SqlValue) -> SqlValue {
+        match (col, v) {
+            (Col::Custom { kind: ColKind::Bool, .. }, SqlValue::Bool(b)) => SqlValue::Text(b.to_string()),
+            (_, v) => v,
+        }
+    }
+
+    pub fn predicate(&mut self, p: &Predicate) {
+        match p {
+            Predicate::Compare { col, op, value } => {
+                let v = Self::value_for(col, value.clone());
+                if *op == CmpOp::Ne {
+                    self.push("(");
+                    self.col(col);
+                    self.push(" IS NULL OR ");
+                    self.col(col);
+                    self.push(" <> ");
+                    self.bind(v);
+                    self.push(")");
+                    return;
+                }
+                let sym = match op {
+                    CmpOp::Eq => " = ",
+                    CmpOp::Gt => " > ",
+                    CmpOp::Gte => " >= ",
+                    CmpOp::Lt => " < ",
+                    CmpOp::Lte => " <= ",
+                    CmpOp::Ne => unreachable!("handled above"),
+                };
+                self.col(col);
+                self.push(sym);
+                self.bind(v);
+            }
+            Predicate::Like { col, pattern } => {
+                self.push("lower(");
+                self.col(col);
+                self.push(") LIKE ");
+                self.bind(SqlValue::Text(pattern.clone()));
+                self.push(" ESCAPE '\\'");
+            }
+            Predicate::In { col, values, negate } => {
+                if values.is_empty() {
+                    self.push(if *negate { "1 = 1" } else { "1 = 0" });
+                    return;
+                }
+                let vs: Vec<SqlValue> = values.iter().map(|v| Self::value_for(col, v.clone())).collect();
+                if *negate {
+                    self.push("(");
+                    self.col(col);
+                    self.push(" IS NULL OR ");
+                    self.col(col);
+                    self.push(" NOT IN ");
+                    self.bind_list(vs);
+                    self.push(")");
+                } else {
+                    self.col(col);
+                    self.push(" IN ");
+                    self.bind_list(vs);
+                }
+            }
+            Predicate::Null { col, negate } => {
+                self.col(col);
+                self.push(if *negate { " IS NOT NULL" } else { " IS NULL" });
+            }
+            Predicate::TagsAny { values, negate } => {
+                if *negate {
+                    self.push("NOT ");
+                }
+                if values.is_empty() {
+                    self.push("(1 = 0)");
+                    return;
+                }
+                self.push(match self.dialect {
+                    Dialect::Sqlite => "EXISTS (SELECT 1 FROM json_each(tags) WHERE json_each.value IN ",
+                    Dialect::Postgres => {
+                        "EXISTS (SELECT 1 FROM jsonb_array_elements_text(tags::jsonb) AS t(v) WHERE t.v IN "
+                    }
+                });
+                self.bind_list(values.iter().cloned().map(SqlValue::Text));
+                self.push(")");
+            }
+            Predicate::CompanyContacts { ids, negate } => {
+                if *negate {
+                    self.push("NOT ");
+                }
+                if ids.is_empty() {
+                    self.push("(1 = 0)");
+                    return;
+                }
+                self.push("EXISTS (SELECT 1 FROM contacts rc WHERE rc.company_id = companies.id AND rc.id IN ");
+                self.bind_list(ids.iter().cloned().map(SqlValue::Text));
+                self.push(")");
+            }
+            Predicate::CompanyHasContacts { negate } => {
+                if *negate {
+                    self.push("NOT ");
+                }
+                self.push("EXISTS (SELECT 1 FROM contacts rc WHERE rc.company_id = companies.id)");
+            }
+            Predicate::Text { pattern } => {
+                self.push("search LIKE ");
+                self.bind(SqlValue::Text(pattern.clone()));
+                self.push(" ESCAPE '\\'");
+            }
+            Predicate::Any(ps) | Predicate::All(ps) => {
+                let (empty, joiner) =
+                    if matches!(p, Predicate::Any(_)) { ("1 = 0", " OR ") } else { ("1 = 1", " AND ") };
+                if ps.is_empty() {
+                    self.push(empty);
+                    return;
+                }
+                self.push("(");
+                for (i, p) in ps.iter().enumerate() {
+                    if i > 0 {
+                        self.push(joiner);
+                    }
+                    self.push("(");
+                    self.predicate(p);
+                    self.push(")");
+                }
+                self.push(")");
+            }
+        }
+    }
+
+    /// ` AND (p1) AND (p2)…` after a `WHERE org_id = $1`.
+    pub fn and_all(&mut self, ps: &[Predicate]) {
+        for p in ps {
+            self.push(" AND (");
+            self.predicate(p);
+            self.push(")");
+        }
+    }
+
+    fn sort_expr(&mut self, s: &SortExpr) {
+        match s.kind {
+            ColKind::Text => {
+                self.push("COALESCE(");
+                self.push(s.column);
+                self.push(", '')");
+            }
+            _ => {
+                self.push(s.column);
+            }
+        }
+    }
+
+    /// The keyset condition: rows strictly after `(values, id)` in the sort order.
+    pub fn after(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str) {
+        let id_desc = sort.first().is_some_and(|s| s.desc);
+        self.push(" AND (");
+        // (k1 > v1) OR (k1 = v1 AND k2 > v2) OR … OR (k1 = v1 AND … AND id > last_id)
+        for i in 0..=sort.len() {
+            if i > 0 {
+                self.push(" OR ");
+            }
+            self.push("(");
+            for (j, s) in sort.iter().take(i).enumerate() {
+                self.sort_expr(s);
+                self.push(" = ");
+                self.bind(values[j].clone());
+                self.push(" AND ");
+            }
+            if i < sort.len() {
+                let s = &sort[i];
+                self.sort_expr(s);
+                self.push(if s.desc { " < " } else { " > " });
+                self.bind(values[i].clone());
+            } else {
+                self.push("id");
+                self.push(if id_desc { " < " } else { " > " });
+                self.bind(SqlValue::Text(id.to_owned()));
+            }
+            self.push(")");
+        }
+        self.push(")");
+    }
+
+    pub fn order_by(&mut self, sort: &[SortExpr]) {
+        let id_desc = sort.first().is_some_and(|s| s.desc);
+        self.push(" ORDER BY ");
+        for s in sort {
+            self.sort_expr(s);
+            self.push(if s.desc { " DESC, " } else { " ASC, " });
+        }
+        self.push(if id_desc { "id DESC" } else { "id ASC" });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(is_safe_key("deal_size_2"));
+        assert!(!is_safe_key("x'); DROP TABLE contacts; --"));
+        assert!(!is_safe_key("Upper"));
+        assert!(!is_safe_key(""));
+    }
+
+    #[test]
+    fn keyset_condition_orders_binds() {
+        let mut sql = Sql::new(Dialect::Postgres);
+        let sort = [SortExpr { column: "last_name", kind: ColKind::Text, desc: false }];
+        sql.after(&sort, &[SqlValue::Text("b".into())], "id9");
+        assert_eq!(
+            sql.text,
+            " AND ((COALESCE(last_name, '') > $1) OR (COALESCE(last_name, '') = $2 AND id > $3))"
+        );
+        assert_eq!(sql.binds.len(), 3);
+    }
+}

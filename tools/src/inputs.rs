@@ -1,0 +1,428 @@
+//! Tool inputs and outputs. Doc comments become the JSON Schema descriptions that models
+//! read; every input object refuses unknown fields (`additionalProperties: false`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::records::{Entity, Record, RecordRef};
+
+/// Distinguishes a field that is absent (keep the value) from one set to `null` (clear it).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A comparison operator in a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Eq,
+    Ne,
+    Contains,
+    StartsWith,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Between,
+    In,
+    NotIn,
+    IsNull,
+    IsNotNull,
+    InLastDays,
+    HasAny,
+    HasNone,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Ne => "ne",
+            Op::Contains => "contains",
+            Op::StartsWith => "starts_with",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+            Op::Lt => "lt",
+            Op::Lte => "lte",
+            Op::Between => "between",
+            Op::In => "in",
+            Op::NotIn => "not_in",
+            Op::IsNull => "is_null",
+            Op::IsNotNull => "is_not_null",
+            Op::InLastDays => "in_last_days",
+            Op::HasAny => "has_any",
+            Op::HasNone => "has_none",
+        }
+    }
+}
+
+/// `{"field": F, "op": OP, "value": V}`: one test on one field.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldCondition {
+    /// A built-in field, `custom.KEY`, or a relation such as `company_id` (see `describe_entity`).
+    pub field: String,
+    pub op: Op,
+    /// The operand: a scalar; a list for `in`, `not_in`, `has_any`, `has_none`; two values
+    /// for `between`; a whole number of days for `in_last_days`; omitted for `is_null`.
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+/// `{"any": [conditions]}`: at least one of the conditions holds.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnyCondition {
+    pub any: Vec<Condition>,
+}
+
+/// A filter condition: a field test, or `any` of several conditions.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Condition {
+    Field(FieldCondition),
+    Any(AnyCondition),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// One sort key.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SortKey {
+    /// A sortable field (see `describe_entity`).
+    pub field: String,
+    #[serde(default)]
+    pub direction: Direction,
+}
+
+/// No arguments.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArguments {}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DescribeEntityInput {
+    pub entity: Entity,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRecordsInput {
+    pub entity: Entity,
+    /// Free text matched, case-insensitively, against the record's text fields.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Conditions that must all hold.
+    #[serde(default)]
+    #[schemars(with = "Vec<Condition>")]
+    pub filters: Vec<Value>,
+    /// Sort keys; default newest first (`created_at` descending).
+    #[serde(default)]
+    pub sort: Vec<SortKey>,
+    /// Page size, 1 to 100; default 25.
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page of the same search.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountRecordsInput {
+    pub entity: Entity,
+    /// Free text, as in `search_records`.
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Conditions that must all hold.
+    #[serde(default)]
+    #[schemars(with = "Vec<Condition>")]
+    pub filters: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetRecordsInput {
+    /// 1 to 100 records to fetch.
+    pub records: Vec<RecordRef>,
+}
+
+/// A new contact. Every field is optional, but a contact needs a name or an email.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Id of an existing company.
+    #[serde(default)]
+    pub company_id: Option<String>,
+    /// Id of a user of the organization.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Values for custom fields defined on contacts, by key.
+    #[serde(default)]
+    pub custom: Map<String, Value>,
+}
+
+/// Changes to one contact: fields left out are kept, fields set to `null` are cleared.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    pub id: String,
+    #[serde(default, deserialize_with = "present")]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub company_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub owner_id: Option<Option<String>>,
+    /// Replaces the tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Sets the given custom fields; a `null` value clears one. Others are kept.
+    #[serde(default)]
+    pub custom: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContactsInput {
+    /// 1 to 100 contacts.
+    pub contacts: Vec<NewContact>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateContactsInput {
+    /// 1 to 100 changes, each naming the contact's `id`.
+    pub contacts: Vec<ContactPatch>,
+}
+
+/// A new company.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCompany {
+    pub name: String,
+    /// Web domain such as `acme.com`; unique in the organization.
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub industry: Option<String>,
+    /// Id of a user of the organization.
+    #[serde(default)]
+    pub owner_id: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Values for custom fields defined on companies, by key.
+    #[serde(default)]
+    pub custom: Map<String, Value>,
+}
+
+/// Changes to one company: fields left out are kept, fields set to `null` are cleared.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyPatch {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub domain: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub industry: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub owner_id: Option<Option<String>>,
+    /// Replaces the tags.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+    /// Sets the given custom fields; a `null` value clears one. Others are kept.
+    #[serde(default)]
+    pub custom: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCompaniesInput {
+    /// 1 to 100 companies.
+    pub companies: Vec<NewCompany>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCompaniesInput {
+    /// 1 to 100 changes, each naming the company's `id`.
+    pub companies: Vec<CompanyPatch>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRecordsInput {
+    pub entity: Entity,
+    /// 1 to 100 ids.
+    pub ids: Vec<String>,
+}
+
+// ---- outputs ----
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct NamedId {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceUser {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: crate::Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceKey {
+    pub id: String,
+    pub name: String,
+    /// The first 12 characters of the key.
+    pub preview: String,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Limits {
+    /// Most records one create, update, get or delete call takes.
+    pub max_batch: u32,
+    /// Largest `limit` of `search_records`.
+    pub max_page: u32,
+    /// Requests per minute this key may make; 0 means unlimited.
+    pub rate_limit_per_minute: u32,
+    /// Most enabled keys the organization may hold.
+    pub max_active_keys: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RecordCounts {
+    pub contacts: u64,
+    pub companies: u64,
+}
+
+/// Who is calling, with what powers, in which organization.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Workspace {
+    pub organization: NamedId,
+    pub user: WorkspaceUser,
+    pub key: WorkspaceKey,
+    /// What this call may do: the key's scopes intersected with the user's role.
+    pub scopes: Vec<String>,
+    pub limits: Limits,
+    /// Records the organization holds (for the entities this key may read).
+    pub counts: RecordCounts,
+}
+
+/// A field's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Id,
+    Text,
+    Email,
+    Phone,
+    Url,
+    Number,
+    Currency,
+    Boolean,
+    Date,
+    Datetime,
+    Select,
+    Tags,
+    Relation,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct FieldInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    pub description: String,
+    /// Operators this field accepts in `filters`.
+    pub operators: Vec<Op>,
+    pub sortable: bool,
+    /// Whether create and update take it.
+    pub writable: bool,
+    /// For relations: the entity it points to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub references: Option<Entity>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CustomFieldInfo {
+    pub key: String,
+    pub label: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// For `select`: the allowed values.
+    pub options: Vec<String>,
+    /// Filter on it as `custom.KEY` with these operators.
+    pub operators: Vec<Op>,
+}
+
+/// What an entity holds and how to filter it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EntityDescription {
+    pub entity: Entity,
+    pub description: String,
+    pub fields: Vec<FieldInfo>,
+    pub custom_fields: Vec<CustomFieldInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct SearchResult {
+    pub items: Vec<Record>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CountResult {
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RecordsResult {
+    pub items: Vec<Record>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DeleteResult {
+    pub entity: Entity,
+    /// The ids deleted.
+    pub deleted: Vec<String>,
+}

@@ -1,0 +1,167 @@
+//! Scopes and role presets (SPEC section 3). A key carries scopes; a role is a named set.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+macro_rules! scopes {
+    ($($variant:ident => $name:literal),+ $(,)?) => {
+        /// One permission a key can carry.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Scope { $($variant),+ }
+
+        impl Scope {
+            pub const ALL: &'static [Scope] = &[$(Scope::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Scope::$variant => $name),+ }
+            }
+        }
+
+        impl FromStr for Scope {
+            type Err = UnknownScope;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s { $($name => Ok(Scope::$variant),)+ _ => Err(UnknownScope(s.to_owned())) }
+            }
+        }
+    };
+}
+
+scopes! {
+    ContactsRead => "contacts:read", ContactsWrite => "contacts:write", ContactsDelete => "contacts:delete",
+    CompaniesRead => "companies:read", CompaniesWrite => "companies:write", CompaniesDelete => "companies:delete",
+    DealsRead => "deals:read", DealsWrite => "deals:write", DealsDelete => "deals:delete",
+    TasksRead => "tasks:read", TasksWrite => "tasks:write", TasksDelete => "tasks:delete",
+    NotesRead => "notes:read", NotesWrite => "notes:write", NotesDelete => "notes:delete",
+    LeadsWrite => "leads:write",
+    SchemaManage => "schema:manage",
+    KeysManage => "keys:manage",
+    WebhooksManage => "webhooks:manage",
+    AuditRead => "audit:read",
+    UsersManage => "users:manage",
+    OrgManage => "org:manage",
+}
+
+/// A scope name that is not one of [`Scope::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownScope(pub String);
+
+impl fmt::Display for UnknownScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let valid: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        write!(f, "unknown scope `{}`; valid scopes: {}", self.0, valid.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownScope {}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A set of scopes, ordered for stable output.
+pub type Scopes = BTreeSet<Scope>;
+
+/// A user's role, and the preset of scopes a key gets from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Member,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub const ALL: &'static [Role] = &[Role::Viewer, Role::Member, Role::Admin, Role::Owner];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+
+    /// The scopes this role grants (SPEC section 3).
+    pub fn scopes(self) -> Scopes {
+        use Scope::*;
+        let read = [ContactsRead, CompaniesRead, DealsRead, TasksRead, NotesRead];
+        let write = [ContactsWrite, CompaniesWrite, DealsWrite, TasksWrite, NotesWrite, LeadsWrite];
+        let admin = [
+            ContactsDelete, CompaniesDelete, DealsDelete, TasksDelete, NotesDelete, SchemaManage,
+            KeysManage, WebhooksManage, AuditRead, UsersManage,
+        ];
+        let mut set: Scopes = read.into_iter().collect();
+        if self >= Role::Member {
+            set.extend(write);
+        }
+        if self >= Role::Admin {
+            set.extend(admin);
+        }
+        if self == Role::Owner {
+            set.insert(OrgManage);
+        }
+        set
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "member" => Ok(Role::Member),
+            "admin" => Ok(Role::Admin),
+            "owner" => Ok(Role::Owner),
+            other => Err(format!("unknown role `{other}`; valid roles: viewer, member, admin, owner")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_nest() {
+        assert_eq!(Role::Viewer.scopes().len(), 5);
+        assert_eq!(Role::Member.scopes().len(), 11);
+        assert_eq!(Role::Admin.scopes().len(), 21);
+        assert_eq!(Role::Owner.scopes().len(), Scope::ALL.len());
+        assert!(Role::Viewer.scopes().is_subset(&Role::Member.scopes()));
+    }
+
+    #[test]
+    fn scope_names_round_trip() {
+        for s in Scope::ALL {
+            assert_eq!(s.as_str().parse::<Scope>().unwrap(), *s);
+        }
+        assert!("contacts:admin".parse::<Scope>().unwrap_err().to_string().contains("contacts:read"));
+    }
+}
