@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
-use crate::config::{Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs};
+use crate::config::{Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand};
 use crate::keys::{self, Creator, NewKeyRequest};
 use crate::store::{Org, Store};
 
@@ -32,6 +32,32 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Create(args)) => keys_create(&cli, args).await,
         Command::Keys(KeysCommand::List(args)) => keys_list(&cli, args).await,
+        Command::Orgs(OrgsCommand::Create { name, json }) => {
+            let store = open(&cli).await?;
+            let (org, owner) = keys::create_org(store.as_ref(), name, crate::store::Actor::Cli).await?;
+            if *json {
+                println!("{}", serde_json::json!({ "id": org.id, "name": org.name, "owner": owner.email, "created_at": crate::time::rfc3339(org.created_at) }));
+            } else {
+                println!("Created organization {} with owner {}.", org.name, owner.email);
+            }
+            Ok(())
+        }
+        Command::Orgs(OrgsCommand::List { json }) => {
+            let store = open(&cli).await?;
+            let orgs = store.list_orgs().await?;
+            if *json {
+                let list: Vec<_> = orgs
+                    .iter()
+                    .map(|o| serde_json::json!({ "id": o.id, "name": o.name, "created_at": crate::time::rfc3339(o.created_at) }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for o in orgs {
+                    println!("{:<38} {}", o.id, o.name);
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -50,6 +50,25 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgsCommand {
+    /// Create an organization and its owner `owner@NAME`.
+    Create {
+        /// A slug: lowercase letters, digits, `-`.
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List organizations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -62,6 +62,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     match result {
         Ok(principal) => {
             state.usage.touch(&principal.key_id, time::now_ms(), ip.to_string());
+            strip_credentials(&mut req);
             req.extensions_mut().insert(Arc::new(principal));
             next.run(req).await
         }
@@ -69,6 +70,29 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             state.metrics.auth_failure(e.code());
             ApiError::from(e).into_response()
         }
+    }
+}
+
+/// Past authentication the key is not needed: inner services (and anything they log)
+/// never see it.
+fn strip_credentials(req: &mut Request) {
+    req.headers_mut().remove("x-api-key");
+    req.headers_mut().remove(header::AUTHORIZATION);
+    let Some(query) = req.uri().query() else { return };
+    if !query.contains("api_key") {
+        return;
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            form_urlencoded::parse(name.as_bytes()).all(|(k, _)| k != "api_key")
+        })
+        .collect();
+    let path = req.uri().path();
+    let rebuilt = if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) };
+    if let Ok(uri) = rebuilt.parse() {
+        *req.uri_mut() = uri;
     }
 }
 

@@ -238,18 +238,62 @@ pub async fn list(store: &dyn Store, org: &Org, include_revoked: bool) -> Result
     Ok(store.list_keys(&org.id, include_revoked).await?.iter().map(KeyView::from).collect())
 }
 
-/// Creates organization `default` and its owner `owner@localhost` on an empty database.
-pub async fn bootstrap(store: &dyn Store) -> Result<bool, StoreError> {
+fn new_org(name: &str, owner_email: &str) -> (Org, User) {
     let now = time::now_ms();
-    let org = Org { id: uuid::Uuid::now_v7().to_string(), name: "default".into(), created_at: now };
+    let org = Org { id: uuid::Uuid::now_v7().to_string(), name: name.to_owned(), created_at: now };
     let owner = User {
         id: uuid::Uuid::now_v7().to_string(),
         org_id: org.id.clone(),
-        email: "owner@localhost".into(),
+        email: owner_email.to_owned(),
         name: Some("Owner".into()),
         role: Role::Owner,
         active: true,
         created_at: now,
     };
+    (org, owner)
+}
+
+/// Creates organization `default` and its owner `owner@localhost` on an empty database.
+pub async fn bootstrap(store: &dyn Store) -> Result<bool, StoreError> {
+    let (org, owner) = new_org("default", "owner@localhost");
     store.bootstrap(&org, &owner).await
+}
+
+/// An organization name: a slug of lowercase letters, digits and `-`.
+pub fn parse_org_name(name: &str) -> Result<String, KeyError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(KeyError::Invalid(format!(
+            "`{name}` is not an organization name: use 1 to 63 lowercase letters, digits and `-`, e.g. acme-sales"
+        )))
+    }
+}
+
+/// Creates an organization and its owner `owner@NAME`.
+pub async fn create_org(store: &dyn Store, name: &str, actor: Actor) -> Result<(Org, User), KeyError> {
+    let name = parse_org_name(name)?;
+    let (org, owner) = new_org(&name, &format!("owner@{name}"));
+    let audit = AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: Some(org.id.clone()),
+        at: org.created_at,
+        actor,
+        action: "org.create".into(),
+        target_type: Some("org".into()),
+        target_id: Some(org.id.clone()),
+        key_id: None,
+        ip: None,
+        details: serde_json::json!({ "name": name, "owner": owner.email }),
+    };
+    store.create_org(&org, &owner, &audit).await.map_err(|e| match e {
+        StoreError::Conflict(_) => KeyError::Invalid(format!("an organization named `{name}` already exists")),
+        other => KeyError::Store(other),
+    })?;
+    Ok((org, owner))
 }

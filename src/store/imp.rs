@@ -353,6 +353,37 @@ macro_rules! impl_store {
                 Ok(true)
             }
 
+            async fn create_org(&self, org: &Org, owner: &User, audit: &AuditEntry) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                sqlx::query(INSERT_ORG)
+                    .bind(&org.id)
+                    .bind(&org.name)
+                    .bind(org.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_write_error(e, "an organization with this name"))?;
+                sqlx::query(INSERT_USER)
+                    .bind(&owner.id)
+                    .bind(&owner.org_id)
+                    .bind(&owner.email)
+                    .bind(&owner.name)
+                    .bind(owner.role.as_str())
+                    .bind(owner.active)
+                    .bind(owner.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::insert_audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+                let rows = sqlx::query(LIST_ORGS).fetch_all(&self.read).await?;
+                rows.iter()
+                    .map(|r| Ok(Org { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? }))
+                    .collect()
+            }
+
             async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
                 let row = sqlx::query(ORG_BY_NAME).bind(name).fetch_optional(&self.read).await?;
                 row.map(|r| Ok(Org { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? }))

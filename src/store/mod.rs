@@ -63,6 +63,9 @@ pub trait Store: Send + Sync + 'static {
     /// Creates `org` and its `owner` if the database holds no organization yet; true when it did.
     async fn bootstrap(&self, org: &Org, owner: &User) -> StoreResult<bool>;
 
+    /// Creates an organization with its first owner; `Conflict` when the name is taken.
+    async fn create_org(&self, org: &Org, owner: &User, audit: &AuditEntry) -> StoreResult<()>;
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
     async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
     async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<Option<User>>;
     /// The organization's first owner by creation time.

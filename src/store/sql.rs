@@ -19,6 +19,7 @@ macro_rules! audit_cols {
 
 pub const COUNT_ORGS: &str = "SELECT COUNT(*) FROM orgs";
 pub const INSERT_ORG: &str = "INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)";
+pub const LIST_ORGS: &str = "SELECT id, name, created_at FROM orgs ORDER BY name";
 pub const ORG_BY_NAME: &str = "SELECT id, name, created_at FROM orgs WHERE name = $1";
 pub const INSERT_USER: &str = "INSERT INTO users (id, org_id, email, name, role, active, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";

@@ -1,0 +1,187 @@
+//! Every filter operator, `any` groups, sorting, custom fields, and the errors that teach
+//! the model the syntax.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+struct Fixture {
+    app: TestApp,
+    acme: String,
+    globex: String,
+    ada: String,
+    grace: String,
+    linus: String,
+}
+
+async fn fixture() -> Fixture {
+    let app = spawn_app().await;
+    for (key, ty, options) in [("employees", "number", "[]"), ("public", "boolean", "[]"), ("renewal", "date", "[]"), ("tier", "select", r#"["gold","silver"]"#)] {
+        let stmt: &'static str = Box::leak(
+            format!(
+                "INSERT INTO custom_fields (id, org_id, entity, key, label, field_type, options, created_at) \
+                 VALUES ('cf-{key}', $1, 'company', '{key}', '{key}', '{ty}', '{options}', 0)"
+            )
+            .into_boxed_str(),
+        );
+        app.sql(stmt, &app.default_org.id).await;
+    }
+    let cos = app
+        .create_companies(json!([
+            {"name": "Acme", "domain": "acme.com", "industry": "Software", "tags": ["partner"],
+             "custom": {"employees": 120, "public": true, "renewal": "2027-03-01", "tier": "gold"}},
+            {"name": "Globex", "domain": "globex.com", "industry": "Retail",
+             "custom": {"employees": "15", "public": false, "renewal": "2026-12-24"}},
+            {"name": "Initech"}
+        ]))
+        .await;
+    let (acme, globex) = (cos[0]["id"].as_str().unwrap().to_owned(), cos[1]["id"].as_str().unwrap().to_owned());
+    let cs = app
+        .create_contacts(json!([
+            {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.com", "title": "CTO", "company_id": acme, "tags": ["vip", "engineer"]},
+            {"first_name": "Grace", "last_name": "Hopper", "email": "grace@globex.com", "title": "Admiral", "company_id": globex, "tags": ["engineer"]},
+            {"first_name": "Linus", "email": "linus@example.org"}
+        ]))
+        .await;
+    let id = |i: usize| cs[i]["id"].as_str().unwrap().to_owned();
+    Fixture { ada: id(0), grace: id(1), linus: id(2), acme, globex, app }
+}
+
+impl Fixture {
+    async fn ids(&self, entity: &str, filters: Value) -> BTreeSet<String> {
+        self.app.search_ids(json!({"entity": entity, "filters": filters})).await.into_iter().collect()
+    }
+
+    fn set(&self, ids: &[&String]) -> BTreeSet<String> {
+        ids.iter().map(|s| (*s).clone()).collect()
+    }
+}
+
+#[tokio::test]
+async fn every_operator_selects_what_it_says() {
+    let f = fixture().await;
+    let (ada, grace, linus) = (&f.ada, &f.grace, &f.linus);
+    let c = |field: &str, op: &str, value: Value| json!([{"field": field, "op": op, "value": value}]);
+
+    assert_eq!(f.ids("contact", c("email", "eq", json!("ADA@acme.com"))).await, f.set(&[ada]));
+    assert_eq!(f.ids("contact", c("last_name", "ne", json!("Hopper"))).await, f.set(&[ada, linus]), "ne keeps missing values");
+    assert_eq!(f.ids("contact", c("last_name", "contains", json!("OPP"))).await, f.set(&[grace]));
+    assert_eq!(f.ids("contact", c("email", "starts_with", json!("li"))).await, f.set(&[linus]));
+    assert_eq!(f.ids("contact", c("first_name", "in", json!(["Ada", "Linus", "Nobody"]))).await, f.set(&[ada, linus]));
+    assert_eq!(f.ids("contact", c("first_name", "not_in", json!(["Ada"]))).await, f.set(&[grace, linus]));
+    assert_eq!(f.ids("contact", json!([{"field": "last_name", "op": "is_null"}])).await, f.set(&[linus]));
+    assert_eq!(f.ids("contact", json!([{"field": "company_id", "op": "is_not_null"}])).await, f.set(&[ada, grace]));
+    assert_eq!(f.ids("contact", c("company_id", "eq", json!(f.acme))).await, f.set(&[ada]));
+    assert_eq!(f.ids("contact", c("company_id", "has_any", json!([f.globex]))).await, f.set(&[grace]));
+    assert_eq!(f.ids("contact", c("company_id", "has_none", json!([f.globex]))).await, f.set(&[ada, linus]));
+    assert_eq!(f.ids("contact", c("tags", "has_any", json!(["vip", "x"]))).await, f.set(&[ada]));
+    assert_eq!(f.ids("contact", c("tags", "has_none", json!(["engineer"]))).await, f.set(&[linus]));
+    assert_eq!(f.ids("contact", json!([{"field": "tags", "op": "is_null"}])).await, f.set(&[linus]));
+    assert_eq!(f.ids("contact", c("created_at", "in_last_days", json!(1))).await.len(), 3);
+    assert_eq!(f.ids("contact", c("created_at", "gt", json!("2020-01-01"))).await.len(), 3);
+    assert_eq!(f.ids("contact", c("created_at", "gte", json!("2999-01-01T00:00:00Z"))).await.len(), 0);
+    assert_eq!(f.ids("contact", c("created_at", "lt", json!("2020-01-01"))).await.len(), 0);
+    assert_eq!(f.ids("contact", c("updated_at", "lte", json!("2999-01-01"))).await.len(), 3);
+    assert_eq!(f.ids("contact", c("created_at", "between", json!(["2020-01-01", "2999-12-31"]))).await.len(), 3);
+    assert_eq!(f.ids("contact", c("id", "eq", json!(ada))).await, f.set(&[ada]));
+
+    // Custom fields: numbers, booleans, dates, selects.
+    let (acme, globex) = (&f.acme, &f.globex);
+    assert_eq!(f.ids("company", c("custom.employees", "gt", json!(100))).await, f.set(&[acme]));
+    assert_eq!(f.ids("company", c("custom.employees", "between", json!([10, "20"]))).await, f.set(&[globex]));
+    assert_eq!(f.ids("company", c("custom.employees", "lte", json!(15))).await, f.set(&[globex]));
+    assert_eq!(f.ids("company", c("custom.public", "eq", json!(true))).await, f.set(&[acme]));
+    assert_eq!(f.ids("company", c("custom.public", "eq", json!(false))).await, f.set(&[globex]));
+    assert_eq!(f.ids("company", c("custom.renewal", "lt", json!("2027-01-01"))).await, f.set(&[globex]));
+    assert_eq!(f.ids("company", c("custom.tier", "in", json!(["gold"]))).await, f.set(&[acme]));
+    assert_eq!(f.ids("company", json!([{"field": "custom.tier", "op": "is_null"}])).await.len(), 2);
+    // Relations from the company side.
+    assert_eq!(f.ids("company", c("contact_ids", "has_any", json!([ada]))).await, f.set(&[acme]));
+    assert_eq!(f.ids("company", json!([{"field": "contact_ids", "op": "is_null"}])).await.len(), 1);
+    assert_eq!(f.ids("company", c("industry", "eq", json!("Software"))).await, f.set(&[acme]));
+}
+
+#[tokio::test]
+async fn conditions_combine() {
+    let f = fixture().await;
+    let either = json!([{"any": [
+        {"field": "first_name", "op": "eq", "value": "Ada"},
+        {"field": "email", "op": "contains", "value": "example.org"}
+    ]}]);
+    assert_eq!(f.ids("contact", either).await, f.set(&[&f.ada, &f.linus]));
+    let both = json!([
+        {"field": "tags", "op": "has_any", "value": ["engineer"]},
+        {"any": [{"field": "title", "op": "eq", "value": "Admiral"}, {"field": "title", "op": "eq", "value": "Nope"}]}
+    ]);
+    assert_eq!(f.ids("contact", both).await, f.set(&[&f.grace]));
+    assert!(f.ids("contact", json!([{"any": []}])).await.is_empty());
+    // Free text: every word, any field, any case.
+    let ids = f.app.search_ids(json!({"entity": "contact", "query": "LOVE cto"})).await;
+    assert_eq!(ids, vec![f.ada.clone()]);
+    let n = f.app.ok("count_records", json!({"entity": "contact", "query": "engineer"})).await;
+    assert_eq!(n["count"], 2);
+}
+
+#[tokio::test]
+async fn sorting_orders_results() {
+    let f = fixture().await;
+    let names = |v: Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|i| i["first_name"].as_str().unwrap().to_owned()).collect()
+    };
+    let asc = f.app.ok("search_records", json!({"entity": "contact", "sort": [{"field": "first_name"}]})).await;
+    assert_eq!(names(asc), ["Ada", "Grace", "Linus"]);
+    let desc = f.app.ok("search_records", json!({"entity": "contact", "sort": [{"field": "email", "direction": "desc"}]})).await;
+    assert_eq!(names(desc), ["Linus", "Grace", "Ada"]);
+    let newest = f.app.ok("search_records", json!({"entity": "contact"})).await;
+    assert_eq!(names(newest).len(), 3);
+}
+
+#[tokio::test]
+async fn mistakes_are_explained() {
+    let f = fixture().await;
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "shoe_size", "op": "eq", "value": 1}]})).await;
+    assert!(err.contains("unknown field `shoe_size`") && err.contains("first_name") && err.contains("company_id"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "tags", "op": "gt", "value": 1}]})).await;
+    assert!(err.contains("operator `gt`") && err.contains("has_any"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "email", "op": "like", "value": "a"}]})).await;
+    assert!(err.contains("unknown variant `like`") && err.contains("starts_with"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "email", "op": "eq"}]})).await;
+    assert!(err.contains("needs a `value`"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "created_at", "op": "gt", "value": "yesterday"}]})).await;
+    assert!(err.contains("2026-01-31"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "first_name", "op": "in", "value": "Ada"}]})).await;
+    assert!(err.contains("list"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "created_at", "op": "between", "value": ["2020-01-01"]}]})).await;
+    assert!(err.contains("two values"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "company", "filters": [{"field": "custom.employees", "op": "gt", "value": "many"}]})).await;
+    assert!(err.contains("a number"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "sort": [{"field": "phone"}]})).await;
+    assert!(err.contains("sortable fields") && err.contains("last_name"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "filters": ["email = 'a'"]})).await;
+    assert!(err.contains("is an object like"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "deal"})).await;
+    assert!(err.contains("unknown variant `deal`") && err.contains("contact"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "limit": 0})).await;
+    assert!(err.contains("1 to 100"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "contact", "limit": 101})).await;
+    assert!(err.contains("1 to 100"), "{err}");
+}
+
+#[tokio::test]
+async fn describe_entity_lists_fields_operators_and_custom_fields() {
+    let f = fixture().await;
+    let d = f.app.ok("describe_entity", json!({"entity": "company"})).await;
+    let fields = d["fields"].as_array().unwrap();
+    let industry = fields.iter().find(|x| x["name"] == "industry").unwrap();
+    assert!(industry["operators"].as_array().unwrap().contains(&json!("contains")));
+    assert_eq!(industry["sortable"], true);
+    let custom = d["custom_fields"].as_array().unwrap();
+    let tier = custom.iter().find(|x| x["key"] == "tier").unwrap();
+    assert_eq!(tier["type"], "select");
+    assert_eq!(tier["options"], json!(["gold", "silver"]));
+    let d = f.app.ok("describe_entity", json!({"entity": "contact"})).await;
+    let company = d["fields"].as_array().unwrap().iter().find(|x| x["name"] == "company_id").unwrap().clone();
+    assert_eq!(company["references"], "company");
+}

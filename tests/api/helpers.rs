@@ -1,0 +1,217 @@
+//! `spawn_app()`: the real server on port 0 with a fresh database: a SQLite file in a temp
+//! directory, or, when RAPPORT_TEST_DATABASE_URL names a PostgreSQL database, a fresh
+//! schema inside it.
+
+use std::sync::Arc;
+
+use rapport::app::Server;
+use rapport::config::ServeArgs;
+use rapport::keys::{self, Creator, NewKeyRequest};
+use rapport::store::{Actor, Org, Store};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub db_url: String,
+    /// An owner key of the `default` organization.
+    pub key: String,
+    pub default_org: Org,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn serve_args() -> ServeArgs {
+    ServeArgs {
+        addr: "127.0.0.1:0".into(),
+        public_url: None,
+        rate_limit: 0,
+        allowed_origins: vec![],
+        trusted_proxies: vec![],
+        query_keys: true,
+    }
+}
+
+/// A database URL for one test, and the temp dir that holds it (SQLite).
+pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
+    match std::env::var("RAPPORT_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.expect("connect to RAPPORT_TEST_DATABASE_URL");
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                .await
+                .expect("create test schema");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            (format!("{base}{sep}options[search_path]={schema}"), None)
+        }
+        _ => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}", dir.path().join("rapport.db").display());
+            (url, Some(dir))
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(serve_args()).await
+}
+
+pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
+    init_logs();
+    let (db_url, dir) = fresh_database().await;
+    let server = Server::build(&args, &db_url, 10).await.expect("server builds");
+    let addr = server.addr();
+    let store = server.state().store.clone();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(server.run(shutdown.clone()));
+    let default_org = store.org_by_name("default").await.unwrap().expect("bootstrapped");
+    let key = create_key(store.as_ref(), &default_org, "test owner", Some("owner"), &[]).await;
+    TestApp {
+        base: format!("http://{addr}"),
+        store,
+        db_url,
+        key,
+        default_org,
+        client: reqwest::Client::new(),
+        shutdown,
+        _dir: dir,
+    }
+}
+
+fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        rapport::telemetry::init(&rapport::config::Telemetry {
+            filter: "debug".into(),
+            format: rapport::config::LogFormat::Pretty,
+        });
+    }
+}
+
+pub async fn create_key(store: &dyn Store, org: &Org, name: &str, role: Option<&str>, scopes: &[&str]) -> String {
+    let req = NewKeyRequest {
+        name: name.into(),
+        role: role.map(Into::into),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    keys::create(store, org, &Creator::cli(), req, 1000).await.expect("key created").key
+}
+
+impl TestApp {
+    pub fn mcp_url(&self) -> String {
+        format!("{}/api/v1/mcp", self.base)
+    }
+
+    pub async fn new_org(&self, name: &str) -> (Org, String) {
+        let (org, _owner) = keys::create_org(self.store.as_ref(), name, Actor::Cli).await.expect("org created");
+        let key = create_key(self.store.as_ref(), &org, "owner key", Some("owner"), &[]).await;
+        (org, key)
+    }
+
+    pub async fn key_with(&self, role: Option<&str>, scopes: &[&str]) -> String {
+        create_key(self.store.as_ref(), &self.default_org, "scoped", role, scopes).await
+    }
+
+    /// POSTs a JSON-RPC message to the MCP endpoint with `x-api-key`.
+    pub async fn rpc(&self, key: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.mcp_url())
+            .header("x-api-key", key)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn rpc_json(&self, key: &str, method: &str, params: Value) -> Value {
+        let res = self.rpc(key, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).await;
+        assert_eq!(res.status(), StatusCode::OK, "{method}");
+        res.json().await.expect("JSON-RPC answer")
+    }
+
+    /// Calls a tool; `Ok(structuredContent)` or `Err(error text)`.
+    pub async fn call_as(&self, key: &str, tool: &str, args: Value) -> Result<Value, String> {
+        let v = self.rpc_json(key, "tools/call", json!({"name": tool, "arguments": args})).await;
+        let result = &v["result"];
+        assert!(result.is_object(), "tools/call {tool} gave no result: {v}");
+        if result["isError"] == json!(true) {
+            Err(result["content"][0]["text"].as_str().unwrap_or_default().to_owned())
+        } else {
+            let structured = result["structuredContent"].clone();
+            let text: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+            assert_eq!(structured, text, "structuredContent and text agree");
+            Ok(structured)
+        }
+    }
+
+    pub async fn call(&self, tool: &str, args: Value) -> Result<Value, String> {
+        self.call_as(&self.key, tool, args).await
+    }
+
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        match self.call(tool, args.clone()).await {
+            Ok(v) => v,
+            Err(e) => panic!("{tool} {args} failed: {e}"),
+        }
+    }
+
+    pub async fn err(&self, tool: &str, args: Value) -> String {
+        match self.call(tool, args.clone()).await {
+            Ok(v) => panic!("{tool} {args} should fail, gave {v}"),
+            Err(e) => e,
+        }
+    }
+
+    pub async fn tool_names(&self, key: &str, query: &str) -> Vec<String> {
+        let res = self
+            .client
+            .post(format!("{}{query}", self.mcp_url()))
+            .header("x-api-key", key)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = res.json().await.unwrap();
+        v["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+    }
+
+    pub async fn create_contacts(&self, contacts: Value) -> Vec<Value> {
+        self.ok("create_contacts", json!({ "contacts": contacts })).await["items"].as_array().unwrap().clone()
+    }
+
+    pub async fn create_companies(&self, companies: Value) -> Vec<Value> {
+        self.ok("create_companies", json!({ "companies": companies })).await["items"].as_array().unwrap().clone()
+    }
+
+    /// Ids of a search's items.
+    pub async fn search_ids(&self, args: Value) -> Vec<String> {
+        let v = self.ok("search_records", args).await;
+        v["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+impl TestApp {
+    /// Runs one statement with one text parameter directly on the test database, to set up
+    /// states the API cannot reach quickly (an expiry in the past, a row as another writer
+    /// would leave it).
+    pub async fn sql(&self, statement: &'static str, param: &str) {
+        if self.db_url.starts_with("postgres") {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&self.db_url).await.unwrap();
+            sqlx::query(statement).bind(param).execute(&mut c).await.unwrap();
+        } else {
+            let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.db_url).await.unwrap();
+            sqlx::query(statement).bind(param).execute(&mut c).await.unwrap();
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! End-to-end tests: the real server over HTTP, on SQLite, or on PostgreSQL when
+//! RAPPORT_TEST_DATABASE_URL is set.
+
+mod auth;
+mod bad_input;
+mod cli;
+mod filters;
+mod helpers;
+mod isolation;
+mod logs;
+mod mcp_protocol;
+mod paging;
+mod records;
+mod store_contract;
