@@ -53,12 +53,8 @@ async fn main() -> anyhow::Result<()> {
         .or_else(|| std::env::var("BARE_ADDR").ok())
         .unwrap_or_else(|| "127.0.0.1:8090".to_owned());
 
-    let handler = Bare {
-        tool_router: Arc::new(Bare::tool_router()),
-    };
-    let config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true);
+    let handler = Bare { tool_router: Arc::new(Bare::tool_router()) };
+    let config = StreamableHttpServerConfig::default().with_legacy_session_mode(false).with_json_response(true);
     let service: StreamableHttpService<Bare, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(handler.clone()), Default::default(), config);
     let app = axum::Router::new().nest_service("/mcp", service);

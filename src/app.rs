@@ -60,12 +60,8 @@ fn origin_of(url: &str) -> anyhow::Result<(String, String, Option<u16>)> {
 
 impl Settings {
     pub fn new(args: &ServeArgs, addr: SocketAddr, max_active_keys: u32) -> anyhow::Result<Self> {
-        let public_url = args
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{addr}"))
-            .trim_end_matches('/')
-            .to_owned();
+        let public_url =
+            args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
         let (origin, host, port) = origin_of(&public_url)?;
         let mut allowed_origins = vec![origin];
         allowed_origins.extend(args.allowed_origins.iter().map(|o| o.trim().trim_end_matches('/').to_owned()));
@@ -116,7 +112,8 @@ impl Server {
             TcpListener::bind(&args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         let settings = Settings::new(args, addr, max_active_keys)?;
-        let app = App { store, settings, usage: Usage::default(), metrics: Metrics::default(), tools: ToolIndex::build() };
+        let app =
+            App { store, settings, usage: Usage::default(), metrics: Metrics::default(), tools: ToolIndex::build() };
         Ok(Server { listener, state: AppState(Arc::new(app)) })
     }
 

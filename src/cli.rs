@@ -36,7 +36,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let store = open(&cli).await?;
             let (org, owner) = keys::create_org(store.as_ref(), name, crate::store::Actor::Cli).await?;
             if *json {
-                println!("{}", serde_json::json!({ "id": org.id, "name": org.name, "owner": owner.email, "created_at": crate::time::rfc3339(org.created_at) }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": org.id, "name": org.name, "owner": owner.email, "created_at": crate::time::rfc3339(org.created_at) })
+                );
             } else {
                 println!("Created organization {} with owner {}.", org.name, owner.email);
             }
@@ -69,10 +72,7 @@ async fn open(cli: &Cli) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 async fn org(store: &dyn Store, name: &str) -> anyhow::Result<Org> {
-    store
-        .org_by_name(name)
-        .await?
-        .with_context(|| format!("no organization `{name}`; `rapport orgs list` shows them"))
+    store.org_by_name(name).await?.with_context(|| format!("no organization `{name}`; `rapport orgs list` shows them"))
 }
 
 async fn serve(cli: &Cli, args: &crate::config::ServeArgs) -> anyhow::Result<()> {

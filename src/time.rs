@@ -10,9 +10,7 @@ pub fn now_ms() -> Millis {
 }
 
 pub fn rfc3339(ms: Millis) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Parses an RFC 3339 timestamp or a plain `YYYY-MM-DD` date (midnight UTC).

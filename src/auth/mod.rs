@@ -198,7 +198,10 @@ mod tests {
         let proxy: IpAddr = "10.1.1.1".parse().unwrap();
         let outsider: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(client_ip(outsider, Some("1.2.3.4"), &trusted), outsider);
-        assert_eq!(client_ip(proxy, Some("1.2.3.4, 198.51.100.7"), &trusted), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, Some("1.2.3.4, 198.51.100.7"), &trusted),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
         assert_eq!(client_ip(proxy, Some("1.2.3.4, 10.2.2.2"), &trusted), "1.2.3.4".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip(proxy, None, &trusted), proxy);
     }

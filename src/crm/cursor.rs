@@ -37,12 +37,10 @@ pub fn encode(sort: &[SortExpr], last: &Row, fingerprint: String) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).expect("plain data serializes"))
 }
 
-pub fn decode(
-    cursor: &str,
-    sort: &[SortExpr],
-    fingerprint: &str,
-) -> Result<(Vec<SqlValue>, String), CrmError> {
-    let bad = || CrmError::invalid("`cursor` is not one this server issued; pass `next_cursor` from the previous page unchanged");
+pub fn decode(cursor: &str, sort: &[SortExpr], fingerprint: &str) -> Result<(Vec<SqlValue>, String), CrmError> {
+    let bad = || {
+        CrmError::invalid("`cursor` is not one this server issued; pass `next_cursor` from the previous page unchanged")
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad())?;
     let wire: Wire = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if wire.f != fingerprint {

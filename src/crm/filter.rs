@@ -83,17 +83,19 @@ impl<'a> Schema<'a> {
             let inner = items.iter().map(|c| self.condition(c, depth + 1, budget)).collect::<Result<_, _>>()?;
             return Ok(Predicate::Any(inner));
         }
-        let cond: FieldCondition = serde_json::from_value(v.clone())
-            .map_err(|e| CrmError::invalid(format!("filter condition {v}: {e}")))?;
+        let cond: FieldCondition =
+            serde_json::from_value(v.clone()).map_err(|e| CrmError::invalid(format!("filter condition {v}: {e}")))?;
         self.field_condition(&cond)
     }
 
     fn field_condition(&self, c: &FieldCondition) -> Result<Predicate, CrmError> {
         let target = self.target(&c.field)?;
         let (ty, ops, col) = match &target {
-            Target::Builtin(spec) => {
-                (spec.ty, fields::spec_operators(spec), Col::Builtin { name: spec.name, kind: fields::col_kind(spec.ty) })
-            }
+            Target::Builtin(spec) => (
+                spec.ty,
+                fields::spec_operators(spec),
+                Col::Builtin { name: spec.name, kind: fields::col_kind(spec.ty) },
+            ),
             Target::Custom(def, ty) => {
                 let kind = match ty {
                     // Custom dates are stored as canonical RFC 3339 text, which sorts in time order.
@@ -115,9 +117,10 @@ impl<'a> Schema<'a> {
         }
         let field = c.field.as_str();
         let value = || {
-            c.value.as_ref().filter(|v| !v.is_null()).ok_or_else(|| {
-                CrmError::invalid(format!("operator `{}` on `{field}` needs a `value`", c.op.as_str()))
-            })
+            c.value
+                .as_ref()
+                .filter(|v| !v.is_null())
+                .ok_or_else(|| CrmError::invalid(format!("operator `{}` on `{field}` needs a `value`", c.op.as_str())))
         };
         let scalar = |v: &Value| self.scalar(field, ty, &target, v);
         let op_name = c.op.as_str();
@@ -138,8 +141,7 @@ impl<'a> Schema<'a> {
                     return Err(CrmError::invalid(format!("operator `{}` on `{field}` takes text", c.op.as_str())));
                 };
                 let escaped = like_escape(&s.to_lowercase());
-                let pattern =
-                    if c.op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
+                let pattern = if c.op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
                 Predicate::Like { col, pattern }
             }
             Op::Between => {
@@ -250,7 +252,11 @@ impl<'a> Schema<'a> {
                         valid.join(", ")
                     ))
                 })?;
-                Ok(SortExpr { column: spec.name, kind: fields::col_kind(spec.ty), desc: k.direction == Direction::Desc })
+                Ok(SortExpr {
+                    column: spec.name,
+                    kind: fields::col_kind(spec.ty),
+                    desc: k.direction == Direction::Desc,
+                })
             })
             .collect()
     }

@@ -28,11 +28,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn require(&self, scope: Scope) -> Result<(), CrmError> {
-        if self.scopes.contains(&scope) {
-            Ok(())
-        } else {
-            Err(CrmError::Forbidden(scope))
-        }
+        if self.scopes.contains(&scope) { Ok(()) } else { Err(CrmError::Forbidden(scope)) }
     }
 }
 

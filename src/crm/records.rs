@@ -57,15 +57,16 @@ fn mentions_custom(filters: &[Value]) -> bool {
     })
 }
 
-async fn custom_defs(store: &dyn Store, org_id: &str, entity: Entity, needed: bool) -> Result<Vec<CustomFieldDef>, CrmError> {
+async fn custom_defs(
+    store: &dyn Store,
+    org_id: &str,
+    entity: Entity,
+    needed: bool,
+) -> Result<Vec<CustomFieldDef>, CrmError> {
     Ok(if needed { store.custom_fields(org_id, entity).await? } else { Vec::new() })
 }
 
-fn filter_predicates(
-    schema: &Schema<'_>,
-    query: Option<&str>,
-    filters: &[Value],
-) -> Result<Vec<Predicate>, CrmError> {
+fn filter_predicates(schema: &Schema<'_>, query: Option<&str>, filters: &[Value]) -> Result<Vec<Predicate>, CrmError> {
     let mut preds = schema.parse_filters(filters)?;
     if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
         if q.chars().count() > 200 {
@@ -151,14 +152,14 @@ async fn with_relations(store: &dyn Store, caller: &Caller, row: Row) -> Result<
     Ok(match row {
         Row::Contact(c) => {
             let company = match (&c.company_id, caller.scopes.contains(&Scope::CompaniesRead)) {
-                (Some(id), true) => {
-                    store.get_rows(&caller.org_id, Entity::Company, std::slice::from_ref(id)).await?.into_iter().find_map(
-                        |r| match r {
-                            Row::Company(co) => Some(wire::CompanyRef { id: co.id, name: co.name }),
-                            Row::Contact(_) => None,
-                        },
-                    )
-                }
+                (Some(id), true) => store
+                    .get_rows(&caller.org_id, Entity::Company, std::slice::from_ref(id))
+                    .await?
+                    .into_iter()
+                    .find_map(|r| match r {
+                        Row::Company(co) => Some(wire::CompanyRef { id: co.id, name: co.name }),
+                        Row::Contact(_) => None,
+                    }),
                 _ => None,
             };
             let mut record = contact_record(c);
@@ -238,10 +239,7 @@ fn contact_from(
         row.custom = validate::custom(at, defs, row.custom, custom)?;
     }
     if row.first_name.is_none() && row.last_name.is_none() && row.email.is_none() {
-        return Err(CrmError::invalid(format!(
-            "{}[{}] needs a first_name, last_name or email",
-            at.list, at.index
-        )));
+        return Err(CrmError::invalid(format!("{}[{}] needs a first_name, last_name or email", at.list, at.index)));
     }
     Ok(row)
 }
@@ -341,7 +339,11 @@ fn map_conflict(e: StoreError) -> CrmError {
     }
 }
 
-pub async fn create_contacts(store: &dyn Store, caller: &Caller, input: CreateContactsInput) -> Result<RecordsResult, CrmError> {
+pub async fn create_contacts(
+    store: &dyn Store,
+    caller: &Caller,
+    input: CreateContactsInput,
+) -> Result<RecordsResult, CrmError> {
     caller.require(Scope::ContactsWrite)?;
     batch_len("contacts", input.contacts.len())?;
     let needs_defs = input.contacts.iter().any(|c| !c.custom.is_empty());
@@ -398,10 +400,18 @@ pub async fn update_contacts(
     batch_len("contacts", input.contacts.len())?;
     let needs_defs = input.contacts.iter().any(|c| c.custom.as_ref().is_some_and(|m| !m.is_empty()));
     let defs = custom_defs(store, &caller.org_id, Entity::Contact, needs_defs).await?;
-    update(store, caller, Entity::Contact, "contacts", input.contacts, |c| c.id.clone(), |at, row, patch| match row {
-        Row::Contact(c) => contact_from(at, &defs, c, patch).map(Row::Contact),
-        Row::Company(_) => unreachable!("contacts were fetched"),
-    })
+    update(
+        store,
+        caller,
+        Entity::Contact,
+        "contacts",
+        input.contacts,
+        |c| c.id.clone(),
+        |at, row, patch| match row {
+            Row::Contact(c) => contact_from(at, &defs, c, patch).map(Row::Contact),
+            Row::Company(_) => unreachable!("contacts were fetched"),
+        },
+    )
     .await
 }
 
@@ -414,10 +424,18 @@ pub async fn update_companies(
     batch_len("companies", input.companies.len())?;
     let needs_defs = input.companies.iter().any(|c| c.custom.as_ref().is_some_and(|m| !m.is_empty()));
     let defs = custom_defs(store, &caller.org_id, Entity::Company, needs_defs).await?;
-    update(store, caller, Entity::Company, "companies", input.companies, |c| c.id.clone(), |at, row, patch| match row {
-        Row::Company(c) => company_from(at, &defs, c, patch).map(Row::Company),
-        Row::Contact(_) => unreachable!("companies were fetched"),
-    })
+    update(
+        store,
+        caller,
+        Entity::Company,
+        "companies",
+        input.companies,
+        |c| c.id.clone(),
+        |at, row, patch| match row {
+            Row::Company(c) => company_from(at, &defs, c, patch).map(Row::Company),
+            Row::Contact(_) => unreachable!("companies were fetched"),
+        },
+    )
     .await
 }
 
@@ -482,12 +500,8 @@ async fn update<P: Clone>(
 pub async fn delete(store: &dyn Store, caller: &Caller, input: DeleteRecordsInput) -> Result<DeleteResult, CrmError> {
     caller.require(delete_scope(input.entity))?;
     batch_len("ids", input.ids.len())?;
-    let found: HashSet<String> = store
-        .get_rows(&caller.org_id, input.entity, &input.ids)
-        .await?
-        .iter()
-        .map(|r| r.id().to_owned())
-        .collect();
+    let found: HashSet<String> =
+        store.get_rows(&caller.org_id, input.entity, &input.ids).await?.iter().map(|r| r.id().to_owned()).collect();
     let missing: Vec<(Entity, String)> =
         input.ids.iter().filter(|id| !found.contains(*id)).map(|id| (input.entity, id.clone())).collect();
     if !missing.is_empty() {
@@ -497,7 +511,9 @@ pub async fn delete(store: &dyn Store, caller: &Caller, input: DeleteRecordsInpu
         Ok(()) => {}
         // Deleted by someone else between the check and now: report it, nothing was deleted.
         Err(StoreError::NotFound) => {
-            return Err(CrmError::Conflict("some of these records were deleted meanwhile; nothing was deleted, search again".into()));
+            return Err(CrmError::Conflict(
+                "some of these records were deleted meanwhile; nothing was deleted, search again".into(),
+            ));
         }
         Err(e) => return Err(e.into()),
     }
@@ -555,4 +571,3 @@ fn contact_ref(c: ContactRow) -> wire::ContactRef {
         email: c.email,
     }
 }
-

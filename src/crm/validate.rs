@@ -32,7 +32,10 @@ pub fn text(at: &At, name: &str, v: Option<String>) -> Result<Option<String>, Cr
     }
     // PostgreSQL cannot store NUL in text; refuse it on both databases alike.
     if s.contains('\0') {
-        return Err(CrmError::invalid(format!("{} contains a NUL character (\\u0000), which is not allowed", at.field(name))));
+        return Err(CrmError::invalid(format!(
+            "{} contains a NUL character (\\u0000), which is not allowed",
+            at.field(name)
+        )));
     }
     Ok(if s.is_empty() { None } else { Some(s) })
 }
@@ -90,10 +93,7 @@ pub fn domain(at: &At, v: Option<String>) -> Result<Option<String>, CrmError> {
                 && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         });
     if !valid {
-        return Err(CrmError::invalid(format!(
-            "{} is not a domain like acme.com: {s:?}",
-            at.field("domain")
-        )));
+        return Err(CrmError::invalid(format!("{} is not a domain like acme.com: {s:?}", at.field("domain"))));
     }
     Ok(Some(d))
 }

@@ -48,7 +48,9 @@ impl Metrics {
 
     fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP rapport_http_requests_total HTTP requests served.\n# TYPE rapport_http_requests_total counter\n");
+        out.push_str(
+            "# HELP rapport_http_requests_total HTTP requests served.\n# TYPE rapport_http_requests_total counter\n",
+        );
         out.push_str(&format!("rapport_http_requests_total {}\n", self.requests.load(Ordering::Relaxed)));
         out.push_str("# HELP rapport_auth_failures_total Refused API key checks by code.\n# TYPE rapport_auth_failures_total counter\n");
         for (code, n) in self.auth_failures.lock().unwrap_or_else(|p| p.into_inner()).iter() {

@@ -109,4 +109,3 @@ pub async fn call(
         other => Err(ToolError { message: format!("tool {other} is listed but not served; this is a bug") }),
     }
 }
-

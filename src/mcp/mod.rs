@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use rapport_tools::{CATALOG, ToolDef, Toolset};
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult,
-    Implementation, InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
-    ProtocolVersion, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult, Implementation,
+    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -59,9 +59,7 @@ impl ToolIndex {
         self.tools
             .iter()
             .filter(|(def, _)| def.access.allows(&principal.caller.scopes))
-            .filter(|(def, _)| {
-                toolsets.is_none_or(|sets| def.toolset == Toolset::Core || sets.contains(&def.toolset))
-            })
+            .filter(|(def, _)| toolsets.is_none_or(|sets| def.toolset == Toolset::Core || sets.contains(&def.toolset)))
             .map(|(_, tool)| tool.clone())
             .collect()
     }

@@ -56,11 +56,7 @@ impl SqliteStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(PgStore { write: pool.clone(), read: pool })
     }
@@ -240,68 +236,76 @@ macro_rules! impl_store {
             ) -> StoreResult<u64> {
                 let search = row.search_text();
                 let result = match (row, expected) {
-                    (Row::Contact(c), None) => sqlx::query(INSERT_CONTACT)
-                        .bind(&c.id)
-                        .bind(org_id)
-                        .bind(&c.first_name)
-                        .bind(&c.last_name)
-                        .bind(&c.email)
-                        .bind(&c.phone)
-                        .bind(&c.title)
-                        .bind(&c.company_id)
-                        .bind(&c.owner_id)
-                        .bind(json_text(&c.tags))
-                        .bind(json_text(&c.custom))
-                        .bind(search)
-                        .bind(c.created_at)
-                        .bind(c.updated_at)
-                        .execute(&mut **tx)
-                        .await,
-                    (Row::Contact(c), Some(expected)) => sqlx::query(UPDATE_CONTACT)
-                        .bind(&c.id)
-                        .bind(org_id)
-                        .bind(&c.first_name)
-                        .bind(&c.last_name)
-                        .bind(&c.email)
-                        .bind(&c.phone)
-                        .bind(&c.title)
-                        .bind(&c.company_id)
-                        .bind(&c.owner_id)
-                        .bind(json_text(&c.tags))
-                        .bind(json_text(&c.custom))
-                        .bind(search)
-                        .bind(c.updated_at)
-                        .bind(expected)
-                        .execute(&mut **tx)
-                        .await,
-                    (Row::Company(c), None) => sqlx::query(INSERT_COMPANY)
-                        .bind(&c.id)
-                        .bind(org_id)
-                        .bind(&c.name)
-                        .bind(&c.domain)
-                        .bind(&c.industry)
-                        .bind(&c.owner_id)
-                        .bind(json_text(&c.tags))
-                        .bind(json_text(&c.custom))
-                        .bind(search)
-                        .bind(c.created_at)
-                        .bind(c.updated_at)
-                        .execute(&mut **tx)
-                        .await,
-                    (Row::Company(c), Some(expected)) => sqlx::query(UPDATE_COMPANY)
-                        .bind(&c.id)
-                        .bind(org_id)
-                        .bind(&c.name)
-                        .bind(&c.domain)
-                        .bind(&c.industry)
-                        .bind(&c.owner_id)
-                        .bind(json_text(&c.tags))
-                        .bind(json_text(&c.custom))
-                        .bind(search)
-                        .bind(c.updated_at)
-                        .bind(expected)
-                        .execute(&mut **tx)
-                        .await,
+                    (Row::Contact(c), None) => {
+                        sqlx::query(INSERT_CONTACT)
+                            .bind(&c.id)
+                            .bind(org_id)
+                            .bind(&c.first_name)
+                            .bind(&c.last_name)
+                            .bind(&c.email)
+                            .bind(&c.phone)
+                            .bind(&c.title)
+                            .bind(&c.company_id)
+                            .bind(&c.owner_id)
+                            .bind(json_text(&c.tags))
+                            .bind(json_text(&c.custom))
+                            .bind(search)
+                            .bind(c.created_at)
+                            .bind(c.updated_at)
+                            .execute(&mut **tx)
+                            .await
+                    }
+                    (Row::Contact(c), Some(expected)) => {
+                        sqlx::query(UPDATE_CONTACT)
+                            .bind(&c.id)
+                            .bind(org_id)
+                            .bind(&c.first_name)
+                            .bind(&c.last_name)
+                            .bind(&c.email)
+                            .bind(&c.phone)
+                            .bind(&c.title)
+                            .bind(&c.company_id)
+                            .bind(&c.owner_id)
+                            .bind(json_text(&c.tags))
+                            .bind(json_text(&c.custom))
+                            .bind(search)
+                            .bind(c.updated_at)
+                            .bind(expected)
+                            .execute(&mut **tx)
+                            .await
+                    }
+                    (Row::Company(c), None) => {
+                        sqlx::query(INSERT_COMPANY)
+                            .bind(&c.id)
+                            .bind(org_id)
+                            .bind(&c.name)
+                            .bind(&c.domain)
+                            .bind(&c.industry)
+                            .bind(&c.owner_id)
+                            .bind(json_text(&c.tags))
+                            .bind(json_text(&c.custom))
+                            .bind(search)
+                            .bind(c.created_at)
+                            .bind(c.updated_at)
+                            .execute(&mut **tx)
+                            .await
+                    }
+                    (Row::Company(c), Some(expected)) => {
+                        sqlx::query(UPDATE_COMPANY)
+                            .bind(&c.id)
+                            .bind(org_id)
+                            .bind(&c.name)
+                            .bind(&c.domain)
+                            .bind(&c.industry)
+                            .bind(&c.owner_id)
+                            .bind(json_text(&c.tags))
+                            .bind(json_text(&c.custom))
+                            .bind(search)
+                            .bind(c.updated_at)
+                            .bind(expected)
+                            .execute(&mut **tx)
+                            .await
+                    }
                 };
                 let what = match row {
                     Row::Contact(_) => "a contact with this id",
@@ -328,12 +332,8 @@ macro_rules! impl_store {
                 if n > 0 {
                     return Ok(false);
                 }
-                let inserted = sqlx::query(INSERT_ORG)
-                    .bind(&org.id)
-                    .bind(&org.name)
-                    .bind(org.created_at)
-                    .execute(&mut *tx)
-                    .await;
+                let inserted =
+                    sqlx::query(INSERT_ORG).bind(&org.id).bind(&org.name).bind(org.created_at).execute(&mut *tx).await;
                 match inserted {
                     // Another process starting at the same moment got there first.
                     Err(sqlx::Error::Database(d)) if d.is_unique_violation() => return Ok(false),
@@ -386,8 +386,7 @@ macro_rules! impl_store {
 
             async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
                 let row = sqlx::query(ORG_BY_NAME).bind(name).fetch_optional(&self.read).await?;
-                row.map(|r| Ok(Org { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? }))
-                    .transpose()
+                row.map(|r| Ok(Org { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? })).transpose()
             }
 
             async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<Option<User>> {
@@ -405,9 +404,8 @@ macro_rules! impl_store {
                     return Ok(Vec::new());
                 }
                 let sql = ids_sql($dialect, "SELECT id FROM users", org_id, ids);
-                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
-                    .fetch_all(&self.read)
-                    .await?;
+                let rows =
+                    Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
                 rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
             }
 
@@ -422,8 +420,7 @@ macro_rules! impl_store {
                 if let Some(lock) = $lock_org {
                     sqlx::query(lock).bind(&key.org_id).execute(&mut *tx).await?;
                 }
-                let enabled: i64 =
-                    sqlx::query_scalar(COUNT_ENABLED_KEYS).bind(&key.org_id).fetch_one(&mut *tx).await?;
+                let enabled: i64 = sqlx::query_scalar(COUNT_ENABLED_KEYS).bind(&key.org_id).fetch_one(&mut *tx).await?;
                 if enabled >= i64::from(max_active) {
                     return Err(StoreError::KeyLimit(max_active));
                 }
@@ -519,8 +516,7 @@ macro_rules! impl_store {
             }
 
             async fn custom_fields(&self, org_id: &str, entity: Entity) -> StoreResult<Vec<CustomFieldDef>> {
-                let rows =
-                    sqlx::query(CUSTOM_FIELDS).bind(org_id).bind(entity.as_str()).fetch_all(&self.read).await?;
+                let rows = sqlx::query(CUSTOM_FIELDS).bind(org_id).bind(entity.as_str()).fetch_all(&self.read).await?;
                 rows.iter()
                     .map(|r| {
                         Ok(CustomFieldDef {
@@ -552,8 +548,7 @@ macro_rules! impl_store {
                             Row::Contact(_) => ROW_EXISTS_CONTACT,
                             Row::Company(_) => ROW_EXISTS_COMPANY,
                         };
-                        let n: i64 =
-                            sqlx::query_scalar(exists).bind(row.id()).bind(org_id).fetch_one(&mut *tx).await?;
+                        let n: i64 = sqlx::query_scalar(exists).bind(row.id()).bind(org_id).fetch_one(&mut *tx).await?;
                         return Err(if n == 0 { StoreError::NotFound } else { StoreError::Stale });
                     }
                 }
@@ -567,9 +562,8 @@ macro_rules! impl_store {
                 }
                 let prefix = format!("SELECT {} FROM {}", select_cols(entity), table(entity));
                 let sql = ids_sql($dialect, &prefix, org_id, ids);
-                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
-                    .fetch_all(&self.read)
-                    .await?;
+                let rows =
+                    Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
                 rows.iter().map(|r| Self::record(entity, r)).collect()
             }
 
@@ -584,9 +578,8 @@ macro_rules! impl_store {
                 sql.order_by(&query.sort);
                 sql.push(" LIMIT ");
                 sql.bind(SqlValue::Int(i64::from(query.limit)));
-                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
-                    .fetch_all(&self.read)
-                    .await?;
+                let rows =
+                    Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
                 rows.iter().map(|r| Self::record(query.entity, r)).collect()
             }
 
@@ -595,9 +588,8 @@ macro_rules! impl_store {
                 sql.push(&format!("SELECT COUNT(*) FROM {} WHERE org_id = ", table(entity)));
                 sql.bind(SqlValue::Text(org_id.to_owned()));
                 sql.and_all(filter);
-                let row = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds)
-                    .fetch_one(&self.read)
-                    .await?;
+                let row =
+                    Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_one(&self.read).await?;
                 let n: i64 = row.try_get(0)?;
                 Ok(n as u64)
             }
@@ -649,10 +641,7 @@ macro_rules! impl_store {
         }
 
         impl $store {
-            async fn insert_audit_in(
-                tx: &mut sqlx::Transaction<'static, $db>,
-                e: &AuditEntry,
-            ) -> StoreResult<()> {
+            async fn insert_audit_in(tx: &mut sqlx::Transaction<'static, $db>, e: &AuditEntry) -> StoreResult<()> {
                 sqlx::query(INSERT_AUDIT)
                     .bind(&e.id)
                     .bind(&e.org_id)
@@ -674,10 +663,4 @@ macro_rules! impl_store {
 }
 
 impl_store!(SqliteStore, Sqlite, Dialect::Sqlite, "BEGIN IMMEDIATE", None::<&'static str>);
-impl_store!(
-    PgStore,
-    Postgres,
-    Dialect::Postgres,
-    "BEGIN",
-    Some("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
-);
+impl_store!(PgStore, Postgres, Dialect::Postgres, "BEGIN", Some("SELECT id FROM orgs WHERE id = $1 FOR UPDATE"));

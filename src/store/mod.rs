@@ -111,12 +111,8 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes all these ids or none (`NotFound` when one is missing).
     async fn delete_rows(&self, org_id: &str, entity: Entity, ids: &[String]) -> StoreResult<()>;
     /// How many contacts a company has, and the newest `limit` of them.
-    async fn company_contacts(
-        &self,
-        org_id: &str,
-        company_id: &str,
-        limit: u32,
-    ) -> StoreResult<(u64, Vec<ContactRow>)>;
+    async fn company_contacts(&self, org_id: &str, company_id: &str, limit: u32)
+    -> StoreResult<(u64, Vec<ContactRow>)>;
 }
 
 /// Opens (creating a SQLite file if needed) and migrates the database `url` names.

@@ -93,8 +93,13 @@ pub enum Actor {
     Cli,
     System,
     /// A key acting for its owner; the audit row's `key_id` names the key.
-    Key { key_id: String, user_id: String },
-    User { user_id: String },
+    Key {
+        key_id: String,
+        user_id: String,
+    },
+    User {
+        user_id: String,
+    },
 }
 
 impl Actor {

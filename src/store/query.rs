@@ -49,20 +49,44 @@ pub enum CmpOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Predicate {
     /// `ne` also matches records where the value is missing.
-    Compare { col: Col, op: CmpOp, value: SqlValue },
+    Compare {
+        col: Col,
+        op: CmpOp,
+        value: SqlValue,
+    },
     /// Case-insensitive `LIKE`; the pattern is lowercased and escaped with `\`.
-    Like { col: Col, pattern: String },
+    Like {
+        col: Col,
+        pattern: String,
+    },
     /// `not_in` also matches records where the value is missing.
-    In { col: Col, values: Vec<SqlValue>, negate: bool },
-    Null { col: Col, negate: bool },
+    In {
+        col: Col,
+        values: Vec<SqlValue>,
+        negate: bool,
+    },
+    Null {
+        col: Col,
+        negate: bool,
+    },
     /// The `tags` list holds any of these (or, negated, none of them).
-    TagsAny { values: Vec<String>, negate: bool },
+    TagsAny {
+        values: Vec<String>,
+        negate: bool,
+    },
     /// A company has any of these contacts (or none of them).
-    CompanyContacts { ids: Vec<String>, negate: bool },
+    CompanyContacts {
+        ids: Vec<String>,
+        negate: bool,
+    },
     /// A company has at least one contact (or, negated, none).
-    CompanyHasContacts { negate: bool },
+    CompanyHasContacts {
+        negate: bool,
+    },
     /// Free text: a `LIKE` pattern over the stored search text.
-    Text { pattern: String },
+    Text {
+        pattern: String,
+    },
     Any(Vec<Predicate>),
     All(Vec<Predicate>),
 }
@@ -367,10 +391,7 @@ mod tests {
         let mut sql = Sql::new(Dialect::Postgres);
         let sort = [SortExpr { column: "last_name", kind: ColKind::Text, desc: false }];
         sql.after(&sort, &[SqlValue::Text("b".into())], "id9");
-        assert_eq!(
-            sql.text,
-            " AND ((COALESCE(last_name, '') > $1) OR (COALESCE(last_name, '') = $2 AND id > $3))"
-        );
+        assert_eq!(sql.text, " AND ((COALESCE(last_name, '') > $1) OR (COALESCE(last_name, '') = $2 AND id > $3))");
         assert_eq!(sql.binds.len(), 3);
     }
 }

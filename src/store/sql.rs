@@ -23,8 +23,7 @@ pub const LIST_ORGS: &str = "SELECT id, name, created_at FROM orgs ORDER BY name
 pub const ORG_BY_NAME: &str = "SELECT id, name, created_at FROM orgs WHERE name = $1";
 pub const INSERT_USER: &str = "INSERT INTO users (id, org_id, email, name, role, active, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
-pub const USER_BY_EMAIL: &str =
-    concat!("SELECT ", user_cols!(), " FROM users u WHERE u.org_id = $1 AND u.email = $2");
+pub const USER_BY_EMAIL: &str = concat!("SELECT ", user_cols!(), " FROM users u WHERE u.org_id = $1 AND u.email = $2");
 pub const FIRST_OWNER: &str = concat!(
     "SELECT ",
     user_cols!(),
@@ -51,11 +50,8 @@ pub const KEY_FOR_AUTH: &str = concat!(
 pub const RECORD_KEY_USE: &str = "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
      WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)";
 
-pub const INSERT_AUDIT: &str = concat!(
-    "INSERT INTO audit_log (",
-    audit_cols!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-);
+pub const INSERT_AUDIT: &str =
+    concat!("INSERT INTO audit_log (", audit_cols!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
 pub const LIST_AUDIT: &str =
     concat!("SELECT ", audit_cols!(), " FROM audit_log WHERE org_id = $1 ORDER BY at DESC, id DESC LIMIT $2");
 pub const LIST_AUDIT_BEFORE: &str = concat!(

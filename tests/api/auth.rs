@@ -65,7 +65,12 @@ async fn refusals_carry_their_codes() {
     let mut bad = app.key.clone().into_bytes();
     bad[20] = if bad[20] == b'A' { b'B' } else { b'A' };
     let bad = String::from_utf8(bad).unwrap();
-    refusal(post().header("x-api-key", &bad).json(&list_tools()).send().await.unwrap(), StatusCode::UNAUTHORIZED, "malformed_api_key").await;
+    refusal(
+        post().header("x-api-key", &bad).json(&list_tools()).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "malformed_api_key",
+    )
+    .await;
     // A well-formed key that does not exist.
     let unknown = rapport::auth::key::PlainKey::generate();
     refusal(
@@ -122,7 +127,11 @@ async fn expired_disabled_and_address_bound_keys_are_refused() {
     let fenced = create(app.store.as_ref(), &app.default_org, &Creator::cli(), req, 100).await.unwrap();
     refusal(post(&fenced.key).send().await.unwrap(), StatusCode::FORBIDDEN, "ip_not_allowed").await;
     // ...and one bound to loopback, which is us.
-    let req = NewKeyRequest { name: "local".into(), allowed_cidrs: vec!["127.0.0.0/8".into(), "::1/128".into()], ..Default::default() };
+    let req = NewKeyRequest {
+        name: "local".into(),
+        allowed_cidrs: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        ..Default::default()
+    };
     let local = create(app.store.as_ref(), &app.default_org, &Creator::cli(), req, 100).await.unwrap();
     assert_eq!(post(&local.key).send().await.unwrap().status(), StatusCode::OK);
     // The refusal is in the audit log, without the key.
@@ -161,7 +170,10 @@ async fn key_states_and_owner_states_are_enforced() {
     assert!(app.tool_names(&app.key, "").await.contains(&"delete_records".to_owned()));
     app.sql("UPDATE users SET role = 'viewer' WHERE email = $1", "owner@localhost").await;
     let names = app.tool_names(&app.key, "").await;
-    assert!(!names.contains(&"delete_records".to_owned()) && !names.contains(&"create_contacts".to_owned()), "{names:?}");
+    assert!(
+        !names.contains(&"delete_records".to_owned()) && !names.contains(&"create_contacts".to_owned()),
+        "{names:?}"
+    );
     assert!(names.contains(&"search_records".to_owned()));
     let err = app.err("create_contacts", json!({"contacts": [{"first_name": "X"}]})).await;
     assert!(err.contains("lacks"), "{err}");
@@ -170,8 +182,11 @@ async fn key_states_and_owner_states_are_enforced() {
 
     // Each refusal of an existing key is audited, and the audit never holds a key.
     let audit = app.store.list_audit(&app.default_org.id, None, 100).await.unwrap();
-    let reasons: Vec<String> =
-        audit.iter().filter(|e| e.action == "key.refused").map(|e| e.details["reason"].as_str().unwrap().to_owned()).collect();
+    let reasons: Vec<String> = audit
+        .iter()
+        .filter(|e| e.action == "key.refused")
+        .map(|e| e.details["reason"].as_str().unwrap().to_owned())
+        .collect();
     for code in ["api_key_disabled", "api_key_expired", "invalid_api_key"] {
         assert!(reasons.iter().any(|r| r == code), "{code} audited: {reasons:?}");
     }
@@ -210,6 +225,7 @@ async fn every_api_route_needs_a_key() {
     let app = spawn_app().await;
     let res = app.client.get(format!("{}/api/v1/anything", app.base)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    let res = app.client.get(format!("{}/api/v1/anything", app.base)).header("x-api-key", &app.key).send().await.unwrap();
+    let res =
+        app.client.get(format!("{}/api/v1/anything", app.base)).header("x-api-key", &app.key).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }

@@ -54,13 +54,20 @@ async fn sql_looking_and_unicode_text_is_stored_verbatim() {
         assert_eq!(got["items"][0]["first_name"], *s);
         assert_eq!(got["items"][0]["tags"][0], *s);
         // Each is findable by exact match, and as a literal substring.
-        let ids = app.search_ids(json!({"entity": "contact", "filters": [{"field": "title", "op": "eq", "value": s}]})).await;
+        let ids =
+            app.search_ids(json!({"entity": "contact", "filters": [{"field": "title", "op": "eq", "value": s}]})).await;
         assert_eq!(ids, vec![id.to_owned()], "eq {s:?}");
-        let ids = app.search_ids(json!({"entity": "contact", "filters": [{"field": "tags", "op": "has_any", "value": [s]}]})).await;
+        let ids = app
+            .search_ids(json!({"entity": "contact", "filters": [{"field": "tags", "op": "has_any", "value": [s]}]}))
+            .await;
         assert_eq!(ids, vec![id.to_owned()], "has_any {s:?}");
     }
     // LIKE wildcards in input are literal.
-    let ids = app.search_ids(json!({"entity": "contact", "filters": [{"field": "first_name", "op": "contains", "value": "%_\\"}]})).await;
+    let ids = app
+        .search_ids(
+            json!({"entity": "contact", "filters": [{"field": "first_name", "op": "contains", "value": "%_\\"}]}),
+        )
+        .await;
     assert_eq!(ids.len(), 1);
     let ids = app.search_ids(json!({"entity": "contact", "query": "%"})).await;
     assert_eq!(ids.len(), 1);

@@ -18,10 +18,27 @@ fn rapport(db: &str, args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn keys_create_and_list() {
     let (db, _dir) = fresh_database().await;
-    let out = rapport(&db, &["keys", "create", "--name", "laptop", "--role", "member", "--expires-in-days", "30", "--allow-cidr", "10.0.0.0/8", "--json"]);
+    let out = rapport(
+        &db,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "laptop",
+            "--role",
+            "member",
+            "--expires-in-days",
+            "30",
+            "--allow-cidr",
+            "10.0.0.0/8",
+            "--json",
+        ],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let created: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON value");
-    for field in ["id", "name", "key", "preview", "scopes", "role", "expires_at", "allowed_cidrs", "status", "created_at"] {
+    for field in
+        ["id", "name", "key", "preview", "scopes", "role", "expires_at", "allowed_cidrs", "status", "created_at"]
+    {
         assert!(created.get(field).is_some(), "{field} in {created}");
     }
     let key = created["key"].as_str().unwrap();

@@ -18,7 +18,12 @@ struct Fixture {
 
 async fn fixture() -> Fixture {
     let app = spawn_app().await;
-    for (key, ty, options) in [("employees", "number", "[]"), ("public", "boolean", "[]"), ("renewal", "date", "[]"), ("tier", "select", r#"["gold","silver"]"#)] {
+    for (key, ty, options) in [
+        ("employees", "number", "[]"),
+        ("public", "boolean", "[]"),
+        ("renewal", "date", "[]"),
+        ("tier", "select", r#"["gold","silver"]"#),
+    ] {
         let stmt: &'static str = Box::leak(
             format!(
                 "INSERT INTO custom_fields (id, org_id, entity, key, label, field_type, options, created_at) \
@@ -66,7 +71,11 @@ async fn every_operator_selects_what_it_says() {
     let c = |field: &str, op: &str, value: Value| json!([{"field": field, "op": op, "value": value}]);
 
     assert_eq!(f.ids("contact", c("email", "eq", json!("ADA@acme.com"))).await, f.set(&[ada]));
-    assert_eq!(f.ids("contact", c("last_name", "ne", json!("Hopper"))).await, f.set(&[ada, linus]), "ne keeps missing values");
+    assert_eq!(
+        f.ids("contact", c("last_name", "ne", json!("Hopper"))).await,
+        f.set(&[ada, linus]),
+        "ne keeps missing values"
+    );
     assert_eq!(f.ids("contact", c("last_name", "contains", json!("OPP"))).await, f.set(&[grace]));
     assert_eq!(f.ids("contact", c("email", "starts_with", json!("li"))).await, f.set(&[linus]));
     assert_eq!(f.ids("contact", c("first_name", "in", json!(["Ada", "Linus", "Nobody"]))).await, f.set(&[ada, linus]));
@@ -132,7 +141,10 @@ async fn sorting_orders_results() {
     };
     let asc = f.app.ok("search_records", json!({"entity": "contact", "sort": [{"field": "first_name"}]})).await;
     assert_eq!(names(asc), ["Ada", "Grace", "Linus"]);
-    let desc = f.app.ok("search_records", json!({"entity": "contact", "sort": [{"field": "email", "direction": "desc"}]})).await;
+    let desc = f
+        .app
+        .ok("search_records", json!({"entity": "contact", "sort": [{"field": "email", "direction": "desc"}]}))
+        .await;
     assert_eq!(names(desc), ["Linus", "Grace", "Ada"]);
     let newest = f.app.ok("search_records", json!({"entity": "contact"})).await;
     assert_eq!(names(newest).len(), 3);
@@ -141,21 +153,58 @@ async fn sorting_orders_results() {
 #[tokio::test]
 async fn mistakes_are_explained() {
     let f = fixture().await;
-    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "shoe_size", "op": "eq", "value": 1}]})).await;
-    assert!(err.contains("unknown field `shoe_size`") && err.contains("first_name") && err.contains("company_id"), "{err}");
-    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "tags", "op": "gt", "value": 1}]})).await;
+    let err = f
+        .app
+        .err(
+            "search_records",
+            json!({"entity": "contact", "filters": [{"field": "shoe_size", "op": "eq", "value": 1}]}),
+        )
+        .await;
+    assert!(
+        err.contains("unknown field `shoe_size`") && err.contains("first_name") && err.contains("company_id"),
+        "{err}"
+    );
+    let err = f
+        .app
+        .err("search_records", json!({"entity": "contact", "filters": [{"field": "tags", "op": "gt", "value": 1}]}))
+        .await;
     assert!(err.contains("operator `gt`") && err.contains("has_any"), "{err}");
-    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "email", "op": "like", "value": "a"}]})).await;
+    let err = f
+        .app
+        .err(
+            "search_records",
+            json!({"entity": "contact", "filters": [{"field": "email", "op": "like", "value": "a"}]}),
+        )
+        .await;
     assert!(err.contains("unknown variant `like`") && err.contains("starts_with"), "{err}");
-    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "email", "op": "eq"}]})).await;
+    let err =
+        f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "email", "op": "eq"}]})).await;
     assert!(err.contains("needs a `value`"), "{err}");
-    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "created_at", "op": "gt", "value": "yesterday"}]})).await;
+    let err = f
+        .app
+        .err(
+            "search_records",
+            json!({"entity": "contact", "filters": [{"field": "created_at", "op": "gt", "value": "yesterday"}]}),
+        )
+        .await;
     assert!(err.contains("2026-01-31"), "{err}");
-    let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "first_name", "op": "in", "value": "Ada"}]})).await;
+    let err = f
+        .app
+        .err(
+            "search_records",
+            json!({"entity": "contact", "filters": [{"field": "first_name", "op": "in", "value": "Ada"}]}),
+        )
+        .await;
     assert!(err.contains("list"), "{err}");
     let err = f.app.err("search_records", json!({"entity": "contact", "filters": [{"field": "created_at", "op": "between", "value": ["2020-01-01"]}]})).await;
     assert!(err.contains("two values"), "{err}");
-    let err = f.app.err("search_records", json!({"entity": "company", "filters": [{"field": "custom.employees", "op": "gt", "value": "many"}]})).await;
+    let err = f
+        .app
+        .err(
+            "search_records",
+            json!({"entity": "company", "filters": [{"field": "custom.employees", "op": "gt", "value": "many"}]}),
+        )
+        .await;
     assert!(err.contains("a number"), "{err}");
     let err = f.app.err("search_records", json!({"entity": "contact", "sort": [{"field": "phone"}]})).await;
     assert!(err.contains("sortable fields") && err.contains("last_name"), "{err}");

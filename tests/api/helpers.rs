@@ -46,7 +46,9 @@ pub async fn fresh_database() -> (String, Option<tempfile::TempDir>) {
     match std::env::var("RAPPORT_TEST_DATABASE_URL") {
         Ok(base) if !base.is_empty() => {
             let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.expect("connect to RAPPORT_TEST_DATABASE_URL");
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+                .await
+                .expect("connect to RAPPORT_TEST_DATABASE_URL");
             sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
                 .await
                 .expect("create test schema");

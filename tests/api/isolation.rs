@@ -8,11 +8,20 @@ use crate::helpers::spawn_app;
 async fn another_organizations_records_are_not_found() {
     let app = spawn_app().await;
     let (_other_org, other) = app.new_org("globex").await;
-    let mine = app.create_companies(json!([{"name": "Acme", "domain": "acme.com"}])).await[0]["id"].as_str().unwrap().to_owned();
-    let my_contact = app.create_contacts(json!([{"first_name": "Ada", "company_id": mine}])).await[0]["id"].as_str().unwrap().to_owned();
+    let mine = app.create_companies(json!([{"name": "Acme", "domain": "acme.com"}])).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let my_contact = app.create_contacts(json!([{"first_name": "Ada", "company_id": mine}])).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // The same domain is free in another organization.
-    let theirs = app.call_as(&other, "create_companies", json!({"companies": [{"name": "Acme (theirs)", "domain": "acme.com"}]})).await.unwrap();
+    let theirs = app
+        .call_as(&other, "create_companies", json!({"companies": [{"name": "Acme (theirs)", "domain": "acme.com"}]}))
+        .await
+        .unwrap();
     let their_company = theirs["items"][0]["id"].as_str().unwrap().to_owned();
 
     let not_found = |r: Result<serde_json::Value, String>| {
@@ -20,17 +29,40 @@ async fn another_organizations_records_are_not_found() {
         assert!(e.contains("not found"), "{e}");
     };
     not_found(app.call_as(&other, "get_records", json!({"records": [{"entity": "contact", "id": my_contact}]})).await);
-    not_found(app.call_as(&other, "update_contacts", json!({"contacts": [{"id": my_contact, "title": "pwned"}]})).await);
+    not_found(
+        app.call_as(&other, "update_contacts", json!({"contacts": [{"id": my_contact, "title": "pwned"}]})).await,
+    );
     not_found(app.call_as(&other, "delete_records", json!({"entity": "company", "ids": [mine]})).await);
     // Linking to another organization's company is refused too.
-    not_found(app.call_as(&other, "create_contacts", json!({"contacts": [{"first_name": "Eve", "company_id": mine}]})).await);
-    not_found(app.call_as(&other, "update_contacts", json!({"contacts": [{"id": my_contact, "company_id": their_company}]})).await);
-    not_found(app.call("update_contacts", json!({"contacts": [{"id": my_contact, "company_id": their_company}]})).await);
+    not_found(
+        app.call_as(&other, "create_contacts", json!({"contacts": [{"first_name": "Eve", "company_id": mine}]})).await,
+    );
+    not_found(
+        app.call_as(&other, "update_contacts", json!({"contacts": [{"id": my_contact, "company_id": their_company}]}))
+            .await,
+    );
+    not_found(
+        app.call("update_contacts", json!({"contacts": [{"id": my_contact, "company_id": their_company}]})).await,
+    );
 
     // By filter: nothing of ours shows up for them.
-    let v = app.call_as(&other, "search_records", json!({"entity": "contact", "filters": [{"field": "id", "op": "eq", "value": my_contact}]})).await.unwrap();
+    let v = app
+        .call_as(
+            &other,
+            "search_records",
+            json!({"entity": "contact", "filters": [{"field": "id", "op": "eq", "value": my_contact}]}),
+        )
+        .await
+        .unwrap();
     assert!(v["items"].as_array().unwrap().is_empty());
-    let v = app.call_as(&other, "search_records", json!({"entity": "contact", "filters": [{"field": "company_id", "op": "in", "value": [mine]}]})).await.unwrap();
+    let v = app
+        .call_as(
+            &other,
+            "search_records",
+            json!({"entity": "contact", "filters": [{"field": "company_id", "op": "in", "value": [mine]}]}),
+        )
+        .await
+        .unwrap();
     assert!(v["items"].as_array().unwrap().is_empty());
     let v = app.call_as(&other, "count_records", json!({"entity": "contact"})).await.unwrap();
     assert_eq!(v["count"], 0);

@@ -80,8 +80,16 @@ async fn tools_are_fully_described() {
     let tools = v["result"]["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     for expected in [
-        "get_workspace", "describe_entity", "search_records", "count_records", "get_records",
-        "create_contacts", "update_contacts", "create_companies", "update_companies", "delete_records",
+        "get_workspace",
+        "describe_entity",
+        "search_records",
+        "count_records",
+        "get_records",
+        "create_contacts",
+        "update_contacts",
+        "create_companies",
+        "update_companies",
+        "delete_records",
     ] {
         assert!(names.contains(&expected), "{expected} listed");
     }
@@ -148,19 +156,42 @@ async fn transport_faults_get_protocol_answers() {
     let v: Value = post().body(r#"{"jsonrpc":"2.0","id":1,"#).send().await.unwrap().json().await.unwrap();
     assert_eq!(v["error"]["code"], -32700);
     // Over 1 MiB.
-    let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{}"}}}}"#, "x".repeat(1_100_000));
+    let big =
+        format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"pad":"{}"}}}}"#, "x".repeat(1_100_000));
     assert_eq!(post().body(big).send().await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
     // A foreign Origin.
-    let res = post().header("origin", "https://evil.example").body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).send().await.unwrap();
+    let res = post()
+        .header("origin", "https://evil.example")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // The server's own origin is fine.
-    let res = post().header("origin", app.base.clone()).body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).send().await.unwrap();
+    let res = post()
+        .header("origin", app.base.clone())
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     // A foreign Host.
-    let res = post().header("host", "evil.example").body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).send().await.unwrap();
+    let res = post()
+        .header("host", "evil.example")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // No session to serve: GET and DELETE.
-    let res = app.client.get(app.mcp_url()).header("x-api-key", &app.key).header("accept", "text/event-stream").send().await.unwrap();
+    let res = app
+        .client
+        .get(app.mcp_url())
+        .header("x-api-key", &app.key)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
     let res = app.client.delete(app.mcp_url()).header("x-api-key", &app.key).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);

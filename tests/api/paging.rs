@@ -52,14 +52,18 @@ async fn a_thousand_records_page_exactly() {
         let ids: HashSet<&str> = all.iter().map(|c| c["id"].as_str().unwrap()).collect();
         assert_eq!(ids.len(), 1000, "no duplicates with sort {sort}");
         if sort == json!([{"field": "last_name"}]) {
-            let keys: Vec<String> =
-                all.iter().map(|c| c["last_name"].as_str().unwrap_or("").to_owned()).collect();
+            let keys: Vec<String> = all.iter().map(|c| c["last_name"].as_str().unwrap_or("").to_owned()).collect();
             let mut sorted = keys.clone();
             sorted.sort();
             assert_eq!(keys, sorted, "ascending last_name");
         }
     }
-    let evens = page_through(&app, json!({"entity": "contact", "filters": [{"field": "tags", "op": "has_any", "value": ["even"]}]}), 100).await;
+    let evens = page_through(
+        &app,
+        json!({"entity": "contact", "filters": [{"field": "tags", "op": "has_any", "value": ["even"]}]}),
+        100,
+    )
+    .await;
     assert_eq!(evens.len(), 500);
 }
 
@@ -70,7 +74,8 @@ async fn a_cursor_belongs_to_its_search() {
     app.create_contacts(json!(contacts)).await;
     let v = app.ok("search_records", json!({"entity": "contact", "limit": 2})).await;
     let cursor = v["next_cursor"].as_str().unwrap().to_owned();
-    let err = app.err("search_records", json!({"entity": "contact", "limit": 2, "cursor": cursor, "query": "p1"})).await;
+    let err =
+        app.err("search_records", json!({"entity": "contact", "limit": 2, "cursor": cursor, "query": "p1"})).await;
     assert!(err.contains("belongs to a search"), "{err}");
     let err = app.err("search_records", json!({"entity": "contact", "cursor": "not-a-cursor"})).await;
     assert!(err.contains("next_cursor"), "{err}");

@@ -23,23 +23,25 @@ async fn contacts_and_companies_round_trip() {
     assert_eq!(contacts[0]["entity"], "contact");
 
     // get_records returns relations.
-    let got = app.ok("get_records", json!({"records": [{"entity": "contact", "id": ada}, {"entity": "company", "id": acme}]})).await;
+    let got = app
+        .ok("get_records", json!({"records": [{"entity": "contact", "id": ada}, {"entity": "company", "id": acme}]}))
+        .await;
     let items = got["items"].as_array().unwrap();
     assert_eq!(items[0]["company"]["name"], "Acme");
     assert_eq!(items[1]["contact_count"], 1);
     assert_eq!(items[1]["contacts"][0]["name"], "Ada Lovelace");
 
     // Partial update: given fields change, absent ones stay, null clears.
-    let updated = app
-        .ok("update_contacts", json!({"contacts": [{"id": ada, "title": "Countess", "company_id": null}]}))
-        .await;
+    let updated =
+        app.ok("update_contacts", json!({"contacts": [{"id": ada, "title": "Countess", "company_id": null}]})).await;
     let c = &updated["items"][0];
     assert_eq!(c["title"], "Countess");
     assert_eq!(c["first_name"], "Ada");
     assert!(c["company_id"].is_null());
     assert!(c["updated_at"].as_str().unwrap() > contacts[0]["updated_at"].as_str().unwrap());
 
-    let updated = app.ok("update_companies", json!({"companies": [{"id": acme, "industry": null, "name": "Acme Corp"}]})).await;
+    let updated =
+        app.ok("update_companies", json!({"companies": [{"id": acme, "industry": null, "name": "Acme Corp"}]})).await;
     assert_eq!(updated["items"][0]["name"], "Acme Corp");
     assert!(updated["items"][0]["industry"].is_null());
     assert_eq!(updated["items"][0]["domain"], "acme.com");
@@ -63,7 +65,10 @@ async fn contacts_and_companies_round_trip() {
 async fn deleting_a_company_keeps_its_contacts() {
     let app = spawn_app().await;
     let acme = app.create_companies(json!([{"name": "Acme"}])).await[0]["id"].as_str().unwrap().to_owned();
-    let ada = app.create_contacts(json!([{"first_name": "Ada", "company_id": acme}])).await[0]["id"].as_str().unwrap().to_owned();
+    let ada = app.create_contacts(json!([{"first_name": "Ada", "company_id": acme}])).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.ok("delete_records", json!({"entity": "company", "ids": [acme]})).await;
     let got = app.ok("get_records", json!({"records": [{"entity": "contact", "id": ada}]})).await;
     assert!(got["items"][0]["company_id"].is_null());
@@ -72,16 +77,24 @@ async fn deleting_a_company_keeps_its_contacts() {
 #[tokio::test]
 async fn batches_are_all_or_nothing() {
     let app = spawn_app().await;
-    let err = app
-        .err("create_contacts", json!({"contacts": [{"first_name": "Ok"}, {"email": "not-an-email"}]}))
-        .await;
+    let err = app.err("create_contacts", json!({"contacts": [{"first_name": "Ok"}, {"email": "not-an-email"}]})).await;
     assert!(err.contains("contacts[1].email"), "{err}");
     assert_eq!(app.ok("count_records", json!({"entity": "contact"})).await["count"], 0);
 
     app.create_companies(json!([{"name": "Acme", "domain": "acme.com"}])).await;
-    let err = app.err("create_companies", json!({"companies": [{"name": "B", "domain": "b.com"}, {"name": "Acme 2", "domain": "ACME.com"}]})).await;
+    let err = app
+        .err(
+            "create_companies",
+            json!({"companies": [{"name": "B", "domain": "b.com"}, {"name": "Acme 2", "domain": "ACME.com"}]}),
+        )
+        .await;
     assert!(err.contains("already exists"), "{err}");
-    let err = app.err("create_companies", json!({"companies": [{"name": "C", "domain": "c.com"}, {"name": "C2", "domain": "c.com"}]})).await;
+    let err = app
+        .err(
+            "create_companies",
+            json!({"companies": [{"name": "C", "domain": "c.com"}, {"name": "C2", "domain": "c.com"}]}),
+        )
+        .await;
     assert!(err.contains("twice"), "{err}");
     assert_eq!(app.ok("count_records", json!({"entity": "company"})).await["count"], 1);
 
@@ -93,7 +106,12 @@ async fn batches_are_all_or_nothing() {
 
     let err = app.err("create_contacts", json!({"contacts": [{"title": "No name"}]})).await;
     assert!(err.contains("first_name, last_name or email"), "{err}");
-    let err = app.err("create_contacts", json!({"contacts": [{"first_name": "A", "company_id": "01a20000-0000-7000-8000-000000000000"}]})).await;
+    let err = app
+        .err(
+            "create_contacts",
+            json!({"contacts": [{"first_name": "A", "company_id": "01a20000-0000-7000-8000-000000000000"}]}),
+        )
+        .await;
     assert!(err.contains("company"), "{err}");
     let err = app.err("create_contacts", json!({"contacts": [{"first_name": "A", "owner_id": "nobody"}]})).await;
     assert!(err.contains("owner_id"), "{err}");

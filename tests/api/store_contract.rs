@@ -32,7 +32,10 @@ async fn rows_round_trip_and_updates_are_checked() {
     // A stale expectation is refused; the right one wins.
     assert!(matches!(store.update_rows(org, &[(Row::Contact(changed.clone()), 9)]).await, Err(StoreError::Stale)));
     store.update_rows(org, &[(Row::Contact(changed.clone()), 10)]).await.unwrap();
-    assert!(matches!(store.update_rows("other", &[(Row::Contact(changed.clone()), 11)]).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.update_rows("other", &[(Row::Contact(changed.clone()), 11)]).await,
+        Err(StoreError::NotFound)
+    ));
 
     let q = Query {
         entity: Entity::Contact,
@@ -43,7 +46,10 @@ async fn rows_round_trip_and_updates_are_checked() {
     };
     assert_eq!(store.search(org, &q).await.unwrap().len(), 1);
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 1);
-    assert!(matches!(store.delete_rows(org, Entity::Contact, &["c1".into(), "nope".into()]).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_rows(org, Entity::Contact, &["c1".into(), "nope".into()]).await,
+        Err(StoreError::NotFound)
+    ));
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 1, "a failed delete deletes nothing");
     store.delete_rows(org, Entity::Contact, &["c1".into()]).await.unwrap();
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 0);

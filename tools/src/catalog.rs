@@ -75,9 +75,7 @@ impl ToolDef {
 
 /// The JSON Schema of `T` as an object, inlined where clients struggle with references.
 pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
-    let schema = schemars::generate::SchemaSettings::draft2020_12()
-        .into_generator()
-        .into_root_schema_for::<T>();
+    let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
     match serde_json::to_value(schema) {
         Ok(Value::Object(mut map)) => {
             map.remove("$schema");

@@ -5,9 +5,9 @@
 //! domain types and answers with these outputs.
 
 pub mod catalog;
+pub mod inputs;
 pub mod records;
 pub mod scope;
-pub mod inputs;
 
 pub use catalog::{Access, CATALOG, ToolDef, Toolset};
 pub use scope::{Role, Scope, Scopes};

@@ -108,8 +108,16 @@ impl Role {
         let read = [ContactsRead, CompaniesRead, DealsRead, TasksRead, NotesRead];
         let write = [ContactsWrite, CompaniesWrite, DealsWrite, TasksWrite, NotesWrite, LeadsWrite];
         let admin = [
-            ContactsDelete, CompaniesDelete, DealsDelete, TasksDelete, NotesDelete, SchemaManage,
-            KeysManage, WebhooksManage, AuditRead, UsersManage,
+            ContactsDelete,
+            CompaniesDelete,
+            DealsDelete,
+            TasksDelete,
+            NotesDelete,
+            SchemaManage,
+            KeysManage,
+            WebhooksManage,
+            AuditRead,
+            UsersManage,
         ];
         let mut set: Scopes = read.into_iter().collect();
         if self >= Role::Member {
