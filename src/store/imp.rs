@@ -2,17 +2,20 @@
 //! type: the SQL is the same (placeholders `$n`, `RETURNING`, row values), the Rust is the
 //! same, and what differs (pools, the write transaction, locking) is passed in.
 
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rapport_tools::records::Entity;
-use rapport_tools::{Role, Scope, Scopes};
-use serde_json::{Map, Value};
+use rapport_tools::Role;
 use sqlx::postgres::{PgPoolOptions, Postgres};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Pool, Row as _, Sqlite};
 
+use super::decode;
+use super::fast::FastReader;
 use super::query::{Dialect, Predicate, Query, Sql, SqlValue, table};
 use super::sql::*;
 use super::*;
@@ -23,11 +26,46 @@ pub struct SqliteStore {
     /// "database is locked".
     write: Pool<Sqlite>,
     read: Pool<Sqlite>,
+    /// Hot-path reads without sqlx's thread hop; `None` for an in-memory database.
+    fast: Option<FastReader>,
+    epoch: SqliteEpoch,
 }
 
 pub struct PgStore {
     write: Pool<Postgres>,
     read: Pool<Postgres>,
+}
+
+/// Auth changes made by other processes on the same SQLite file (the CLI, say) are
+/// signalled by writing a fresh random number to `<database>-auth` after the commit. The
+/// number is part of the generation, so reading that small file per request (a few
+/// microseconds, no database round trip) tells whether cached lookups are stale.
+struct SqliteEpoch {
+    local: AtomicU64,
+    file: Option<PathBuf>,
+}
+
+impl SqliteEpoch {
+    fn generation(&self) -> u64 {
+        let file = self
+            .file
+            .as_ref()
+            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes);
+        self.local.load(Ordering::Acquire).wrapping_add(file)
+    }
+
+    fn bump(&self) {
+        self.local.fetch_add(1, Ordering::AcqRel);
+        if let Some(f) = &self.file {
+            let mut stamp = [0u8; 8];
+            getrandom::fill(&mut stamp).expect("the OS random source failed");
+            if let Err(e) = std::fs::write(f, stamp) {
+                tracing::warn!(error = %e, file = %f.display(), "could not signal an auth change to other processes");
+            }
+        }
+    }
 }
 
 impl SqliteStore {
@@ -45,12 +83,19 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let file = options.get_filename().to_path_buf();
+        let epoch_file = (!file.as_os_str().is_empty() && file != std::path::Path::new(":memory:"))
+            .then(|| PathBuf::from(format!("{}-auth", file.display())));
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { write, read })
+        let fast = match &epoch_file {
+            Some(_) => Some(FastReader::open(&file, 4)?),
+            None => None,
+        };
+        Ok(SqliteStore { write, read, fast, epoch: SqliteEpoch { local: AtomicU64::new(0), file: epoch_file } })
     }
 }
 
@@ -66,27 +111,9 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serializes")
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
 
-fn parse_role(s: &str) -> StoreResult<Role> {
-    s.parse().map_err(StoreError::Corrupt)
-}
 
-fn parse_scopes(s: &str) -> StoreResult<Scopes> {
-    let names: Vec<String> = parse_json(s, "scopes")?;
-    // A scope dropped from a later release is ignored rather than locking the key out.
-    Ok(names.iter().filter_map(|n| n.parse::<Scope>().ok()).collect())
-}
 
-fn entity_name(s: &str) -> StoreResult<Entity> {
-    match s {
-        "contact" => Ok(Entity::Contact),
-        "company" => Ok(Entity::Company),
-        other => Err(StoreError::Corrupt(format!("unknown entity {other}"))),
-    }
-}
 
 fn map_write_error(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
@@ -135,97 +162,6 @@ macro_rules! impl_store {
                     };
                 }
                 q
-            }
-
-            fn user(row: &<$db as sqlx::Database>::Row) -> StoreResult<User> {
-                Ok(User {
-                    id: row.try_get("id")?,
-                    org_id: row.try_get("org_id")?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    role: parse_role(row.try_get::<&str, _>("role")?)?,
-                    active: row.try_get("active")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            }
-
-            fn key(row: &<$db as sqlx::Database>::Row) -> StoreResult<KeyRecord> {
-                let status: &str = row.try_get(7)?;
-                let role: Option<&str> = row.try_get(5)?;
-                Ok(KeyRecord {
-                    id: row.try_get(0)?,
-                    org_id: row.try_get(1)?,
-                    user_id: row.try_get(2)?,
-                    name: row.try_get(3)?,
-                    preview: row.try_get(4)?,
-                    role: role.map(parse_role).transpose()?,
-                    scopes: parse_scopes(row.try_get(6)?)?,
-                    status: KeyStatus::parse(status)
-                        .ok_or_else(|| StoreError::Corrupt(format!("key status {status}")))?,
-                    created_at: row.try_get(8)?,
-                    expires_at: row.try_get(9)?,
-                    allowed_cidrs: parse_json(row.try_get(10)?, "allowed_cidrs")?,
-                    last_used_at: row.try_get(11)?,
-                    last_used_ip: row.try_get(12)?,
-                    revoked_at: row.try_get(13)?,
-                    rotated_from: row.try_get(14)?,
-                })
-            }
-
-            fn audit(row: &<$db as sqlx::Database>::Row) -> StoreResult<AuditEntry> {
-                let kind: &str = row.try_get("actor_type")?;
-                let actor_id: Option<String> = row.try_get("actor_id")?;
-                let key_id: Option<String> = row.try_get("key_id")?;
-                let actor = match (kind, actor_id) {
-                    ("cli", _) => Actor::Cli,
-                    ("key", Some(id)) => Actor::Key { key_id: key_id.clone().unwrap_or_default(), user_id: id },
-                    ("user", Some(id)) => Actor::User { user_id: id },
-                    _ => Actor::System,
-                };
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    org_id: row.try_get("org_id")?,
-                    at: row.try_get("at")?,
-                    actor,
-                    action: row.try_get("action")?,
-                    target_type: row.try_get("target_type")?,
-                    target_id: row.try_get("target_id")?,
-                    key_id,
-                    ip: row.try_get("ip")?,
-                    details: parse_json(row.try_get("details")?, "details")?,
-                })
-            }
-
-            fn record(entity: Entity, row: &<$db as sqlx::Database>::Row) -> StoreResult<Row> {
-                let tags: Vec<String> = parse_json(row.try_get("tags")?, "tags")?;
-                let custom: Map<String, Value> = parse_json(row.try_get("custom")?, "custom")?;
-                Ok(match entity {
-                    Entity::Contact => Row::Contact(ContactRow {
-                        id: row.try_get("id")?,
-                        first_name: row.try_get("first_name")?,
-                        last_name: row.try_get("last_name")?,
-                        email: row.try_get("email")?,
-                        phone: row.try_get("phone")?,
-                        title: row.try_get("title")?,
-                        company_id: row.try_get("company_id")?,
-                        owner_id: row.try_get("owner_id")?,
-                        tags,
-                        custom,
-                        created_at: row.try_get("created_at")?,
-                        updated_at: row.try_get("updated_at")?,
-                    }),
-                    Entity::Company => Row::Company(CompanyRow {
-                        id: row.try_get("id")?,
-                        name: row.try_get("name")?,
-                        domain: row.try_get("domain")?,
-                        industry: row.try_get("industry")?,
-                        owner_id: row.try_get("owner_id")?,
-                        tags,
-                        custom,
-                        created_at: row.try_get("created_at")?,
-                        updated_at: row.try_get("updated_at")?,
-                    }),
-                })
             }
 
             async fn write_row(
@@ -321,6 +257,62 @@ macro_rules! impl_store {
                 $dialect
             }
 
+            fn auth_generation(&self) -> Option<u64> {
+                self.generation()
+            }
+
+            async fn set_key_status(
+                &self,
+                org_id: &str,
+                key_id: &str,
+                status: KeyStatus,
+                at: Millis,
+                audit: &AuditEntry,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                let done = sqlx::query(SET_KEY_STATUS)
+                    .bind(org_id)
+                    .bind(key_id)
+                    .bind(status.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Self::insert_audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                self.auth_changed();
+                Ok(())
+            }
+
+            async fn update_user(
+                &self,
+                org_id: &str,
+                user_id: &str,
+                role: Role,
+                active: bool,
+                audit: &AuditEntry,
+            ) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                let done = sqlx::query(UPDATE_USER)
+                    .bind(org_id)
+                    .bind(user_id)
+                    .bind(role.as_str())
+                    .bind(active)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if done == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Self::insert_audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                self.auth_changed();
+                Ok(())
+            }
+
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.read).await?;
                 Ok(())
@@ -379,9 +371,7 @@ macro_rules! impl_store {
 
             async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
                 let rows = sqlx::query(LIST_ORGS).fetch_all(&self.read).await?;
-                rows.iter()
-                    .map(|r| Ok(Org { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? }))
-                    .collect()
+                rows.iter().map(decode::org).collect()
             }
 
             async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
@@ -391,12 +381,12 @@ macro_rules! impl_store {
 
             async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<Option<User>> {
                 let row = sqlx::query(USER_BY_EMAIL).bind(org_id).bind(email).fetch_optional(&self.read).await?;
-                row.as_ref().map(Self::user).transpose()
+                row.as_ref().map(|r| decode::user_at(r, 0)).transpose()
             }
 
             async fn first_owner(&self, org_id: &str) -> StoreResult<Option<User>> {
                 let row = sqlx::query(FIRST_OWNER).bind(org_id).bind(true).fetch_optional(&self.read).await?;
-                row.as_ref().map(Self::user).transpose()
+                row.as_ref().map(|r| decode::user_at(r, 0)).transpose()
             }
 
             async fn existing_users(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<String>> {
@@ -449,30 +439,15 @@ macro_rules! impl_store {
 
             async fn list_keys(&self, org_id: &str, include_revoked: bool) -> StoreResult<Vec<KeyRecord>> {
                 let rows = sqlx::query(LIST_KEYS).bind(org_id).bind(include_revoked).fetch_all(&self.read).await?;
-                rows.iter().map(Self::key).collect()
+                rows.iter().map(decode::key).collect()
             }
 
             async fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>> {
-                let Some(row) = sqlx::query(KEY_FOR_AUTH).bind(digest.as_str()).fetch_optional(&self.read).await?
-                else {
-                    return Ok(None);
-                };
-                // The user's columns follow the key's 15.
-                let user = User {
-                    id: row.try_get(15)?,
-                    org_id: row.try_get(16)?,
-                    email: row.try_get(17)?,
-                    name: row.try_get(18)?,
-                    role: parse_role(row.try_get::<&str, _>(19)?)?,
-                    active: row.try_get(20)?,
-                    created_at: row.try_get(21)?,
-                };
-                let org = Org {
-                    id: row.try_get("o_id")?,
-                    name: row.try_get("o_name")?,
-                    created_at: row.try_get("o_created_at")?,
-                };
-                Ok(Some(KeyAuth { key: Self::key(&row)?, user, org }))
+                if let Some(fast) = self.fast() {
+                    return fast.key_for_auth(digest);
+                }
+                let row = sqlx::query(KEY_FOR_AUTH).bind(digest.as_str()).fetch_optional(&self.read).await?;
+                row.as_ref().map(decode::key_auth).transpose()
             }
 
             async fn record_key_uses(&self, uses: &[KeyUse]) -> StoreResult<()> {
@@ -512,23 +487,12 @@ macro_rules! impl_store {
                             .await?
                     }
                 };
-                rows.iter().map(Self::audit).collect()
+                rows.iter().map(decode::audit).collect()
             }
 
             async fn custom_fields(&self, org_id: &str, entity: Entity) -> StoreResult<Vec<CustomFieldDef>> {
                 let rows = sqlx::query(CUSTOM_FIELDS).bind(org_id).bind(entity.as_str()).fetch_all(&self.read).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(CustomFieldDef {
-                            id: r.try_get(0)?,
-                            entity: entity_name(r.try_get(1)?)?,
-                            key: r.try_get(2)?,
-                            label: r.try_get(3)?,
-                            field_type: r.try_get(4)?,
-                            options: parse_json(r.try_get(5)?, "options")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(decode::custom_field).collect()
             }
 
             async fn insert_rows(&self, org_id: &str, rows: &[Row]) -> StoreResult<()> {
@@ -562,9 +526,11 @@ macro_rules! impl_store {
                 }
                 let prefix = format!("SELECT {} FROM {}", select_cols(entity), table(entity));
                 let sql = ids_sql($dialect, &prefix, org_id, ids);
-                let rows =
-                    Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
-                rows.iter().map(|r| Self::record(entity, r)).collect()
+                if let Some(fast) = self.fast() {
+                    return fast.rows(entity, &sql.text, &sql.binds);
+                }
+                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
+                rows.iter().map(|r| decode::record(entity, r)).collect()
             }
 
             async fn search(&self, org_id: &str, query: &Query) -> StoreResult<Vec<Row>> {
@@ -578,9 +544,12 @@ macro_rules! impl_store {
                 sql.order_by(&query.sort);
                 sql.push(" LIMIT ");
                 sql.bind(SqlValue::Int(i64::from(query.limit)));
+                if let Some(fast) = self.fast() {
+                    return fast.rows(query.entity, &sql.text, &sql.binds);
+                }
                 let rows =
                     Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
-                rows.iter().map(|r| Self::record(query.entity, r)).collect()
+                rows.iter().map(|r| decode::record(query.entity, r)).collect()
             }
 
             async fn count(&self, org_id: &str, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
@@ -588,6 +557,9 @@ macro_rules! impl_store {
                 sql.push(&format!("SELECT COUNT(*) FROM {} WHERE org_id = ", table(entity)));
                 sql.bind(SqlValue::Text(org_id.to_owned()));
                 sql.and_all(filter);
+                if let Some(fast) = self.fast() {
+                    return fast.count(&sql.text, &sql.binds);
+                }
                 let row =
                     Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_one(&self.read).await?;
                 let n: i64 = row.try_get(0)?;
@@ -631,7 +603,7 @@ macro_rules! impl_store {
                     .await?;
                 let contacts = rows
                     .iter()
-                    .map(|r| match Self::record(Entity::Contact, r)? {
+                    .map(|r| match decode::record(Entity::Contact, r)? {
                         Row::Contact(c) => Ok(c),
                         Row::Company(_) => unreachable!("asked for contacts"),
                     })
@@ -662,5 +634,40 @@ macro_rules! impl_store {
     };
 }
 
+impl SqliteStore {
+    fn fast(&self) -> Option<&FastReader> {
+        self.fast.as_ref()
+    }
+
+    fn generation(&self) -> Option<u64> {
+        Some(self.epoch.generation())
+    }
+
+    fn auth_changed(&self) {
+        self.epoch.bump();
+    }
+}
+
+impl PgStore {
+    fn fast(&self) -> Option<&FastReader> {
+        None
+    }
+
+    /// Several processes share a PostgreSQL database, and a change made by one must be
+    /// refused by all on the very next request; only the database itself knows that
+    /// without a race, so lookups are not cached.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
+
+    fn auth_changed(&self) {}
+}
+
 impl_store!(SqliteStore, Sqlite, Dialect::Sqlite, "BEGIN IMMEDIATE", None::<&'static str>);
-impl_store!(PgStore, Postgres, Dialect::Postgres, "BEGIN", Some("SELECT id FROM orgs WHERE id = $1 FOR UPDATE"));
+impl_store!(
+    PgStore,
+    Postgres,
+    Dialect::Postgres,
+    "BEGIN",
+    Some("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
+);

@@ -1,6 +1,8 @@
 //! Storage: one `Store` trait in domain terms, implemented for SQLite and PostgreSQL from
 //! the same SQL (`sql.rs`) and the same code (`imp.rs`), checked by one contract suite.
 
+mod decode;
+mod fast;
 mod imp;
 pub mod model;
 pub mod query;
@@ -9,6 +11,7 @@ mod sql;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use rapport_tools::Role;
 use rapport_tools::records::Entity;
 
 pub use model::*;
@@ -57,6 +60,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     fn dialect(&self) -> Dialect;
 
+    /// A number that changes whenever a key or user changes, in this process or in any
+    /// other on the same database, so cached authentication knows it is stale; `None`
+    /// when lookups must not be cached. Costs no database round trip.
+    fn auth_generation(&self) -> Option<u64>;
+
     /// The database answers.
     async fn ping(&self) -> StoreResult<()>;
 
@@ -82,6 +90,18 @@ pub trait Store: Send + Sync + 'static {
         max_active: u32,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
+    /// Sets a key's status (and `revoked_at` when revoking), with its audit entry.
+    async fn set_key_status(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        status: KeyStatus,
+        at: Millis,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
+    /// Sets a user's role and whether they are active, with its audit entry.
+    async fn update_user(&self, org_id: &str, user_id: &str, role: Role, active: bool, audit: &AuditEntry)
+    -> StoreResult<()>;
     async fn list_keys(&self, org_id: &str, include_revoked: bool) -> StoreResult<Vec<KeyRecord>>;
     /// The key whose digest this is, with its owner and organization.
     async fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>>;

@@ -33,6 +33,9 @@ pub const FIRST_OWNER: &str = concat!(
 pub const INSERT_KEY: &str = "INSERT INTO api_keys (id, org_id, user_id, name, digest, preview, role, scopes, \
      status, created_at, expires_at, allowed_cidrs, rotated_from) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub const SET_KEY_STATUS: &str = "UPDATE api_keys SET status = $3, \
+     revoked_at = CASE WHEN $3 = 'revoked' THEN $4 ELSE revoked_at END WHERE org_id = $1 AND id = $2";
+pub const UPDATE_USER: &str = "UPDATE users SET role = $3, active = $4 WHERE org_id = $1 AND id = $2";
 pub const COUNT_ENABLED_KEYS: &str = "SELECT COUNT(*) FROM api_keys WHERE org_id = $1 AND status = 'enabled'";
 pub const LIST_KEYS: &str = concat!(
     "SELECT ",

@@ -78,6 +78,9 @@ async fn every_operator_selects_what_it_says() {
     );
     assert_eq!(f.ids("contact", c("last_name", "contains", json!("OPP"))).await, f.set(&[grace]));
     assert_eq!(f.ids("contact", c("email", "starts_with", json!("li"))).await, f.set(&[linus]));
+    assert_eq!(f.ids("contact", c("email", "starts_with", json!("GRACE@"))).await, f.set(&[grace]));
+    assert_eq!(f.ids("contact", c("email", "starts_with", json!("ada@acme.co~"))).await, f.set(&[]));
+    assert_eq!(f.ids("company", c("domain", "starts_with", json!("acme."))).await, f.set(&[&f.acme]));
     assert_eq!(f.ids("contact", c("first_name", "in", json!(["Ada", "Linus", "Nobody"]))).await, f.set(&[ada, linus]));
     assert_eq!(f.ids("contact", c("first_name", "not_in", json!(["Ada"]))).await, f.set(&[grace, linus]));
     assert_eq!(f.ids("contact", json!([{"field": "last_name", "op": "is_null"}])).await, f.set(&[linus]));

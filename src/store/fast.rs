@@ -1,0 +1,99 @@
+//! SQLite reads on the hot path, run in place. sqlx runs every SQLite connection on a
+//! thread of its own and hands each row across a channel: on a loaded two-core machine
+//! those thread switches cost more than the query. A point read in SQLite takes
+//! microseconds, so these run directly on the calling thread through rusqlite, on
+//! read-only connections to the same WAL database (writes still go through sqlx's single
+//! writer). The SQL is the same as the sqlx paths use.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::decode::{self, fast_error};
+use super::query::SqlValue;
+use super::{KeyAuth, Row, StoreError, StoreResult};
+use crate::auth::key::KeyDigest;
+use rapport_tools::records::Entity;
+
+pub(super) struct FastReader {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl FastReader {
+    pub fn open(path: &Path, connections: usize) -> anyhow::Result<Self> {
+        let conns = (0..connections)
+            .map(|_| {
+                let c = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(Duration::from_secs(5))?;
+                c.set_prepared_statement_cache_capacity(64);
+                Ok(Mutex::new(c))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(FastReader { conns, next: AtomicUsize::new(0) })
+    }
+
+    /// Runs `f` on a free connection (or waits for one).
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let n = self.conns.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            if let Ok(c) = self.conns[(start + i) % n].try_lock() {
+                return f(&c);
+            }
+        }
+        let c = self.conns[start].lock().unwrap_or_else(|p| p.into_inner());
+        f(&c)
+    }
+
+    fn query<T>(
+        &self,
+        sql: &str,
+        binds: &[SqlValue],
+        mut map: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql).map_err(fast_error)?;
+            for (i, v) in binds.iter().enumerate() {
+                // `$n` placeholders are named parameters to SQLite: bind them by name.
+                let idx = stmt
+                    .parameter_index(&format!("${}", i + 1))
+                    .map_err(fast_error)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("no placeholder ${} in query", i + 1)))?;
+                let bound = match v {
+                    SqlValue::Text(s) => stmt.raw_bind_parameter(idx, s.as_str()),
+                    SqlValue::Int(n) => stmt.raw_bind_parameter(idx, n),
+                    SqlValue::Float(f) => stmt.raw_bind_parameter(idx, f),
+                    SqlValue::Bool(b) => stmt.raw_bind_parameter(idx, b),
+                };
+                bound.map_err(fast_error)?;
+            }
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(fast_error)? {
+                out.push(map(row)?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>> {
+        let binds = [SqlValue::Text(digest.as_str().to_owned())];
+        Ok(self.query(super::sql::KEY_FOR_AUTH, &binds, |r| decode::key_auth(r))?.into_iter().next())
+    }
+
+    pub fn rows(&self, entity: Entity, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<Row>> {
+        self.query(sql, binds, |r| decode::record(entity, r))
+    }
+
+    pub fn count(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
+        let n = self.query(sql, binds, |r| r.get::<_, i64>(0).map_err(fast_error))?;
+        Ok(n.first().copied().unwrap_or(0) as u64)
+    }
+}
