@@ -114,8 +114,14 @@ impl Server {
             TcpListener::bind(&args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         let settings = Settings::new(args, addr, max_active_keys)?;
-        let app =
-            App { store, settings, usage: Usage::default(), auth_cache: AuthCache::default(), metrics: Metrics::default(), tools: ToolIndex::build() };
+        let app = App {
+            store,
+            settings,
+            usage: Usage::default(),
+            auth_cache: AuthCache::default(),
+            metrics: Metrics::default(),
+            tools: ToolIndex::build(),
+        };
         Ok(Server { listener, state: AppState(Arc::new(app)) })
     }
 

@@ -154,7 +154,7 @@ pub async fn authenticate(
         return Err(err);
     }
     // What the key may do is bounded by what its owner may do now.
-    let scopes = record.scopes.intersection(&user.role.scopes()).copied().collect();
+    let scopes = record.scopes.intersection(&user.role.scopes());
     Ok(Principal {
         caller: Caller {
             org_id: org.id.clone(),

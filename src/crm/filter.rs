@@ -147,7 +147,11 @@ impl<'a> Schema<'a> {
                     && matches!(ty, FieldType::Email | FieldType::Url)
                     && let Some(upper) = prefix_upper_bound(&s.to_lowercase())
                 {
-                    let low = Predicate::Compare { col: col.clone(), op: CmpOp::Gte, value: SqlValue::Text(s.to_lowercase()) };
+                    let low = Predicate::Compare {
+                        col: col.clone(),
+                        op: CmpOp::Gte,
+                        value: SqlValue::Text(s.to_lowercase()),
+                    };
                     let high = Predicate::Compare { col, op: CmpOp::Lt, value: SqlValue::Text(upper) };
                     return Ok(Predicate::All(vec![low, high]));
                 }

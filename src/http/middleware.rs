@@ -61,7 +61,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     };
     match result {
         Ok(principal) => {
-            state.usage.touch(&principal.key_id, time::now_ms(), ip.to_string());
+            state.usage.touch(&principal.key_id, time::now_ms(), principal.caller.ip.clone().unwrap_or_default());
             strip_credentials(&mut req);
             req.extensions_mut().insert(Arc::new(principal));
             next.run(req).await
@@ -156,8 +156,9 @@ pub fn redact_query(query: &str) -> String {
 }
 
 /// One log line per request: method, matched route, redacted query, status, time.
-/// Server errors are logged at `warn`, the rest at `info`.
-pub async fn log_requests(req: Request, next: Next) -> Response {
+/// Server errors are logged at `warn`, the rest at `info`. Also counts requests.
+pub async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    state.metrics.request();
     let started = Instant::now();
     let method = req.method().clone();
     let path = req

@@ -48,16 +48,6 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such page").into_response() })
-        .layer(from_fn_with_state(state.clone(), count_requests))
-        .layer(from_fn(middleware::log_requests))
+        .layer(from_fn_with_state(state.clone(), middleware::log_requests))
         .with_state(state)
-}
-
-async fn count_requests(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    state.metrics.request();
-    next.run(req).await
 }

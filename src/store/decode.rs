@@ -187,35 +187,36 @@ pub(super) fn custom_field<R: Cols>(r: &R) -> StoreResult<CustomFieldDef> {
     })
 }
 
-/// A contact or company from `CONTACT_COLS` / `COMPANY_COLS`.
+/// A contact or company from `CONTACT_COLS` / `COMPANY_COLS`, by position (name lookups
+/// showed up in load profiles).
 pub(super) fn record<R: Cols>(entity: Entity, r: &R) -> StoreResult<Row> {
-    let tags: Vec<String> = parse_json(&r.need_text("tags")?, "tags")?;
-    let custom: Map<String, Value> = parse_json(&r.need_text("custom")?, "custom")?;
     Ok(match entity {
+        // id, first_name, last_name, email, phone, title, company_id, owner_id, tags, custom, created_at, updated_at
         Entity::Contact => Row::Contact(ContactRow {
-            id: r.need_text("id")?,
-            first_name: r.text("first_name")?,
-            last_name: r.text("last_name")?,
-            email: r.text("email")?,
-            phone: r.text("phone")?,
-            title: r.text("title")?,
-            company_id: r.text("company_id")?,
-            owner_id: r.text("owner_id")?,
-            tags,
-            custom,
-            created_at: r.need_int("created_at")?,
-            updated_at: r.need_int("updated_at")?,
+            id: r.need_text_at(0)?,
+            first_name: r.text_at(1)?,
+            last_name: r.text_at(2)?,
+            email: r.text_at(3)?,
+            phone: r.text_at(4)?,
+            title: r.text_at(5)?,
+            company_id: r.text_at(6)?,
+            owner_id: r.text_at(7)?,
+            tags: parse_json(&r.need_text_at(8)?, "tags")?,
+            custom: parse_json::<Map<String, Value>>(&r.need_text_at(9)?, "custom")?,
+            created_at: r.need_int_at(10)?,
+            updated_at: r.need_int_at(11)?,
         }),
+        // id, name, domain, industry, owner_id, tags, custom, created_at, updated_at
         Entity::Company => Row::Company(CompanyRow {
-            id: r.need_text("id")?,
-            name: r.need_text("name")?,
-            domain: r.text("domain")?,
-            industry: r.text("industry")?,
-            owner_id: r.text("owner_id")?,
-            tags,
-            custom,
-            created_at: r.need_int("created_at")?,
-            updated_at: r.need_int("updated_at")?,
+            id: r.need_text_at(0)?,
+            name: r.need_text_at(1)?,
+            domain: r.text_at(2)?,
+            industry: r.text_at(3)?,
+            owner_id: r.text_at(4)?,
+            tags: parse_json(&r.need_text_at(5)?, "tags")?,
+            custom: parse_json::<Map<String, Value>>(&r.need_text_at(6)?, "custom")?,
+            created_at: r.need_int_at(7)?,
+            updated_at: r.need_int_at(8)?,
         }),
     })
 }

@@ -18,25 +18,44 @@ use super::{KeyAuth, Row, StoreError, StoreResult};
 use crate::auth::key::KeyDigest;
 use rapport_tools::records::Entity;
 
+/// `$1`, `$2`, … made once rather than formatted for every bind.
+fn placeholder(n: usize) -> std::borrow::Cow<'static, str> {
+    static NAMES: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| (0..=256).map(|n| format!("${n}")).collect());
+    match NAMES.get(n) {
+        Some(name) => std::borrow::Cow::Borrowed(name.as_str()),
+        None => std::borrow::Cow::Owned(format!("${n}")),
+    }
+}
+
 pub(super) struct FastReader {
     conns: Vec<Mutex<Connection>>,
     next: AtomicUsize,
+    /// One connection answers `data_version`: its values compare only with themselves.
+    probe: Mutex<Connection>,
 }
 
 impl FastReader {
     pub fn open(path: &Path, connections: usize) -> anyhow::Result<Self> {
-        let conns = (0..connections)
-            .map(|_| {
-                let c = Connection::open_with_flags(
-                    path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.busy_timeout(Duration::from_secs(5))?;
-                c.set_prepared_statement_cache_capacity(64);
-                Ok(Mutex::new(c))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(FastReader { conns, next: AtomicUsize::new(0) })
+        let connect = || -> anyhow::Result<Connection> {
+            let c =
+                Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            c.busy_timeout(Duration::from_secs(5))?;
+            c.set_prepared_statement_cache_capacity(64);
+            Ok(c)
+        };
+        let conns = (0..connections).map(|_| connect().map(Mutex::new)).collect::<anyhow::Result<_>>()?;
+        Ok(FastReader { conns, next: AtomicUsize::new(0), probe: Mutex::new(connect()?) })
+    }
+
+    /// Changes whenever another connection (any process) has committed since.
+    pub fn data_version(&self) -> StoreResult<u64> {
+        let c = self.probe.lock().unwrap_or_else(|p| p.into_inner());
+        let v: i64 = c
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(fast_error)?;
+        Ok(v as u64)
     }
 
     /// Runs `f` on a free connection (or waits for one).
@@ -63,7 +82,7 @@ impl FastReader {
             for (i, v) in binds.iter().enumerate() {
                 // `$n` placeholders are named parameters to SQLite: bind them by name.
                 let idx = stmt
-                    .parameter_index(&format!("${}", i + 1))
+                    .parameter_index(&placeholder(i + 1))
                     .map_err(fast_error)?
                     .ok_or_else(|| StoreError::Corrupt(format!("no placeholder ${} in query", i + 1)))?;
                 let bound = match v {

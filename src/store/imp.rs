@@ -2,14 +2,12 @@
 //! type: the SQL is the same (placeholders `$n`, `RETURNING`, row values), the Rust is the
 //! same, and what differs (pools, the write transaction, locking) is passed in.
 
-use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rapport_tools::records::Entity;
 use rapport_tools::Role;
+use rapport_tools::records::Entity;
 use sqlx::postgres::{PgPoolOptions, Postgres};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Pool, Row as _, Sqlite};
@@ -26,46 +24,14 @@ pub struct SqliteStore {
     /// "database is locked".
     write: Pool<Sqlite>,
     read: Pool<Sqlite>,
-    /// Hot-path reads without sqlx's thread hop; `None` for an in-memory database.
+    /// Hot-path reads without sqlx's thread hop, and the change counter cached
+    /// authentication checks; `None` for an in-memory database.
     fast: Option<FastReader>,
-    epoch: SqliteEpoch,
 }
 
 pub struct PgStore {
     write: Pool<Postgres>,
     read: Pool<Postgres>,
-}
-
-/// Auth changes made by other processes on the same SQLite file (the CLI, say) are
-/// signalled by writing a fresh random number to `<database>-auth` after the commit. The
-/// number is part of the generation, so reading that small file per request (a few
-/// microseconds, no database round trip) tells whether cached lookups are stale.
-struct SqliteEpoch {
-    local: AtomicU64,
-    file: Option<PathBuf>,
-}
-
-impl SqliteEpoch {
-    fn generation(&self) -> u64 {
-        let file = self
-            .file
-            .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-            .map_or(0, u64::from_le_bytes);
-        self.local.load(Ordering::Acquire).wrapping_add(file)
-    }
-
-    fn bump(&self) {
-        self.local.fetch_add(1, Ordering::AcqRel);
-        if let Some(f) = &self.file {
-            let mut stamp = [0u8; 8];
-            getrandom::fill(&mut stamp).expect("the OS random source failed");
-            if let Err(e) = std::fs::write(f, stamp) {
-                tracing::warn!(error = %e, file = %f.display(), "could not signal an auth change to other processes");
-            }
-        }
-    }
 }
 
 impl SqliteStore {
@@ -84,18 +50,14 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let file = options.get_filename().to_path_buf();
-        let epoch_file = (!file.as_os_str().is_empty() && file != std::path::Path::new(":memory:"))
-            .then(|| PathBuf::from(format!("{}-auth", file.display())));
+        let on_disk = !file.as_os_str().is_empty() && file != std::path::Path::new(":memory:");
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.read_only(true))
             .await?;
-        let fast = match &epoch_file {
-            Some(_) => Some(FastReader::open(&file, 4)?),
-            None => None,
-        };
-        Ok(SqliteStore { write, read, fast, epoch: SqliteEpoch { local: AtomicU64::new(0), file: epoch_file } })
+        let fast = if on_disk { Some(FastReader::open(&file, 4)?) } else { None };
+        Ok(SqliteStore { write, read, fast })
     }
 }
 
@@ -110,10 +72,6 @@ impl PgStore {
 fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("plain data serializes")
 }
-
-
-
-
 
 fn map_write_error(e: sqlx::Error, what: &str) -> StoreError {
     match &e {
@@ -283,7 +241,6 @@ macro_rules! impl_store {
                 }
                 Self::insert_audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
-                self.auth_changed();
                 Ok(())
             }
 
@@ -309,7 +266,6 @@ macro_rules! impl_store {
                 }
                 Self::insert_audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
-                self.auth_changed();
                 Ok(())
             }
 
@@ -529,7 +485,8 @@ macro_rules! impl_store {
                 if let Some(fast) = self.fast() {
                     return fast.rows(entity, &sql.text, &sql.binds);
                 }
-                let rows = Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
+                let rows =
+                    Self::bind_all(sqlx::query(AssertSqlSafe(sql.text)), &sql.binds).fetch_all(&self.read).await?;
                 rows.iter().map(|r| decode::record(entity, r)).collect()
             }
 
@@ -639,12 +596,10 @@ impl SqliteStore {
         self.fast.as_ref()
     }
 
+    /// SQLite's `data_version`: it changes whenever any other connection, in this process
+    /// or another (the CLI, say), commits. Cheap, exact, and needs no help from writers.
     fn generation(&self) -> Option<u64> {
-        Some(self.epoch.generation())
-    }
-
-    fn auth_changed(&self) {
-        self.epoch.bump();
+        self.fast.as_ref().and_then(|f| f.data_version().ok())
     }
 }
 
@@ -659,15 +614,7 @@ impl PgStore {
     fn generation(&self) -> Option<u64> {
         None
     }
-
-    fn auth_changed(&self) {}
 }
 
 impl_store!(SqliteStore, Sqlite, Dialect::Sqlite, "BEGIN IMMEDIATE", None::<&'static str>);
-impl_store!(
-    PgStore,
-    Postgres,
-    Dialect::Postgres,
-    "BEGIN",
-    Some("SELECT id FROM orgs WHERE id = $1 FOR UPDATE")
-);
+impl_store!(PgStore, Postgres, Dialect::Postgres, "BEGIN", Some("SELECT id FROM orgs WHERE id = $1 FOR UPDATE"));

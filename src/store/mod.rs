@@ -100,8 +100,14 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEntry,
     ) -> StoreResult<()>;
     /// Sets a user's role and whether they are active, with its audit entry.
-    async fn update_user(&self, org_id: &str, user_id: &str, role: Role, active: bool, audit: &AuditEntry)
-    -> StoreResult<()>;
+    async fn update_user(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        role: Role,
+        active: bool,
+        audit: &AuditEntry,
+    ) -> StoreResult<()>;
     async fn list_keys(&self, org_id: &str, include_revoked: bool) -> StoreResult<Vec<KeyRecord>>;
     /// The key whose digest this is, with its owner and organization.
     async fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>>;

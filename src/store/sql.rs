@@ -66,6 +66,7 @@ pub const LIST_AUDIT_BEFORE: &str = concat!(
 pub const CUSTOM_FIELDS: &str = "SELECT id, entity, key, label, field_type, options FROM custom_fields \
      WHERE org_id = $1 AND entity = $2 ORDER BY created_at, id";
 
+// `decode::record` reads these by position: keep the orders in step.
 pub const CONTACT_COLS: &str = "id, first_name, last_name, email, phone, title, company_id, owner_id, tags, custom, \
      created_at, updated_at";
 pub const COMPANY_COLS: &str = "id, name, domain, industry, owner_id, tags, custom, created_at, updated_at";

@@ -174,11 +174,17 @@ async fn key_states_and_owner_states_are_enforced() {
     let owner = app.store.first_owner(&app.default_org.id).await.unwrap().unwrap();
     app.store.update_user(&app.default_org.id, &owner.id, Role::Viewer, true, &audit("user.set_role")).await.unwrap();
     let names = app.tool_names(&app.key, "").await;
-    assert!(!names.contains(&"delete_records".to_owned()) && !names.contains(&"create_contacts".to_owned()), "{names:?}");
+    assert!(
+        !names.contains(&"delete_records".to_owned()) && !names.contains(&"create_contacts".to_owned()),
+        "{names:?}"
+    );
     assert!(names.contains(&"search_records".to_owned()));
     let err = app.err("create_contacts", json!({"contacts": [{"first_name": "X"}]})).await;
     assert!(err.contains("may not call"), "{err}");
-    app.store.update_user(&app.default_org.id, &owner.id, Role::Viewer, false, &audit("user.deactivate")).await.unwrap();
+    app.store
+        .update_user(&app.default_org.id, &owner.id, Role::Viewer, false, &audit("user.deactivate"))
+        .await
+        .unwrap();
     refusal(post(&app.key).send().await.unwrap(), StatusCode::UNAUTHORIZED, "api_key_disabled").await;
 
     // Each refusal of an existing key is audited, and the audit never holds a key.
@@ -216,12 +222,23 @@ fn audit(action: &str) -> AuditEntry {
 async fn a_key_disabled_by_another_process_is_refused_on_its_next_request() {
     let app = spawn_app().await;
     let key = app.key_with(Some("member"), &[]).await;
-    let id = app.store.list_keys(&app.default_org.id, false).await.unwrap().into_iter().find(|k| k.preview == key[..12]).unwrap().id;
+    let id = app
+        .store
+        .list_keys(&app.default_org.id, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.preview == key[..12])
+        .unwrap()
+        .id;
     // Used once, so the server has it cached.
     assert_eq!(app.tool_names(&key, "").await.len(), 9);
     // Another process on the same database (as the CLI is) disables it...
     let other = rapport::store::connect(&app.db_url).await.unwrap();
-    other.set_key_status(&app.default_org.id, &id, KeyStatus::Disabled, rapport::time::now_ms(), &audit("key.disable")).await.unwrap();
+    other
+        .set_key_status(&app.default_org.id, &id, KeyStatus::Disabled, rapport::time::now_ms(), &audit("key.disable"))
+        .await
+        .unwrap();
     // ...and the very next request is refused.
     let res = app
         .client
@@ -233,7 +250,10 @@ async fn a_key_disabled_by_another_process_is_refused_on_its_next_request() {
         .await
         .unwrap();
     refusal(res, StatusCode::UNAUTHORIZED, "api_key_disabled").await;
-    other.set_key_status(&app.default_org.id, &id, KeyStatus::Enabled, rapport::time::now_ms(), &audit("key.enable")).await.unwrap();
+    other
+        .set_key_status(&app.default_org.id, &id, KeyStatus::Enabled, rapport::time::now_ms(), &audit("key.enable"))
+        .await
+        .unwrap();
     assert_eq!(app.tool_names(&key, "").await.len(), 9);
 }
 

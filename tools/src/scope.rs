@@ -1,6 +1,5 @@
 //! Scopes and role presets (SPEC section 3). A key carries scopes; a role is a named set.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -11,6 +10,7 @@ macro_rules! scopes {
     ($($variant:ident => $name:literal),+ $(,)?) => {
         /// One permission a key can carry.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[repr(u8)]
         pub enum Scope { $($variant),+ }
 
         impl Scope {
@@ -77,8 +77,77 @@ impl<'de> Deserialize<'de> for Scope {
     }
 }
 
-/// A set of scopes, ordered for stable output.
-pub type Scopes = BTreeSet<Scope>;
+/// A set of scopes: a bitset, so checking and copying one on every request costs nothing.
+/// Iteration follows the order of [`Scope::ALL`].
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Scopes(u32);
+
+impl Scopes {
+    pub const fn empty() -> Self {
+        Scopes(0)
+    }
+
+    pub fn all() -> Self {
+        Scope::ALL.iter().copied().collect()
+    }
+
+    fn bit(s: Scope) -> u32 {
+        1 << (s as u32)
+    }
+
+    pub fn contains(&self, s: &Scope) -> bool {
+        self.0 & Self::bit(*s) != 0
+    }
+
+    /// True when the scope was not already present.
+    pub fn insert(&mut self, s: Scope) -> bool {
+        let new = !self.contains(&s);
+        self.0 |= Self::bit(s);
+        new
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn is_subset(&self, other: &Scopes) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    pub fn intersection(&self, other: &Scopes) -> Scopes {
+        Scopes(self.0 & other.0)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        Scope::ALL.iter().copied().filter(|s| self.contains(s))
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        let mut set = Scopes::empty();
+        set.extend(iter);
+        set
+    }
+}
+
+impl Extend<Scope> for Scopes {
+    fn extend<I: IntoIterator<Item = Scope>>(&mut self, iter: I) {
+        for s in iter {
+            self.insert(s);
+        }
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter().map(Scope::as_str)).finish()
+    }
+}
 
 /// A user's role, and the preset of scopes a key gets from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
