@@ -339,26 +339,64 @@ fn map_conflict(e: StoreError) -> CrmError {
     }
 }
 
+/// What create and update need to know of a kind of record: one patch type per entity
+/// (a create is a patch onto an empty row).
+trait Patch: Clone {
+    const ENTITY: Entity;
+    /// The argument's name, for messages such as `contacts[2].email`.
+    const LIST: &'static str;
+    fn id(&self) -> &str;
+    fn sets_custom(&self) -> bool;
+    fn empty_row(id: String, now: Millis) -> Row;
+    fn apply(self, at: &At, defs: &[CustomFieldDef], row: Row) -> Result<Row, CrmError>;
+}
+
+impl Patch for ContactPatch {
+    const ENTITY: Entity = Entity::Contact;
+    const LIST: &'static str = "contacts";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn sets_custom(&self) -> bool {
+        self.custom.as_ref().is_some_and(|m| !m.is_empty())
+    }
+    fn empty_row(id: String, now: Millis) -> Row {
+        Row::Contact(ContactRow { id, created_at: now, updated_at: now, ..Default::default() })
+    }
+    fn apply(self, at: &At, defs: &[CustomFieldDef], row: Row) -> Result<Row, CrmError> {
+        match row {
+            Row::Contact(c) => contact_from(at, defs, c, self).map(Row::Contact),
+            Row::Company(_) => unreachable!("a contact patch is applied to contacts"),
+        }
+    }
+}
+
+impl Patch for CompanyPatch {
+    const ENTITY: Entity = Entity::Company;
+    const LIST: &'static str = "companies";
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn sets_custom(&self) -> bool {
+        self.custom.as_ref().is_some_and(|m| !m.is_empty())
+    }
+    fn empty_row(id: String, now: Millis) -> Row {
+        Row::Company(CompanyRow { id, created_at: now, updated_at: now, ..Default::default() })
+    }
+    fn apply(self, at: &At, defs: &[CustomFieldDef], row: Row) -> Result<Row, CrmError> {
+        match row {
+            Row::Company(c) => company_from(at, defs, c, self).map(Row::Company),
+            Row::Contact(_) => unreachable!("a company patch is applied to companies"),
+        }
+    }
+}
+
 pub async fn create_contacts(
     store: &dyn Store,
     caller: &Caller,
     input: CreateContactsInput,
 ) -> Result<RecordsResult, CrmError> {
-    caller.require(Scope::ContactsWrite)?;
-    batch_len("contacts", input.contacts.len())?;
-    let needs_defs = input.contacts.iter().any(|c| !c.custom.is_empty());
-    let defs = custom_defs(store, &caller.org_id, Entity::Contact, needs_defs).await?;
-    let now = time::now_ms();
-    let rows = input
-        .contacts
-        .into_iter()
-        .enumerate()
-        .map(|(index, c)| {
-            let base = ContactRow { id: new_id(), created_at: now, updated_at: now, ..Default::default() };
-            contact_from(&At { list: "contacts", index }, &defs, base, new_contact_patch(c)).map(Row::Contact)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    write_new(store, caller, rows).await
+    create(store, caller, input.contacts.into_iter().map(new_contact_patch).collect()).await
 }
 
 pub async fn create_companies(
@@ -366,29 +404,7 @@ pub async fn create_companies(
     caller: &Caller,
     input: CreateCompaniesInput,
 ) -> Result<RecordsResult, CrmError> {
-    caller.require(Scope::CompaniesWrite)?;
-    batch_len("companies", input.companies.len())?;
-    let needs_defs = input.companies.iter().any(|c| !c.custom.is_empty());
-    let defs = custom_defs(store, &caller.org_id, Entity::Company, needs_defs).await?;
-    let now = time::now_ms();
-    let rows = input
-        .companies
-        .into_iter()
-        .enumerate()
-        .map(|(index, c)| {
-            let base = CompanyRow { id: new_id(), created_at: now, updated_at: now, ..Default::default() };
-            company_from(&At { list: "companies", index }, &defs, base, new_company_patch(c)).map(Row::Company)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    write_new(store, caller, rows).await
-}
-
-async fn write_new(store: &dyn Store, caller: &Caller, rows: Vec<Row>) -> Result<RecordsResult, CrmError> {
-    duplicate_domains(&rows)?;
-    let (companies, owners) = refs_of(&rows);
-    check_refs(store, caller, companies, owners).await?;
-    store.insert_rows(&caller.org_id, &rows).await.map_err(map_conflict)?;
-    Ok(RecordsResult { items: rows.into_iter().map(to_record).collect() })
+    create(store, caller, input.companies.into_iter().map(new_company_patch).collect()).await
 }
 
 pub async fn update_contacts(
@@ -396,23 +412,7 @@ pub async fn update_contacts(
     caller: &Caller,
     input: UpdateContactsInput,
 ) -> Result<RecordsResult, CrmError> {
-    caller.require(Scope::ContactsWrite)?;
-    batch_len("contacts", input.contacts.len())?;
-    let needs_defs = input.contacts.iter().any(|c| c.custom.as_ref().is_some_and(|m| !m.is_empty()));
-    let defs = custom_defs(store, &caller.org_id, Entity::Contact, needs_defs).await?;
-    update(
-        store,
-        caller,
-        Entity::Contact,
-        "contacts",
-        input.contacts,
-        |c| c.id.clone(),
-        |at, row, patch| match row {
-            Row::Contact(c) => contact_from(at, &defs, c, patch).map(Row::Contact),
-            Row::Company(_) => unreachable!("contacts were fetched"),
-        },
-    )
-    .await
+    update(store, caller, input.contacts).await
 }
 
 pub async fn update_companies(
@@ -420,37 +420,35 @@ pub async fn update_companies(
     caller: &Caller,
     input: UpdateCompaniesInput,
 ) -> Result<RecordsResult, CrmError> {
-    caller.require(Scope::CompaniesWrite)?;
-    batch_len("companies", input.companies.len())?;
-    let needs_defs = input.companies.iter().any(|c| c.custom.as_ref().is_some_and(|m| !m.is_empty()));
-    let defs = custom_defs(store, &caller.org_id, Entity::Company, needs_defs).await?;
-    update(
-        store,
-        caller,
-        Entity::Company,
-        "companies",
-        input.companies,
-        |c| c.id.clone(),
-        |at, row, patch| match row {
-            Row::Company(c) => company_from(at, &defs, c, patch).map(Row::Company),
-            Row::Contact(_) => unreachable!("companies were fetched"),
-        },
-    )
-    .await
+    update(store, caller, input.companies).await
+}
+
+/// Checks every new record, then inserts all of them or none.
+async fn create<P: Patch>(store: &dyn Store, caller: &Caller, patches: Vec<P>) -> Result<RecordsResult, CrmError> {
+    caller.require(write_scope(P::ENTITY))?;
+    batch_len(P::LIST, patches.len())?;
+    let defs = custom_defs(store, &caller.org_id, P::ENTITY, patches.iter().any(P::sets_custom)).await?;
+    let now = time::now_ms();
+    let rows = patches
+        .into_iter()
+        .enumerate()
+        .map(|(index, p)| p.apply(&At { list: P::LIST, index }, &defs, P::empty_row(new_id(), now)))
+        .collect::<Result<Vec<_>, _>>()?;
+    duplicate_domains(&rows)?;
+    let (companies, owners) = refs_of(&rows);
+    check_refs(store, caller, companies, owners).await?;
+    store.insert_rows(&caller.org_id, &rows).await.map_err(map_conflict)?;
+    Ok(RecordsResult { items: rows.into_iter().map(to_record).collect() })
 }
 
 /// Read, apply, write with an optimistic check on `updated_at`; a concurrent change to
 /// the same record makes the whole batch start over, so no change is lost.
-async fn update<P: Clone>(
-    store: &dyn Store,
-    caller: &Caller,
-    entity: Entity,
-    list: &str,
-    patches: Vec<P>,
-    id_of: impl Fn(&P) -> String,
-    apply: impl Fn(&At, Row, P) -> Result<Row, CrmError>,
-) -> Result<RecordsResult, CrmError> {
-    let ids: Vec<String> = patches.iter().map(&id_of).collect();
+async fn update<P: Patch>(store: &dyn Store, caller: &Caller, patches: Vec<P>) -> Result<RecordsResult, CrmError> {
+    caller.require(write_scope(P::ENTITY))?;
+    batch_len(P::LIST, patches.len())?;
+    let defs = custom_defs(store, &caller.org_id, P::ENTITY, patches.iter().any(P::sets_custom)).await?;
+    let (entity, list) = (P::ENTITY, P::LIST);
+    let ids: Vec<String> = patches.iter().map(|p| p.id().to_owned()).collect();
     let mut seen = HashMap::new();
     for (i, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(id.clone(), i) {
@@ -472,7 +470,7 @@ async fn update<P: Clone>(
         for (index, patch) in patches.iter().enumerate() {
             let row = current.remove(&ids[index]).expect("checked above");
             let expected = row.updated_at();
-            let mut next = apply(&At { list, index }, row, patch.clone())?;
+            let mut next = patch.clone().apply(&At { list, index }, &defs, row)?;
             // Strictly later, so the optimistic check can tell two writes apart.
             let stamp = now.max(expected + 1);
             match &mut next {

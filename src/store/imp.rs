@@ -129,77 +129,38 @@ macro_rules! impl_store {
                 expected: Option<Millis>,
             ) -> StoreResult<u64> {
                 let search = row.search_text();
-                let result = match (row, expected) {
-                    (Row::Contact(c), None) => {
-                        sqlx::query(INSERT_CONTACT)
-                            .bind(&c.id)
-                            .bind(org_id)
-                            .bind(&c.first_name)
-                            .bind(&c.last_name)
-                            .bind(&c.email)
-                            .bind(&c.phone)
-                            .bind(&c.title)
-                            .bind(&c.company_id)
-                            .bind(&c.owner_id)
-                            .bind(json_text(&c.tags))
-                            .bind(json_text(&c.custom))
-                            .bind(search)
-                            .bind(c.created_at)
-                            .bind(c.updated_at)
-                            .execute(&mut **tx)
-                            .await
-                    }
-                    (Row::Contact(c), Some(expected)) => {
-                        sqlx::query(UPDATE_CONTACT)
-                            .bind(&c.id)
-                            .bind(org_id)
-                            .bind(&c.first_name)
-                            .bind(&c.last_name)
-                            .bind(&c.email)
-                            .bind(&c.phone)
-                            .bind(&c.title)
-                            .bind(&c.company_id)
-                            .bind(&c.owner_id)
-                            .bind(json_text(&c.tags))
-                            .bind(json_text(&c.custom))
-                            .bind(search)
-                            .bind(c.updated_at)
-                            .bind(expected)
-                            .execute(&mut **tx)
-                            .await
-                    }
-                    (Row::Company(c), None) => {
-                        sqlx::query(INSERT_COMPANY)
-                            .bind(&c.id)
-                            .bind(org_id)
-                            .bind(&c.name)
-                            .bind(&c.domain)
-                            .bind(&c.industry)
-                            .bind(&c.owner_id)
-                            .bind(json_text(&c.tags))
-                            .bind(json_text(&c.custom))
-                            .bind(search)
-                            .bind(c.created_at)
-                            .bind(c.updated_at)
-                            .execute(&mut **tx)
-                            .await
-                    }
-                    (Row::Company(c), Some(expected)) => {
-                        sqlx::query(UPDATE_COMPANY)
-                            .bind(&c.id)
-                            .bind(org_id)
-                            .bind(&c.name)
-                            .bind(&c.domain)
-                            .bind(&c.industry)
-                            .bind(&c.owner_id)
-                            .bind(json_text(&c.tags))
-                            .bind(json_text(&c.custom))
-                            .bind(search)
-                            .bind(c.updated_at)
-                            .bind(expected)
-                            .execute(&mut **tx)
-                            .await
-                    }
+                let query = match row {
+                    Row::Contact(c) => sqlx::query(if expected.is_some() { UPDATE_CONTACT } else { INSERT_CONTACT })
+                        .bind(&c.id)
+                        .bind(org_id)
+                        .bind(&c.first_name)
+                        .bind(&c.last_name)
+                        .bind(&c.email)
+                        .bind(&c.phone)
+                        .bind(&c.title)
+                        .bind(&c.company_id)
+                        .bind(&c.owner_id)
+                        .bind(json_text(&c.tags))
+                        .bind(json_text(&c.custom))
+                        .bind(search)
+                        .bind(c.created_at)
+                        .bind(c.updated_at),
+                    Row::Company(c) => sqlx::query(if expected.is_some() { UPDATE_COMPANY } else { INSERT_COMPANY })
+                        .bind(&c.id)
+                        .bind(org_id)
+                        .bind(&c.name)
+                        .bind(&c.domain)
+                        .bind(&c.industry)
+                        .bind(&c.owner_id)
+                        .bind(json_text(&c.tags))
+                        .bind(json_text(&c.custom))
+                        .bind(search)
+                        .bind(c.created_at)
+                        .bind(c.updated_at),
+                };
+                let result = match expected {
+                    Some(e) => query.bind(e).execute(&mut **tx).await,
+                    None => query.execute(&mut **tx).await,
                 };
                 let what = match row {
                     Row::Contact(_) => "a contact with this id",

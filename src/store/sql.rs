@@ -74,14 +74,16 @@ pub const COMPANY_COLS: &str = "id, name, domain, industry, owner_id, tags, cust
 pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, org_id, first_name, last_name, email, phone, title, \
      company_id, owner_id, tags, custom, search, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+// Updates take the insert's parameters in the same order (created_at is written back
+// unchanged), plus the `updated_at` the row must still have.
 pub const UPDATE_CONTACT: &str = "UPDATE contacts SET first_name = $3, last_name = $4, email = $5, phone = $6, \
-     title = $7, company_id = $8, owner_id = $9, tags = $10, custom = $11, search = $12, updated_at = $13 \
-     WHERE id = $1 AND org_id = $2 AND updated_at = $14";
+     title = $7, company_id = $8, owner_id = $9, tags = $10, custom = $11, search = $12, created_at = $13, \
+     updated_at = $14 WHERE id = $1 AND org_id = $2 AND updated_at = $15";
 pub const INSERT_COMPANY: &str = "INSERT INTO companies (id, org_id, name, domain, industry, owner_id, tags, \
      custom, search, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 pub const UPDATE_COMPANY: &str = "UPDATE companies SET name = $3, domain = $4, industry = $5, owner_id = $6, \
-     tags = $7, custom = $8, search = $9, updated_at = $10 \
-     WHERE id = $1 AND org_id = $2 AND updated_at = $11";
+     tags = $7, custom = $8, search = $9, created_at = $10, updated_at = $11 \
+     WHERE id = $1 AND org_id = $2 AND updated_at = $12";
 pub const ROW_EXISTS_CONTACT: &str = "SELECT COUNT(*) FROM contacts WHERE id = $1 AND org_id = $2";
 pub const ROW_EXISTS_COMPANY: &str = "SELECT COUNT(*) FROM companies WHERE id = $1 AND org_id = $2";
 pub const COMPANY_CONTACT_COUNT: &str = "SELECT COUNT(*) FROM contacts WHERE org_id = $1 AND company_id = $2";
