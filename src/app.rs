@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::cache::AuthCache;
+use crate::auth::limits::Limits;
 use crate::auth::usage::{FLUSH_EVERY, Usage};
 use crate::config::ServeArgs;
 use crate::http::health::Metrics;
@@ -35,6 +36,7 @@ pub struct App {
     pub settings: Settings,
     pub usage: Usage,
     pub auth_cache: AuthCache,
+    pub limits: Limits,
     pub metrics: Metrics,
     pub tools: ToolIndex,
 }
@@ -116,6 +118,7 @@ impl Server {
         let settings = Settings::new(args, addr, max_active_keys)?;
         let app = App {
             store,
+            limits: Limits::new(settings.rate_limit),
             settings,
             usage: Usage::default(),
             auth_cache: AuthCache::default(),
@@ -144,7 +147,10 @@ impl Server {
                 tick.tick().await;
                 loop {
                     tokio::select! {
-                        _ = tick.tick() => state.usage.flush(state.store.as_ref()).await,
+                        _ = tick.tick() => {
+                            state.usage.flush(state.store.as_ref()).await;
+                            state.limits.forget_idle();
+                        }
                         _ = stop.cancelled() => break,
                     }
                 }

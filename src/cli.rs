@@ -8,7 +8,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
-use crate::config::{Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand};
+use crate::config::{Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand, UsersCommand};
 use crate::keys::{self, Creator, NewKeyRequest};
 use crate::store::{Org, Store};
 
@@ -32,6 +32,29 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(KeysCommand::Create(args)) => keys_create(&cli, args).await,
         Command::Keys(KeysCommand::List(args)) => keys_list(&cli, args).await,
+        Command::Keys(cmd) => keys_lifecycle(&cli, cmd).await,
+        Command::Users(cmd) => users(&cli, cmd).await,
+        Command::Audit { org: o, limit, json } => {
+            let store = open(&cli).await?;
+            let org = org(store.as_ref(), &o.org).await?;
+            let page = keys::audit::list(store.as_ref(), &org, *limit, None).await?;
+            if *json {
+                println!("{}", serde_json::to_string(&page.items)?);
+            } else {
+                for e in &page.items {
+                    println!(
+                        "{}  {:<16} {:<6} {:<38} {:<15} {}",
+                        e.at,
+                        e.action,
+                        e.actor,
+                        e.target_id.as_deref().unwrap_or("-"),
+                        e.ip.as_deref().unwrap_or("-"),
+                        e.details
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Orgs(OrgsCommand::Create { name, json }) => {
             let store = open(&cli).await?;
             let (org, owner) = keys::create_org(store.as_ref(), name, crate::store::Actor::Cli).await?;
@@ -164,6 +187,124 @@ async fn keys_list(cli: &Cli, args: &KeysListArgs) -> anyhow::Result<()> {
             k.last_used_at.unwrap_or_else(|| "never".into()),
             k.created_at
         );
+    }
+    Ok(())
+}
+
+async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
+    let store = open(cli).await?;
+    let s = store.as_ref();
+    let actor = Creator::cli();
+    match cmd {
+        KeysCommand::Create(_) | KeysCommand::List(_) => unreachable!("handled by dispatch"),
+        KeysCommand::Show { org: o, id, json } => {
+            let org = org(s, &o.org).await?;
+            let key = keys::KeyView::from(&keys::show(s, &org, id).await?);
+            if *json {
+                println!("{}", serde_json::to_string(&key)?);
+            } else {
+                print_key(&key);
+            }
+        }
+        KeysCommand::Rename { org: o, id, name } => {
+            let org = org(s, &o.org).await?;
+            let key = keys::rename(s, &org, &actor, id, name).await?;
+            println!("Renamed key {} to {}.", key.id, key.name);
+        }
+        KeysCommand::Disable { org: o, id } => {
+            let org = org(s, &o.org).await?;
+            let key = keys::disable(s, &org, &actor, id).await?;
+            println!("Disabled key {} ({}). It is refused until enabled again.", key.name, key.id);
+        }
+        KeysCommand::Enable { org: o, id } => {
+            let org = org(s, &o.org).await?;
+            let key = keys::enable(s, &org, &actor, id, cli.max_active_keys).await?;
+            println!("Enabled key {} ({}).", key.name, key.id);
+        }
+        KeysCommand::Rotate { org: o, id, grace_hours, json } => {
+            let org = org(s, &o.org).await?;
+            let key = keys::rotate(s, &org, &actor, id, *grace_hours).await?;
+            if *json {
+                println!("{}", serde_json::to_string(&key)?);
+            } else {
+                println!("Rotated key {} ({}). The new secret:", key.name, key.id);
+                println!();
+                println!("    {}", key.key);
+                println!();
+                println!("Copy it now: it is shown this once.");
+                match grace_hours.filter(|h| *h > 0) {
+                    Some(h) => println!("The old secret keeps working for {h} hours (never past the key's expiry)."),
+                    None => println!("The old secret is refused from now on."),
+                }
+            }
+        }
+        KeysCommand::Revoke { org: o, id } => {
+            let org = org(s, &o.org).await?;
+            let key = keys::revoke(s, &org, &actor, id).await?;
+            println!("Revoked key {} ({}). It is refused for good; `keys list --all` still shows it.", key.name, key.id);
+        }
+        KeysCommand::Delete { org: o, id, yes } => {
+            let org = org(s, &o.org).await?;
+            let key = keys::delete(s, &org, &actor, id, *yes, None).await?;
+            println!("Deleted key {} ({}).", key.name, key.id);
+        }
+    }
+    Ok(())
+}
+
+fn print_key(k: &keys::KeyView) {
+    println!("id:            {}", k.id);
+    println!("name:          {}", k.name);
+    println!("key:           {}…", k.preview);
+    println!("status:        {}", k.status);
+    println!("role:          {}", k.role.map_or("-".to_owned(), |r| r.to_string()));
+    println!("scopes:        {}", k.scopes.join(", "));
+    println!("created:       {}", k.created_at);
+    println!("expires:       {}", k.expires_at.as_deref().unwrap_or("never"));
+    println!("allowed from:  {}", if k.allowed_cidrs.is_empty() { "anywhere".to_owned() } else { k.allowed_cidrs.join(", ") });
+    println!("last used:     {} {}", k.last_used_at.as_deref().unwrap_or("never"), k.last_used_ip.as_deref().unwrap_or(""));
+    if let Some(r) = &k.revoked_at {
+        println!("revoked:       {r}");
+    }
+    if let Some(r) = &k.rotated_from {
+        println!("rotated from:  {r}…");
+    }
+}
+
+async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
+    use keys::users;
+    let store = open(cli).await?;
+    let s = store.as_ref();
+    let actor = Creator::cli();
+    let done = |u: users::UserView, what: &str| println!("{what} {} ({}, {}).", u.email, u.role, if u.active { "active" } else { "deactivated" });
+    match cmd {
+        UsersCommand::Create { org: o, email, name, role } => {
+            let org = org(s, &o.org).await?;
+            done(users::create(s, &org, &actor, email, name.as_deref(), role).await?, "Created");
+        }
+        UsersCommand::SetRole { org: o, email, role } => {
+            let org = org(s, &o.org).await?;
+            done(users::set_role(s, &org, &actor, email, role).await?, "Updated");
+        }
+        UsersCommand::Deactivate { org: o, email } => {
+            let org = org(s, &o.org).await?;
+            done(users::set_active(s, &org, &actor, email, false).await?, "Deactivated");
+        }
+        UsersCommand::Activate { org: o, email } => {
+            let org = org(s, &o.org).await?;
+            done(users::set_active(s, &org, &actor, email, true).await?, "Activated");
+        }
+        UsersCommand::List { org: o, json } => {
+            let org = org(s, &o.org).await?;
+            let list = users::list(s, &org).await?;
+            if *json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else {
+                for u in list {
+                    println!("{:<38} {:<32} {:<7} {}", u.id, u.email, u.role.as_str(), if u.active { "active" } else { "deactivated" });
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -53,6 +53,18 @@ pub enum Command {
     /// Manage organizations.
     #[command(subcommand)]
     Orgs(OrgsCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Show the audit log, newest first.
+    Audit {
+        #[command(flatten)]
+        org: OrgArg,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +116,100 @@ pub enum KeysCommand {
     Create(KeysCreateArgs),
     /// List keys (enabled and disabled; `--all` adds revoked ones).
     List(KeysListArgs),
+    /// Show one key.
+    Show {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rename a key.
+    Rename {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+        name: String,
+    },
+    /// Refuse a key until it is enabled again.
+    Disable {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+    /// Accept a disabled key again (counts against the enabled-key limit).
+    Enable {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+    /// Give a key a new secret; the old one is refused at once or after --grace-hours.
+    Rotate {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+        /// Keep accepting the old secret this many hours (never past the key's expiry).
+        #[arg(long)]
+        grace_hours: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refuse a key for good; its record stays for the audit trail.
+    Revoke {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+    },
+    /// Remove a key's record (a key used in the last 24 hours needs --yes).
+    Delete {
+        #[command(flatten)]
+        org: OrgArg,
+        id: String,
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user to the organization.
+    Create {
+        #[command(flatten)]
+        org: OrgArg,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// viewer, member, admin or owner.
+        #[arg(long)]
+        role: String,
+    },
+    /// Change a user's role; their keys follow on their next request.
+    SetRole {
+        #[command(flatten)]
+        org: OrgArg,
+        email: String,
+        role: String,
+    },
+    /// Stop a user and every key they own.
+    Deactivate {
+        #[command(flatten)]
+        org: OrgArg,
+        email: String,
+    },
+    /// Let a deactivated user (and their keys) back in.
+    Activate {
+        #[command(flatten)]
+        org: OrgArg,
+        email: String,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod key;
+pub mod limits;
 pub mod usage;
 
 use std::net::IpAddr;
@@ -123,8 +124,12 @@ pub async fn authenticate(
             auth
         }
     };
-    let KeyAuth { key: record, user, org } = found.as_ref();
+    let KeyAuth { key: record, user, org, via_grace, grace_until } = found.as_ref();
     let now = time::now_ms();
+    // The secret a key had before rotation works only within its grace period.
+    if *via_grace && grace_until.is_none_or(|until| until <= now) {
+        return Err(AuthError::Invalid);
+    }
     let refusal = match record.status {
         KeyStatus::Revoked => Some(AuthError::Invalid),
         KeyStatus::Disabled => Some(AuthError::Disabled),

@@ -29,6 +29,11 @@ impl Usage {
         }
     }
 
+    /// A use noted here and not yet written to the database.
+    pub fn last_use(&self, key_id: &str) -> Option<Millis> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).get(key_id).map(|u| u.at)
+    }
+
     pub async fn flush(&self, store: &dyn Store) {
         let uses: Vec<KeyUse> = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::auth::{self, Presented};
+use crate::auth::{self, AuthError, Presented};
 use crate::time;
 
 /// The largest MCP request body accepted.
@@ -54,6 +54,10 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = auth::client_ip(peer, forwarded, &state.settings.trusted_proxies);
+    if let Some(wait) = state.limits.blocked(ip) {
+        state.metrics.auth_failure("rate_limited");
+        return rate_limited(wait, format!("too many failed authentications from {ip}; try again later"));
+    }
     let presented = presented_keys(req.headers(), req.uri().query());
     let result = match presented.single(state.settings.query_keys) {
         Ok(key) => auth::authenticate(state.store.as_ref(), &state.auth_cache, &key, ip).await,
@@ -61,16 +65,31 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     };
     match result {
         Ok(principal) => {
+            if let Err(wait) = state.limits.check_key(&principal.key_id) {
+                state.metrics.auth_failure("rate_limited");
+                let per_minute = state.settings.rate_limit;
+                return rate_limited(wait, format!("this API key is over its limit of {per_minute} requests per minute"));
+            }
             state.usage.touch(&principal.key_id, time::now_ms(), principal.caller.ip.clone().unwrap_or_default());
             strip_credentials(&mut req);
             req.extensions_mut().insert(Arc::new(principal));
             next.run(req).await
         }
         Err(e) => {
+            // Guessing shows as a run of bad keys from one address; a missing key does not.
+            if !matches!(e, AuthError::Missing | AuthError::QueryKeysOff | AuthError::Unavailable(_)) {
+                let _ = state.limits.failed_auth(ip);
+            }
             state.metrics.auth_failure(e.code());
             ApiError::from(e).into_response()
         }
     }
+}
+
+fn rate_limited(wait: std::time::Duration, message: String) -> Response {
+    let mut err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+    err.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+    err.into_response()
 }
 
 /// Past authentication the key is not needed: inner services (and anything they log)

@@ -1,5 +1,6 @@
 //! The HTTP surface: routes, the layers in front of them, the error shape.
 
+pub mod admin;
 pub mod error;
 pub mod health;
 pub mod middleware;
@@ -38,6 +39,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
 
     let api = Router::new()
         .nest_service("/mcp", mcp)
+        .merge(admin::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route").into_response() })
         .layer(from_fn(middleware::mcp_guard))
         .layer(from_fn_with_state(state.clone(), middleware::require_key));

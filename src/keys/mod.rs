@@ -1,12 +1,15 @@
 //! The key lifecycle: creating and listing keys, each change audited in the same
 //! transaction as the change itself.
 
+pub mod audit;
+pub mod users;
+
 use ipnet::IpNet;
 use rapport_tools::{Role, Scope, Scopes};
 use serde::Serialize;
 
 use crate::auth::key::PlainKey;
-use crate::store::{Actor, AuditEntry, KeyRecord, KeyStatus, Org, Store, StoreError, User};
+use crate::store::{Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, Store, StoreError, User};
 use crate::time::{self, DAY_MS, Millis};
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +24,10 @@ pub enum KeyError {
     Limit(u32),
     #[error("{0}")]
     Forbidden(String),
+    #[error("{0}")]
+    Revoked(String),
+    #[error("{0}")]
+    NeedsConfirmation(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -296,4 +303,160 @@ pub async fn create_org(store: &dyn Store, name: &str, actor: Actor) -> Result<(
         other => KeyError::Store(other),
     })?;
     Ok((org, owner))
+}
+
+/// How many hours a rotation's grace period may last.
+pub const MAX_GRACE_HOURS: u32 = 24 * 30;
+/// A key used more recently than this needs confirmation to delete.
+pub const RECENT_USE_MS: Millis = DAY_MS;
+
+fn audit_entry(org: &Org, actor: &Creator, action: &str, key: &KeyRecord, details: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: Some(org.id.clone()),
+        at: time::now_ms(),
+        actor: actor.actor.clone(),
+        action: action.into(),
+        target_type: Some("api_key".into()),
+        target_id: Some(key.id.clone()),
+        key_id: Some(key.id.clone()),
+        ip: actor.ip.clone(),
+        details,
+    }
+}
+
+/// The key `id` of `org`, or a message that says how to find one.
+pub async fn show(store: &dyn Store, org: &Org, id: &str) -> Result<KeyRecord, KeyError> {
+    store.get_key(&org.id, id.trim()).await?.ok_or_else(|| {
+        KeyError::NotFound(format!("no key {id} in organization {}; `rapport keys list --all` shows the ids", org.name))
+    })
+}
+
+async fn change(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    key: &KeyRecord,
+    action: &str,
+    change: KeyChange,
+    details: serde_json::Value,
+) -> Result<KeyRecord, KeyError> {
+    let audit = audit_entry(org, actor, action, key, details);
+    store.change_key(&org.id, &key.id, &change, &audit).await.map_err(|e| match e {
+        StoreError::KeyLimit(n) => KeyError::Limit(n),
+        StoreError::NotFound => KeyError::NotFound(format!("key {} was deleted meanwhile", key.id)),
+        other => KeyError::Store(other),
+    })
+}
+
+fn not_revoked(key: &KeyRecord, what: &str) -> Result<(), KeyError> {
+    if key.status == KeyStatus::Revoked {
+        return Err(KeyError::Revoked(format!(
+            "key {} is revoked and cannot be {what}; create a new key instead",
+            key.id
+        )));
+    }
+    Ok(())
+}
+
+pub async fn rename(store: &dyn Store, org: &Org, actor: &Creator, id: &str, name: &str) -> Result<KeyView, KeyError> {
+    let key = show(store, org, id).await?;
+    let name = parse_name(name)?;
+    let details = serde_json::json!({ "from": key.name, "to": name });
+    Ok(KeyView::from(&change(store, org, actor, &key, "key.rename", KeyChange::Rename(name), details).await?))
+}
+
+pub async fn disable(store: &dyn Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
+    let key = show(store, org, id).await?;
+    not_revoked(&key, "disabled")?;
+    Ok(KeyView::from(&change(store, org, actor, &key, "key.disable", KeyChange::Disable, serde_json::json!({})).await?))
+}
+
+pub async fn enable(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    id: &str,
+    max_active: u32,
+) -> Result<KeyView, KeyError> {
+    let key = show(store, org, id).await?;
+    not_revoked(&key, "enabled")?;
+    let c = KeyChange::Enable { max_active };
+    Ok(KeyView::from(&change(store, org, actor, &key, "key.enable", c, serde_json::json!({})).await?))
+}
+
+pub async fn revoke(store: &dyn Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
+    let key = show(store, org, id).await?;
+    not_revoked(&key, "revoked again")?;
+    let c = KeyChange::Revoke { at: time::now_ms() };
+    Ok(KeyView::from(&change(store, org, actor, &key, "key.revoke", c, serde_json::json!({})).await?))
+}
+
+/// A new secret for the same key; the old one is refused at once, or after
+/// `grace_hours` (never past the key's own expiry).
+pub async fn rotate(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    id: &str,
+    grace_hours: Option<u32>,
+) -> Result<CreatedKey, KeyError> {
+    let key = show(store, org, id).await?;
+    not_revoked(&key, "rotated")?;
+    if grace_hours.is_some_and(|h| h > MAX_GRACE_HOURS) {
+        return Err(KeyError::Invalid(format!("--grace-hours is at most {MAX_GRACE_HOURS}")));
+    }
+    let now = time::now_ms();
+    let grace_until = grace_hours
+        .filter(|h| *h > 0)
+        .map(|h| now + i64::from(h) * 3_600_000)
+        .map(|until| key.expires_at.map_or(until, |exp| until.min(exp)));
+    let secret = PlainKey::generate();
+    let details = serde_json::json!({
+        "from_preview": key.preview,
+        "to_preview": secret.preview(),
+        "grace_until": grace_until.map(time::rfc3339),
+    });
+    let c = KeyChange::Rotate { digest: secret.digest(), preview: secret.preview(), grace_until };
+    let rotated = change(store, org, actor, &key, "key.rotate", c, details).await?;
+    let view = KeyView::from(&rotated);
+    Ok(CreatedKey {
+        id: view.id,
+        name: view.name,
+        key: secret.expose().to_owned(),
+        preview: view.preview,
+        scopes: view.scopes,
+        role: view.role,
+        expires_at: view.expires_at,
+        allowed_cidrs: view.allowed_cidrs,
+        status: view.status,
+        created_at: view.created_at,
+    })
+}
+
+/// Removes the record. A key used in the last 24 hours needs `confirmed`; `recent_use` is a
+/// use this process knows of that may not be written to the database yet.
+pub async fn delete(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    id: &str,
+    confirmed: bool,
+    recent_use: Option<Millis>,
+) -> Result<KeyView, KeyError> {
+    let key = show(store, org, id).await?;
+    let last_used = key.last_used_at.max(recent_use);
+    if let Some(at) = last_used
+        && at > time::now_ms() - RECENT_USE_MS
+        && !confirmed
+    {
+        return Err(KeyError::NeedsConfirmation(format!(
+            "key {} ({}) was last used at {}, less than 24 hours ago; deleting it will break whatever uses it. Confirm with --yes (CLI) or confirm=true (HTTP), or disable it first",
+            key.name,
+            key.id,
+            time::rfc3339(at)
+        )));
+    }
+    let details = serde_json::json!({ "name": key.name, "preview": key.preview });
+    Ok(KeyView::from(&change(store, org, actor, &key, "key.delete", KeyChange::Delete, details).await?))
 }

@@ -16,6 +16,8 @@ use crate::time;
 #[derive(Debug)]
 pub struct ToolError {
     pub message: String,
+    /// The key lacks a scope: a refused use, audited.
+    pub denied: bool,
 }
 
 impl ToolError {
@@ -25,6 +27,7 @@ impl ToolError {
                 "this API key may not call {}: it lacks the scopes the tool needs. get_workspace lists the key's scopes; ask an administrator for a key with more",
                 def.name
             ),
+            denied: true,
         }
     }
 }
@@ -41,7 +44,7 @@ impl From<CrmError> for ToolError {
             }
             other => other.to_string(),
         };
-        ToolError { message }
+        ToolError { message, denied: matches!(e, CrmError::Forbidden(_)) }
     }
 }
 
@@ -50,12 +53,15 @@ fn parse<T: DeserializeOwned>(def: &ToolDef, args: Map<String, Value>) -> Result
         let path = e.path().to_string();
         let at = if path == "." { String::new() } else { format!(" at `{path}`") };
         let example = def.description.rsplit("Example: ").next().unwrap_or("").trim();
-        ToolError { message: format!("invalid arguments for {}{at}: {}. Example: {example}", def.name, e.inner()) }
+        ToolError {
+            message: format!("invalid arguments for {}{at}: {}. Example: {example}", def.name, e.inner()),
+            denied: false,
+        }
     })
 }
 
 fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
-    serde_json::to_value(v).map_err(|e| ToolError { message: format!("could not encode the result: {e}") })
+    serde_json::to_value(v).map_err(|e| ToolError { message: format!("could not encode the result: {e}"), denied: false })
 }
 
 pub async fn call(
@@ -106,6 +112,6 @@ pub async fn call(
         "create_companies" => out(records::create_companies(store, caller, parse(def, args)?).await?),
         "update_companies" => out(records::update_companies(store, caller, parse(def, args)?).await?),
         "delete_records" => out(records::delete(store, caller, parse(def, args)?).await?),
-        other => Err(ToolError { message: format!("tool {other} is listed but not served; this is a bug") }),
+        other => Err(ToolError { message: format!("tool {other} is listed but not served; this is a bug"), denied: false }),
     }
 }

@@ -76,6 +76,27 @@ impl RapportMcp {
     }
 }
 
+impl RapportMcp {
+    /// A tool call refused for want of a scope is a refused use of the key.
+    async fn audit_denied(&self, p: &Principal, tool: &str) {
+        let entry = crate::store::AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: Some(p.org.id.clone()),
+            at: crate::time::now_ms(),
+            actor: p.caller.actor.clone(),
+            action: "key.refused".into(),
+            target_type: Some("api_key".into()),
+            target_id: Some(p.key_id.clone()),
+            key_id: Some(p.key_id.clone()),
+            ip: p.caller.ip.clone(),
+            details: serde_json::json!({ "reason": "insufficient_scope", "tool": tool }),
+        };
+        if let Err(e) = self.state.store.insert_audit(&entry).await {
+            tracing::warn!(error = %e, "could not audit a refused tool call");
+        }
+    }
+}
+
 fn parts(ctx: &RequestContext<RoleServer>) -> Option<&http::request::Parts> {
     ctx.extensions.get::<http::request::Parts>()
 }
@@ -155,6 +176,11 @@ impl ServerHandler for RapportMcp {
             Err(dispatch::ToolError::scope(def))
         };
         self.state.metrics.tool_call(def.name, outcome.is_ok());
+        if let Err(e) = &outcome
+            && e.denied
+        {
+            self.audit_denied(&principal, def.name).await;
+        }
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),

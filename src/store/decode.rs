@@ -145,7 +145,8 @@ pub(super) fn key<R: Cols>(r: &R) -> StoreResult<KeyRecord> {
 /// A row of `KEY_FOR_AUTH`: the key, its user from column 15, its organization.
 pub(super) fn key_auth<R: Cols>(r: &R) -> StoreResult<KeyAuth> {
     let org = Org { id: r.need_text("o_id")?, name: r.need_text("o_name")?, created_at: r.need_int("o_created_at")? };
-    Ok(KeyAuth { key: key(r)?, user: user_at(r, 15)?, org })
+    let via_grace = r.bool_at(r.index_of("via_grace")?)?;
+    Ok(KeyAuth { key: key(r)?, user: user_at(r, 15)?, org, via_grace, grace_until: r.int("grace_until")? })
 }
 
 pub(super) fn org<R: Cols>(r: &R) -> StoreResult<Org> {

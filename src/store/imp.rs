@@ -180,31 +180,6 @@ macro_rules! impl_store {
                 self.generation()
             }
 
-            async fn set_key_status(
-                &self,
-                org_id: &str,
-                key_id: &str,
-                status: KeyStatus,
-                at: Millis,
-                audit: &AuditEntry,
-            ) -> StoreResult<()> {
-                let mut tx = self.write.begin_with($begin).await?;
-                let done = sqlx::query(SET_KEY_STATUS)
-                    .bind(org_id)
-                    .bind(key_id)
-                    .bind(status.as_str())
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if done == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                Self::insert_audit_in(&mut tx, audit).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
             async fn update_user(
                 &self,
                 org_id: &str,
@@ -352,6 +327,121 @@ macro_rules! impl_store {
                 Self::insert_audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn get_key(&self, org_id: &str, key_id: &str) -> StoreResult<Option<KeyRecord>> {
+                let row = sqlx::query(GET_KEY).bind(org_id).bind(key_id).fetch_optional(&self.read).await?;
+                row.as_ref().map(decode::key).transpose()
+            }
+
+            async fn change_key(
+                &self,
+                org_id: &str,
+                key_id: &str,
+                change: &KeyChange,
+                audit: &AuditEntry,
+            ) -> StoreResult<KeyRecord> {
+                let mut tx = self.write.begin_with($begin).await?;
+                if let (Some(lock), KeyChange::Enable { .. }) = ($lock_org, change) {
+                    sqlx::query(lock).bind(org_id).execute(&mut *tx).await?;
+                }
+                let Some(row) = sqlx::query(GET_KEY).bind(org_id).bind(key_id).fetch_optional(&mut *tx).await? else {
+                    return Err(StoreError::NotFound);
+                };
+                let before = decode::key(&row)?;
+                match change {
+                    KeyChange::Rename(name) => {
+                        sqlx::query(RENAME_KEY).bind(org_id).bind(key_id).bind(name).execute(&mut *tx).await?;
+                    }
+                    KeyChange::Disable | KeyChange::Enable { .. } | KeyChange::Revoke { .. } => {
+                        if let KeyChange::Enable { max_active } = change
+                            && before.status != KeyStatus::Enabled
+                        {
+                            let enabled: i64 =
+                                sqlx::query_scalar(COUNT_ENABLED_KEYS).bind(org_id).fetch_one(&mut *tx).await?;
+                            if enabled >= i64::from(*max_active) {
+                                return Err(StoreError::KeyLimit(*max_active));
+                            }
+                        }
+                        let (status, at) = match change {
+                            KeyChange::Disable => (KeyStatus::Disabled, 0),
+                            KeyChange::Revoke { at } => (KeyStatus::Revoked, *at),
+                            _ => (KeyStatus::Enabled, 0),
+                        };
+                        sqlx::query(SET_KEY_STATUS)
+                            .bind(org_id)
+                            .bind(key_id)
+                            .bind(status.as_str())
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    KeyChange::Rotate { digest, preview, grace_until } => {
+                        let old_digest: String =
+                            sqlx::query_scalar("SELECT digest FROM api_keys WHERE org_id = $1 AND id = $2")
+                                .bind(org_id)
+                                .bind(key_id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        sqlx::query(ROTATE_KEY)
+                            .bind(org_id)
+                            .bind(key_id)
+                            .bind(digest.as_str())
+                            .bind(preview)
+                            .bind(grace_until.map(|_| old_digest))
+                            .bind(*grace_until)
+                            .bind(&before.preview)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| map_write_error(e, "a key with this secret"))?;
+                    }
+                    KeyChange::Delete => {
+                        sqlx::query(DELETE_KEY).bind(org_id).bind(key_id).execute(&mut *tx).await?;
+                    }
+                }
+                let after = match change {
+                    KeyChange::Delete => before,
+                    _ => {
+                        let row = sqlx::query(GET_KEY).bind(org_id).bind(key_id).fetch_one(&mut *tx).await?;
+                        decode::key(&row)?
+                    }
+                };
+                Self::insert_audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(after)
+            }
+
+            async fn create_user(&self, user: &User, audit: &AuditEntry) -> StoreResult<()> {
+                let mut tx = self.write.begin_with($begin).await?;
+                sqlx::query(INSERT_USER)
+                    .bind(&user.id)
+                    .bind(&user.org_id)
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(user.role.as_str())
+                    .bind(user.active)
+                    .bind(user.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| map_write_error(e, "a user with this email"))?;
+                Self::insert_audit_in(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>> {
+                let rows = sqlx::query(LIST_USERS).bind(org_id).fetch_all(&self.read).await?;
+                rows.iter().map(|r| decode::user_at(r, 0)).collect()
+            }
+
+            async fn other_active_owners(&self, org_id: &str, except_user_id: &str) -> StoreResult<u64> {
+                let n: i64 = sqlx::query_scalar(COUNT_ACTIVE_OWNERS)
+                    .bind(org_id)
+                    .bind(true)
+                    .bind(except_user_id)
+                    .fetch_one(&self.read)
+                    .await?;
+                Ok(n as u64)
             }
 
             async fn list_keys(&self, org_id: &str, include_revoked: bool) -> StoreResult<Vec<KeyRecord>> {

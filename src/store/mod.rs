@@ -90,15 +90,15 @@ pub trait Store: Send + Sync + 'static {
         max_active: u32,
         audit: &AuditEntry,
     ) -> StoreResult<()>;
-    /// Sets a key's status (and `revoked_at` when revoking), with its audit entry.
-    async fn set_key_status(
-        &self,
-        org_id: &str,
-        key_id: &str,
-        status: KeyStatus,
-        at: Millis,
-        audit: &AuditEntry,
-    ) -> StoreResult<()>;
+    async fn get_key(&self, org_id: &str, key_id: &str) -> StoreResult<Option<KeyRecord>>;
+    /// Applies `change` to the key and writes `audit`, atomically; returns the key as it
+    /// now is (as it was, for a delete). `NotFound`, or `KeyLimit` for an enable over it.
+    async fn change_key(&self, org_id: &str, key_id: &str, change: &KeyChange, audit: &AuditEntry)
+    -> StoreResult<KeyRecord>;
+    async fn create_user(&self, user: &User, audit: &AuditEntry) -> StoreResult<()>;
+    async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
+    /// Active owners of the organization other than `except_user_id`.
+    async fn other_active_owners(&self, org_id: &str, except_user_id: &str) -> StoreResult<u64>;
     /// Sets a user's role and whether they are active, with its audit entry.
     async fn update_user(
         &self,

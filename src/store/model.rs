@@ -77,6 +77,22 @@ pub struct KeyAuth {
     pub key: KeyRecord,
     pub user: User,
     pub org: Org,
+    /// Found by the secret it had before its last rotation, usable until `grace_until`.
+    pub via_grace: bool,
+    pub grace_until: Option<Millis>,
+}
+
+/// A change to an existing key, made with its audit entry in one transaction.
+#[derive(Debug, Clone)]
+pub enum KeyChange {
+    Rename(String),
+    Disable,
+    /// Counts against the organization's enabled-key limit, like a create.
+    Enable { max_active: u32 },
+    Revoke { at: Millis },
+    /// A new secret; the old one keeps working until `grace_until` (if any).
+    Rotate { digest: crate::auth::key::KeyDigest, preview: String, grace_until: Option<Millis> },
+    Delete,
 }
 
 /// A use of a key, written in batches rather than on every request.

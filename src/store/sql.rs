@@ -42,14 +42,27 @@ pub const LIST_KEYS: &str = concat!(
     key_cols!(),
     " FROM api_keys k WHERE k.org_id = $1 AND (k.status <> 'revoked' OR $2) ORDER BY k.created_at DESC, k.id DESC"
 );
+// A key is found by its secret, or by its previous secret during a rotation's grace
+// period (`via_grace` says which; `grace_until` bounds it).
 pub const KEY_FOR_AUTH: &str = concat!(
     "SELECT ",
     key_cols!(),
     ", ",
     user_cols!(),
-    ", o.id AS o_id, o.name AS o_name, o.created_at AS o_created_at \
-     FROM api_keys k JOIN users u ON u.id = k.user_id JOIN orgs o ON o.id = k.org_id WHERE k.digest = $1"
+    ", o.id AS o_id, o.name AS o_name, o.created_at AS o_created_at, \
+     COALESCE(k.grace_digest = $1, FALSE) AS via_grace, k.grace_until \
+     FROM api_keys k JOIN users u ON u.id = k.user_id JOIN orgs o ON o.id = k.org_id \
+     WHERE k.digest = $1 OR k.grace_digest = $1"
 );
+pub const GET_KEY: &str = concat!("SELECT ", key_cols!(), " FROM api_keys k WHERE k.org_id = $1 AND k.id = $2");
+pub const RENAME_KEY: &str = "UPDATE api_keys SET name = $3 WHERE org_id = $1 AND id = $2";
+pub const ROTATE_KEY: &str = "UPDATE api_keys SET digest = $3, preview = $4, grace_digest = $5, grace_until = $6, \
+     rotated_from = $7 WHERE org_id = $1 AND id = $2";
+pub const DELETE_KEY: &str = "DELETE FROM api_keys WHERE org_id = $1 AND id = $2";
+pub const LIST_USERS: &str =
+    concat!("SELECT ", user_cols!(), " FROM users u WHERE u.org_id = $1 ORDER BY u.created_at, u.id");
+pub const COUNT_ACTIVE_OWNERS: &str =
+    "SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'owner' AND active = $2 AND id <> $3";
 pub const RECORD_KEY_USE: &str = "UPDATE api_keys SET last_used_at = $1, last_used_ip = $2 \
      WHERE id = $3 AND (last_used_at IS NULL OR last_used_at < $1)";
 

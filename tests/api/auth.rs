@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use rapport::store::{Actor, AuditEntry, KeyStatus};
+use rapport::store::{Actor, AuditEntry, KeyChange};
 use rapport_tools::Role;
 
 use crate::helpers::spawn_app;
@@ -235,8 +235,7 @@ async fn a_key_disabled_by_another_process_is_refused_on_its_next_request() {
     assert_eq!(app.tool_names(&key, "").await.len(), 9);
     // Another process on the same database (as the CLI is) disables it...
     let other = rapport::store::connect(&app.db_url).await.unwrap();
-    other
-        .set_key_status(&app.default_org.id, &id, KeyStatus::Disabled, rapport::time::now_ms(), &audit("key.disable"))
+    other.change_key(&app.default_org.id, &id, &KeyChange::Disable, &audit("key.disable"))
         .await
         .unwrap();
     // ...and the very next request is refused.
@@ -250,8 +249,7 @@ async fn a_key_disabled_by_another_process_is_refused_on_its_next_request() {
         .await
         .unwrap();
     refusal(res, StatusCode::UNAUTHORIZED, "api_key_disabled").await;
-    other
-        .set_key_status(&app.default_org.id, &id, KeyStatus::Enabled, rapport::time::now_ms(), &audit("key.enable"))
+    other.change_key(&app.default_org.id, &id, &KeyChange::Enable { max_active: 10 }, &audit("key.enable"))
         .await
         .unwrap();
     assert_eq!(app.tool_names(&key, "").await.len(), 9);

@@ -1,0 +1,301 @@
+//! `/api/v1/keys`, `/api/v1/users`, `/api/v1/audit`: the key lifecycle over HTTP, for keys
+//! holding `keys:manage`, `users:manage` and `audit:read`. Every answer is about the
+//! caller's own organization.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::{Extension, Json, Router};
+use rapport_tools::Scope;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::keys::{self, Creator, KeyError, NewKeyRequest, users};
+use crate::store::AuditEntry;
+use crate::time;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/keys", get(list_keys).post(create_key))
+        .route("/keys/{id}", get(show_key).patch(rename_key).delete(delete_key))
+        .route("/keys/{id}/disable", post(disable_key))
+        .route("/keys/{id}/enable", post(enable_key))
+        .route("/keys/{id}/rotate", post(rotate_key))
+        .route("/keys/{id}/revoke", post(revoke_key))
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{email}", patch(update_user))
+        .route("/audit", get(audit))
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        let (status, code) = match &e {
+            KeyError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            KeyError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            KeyError::Limit(_) => (StatusCode::CONFLICT, "key_limit_reached"),
+            KeyError::Forbidden(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            KeyError::Revoked(_) => (StatusCode::CONFLICT, "key_revoked"),
+            KeyError::NeedsConfirmation(_) => (StatusCode::CONFLICT, "confirmation_required"),
+            KeyError::Store(s) if s.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            KeyError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "key administration failed");
+            "an internal error occurred; it has been logged".to_owned()
+        } else {
+            e.to_string()
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+/// JSON bodies whose rejections (bad JSON, wrong types, unknown fields) answer in the API's
+/// own error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(ApiError::new(rejection.status(), "invalid_request", rejection.body_text())),
+        }
+    }
+}
+
+type Caller = Extension<Arc<Principal>>;
+
+/// The caller's scopes must include `scope`; a refusal is audited as a refused use.
+async fn require(state: &AppState, p: &Principal, scope: Scope) -> Result<Creator, ApiError> {
+    if !p.caller.scopes.contains(&scope) {
+        let entry = AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: Some(p.org.id.clone()),
+            at: time::now_ms(),
+            actor: p.caller.actor.clone(),
+            action: "key.refused".into(),
+            target_type: Some("api_key".into()),
+            target_id: Some(p.key_id.clone()),
+            key_id: Some(p.key_id.clone()),
+            ip: p.caller.ip.clone(),
+            details: serde_json::json!({ "reason": "insufficient_scope", "scope": scope.as_str() }),
+        };
+        if let Err(e) = state.store.insert_audit(&entry).await {
+            tracing::warn!(error = %e, "could not audit a refused key");
+        }
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("this API key lacks the `{scope}` scope"),
+        ));
+    }
+    Ok(Creator { actor: p.caller.actor.clone(), scopes: p.caller.scopes, ip: p.caller.ip.clone() })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListKeys {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list_keys(State(s): State<AppState>, Extension(p): Caller, Query(q): Query<ListKeys>) -> Result<Response, ApiError> {
+    require(&s, &p, Scope::KeysManage).await?;
+    let mut list = keys::list(s.store.as_ref(), &p.org, q.all).await?;
+    // Uses this process saw but has not written yet.
+    for k in &mut list {
+        if let Some(at) = s.usage.last_use(&k.id) {
+            k.last_used_at = Some(time::rfc3339(at));
+        }
+    }
+    Ok(Json(serde_json::json!({ "items": list })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    name: String,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    expires_in_days: Option<u32>,
+    #[serde(default)]
+    allowed_cidrs: Vec<String>,
+    /// Email of the key's owner; default the caller's own user.
+    #[serde(default)]
+    user: Option<String>,
+}
+
+async fn create_key(State(s): State<AppState>, Extension(p): Caller, ApiJson(b): ApiJson<CreateKey>) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    let for_someone_else = b.user.as_deref().is_some_and(|u| !u.trim().eq_ignore_ascii_case(&p.user.email));
+    if for_someone_else {
+        require(&s, &p, Scope::UsersManage).await?;
+    }
+    let req = NewKeyRequest {
+        name: b.name,
+        role: b.role,
+        scopes: b.scopes,
+        expires_in_days: b.expires_in_days,
+        allowed_cidrs: b.allowed_cidrs,
+        user_email: Some(b.user.unwrap_or_else(|| p.user.email.clone())),
+    };
+    let created = keys::create(s.store.as_ref(), &p.org, &creator, req, s.settings.max_active_keys).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn show_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    require(&s, &p, Scope::KeysManage).await?;
+    let mut view = keys::KeyView::from(&keys::show(s.store.as_ref(), &p.org, &id).await?);
+    if let Some(at) = s.usage.last_use(&view.id) {
+        view.last_used_at = Some(time::rfc3339(at));
+    }
+    Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    name: String,
+}
+
+async fn rename_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<Rename>,
+) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    Ok(Json(keys::rename(s.store.as_ref(), &p.org, &creator, &id, &b.name).await?).into_response())
+}
+
+async fn disable_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    Ok(Json(keys::disable(s.store.as_ref(), &p.org, &creator, &id).await?).into_response())
+}
+
+async fn enable_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    let max = s.settings.max_active_keys;
+    Ok(Json(keys::enable(s.store.as_ref(), &p.org, &creator, &id, max).await?).into_response())
+}
+
+async fn revoke_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    Ok(Json(keys::revoke(s.store.as_ref(), &p.org, &creator, &id).await?).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    #[serde(default)]
+    grace_hours: Option<u32>,
+}
+
+async fn rotate_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    // The body is optional: no body rotates with no grace period.
+    let b: Rotate = if body.iter().all(u8::is_ascii_whitespace) {
+        Rotate::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}")))?
+    };
+    let grace = b.grace_hours;
+    Ok(Json(keys::rotate(s.store.as_ref(), &p.org, &creator, &id, grace).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Confirm {
+    #[serde(default)]
+    confirm: bool,
+}
+
+async fn delete_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<Confirm>,
+) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    let recent = s.usage.last_use(id.trim());
+    Ok(Json(keys::delete(s.store.as_ref(), &p.org, &creator, &id, q.confirm, recent).await?).into_response())
+}
+
+async fn list_users(State(s): State<AppState>, Extension(p): Caller) -> Result<Response, ApiError> {
+    require(&s, &p, Scope::UsersManage).await?;
+    Ok(Json(serde_json::json!({ "items": users::list(s.store.as_ref(), &p.org).await? })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    email: String,
+    #[serde(default)]
+    name: Option<String>,
+    role: String,
+}
+
+async fn create_user(State(s): State<AppState>, Extension(p): Caller, ApiJson(b): ApiJson<CreateUser>) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::UsersManage).await?;
+    let user = users::create(s.store.as_ref(), &p.org, &creator, &b.email, b.name.as_deref(), &b.role).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUser {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+async fn update_user(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(email): Path<String>,
+    ApiJson(b): ApiJson<UpdateUser>,
+) -> Result<Response, ApiError> {
+    let creator = require(&s, &p, Scope::UsersManage).await?;
+    let store = s.store.as_ref();
+    let mut user = None;
+    if let Some(role) = &b.role {
+        user = Some(users::set_role(store, &p.org, &creator, &email, role).await?);
+    }
+    if let Some(active) = b.active {
+        user = Some(users::set_active(store, &p.org, &creator, &email, active).await?);
+    }
+    let user = user.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "give `role`, `active` or both"))?;
+    Ok(Json(user).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn audit(State(s): State<AppState>, Extension(p): Caller, Query(q): Query<AuditQuery>) -> Result<Response, ApiError> {
+    require(&s, &p, Scope::AuditRead).await?;
+    let page = keys::audit::list(s.store.as_ref(), &p.org, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
+    Ok(Json(page).into_response())
+}

@@ -1,0 +1,74 @@
+//! Reading the audit log: newest first, paged by an opaque cursor.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+
+use super::KeyError;
+use crate::store::{AuditEntry, Org, Store};
+use crate::time;
+
+pub const MAX_LIMIT: u32 = 500;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    pub id: String,
+    pub at: String,
+    /// `cli`, `key`, `user` or `system`.
+    pub actor: &'static str,
+    /// The user behind the actor, when there is one.
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub key_id: Option<String>,
+    pub ip: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl From<&AuditEntry> for AuditView {
+    fn from(e: &AuditEntry) -> Self {
+        AuditView {
+            id: e.id.clone(),
+            at: time::rfc3339(e.at),
+            actor: e.actor.kind(),
+            actor_id: e.actor.id().map(str::to_owned),
+            action: e.action.clone(),
+            target_type: e.target_type.clone(),
+            target_id: e.target_id.clone(),
+            key_id: e.key_id.clone(),
+            ip: e.ip.clone(),
+            details: e.details.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditPage {
+    pub items: Vec<AuditView>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list(store: &dyn Store, org: &Org, limit: u32, cursor: Option<&str>) -> Result<AuditPage, KeyError> {
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(KeyError::Invalid(format!("limit is 1 to {MAX_LIMIT}")));
+    }
+    let before = match cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => {
+            let bad = || KeyError::Invalid("cursor is not one this server issued".into());
+            let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
+            let text = String::from_utf8(raw).map_err(|_| bad())?;
+            let (at, id) = text.split_once(':').ok_or_else(bad)?;
+            Some((at.parse::<i64>().map_err(|_| bad())?, id.to_owned()))
+        }
+    };
+    let mut entries = store.list_audit(&org.id, before, limit + 1).await?;
+    let next_cursor = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| URL_SAFE_NO_PAD.encode(format!("{}:{}", e.at, e.id)))
+    } else {
+        None
+    };
+    Ok(AuditPage { items: entries.iter().map(AuditView::from).collect(), next_cursor })
+}

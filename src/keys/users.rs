@@ -1,0 +1,148 @@
+//! The people behind keys: their roles bound what their keys may do.
+
+use rapport_tools::{Role, Scope};
+use serde::Serialize;
+
+use super::{Creator, KeyError};
+use crate::store::{AuditEntry, Org, Store, StoreError, User};
+use crate::time;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub active: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        UserView {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role,
+            active: u.active,
+            created_at: time::rfc3339(u.created_at),
+        }
+    }
+}
+
+fn parse_email(email: &str) -> Result<String, KeyError> {
+    let e = email.trim().to_lowercase();
+    let ok = e.len() <= 254
+        && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
+    if ok { Ok(e) } else { Err(KeyError::Invalid(format!("`{email}` is not an email address"))) }
+}
+
+fn parse_role(role: &str) -> Result<Role, KeyError> {
+    role.trim().parse().map_err(KeyError::Invalid)
+}
+
+/// Making someone an owner takes an owner (`org:manage`).
+fn may_grant(actor: &Creator, role: Role) -> Result<(), KeyError> {
+    if role == Role::Owner && !actor.scopes.contains(&Scope::OrgManage) {
+        return Err(KeyError::Forbidden("only an owner (scope org:manage) can make someone an owner".into()));
+    }
+    Ok(())
+}
+
+fn audit(org: &Org, actor: &Creator, action: &str, user: &User, details: serde_json::Value) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: Some(org.id.clone()),
+        at: time::now_ms(),
+        actor: actor.actor.clone(),
+        action: action.into(),
+        target_type: Some("user".into()),
+        target_id: Some(user.id.clone()),
+        key_id: None,
+        ip: actor.ip.clone(),
+        details,
+    }
+}
+
+pub async fn create(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    email: &str,
+    name: Option<&str>,
+    role: &str,
+) -> Result<UserView, KeyError> {
+    let role = parse_role(role)?;
+    may_grant(actor, role)?;
+    let user = User {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: org.id.clone(),
+        email: parse_email(email)?,
+        name: name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),
+        role,
+        active: true,
+        created_at: time::now_ms(),
+    };
+    let entry = audit(org, actor, "user.create", &user, serde_json::json!({ "email": user.email, "role": role }));
+    store.create_user(&user, &entry).await.map_err(|e| match e {
+        StoreError::Conflict(_) => KeyError::Invalid(format!("user {} already exists in {}", user.email, org.name)),
+        other => KeyError::Store(other),
+    })?;
+    Ok(UserView::from(&user))
+}
+
+pub async fn find(store: &dyn Store, org: &Org, email: &str) -> Result<User, KeyError> {
+    let email = parse_email(email)?;
+    store.user_by_email(&org.id, &email).await?.ok_or_else(|| {
+        KeyError::NotFound(format!("no user {email} in organization {}; `rapport users list` shows them", org.name))
+    })
+}
+
+/// Changes a user's role or active flag; the organization always keeps an active owner.
+async fn update(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    user: User,
+    role: Role,
+    active: bool,
+    action: &str,
+) -> Result<UserView, KeyError> {
+    may_grant(actor, role)?;
+    let stops_owning = user.role == Role::Owner && user.active && (role != Role::Owner || !active);
+    if stops_owning && store.other_active_owners(&org.id, &user.id).await? == 0 {
+        return Err(KeyError::Invalid(format!(
+            "{} is the last active owner of {}; make someone else an owner first",
+            user.email, org.name
+        )));
+    }
+    let details = serde_json::json!({ "from": { "role": user.role, "active": user.active }, "to": { "role": role, "active": active } });
+    let entry = audit(org, actor, action, &user, details);
+    store.update_user(&org.id, &user.id, role, active, &entry).await?;
+    Ok(UserView::from(&User { role, active, ..user }))
+}
+
+pub async fn set_role(store: &dyn Store, org: &Org, actor: &Creator, email: &str, role: &str) -> Result<UserView, KeyError> {
+    let user = find(store, org, email).await?;
+    let role = parse_role(role)?;
+    let active = user.active;
+    update(store, org, actor, user, role, active, "user.set_role").await
+}
+
+pub async fn set_active(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    email: &str,
+    active: bool,
+) -> Result<UserView, KeyError> {
+    let user = find(store, org, email).await?;
+    let role = user.role;
+    let action = if active { "user.activate" } else { "user.deactivate" };
+    update(store, org, actor, user, role, active, action).await
+}
+
+pub async fn list(store: &dyn Store, org: &Org) -> Result<Vec<UserView>, KeyError> {
+    Ok(store.list_users(&org.id).await?.iter().map(UserView::from).collect())
+}
