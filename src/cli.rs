@@ -241,7 +241,10 @@ async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Revoke { org: o, id } => {
             let org = org(s, &o.org).await?;
             let key = keys::revoke(s, &org, &actor, id).await?;
-            println!("Revoked key {} ({}). It is refused for good; `keys list --all` still shows it.", key.name, key.id);
+            println!(
+                "Revoked key {} ({}). It is refused for good; `keys list --all` still shows it.",
+                key.name, key.id
+            );
         }
         KeysCommand::Delete { org: o, id, yes } => {
             let org = org(s, &o.org).await?;
@@ -261,8 +264,15 @@ fn print_key(k: &keys::KeyView) {
     println!("scopes:        {}", k.scopes.join(", "));
     println!("created:       {}", k.created_at);
     println!("expires:       {}", k.expires_at.as_deref().unwrap_or("never"));
-    println!("allowed from:  {}", if k.allowed_cidrs.is_empty() { "anywhere".to_owned() } else { k.allowed_cidrs.join(", ") });
-    println!("last used:     {} {}", k.last_used_at.as_deref().unwrap_or("never"), k.last_used_ip.as_deref().unwrap_or(""));
+    println!(
+        "allowed from:  {}",
+        if k.allowed_cidrs.is_empty() { "anywhere".to_owned() } else { k.allowed_cidrs.join(", ") }
+    );
+    println!(
+        "last used:     {} {}",
+        k.last_used_at.as_deref().unwrap_or("never"),
+        k.last_used_ip.as_deref().unwrap_or("")
+    );
     if let Some(r) = &k.revoked_at {
         println!("revoked:       {r}");
     }
@@ -276,7 +286,9 @@ async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
     let store = open(cli).await?;
     let s = store.as_ref();
     let actor = Creator::cli();
-    let done = |u: users::UserView, what: &str| println!("{what} {} ({}, {}).", u.email, u.role, if u.active { "active" } else { "deactivated" });
+    let done = |u: users::UserView, what: &str| {
+        println!("{what} {} ({}, {}).", u.email, u.role, if u.active { "active" } else { "deactivated" })
+    };
     match cmd {
         UsersCommand::Create { org: o, email, name, role } => {
             let org = org(s, &o.org).await?;
@@ -301,7 +313,13 @@ async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(&list)?);
             } else {
                 for u in list {
-                    println!("{:<38} {:<32} {:<7} {}", u.id, u.email, u.role.as_str(), if u.active { "active" } else { "deactivated" });
+                    println!(
+                        "{:<38} {:<32} {:<7} {}",
+                        u.id,
+                        u.email,
+                        u.role.as_str(),
+                        if u.active { "active" } else { "deactivated" }
+                    );
                 }
             }
         }

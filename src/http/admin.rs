@@ -106,7 +106,11 @@ struct ListKeys {
     all: bool,
 }
 
-async fn list_keys(State(s): State<AppState>, Extension(p): Caller, Query(q): Query<ListKeys>) -> Result<Response, ApiError> {
+async fn list_keys(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Query(q): Query<ListKeys>,
+) -> Result<Response, ApiError> {
     require(&s, &p, Scope::KeysManage).await?;
     let mut list = keys::list(s.store.as_ref(), &p.org, q.all).await?;
     // Uses this process saw but has not written yet.
@@ -135,7 +139,11 @@ struct CreateKey {
     user: Option<String>,
 }
 
-async fn create_key(State(s): State<AppState>, Extension(p): Caller, ApiJson(b): ApiJson<CreateKey>) -> Result<Response, ApiError> {
+async fn create_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    ApiJson(b): ApiJson<CreateKey>,
+) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::KeysManage).await?;
     let for_someone_else = b.user.as_deref().is_some_and(|u| !u.trim().eq_ignore_ascii_case(&p.user.email));
     if for_someone_else {
@@ -153,7 +161,11 @@ async fn create_key(State(s): State<AppState>, Extension(p): Caller, ApiJson(b):
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn show_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn show_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     require(&s, &p, Scope::KeysManage).await?;
     let mut view = keys::KeyView::from(&keys::show(s.store.as_ref(), &p.org, &id).await?);
     if let Some(at) = s.usage.last_use(&view.id) {
@@ -178,18 +190,30 @@ async fn rename_key(
     Ok(Json(keys::rename(s.store.as_ref(), &p.org, &creator, &id, &b.name).await?).into_response())
 }
 
-async fn disable_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn disable_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::KeysManage).await?;
     Ok(Json(keys::disable(s.store.as_ref(), &p.org, &creator, &id).await?).into_response())
 }
 
-async fn enable_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn enable_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::KeysManage).await?;
     let max = s.settings.max_active_keys;
     Ok(Json(keys::enable(s.store.as_ref(), &p.org, &creator, &id, max).await?).into_response())
 }
 
-async fn revoke_key(State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn revoke_key(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::KeysManage).await?;
     Ok(Json(keys::revoke(s.store.as_ref(), &p.org, &creator, &id).await?).into_response())
 }
@@ -251,7 +275,11 @@ struct CreateUser {
     role: String,
 }
 
-async fn create_user(State(s): State<AppState>, Extension(p): Caller, ApiJson(b): ApiJson<CreateUser>) -> Result<Response, ApiError> {
+async fn create_user(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    ApiJson(b): ApiJson<CreateUser>,
+) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::UsersManage).await?;
     let user = users::create(s.store.as_ref(), &p.org, &creator, &b.email, b.name.as_deref(), &b.role).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
@@ -281,7 +309,8 @@ async fn update_user(
     if let Some(active) = b.active {
         user = Some(users::set_active(store, &p.org, &creator, &email, active).await?);
     }
-    let user = user.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "give `role`, `active` or both"))?;
+    let user =
+        user.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "give `role`, `active` or both"))?;
     Ok(Json(user).into_response())
 }
 
@@ -294,7 +323,11 @@ struct AuditQuery {
     cursor: Option<String>,
 }
 
-async fn audit(State(s): State<AppState>, Extension(p): Caller, Query(q): Query<AuditQuery>) -> Result<Response, ApiError> {
+async fn audit(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
     require(&s, &p, Scope::AuditRead).await?;
     let page = keys::audit::list(s.store.as_ref(), &p.org, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
     Ok(Json(page).into_response())

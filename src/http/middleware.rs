@@ -68,7 +68,10 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             if let Err(wait) = state.limits.check_key(&principal.key_id) {
                 state.metrics.auth_failure("rate_limited");
                 let per_minute = state.settings.rate_limit;
-                return rate_limited(wait, format!("this API key is over its limit of {per_minute} requests per minute"));
+                return rate_limited(
+                    wait,
+                    format!("this API key is over its limit of {per_minute} requests per minute"),
+                );
             }
             state.usage.touch(&principal.key_id, time::now_ms(), principal.caller.ip.clone().unwrap_or_default());
             strip_credentials(&mut req);
@@ -77,8 +80,11 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         }
         Err(e) => {
             // Guessing shows as a run of bad keys from one address; a missing key does not.
-            if !matches!(e, AuthError::Missing | AuthError::QueryKeysOff | AuthError::Unavailable(_)) {
-                let _ = state.limits.failed_auth(ip);
+            if !matches!(e, AuthError::Missing | AuthError::QueryKeysOff | AuthError::Unavailable(_))
+                && let Err(wait) = state.limits.failed_auth(ip)
+            {
+                state.metrics.auth_failure("rate_limited");
+                return rate_limited(wait, format!("too many failed authentications from {ip}; try again later"));
             }
             state.metrics.auth_failure(e.code());
             ApiError::from(e).into_response()

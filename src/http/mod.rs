@@ -37,11 +37,12 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         config,
     );
 
+    // The JSON-RPC guard belongs to the MCP endpoint alone; the key check to every route.
     let api = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(from_fn(middleware::mcp_guard))
         .merge(admin::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route").into_response() })
-        .layer(from_fn(middleware::mcp_guard))
         .layer(from_fn_with_state(state.clone(), middleware::require_key));
 
     Router::new()

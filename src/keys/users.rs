@@ -123,7 +123,13 @@ async fn update(
     Ok(UserView::from(&User { role, active, ..user }))
 }
 
-pub async fn set_role(store: &dyn Store, org: &Org, actor: &Creator, email: &str, role: &str) -> Result<UserView, KeyError> {
+pub async fn set_role(
+    store: &dyn Store,
+    org: &Org,
+    actor: &Creator,
+    email: &str,
+    role: &str,
+) -> Result<UserView, KeyError> {
     let user = find(store, org, email).await?;
     let role = parse_role(role)?;
     let active = user.active;

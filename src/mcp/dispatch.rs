@@ -61,7 +61,8 @@ fn parse<T: DeserializeOwned>(def: &ToolDef, args: Map<String, Value>) -> Result
 }
 
 fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
-    serde_json::to_value(v).map_err(|e| ToolError { message: format!("could not encode the result: {e}"), denied: false })
+    serde_json::to_value(v)
+        .map_err(|e| ToolError { message: format!("could not encode the result: {e}"), denied: false })
 }
 
 pub async fn call(
@@ -112,6 +113,8 @@ pub async fn call(
         "create_companies" => out(records::create_companies(store, caller, parse(def, args)?).await?),
         "update_companies" => out(records::update_companies(store, caller, parse(def, args)?).await?),
         "delete_records" => out(records::delete(store, caller, parse(def, args)?).await?),
-        other => Err(ToolError { message: format!("tool {other} is listed but not served; this is a bug"), denied: false }),
+        other => {
+            Err(ToolError { message: format!("tool {other} is listed but not served; this is a bug"), denied: false })
+        }
     }
 }

@@ -93,8 +93,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_key(&self, org_id: &str, key_id: &str) -> StoreResult<Option<KeyRecord>>;
     /// Applies `change` to the key and writes `audit`, atomically; returns the key as it
     /// now is (as it was, for a delete). `NotFound`, or `KeyLimit` for an enable over it.
-    async fn change_key(&self, org_id: &str, key_id: &str, change: &KeyChange, audit: &AuditEntry)
-    -> StoreResult<KeyRecord>;
+    async fn change_key(
+        &self,
+        org_id: &str,
+        key_id: &str,
+        change: &KeyChange,
+        audit: &AuditEntry,
+    ) -> StoreResult<KeyRecord>;
     async fn create_user(&self, user: &User, audit: &AuditEntry) -> StoreResult<()>;
     async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
     /// Active owners of the organization other than `except_user_id`.

@@ -88,10 +88,18 @@ pub enum KeyChange {
     Rename(String),
     Disable,
     /// Counts against the organization's enabled-key limit, like a create.
-    Enable { max_active: u32 },
-    Revoke { at: Millis },
+    Enable {
+        max_active: u32,
+    },
+    Revoke {
+        at: Millis,
+    },
     /// A new secret; the old one keeps working until `grace_until` (if any).
-    Rotate { digest: crate::auth::key::KeyDigest, preview: String, grace_until: Option<Millis> },
+    Rotate {
+        digest: crate::auth::key::KeyDigest,
+        preview: String,
+        grace_until: Option<Millis>,
+    },
     Delete,
 }
 

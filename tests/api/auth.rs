@@ -235,9 +235,7 @@ async fn a_key_disabled_by_another_process_is_refused_on_its_next_request() {
     assert_eq!(app.tool_names(&key, "").await.len(), 9);
     // Another process on the same database (as the CLI is) disables it...
     let other = rapport::store::connect(&app.db_url).await.unwrap();
-    other.change_key(&app.default_org.id, &id, &KeyChange::Disable, &audit("key.disable"))
-        .await
-        .unwrap();
+    other.change_key(&app.default_org.id, &id, &KeyChange::Disable, &audit("key.disable")).await.unwrap();
     // ...and the very next request is refused.
     let res = app
         .client
@@ -249,7 +247,8 @@ async fn a_key_disabled_by_another_process_is_refused_on_its_next_request() {
         .await
         .unwrap();
     refusal(res, StatusCode::UNAUTHORIZED, "api_key_disabled").await;
-    other.change_key(&app.default_org.id, &id, &KeyChange::Enable { max_active: 10 }, &audit("key.enable"))
+    other
+        .change_key(&app.default_org.id, &id, &KeyChange::Enable { max_active: 10 }, &audit("key.enable"))
         .await
         .unwrap();
     assert_eq!(app.tool_names(&key, "").await.len(), 9);

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub struct TestApp {
     pub base: String,
     pub store: Arc<dyn Store>,
+    pub state: rapport::app::AppState,
     pub db_url: String,
     /// An owner key of the `default` organization.
     pub key: String,
@@ -73,6 +74,7 @@ pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
     let server = Server::build(&args, &db_url, 10).await.expect("server builds");
     let addr = server.addr();
     let store = server.state().store.clone();
+    let state = server.state().clone();
     let shutdown = CancellationToken::new();
     tokio::spawn(server.run(shutdown.clone()));
     let default_org = store.org_by_name("default").await.unwrap().expect("bootstrapped");
@@ -80,6 +82,7 @@ pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         store,
+        state,
         db_url,
         key,
         default_org,
@@ -215,5 +218,57 @@ impl TestApp {
             let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.db_url).await.unwrap();
             sqlx::query(statement).bind(param).execute(&mut c).await.unwrap();
         }
+    }
+}
+
+impl TestApp {
+    /// A second server process on the same database, as when several run behind a load
+    /// balancer.
+    pub async fn second_server(&self) -> TestApp {
+        let server = Server::build(&serve_args(), &self.db_url, 10).await.expect("second server builds");
+        let addr = server.addr();
+        let store = server.state().store.clone();
+        let state = server.state().clone();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server.run(shutdown.clone()));
+        TestApp {
+            base: format!("http://{addr}"),
+            store,
+            state,
+            db_url: self.db_url.clone(),
+            key: self.key.clone(),
+            default_org: self.default_org.clone(),
+            client: reqwest::Client::new(),
+            shutdown,
+            _dir: None,
+        }
+    }
+
+    /// A REST call with `x-api-key`; returns the status and the JSON body.
+    pub async fn api(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, format!("{}/api/v1{path}", self.base)).header("x-api-key", key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Writes the key uses held in memory, as the periodic flush does.
+    pub async fn flush_usage(&self) {
+        self.state.usage.flush(self.store.as_ref()).await;
+    }
+
+    /// Status of a `tools/list` with this key.
+    pub async fn mcp_status(&self, key: &str) -> StatusCode {
+        self.rpc(key, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await.status()
     }
 }

@@ -7,6 +7,7 @@ mod cli;
 mod filters;
 mod helpers;
 mod isolation;
+mod lifecycle;
 mod logs;
 mod mcp_protocol;
 mod paging;

@@ -1,0 +1,283 @@
+//! The key lifecycle over HTTP and the CLI (SPEC sections 2 and 3): each step, each
+//! refusal, across processes, and what the audit log keeps.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, serve_args, spawn_app, spawn_app_with};
+
+async fn create(app: &TestApp, body: Value) -> Value {
+    let (status, v) = app.api(&app.key, Method::POST, "/keys", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn every_lifecycle_step_over_http() {
+    let app = spawn_app().await;
+    let k = create(
+        &app,
+        json!({"name": "laptop", "role": "member", "expires_in_days": 30, "allowed_cidrs": ["127.0.0.0/8"]}),
+    )
+    .await;
+    let (id, secret) = (k["id"].as_str().unwrap().to_owned(), k["key"].as_str().unwrap().to_owned());
+    assert_eq!(app.mcp_status(&secret).await, StatusCode::OK);
+
+    // Lists show the key without its secret, with its last use.
+    let (_, list) = app.api(&app.key, Method::GET, "/keys", None).await;
+    let listed = list["items"].as_array().unwrap().iter().find(|x| x["id"] == id.as_str()).unwrap().clone();
+    assert!(listed.get("key").is_none());
+    assert!(listed["last_used_at"].is_string(), "last use shown: {listed}");
+    assert!(!list.to_string().contains(&secret));
+
+    // Rename.
+    let (s, v) = app.api(&app.key, Method::PATCH, &format!("/keys/{id}"), Some(json!({"name": "work laptop"}))).await;
+    assert_eq!((s, v["name"].as_str()), (StatusCode::OK, Some("work laptop")));
+
+    // Disable, refused at once; enable, accepted again.
+    let (s, _) = app.api(&app.key, Method::POST, &format!("/keys/{id}/disable"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.mcp_status(&secret).await, StatusCode::UNAUTHORIZED);
+    let (s, _) = app.api(&app.key, Method::POST, &format!("/keys/{id}/enable"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.mcp_status(&secret).await, StatusCode::OK);
+
+    // Rotate without grace: the old secret is refused at once; name, scopes, expiry, CIDRs kept.
+    let (s, r) = app.api(&app.key, Method::POST, &format!("/keys/{id}/rotate"), None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let rotated = r["key"].as_str().unwrap().to_owned();
+    assert_ne!(rotated, secret);
+    assert_eq!(r["id"], id.as_str());
+    assert_eq!(r["name"], "work laptop");
+    assert_eq!(r["expires_at"], k["expires_at"]);
+    assert_eq!(r["allowed_cidrs"], k["allowed_cidrs"]);
+    assert_eq!(app.mcp_status(&secret).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.mcp_status(&rotated).await, StatusCode::OK);
+
+    // Rotate with grace: both work until the grace period ends.
+    let (_, r2) = app.api(&app.key, Method::POST, &format!("/keys/{id}/rotate"), Some(json!({"grace_hours": 2}))).await;
+    let newest = r2["key"].as_str().unwrap().to_owned();
+    assert_eq!(app.mcp_status(&rotated).await, StatusCode::OK, "old secret within grace");
+    assert_eq!(app.mcp_status(&newest).await, StatusCode::OK);
+    let (_, shown) = app.api(&app.key, Method::GET, &format!("/keys/{id}"), None).await;
+    assert_eq!(shown["rotated_from"], &rotated[..12]);
+
+    // Revoke: refused for good, listed only with all=true, cannot be enabled.
+    let (s, _) = app.api(&app.key, Method::POST, &format!("/keys/{id}/revoke"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.mcp_status(&newest).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.mcp_status(&rotated).await, StatusCode::UNAUTHORIZED, "grace ends with the key");
+    let (s, v) = app.api(&app.key, Method::POST, &format!("/keys/{id}/enable"), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("key_revoked")));
+    let (_, list) = app.api(&app.key, Method::GET, "/keys", None).await;
+    assert!(!list.to_string().contains(&id));
+    let (_, list) = app.api(&app.key, Method::GET, "/keys?all=true", None).await;
+    assert!(list.to_string().contains(&id));
+
+    // Delete: a key used in the last 24 hours needs confirmation, and the refusal says when.
+    let (s, v) = app.api(&app.key, Method::DELETE, &format!("/keys/{id}"), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("confirmation_required")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("last used at"));
+    let (s, _) = app.api(&app.key, Method::DELETE, &format!("/keys/{id}?confirm=true"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.api(&app.key, Method::GET, &format!("/keys/{id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // An unused key deletes without confirmation.
+    let unused = create(&app, json!({"name": "spare"})).await;
+    let (s, _) = app.api(&app.key, Method::DELETE, &format!("/keys/{}", unused["id"].as_str().unwrap()), None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // The audit log has every step, newest first, and no secret or digest.
+    let (s, audit) = app.api(&app.key, Method::GET, "/audit?limit=100", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in [
+        "key.create",
+        "key.rename",
+        "key.disable",
+        "key.enable",
+        "key.rotate",
+        "key.revoke",
+        "key.delete",
+        "key.refused",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert_eq!(actions[0], "key.delete");
+    let text = audit.to_string();
+    for secret in [&secret, &rotated, &newest, &app.key] {
+        assert!(!text.contains(secret.as_str()) && !text.contains(&secret[12..]));
+    }
+    let digest = rapport::auth::key::PlainKey::parse(&newest).unwrap().digest();
+    assert!(!text.contains(digest.as_str()));
+    let first = &audit["items"][0];
+    assert_eq!(first["actor"], "key");
+    assert_eq!(first["ip"], "127.0.0.1");
+    // Paged.
+    let (_, page) = app.api(&app.key, Method::GET, "/audit?limit=2", None).await;
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, page2) = app.api(&app.key, Method::GET, &format!("/audit?limit=2&cursor={cursor}"), None).await;
+    assert_eq!(page2["items"][0]["id"], audit["items"][2]["id"]);
+}
+
+#[tokio::test]
+async fn scopes_bound_what_keys_can_manage() {
+    let app = spawn_app().await;
+    let member = app.key_with(Some("member"), &[]).await;
+    let (s, v) = app.api(&member, Method::GET, "/keys", None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")));
+    let (s, _) = app.api(&member, Method::GET, "/audit", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // An admin cannot grant what it lacks.
+    let admin = app.key_with(Some("admin"), &[]).await;
+    let (s, v) = app.api(&admin, Method::POST, "/keys", Some(json!({"name": "x", "scopes": ["org:manage"]}))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("insufficient_scope")), "{v}");
+    let (s, _) = app.api(&admin, Method::POST, "/keys", Some(json!({"name": "x", "scopes": ["contacts:read"]}))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Bad bodies answer in the API's error shape.
+    let (s, v) = app.api(&app.key, Method::POST, "/keys", Some(json!({"name": "x", "colour": "red"}))).await;
+    assert_eq!((s.as_u16() / 100, v["error"]["code"].as_str()), (4, Some("invalid_request")), "{v}");
+    // The refusals are audited.
+    let audit = app.store.list_audit(&app.default_org.id, None, 100).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "key.refused" && e.details["reason"] == "insufficient_scope"));
+
+    // Another organization's keys are not found.
+    let (_, other) = app.new_org("globex").await;
+    let (_, mine) = app.api(&app.key, Method::GET, "/keys", None).await;
+    let my_id = mine["items"][0]["id"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/keys/{my_id}")),
+        (Method::POST, format!("/keys/{my_id}/disable")),
+        (Method::POST, format!("/keys/{my_id}/revoke")),
+        (Method::DELETE, format!("/keys/{my_id}?confirm=true")),
+    ] {
+        let (s, _) = app.api(&other, method, &path, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(app.mcp_status(&app.key).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn users_bound_their_keys() {
+    let app = spawn_app().await;
+    let (s, u) =
+        app.api(&app.key, Method::POST, "/users", Some(json!({"email": "Sam@Example.com", "role": "admin"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{u}");
+    assert_eq!(u["email"], "sam@example.com");
+    let sam = create(&app, json!({"name": "sam's", "role": "admin", "user": "sam@example.com"})).await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(app.tool_names(&sam, "").await.contains(&"delete_records".to_owned()));
+    let (s, _) = app.api(&app.key, Method::PATCH, "/users/sam@example.com", Some(json!({"role": "viewer"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!app.tool_names(&sam, "").await.contains(&"delete_records".to_owned()), "demotion applies at once");
+    let (s, _) = app.api(&app.key, Method::PATCH, "/users/sam@example.com", Some(json!({"active": false}))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(app.mcp_status(&sam).await, StatusCode::UNAUTHORIZED);
+    // The last owner stays.
+    let (s, v) = app.api(&app.key, Method::PATCH, "/users/owner@localhost", Some(json!({"role": "admin"}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("last active owner"));
+    let (_, list) = app.api(&app.key, Method::GET, "/users", None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_enabled_key_limit_counts_enables() {
+    let app = spawn_app().await;
+    // 10 allowed; the test owner key is one.
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        ids.push(create(&app, json!({"name": format!("k{i}")})).await["id"].as_str().unwrap().to_owned());
+    }
+    let (s, v) = app.api(&app.key, Method::POST, "/keys", Some(json!({"name": "eleventh"}))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("key_limit_reached")), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("disable or revoke"));
+    app.api(&app.key, Method::POST, &format!("/keys/{}/disable", ids[0]), None).await;
+    let spare = create(&app, json!({"name": "takes the place"})).await;
+    let (s, v) = app.api(&app.key, Method::POST, &format!("/keys/{}/enable", ids[0]), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("key_limit_reached")));
+    app.api(&app.key, Method::POST, &format!("/keys/{}/revoke", spare["id"].as_str().unwrap()), None).await;
+    let (s, _) = app.api(&app.key, Method::POST, &format!("/keys/{}/enable", ids[0]), None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rate_limits_per_key_and_per_address() {
+    let mut args = serve_args();
+    args.rate_limit = 5;
+    let app = spawn_app_with(args).await;
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(app.mcp_status(&app.key).await);
+    }
+    assert_eq!(statuses[..5], [StatusCode::OK; 5]);
+    let res = app.rpc(&app.key, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited");
+
+    // Guessing keys from one address is throttled, and a forged X-Forwarded-For does not help.
+    let app = spawn_app().await;
+    for i in 0..40 {
+        let guess = rapport::auth::key::PlainKey::generate();
+        let res = app
+            .client
+            .post(app.mcp_url())
+            .header("x-api-key", guess.expose())
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap();
+        if i < rapport::auth::limits::FAILED_AUTH_PER_MINUTE {
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "guess {i}");
+        } else {
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "guess {i}");
+        }
+    }
+    assert_eq!(app.mcp_status(&app.key).await, StatusCode::TOO_MANY_REQUESTS, "the address is cut off for now");
+}
+
+#[tokio::test]
+async fn last_use_is_kept_without_a_write_per_request() {
+    let app = spawn_app().await;
+    let before = app.store.list_keys(&app.default_org.id, false).await.unwrap();
+    for _ in 0..20 {
+        assert_eq!(app.mcp_status(&app.key).await, StatusCode::OK);
+    }
+    // Nothing written yet: uses wait in memory...
+    let stored = app.store.list_keys(&app.default_org.id, false).await.unwrap();
+    assert_eq!(stored, before, "no database write per request");
+    // ...but the API shows them.
+    let (_, list) = app.api(&app.key, Method::GET, "/keys", None).await;
+    assert!(list["items"][0]["last_used_at"].is_string());
+    // The periodic flush (every 30 s) writes one row per key.
+    app.flush_usage().await;
+    let stored = app.store.list_keys(&app.default_org.id, false).await.unwrap();
+    let k = stored.iter().find(|k| k.last_used_at.is_some()).expect("last use recorded");
+    assert_eq!(k.last_used_ip.as_deref(), Some("127.0.0.1"));
+    assert!(rapport::time::now_ms() - k.last_used_at.unwrap() < 60_000);
+}
+
+#[tokio::test]
+async fn a_change_through_one_process_holds_in_another_at_once() {
+    let a = spawn_app().await;
+    let b = a.second_server().await;
+    let k = create(&a, json!({"name": "shared"})).await;
+    let (id, secret) = (k["id"].as_str().unwrap().to_owned(), k["key"].as_str().unwrap().to_owned());
+    assert_eq!(b.mcp_status(&secret).await, StatusCode::OK);
+    a.api(&a.key, Method::POST, &format!("/keys/{id}/disable"), None).await;
+    assert_eq!(b.mcp_status(&secret).await, StatusCode::UNAUTHORIZED, "disabled through a, refused by b");
+    a.api(&a.key, Method::POST, &format!("/keys/{id}/enable"), None).await;
+    assert_eq!(b.mcp_status(&secret).await, StatusCode::OK);
+    let (_, r) = a.api(&a.key, Method::POST, &format!("/keys/{id}/rotate"), None).await;
+    assert_eq!(b.mcp_status(&secret).await, StatusCode::UNAUTHORIZED, "rotated through a, old secret refused by b");
+    let rotated = r["key"].as_str().unwrap().to_owned();
+    assert_eq!(b.mcp_status(&rotated).await, StatusCode::OK);
+    a.api(&a.key, Method::POST, &format!("/keys/{id}/revoke"), None).await;
+    assert_eq!(b.mcp_status(&rotated).await, StatusCode::UNAUTHORIZED, "revoked through a, refused by b");
+}
