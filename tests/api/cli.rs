@@ -108,3 +108,66 @@ async fn orgs_and_the_active_key_limit() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already has 2 enabled keys"));
 }
+
+#[tokio::test]
+async fn the_whole_lifecycle_from_the_cli() {
+    let (db, _dir) = fresh_database().await;
+    let ok = |args: &[&str]| {
+        let out = rapport(&db, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let created: Value = serde_json::from_str(&ok(&["keys", "create", "--name", "ci", "--json"])).unwrap();
+    let id = created["id"].as_str().unwrap();
+    let shown: Value = serde_json::from_str(&ok(&["keys", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["name"], "ci");
+    assert!(shown.get("key").is_none());
+    ok(&["keys", "rename", id, "ci runner"]);
+    ok(&["keys", "disable", id]);
+    let shown: Value = serde_json::from_str(&ok(&["keys", "show", id, "--json"])).unwrap();
+    assert_eq!((shown["name"].as_str(), shown["status"].as_str()), (Some("ci runner"), Some("disabled")));
+    ok(&["keys", "enable", id]);
+    let rotated: Value = serde_json::from_str(&ok(&["keys", "rotate", id, "--grace-hours", "1", "--json"])).unwrap();
+    assert_ne!(rotated["key"], created["key"]);
+    assert_eq!(rotated["id"], id);
+    ok(&["keys", "revoke", id]);
+    let out = rapport(&db, &["keys", "enable", id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("revoked"));
+    let listed: Value = serde_json::from_str(&ok(&["keys", "list", "--json"])).unwrap();
+    assert!(listed.as_array().unwrap().is_empty(), "revoked keys are listed only with --all");
+    let listed: Value = serde_json::from_str(&ok(&["keys", "list", "--all", "--json"])).unwrap();
+    assert_eq!(listed[0]["status"], "revoked");
+    ok(&["keys", "delete", id]);
+    let out = rapport(&db, &["keys", "show", id]);
+    assert!(!out.status.success());
+
+    ok(&["users", "create", "--email", "ana@example.com", "--role", "member"]);
+    ok(&["users", "set-role", "ana@example.com", "admin"]);
+    ok(&["users", "deactivate", "ana@example.com"]);
+    let users: Value = serde_json::from_str(&ok(&["users", "list", "--json"])).unwrap();
+    let ana = users.as_array().unwrap().iter().find(|u| u["email"] == "ana@example.com").unwrap();
+    assert_eq!((ana["role"].as_str(), ana["active"].as_bool()), (Some("admin"), Some(false)));
+    let out = rapport(&db, &["users", "deactivate", "owner@localhost"]);
+    assert!(!out.status.success(), "the last owner stays");
+
+    let audit: Value = serde_json::from_str(&ok(&["audit", "--json"])).unwrap();
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in [
+        "key.create",
+        "key.rename",
+        "key.disable",
+        "key.enable",
+        "key.rotate",
+        "key.revoke",
+        "key.delete",
+        "user.create",
+        "user.set_role",
+        "user.deactivate",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert!(audit.as_array().unwrap().iter().all(|e| e["actor"] == "cli"));
+    let text = audit.to_string();
+    assert!(!text.contains(created["key"].as_str().unwrap()) && !text.contains(rotated["key"].as_str().unwrap()));
+}
