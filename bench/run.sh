@@ -178,15 +178,23 @@ if not isinstance(res, dict) or res.get("isError"):
 PY
 }
 
-# run_wrk LABEL URL KEY BODYFILE -> sets RPS P50 P99 (ms); the raw output goes to $TMP/LABEL.wrk
+# CPU time (user + system, in clock ticks) a process has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run_wrk LABEL URL KEY BODYFILE PID -> sets RPS P50 P99 (ms) and CPU_US (server CPU time per
+# request, in microseconds: steadier than req/s on a machine whose speed varies); the raw
+# output goes to $TMP/LABEL.wrk
 run_wrk() {
-    local label=$1 url=$2 key=$3 bodies=$4 out=$TMP/$1.wrk
+    local label=$1 url=$2 key=$3 bodies=$4 pid=$5 out=$TMP/$1.wrk
     log "wrk warm-up $label ($WARMUP)"
     taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$TMP/mcp.lua" "$url" -- \
         "$bodies" "$key" "$PROTO" >/dev/null
     log "wrk $label: $DURATION, $CONNECTIONS connections, $THREADS threads"
+    local ticks_before ticks_after
+    ticks_before=$(cpu_ticks "$pid")
     taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/mcp.lua" "$url" -- \
         "$bodies" "$key" "$PROTO" >"$out"
+    ticks_after=$(cpu_ticks "$pid")
     sed 's/^/    /' "$out" >&2
     local check
     check=$(grep -m1 '^CHECK ' "$out" || true)
@@ -200,6 +208,8 @@ run_wrk() {
         NOTES+=("$label: $(grep -m1 'Socket errors' "$out" | sed 's/^ *//')")
     fi
     RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    CPU_US=$(awk -v t=$((ticks_after - ticks_before)) -v hz="$(getconf CLK_TCK)" -v n="$(awk '/requests in/ {print $1}' "$out")" \
+        'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
     P50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
     P99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
     [[ -n $RPS && $P50 != nan && $P99 != nan ]] || die "$label: could not parse the wrk output"
@@ -242,13 +252,14 @@ body=$(post "$BARE_URL" "" "$ECHO_BODY") || die "bare echo failed: $body"
 check_result "bare echo" "$body"
 log "bare echo answers: $body"
 
-run_wrk bare_echo "$BARE_URL" "" "$TMP/echo.bodies"
+run_wrk bare_echo "$BARE_URL" "" "$TMP/echo.bodies" "$BARE_PID"
+BARE_CPU=$CPU_US
 BARE_RPS=$RPS
-ROWS+=("bare rmcp \`echo\`|$RPS|$P50|$P99|$(peak_rss_mb "$BARE_PID")")
+ROWS+=("bare rmcp \`echo\`|$RPS|$P50|$P99|$(peak_rss_mb "$BARE_PID")|$CPU_US")
 kill "$BARE_PID"
 
 if [[ -n "${BENCH_ONLY_BARE:-}" ]]; then
-    IFS='|' read -r name rps p50 p99 rss <<<"${ROWS[0]}"
+    IFS='|' read -r name rps p50 p99 rss cpu <<<"${ROWS[0]}"
     printf '\n| %s | %.0f req/s | p50 %.2f ms | p99 %.2f ms | peak RSS %s MB |\n' "$name" "$rps" "$p50" "$p99" "$rss"
     exit 0
 fi
@@ -365,17 +376,18 @@ log "search_records answers: ${body:0:300}"
 # nothing (last_used_at / last_used_ip are flushed in one batch every 30 s).
 io_written() { awk '/^write_bytes:/ {print $2}' "/proc/$1/io"; }
 IO_BEFORE=$(io_written "$RAPPORT_PID")
-run_wrk rapport_get "$RAPPORT_URL" "$KEY" "$TMP/get.bodies"
+run_wrk rapport_get "$RAPPORT_URL" "$KEY" "$TMP/get.bodies" "$RAPPORT_PID"
+GET_CPU=$CPU_US
 IO_AFTER=$(io_written "$RAPPORT_PID")
 GET_REQUESTS=$(awk '/requests in/ {print $1}' "$TMP/rapport_get.wrk")
 GET_WRITTEN=$((IO_AFTER - IO_BEFORE))
 GET_RPS=$RPS GET_P99=$P99
-ROWS+=("rapport \`get_records\`|$RPS|$P50|$P99|$(peak_rss_mb "$RAPPORT_PID")")
+ROWS+=("rapport \`get_records\`|$RPS|$P50|$P99|$(peak_rss_mb "$RAPPORT_PID")|$CPU_US")
 
-run_wrk rapport_search "$RAPPORT_URL" "$KEY" "$TMP/search.bodies"
+run_wrk rapport_search "$RAPPORT_URL" "$KEY" "$TMP/search.bodies" "$RAPPORT_PID"
 SEARCH_P99=$P99
 RAPPORT_RSS=$(peak_rss_mb "$RAPPORT_PID")
-ROWS+=("rapport \`search_records\`|$RPS|$P50|$P99|$RAPPORT_RSS")
+ROWS+=("rapport \`search_records\`|$RPS|$P50|$P99|$RAPPORT_RSS|$CPU_US")
 
 if [[ -s $TMP/rapport.err ]]; then
     log "rapport stderr (RAPPORT_LOG=warn), $(wc -l <"$TMP/rapport.err") lines; the first 10:"
@@ -391,9 +403,10 @@ RAPPORT_RATE_LIMIT=100000000 RAPPORT_ADDR=127.0.0.1:0 taskset -c 0 "$RAPPORT" se
 RAPPORT_PID=$!
 PIDS+=("$RAPPORT_PID")
 RAPPORT_URL=$(wait_listening "$TMP/rapport2.log" "$RAPPORT_PID" rapport)/api/v1/mcp
-run_wrk rapport_get_limited "$RAPPORT_URL" "$KEY" "$TMP/get.bodies"
+run_wrk rapport_get_limited "$RAPPORT_URL" "$KEY" "$TMP/get.bodies" "$RAPPORT_PID"
+LIMITED_CPU=$CPU_US
 LIMITED_RPS=$RPS
-ROWS+=("rapport \`get_records\`, rate limiter on|$RPS|$P50|$P99|$(peak_rss_mb "$RAPPORT_PID")")
+ROWS+=("rapport \`get_records\`, rate limiter on|$RPS|$P50|$P99|$(peak_rss_mb "$RAPPORT_PID")|$CPU_US")
 kill "$RAPPORT_PID"
 
 # ---------------------------------------------------------------------------------------------
@@ -406,14 +419,15 @@ T_RPS=$(verdict "$GET_RPS >= $BARE_RPS / 2")
 T_P99_GET=$(verdict "$GET_P99 < 5")
 T_P99_SEARCH=$(verdict "$SEARCH_P99 < 5")
 T_RSS=$(verdict "$RAPPORT_RSS < 100")
+CPU_RATIO=$(awk -v a="$BARE_CPU" -v b="$GET_CPU" 'BEGIN {printf "%.2f", a / b}')
 AUTH_COST=$(awk -v a="$LIMITED_RPS" -v b="$GET_RPS" 'BEGIN {printf "%.1f", (1 - a / b) * 100}')
 T_AUTH=$(verdict "$LIMITED_RPS >= $GET_RPS * 0.9")
 
-TABLE="| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MB) |
-|---|---:|---:|---:|---:|"
+TABLE="| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MB) | server CPU µs/request |
+|---|---:|---:|---:|---:|---:|"
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r name rps p50 p99 rss <<<"$row"
-    TABLE+=$'\n'"$(printf '| %s | %.0f | %.2f | %.2f | %s |' "$name" "$rps" "$p50" "$p99" "$rss")"
+    IFS='|' read -r name rps p50 p99 rss cpu <<<"$row"
+    TABLE+=$'\n'"$(printf '| %s | %.0f | %.2f | %.2f | %s | %s |' "$name" "$rps" "$p50" "$p99" "$rss" "$cpu")"
 done
 
 CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
@@ -448,7 +462,7 @@ ${TABLE}
 
 | target | result | |
 |---|---|---|
-| \`get_records\` at least half the bare server's req/s | $(fmt "$GET_RPS" 0) vs $(fmt "$BARE_RPS" 0) (ratio ${RATIO}) | ${T_RPS} |
+| \`get_records\` at least half the bare server's req/s | $(fmt "$GET_RPS" 0) vs $(fmt "$BARE_RPS" 0) (ratio ${RATIO}; by server CPU per request, ${GET_CPU} vs ${BARE_CPU} µs: ratio ${CPU_RATIO}) | ${T_RPS} |
 | p99 under 5 ms, \`get_records\` | $(fmt "$GET_P99") ms | ${T_P99_GET} |
 | p99 under 5 ms, \`search_records\` | $(fmt "$SEARCH_P99") ms | ${T_P99_SEARCH} |
 | Rapport peak RSS under 100 MB | ${RAPPORT_RSS} MB | ${T_RSS} |

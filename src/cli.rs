@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
+use crate::auth::key::PlainKey;
 use crate::config::{Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand, UsersCommand};
 use crate::keys::{self, Creator, NewKeyRequest};
 use crate::store::{Org, Store};
@@ -34,6 +35,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::List(args)) => keys_list(&cli, args).await,
         Command::Keys(cmd) => keys_lifecycle(&cli, cmd).await,
         Command::Users(cmd) => users(&cli, cmd).await,
+        Command::Connect(args) => connect(&cli, args).await,
         Command::Audit { org: o, limit, json } => {
             let store = open(&cli).await?;
             let org = org(store.as_ref(), &o.org).await?;
@@ -251,6 +253,53 @@ async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             let key = keys::delete(s, &org, &actor, id, *yes, None).await?;
             println!("Deleted key {} ({}).", key.name, key.id);
         }
+    }
+    Ok(())
+}
+
+async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result<()> {
+    use keys::connect::{ConnectRequest, KeySource};
+    let store = open(cli).await?;
+    let org = org(store.as_ref(), &args.org.org).await?;
+    let supplied = args.key.as_deref().map(|k| PlainKey::parse(k.trim())).transpose().context("--key")?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.addr));
+    let req = ConnectRequest {
+        client: &args.client,
+        name: args.name.as_deref(),
+        public_url: &public_url,
+        key: supplied.as_ref().map_or(KeySource::Create, KeySource::Supplied),
+    };
+    let list = keys::connect::connect(store.as_ref(), &org, &Creator::cli(), req, cli.max_active_keys).await?;
+    if args.json {
+        match list.as_slice() {
+            [one] => println!("{}", serde_json::to_string(one)?),
+            many => println!("{}", serde_json::to_string(many)?),
+        }
+        return Ok(());
+    }
+    for c in &list {
+        if list.len() > 1 {
+            println!("== {} ==", c.client.title());
+        }
+        println!("{}", c.value);
+        println!();
+        println!("{}", c.instructions);
+        for alt in &c.alternatives {
+            println!();
+            println!("Or: {}", alt.instructions);
+            println!("{}", alt.value);
+        }
+        println!();
+    }
+    if let Some(first) = list.first()
+        && first.key_created
+    {
+        println!(
+            "Created the key {}… (id {}) with role {} for this: it appears in this output only.",
+            first.key_preview,
+            first.key_id,
+            keys::connect::NEW_KEY_ROLE
+        );
     }
     Ok(())
 }

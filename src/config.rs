@@ -56,6 +56,8 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Print what to paste or click to use Rapport from an MCP client.
+    Connect(ConnectArgs),
     /// Show the audit log, newest first.
     Audit {
         #[command(flatten)]
@@ -210,6 +212,28 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// claude-code, codex, vscode, cursor, gemini, windsurf, claude-desktop, chatgpt, or all.
+    pub client: String,
+    /// Use this key (default: create one, shown in this output only).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The server name the client shows.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Base URL the client will reach; default `http://{addr}`.
+    #[arg(long, env = "RAPPORT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The listen address, for the default public URL.
+    #[arg(long, env = "RAPPORT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Args)]

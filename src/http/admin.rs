@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(list_users).post(create_user))
         .route("/users/{email}", patch(update_user))
         .route("/audit", get(audit))
+        .route("/connect", post(connect))
 }
 
 impl From<KeyError> for ApiError {
@@ -331,4 +332,31 @@ async fn audit(
     require(&s, &p, Scope::AuditRead).await?;
     let page = keys::audit::list(s.store.as_ref(), &p.org, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
     Ok(Json(page).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Connect {
+    client: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// What to paste or click to use Rapport from a client, with the key of this very call.
+async fn connect(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Extension(key): Extension<Arc<crate::auth::key::PlainKey>>,
+    ApiJson(b): ApiJson<Connect>,
+) -> Result<Response, ApiError> {
+    use crate::keys::connect::{ConnectRequest, KeySource};
+    let creator = require(&s, &p, Scope::KeysManage).await?;
+    let req = ConnectRequest {
+        client: &b.client,
+        name: b.name.as_deref(),
+        public_url: &s.settings.public_url,
+        key: KeySource::Supplied(&key),
+    };
+    let mut list = keys::connect::connect(s.store.as_ref(), &p.org, &creator, req, s.settings.max_active_keys).await?;
+    Ok(if list.len() == 1 { Json(list.remove(0)).into_response() } else { Json(list).into_response() })
 }

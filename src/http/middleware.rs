@@ -60,11 +60,11 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     }
     let presented = presented_keys(req.headers(), req.uri().query());
     let result = match presented.single(state.settings.query_keys) {
-        Ok(key) => auth::authenticate(state.store.as_ref(), &state.auth_cache, &key, ip).await,
+        Ok(key) => auth::authenticate(state.store.as_ref(), &state.auth_cache, &key, ip).await.map(|p| (p, key)),
         Err(e) => Err(e),
     };
     match result {
-        Ok(principal) => {
+        Ok((principal, key)) => {
             if let Err(wait) = state.limits.check_key(&principal.key_id) {
                 state.metrics.auth_failure("rate_limited");
                 let per_minute = state.settings.rate_limit;
@@ -76,6 +76,8 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             state.usage.touch(&principal.key_id, time::now_ms(), principal.caller.ip.clone().unwrap_or_default());
             strip_credentials(&mut req);
             req.extensions_mut().insert(Arc::new(principal));
+            // The connect helper puts the caller's own key in what it answers.
+            req.extensions_mut().insert(Arc::new(key));
             next.run(req).await
         }
         Err(e) => {

@@ -2,6 +2,7 @@
 //! transaction as the change itself.
 
 pub mod audit;
+pub mod connect;
 pub mod users;
 
 use ipnet::IpNet;
