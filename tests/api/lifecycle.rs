@@ -281,3 +281,50 @@ async fn a_change_through_one_process_holds_in_another_at_once() {
     a.api(&a.key, Method::POST, &format!("/keys/{id}/revoke"), None).await;
     assert_eq!(b.mcp_status(&rotated).await, StatusCode::UNAUTHORIZED, "revoked through a, refused by b");
 }
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    use rapport::keys::{Creator, NewKeyRequest, create};
+    // Without trusted proxies, X-Forwarded-For is ignored: the peer (127.0.0.1) is the client.
+    let app = spawn_app().await;
+    let req =
+        NewKeyRequest { name: "office".into(), allowed_cidrs: vec!["203.0.113.0/24".into()], ..Default::default() };
+    let office = create(app.store.as_ref(), &app.default_org, &Creator::cli(), req, 100).await.unwrap().key;
+    let send = |app: &TestApp, xff: &str| {
+        app.client
+            .post(app.mcp_url())
+            .header("x-api-key", office.clone())
+            .header("x-forwarded-for", xff.to_owned())
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+    };
+    assert_eq!(send(&app, "203.0.113.7").await.unwrap().status(), StatusCode::FORBIDDEN);
+
+    // Behind a trusted proxy (loopback here), the forwarded client address decides.
+    let mut args = serve_args();
+    args.trusted_proxies = vec!["127.0.0.0/8".into(), "::1/128".into()];
+    let proxied = spawn_app_with(args).await;
+    let req = NewKeyRequest {
+        name: "office".into(),
+        allowed_cidrs: vec!["203.0.113.0/24".into(), "2001:db8::/32".into()],
+        ..Default::default()
+    };
+    let office = create(proxied.store.as_ref(), &proxied.default_org, &Creator::cli(), req, 100).await.unwrap().key;
+    let send = |xff: &str| {
+        proxied
+            .client
+            .post(proxied.mcp_url())
+            .header("x-api-key", office.clone())
+            .header("x-forwarded-for", xff.to_owned())
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+    };
+    assert_eq!(send("203.0.113.7").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send("2001:db8::5").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send("198.51.100.1").await.unwrap().status(), StatusCode::FORBIDDEN);
+    // A client cannot smuggle an address in front of the one the proxy appended.
+    assert_eq!(send("203.0.113.7, 198.51.100.1").await.unwrap().status(), StatusCode::FORBIDDEN);
+    let audit = proxied.store.list_audit(&proxied.default_org.id, None, 20).await.unwrap();
+    assert!(audit.iter().any(|e| e.details["reason"] == "ip_not_allowed" && e.ip.as_deref() == Some("198.51.100.1")));
+}
