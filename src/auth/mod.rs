@@ -30,6 +30,24 @@ pub struct Principal {
     pub key_expires_at: Option<Millis>,
 }
 
+impl Principal {
+    /// The audit entry for a use of this key that was refused (a scope it lacks).
+    pub fn refusal(&self, details: serde_json::Value) -> AuditEntry {
+        AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: Some(self.org.id.clone()),
+            at: time::now_ms(),
+            actor: self.caller.actor.clone(),
+            action: "key.refused".into(),
+            target_type: Some("api_key".into()),
+            target_id: Some(self.key_id.clone()),
+            key_id: Some(self.key_id.clone()),
+            ip: self.caller.ip.clone(),
+            details,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("no API key: send it as `x-api-key: KEY`, `Authorization: Bearer KEY` or `?api_key=KEY`")]

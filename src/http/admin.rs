@@ -17,7 +17,6 @@ use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::keys::{self, Creator, KeyError, NewKeyRequest, users};
-use crate::store::AuditEntry;
 use crate::time;
 
 pub fn routes() -> Router<AppState> {
@@ -76,18 +75,7 @@ type Caller = Extension<Arc<Principal>>;
 /// The caller's scopes must include `scope`; a refusal is audited as a refused use.
 async fn require(state: &AppState, p: &Principal, scope: Scope) -> Result<Creator, ApiError> {
     if !p.caller.scopes.contains(&scope) {
-        let entry = AuditEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            org_id: Some(p.org.id.clone()),
-            at: time::now_ms(),
-            actor: p.caller.actor.clone(),
-            action: "key.refused".into(),
-            target_type: Some("api_key".into()),
-            target_id: Some(p.key_id.clone()),
-            key_id: Some(p.key_id.clone()),
-            ip: p.caller.ip.clone(),
-            details: serde_json::json!({ "reason": "insufficient_scope", "scope": scope.as_str() }),
-        };
+        let entry = p.refusal(serde_json::json!({ "reason": "insufficient_scope", "scope": scope.as_str() }));
         if let Err(e) = state.store.insert_audit(&entry).await {
             tracing::warn!(error = %e, "could not audit a refused key");
         }

@@ -116,6 +116,24 @@ pub struct CreatedKey {
     pub created_at: String,
 }
 
+impl CreatedKey {
+    fn new(record: &KeyRecord, secret: &PlainKey) -> Self {
+        let view = KeyView::from(record);
+        CreatedKey {
+            id: view.id,
+            name: view.name,
+            key: secret.expose().to_owned(),
+            preview: view.preview,
+            scopes: view.scopes,
+            role: view.role,
+            expires_at: view.expires_at,
+            allowed_cidrs: view.allowed_cidrs,
+            status: view.status,
+            created_at: view.created_at,
+        }
+    }
+}
+
 fn parse_name(name: &str) -> Result<String, KeyError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -227,19 +245,7 @@ pub async fn create(
         StoreError::KeyLimit(n) => KeyError::Limit(n),
         other => KeyError::Store(other),
     })?;
-    let view = KeyView::from(&record);
-    Ok(CreatedKey {
-        id: view.id,
-        name: view.name,
-        key: secret.expose().to_owned(),
-        preview: view.preview,
-        scopes: view.scopes,
-        role: view.role,
-        expires_at: view.expires_at,
-        allowed_cidrs: view.allowed_cidrs,
-        status: view.status,
-        created_at: view.created_at,
-    })
+    Ok(CreatedKey::new(&record, &secret))
 }
 
 pub async fn list(store: &dyn Store, org: &Org, include_revoked: bool) -> Result<Vec<KeyView>, KeyError> {
@@ -420,19 +426,7 @@ pub async fn rotate(
     });
     let c = KeyChange::Rotate { digest: secret.digest(), preview: secret.preview(), grace_until };
     let rotated = change(store, org, actor, &key, "key.rotate", c, details).await?;
-    let view = KeyView::from(&rotated);
-    Ok(CreatedKey {
-        id: view.id,
-        name: view.name,
-        key: secret.expose().to_owned(),
-        preview: view.preview,
-        scopes: view.scopes,
-        role: view.role,
-        expires_at: view.expires_at,
-        allowed_cidrs: view.allowed_cidrs,
-        status: view.status,
-        created_at: view.created_at,
-    })
+    Ok(CreatedKey::new(&rotated, &secret))
 }
 
 /// Removes the record. A key used in the last 24 hours needs `confirmed`; `recent_use` is a

@@ -79,18 +79,7 @@ impl RapportMcp {
 impl RapportMcp {
     /// A tool call refused for want of a scope is a refused use of the key.
     async fn audit_denied(&self, p: &Principal, tool: &str) {
-        let entry = crate::store::AuditEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            org_id: Some(p.org.id.clone()),
-            at: crate::time::now_ms(),
-            actor: p.caller.actor.clone(),
-            action: "key.refused".into(),
-            target_type: Some("api_key".into()),
-            target_id: Some(p.key_id.clone()),
-            key_id: Some(p.key_id.clone()),
-            ip: p.caller.ip.clone(),
-            details: serde_json::json!({ "reason": "insufficient_scope", "tool": tool }),
-        };
+        let entry = p.refusal(serde_json::json!({ "reason": "insufficient_scope", "tool": tool }));
         if let Err(e) = self.state.store.insert_audit(&entry).await {
             tracing::warn!(error = %e, "could not audit a refused tool call");
         }

@@ -223,16 +223,7 @@ macro_rules! impl_store {
                     Err(sqlx::Error::Database(d)) if d.is_unique_violation() => return Ok(false),
                     other => other?,
                 };
-                sqlx::query(INSERT_USER)
-                    .bind(&owner.id)
-                    .bind(&owner.org_id)
-                    .bind(&owner.email)
-                    .bind(&owner.name)
-                    .bind(owner.role.as_str())
-                    .bind(owner.active)
-                    .bind(owner.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                Self::insert_user_in(&mut tx, owner).await?;
                 tx.commit().await?;
                 Ok(true)
             }
@@ -246,16 +237,7 @@ macro_rules! impl_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| map_write_error(e, "an organization with this name"))?;
-                sqlx::query(INSERT_USER)
-                    .bind(&owner.id)
-                    .bind(&owner.org_id)
-                    .bind(&owner.email)
-                    .bind(&owner.name)
-                    .bind(owner.role.as_str())
-                    .bind(owner.active)
-                    .bind(owner.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                Self::insert_user_in(&mut tx, owner).await?;
                 Self::insert_audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
@@ -268,7 +250,7 @@ macro_rules! impl_store {
 
             async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>> {
                 let row = sqlx::query(ORG_BY_NAME).bind(name).fetch_optional(&self.read).await?;
-                row.map(|r| Ok(Org { id: r.try_get(0)?, name: r.try_get(1)?, created_at: r.try_get(2)? })).transpose()
+                row.as_ref().map(decode::org).transpose()
             }
 
             async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<Option<User>> {
@@ -413,17 +395,7 @@ macro_rules! impl_store {
 
             async fn create_user(&self, user: &User, audit: &AuditEntry) -> StoreResult<()> {
                 let mut tx = self.write.begin_with($begin).await?;
-                sqlx::query(INSERT_USER)
-                    .bind(&user.id)
-                    .bind(&user.org_id)
-                    .bind(&user.email)
-                    .bind(&user.name)
-                    .bind(user.role.as_str())
-                    .bind(user.active)
-                    .bind(user.created_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| map_write_error(e, "a user with this email"))?;
+                Self::insert_user_in(&mut tx, user).await?;
                 Self::insert_audit_in(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())
@@ -621,6 +593,21 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            async fn insert_user_in(tx: &mut sqlx::Transaction<'static, $db>, user: &User) -> StoreResult<()> {
+                sqlx::query(INSERT_USER)
+                    .bind(&user.id)
+                    .bind(&user.org_id)
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(user.role.as_str())
+                    .bind(user.active)
+                    .bind(user.created_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| map_write_error(e, "a user with this email"))?;
+                Ok(())
+            }
+
             async fn insert_audit_in(tx: &mut sqlx::Transaction<'static, $db>, e: &AuditEntry) -> StoreResult<()> {
                 sqlx::query(INSERT_AUDIT)
                     .bind(&e.id)
