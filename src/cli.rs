@@ -1,6 +1,7 @@
 //! The command line: each command works on the database directly; `--json` prints one
 //! JSON value on stdout and nothing else; errors go to stderr with a non-zero status.
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -111,8 +112,11 @@ async fn serve(cli: &Cli, args: &crate::config::ServeArgs) -> anyhow::Result<()>
             shutdown.cancel();
         });
     }
-    println!("rapport listening on http://{}", server.addr());
-    println!("MCP endpoint: {}/api/v1/mcp", server.state().settings.public_url);
+    // A closed stdout (a supervisor that stopped reading) must not take the server down.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "rapport listening on http://{}", server.addr());
+    let _ = writeln!(out, "MCP endpoint: {}/api/v1/mcp", server.state().settings.public_url);
+    let _ = out.flush();
     server.run(shutdown).await
 }
 

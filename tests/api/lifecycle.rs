@@ -328,3 +328,72 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     let audit = proxied.store.list_audit(&proxied.default_org.id, None, 20).await.unwrap();
     assert!(audit.iter().any(|e| e.details["reason"] == "ip_not_allowed" && e.ip.as_deref() == Some("198.51.100.1")));
 }
+
+/// A real second `rapport serve` process on the same database.
+struct OtherProcess {
+    child: std::process::Child,
+    mcp_url: String,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for OtherProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_other_process(db_url: &str) -> OtherProcess {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("serve")
+        .env("RAPPORT_DATABASE_URL", db_url)
+        .env("RAPPORT_ADDR", "127.0.0.1:0")
+        .env("RAPPORT_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the second process did not start");
+    }
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    OtherProcess { child, mcp_url: format!("{base}/api/v1/mcp"), _stdout: out }
+}
+
+#[tokio::test]
+async fn two_server_processes_agree_on_every_change() {
+    let a = spawn_app().await;
+    let b = start_other_process(&a.db_url);
+    let status = |key: String| {
+        let client = a.client.clone();
+        let url = b.mcp_url.clone();
+        async move {
+            client
+                .post(url)
+                .header("x-api-key", key)
+                .header("accept", "application/json, text/event-stream")
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let k = create(&a, json!({"name": "shared"})).await;
+    let (id, secret) = (k["id"].as_str().unwrap().to_owned(), k["key"].as_str().unwrap().to_owned());
+    assert_eq!(status(secret.clone()).await, StatusCode::OK);
+    a.api(&a.key, Method::POST, &format!("/keys/{id}/disable"), None).await;
+    assert_eq!(status(secret.clone()).await, StatusCode::UNAUTHORIZED, "disabled through a, refused by process b");
+    a.api(&a.key, Method::POST, &format!("/keys/{id}/enable"), None).await;
+    assert_eq!(status(secret.clone()).await, StatusCode::OK);
+    let (_, r) = a.api(&a.key, Method::POST, &format!("/keys/{id}/rotate"), None).await;
+    assert_eq!(status(secret.clone()).await, StatusCode::UNAUTHORIZED, "rotated through a, old secret refused by b");
+    let rotated = r["key"].as_str().unwrap().to_owned();
+    assert_eq!(status(rotated.clone()).await, StatusCode::OK);
+    a.api(&a.key, Method::POST, &format!("/keys/{id}/revoke"), None).await;
+    assert_eq!(status(rotated).await, StatusCode::UNAUTHORIZED, "revoked through a, refused by b");
+}
