@@ -475,6 +475,8 @@ The servers run side by side (all pinned to core 0, only the one under load busy
 measured in turns, ${ROUNDS} rounds of bare, \`get_records\`, \`get_records\` with the rate
 limiter; each figure is the median of its rounds (per round, ${PER_ROUND}). Server CPU per
 request is user + system time from \`/proc/PID/stat\` over the run, divided by the requests.
+On this machine (a shared VM) the speed of whole runs drifts: within one hour the bare
+server measured anywhere from 18,000 to 31,000 req/s. Compare the rows of one run, not runs.
 Peak RSS is \`VmHWM\` from \`/proc/PID/status\` after the load; Rapport's includes the seeding.
 
 ${TABLE}
