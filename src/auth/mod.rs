@@ -13,7 +13,7 @@ use ipnet::IpNet;
 use rapport_tools::Scope;
 
 use crate::crm::Caller;
-use crate::store::{Actor, AuditEntry, KeyAuth, KeyStatus, Org, Store, StoreError, User};
+use crate::store::{Actor, AuditEntry, KeyAuth, KeyStatus, Org, Store, StoreError, Target, User};
 use crate::time::{self, Millis};
 use cache::AuthCache;
 use key::{KeyFormatError, PlainKey};
@@ -33,18 +33,8 @@ pub struct Principal {
 impl Principal {
     /// The audit entry for a use of this key that was refused (a scope it lacks).
     pub fn refusal(&self, details: serde_json::Value) -> AuditEntry {
-        AuditEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            org_id: Some(self.org.id.clone()),
-            at: time::now_ms(),
-            actor: self.caller.actor.clone(),
-            action: "key.refused".into(),
-            target_type: Some("api_key".into()),
-            target_id: Some(self.key_id.clone()),
-            key_id: Some(self.key_id.clone()),
-            ip: self.caller.ip.clone(),
-            details,
-        }
+        let ip = self.caller.ip.as_deref();
+        AuditEntry::new(&self.org.id, &self.caller.actor, ip, "key.refused", Target::Key(&self.key_id), details)
     }
 }
 
@@ -159,18 +149,10 @@ pub async fn authenticate(
         },
     };
     if let Some(err) = refusal {
-        let entry = AuditEntry {
-            id: uuid::Uuid::now_v7().to_string(),
-            org_id: Some(org.id.clone()),
-            at: now,
-            actor: Actor::Key { key_id: record.id.clone(), user_id: user.id.clone() },
-            action: "key.refused".into(),
-            target_type: Some("api_key".into()),
-            target_id: Some(record.id.clone()),
-            key_id: Some(record.id.clone()),
-            ip: Some(ip.to_string()),
-            details: serde_json::json!({ "reason": err.code() }),
-        };
+        let actor = Actor::Key { key_id: record.id.clone(), user_id: user.id.clone() };
+        let details = serde_json::json!({ "reason": err.code() });
+        let ip = ip.to_string();
+        let entry = AuditEntry::new(&org.id, &actor, Some(&ip), "key.refused", Target::Key(&record.id), details);
         if let Err(e) = store.insert_audit(&entry).await {
             tracing::warn!(error = %e, "could not audit a refused key");
         }

@@ -10,7 +10,7 @@ use rapport_tools::{Role, Scope, Scopes};
 use serde::Serialize;
 
 use crate::auth::key::PlainKey;
-use crate::store::{Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, Store, StoreError, User};
+use crate::store::{Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, Store, StoreError, Target, User};
 use crate::time::{self, DAY_MS, Millis};
 
 #[derive(Debug, thiserror::Error)]
@@ -229,18 +229,8 @@ pub async fn create(
         revoked_at: None,
         rotated_from: None,
     };
-    let audit = AuditEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: Some(org.id.clone()),
-        at: now,
-        actor: creator.actor.clone(),
-        action: "key.create".into(),
-        target_type: Some("api_key".into()),
-        target_id: Some(record.id.clone()),
-        key_id: Some(record.id.clone()),
-        ip: creator.ip.clone(),
-        details: serde_json::json!({ "name": record.name, "user": owner.email, "preview": record.preview }),
-    };
+    let details = serde_json::json!({ "name": record.name, "user": owner.email, "preview": record.preview });
+    let audit = key_audit(org, creator, "key.create", &record, details);
     store.insert_key(&record, &secret.digest(), max_active, &audit).await.map_err(|e| match e {
         StoreError::KeyLimit(n) => KeyError::Limit(n),
         other => KeyError::Store(other),
@@ -293,18 +283,8 @@ pub fn parse_org_name(name: &str) -> Result<String, KeyError> {
 pub async fn create_org(store: &dyn Store, name: &str, actor: Actor) -> Result<(Org, User), KeyError> {
     let name = parse_org_name(name)?;
     let (org, owner) = new_org(&name, &format!("owner@{name}"));
-    let audit = AuditEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: Some(org.id.clone()),
-        at: org.created_at,
-        actor,
-        action: "org.create".into(),
-        target_type: Some("org".into()),
-        target_id: Some(org.id.clone()),
-        key_id: None,
-        ip: None,
-        details: serde_json::json!({ "name": name, "owner": owner.email }),
-    };
+    let details = serde_json::json!({ "name": name, "owner": owner.email });
+    let audit = AuditEntry::new(&org.id, &actor, None, "org.create", Target::Org(&org.id), details);
     store.create_org(&org, &owner, &audit).await.map_err(|e| match e {
         StoreError::Conflict(_) => KeyError::Invalid(format!("an organization named `{name}` already exists")),
         other => KeyError::Store(other),
@@ -317,19 +297,8 @@ pub const MAX_GRACE_HOURS: u32 = 24 * 30;
 /// A key used more recently than this needs confirmation to delete.
 pub const RECENT_USE_MS: Millis = DAY_MS;
 
-fn audit_entry(org: &Org, actor: &Creator, action: &str, key: &KeyRecord, details: serde_json::Value) -> AuditEntry {
-    AuditEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: Some(org.id.clone()),
-        at: time::now_ms(),
-        actor: actor.actor.clone(),
-        action: action.into(),
-        target_type: Some("api_key".into()),
-        target_id: Some(key.id.clone()),
-        key_id: Some(key.id.clone()),
-        ip: actor.ip.clone(),
-        details,
-    }
+fn key_audit(org: &Org, actor: &Creator, action: &str, key: &KeyRecord, details: serde_json::Value) -> AuditEntry {
+    AuditEntry::new(&org.id, &actor.actor, actor.ip.as_deref(), action, Target::Key(&key.id), details)
 }
 
 /// The key `id` of `org`, or a message that says how to find one.
@@ -348,7 +317,7 @@ async fn change(
     change: KeyChange,
     details: serde_json::Value,
 ) -> Result<KeyRecord, KeyError> {
-    let audit = audit_entry(org, actor, action, key, details);
+    let audit = key_audit(org, actor, action, key, details);
     store.change_key(&org.id, &key.id, &change, &audit).await.map_err(|e| match e {
         StoreError::KeyLimit(n) => KeyError::Limit(n),
         StoreError::NotFound => KeyError::NotFound(format!("key {} was deleted meanwhile", key.id)),

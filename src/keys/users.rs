@@ -4,7 +4,7 @@ use rapport_tools::{Role, Scope};
 use serde::Serialize;
 
 use super::{Creator, KeyError};
-use crate::store::{AuditEntry, Org, Store, StoreError, User};
+use crate::store::{AuditEntry, Org, Store, StoreError, Target, User};
 use crate::time;
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,18 +51,7 @@ fn may_grant(actor: &Creator, role: Role) -> Result<(), KeyError> {
 }
 
 fn audit(org: &Org, actor: &Creator, action: &str, user: &User, details: serde_json::Value) -> AuditEntry {
-    AuditEntry {
-        id: uuid::Uuid::now_v7().to_string(),
-        org_id: Some(org.id.clone()),
-        at: time::now_ms(),
-        actor: actor.actor.clone(),
-        action: action.into(),
-        target_type: Some("user".into()),
-        target_id: Some(user.id.clone()),
-        key_id: None,
-        ip: actor.ip.clone(),
-        details,
-    }
+    AuditEntry::new(&org.id, &actor.actor, actor.ip.as_deref(), action, Target::User(&user.id), details)
 }
 
 pub async fn create(

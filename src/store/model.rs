@@ -160,6 +160,44 @@ pub struct AuditEntry {
     pub details: Value,
 }
 
+/// What an audit entry is about: a key, a user or an organization.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Key(&'a str),
+    User(&'a str),
+    Org(&'a str),
+}
+
+impl AuditEntry {
+    /// An entry for `action` in organization `org_id`, now, by `actor` from `ip`.
+    pub fn new(
+        org_id: &str,
+        actor: &Actor,
+        ip: Option<&str>,
+        action: &str,
+        target: Target<'_>,
+        details: Value,
+    ) -> Self {
+        let (target_type, target_id, key_id) = match target {
+            Target::Key(id) => ("api_key", id, Some(id.to_owned())),
+            Target::User(id) => ("user", id, None),
+            Target::Org(id) => ("org", id, None),
+        };
+        AuditEntry {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: Some(org_id.to_owned()),
+            at: crate::time::now_ms(),
+            actor: actor.clone(),
+            action: action.into(),
+            target_type: Some(target_type.into()),
+            target_id: Some(target_id.to_owned()),
+            key_id,
+            ip: ip.map(str::to_owned),
+            details,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomFieldDef {
     pub id: String,
