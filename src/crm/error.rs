@@ -24,15 +24,4 @@ impl CrmError {
     pub fn invalid(msg: impl Into<String>) -> Self {
         CrmError::Invalid(msg.into())
     }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            CrmError::Invalid(_) => "invalid_arguments",
-            CrmError::NotFound(_) => "not_found",
-            CrmError::Conflict(_) => "conflict",
-            CrmError::Forbidden(_) => "insufficient_scope",
-            CrmError::Store(e) if e.is_unavailable() => "unavailable",
-            CrmError::Store(_) => "internal",
-        }
-    }
 }
