@@ -359,20 +359,12 @@ macro_rules! impl_store {
                             .await?;
                     }
                     KeyChange::Rotate { digest, preview, grace_until } => {
-                        let old_digest: String =
-                            sqlx::query_scalar("SELECT digest FROM api_keys WHERE org_id = $1 AND id = $2")
-                                .bind(org_id)
-                                .bind(key_id)
-                                .fetch_one(&mut *tx)
-                                .await?;
                         sqlx::query(ROTATE_KEY)
                             .bind(org_id)
                             .bind(key_id)
                             .bind(digest.as_str())
                             .bind(preview)
-                            .bind(grace_until.map(|_| old_digest))
                             .bind(*grace_until)
-                            .bind(&before.preview)
                             .execute(&mut *tx)
                             .await
                             .map_err(|e| map_write_error(e, "a key with this secret"))?;

@@ -56,8 +56,10 @@ pub const KEY_FOR_AUTH: &str = concat!(
 );
 pub const GET_KEY: &str = concat!("SELECT ", key_cols!(), " FROM api_keys k WHERE k.org_id = $1 AND k.id = $2");
 pub const RENAME_KEY: &str = "UPDATE api_keys SET name = $3 WHERE org_id = $1 AND id = $2";
-pub const ROTATE_KEY: &str = "UPDATE api_keys SET digest = $3, preview = $4, grace_digest = $5, grace_until = $6, \
-     rotated_from = $7 WHERE org_id = $1 AND id = $2";
+// The right-hand sides see the row as it was: the old secret's digest moves to
+// `grace_digest` (when there is a grace period) and the old preview to `rotated_from`.
+pub const ROTATE_KEY: &str = "UPDATE api_keys SET grace_digest = CASE WHEN $5 IS NULL THEN NULL ELSE digest END, \
+     grace_until = $5, rotated_from = preview, digest = $3, preview = $4 WHERE org_id = $1 AND id = $2";
 pub const DELETE_KEY: &str = "DELETE FROM api_keys WHERE org_id = $1 AND id = $2";
 pub const LIST_USERS: &str =
     concat!("SELECT ", user_cols!(), " FROM users u WHERE u.org_id = $1 ORDER BY u.created_at, u.id");
