@@ -32,7 +32,7 @@ pub struct Settings {
 }
 
 pub struct App {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub settings: Settings,
     pub usage: Usage,
     pub auth_cache: AuthCache,
@@ -108,7 +108,7 @@ pub struct Server {
 impl Server {
     /// Opens the database, migrates it, bootstraps an empty one, and binds the address.
     pub async fn build(args: &ServeArgs, database_url: &str, max_active_keys: u32) -> anyhow::Result<Server> {
-        let store = crate::store::connect(database_url).await?;
+        let store = Arc::new(crate::store::Store::connect(database_url).await?);
         if crate::keys::bootstrap(store.as_ref()).await? {
             tracing::info!("created organization `default` with owner owner@localhost");
         }

@@ -91,13 +91,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Opens and migrates the database; an empty one gets its default organization.
-async fn open(cli: &Cli) -> anyhow::Result<Arc<dyn Store>> {
-    let store = crate::store::connect(&cli.database_url).await.context("cannot open the database")?;
+async fn open(cli: &Cli) -> anyhow::Result<Arc<Store>> {
+    let store = Arc::new(Store::connect(&cli.database_url).await.context("cannot open the database")?);
     keys::bootstrap(store.as_ref()).await?;
     Ok(store)
 }
 
-async fn org(store: &dyn Store, name: &str) -> anyhow::Result<Org> {
+async fn org(store: &Store, name: &str) -> anyhow::Result<Org> {
     store.org_by_name(name).await?.with_context(|| format!("no organization `{name}`; `rapport orgs list` shows them"))
 }
 

@@ -12,31 +12,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use rapport_tools::Scope;
 
-use crate::crm::Caller;
-use crate::store::{Actor, AuditEntry, KeyAuth, KeyStatus, Org, Store, StoreError, Target, User};
-use crate::time::{self, Millis};
+pub use crate::crm::Principal;
+use crate::crm::Via;
+use crate::store::{Actor, AuditEntry, KeyAuth, KeyStatus, Store, StoreError, Target};
+use crate::time;
 use cache::AuthCache;
 use key::{KeyFormatError, PlainKey};
-
-/// An authenticated caller: the key, its owner and organization, and what it may do now.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub caller: Caller,
-    pub org: Org,
-    pub user: User,
-    pub key_id: String,
-    pub key_name: String,
-    pub key_preview: String,
-    pub key_expires_at: Option<Millis>,
-}
-
-impl Principal {
-    /// The audit entry for a use of this key that was refused (a scope it lacks).
-    pub fn refusal(&self, details: serde_json::Value) -> AuditEntry {
-        let ip = self.caller.ip.as_deref();
-        AuditEntry::new(&self.org.id, &self.caller.actor, ip, "key.refused", Target::Key(&self.key_id), details)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -111,7 +92,7 @@ impl Presented {
 /// Checks a well-formed key against the store (or the cache of it). Refusals of an
 /// existing key are audited.
 pub async fn authenticate(
-    store: &dyn Store,
+    store: &Store,
     cache: &AuthCache,
     key: &PlainKey,
     ip: IpAddr,
@@ -161,20 +142,16 @@ pub async fn authenticate(
     // What the key may do is bounded by what its owner may do now.
     let scopes = record.scopes.intersection(&user.role.scopes());
     Ok(Principal {
-        caller: Caller {
-            org_id: org.id.clone(),
-            org_name: org.name.clone(),
-            user_id: user.id.clone(),
-            scopes,
-            actor: Actor::Key { key_id: record.id.clone(), user_id: user.id.clone() },
-            ip: Some(ip.to_string()),
-        },
         org: org.clone(),
         user: user.clone(),
-        key_id: record.id.clone(),
-        key_name: record.name.clone(),
-        key_preview: record.preview.clone(),
-        key_expires_at: record.expires_at,
+        via: Via::Key {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            preview: record.preview.clone(),
+            expires_at: record.expires_at,
+        },
+        scopes,
+        ip: Some(ip.to_string()),
     })
 }
 

@@ -34,7 +34,7 @@ impl Usage {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).get(key_id).map(|u| u.at)
     }
 
-    pub async fn flush(&self, store: &dyn Store) {
+    pub async fn flush(&self, store: &Store) {
         let uses: Vec<KeyUse> = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             pending.drain().map(|(_, u)| u).collect()

@@ -8,8 +8,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::CrmError;
-use crate::store::query::{ColKind, SortExpr, SqlValue};
-use crate::store::{Row, query};
+use crate::store::Record;
+use crate::store::query::{Col, ColKind, SortExpr, SqlValue};
+use crate::time;
 
 #[derive(Serialize, Deserialize)]
 struct Wire {
@@ -31,9 +32,9 @@ pub fn fingerprint(parts: &[&str]) -> String {
     h.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn encode(sort: &[SortExpr], last: &Row, fingerprint: String) -> String {
-    let v = sort.iter().map(|s| sort_value(last, s.column)).collect();
-    let wire = Wire { v, i: last.id().to_owned(), f: fingerprint };
+pub fn encode(sort: &[SortExpr], last: &Record, fingerprint: String) -> String {
+    let v = sort.iter().map(|s| sort_value(last, s)).collect();
+    let wire = Wire { v, i: last.id.as_str().to_owned(), f: fingerprint };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&wire).expect("plain data serializes"))
 }
 
@@ -54,34 +55,35 @@ pub fn decode(cursor: &str, sort: &[SortExpr], fingerprint: &str) -> Result<(Vec
     let values = sort
         .iter()
         .zip(wire.v)
-        .map(|(s, v)| match (s.kind, v) {
+        .map(|(s, v)| match (s.kind(), v) {
             (ColKind::Int, Value::Number(n)) => n.as_i64().map(SqlValue::Int).ok_or_else(bad),
-            (ColKind::Text, Value::String(t)) => Ok(SqlValue::Text(t)),
+            (ColKind::Text | ColKind::Bool, Value::String(t)) => Ok(SqlValue::Text(t)),
+            (ColKind::Float, Value::Number(n)) => n.as_f64().map(SqlValue::Float).ok_or_else(bad),
             _ => Err(bad()),
         })
         .collect::<Result<_, _>>()?;
     Ok((values, wire.i))
 }
 
-/// The value of a sortable column in a row, as the sort expression sees it (NULL as '').
-fn sort_value(row: &Row, column: &str) -> Value {
-    let text = |s: &Option<String>| Value::String(s.clone().unwrap_or_default());
-    match (row, column) {
-        (_, "created_at") => match row {
-            Row::Contact(c) => c.created_at.into(),
-            Row::Company(c) => c.created_at.into(),
-        },
-        (_, "updated_at") => row.updated_at().into(),
-        (Row::Contact(c), "first_name") => text(&c.first_name),
-        (Row::Contact(c), "last_name") => text(&c.last_name),
-        (Row::Contact(c), "email") => text(&c.email),
-        (Row::Contact(c), "title") => text(&c.title),
-        (Row::Company(c), "name") => Value::String(c.name.clone()),
-        (Row::Company(c), "domain") => text(&c.domain),
-        (Row::Company(c), "industry") => text(&c.industry),
-        _ => {
-            debug_assert!(false, "{column} of {} is not sortable", query::table(row.entity()));
-            Value::Null
+/// A record's value of a sort key, as the SQL sort expression sees it: missing text as
+/// `''`, missing numbers as the largest value (see `Sql::sort_expr`).
+fn sort_value(r: &Record, s: &SortExpr) -> Value {
+    let v = match &s.col {
+        Col::Builtin { name: "created_at", .. } => return r.created_at.into(),
+        Col::Builtin { name: "updated_at", .. } => return r.updated_at.into(),
+        Col::Builtin { name, .. } => r.get(name),
+        Col::Custom { key, .. } => r.custom.get(key).unwrap_or(&Value::Null),
+    };
+    match s.kind() {
+        ColKind::Int => v.as_str().and_then(time::parse_instant).unwrap_or(i64::MAX).into(),
+        ColKind::Float => {
+            let n = v.as_f64().or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()));
+            Value::from(n.unwrap_or(1e300))
         }
+        ColKind::Text | ColKind::Bool => match v {
+            Value::String(t) => Value::String(t.clone()),
+            Value::Null => Value::String(String::new()),
+            other => Value::String(other.to_string()),
+        },
     }
 }

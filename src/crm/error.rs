@@ -1,5 +1,5 @@
+use rapport_tools::Entity;
 use rapport_tools::Scope;
-use rapport_tools::records::Entity;
 
 use crate::store::StoreError;
 

@@ -1,12 +1,12 @@
 //! Parsing `filters` and `sort` into store predicates. Every mistake names the field or
 //! operator and lists what would have been valid.
 
-use rapport_tools::inputs::{Direction, FieldCondition, FieldType, Op, SortKey};
-use rapport_tools::records::Entity;
+use rapport_tools::inputs::{Direction, FieldCondition, Op, SortKey};
+use rapport_tools::{Entity, Field, FieldType, Storage};
 use serde_json::Value;
 
 use super::CrmError;
-use super::fields::{self, FieldSpec};
+use super::fields;
 use crate::store::CustomFieldDef;
 use crate::store::query::{CmpOp, Col, ColKind, Predicate, SortExpr, SqlValue, is_safe_key};
 use crate::time::{self, DAY_MS, Millis};
@@ -26,13 +26,49 @@ pub struct Schema<'a> {
 }
 
 enum Target<'a> {
-    Builtin(&'static FieldSpec),
+    Builtin(&'static Field),
     Custom(&'a CustomFieldDef, FieldType),
+}
+
+impl Target<'_> {
+    fn ty(&self) -> FieldType {
+        match self {
+            Target::Builtin(f) => f.ty,
+            Target::Custom(_, ty) => *ty,
+        }
+    }
+
+    /// What the condition tests in SQL.
+    fn col(&self) -> Col {
+        match self {
+            Target::Builtin(f) => Col::Builtin { name: f.name, kind: fields::col_kind(f.ty) },
+            Target::Custom(def, ty) => {
+                let kind = match ty {
+                    // Custom dates are stored as canonical RFC 3339 text, which sorts in time order.
+                    FieldType::Date | FieldType::Datetime => ColKind::Text,
+                    other => fields::col_kind(*other),
+                };
+                Col::Custom { key: def.key.clone(), kind }
+            }
+        }
+    }
+
+    /// Times a column keeps as text: built-in dates, and custom dates and times.
+    fn time_as_text(&self) -> bool {
+        matches!(self, Target::Custom(..)) || self.ty() == FieldType::Date
+    }
 }
 
 impl<'a> Schema<'a> {
     fn valid_fields(&self) -> String {
-        let mut names: Vec<String> = fields::fields(self.entity).iter().map(|f| f.name.to_owned()).collect();
+        let mut names: Vec<String> = self
+            .entity
+            .def()
+            .fields
+            .iter()
+            .filter(|f| !fields::operators(f.ty).is_empty())
+            .map(|f| f.name.to_owned())
+            .collect();
         names.extend(self.custom.iter().map(|c| format!("custom.{}", c.key)));
         names.join(", ")
     }
@@ -41,11 +77,10 @@ impl<'a> Schema<'a> {
         if let Some(key) = name.strip_prefix("custom.") {
             if let Some(def) = self.custom.iter().find(|c| c.key == key)
                 && is_safe_key(&def.key)
-                && let Some(ty) = fields::custom_type(&def.field_type)
             {
-                return Ok(Target::Custom(def, ty));
+                return Ok(Target::Custom(def, def.field_type.field_type()));
             }
-        } else if let Some(spec) = fields::find(self.entity, name) {
+        } else if let Some(spec) = self.entity.def().field(name) {
             return Ok(Target::Builtin(spec));
         }
         Err(CrmError::invalid(format!(
@@ -90,20 +125,12 @@ impl<'a> Schema<'a> {
 
     fn field_condition(&self, c: &FieldCondition) -> Result<Predicate, CrmError> {
         let target = self.target(&c.field)?;
-        let (ty, ops, col) = match &target {
-            Target::Builtin(spec) => (
-                spec.ty,
-                fields::spec_operators(spec),
-                Col::Builtin { name: spec.name, kind: fields::col_kind(spec.ty) },
-            ),
-            Target::Custom(def, ty) => {
-                let kind = match ty {
-                    // Custom dates are stored as canonical RFC 3339 text, which sorts in time order.
-                    FieldType::Date | FieldType::Datetime => ColKind::Text,
-                    other => fields::col_kind(*other),
-                };
-                (*ty, fields::operators(*ty, false), Col::Custom { key: def.key.clone(), kind })
+        let (ty, ops, col) = (target.ty(), fields::operators(target.ty()), target.col());
+        let reverse = match &target {
+            Target::Builtin(Field { storage: Storage::Reverse { entity, field }, .. }) => {
+                Some((self.entity.def().plural, entity.def().plural, *field))
             }
+            _ => None,
         };
         if !ops.contains(&c.op) {
             let valid: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
@@ -111,7 +138,7 @@ impl<'a> Schema<'a> {
                 "operator `{}` does not fit field `{}` ({}); valid operators: {}",
                 c.op.as_str(),
                 c.field,
-                type_name(ty),
+                fields::type_name(ty),
                 valid.join(", ")
             )));
         }
@@ -144,7 +171,7 @@ impl<'a> Schema<'a> {
                 // column's index, not a scan.
                 if c.op == Op::StartsWith
                     && matches!(target, Target::Builtin(_))
-                    && matches!(ty, FieldType::Email | FieldType::Url)
+                    && matches!(ty, FieldType::Email | FieldType::Domain)
                     && let Some(upper) = prefix_upper_bound(&s.to_lowercase())
                 {
                     let low = Predicate::Compare {
@@ -176,11 +203,13 @@ impl<'a> Schema<'a> {
             }
             Op::IsNull | Op::IsNotNull => {
                 let negate = c.op == Op::IsNotNull;
-                match field {
-                    // A company "has no contact_ids" when no contact points at it.
-                    "contact_ids" => Predicate::CompanyHasContacts { negate: !negate },
-                    // Tags are never NULL: "null" means the empty list.
-                    "tags" => Predicate::Compare {
+                match (reverse, ty) {
+                    // A company "has no contact_ids" when no live contact points at it.
+                    (Some((outer, table, fk)), _) => {
+                        Predicate::Reverse { outer, table, fk, ids: None, negate: !negate }
+                    }
+                    // Lists are never NULL: "null" means the empty list.
+                    (None, FieldType::Tags) if matches!(target, Target::Builtin(_)) => Predicate::Compare {
                         col,
                         op: if negate { CmpOp::Ne } else { CmpOp::Eq },
                         value: SqlValue::Text("[]".into()),
@@ -193,9 +222,10 @@ impl<'a> Schema<'a> {
                     CrmError::invalid(format!("`in_last_days` on `{field}` takes a number of days, 0 to 36500"))
                 })?;
                 let since = self.now - (days * DAY_MS as f64) as Millis;
-                let value = match &target {
-                    Target::Builtin(_) => SqlValue::Int(since),
-                    Target::Custom(..) => SqlValue::Text(time::rfc3339(since)),
+                let value = match (target.time_as_text(), ty) {
+                    (false, _) => SqlValue::Int(since),
+                    (true, FieldType::Date) => SqlValue::Text(time::rfc3339(since)[..10].to_owned()),
+                    (true, _) => SqlValue::Text(time::rfc3339(since)),
                 };
                 Predicate::Compare { col, op: CmpOp::Gte, value }
             }
@@ -209,9 +239,9 @@ impl<'a> Schema<'a> {
                         other => Err(CrmError::invalid(format!("`{field}` values are text, got {other}"))),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                match field {
-                    "tags" => Predicate::TagsAny { values: texts, negate },
-                    "contact_ids" => Predicate::CompanyContacts { ids: texts, negate },
+                match (reverse, ty) {
+                    (Some((outer, table, fk)), _) => Predicate::Reverse { outer, table, fk, ids: Some(texts), negate },
+                    (None, FieldType::Tags) => Predicate::TagsAny { values: texts, negate },
                     _ => Predicate::In { col, values: texts.into_iter().map(SqlValue::Text).collect(), negate },
                 }
             }
@@ -235,13 +265,13 @@ impl<'a> Schema<'a> {
                 let ms = v.as_str().and_then(time::parse_instant).ok_or_else(|| {
                     wrong("a date such as 2026-01-31 or an RFC 3339 time such as 2026-01-31T09:00:00Z")
                 })?;
-                Ok(match target {
-                    Target::Builtin(_) => SqlValue::Int(ms),
-                    Target::Custom(..) if ty == FieldType::Date => SqlValue::Text(time::rfc3339(ms)[..10].to_owned()),
-                    Target::Custom(..) => SqlValue::Text(time::rfc3339(ms)),
+                Ok(match (target.time_as_text(), ty) {
+                    (false, _) => SqlValue::Int(ms),
+                    (true, FieldType::Date) => SqlValue::Text(time::rfc3339(ms)[..10].to_owned()),
+                    (true, _) => SqlValue::Text(time::rfc3339(ms)),
                 })
             }
-            FieldType::Email | FieldType::Url => {
+            FieldType::Email | FieldType::Domain => {
                 v.as_str().map(|s| SqlValue::Text(s.trim().to_lowercase())).ok_or_else(|| wrong("text"))
             }
             _ => v.as_str().map(|s| SqlValue::Text(s.to_owned())).ok_or_else(|| wrong("text")),
@@ -250,28 +280,37 @@ impl<'a> Schema<'a> {
 
     pub fn parse_sort(&self, sort: &[SortKey]) -> Result<Vec<SortExpr>, CrmError> {
         if sort.is_empty() {
-            return Ok(vec![SortExpr { column: "created_at", kind: ColKind::Int, desc: true }]);
+            return Ok(vec![SortExpr {
+                field: "created_at".into(),
+                col: Col::Builtin { name: "created_at", kind: ColKind::Int },
+                desc: true,
+            }]);
         }
         if sort.len() > 3 {
             return Err(CrmError::invalid("sort by at most 3 fields"));
         }
         sort.iter()
             .map(|k| {
-                let spec = fields::find(self.entity, &k.field).filter(|f| f.sortable).ok_or_else(|| {
-                    let valid: Vec<&str> =
-                        fields::fields(self.entity).iter().filter(|f| f.sortable).map(|f| f.name).collect();
-                    CrmError::invalid(format!(
+                let sortable = match self.target(&k.field) {
+                    Ok(Target::Builtin(f)) => f.sortable,
+                    Ok(Target::Custom(_, ty)) => {
+                        !matches!(ty, FieldType::MultiSelect | FieldType::Currency | FieldType::Boolean)
+                    }
+                    Err(_) => false,
+                };
+                if !sortable {
+                    let mut valid: Vec<String> =
+                        self.entity.def().fields.iter().filter(|f| f.sortable).map(|f| f.name.to_owned()).collect();
+                    valid.push("custom.KEY".into());
+                    return Err(CrmError::invalid(format!(
                         "cannot sort {} by `{}`; sortable fields: {}",
                         self.entity.plural(),
                         k.field,
                         valid.join(", ")
-                    ))
-                })?;
-                Ok(SortExpr {
-                    column: spec.name,
-                    kind: fields::col_kind(spec.ty),
-                    desc: k.direction == Direction::Desc,
-                })
+                    )));
+                }
+                let target = self.target(&k.field)?;
+                Ok(SortExpr { field: k.field.clone(), col: target.col(), desc: k.direction == Direction::Desc })
             })
             .collect()
     }
@@ -306,22 +345,4 @@ pub fn like_escape(s: &str) -> String {
         out.push(c);
     }
     out
-}
-
-fn type_name(ty: FieldType) -> &'static str {
-    match ty {
-        FieldType::Id => "id",
-        FieldType::Text => "text",
-        FieldType::Email => "email",
-        FieldType::Phone => "phone",
-        FieldType::Url => "url",
-        FieldType::Number => "number",
-        FieldType::Currency => "currency",
-        FieldType::Boolean => "boolean",
-        FieldType::Date => "date",
-        FieldType::Datetime => "datetime",
-        FieldType::Select => "select",
-        FieldType::Tags => "tags",
-        FieldType::Relation => "relation",
-    }
 }

@@ -1,10 +1,12 @@
 //! The CRM domain: parsing tool input into valid values, the rules records obey, and the
 //! answers tools give. It speaks to storage only through `store::Store`.
 
+pub mod changes;
 pub mod cursor;
 pub mod error;
 pub mod fields;
 pub mod filter;
+pub mod money;
 pub mod records;
 pub mod validate;
 pub mod workspace;
@@ -13,22 +15,79 @@ pub use error::CrmError;
 
 use rapport_tools::{Scope, Scopes};
 
-use crate::store::Actor;
+use crate::store::{Actor, AuditEntry, ChangeActor, Org, OrgId, Target, User};
+use crate::time::Millis;
 
-/// Who is acting, in which organization, with which effective scopes.
+/// How a principal proved who it is.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub org_id: String,
-    pub org_name: String,
-    pub user_id: String,
+pub enum Via {
+    /// An API key, by its record (never its secret).
+    Key { id: String, name: String, preview: String, expires_at: Option<Millis> },
+    /// The command line, with the database's own authority.
+    Cli,
+}
+
+/// Whoever acts: an organization, the user acting in it, how they authenticated, and what
+/// they may do right now (a key's scopes intersected with its owner's role).
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub org: Org,
+    pub user: User,
+    pub via: Via,
     pub scopes: Scopes,
-    pub actor: Actor,
     pub ip: Option<String>,
 }
 
-impl Caller {
+impl Principal {
+    pub fn org_id(&self) -> &OrgId {
+        &self.org.id
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), CrmError> {
         if self.scopes.contains(&scope) { Ok(()) } else { Err(CrmError::Forbidden(scope)) }
+    }
+
+    /// The actor of audit entries.
+    pub fn actor(&self) -> Actor {
+        match &self.via {
+            Via::Key { id, .. } => Actor::Key { key_id: id.clone(), user_id: self.user.id.clone() },
+            Via::Cli => Actor::Cli,
+        }
+    }
+
+    /// The actor of change-log entries, with names as they are now.
+    pub fn change_actor(&self) -> ChangeActor {
+        match &self.via {
+            Via::Key { id, name, .. } => ChangeActor {
+                kind: "key",
+                id: Some(id.clone()),
+                name: Some(name.clone()),
+                user_email: Some(self.user.email.clone()),
+                user_id: Some(self.user.id.clone()),
+                key_id: Some(id.clone()),
+            },
+            Via::Cli => ChangeActor {
+                kind: "cli",
+                id: None,
+                name: Some("cli".into()),
+                user_email: None,
+                user_id: None,
+                key_id: None,
+            },
+        }
+    }
+
+    pub fn key_id(&self) -> Option<&str> {
+        match &self.via {
+            Via::Key { id, .. } => Some(id),
+            Via::Cli => None,
+        }
+    }
+
+    /// The audit entry for a use that was refused (a scope the key lacks).
+    pub fn refusal(&self, details: serde_json::Value) -> AuditEntry {
+        let target = self.key_id().map_or(Target::Org(self.org.id.as_str()), Target::Key);
+        AuditEntry::new(&self.org.id, &self.actor(), self.ip.as_deref(), "key.refused", target, details)
     }
 }
 

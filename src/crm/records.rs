@@ -1,44 +1,22 @@
-//! Reading and writing contacts and companies.
+//! Reading and writing records of every entity, driven by the entity descriptions: one
+//! create path, one update path, one read path. Every write appends its change-log entries
+//! in the same transaction; an update that changes nothing writes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rapport_tools::Scope;
 use rapport_tools::inputs::*;
-use rapport_tools::records::{self as wire, Entity, Record};
-use serde_json::Value;
+use rapport_tools::records::RecordRef;
+use rapport_tools::{Entity, EntityDef, FieldType, Storage};
+use serde_json::{Map, Value};
 
+use super::changes;
 use super::cursor;
 use super::filter::{Schema, like_escape};
 use super::validate::{self, At};
-use super::{Caller, CrmError, DEFAULT_PAGE, MAX_BATCH, MAX_PAGE};
+use super::{CrmError, DEFAULT_PAGE, MAX_BATCH, MAX_PAGE, Principal};
 use crate::store::query::{Predicate, Query};
-use crate::store::{CompanyRow, ContactRow, CustomFieldDef, Row, Store, StoreError};
+use crate::store::{Change, CustomFieldDef, Record, RecordId, Store, StoreError};
 use crate::time::{self, Millis};
-
-pub fn read_scope(e: Entity) -> Scope {
-    match e {
-        Entity::Contact => Scope::ContactsRead,
-        Entity::Company => Scope::CompaniesRead,
-    }
-}
-
-pub fn write_scope(e: Entity) -> Scope {
-    match e {
-        Entity::Contact => Scope::ContactsWrite,
-        Entity::Company => Scope::CompaniesWrite,
-    }
-}
-
-pub fn delete_scope(e: Entity) -> Scope {
-    match e {
-        Entity::Contact => Scope::ContactsDelete,
-        Entity::Company => Scope::CompaniesDelete,
-    }
-}
-
-fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
 
 fn batch_len(list: &str, n: usize) -> Result<(), CrmError> {
     if n == 0 || n > MAX_BATCH {
@@ -58,12 +36,12 @@ fn mentions_custom(filters: &[Value]) -> bool {
 }
 
 async fn custom_defs(
-    store: &dyn Store,
-    org_id: &str,
+    store: &Store,
+    p: &Principal,
     entity: Entity,
     needed: bool,
 ) -> Result<Vec<CustomFieldDef>, CrmError> {
-    Ok(if needed { store.custom_fields(org_id, entity).await? } else { Vec::new() })
+    Ok(if needed { store.custom_fields(p.org_id(), entity).await? } else { Vec::new() })
 }
 
 fn filter_predicates(schema: &Schema<'_>, query: Option<&str>, filters: &[Value]) -> Result<Vec<Predicate>, CrmError> {
@@ -80,14 +58,93 @@ fn filter_predicates(schema: &Schema<'_>, query: Option<&str>, filters: &[Value]
     Ok(preds)
 }
 
-pub async fn search(store: &dyn Store, caller: &Caller, input: SearchRecordsInput) -> Result<SearchResult, CrmError> {
-    caller.require(read_scope(input.entity))?;
+/// Checks a `fields` projection against the entity; `None` keeps every field.
+fn projection(entities: &[Entity], fields: Option<&Vec<String>>) -> Result<Option<HashSet<String>>, CrmError> {
+    let Some(fields) = fields else { return Ok(None) };
+    let mut keep = HashSet::new();
+    for name in fields {
+        let known = name == "custom"
+            || name == "created_at"
+            || name == "updated_at"
+            || name.starts_with("custom.")
+            || entities.iter().any(|e| e.def().field(name).is_some() || relation_keys(e.def()).any(|k| &k == name));
+        if !known {
+            let mut valid: Vec<&str> = entities.iter().flat_map(|e| e.def().fields.iter().map(|f| f.name)).collect();
+            valid.sort_unstable();
+            valid.dedup();
+            return Err(CrmError::invalid(format!(
+                "`fields` names `{name}`, which these records do not have; valid: {}, custom, custom.KEY",
+                valid.join(", ")
+            )));
+        }
+        keep.insert(name.clone());
+    }
+    Ok(Some(keep))
+}
+
+/// The extra keys `get_records` adds for relations (`company`, `contacts`, `contact_count`).
+fn relation_keys(def: &EntityDef) -> impl Iterator<Item = String> + '_ {
+    def.fields.iter().flat_map(|f| match (f.ty, f.storage) {
+        (FieldType::Relation, _) => vec![f.name.trim_end_matches("_id").to_owned()],
+        (FieldType::Relations, Storage::Reverse { entity, .. }) => {
+            vec![entity.plural().to_owned(), format!("{}_count", entity.as_str())]
+        }
+        _ => vec![],
+    })
+}
+
+fn project(mut record: Map<String, Value>, keep: Option<&HashSet<String>>) -> Map<String, Value> {
+    let Some(keep) = keep else { return record };
+    let custom_keys: Vec<&str> = keep.iter().filter_map(|k| k.strip_prefix("custom.")).collect();
+    if !custom_keys.is_empty()
+        && !keep.contains("custom")
+        && let Some(Value::Object(c)) = record.get_mut("custom")
+    {
+        c.retain(|k, _| custom_keys.contains(&k.as_str()));
+    }
+    record.retain(|k, _| k == "entity" || k == "id" || keep.contains(k) || (k == "custom" && !custom_keys.is_empty()));
+    record
+}
+
+/// A record as tools show it: `entity`, `id`, every field of its entity (null when
+/// empty), `custom`, `created_at`, `updated_at`.
+pub fn to_wire(r: &Record) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("entity".into(), r.entity.as_str().into());
+    out.insert("id".into(), r.id.as_str().into());
+    for f in r.entity.def().columns() {
+        let v = r.values.get(f.name).cloned().unwrap_or_else(|| match f.ty {
+            FieldType::Tags | FieldType::MultiSelect | FieldType::Relations => Value::Array(Vec::new()),
+            _ => Value::Null,
+        });
+        out.insert(f.name.to_owned(), v);
+    }
+    out.insert("custom".into(), Value::Object(r.custom.clone()));
+    out.insert("created_at".into(), time::rfc3339(r.created_at).into());
+    out.insert("updated_at".into(), time::rfc3339(r.updated_at).into());
+    out
+}
+
+/// The short name of a record in references: its label fields joined.
+pub fn label(r: &Record) -> String {
+    let parts: Vec<&str> = r.entity.def().label.iter().filter_map(|f| r.text(f)).collect();
+    if parts.is_empty() { r.text("email").unwrap_or(r.id.as_str()).to_owned() } else { parts.join(" ") }
+}
+
+fn reference(r: &Record) -> Value {
+    serde_json::json!({ "id": r.id.as_str(), "name": label(r) })
+}
+
+pub async fn search(store: &Store, p: &Principal, input: SearchRecordsInput) -> Result<SearchResult, CrmError> {
+    p.require(input.entity.def().read)?;
     let limit = match input.limit {
         None => DEFAULT_PAGE,
         Some(n) if (1..=i64::from(MAX_PAGE)).contains(&n) => n as u32,
         Some(n) => return Err(CrmError::invalid(format!("`limit` is 1 to {MAX_PAGE}, got {n}"))),
     };
-    let defs = custom_defs(store, &caller.org_id, input.entity, mentions_custom(&input.filters)).await?;
+    let keep = projection(&[input.entity], input.fields.as_ref())?;
+    let sorts_custom = input.sort.iter().any(|s| s.field.starts_with("custom."));
+    let defs = custom_defs(store, p, input.entity, sorts_custom || mentions_custom(&input.filters)).await?;
     let schema = Schema { entity: input.entity, custom: &defs, now: time::now_ms() };
     let filter = filter_predicates(&schema, input.query.as_deref(), &input.filters)?;
     let sort = schema.parse_sort(&input.sort)?;
@@ -103,229 +160,235 @@ pub async fn search(store: &dyn Store, caller: &Caller, input: SearchRecordsInpu
     };
     // One extra row tells whether another page exists.
     let query = Query { entity: input.entity, filter, sort, after, limit: limit + 1 };
-    let mut rows = store.search(&caller.org_id, &query).await?;
+    let mut rows = store.search(p.org_id(), &query).await?;
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|last| cursor::encode(&query.sort, last, print))
     } else {
         None
     };
-    Ok(SearchResult { items: rows.into_iter().map(to_record).collect(), next_cursor })
+    Ok(SearchResult { items: rows.iter().map(|r| project(to_wire(r), keep.as_ref())).collect(), next_cursor })
 }
 
-pub async fn count(store: &dyn Store, caller: &Caller, input: CountRecordsInput) -> Result<CountResult, CrmError> {
-    caller.require(read_scope(input.entity))?;
-    let defs = custom_defs(store, &caller.org_id, input.entity, mentions_custom(&input.filters)).await?;
+pub async fn count(store: &Store, p: &Principal, input: CountRecordsInput) -> Result<CountResult, CrmError> {
+    p.require(input.entity.def().read)?;
+    let defs = custom_defs(store, p, input.entity, mentions_custom(&input.filters)).await?;
     let schema = Schema { entity: input.entity, custom: &defs, now: time::now_ms() };
     let filter = filter_predicates(&schema, input.query.as_deref(), &input.filters)?;
-    Ok(CountResult { count: store.count(&caller.org_id, input.entity, &filter).await? })
+    Ok(CountResult { count: store.count(p.org_id(), input.entity, &filter).await? })
 }
 
-pub async fn get(store: &dyn Store, caller: &Caller, input: GetRecordsInput) -> Result<RecordsResult, CrmError> {
+/// Records by id with their relations, in a bounded number of queries: one per entity
+/// asked for, plus two per relation shown. A repeated id is read once; ids not found
+/// (or not visible) are listed under `missing`.
+pub async fn get(store: &Store, p: &Principal, input: GetRecordsInput) -> Result<GetRecordsResult, CrmError> {
     batch_len("records", input.records.len())?;
-    let mut by_entity: HashMap<Entity, Vec<String>> = HashMap::new();
-    for r in &input.records {
-        caller.require(read_scope(r.entity))?;
-        by_entity.entry(r.entity).or_default().push(r.id.clone());
+    let mut seen = HashSet::new();
+    let wanted: Vec<RecordRef> = input.records.into_iter().filter(|r| seen.insert(r.clone())).collect();
+    let mut by_entity: BTreeMap<Entity, Vec<RecordId>> = BTreeMap::new();
+    for r in &wanted {
+        p.require(r.entity.def().read)?;
+        by_entity.entry(r.entity).or_default().push(RecordId::from(r.id.as_str()));
     }
-    let mut found: HashMap<(Entity, String), Record> = HashMap::new();
+    let entities: Vec<Entity> = by_entity.keys().copied().collect();
+    let keep = projection(&entities, input.fields.as_ref())?;
+    let mut found: HashMap<(Entity, RecordId), Map<String, Value>> = HashMap::new();
     for (entity, ids) in by_entity {
-        for row in store.get_rows(&caller.org_id, entity, &ids).await? {
-            let record = with_relations(store, caller, row).await?;
-            found.insert((entity, record.id().to_owned()), record);
+        let records = store.get_records(p.org_id(), entity, &ids).await?;
+        let mut wires: Vec<Map<String, Value>> = records.iter().map(to_wire).collect();
+        add_relations(store, p, entity, &records, &mut wires).await?;
+        for (r, w) in records.iter().zip(wires) {
+            found.insert((entity, r.id.clone()), project(w, keep.as_ref()));
         }
     }
-    let missing: Vec<(Entity, String)> = input
-        .records
-        .iter()
-        .filter(|r| !found.contains_key(&(r.entity, r.id.clone())))
-        .map(|r| (r.entity, r.id.clone()))
-        .collect();
-    if !missing.is_empty() {
-        return Err(CrmError::NotFound(missing));
-    }
-    let items = input.records.iter().filter_map(|r| found.get(&(r.entity, r.id.clone())).cloned()).collect();
-    Ok(RecordsResult { items })
-}
-
-async fn with_relations(store: &dyn Store, caller: &Caller, row: Row) -> Result<Record, CrmError> {
-    Ok(match row {
-        Row::Contact(c) => {
-            let company = match (&c.company_id, caller.scopes.contains(&Scope::CompaniesRead)) {
-                (Some(id), true) => store
-                    .get_rows(&caller.org_id, Entity::Company, std::slice::from_ref(id))
-                    .await?
-                    .into_iter()
-                    .find_map(|r| match r {
-                        Row::Company(co) => Some(wire::CompanyRef { id: co.id, name: co.name }),
-                        Row::Contact(_) => None,
-                    }),
-                _ => None,
-            };
-            let mut record = contact_record(c);
-            record.company = company;
-            Record::Contact(record)
-        }
-        Row::Company(co) => {
-            let mut record = company_record(co);
-            if caller.scopes.contains(&Scope::ContactsRead) {
-                let (n, contacts) = store.company_contacts(&caller.org_id, &record.id, 25).await?;
-                record.contact_count = Some(n);
-                record.contacts = Some(contacts.into_iter().map(contact_ref).collect());
-            }
-            Record::Company(record)
-        }
-    })
-}
-
-/// Ids among `ids` that are not companies of the organization.
-async fn check_refs(
-    store: &dyn Store,
-    caller: &Caller,
-    companies: HashSet<String>,
-    owners: HashSet<String>,
-) -> Result<(), CrmError> {
+    let mut items = Vec::with_capacity(wanted.len());
     let mut missing = Vec::new();
-    if !companies.is_empty() {
-        let ids: Vec<String> = companies.into_iter().collect();
-        let found: HashSet<String> =
-            store.get_rows(&caller.org_id, Entity::Company, &ids).await?.iter().map(|r| r.id().to_owned()).collect();
-        missing.extend(ids.into_iter().filter(|i| !found.contains(i)).map(|i| (Entity::Company, i)));
+    for r in wanted {
+        match found.remove(&(r.entity, RecordId::from(r.id.as_str()))) {
+            Some(w) => items.push(w),
+            None => missing.push(r),
+        }
     }
-    if !missing.is_empty() {
-        return Err(CrmError::NotFound(missing));
-    }
-    if !owners.is_empty() {
-        let ids: Vec<String> = owners.into_iter().collect();
-        let found: HashSet<String> = store.existing_users(&caller.org_id, &ids).await?.into_iter().collect();
-        if let Some(bad) = ids.iter().find(|i| !found.contains(*i)) {
-            return Err(CrmError::invalid(format!(
-                "owner_id {bad} is not a user of this organization; get_workspace shows your own user id"
-            )));
+    Ok(GetRecordsResult { items, missing })
+}
+
+/// Adds each record's related records, named: a to-one relation `X_id` as `X`, a reverse
+/// relation as the newest 25 related records and their count. Relations the caller may
+/// not read are left out.
+async fn add_relations(
+    store: &Store,
+    p: &Principal,
+    entity: Entity,
+    records: &[Record],
+    wires: &mut [Map<String, Value>],
+) -> Result<(), CrmError> {
+    for f in entity.def().fields {
+        let Some(target) = f.target else { continue };
+        if !p.scopes.contains(&target.def().read) {
+            continue;
+        }
+        match (f.ty, f.storage) {
+            (FieldType::Relation, Storage::Column) => {
+                let ids: Vec<RecordId> = records
+                    .iter()
+                    .filter_map(|r| r.text(f.name).map(RecordId::from))
+                    .collect::<HashSet<_>>()
+                    .into_iter()
+                    .collect();
+                let related: HashMap<RecordId, Record> =
+                    store.get_records(p.org_id(), target, &ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+                let key = f.name.trim_end_matches("_id");
+                for (r, w) in records.iter().zip(wires.iter_mut()) {
+                    let linked = r.text(f.name).and_then(|id| related.get(&RecordId::from(id)));
+                    w.insert(key.into(), linked.map_or(Value::Null, reference));
+                }
+            }
+            (FieldType::Relations, Storage::Reverse { entity: child, field: fk }) => {
+                let ids: Vec<RecordId> = records.iter().map(|r| r.id.clone()).collect();
+                let mut children = store.children(p.org_id(), child, fk, &ids, 25).await?;
+                for (r, w) in records.iter().zip(wires.iter_mut()) {
+                    let (n, list) = children.remove(&r.id).unwrap_or_default();
+                    w.insert(format!("{}_count", child.as_str()), n.into());
+                    w.insert(child.plural().into(), list.iter().map(reference).collect::<Vec<_>>().into());
+                }
+            }
+            _ => {}
         }
     }
     Ok(())
 }
 
-fn contact_from(
-    at: &At,
-    defs: &[CustomFieldDef],
-    mut row: ContactRow,
-    c: ContactPatch,
-) -> Result<ContactRow, CrmError> {
-    let t = |name: &str, v: Option<Option<String>>, cur: Option<String>| -> Result<Option<String>, CrmError> {
-        match v {
-            None => Ok(cur),
-            Some(v) => validate::text(at, name, v),
-        }
+/// One item of a create or update call, parsed: the fields it sets (null clears) and
+/// its custom values.
+struct Item {
+    id: Option<RecordId>,
+    if_updated_at: Option<Millis>,
+    values: Map<String, Value>,
+    custom: Option<Map<String, Value>>,
+}
+
+fn parse_item(def: &EntityDef, at: &At, raw: Value, update: bool) -> Result<Item, CrmError> {
+    let Value::Object(obj) = raw else {
+        return Err(CrmError::invalid(format!("{}[{}] is an object of fields, got {raw}", at.list, at.index)));
     };
-    row.first_name = t("first_name", c.first_name, row.first_name)?;
-    row.last_name = t("last_name", c.last_name, row.last_name)?;
-    row.phone = t("phone", c.phone, row.phone)?;
-    row.title = t("title", c.title, row.title)?;
-    if let Some(e) = c.email {
-        row.email = validate::email(at, e)?;
-    }
-    if let Some(v) = c.company_id {
-        row.company_id = v.filter(|s| !s.is_empty());
-    }
-    if let Some(v) = c.owner_id {
-        row.owner_id = v.filter(|s| !s.is_empty());
-    }
-    if let Some(tags) = c.tags {
-        row.tags = validate::tags(at, tags)?;
-    }
-    if let Some(custom) = c.custom {
-        row.custom = validate::custom(at, defs, row.custom, custom)?;
-    }
-    if row.first_name.is_none() && row.last_name.is_none() && row.email.is_none() {
-        return Err(CrmError::invalid(format!("{}[{}] needs a first_name, last_name or email", at.list, at.index)));
-    }
-    Ok(row)
-}
-
-fn company_from(
-    at: &At,
-    defs: &[CustomFieldDef],
-    mut row: CompanyRow,
-    c: CompanyPatch,
-) -> Result<CompanyRow, CrmError> {
-    if let Some(name) = c.name {
-        row.name = validate::required_text(at, "name", name)?;
-    }
-    if let Some(d) = c.domain {
-        row.domain = validate::domain(at, d)?;
-    }
-    if let Some(i) = c.industry {
-        row.industry = validate::text(at, "industry", i)?;
-    }
-    if let Some(v) = c.owner_id {
-        row.owner_id = v.filter(|s| !s.is_empty());
-    }
-    if let Some(tags) = c.tags {
-        row.tags = validate::tags(at, tags)?;
-    }
-    if let Some(custom) = c.custom {
-        row.custom = validate::custom(at, defs, row.custom, custom)?;
-    }
-    if row.name.trim().is_empty() {
-        return Err(CrmError::invalid(format!("{} is required", at.field("name"))));
-    }
-    Ok(row)
-}
-
-fn new_contact_patch(c: NewContact) -> ContactPatch {
-    ContactPatch {
-        id: String::new(),
-        first_name: Some(c.first_name),
-        last_name: Some(c.last_name),
-        email: Some(c.email),
-        phone: Some(c.phone),
-        title: Some(c.title),
-        company_id: Some(c.company_id),
-        owner_id: Some(c.owner_id),
-        tags: Some(c.tags),
-        custom: Some(c.custom),
-    }
-}
-
-fn new_company_patch(c: NewCompany) -> CompanyPatch {
-    CompanyPatch {
-        id: String::new(),
-        name: Some(c.name),
-        domain: Some(c.domain),
-        industry: Some(c.industry),
-        owner_id: Some(c.owner_id),
-        tags: Some(c.tags),
-        custom: Some(c.custom),
-    }
-}
-
-/// Refs and duplicate domains within one batch, checked before anything is written.
-fn refs_of(rows: &[Row]) -> (HashSet<String>, HashSet<String>) {
-    let mut companies = HashSet::new();
-    let mut owners = HashSet::new();
-    for r in rows {
-        match r {
-            Row::Contact(c) => {
-                companies.extend(c.company_id.clone());
-                owners.extend(c.owner_id.clone());
+    let mut item = Item { id: None, if_updated_at: None, values: Map::new(), custom: None };
+    for (key, v) in obj {
+        match key.as_str() {
+            "id" if update => match v {
+                Value::String(s) => item.id = Some(RecordId::from(s)),
+                other => {
+                    return Err(CrmError::invalid(format!("{} takes the record's id, got {other}", at.field("id"))));
+                }
+            },
+            "if_updated_at" if update => {
+                let ms = v.as_str().and_then(time::parse_instant).ok_or_else(|| {
+                    CrmError::invalid(format!("{} takes the updated_at you read, got {v}", at.field("if_updated_at")))
+                })?;
+                item.if_updated_at = Some(ms);
             }
-            Row::Company(c) => owners.extend(c.owner_id.clone()),
+            "custom" => match v {
+                Value::Object(m) => item.custom = Some(m),
+                Value::Null => item.custom = Some(Map::new()),
+                other => {
+                    return Err(CrmError::invalid(format!(
+                        "{} takes an object of custom values by key, got {other}",
+                        at.field("custom")
+                    )));
+                }
+            },
+            name => {
+                let Some(f) = def.field(name).filter(|f| f.writable) else {
+                    let valid: Vec<&str> = def.writable().map(|f| f.name).collect();
+                    return Err(CrmError::invalid(format!(
+                        "{}[{}]: unknown field `{name}`; fields you can write: {}, custom",
+                        at.list,
+                        at.index,
+                        valid.join(", ")
+                    )));
+                };
+                item.values.insert(f.name.to_owned(), validate::field_value(at, f, v)?);
+            }
         }
     }
-    (companies, owners)
+    if update && item.id.is_none() {
+        return Err(CrmError::invalid(format!("{}[{}]: missing field `id`", at.list, at.index)));
+    }
+    if !update && let Some(f) = def.fields.iter().find(|f| f.required && !item.values.contains_key(f.name)) {
+        return Err(CrmError::invalid(format!("{}[{}]: missing field `{}`", at.list, at.index, f.name)));
+    }
+    Ok(item)
 }
 
-fn duplicate_domains(rows: &[Row]) -> Result<(), CrmError> {
-    let mut seen = HashSet::new();
-    for r in rows {
-        if let Row::Company(c) = r
-            && let Some(d) = &c.domain
-            && !seen.insert(d.clone())
-        {
-            return Err(CrmError::Conflict(format!("the domain {d} appears twice in this call; a domain is unique")));
+/// Applies an item to a record, then checks the rules the whole record must obey.
+fn apply(def: &EntityDef, at: &At, defs: &[CustomFieldDef], mut r: Record, item: &Item) -> Result<Record, CrmError> {
+    for (name, v) in &item.values {
+        if v.is_null() || v.as_array().is_some_and(Vec::is_empty) {
+            r.values.remove(name);
+        } else {
+            r.values.insert(name.clone(), v.clone());
         }
+    }
+    if let Some(custom) = &item.custom {
+        r.custom = validate::custom(at, defs, std::mem::take(&mut r.custom), custom.clone())?;
+    }
+    for f in def.fields.iter().filter(|f| f.required) {
+        if r.values.get(f.name).is_none_or(Value::is_null) {
+            return Err(CrmError::invalid(format!("{} is required and cannot be cleared", at.field(f.name))));
+        }
+    }
+    if !def.required_any.is_empty() && def.required_any.iter().all(|f| r.values.get(*f).is_none_or(Value::is_null)) {
+        let (last, rest) = def.required_any.split_last().expect("not empty");
+        let names = if rest.is_empty() { (*last).to_owned() } else { format!("{} or {last}", rest.join(", ")) };
+        return Err(CrmError::invalid(format!("{}[{}] needs a {names}", at.list, at.index)));
+    }
+    Ok(r)
+}
+
+/// Relations and owners must name records and users of the caller's organization; a
+/// unique field may not repeat within one call.
+async fn check_refs(store: &Store, p: &Principal, def: &EntityDef, records: &[Record]) -> Result<(), CrmError> {
+    if let Some(u) = def.unique {
+        let mut seen = HashSet::new();
+        for r in records {
+            if let Some(v) = r.text(u)
+                && !seen.insert(v.to_owned())
+            {
+                return Err(CrmError::Conflict(format!("the {u} {v} appears twice in this call; a {u} is unique")));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    for f in def.columns() {
+        let ids: Vec<String> = records
+            .iter()
+            .filter_map(|r| r.text(f.name).map(str::to_owned))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        match (f.ty, f.target) {
+            (FieldType::Relation, Some(target)) => {
+                let want: Vec<RecordId> = ids.iter().map(|i| RecordId::from(i.as_str())).collect();
+                let found: HashSet<RecordId> =
+                    store.get_records(p.org_id(), target, &want).await?.into_iter().map(|r| r.id).collect();
+                missing.extend(want.into_iter().filter(|i| !found.contains(i)).map(|i| (target, i.into_string())));
+            }
+            (FieldType::User, _) => {
+                let found: HashSet<String> = store.existing_users(p.org_id(), &ids).await?.into_iter().collect();
+                if let Some(bad) = ids.iter().find(|i| !found.contains(*i)) {
+                    return Err(CrmError::invalid(format!(
+                        "{} {bad} is not a user of this organization; get_workspace shows your own user id",
+                        f.name
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CrmError::NotFound(missing));
     }
     Ok(())
 }
@@ -339,116 +402,56 @@ fn map_conflict(e: StoreError) -> CrmError {
     }
 }
 
-/// What create and update need to know of a kind of record: one patch type per entity
-/// (a create is a patch onto an empty row).
-trait Patch: Clone {
-    const ENTITY: Entity;
-    /// The argument's name, for messages such as `contacts[2].email`.
-    const LIST: &'static str;
-    fn id(&self) -> &str;
-    fn sets_custom(&self) -> bool;
-    fn empty_row(id: String, now: Millis) -> Row;
-    fn apply(self, at: &At, defs: &[CustomFieldDef], row: Row) -> Result<Row, CrmError>;
+fn list_of(def: &EntityDef, items: Vec<Value>) -> Result<Vec<Value>, CrmError> {
+    batch_len(def.plural, items.len())?;
+    Ok(items)
 }
 
-impl Patch for ContactPatch {
-    const ENTITY: Entity = Entity::Contact;
-    const LIST: &'static str = "contacts";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn sets_custom(&self) -> bool {
-        self.custom.as_ref().is_some_and(|m| !m.is_empty())
-    }
-    fn empty_row(id: String, now: Millis) -> Row {
-        Row::Contact(ContactRow { id, created_at: now, updated_at: now, ..Default::default() })
-    }
-    fn apply(self, at: &At, defs: &[CustomFieldDef], row: Row) -> Result<Row, CrmError> {
-        match row {
-            Row::Contact(c) => contact_from(at, defs, c, self).map(Row::Contact),
-            Row::Company(_) => unreachable!("a contact patch is applied to contacts"),
-        }
-    }
+fn sets_custom(items: &[Item]) -> bool {
+    items.iter().any(|i| i.custom.as_ref().is_some_and(|m| !m.is_empty()))
 }
 
-impl Patch for CompanyPatch {
-    const ENTITY: Entity = Entity::Company;
-    const LIST: &'static str = "companies";
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn sets_custom(&self) -> bool {
-        self.custom.as_ref().is_some_and(|m| !m.is_empty())
-    }
-    fn empty_row(id: String, now: Millis) -> Row {
-        Row::Company(CompanyRow { id, created_at: now, updated_at: now, ..Default::default() })
-    }
-    fn apply(self, at: &At, defs: &[CustomFieldDef], row: Row) -> Result<Row, CrmError> {
-        match row {
-            Row::Company(c) => company_from(at, defs, c, self).map(Row::Company),
-            Row::Contact(_) => unreachable!("a company patch is applied to companies"),
-        }
-    }
-}
-
-pub async fn create_contacts(
-    store: &dyn Store,
-    caller: &Caller,
-    input: CreateContactsInput,
-) -> Result<RecordsResult, CrmError> {
-    create(store, caller, input.contacts.into_iter().map(new_contact_patch).collect()).await
-}
-
-pub async fn create_companies(
-    store: &dyn Store,
-    caller: &Caller,
-    input: CreateCompaniesInput,
-) -> Result<RecordsResult, CrmError> {
-    create(store, caller, input.companies.into_iter().map(new_company_patch).collect()).await
-}
-
-pub async fn update_contacts(
-    store: &dyn Store,
-    caller: &Caller,
-    input: UpdateContactsInput,
-) -> Result<RecordsResult, CrmError> {
-    update(store, caller, input.contacts).await
-}
-
-pub async fn update_companies(
-    store: &dyn Store,
-    caller: &Caller,
-    input: UpdateCompaniesInput,
-) -> Result<RecordsResult, CrmError> {
-    update(store, caller, input.companies).await
-}
-
-/// Checks every new record, then inserts all of them or none.
-async fn create<P: Patch>(store: &dyn Store, caller: &Caller, patches: Vec<P>) -> Result<RecordsResult, CrmError> {
-    caller.require(write_scope(P::ENTITY))?;
-    batch_len(P::LIST, patches.len())?;
-    let defs = custom_defs(store, &caller.org_id, P::ENTITY, patches.iter().any(P::sets_custom)).await?;
-    let now = time::now_ms();
-    let rows = patches
+/// Checks every new record, then inserts all of them or none, with their change entries.
+pub async fn create(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value>) -> Result<RecordsResult, CrmError> {
+    let def = entity.def();
+    p.require(def.write)?;
+    let raw = list_of(def, raw)?;
+    let items = raw
         .into_iter()
         .enumerate()
-        .map(|(index, p)| p.apply(&At { list: P::LIST, index }, &defs, P::empty_row(new_id(), now)))
+        .map(|(index, v)| parse_item(def, &At { list: def.plural, index }, v, false))
         .collect::<Result<Vec<_>, _>>()?;
-    duplicate_domains(&rows)?;
-    let (companies, owners) = refs_of(&rows);
-    check_refs(store, caller, companies, owners).await?;
-    store.insert_rows(&caller.org_id, &rows).await.map_err(map_conflict)?;
-    Ok(RecordsResult { items: rows.into_iter().map(to_record).collect() })
+    let defs = custom_defs(store, p, entity, sets_custom(&items)).await?;
+    let now = time::now_ms();
+    let records = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            apply(def, &At { list: def.plural, index }, &defs, Record::new(entity, RecordId::generate(), now), item)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    check_refs(store, p, def, &records).await?;
+    let entries: Vec<Change> = records.iter().map(|r| changes::created(p, r)).collect();
+    let mut tx = store.begin().await?;
+    tx.insert_records(p.org_id(), &records, &entries).await.map_err(map_conflict)?;
+    tx.commit().await?;
+    Ok(RecordsResult { items: records.iter().map(to_wire).collect() })
 }
 
 /// Read, apply, write with an optimistic check on `updated_at`; a concurrent change to
-/// the same record makes the whole batch start over, so no change is lost.
-async fn update<P: Patch>(store: &dyn Store, caller: &Caller, patches: Vec<P>) -> Result<RecordsResult, CrmError> {
-    caller.require(write_scope(P::ENTITY))?;
-    batch_len(P::LIST, patches.len())?;
-    let defs = custom_defs(store, &caller.org_id, P::ENTITY, patches.iter().any(P::sets_custom)).await?;
-    let (entity, list) = (P::ENTITY, P::LIST);
-    let ids: Vec<String> = patches.iter().map(|p| p.id().to_owned()).collect();
+/// the same record makes the whole batch start over, so no change is lost. Records the
+/// changes leave as they were are not written and get no change entry.
+pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value>) -> Result<RecordsResult, CrmError> {
+    let def = entity.def();
+    p.require(def.write)?;
+    let raw = list_of(def, raw)?;
+    let list = def.plural;
+    let items = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| parse_item(def, &At { list, index }, v, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<RecordId> = items.iter().map(|i| i.id.clone().expect("checked in parse_item")).collect();
     let mut seen = HashMap::new();
     for (i, id) in ids.iter().enumerate() {
         if let Some(first) = seen.insert(id.clone(), i) {
@@ -457,37 +460,56 @@ async fn update<P: Patch>(store: &dyn Store, caller: &Caller, patches: Vec<P>) -
             )));
         }
     }
+    let defs = custom_defs(store, p, entity, sets_custom(&items)).await?;
     for _attempt in 0..5 {
-        let mut current: HashMap<String, Row> =
-            store.get_rows(&caller.org_id, entity, &ids).await?.into_iter().map(|r| (r.id().to_owned(), r)).collect();
+        let mut current: HashMap<RecordId, Record> =
+            store.get_records(p.org_id(), entity, &ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
         let missing: Vec<(Entity, String)> =
-            ids.iter().filter(|id| !current.contains_key(*id)).map(|id| (entity, id.clone())).collect();
+            ids.iter().filter(|id| !current.contains_key(*id)).map(|id| (entity, id.as_str().to_owned())).collect();
         if !missing.is_empty() {
             return Err(CrmError::NotFound(missing));
         }
         let now = time::now_ms();
-        let mut pairs: Vec<(Row, Millis)> = Vec::with_capacity(patches.len());
-        for (index, patch) in patches.iter().enumerate() {
-            let row = current.remove(&ids[index]).expect("checked above");
-            let expected = row.updated_at();
-            let mut next = patch.clone().apply(&At { list, index }, &defs, row)?;
-            // Strictly later, so the optimistic check can tell two writes apart.
-            let stamp = now.max(expected + 1);
-            match &mut next {
-                Row::Contact(c) => c.updated_at = stamp,
-                Row::Company(c) => c.updated_at = stamp,
+        let mut results = Vec::with_capacity(items.len());
+        let mut writes: Vec<(Record, Millis)> = Vec::new();
+        let mut entries = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let before = current.remove(&ids[index]).expect("checked above");
+            if let Some(expected) = item.if_updated_at
+                && expected != before.updated_at
+            {
+                return Err(CrmError::Conflict(format!(
+                    "{list}[{index}] changed since you read it (updated_at is now {}); nothing was written. The record as it is now: {}",
+                    time::rfc3339(before.updated_at),
+                    Value::Object(to_wire(&before))
+                )));
             }
-            pairs.push((next, expected));
+            let mut after = apply(def, &At { list, index }, &defs, before.clone(), item)?;
+            let diff = changes::diff(Some(&before), &after);
+            if diff.is_empty() {
+                results.push(before);
+                continue;
+            }
+            // Strictly later, so the optimistic check can tell two writes apart.
+            after.updated_at = now.max(before.updated_at + 1);
+            entries.push(changes::entry(p, after.updated_at, "updated", entity.as_str(), after.id.as_str(), diff));
+            writes.push((after.clone(), before.updated_at));
+            results.push(after);
         }
-        let rows: Vec<Row> = pairs.iter().map(|(r, _)| r.clone()).collect();
-        duplicate_domains(&rows)?;
-        let (companies, owners) = refs_of(&rows);
-        check_refs(store, caller, companies, owners).await?;
-        match store.update_rows(&caller.org_id, &pairs).await {
-            Ok(()) => return Ok(RecordsResult { items: rows.into_iter().map(to_record).collect() }),
+        let written: Vec<Record> = writes.iter().map(|(r, _)| r.clone()).collect();
+        check_refs(store, p, def, &written).await?;
+        if writes.is_empty() {
+            return Ok(RecordsResult { items: results.iter().map(to_wire).collect() });
+        }
+        let mut tx = store.begin().await?;
+        match tx.update_records(p.org_id(), &writes, &entries).await {
+            Ok(()) => {
+                tx.commit().await?;
+                return Ok(RecordsResult { items: results.iter().map(to_wire).collect() });
+            }
             Err(StoreError::Stale) => continue,
             Err(StoreError::NotFound) => {
-                return Err(CrmError::NotFound(ids.iter().map(|id| (entity, id.clone())).collect()));
+                return Err(CrmError::NotFound(ids.iter().map(|id| (entity, id.as_str().to_owned())).collect()));
             }
             Err(e) => return Err(map_conflict(e)),
         }
@@ -495,19 +517,38 @@ async fn update<P: Patch>(store: &dyn Store, caller: &Caller, patches: Vec<P>) -
     Err(CrmError::Conflict("these records are being changed by someone else right now; try again".into()))
 }
 
-pub async fn delete(store: &dyn Store, caller: &Caller, input: DeleteRecordsInput) -> Result<DeleteResult, CrmError> {
-    caller.require(delete_scope(input.entity))?;
+/// Moves records to the trash, all or none. References other records hold to them are
+/// cleared, each such record getting its own change entry.
+pub async fn delete(store: &Store, p: &Principal, input: DeleteRecordsInput) -> Result<DeleteResult, CrmError> {
+    let entity = input.entity;
+    p.require(entity.def().delete)?;
     batch_len("ids", input.ids.len())?;
-    let found: HashSet<String> =
-        store.get_rows(&caller.org_id, input.entity, &input.ids).await?.iter().map(|r| r.id().to_owned()).collect();
+    let mut seen = HashSet::new();
+    let ids: Vec<RecordId> =
+        input.ids.iter().map(|i| RecordId::from(i.as_str())).filter(|i| seen.insert(i.clone())).collect();
+    let found: HashSet<RecordId> =
+        store.get_records(p.org_id(), entity, &ids).await?.into_iter().map(|r| r.id).collect();
     let missing: Vec<(Entity, String)> =
-        input.ids.iter().filter(|id| !found.contains(*id)).map(|id| (input.entity, id.clone())).collect();
+        ids.iter().filter(|id| !found.contains(*id)).map(|id| (entity, id.as_str().to_owned())).collect();
     if !missing.is_empty() {
         return Err(CrmError::NotFound(missing));
     }
-    match store.delete_rows(&caller.org_id, input.entity, &input.ids).await {
-        Ok(()) => {}
-        // Deleted by someone else between the check and now: report it, nothing was deleted.
+    let now = time::now_ms();
+    let mut entries: Vec<Change> =
+        ids.iter().map(|id| changes::entry(p, now, "deleted", entity.as_str(), id.as_str(), Map::new())).collect();
+    let mut tx = store.begin().await?;
+    for other in Entity::ALL {
+        for f in other.def().columns().filter(|f| f.ty == FieldType::Relation && f.target == Some(entity)) {
+            for (child, parent) in tx.clear_references(p.org_id(), *other, f.name, &ids, now).await? {
+                let mut diff = Map::new();
+                diff.insert(f.name.into(), serde_json::json!({ "before": parent, "after": null }));
+                entries.push(changes::entry(p, now, "updated", other.as_str(), child.as_str(), diff));
+            }
+        }
+    }
+    match tx.trash_records(p.org_id(), entity, &ids, now, &entries).await {
+        Ok(()) => tx.commit().await?,
+        // Deleted by someone else between the check and now: nothing was deleted.
         Err(StoreError::NotFound) => {
             return Err(CrmError::Conflict(
                 "some of these records were deleted meanwhile; nothing was deleted, search again".into(),
@@ -515,57 +556,5 @@ pub async fn delete(store: &dyn Store, caller: &Caller, input: DeleteRecordsInpu
         }
         Err(e) => return Err(e.into()),
     }
-    let mut deleted = input.ids;
-    deleted.dedup();
-    Ok(DeleteResult { entity: input.entity, deleted })
-}
-
-pub fn to_record(row: Row) -> Record {
-    match row {
-        Row::Contact(c) => Record::Contact(contact_record(c)),
-        Row::Company(c) => Record::Company(company_record(c)),
-    }
-}
-
-fn contact_record(c: ContactRow) -> wire::Contact {
-    wire::Contact {
-        id: c.id,
-        first_name: c.first_name,
-        last_name: c.last_name,
-        email: c.email,
-        phone: c.phone,
-        title: c.title,
-        company_id: c.company_id,
-        owner_id: c.owner_id,
-        tags: c.tags,
-        custom: c.custom,
-        created_at: time::rfc3339(c.created_at),
-        updated_at: time::rfc3339(c.updated_at),
-        company: None,
-    }
-}
-
-fn company_record(c: CompanyRow) -> wire::Company {
-    wire::Company {
-        id: c.id,
-        name: c.name,
-        domain: c.domain,
-        industry: c.industry,
-        owner_id: c.owner_id,
-        tags: c.tags,
-        custom: c.custom,
-        created_at: time::rfc3339(c.created_at),
-        updated_at: time::rfc3339(c.updated_at),
-        contact_count: None,
-        contacts: None,
-    }
-}
-
-fn contact_ref(c: ContactRow) -> wire::ContactRef {
-    let name = [c.first_name.as_deref(), c.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
-    wire::ContactRef {
-        name: if name.is_empty() { c.email.clone().unwrap_or_default() } else { name },
-        id: c.id,
-        email: c.email,
-    }
+    Ok(DeleteResult { entity, deleted: ids.into_iter().map(RecordId::into_string).collect() })
 }

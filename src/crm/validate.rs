@@ -1,15 +1,14 @@
 //! Checks on values from outside. Text is stored verbatim (no trimming or case folding)
 //! except where the field's meaning calls for a canonical form: emails and domains.
 
-use rapport_tools::inputs::FieldType;
+use rapport_tools::{Entity, Field, FieldType};
 use serde_json::{Map, Value};
 
 use super::CrmError;
-use super::fields;
-use crate::store::CustomFieldDef;
+use crate::store::{CustomFieldDef, CustomType};
 use crate::time;
 
-pub const MAX_TEXT: usize = 1_000;
+pub const MAX_TEXT: usize = rapport_tools::entities::MAX_TEXT;
 pub const MAX_TAGS: usize = 50;
 pub const MAX_TAG: usize = 100;
 
@@ -26,9 +25,13 @@ impl At<'_> {
 }
 
 pub fn text(at: &At, name: &str, v: Option<String>) -> Result<Option<String>, CrmError> {
+    text_up_to(at, name, v, MAX_TEXT)
+}
+
+fn text_up_to(at: &At, name: &str, v: Option<String>, max: usize) -> Result<Option<String>, CrmError> {
     let Some(s) = v else { return Ok(None) };
-    if s.chars().count() > MAX_TEXT {
-        return Err(CrmError::invalid(format!("{} is longer than {MAX_TEXT} characters", at.field(name))));
+    if s.chars().count() > max {
+        return Err(CrmError::invalid(format!("{} is longer than {max} characters", at.field(name))));
     }
     // PostgreSQL cannot store NUL in text; refuse it on both databases alike.
     if s.contains('\0') {
@@ -117,6 +120,98 @@ pub fn tags(at: &At, v: Vec<String>) -> Result<Vec<String>, CrmError> {
     Ok(out)
 }
 
+/// A built-in field's value, checked and in canonical form; `Null` clears the field.
+pub fn field_value(at: &At, f: &Field, v: Value) -> Result<Value, CrmError> {
+    if v.is_null() {
+        return Ok(Value::Null);
+    }
+    let path = at.field(f.name);
+    let wrong = |expected: &str| CrmError::invalid(format!("{path} takes {expected}, got {v}"));
+    let string = |v: &Value| v.as_str().map(str::to_owned).ok_or_else(|| wrong("text"));
+    let opt = |o: Option<String>| o.map_or(Value::Null, Value::String);
+    Ok(match f.ty {
+        FieldType::Text | FieldType::Phone | FieldType::Url | FieldType::Markdown => {
+            let s = text_up_to(at, f.name, Some(string(&v)?), f.max_chars)?;
+            if f.required && s.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                return Err(CrmError::invalid(format!("{path} must not be empty")));
+            }
+            opt(s)
+        }
+        FieldType::Email => opt(email(at, Some(string(&v)?))?),
+        FieldType::Domain => opt(domain(at, Some(string(&v)?))?),
+        FieldType::Id | FieldType::Relation | FieldType::User => {
+            let s = string(&v)?;
+            let s = s.trim();
+            if s.is_empty() {
+                Value::Null
+            } else if s.len() > 100 || s.chars().any(char::is_control) {
+                return Err(wrong("an id"));
+            } else {
+                Value::String(s.to_owned())
+            }
+        }
+        FieldType::Tags => {
+            let list: Vec<String> = serde_json::from_value(v.clone()).map_err(|_| wrong("a list of text"))?;
+            Value::from(tags(at, list)?)
+        }
+        FieldType::Boolean => Value::Bool(v.as_bool().ok_or_else(|| wrong("true or false"))?),
+        FieldType::Number => number(&v).ok_or_else(|| wrong("a number"))?,
+        FieldType::Date | FieldType::Datetime => instant(f.ty, &v)
+            .ok_or_else(|| wrong("a date such as 2026-01-31 or an RFC 3339 time such as 2026-01-31T09:00:00Z"))?,
+        FieldType::Select => {
+            let s = string(&v)?;
+            if !f.options.contains(&s.as_str()) {
+                return Err(CrmError::invalid(format!("{path} takes one of: {}; got {s:?}", f.options.join(", "))));
+            }
+            Value::String(s)
+        }
+        FieldType::RecordRef => {
+            let (entity, id) = match &v {
+                Value::Object(o) if o.len() == 2 => {
+                    (o.get("entity").and_then(Value::as_str), o.get("id").and_then(Value::as_str))
+                }
+                _ => (None, None),
+            };
+            let (Some(entity), Some(id)) = (entity, id) else {
+                return Err(wrong(r#"{"entity": "contact", "id": "…"}"#));
+            };
+            let Some(entity) = Entity::parse(entity) else {
+                let valid: Vec<&str> = Entity::ALL.iter().map(|e| e.as_str()).collect();
+                return Err(CrmError::invalid(format!("{path}.entity is one of {}; got {entity:?}", valid.join(", "))));
+            };
+            serde_json::json!({ "entity": entity.as_str(), "id": id.trim() })
+        }
+        FieldType::Decimal
+        | FieldType::CurrencyCode
+        | FieldType::Currency
+        | FieldType::MultiSelect
+        | FieldType::Relations => {
+            return Err(CrmError::invalid(format!("{path} cannot be written this way")));
+        }
+    })
+}
+
+fn number(v: &Value) -> Option<Value> {
+    match v {
+        Value::Number(n) if n.as_f64().is_some_and(f64::is_finite) => Some(v.clone()),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number),
+        _ => None,
+    }
+}
+
+/// A date as `YYYY-MM-DD`, a time as RFC 3339 in UTC with milliseconds.
+fn instant(ty: FieldType, v: &Value) -> Option<Value> {
+    let ms = v.as_str().and_then(time::parse_instant)?;
+    let canonical = time::rfc3339(ms);
+    Some(Value::String(if ty == FieldType::Date { canonical[..10].to_owned() } else { canonical }))
+}
+
 /// Merges `given` into `current` (a `null` removes a key), checking each against the
 /// organization's custom field definitions.
 pub fn custom(
@@ -145,40 +240,59 @@ pub fn custom(
 }
 
 fn custom_value(path: &str, def: &CustomFieldDef, v: Value) -> Result<Value, CrmError> {
-    let ty = fields::custom_type(&def.field_type).unwrap_or(FieldType::Text);
     let wrong = |expected: &str| CrmError::invalid(format!("{path} takes {expected}, got {v}"));
-    Ok(match ty {
-        FieldType::Number | FieldType::Currency => match &v {
-            Value::Number(_) => v.clone(),
-            Value::String(s) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .and_then(serde_json::Number::from_f64)
-                .map(Value::Number)
-                .ok_or_else(|| wrong("a number"))?,
-            _ => return Err(wrong("a number")),
-        },
-        FieldType::Boolean => Value::Bool(v.as_bool().ok_or_else(|| wrong("true or false"))?),
-        FieldType::Date | FieldType::Datetime => {
-            let ms = v.as_str().and_then(time::parse_instant).ok_or_else(|| wrong("a date such as 2026-01-31"))?;
-            let canonical = time::rfc3339(ms);
-            Value::String(if ty == FieldType::Date { canonical[..10].to_owned() } else { canonical })
+    let text = |v: &Value| -> Result<String, CrmError> {
+        let s = v.as_str().ok_or_else(|| wrong("text"))?;
+        if s.chars().count() > MAX_TEXT || s.contains('\0') {
+            return Err(CrmError::invalid(format!("{path} is over {MAX_TEXT} characters or holds NUL")));
         }
-        FieldType::Select => {
-            let s = v.as_str().ok_or_else(|| wrong("one of the options"))?;
-            if !def.options.iter().any(|o| o == s) {
+        Ok(s.to_owned())
+    };
+    let at = At { list: "", index: 0 };
+    Ok(match def.field_type {
+        CustomType::Number => number(&v).ok_or_else(|| wrong("a number"))?,
+        CustomType::Boolean => Value::Bool(v.as_bool().ok_or_else(|| wrong("true or false"))?),
+        CustomType::Date | CustomType::Datetime => {
+            instant(def.field_type.field_type(), &v).ok_or_else(|| wrong("a date such as 2026-01-31"))?
+        }
+        CustomType::Select => {
+            let s = text(&v)?;
+            if !def.options.contains(&s) {
                 return Err(CrmError::invalid(format!("{path} takes one of: {}; got {s:?}", def.options.join(", "))));
             }
-            v.clone()
+            Value::String(s)
         }
-        _ => {
-            let s = v.as_str().ok_or_else(|| wrong("text"))?;
-            if s.chars().count() > MAX_TEXT || s.contains('\0') {
-                return Err(CrmError::invalid(format!("{path} is over {MAX_TEXT} characters or holds NUL")));
+        CustomType::MultiSelect => {
+            let list: Vec<String> = serde_json::from_value(v.clone()).map_err(|_| wrong("a list of options"))?;
+            if let Some(bad) = list.iter().find(|s| !def.options.contains(s)) {
+                return Err(CrmError::invalid(format!(
+                    "{path} takes options from: {}; got {bad:?}",
+                    def.options.join(", ")
+                )));
             }
-            v.clone()
+            let mut unique: Vec<String> = Vec::with_capacity(list.len());
+            for s in list {
+                if !unique.contains(&s) {
+                    unique.push(s);
+                }
+            }
+            Value::from(unique)
         }
+        CustomType::Email => {
+            email(&at, Some(text(&v)?)).map_err(|_| wrong("an email address"))?.map_or(Value::Null, Value::String)
+        }
+        CustomType::Currency => {
+            let amount = v
+                .get("amount")
+                .and_then(|a| a.as_str().map(str::to_owned).or_else(|| a.as_f64().map(|f| f.to_string())));
+            let currency = v.get("currency").and_then(Value::as_str);
+            match (amount.as_deref().and_then(super::money::decimal), currency.and_then(super::money::currency)) {
+                (Some(amount), Some(code)) if v.as_object().is_some_and(|o| o.len() == 2) => {
+                    serde_json::json!({ "amount": amount, "currency": code })
+                }
+                _ => return Err(wrong(r#"{"amount": "12.50", "currency": "EUR"}"#)),
+            }
+        }
+        CustomType::Text | CustomType::Phone | CustomType::Url => Value::String(text(&v)?),
     })
 }

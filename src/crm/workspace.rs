@@ -1,54 +1,53 @@
 //! What an agent asks before it works: what exists and how to query it.
 
+use rapport_tools::Entity;
 use rapport_tools::inputs::{CustomFieldInfo, EntityDescription, FieldInfo, RecordCounts};
-use rapport_tools::records::Entity;
 
-use super::fields::{self, custom_type};
-use super::records::read_scope;
-use super::{Caller, CrmError};
+use super::fields;
+use super::{CrmError, Principal};
 use crate::store::Store;
 
-pub async fn describe(store: &dyn Store, caller: &Caller, entity: Entity) -> Result<EntityDescription, CrmError> {
-    caller.require(read_scope(entity))?;
-    let defs = store.custom_fields(&caller.org_id, entity).await?;
-    let fields = fields::fields(entity)
+pub async fn describe(store: &Store, p: &Principal, entity: Entity) -> Result<EntityDescription, CrmError> {
+    let def = entity.def();
+    p.require(def.read)?;
+    let defs = store.custom_fields(p.org_id(), entity).await?;
+    let fields = def
+        .fields
         .iter()
         .map(|f| FieldInfo {
             name: f.name.to_owned(),
             field_type: f.ty,
-            description: f.description.to_owned(),
-            operators: fields::spec_operators(f).to_vec(),
+            description: f.doc.to_owned(),
+            operators: fields::field_operators(f).to_vec(),
             sortable: f.sortable,
             writable: f.writable,
-            references: f.references,
+            required: f.required,
+            references: f.target,
+            options: f.options.iter().map(|o| (*o).to_owned()).collect(),
         })
         .collect();
     let custom_fields = defs
         .into_iter()
-        .filter_map(|d| {
-            let ty = custom_type(&d.field_type)?;
-            Some(CustomFieldInfo {
+        .map(|d| {
+            let ty = d.field_type.field_type();
+            CustomFieldInfo {
                 key: d.key,
                 label: d.label,
                 field_type: ty,
                 options: d.options,
-                operators: fields::operators(ty, false).to_vec(),
-            })
+                operators: fields::operators(ty).to_vec(),
+            }
         })
         .collect();
-    Ok(EntityDescription { entity, description: fields::description(entity).to_owned(), fields, custom_fields })
+    Ok(EntityDescription { entity, description: def.doc.to_owned(), fields, custom_fields })
 }
 
-/// Record counts for the entities the caller may read (0 for the others).
-pub async fn counts(store: &dyn Store, caller: &Caller) -> Result<RecordCounts, CrmError> {
-    let mut counts = RecordCounts { contacts: 0, companies: 0 };
+/// Record counts by entity plural, for the entities the caller may read.
+pub async fn counts(store: &Store, p: &Principal) -> Result<RecordCounts, CrmError> {
+    let mut counts = RecordCounts::new();
     for entity in Entity::ALL {
-        if caller.scopes.contains(&read_scope(*entity)) {
-            let n = store.count(&caller.org_id, *entity, &[]).await?;
-            match entity {
-                Entity::Contact => counts.contacts = n,
-                Entity::Company => counts.companies = n,
-            }
+        if p.scopes.contains(&entity.def().read) {
+            counts.insert(entity.plural().to_owned(), store.count(p.org_id(), *entity, &[]).await?);
         }
     }
     Ok(counts)

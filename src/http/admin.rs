@@ -74,7 +74,7 @@ type Caller = Extension<Arc<Principal>>;
 
 /// The caller's scopes must include `scope`; a refusal is audited as a refused use.
 async fn require(state: &AppState, p: &Principal, scope: Scope) -> Result<Creator, ApiError> {
-    if !p.caller.scopes.contains(&scope) {
+    if !p.scopes.contains(&scope) {
         let entry = p.refusal(serde_json::json!({ "reason": "insufficient_scope", "scope": scope.as_str() }));
         if let Err(e) = state.store.insert_audit(&entry).await {
             tracing::warn!(error = %e, "could not audit a refused key");
@@ -85,7 +85,7 @@ async fn require(state: &AppState, p: &Principal, scope: Scope) -> Result<Creato
             format!("this API key lacks the `{scope}` scope"),
         ));
     }
-    Ok(Creator { actor: p.caller.actor.clone(), scopes: p.caller.scopes, ip: p.caller.ip.clone() })
+    Ok(Creator { actor: p.actor(), scopes: p.scopes, ip: p.ip.clone() })
 }
 
 #[derive(Deserialize)]

@@ -65,7 +65,8 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     };
     match result {
         Ok((principal, key)) => {
-            if let Err(wait) = state.limits.check_key(&principal.key_id) {
+            let key_id = principal.key_id().unwrap_or_default().to_owned();
+            if let Err(wait) = state.limits.check_key(&key_id) {
                 state.metrics.auth_failure("rate_limited");
                 let per_minute = state.settings.rate_limit;
                 return rate_limited(
@@ -73,7 +74,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
                     format!("this API key is over its limit of {per_minute} requests per minute"),
                 );
             }
-            state.usage.touch(&principal.key_id, time::now_ms(), principal.caller.ip.clone().unwrap_or_default());
+            state.usage.touch(&key_id, time::now_ms(), principal.ip.clone().unwrap_or_default());
             strip_credentials(&mut req);
             req.extensions_mut().insert(Arc::new(principal));
             // The connect helper puts the caller's own key in what it answers.

@@ -49,7 +49,7 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-pub async fn list(store: &dyn Store, org: &Org, limit: u32, cursor: Option<&str>) -> Result<AuditPage, KeyError> {
+pub async fn list(store: &Store, org: &Org, limit: u32, cursor: Option<&str>) -> Result<AuditPage, KeyError> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(KeyError::Invalid(format!("limit is 1 to {MAX_LIMIT}")));
     }

@@ -45,7 +45,7 @@ pub struct ConnectRequest<'a> {
 }
 
 pub async fn connect(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     creator: &Creator,
     req: ConnectRequest<'_>,

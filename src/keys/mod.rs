@@ -10,7 +10,7 @@ use rapport_tools::{Role, Scope, Scopes};
 use serde::Serialize;
 
 use crate::auth::key::PlainKey;
-use crate::store::{Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, Store, StoreError, Target, User};
+use crate::store::{Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, OrgId, Store, StoreError, Target, User};
 use crate::time::{self, DAY_MS, Millis};
 
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +158,7 @@ fn parse_cidrs(cidrs: &[String]) -> Result<Vec<String>, KeyError> {
 }
 
 pub async fn create(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     creator: &Creator,
     req: NewKeyRequest,
@@ -231,20 +231,26 @@ pub async fn create(
     };
     let details = serde_json::json!({ "name": record.name, "user": owner.email, "preview": record.preview });
     let audit = key_audit(org, creator, "key.create", &record, details);
-    store.insert_key(&record, &secret.digest(), max_active, &audit).await.map_err(|e| match e {
-        StoreError::KeyLimit(n) => KeyError::Limit(n),
-        other => KeyError::Store(other),
-    })?;
+    // The limit is checked and the key inserted in one transaction that holds the
+    // organization, so concurrent creates cannot pass it together.
+    let mut tx = store.begin().await?;
+    tx.lock_org(&org.id).await?;
+    if tx.count_enabled_keys(&org.id).await? >= u64::from(max_active) {
+        return Err(KeyError::Limit(max_active));
+    }
+    tx.insert_key(&record, &secret.digest()).await?;
+    tx.insert_audit(&audit).await?;
+    tx.commit().await?;
     Ok(CreatedKey::new(&record, &secret))
 }
 
-pub async fn list(store: &dyn Store, org: &Org, include_revoked: bool) -> Result<Vec<KeyView>, KeyError> {
+pub async fn list(store: &Store, org: &Org, include_revoked: bool) -> Result<Vec<KeyView>, KeyError> {
     Ok(store.list_keys(&org.id, include_revoked).await?.iter().map(KeyView::from).collect())
 }
 
 fn new_org(name: &str, owner_email: &str) -> (Org, User) {
     let now = time::now_ms();
-    let org = Org { id: uuid::Uuid::now_v7().to_string(), name: name.to_owned(), created_at: now };
+    let org = Org { id: OrgId::generate(), name: name.to_owned(), created_at: now };
     let owner = User {
         id: uuid::Uuid::now_v7().to_string(),
         org_id: org.id.clone(),
@@ -258,9 +264,20 @@ fn new_org(name: &str, owner_email: &str) -> (Org, User) {
 }
 
 /// Creates organization `default` and its owner `owner@localhost` on an empty database.
-pub async fn bootstrap(store: &dyn Store) -> Result<bool, StoreError> {
+pub async fn bootstrap(store: &Store) -> Result<bool, StoreError> {
     let (org, owner) = new_org("default", "owner@localhost");
-    store.bootstrap(&org, &owner).await
+    let mut tx = store.begin().await?;
+    if tx.count_orgs().await? > 0 {
+        return Ok(false);
+    }
+    match tx.insert_org(&org).await {
+        // Another process starting at the same moment got there first.
+        Err(StoreError::Conflict(_)) => return Ok(false),
+        other => other?,
+    }
+    tx.insert_user(&owner).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// An organization name: a slug of lowercase letters, digits and `-`.
@@ -280,15 +297,19 @@ pub fn parse_org_name(name: &str) -> Result<String, KeyError> {
 }
 
 /// Creates an organization and its owner `owner@NAME`.
-pub async fn create_org(store: &dyn Store, name: &str, actor: Actor) -> Result<(Org, User), KeyError> {
+pub async fn create_org(store: &Store, name: &str, actor: Actor) -> Result<(Org, User), KeyError> {
     let name = parse_org_name(name)?;
     let (org, owner) = new_org(&name, &format!("owner@{name}"));
     let details = serde_json::json!({ "name": name, "owner": owner.email });
-    let audit = AuditEntry::new(&org.id, &actor, None, "org.create", Target::Org(&org.id), details);
-    store.create_org(&org, &owner, &audit).await.map_err(|e| match e {
+    let audit = AuditEntry::new(&org.id, &actor, None, "org.create", Target::Org(org.id.as_str()), details);
+    let mut tx = store.begin().await?;
+    tx.insert_org(&org).await.map_err(|e| match e {
         StoreError::Conflict(_) => KeyError::Invalid(format!("an organization named `{name}` already exists")),
         other => KeyError::Store(other),
     })?;
+    tx.insert_user(&owner).await?;
+    tx.insert_audit(&audit).await?;
+    tx.commit().await?;
     Ok((org, owner))
 }
 
@@ -302,14 +323,14 @@ fn key_audit(org: &Org, actor: &Creator, action: &str, key: &KeyRecord, details:
 }
 
 /// The key `id` of `org`, or a message that says how to find one.
-pub async fn show(store: &dyn Store, org: &Org, id: &str) -> Result<KeyRecord, KeyError> {
+pub async fn show(store: &Store, org: &Org, id: &str) -> Result<KeyRecord, KeyError> {
     store.get_key(&org.id, id.trim()).await?.ok_or_else(|| {
         KeyError::NotFound(format!("no key {id} in organization {}; `rapport keys list --all` shows the ids", org.name))
     })
 }
 
 async fn change(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     actor: &Creator,
     key: &KeyRecord,
@@ -318,11 +339,28 @@ async fn change(
     details: serde_json::Value,
 ) -> Result<KeyRecord, KeyError> {
     let audit = key_audit(org, actor, action, key, details);
-    store.change_key(&org.id, &key.id, &change, &audit).await.map_err(|e| match e {
-        StoreError::KeyLimit(n) => KeyError::Limit(n),
-        StoreError::NotFound => KeyError::NotFound(format!("key {} was deleted meanwhile", key.id)),
+    let gone = || KeyError::NotFound(format!("key {} was deleted meanwhile", key.id));
+    let mut tx = store.begin().await?;
+    // An enable counts against the enabled-key limit, checked while the organization is held.
+    if let KeyChange::Enable { max_active } = change {
+        tx.lock_org(&org.id).await?;
+        let before = tx.get_key(&org.id, &key.id).await?.ok_or_else(gone)?;
+        if before.status != KeyStatus::Enabled && tx.count_enabled_keys(&org.id).await? >= u64::from(max_active) {
+            return Err(KeyError::Limit(max_active));
+        }
+    }
+    let before = tx.get_key(&org.id, &key.id).await?.ok_or_else(gone)?;
+    tx.change_key(&org.id, &key.id, &change).await.map_err(|e| match e {
+        StoreError::NotFound => gone(),
         other => KeyError::Store(other),
-    })
+    })?;
+    let after = match change {
+        KeyChange::Delete => before,
+        _ => tx.get_key(&org.id, &key.id).await?.ok_or_else(gone)?,
+    };
+    tx.insert_audit(&audit).await?;
+    tx.commit().await?;
+    Ok(after)
 }
 
 fn not_revoked(key: &KeyRecord, what: &str) -> Result<(), KeyError> {
@@ -335,33 +373,27 @@ fn not_revoked(key: &KeyRecord, what: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
-pub async fn rename(store: &dyn Store, org: &Org, actor: &Creator, id: &str, name: &str) -> Result<KeyView, KeyError> {
+pub async fn rename(store: &Store, org: &Org, actor: &Creator, id: &str, name: &str) -> Result<KeyView, KeyError> {
     let key = show(store, org, id).await?;
     let name = parse_name(name)?;
     let details = serde_json::json!({ "from": key.name, "to": name });
     Ok(KeyView::from(&change(store, org, actor, &key, "key.rename", KeyChange::Rename(name), details).await?))
 }
 
-pub async fn disable(store: &dyn Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
+pub async fn disable(store: &Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
     let key = show(store, org, id).await?;
     not_revoked(&key, "disabled")?;
     Ok(KeyView::from(&change(store, org, actor, &key, "key.disable", KeyChange::Disable, serde_json::json!({})).await?))
 }
 
-pub async fn enable(
-    store: &dyn Store,
-    org: &Org,
-    actor: &Creator,
-    id: &str,
-    max_active: u32,
-) -> Result<KeyView, KeyError> {
+pub async fn enable(store: &Store, org: &Org, actor: &Creator, id: &str, max_active: u32) -> Result<KeyView, KeyError> {
     let key = show(store, org, id).await?;
     not_revoked(&key, "enabled")?;
     let c = KeyChange::Enable { max_active };
     Ok(KeyView::from(&change(store, org, actor, &key, "key.enable", c, serde_json::json!({})).await?))
 }
 
-pub async fn revoke(store: &dyn Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
+pub async fn revoke(store: &Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
     let key = show(store, org, id).await?;
     not_revoked(&key, "revoked again")?;
     let c = KeyChange::Revoke { at: time::now_ms() };
@@ -371,7 +403,7 @@ pub async fn revoke(store: &dyn Store, org: &Org, actor: &Creator, id: &str) -> 
 /// A new secret for the same key; the old one is refused at once, or after
 /// `grace_hours` (never past the key's own expiry).
 pub async fn rotate(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     actor: &Creator,
     id: &str,
@@ -401,7 +433,7 @@ pub async fn rotate(
 /// Removes the record. A key used in the last 24 hours needs `confirmed`; `recent_use` is a
 /// use this process knows of that may not be written to the database yet.
 pub async fn delete(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     actor: &Creator,
     id: &str,

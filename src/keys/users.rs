@@ -55,7 +55,7 @@ fn audit(org: &Org, actor: &Creator, action: &str, user: &User, details: serde_j
 }
 
 pub async fn create(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     actor: &Creator,
     email: &str,
@@ -74,14 +74,17 @@ pub async fn create(
         created_at: time::now_ms(),
     };
     let entry = audit(org, actor, "user.create", &user, serde_json::json!({ "email": user.email, "role": role }));
-    store.create_user(&user, &entry).await.map_err(|e| match e {
+    let mut tx = store.begin().await?;
+    tx.insert_user(&user).await.map_err(|e| match e {
         StoreError::Conflict(_) => KeyError::Invalid(format!("user {} already exists in {}", user.email, org.name)),
         other => KeyError::Store(other),
     })?;
+    tx.insert_audit(&entry).await?;
+    tx.commit().await?;
     Ok(UserView::from(&user))
 }
 
-pub async fn find(store: &dyn Store, org: &Org, email: &str) -> Result<User, KeyError> {
+pub async fn find(store: &Store, org: &Org, email: &str) -> Result<User, KeyError> {
     let email = parse_email(email)?;
     store.user_by_email(&org.id, &email).await?.ok_or_else(|| {
         KeyError::NotFound(format!("no user {email} in organization {}; `rapport users list` shows them", org.name))
@@ -90,7 +93,7 @@ pub async fn find(store: &dyn Store, org: &Org, email: &str) -> Result<User, Key
 
 /// Changes a user's role or active flag; the organization always keeps an active owner.
 async fn update(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     actor: &Creator,
     user: User,
@@ -99,8 +102,16 @@ async fn update(
     action: &str,
 ) -> Result<UserView, KeyError> {
     may_grant(actor, role)?;
+    // The rule and the change share one transaction that holds the organization, so two
+    // owners demoting each other at once cannot both pass.
+    let mut tx = store.begin().await?;
+    tx.lock_org(&org.id).await?;
+    let user = tx
+        .user_by_email(&org.id, &user.email)
+        .await?
+        .ok_or_else(|| KeyError::NotFound(format!("user {} was removed meanwhile", user.email)))?;
     let stops_owning = user.role == Role::Owner && user.active && (role != Role::Owner || !active);
-    if stops_owning && store.other_active_owners(&org.id, &user.id).await? == 0 {
+    if stops_owning && tx.other_active_owners(&org.id, &user.id).await? == 0 {
         return Err(KeyError::Invalid(format!(
             "{} is the last active owner of {}; make someone else an owner first",
             user.email, org.name
@@ -108,12 +119,14 @@ async fn update(
     }
     let details = serde_json::json!({ "from": { "role": user.role, "active": user.active }, "to": { "role": role, "active": active } });
     let entry = audit(org, actor, action, &user, details);
-    store.update_user(&org.id, &user.id, role, active, &entry).await?;
+    tx.update_user(&org.id, &user.id, role, active).await?;
+    tx.insert_audit(&entry).await?;
+    tx.commit().await?;
     Ok(UserView::from(&User { role, active, ..user }))
 }
 
 pub async fn set_role(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     actor: &Creator,
     email: &str,
@@ -126,7 +139,7 @@ pub async fn set_role(
 }
 
 pub async fn set_active(
-    store: &dyn Store,
+    store: &Store,
     org: &Org,
     actor: &Creator,
     email: &str,
@@ -138,6 +151,6 @@ pub async fn set_active(
     update(store, org, actor, user, role, active, action).await
 }
 
-pub async fn list(store: &dyn Store, org: &Org) -> Result<Vec<UserView>, KeyError> {
+pub async fn list(store: &Store, org: &Org) -> Result<Vec<UserView>, KeyError> {
     Ok(store.list_users(&org.id).await?.iter().map(UserView::from).collect())
 }

@@ -1,15 +1,15 @@
 //! From a tool name and its arguments to the domain call and back. Every domain error
 //! becomes a message the model can act on; this is the one place that mapping happens.
 
-use rapport_tools::ToolDef;
 use rapport_tools::inputs::*;
+use rapport_tools::{Call, Entity, ToolDef};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::crm::{CrmError, MAX_BATCH, MAX_PAGE, records, workspace};
+use crate::crm::{CrmError, MAX_BATCH, MAX_PAGE, Via, records, workspace};
 use crate::time;
 
 /// A failed call, as the model will read it.
@@ -18,6 +18,7 @@ pub struct ToolError {
     pub message: String,
     /// The key lacks a scope: a refused use, audited.
     pub denied: bool,
+    message_is_invalid: bool,
 }
 
 impl ToolError {
@@ -28,7 +29,19 @@ impl ToolError {
                 def.name
             ),
             denied: true,
+            message_is_invalid: false,
         }
+    }
+}
+
+impl ToolError {
+    /// A domain error for the model to read; invalid arguments come with the tool's example.
+    fn domain(def: &ToolDef, e: CrmError) -> Self {
+        let mut err = ToolError::from(e);
+        if err.message_is_invalid {
+            err.message = format!("{} Example: {}", err.message, def.example());
+        }
+        err
     }
 }
 
@@ -44,7 +57,11 @@ impl From<CrmError> for ToolError {
             }
             other => other.to_string(),
         };
-        ToolError { message, denied: matches!(e, CrmError::Forbidden(_)) }
+        ToolError {
+            message,
+            denied: matches!(e, CrmError::Forbidden(_)),
+            message_is_invalid: matches!(e, CrmError::Invalid(_)),
+        }
     }
 }
 
@@ -52,17 +69,38 @@ fn parse<T: DeserializeOwned>(def: &ToolDef, args: Map<String, Value>) -> Result
     serde_path_to_error::deserialize(Value::Object(args)).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." { String::new() } else { format!(" at `{path}`") };
-        let example = def.description.rsplit("Example: ").next().unwrap_or("").trim();
         ToolError {
-            message: format!("invalid arguments for {}{at}: {}. Example: {example}", def.name, e.inner()),
+            message: format!("invalid arguments for {}{at}: {}. Example: {}", def.name, e.inner(), def.example()),
             denied: false,
+            message_is_invalid: false,
         }
     })
 }
 
 fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
-    serde_json::to_value(v)
-        .map_err(|e| ToolError { message: format!("could not encode the result: {e}"), denied: false })
+    serde_json::to_value(v).map_err(|e| ToolError {
+        message: format!("could not encode the result: {e}"),
+        denied: false,
+        message_is_invalid: false,
+    })
+}
+
+/// The records list of a write tool: `{"contacts": [...]}` and nothing else.
+fn items(def: &ToolDef, entity: Entity, mut args: Map<String, Value>) -> Result<Vec<Value>, ToolError> {
+    let list = entity.plural();
+    let invalid = |message: String| ToolError {
+        message: format!("invalid arguments for {}: {message}. Example: {}", def.name, def.example()),
+        denied: false,
+        message_is_invalid: false,
+    };
+    if let Some(other) = args.keys().find(|k| k.as_str() != list) {
+        return Err(invalid(format!("unknown field `{other}`, expected `{list}`")));
+    }
+    match args.remove(list) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(invalid(format!("`{list}` takes a list of objects, got {other}"))),
+        None => Err(invalid(format!("missing field `{list}`"))),
+    }
 }
 
 pub async fn call(
@@ -72,26 +110,40 @@ pub async fn call(
     args: Map<String, Value>,
 ) -> Result<Value, ToolError> {
     let store = state.store.as_ref();
-    let caller = &principal.caller;
+    let p = principal;
+    let domain = |e: CrmError| ToolError::domain(def, e);
+    match def.call {
+        Call::Create(entity) => {
+            return out(records::create(store, p, entity, items(def, entity, args)?).await.map_err(domain)?);
+        }
+        Call::Update(entity) => {
+            return out(records::update(store, p, entity, items(def, entity, args)?).await.map_err(domain)?);
+        }
+        Call::Upsert(_) | Call::Fixed => {}
+    }
     match def.name {
         "get_workspace" => {
             let NoArguments {} = parse(def, args)?;
-            let counts = workspace::counts(store, caller).await?;
+            let counts = workspace::counts(store, p).await.map_err(domain)?;
+            let (key_id, key_name, key_preview, expires_at) = match &p.via {
+                Via::Key { id, name, preview, expires_at } => (id.clone(), name.clone(), preview.clone(), *expires_at),
+                Via::Cli => (String::new(), "cli".to_owned(), String::new(), None),
+            };
             out(Workspace {
-                organization: NamedId { id: principal.org.id.clone(), name: principal.org.name.clone() },
+                organization: NamedId { id: p.org.id.to_string(), name: p.org.name.clone() },
                 user: WorkspaceUser {
-                    id: principal.user.id.clone(),
-                    email: principal.user.email.clone(),
-                    name: principal.user.name.clone(),
-                    role: principal.user.role,
+                    id: p.user.id.clone(),
+                    email: p.user.email.clone(),
+                    name: p.user.name.clone(),
+                    role: p.user.role,
                 },
                 key: WorkspaceKey {
-                    id: principal.key_id.clone(),
-                    name: principal.key_name.clone(),
-                    preview: principal.key_preview.clone(),
-                    expires_at: principal.key_expires_at.map(time::rfc3339),
+                    id: key_id,
+                    name: key_name,
+                    preview: key_preview,
+                    expires_at: expires_at.map(time::rfc3339),
                 },
-                scopes: caller.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+                scopes: p.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
                 limits: Limits {
                     max_batch: MAX_BATCH as u32,
                     max_page: MAX_PAGE,
@@ -103,18 +155,16 @@ pub async fn call(
         }
         "describe_entity" => {
             let input: DescribeEntityInput = parse(def, args)?;
-            out(workspace::describe(store, caller, input.entity).await?)
+            out(workspace::describe(store, p, input.entity).await.map_err(domain)?)
         }
-        "search_records" => out(records::search(store, caller, parse(def, args)?).await?),
-        "count_records" => out(records::count(store, caller, parse(def, args)?).await?),
-        "get_records" => out(records::get(store, caller, parse(def, args)?).await?),
-        "create_contacts" => out(records::create_contacts(store, caller, parse(def, args)?).await?),
-        "update_contacts" => out(records::update_contacts(store, caller, parse(def, args)?).await?),
-        "create_companies" => out(records::create_companies(store, caller, parse(def, args)?).await?),
-        "update_companies" => out(records::update_companies(store, caller, parse(def, args)?).await?),
-        "delete_records" => out(records::delete(store, caller, parse(def, args)?).await?),
-        other => {
-            Err(ToolError { message: format!("tool {other} is listed but not served; this is a bug"), denied: false })
-        }
+        "search_records" => out(records::search(store, p, parse(def, args)?).await.map_err(domain)?),
+        "count_records" => out(records::count(store, p, parse(def, args)?).await.map_err(domain)?),
+        "get_records" => out(records::get(store, p, parse(def, args)?).await.map_err(domain)?),
+        "delete_records" => out(records::delete(store, p, parse(def, args)?).await.map_err(domain)?),
+        other => Err(ToolError {
+            message: format!("tool {other} is listed but not served; this is a bug"),
+            denied: false,
+            message_is_invalid: false,
+        }),
     }
 }

@@ -1,6 +1,6 @@
 //! The briefing `initialize` and `server/discover` give an agent.
 
-use crate::auth::Principal;
+use crate::crm::{Principal, Via};
 
 const BODY: &str = "\
 Rapport is a CRM. It holds contacts (people) and companies; a contact links to its company with company_id.
@@ -19,7 +19,13 @@ pub fn general() -> String {
 
 pub fn for_principal(p: &Principal) -> String {
     format!(
-        "You are working in the organization \"{}\" as {} ({}), through the API key \"{}\".\n\n{BODY}",
-        p.org.name, p.user.email, p.user.role, p.key_name
+        "You are working in the organization \"{}\" as {} ({}), {}.\n\n{BODY}",
+        p.org.name,
+        p.user.email,
+        p.user.role,
+        match &p.via {
+            Via::Key { name, .. } => format!("through the API key \"{name}\""),
+            Via::Cli => "from the command line".to_owned(),
+        }
     )
 }

@@ -8,7 +8,7 @@ mod instructions;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use rapport_tools::{CATALOG, ToolDef, Toolset};
+use rapport_tools::{ToolDef, Toolset, catalog};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult, Implementation,
     InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
@@ -35,14 +35,14 @@ pub struct ToolIndex {
 
 impl ToolIndex {
     pub fn build() -> Self {
-        let tools = CATALOG
+        let tools = catalog()
             .iter()
             .map(|def| {
-                let mut tool = Tool::new(def.name, def.description, Arc::new((def.input_schema)()));
-                tool.title = Some(def.title.to_owned());
-                tool.output_schema = Some(Arc::new((def.output_schema)()));
+                let mut tool = Tool::new(def.name, def.description.clone(), Arc::new(def.input_schema.clone()));
+                tool.title = Some(def.title.to_string());
+                tool.output_schema = Some(Arc::new(def.output_schema.clone()));
                 tool.annotations = Some(
-                    ToolAnnotations::with_title(def.title)
+                    ToolAnnotations::with_title(def.title.clone())
                         .read_only(def.read_only)
                         .destructive(def.destructive)
                         .idempotent(def.idempotent)
@@ -58,7 +58,7 @@ impl ToolIndex {
     pub fn visible(&self, principal: &Principal, toolsets: Option<&[Toolset]>) -> Vec<Tool> {
         self.tools
             .iter()
-            .filter(|(def, _)| def.access.allows(&principal.caller.scopes))
+            .filter(|(def, _)| def.access.allows(&principal.scopes))
             .filter(|(def, _)| toolsets.is_none_or(|sets| def.toolset == Toolset::Core || sets.contains(&def.toolset)))
             .map(|(_, tool)| tool.clone())
             .collect()
@@ -159,7 +159,7 @@ impl ServerHandler for RapportMcp {
                 None,
             ));
         };
-        let outcome = if def.access.allows(&principal.caller.scopes) {
+        let outcome = if def.access.allows(&principal.scopes) {
             dispatch::call(&self.state, &principal, def, request.arguments.unwrap_or_default()).await
         } else {
             Err(dispatch::ToolError::scope(def))

@@ -12,11 +12,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::decode::{self, fast_error};
-use super::query::SqlValue;
-use super::{KeyAuth, Row, StoreError, StoreResult};
-use crate::auth::key::KeyDigest;
-use rapport_tools::records::Entity;
+use rusqlite::types::ValueRef;
+
+use super::db::{DbRow, DbVal, SqlValue};
+use super::{StoreError, StoreResult};
 
 /// `$1`, `$2`, … made once rather than formatted for every bind.
 fn placeholder(n: usize) -> std::borrow::Cow<'static, str> {
@@ -71,12 +70,8 @@ impl FastReader {
         f(&c)
     }
 
-    fn query<T>(
-        &self,
-        sql: &str,
-        binds: &[SqlValue],
-        mut map: impl FnMut(&rusqlite::Row<'_>) -> StoreResult<T>,
-    ) -> StoreResult<Vec<T>> {
+    /// Runs a read on a free connection.
+    pub fn fetch(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(sql).map_err(fast_error)?;
             for (i, v) in binds.iter().enumerate() {
@@ -90,29 +85,41 @@ impl FastReader {
                     SqlValue::Int(n) => stmt.raw_bind_parameter(idx, n),
                     SqlValue::Float(f) => stmt.raw_bind_parameter(idx, f),
                     SqlValue::Bool(b) => stmt.raw_bind_parameter(idx, b),
+                    SqlValue::Null(_) => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
                 };
                 bound.map_err(fast_error)?;
             }
+            let n = stmt.column_count();
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(fast_error)? {
-                out.push(map(row)?);
+                let mut vals = Vec::with_capacity(n);
+                for i in 0..n {
+                    vals.push(match row.get_ref(i).map_err(fast_error)? {
+                        ValueRef::Null => DbVal::Null,
+                        ValueRef::Integer(n) => DbVal::Int(n),
+                        ValueRef::Real(f) => DbVal::Float(f),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => DbVal::Text(
+                            std::str::from_utf8(t)
+                                .map_err(|e| StoreError::Corrupt(format!("column {i} is not UTF-8: {e}")))?
+                                .to_owned(),
+                        ),
+                    });
+                }
+                out.push(DbRow(vals));
             }
             Ok(out)
         })
     }
+}
 
-    pub fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>> {
-        let binds = [SqlValue::Text(digest.as_str().to_owned())];
-        Ok(self.query(super::sql::KEY_FOR_AUTH, &binds, |r| decode::key_auth(r))?.into_iter().next())
-    }
-
-    pub fn rows(&self, entity: Entity, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<Row>> {
-        self.query(sql, binds, |r| decode::record(entity, r))
-    }
-
-    pub fn count(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<u64> {
-        let n = self.query(sql, binds, |r| r.get::<_, i64>(0).map_err(fast_error))?;
-        Ok(n.first().copied().unwrap_or(0) as u64)
+pub(super) fn fast_error(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Corrupt(format!("sqlite: {e}")),
     }
 }

@@ -1,24 +1,27 @@
-//! Storage: one `Store` trait in domain terms, implemented for SQLite and PostgreSQL from
-//! the same SQL (`sql.rs`) and the same code (`imp.rs`), checked by one contract suite.
+//! Storage, by aggregate: organizations and users, keys, the audit log, records and the
+//! change log each have their own file of `impl Store` (reads) and `impl Tx` (writes inside
+//! a transaction the domain opens, so rules such as the enabled-key limit are checked and
+//! applied atomically). The SQL is written once for both databases; what differs between
+//! SQLite and PostgreSQL lives in `db.rs`. One contract suite runs against both.
 
-mod decode;
+mod audit;
+mod changes;
+pub mod db;
 mod fast;
-mod imp;
+pub mod ids;
+mod keys;
 pub mod model;
 pub mod query;
-mod sql;
+mod records;
+mod users;
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use rapport_tools::Role;
-use rapport_tools::records::Entity;
-
+pub use changes::{ACTIONS, ChangeFilter};
+pub use db::{ColKind, Dialect, SqlValue, Tx};
 pub use model::*;
-pub use query::{Dialect, Query};
+pub use query::Query;
+pub use records::RecordPage;
 
-use crate::auth::key::KeyDigest;
-use crate::time::Millis;
+use db::Db;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,8 +30,6 @@ pub enum StoreError {
     /// A unique constraint refused the write; the string names what clashed.
     #[error("{0} already exists")]
     Conflict(String),
-    #[error("the organization already has {0} enabled keys")]
-    KeyLimit(u32),
     /// Another writer changed the row since it was read.
     #[error("the record changed while it was being updated")]
     Stale,
@@ -52,107 +53,75 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// A unique violation becomes `Conflict(what)`, a foreign-key violation `NotFound`.
+    fn on_write(self, what: &str) -> StoreError {
+        match &self {
+            StoreError::Database(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                StoreError::Conflict(what.to_owned())
+            }
+            StoreError::Database(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => StoreError::NotFound,
+            _ => self,
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    fn dialect(&self) -> Dialect;
+/// The database, with every read and the way into write transactions.
+pub struct Store {
+    db: Db,
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the database `url` names.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        Ok(Store { db: Db::connect(url).await? })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
 
     /// A number that changes whenever a key or user changes, in this process or in any
     /// other on the same database, so cached authentication knows it is stale; `None`
     /// when lookups must not be cached. Costs no database round trip.
-    fn auth_generation(&self) -> Option<u64>;
+    ///
+    /// On SQLite it is `PRAGMA data_version`, which changes whenever another connection
+    /// (any process, the CLI too) commits. Several processes share a PostgreSQL database,
+    /// and a change made by one must be refused by all on the very next request; only the
+    /// database itself knows that without a race, so lookups there are not cached.
+    pub fn auth_generation(&self) -> Option<u64> {
+        self.db.fast().and_then(|f| f.data_version().ok())
+    }
 
     /// The database answers.
-    async fn ping(&self) -> StoreResult<()>;
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.db.ping().await
+    }
 
-    /// Creates `org` and its `owner` if the database holds no organization yet; true when it did.
-    async fn bootstrap(&self, org: &Org, owner: &User) -> StoreResult<bool>;
-
-    /// Creates an organization with its first owner; `Conflict` when the name is taken.
-    async fn create_org(&self, org: &Org, owner: &User, audit: &AuditEntry) -> StoreResult<()>;
-    async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
-    async fn org_by_name(&self, name: &str) -> StoreResult<Option<Org>>;
-    async fn user_by_email(&self, org_id: &str, email: &str) -> StoreResult<Option<User>>;
-    /// The organization's first owner by creation time.
-    async fn first_owner(&self, org_id: &str) -> StoreResult<Option<User>>;
-    /// Which of these ids are users of the organization.
-    async fn existing_users(&self, org_id: &str, ids: &[String]) -> StoreResult<Vec<String>>;
-
-    /// Inserts an enabled key unless the organization already holds `max_active` enabled
-    /// keys, atomically, together with its audit entry.
-    async fn insert_key(
-        &self,
-        key: &KeyRecord,
-        digest: &KeyDigest,
-        max_active: u32,
-        audit: &AuditEntry,
-    ) -> StoreResult<()>;
-    async fn get_key(&self, org_id: &str, key_id: &str) -> StoreResult<Option<KeyRecord>>;
-    /// Applies `change` to the key and writes `audit`, atomically; returns the key as it
-    /// now is (as it was, for a delete). `NotFound`, or `KeyLimit` for an enable over it.
-    async fn change_key(
-        &self,
-        org_id: &str,
-        key_id: &str,
-        change: &KeyChange,
-        audit: &AuditEntry,
-    ) -> StoreResult<KeyRecord>;
-    async fn create_user(&self, user: &User, audit: &AuditEntry) -> StoreResult<()>;
-    async fn list_users(&self, org_id: &str) -> StoreResult<Vec<User>>;
-    /// Active owners of the organization other than `except_user_id`.
-    async fn other_active_owners(&self, org_id: &str, except_user_id: &str) -> StoreResult<u64>;
-    /// Sets a user's role and whether they are active, with its audit entry.
-    async fn update_user(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        role: Role,
-        active: bool,
-        audit: &AuditEntry,
-    ) -> StoreResult<()>;
-    async fn list_keys(&self, org_id: &str, include_revoked: bool) -> StoreResult<Vec<KeyRecord>>;
-    /// The key whose digest this is, with its owner and organization.
-    async fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>>;
-    /// Records the latest use of each key.
-    async fn record_key_uses(&self, uses: &[KeyUse]) -> StoreResult<()>;
-
-    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
-    /// Newest first; `before` is the `(at, id)` of the last entry of the previous page.
-    async fn list_audit(
-        &self,
-        org_id: &str,
-        before: Option<(Millis, String)>,
-        limit: u32,
-    ) -> StoreResult<Vec<AuditEntry>>;
-
-    async fn custom_fields(&self, org_id: &str, entity: Entity) -> StoreResult<Vec<CustomFieldDef>>;
-
-    /// Inserts all rows or none.
-    async fn insert_rows(&self, org_id: &str, rows: &[Row]) -> StoreResult<()>;
-    /// Replaces all rows or none; `Stale` when one's `updated_at` is no longer the
-    /// `expected` value, `NotFound` when one is gone.
-    async fn update_rows(&self, org_id: &str, rows: &[(Row, Millis)]) -> StoreResult<()>;
-    /// The rows with these ids in the organization, in no particular order.
-    async fn get_rows(&self, org_id: &str, entity: Entity, ids: &[String]) -> StoreResult<Vec<Row>>;
-    async fn search(&self, org_id: &str, query: &Query) -> StoreResult<Vec<Row>>;
-    async fn count(&self, org_id: &str, entity: Entity, filter: &[query::Predicate]) -> StoreResult<u64>;
-    /// Deletes all these ids or none (`NotFound` when one is missing).
-    async fn delete_rows(&self, org_id: &str, entity: Entity, ids: &[String]) -> StoreResult<()>;
-    /// How many contacts a company has, and the newest `limit` of them.
-    async fn company_contacts(&self, org_id: &str, company_id: &str, limit: u32)
-    -> StoreResult<(u64, Vec<ContactRow>)>;
+    /// A write transaction; it rolls back unless committed.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        self.db.begin().await
+    }
 }
 
-/// Opens (creating a SQLite file if needed) and migrates the database `url` names.
-pub async fn connect(url: &str) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(imp::PgStore::connect(url).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(imp::SqliteStore::connect(url).await?))
-    } else {
-        anyhow::bail!("RAPPORT_DATABASE_URL must start with sqlite:// or postgres://, got `{url}`")
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("plain data serializes")
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// `(a, b, …)` binds for an `IN` list.
+fn in_list(sql: &mut query::Sql, values: impl IntoIterator<Item = SqlValue>) {
+    sql.push("(");
+    for (i, v) in values.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(v);
     }
+    sql.push(")");
 }

@@ -1,14 +1,14 @@
 //! Plain data that crosses the store boundary. No SQL here, no HTTP either.
 
-use rapport_tools::records::Entity;
-use rapport_tools::{Role, Scopes};
+use rapport_tools::{Entity, Role, Scopes};
 use serde_json::{Map, Value};
 
+pub use super::ids::{OrgId, RecordId};
 use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Org {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
     pub created_at: Millis,
 }
@@ -16,7 +16,7 @@ pub struct Org {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub id: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub email: String,
     pub name: Option<String>,
     pub role: Role,
@@ -54,7 +54,7 @@ impl KeyStatus {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRecord {
     pub id: String,
-    pub org_id: String,
+    pub org_id: OrgId,
     pub user_id: String,
     pub name: String,
     pub preview: String,
@@ -149,7 +149,7 @@ impl Actor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
     pub id: String,
-    pub org_id: Option<String>,
+    pub org_id: Option<OrgId>,
     pub at: Millis,
     pub actor: Actor,
     pub action: String,
@@ -171,7 +171,7 @@ pub enum Target<'a> {
 impl AuditEntry {
     /// An entry for `action` in organization `org_id`, now, by `actor` from `ip`.
     pub fn new(
-        org_id: &str,
+        org_id: &OrgId,
         actor: &Actor,
         ip: Option<&str>,
         action: &str,
@@ -185,7 +185,7 @@ impl AuditEntry {
         };
         AuditEntry {
             id: uuid::Uuid::now_v7().to_string(),
-            org_id: Some(org_id.to_owned()),
+            org_id: Some(org_id.clone()),
             at: crate::time::now_ms(),
             actor: actor.clone(),
             action: action.into(),
@@ -198,89 +198,140 @@ impl AuditEntry {
     }
 }
 
+/// The types a custom field can have (SPEC section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomType {
+    Text,
+    Number,
+    Currency,
+    Date,
+    Datetime,
+    Boolean,
+    Email,
+    Phone,
+    Url,
+    Select,
+    MultiSelect,
+}
+
+impl CustomType {
+    pub const ALL: &'static [CustomType] = &[
+        CustomType::Text,
+        CustomType::Number,
+        CustomType::Currency,
+        CustomType::Date,
+        CustomType::Datetime,
+        CustomType::Boolean,
+        CustomType::Email,
+        CustomType::Phone,
+        CustomType::Url,
+        CustomType::Select,
+        CustomType::MultiSelect,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        self.field_type().as_str()
+    }
+
+    pub fn parse(s: &str) -> Option<CustomType> {
+        CustomType::ALL.iter().copied().find(|t| t.as_str() == s)
+    }
+
+    /// The field type whose values, operators and storage it shares.
+    pub fn field_type(self) -> rapport_tools::FieldType {
+        use rapport_tools::FieldType as F;
+        match self {
+            CustomType::Text => F::Text,
+            CustomType::Number => F::Number,
+            CustomType::Currency => F::Currency,
+            CustomType::Date => F::Date,
+            CustomType::Datetime => F::Datetime,
+            CustomType::Boolean => F::Boolean,
+            CustomType::Email => F::Email,
+            CustomType::Phone => F::Phone,
+            CustomType::Url => F::Url,
+            CustomType::Select => F::Select,
+            CustomType::MultiSelect => F::MultiSelect,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomFieldDef {
     pub id: String,
     pub entity: Entity,
     pub key: String,
     pub label: String,
-    pub field_type: String,
+    pub field_type: CustomType,
     pub options: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ContactRow {
-    pub id: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub title: Option<String>,
-    pub company_id: Option<String>,
-    pub owner_id: Option<String>,
-    pub tags: Vec<String>,
-    pub custom: Map<String, Value>,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct CompanyRow {
-    pub id: String,
-    pub name: String,
-    pub domain: Option<String>,
-    pub industry: Option<String>,
-    pub owner_id: Option<String>,
-    pub tags: Vec<String>,
-    pub custom: Map<String, Value>,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-}
-
-/// A record of any entity.
+/// A record of any entity. `values` holds the entity's column fields by name, in the
+/// form tools show them (RFC 3339 times, decimal strings, lists); absent means null.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Row {
-    Contact(ContactRow),
-    Company(CompanyRow),
+pub struct Record {
+    pub entity: Entity,
+    pub id: RecordId,
+    pub values: Map<String, Value>,
+    pub custom: Map<String, Value>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
 }
 
-impl Row {
-    pub fn entity(&self) -> Entity {
-        match self {
-            Row::Contact(_) => Entity::Contact,
-            Row::Company(_) => Entity::Company,
-        }
+impl Record {
+    pub fn new(entity: Entity, id: RecordId, now: Millis) -> Record {
+        Record { entity, id, values: Map::new(), custom: Map::new(), created_at: now, updated_at: now }
     }
 
-    pub fn id(&self) -> &str {
-        match self {
-            Row::Contact(r) => &r.id,
-            Row::Company(r) => &r.id,
-        }
+    pub fn get(&self, field: &str) -> &Value {
+        self.values.get(field).unwrap_or(&Value::Null)
     }
 
-    pub fn updated_at(&self) -> Millis {
-        match self {
-            Row::Contact(r) => r.updated_at,
-            Row::Company(r) => r.updated_at,
-        }
+    pub fn text(&self, field: &str) -> Option<&str> {
+        self.values.get(field).and_then(Value::as_str)
     }
 
     /// The lowercased text free-text search runs over. Rust lowercases all of Unicode,
     /// which SQLite's `lower()` does not, so it is computed here and stored.
     pub fn search_text(&self) -> String {
-        let parts: Vec<&str> = match self {
-            Row::Contact(r) => [&r.first_name, &r.last_name, &r.email, &r.phone, &r.title]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .chain(r.tags.iter().map(String::as_str))
-                .collect(),
-            Row::Company(r) => std::iter::once(r.name.as_str())
-                .chain([&r.domain, &r.industry].into_iter().flatten().map(String::as_str))
-                .chain(r.tags.iter().map(String::as_str))
-                .collect(),
-        };
+        let def = self.entity.def();
+        let mut parts: Vec<&str> = def.search.iter().filter_map(|f| self.text(f)).collect();
+        if let Some(Value::Array(tags)) = self.values.get("tags") {
+            parts.extend(tags.iter().filter_map(Value::as_str));
+        }
         parts.join(" ").to_lowercase()
     }
+}
+
+/// Who made a change, as the change log keeps it: names as they were at the time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChangeActor {
+    /// `key`, `user` or `cli`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The key's id, or the user's.
+    pub id: Option<String>,
+    /// The key's name, or the user's.
+    pub name: Option<String>,
+    pub user_email: Option<String>,
+    #[serde(skip)]
+    pub user_id: Option<String>,
+    #[serde(skip)]
+    pub key_id: Option<String>,
+}
+
+/// One entry of the change log (SPEC section 11). Never edited; holds no secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub id: String,
+    pub org_id: OrgId,
+    pub at: Millis,
+    /// `created`, `updated`, `deleted`, `restored`, `merged`, `linked`, `unlinked`.
+    pub action: &'static str,
+    /// An entity's name, or `custom_field` / `pipeline`.
+    pub entity: String,
+    pub record_id: String,
+    pub actor: ChangeActor,
+    /// Each changed field with its value `before` and `after`.
+    pub changes: Map<String, Value>,
 }

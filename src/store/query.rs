@@ -2,22 +2,9 @@
 //! `&'static str` column names or custom-field keys checked by `is_safe_key`; every value
 //! is a bind parameter.
 
-use rapport_tools::records::Entity;
+use rapport_tools::Entity;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite,
-    Postgres,
-}
-
-/// How a column's values compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColKind {
-    Text,
-    Int,
-    Float,
-    Bool,
-}
+pub use super::db::{ColKind, Dialect, SqlValue};
 
 /// Something a condition can test.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,14 +13,6 @@ pub enum Col {
     Builtin { name: &'static str, kind: ColKind },
     /// A value in the `custom` JSON object.
     Custom { key: String, kind: ColKind },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum SqlValue {
-    Text(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,13 +53,13 @@ pub enum Predicate {
         values: Vec<String>,
         negate: bool,
     },
-    /// A company has any of these contacts (or none of them).
-    CompanyContacts {
-        ids: Vec<String>,
-        negate: bool,
-    },
-    /// A company has at least one contact (or, negated, none).
-    CompanyHasContacts {
+    /// Some live record of `table` points here through its column `fk` (or, negated,
+    /// none does); with `ids`, one of those records.
+    Reverse {
+        outer: &'static str,
+        table: &'static str,
+        fk: &'static str,
+        ids: Option<Vec<String>>,
         negate: bool,
     },
     /// Free text: a `LIKE` pattern over the stored search text.
@@ -93,9 +72,18 @@ pub enum Predicate {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SortExpr {
-    pub column: &'static str,
-    pub kind: ColKind,
+    /// The field's name as the caller gave it (`last_name`, `custom.size`).
+    pub field: String,
+    pub col: Col,
     pub desc: bool,
+}
+
+impl SortExpr {
+    pub fn kind(&self) -> ColKind {
+        match &self.col {
+            Col::Builtin { kind, .. } | Col::Custom { kind, .. } => *kind,
+        }
+    }
 }
 
 /// One page of a search.
@@ -118,10 +106,7 @@ pub fn is_safe_key(key: &str) -> bool {
 }
 
 pub fn table(entity: Entity) -> &'static str {
-    match entity {
-        Entity::Contact => "contacts",
-        Entity::Company => "companies",
-    }
+    entity.def().plural
 }
 
 /// SQL text being built, with its binds in order.
@@ -149,7 +134,7 @@ impl Sql {
         self
     }
 
-    fn bind_list(&mut self, values: impl IntoIterator<Item = SqlValue>) {
+    pub fn bind_list(&mut self, values: impl IntoIterator<Item = SqlValue>) {
         self.push("(");
         for (i, v) in values.into_iter().enumerate() {
             if i > 0 {
@@ -266,23 +251,22 @@ impl Sql {
                 self.bind_list(values.iter().cloned().map(SqlValue::Text));
                 self.push(")");
             }
-            Predicate::CompanyContacts { ids, negate } => {
+            Predicate::Reverse { outer, table, fk, ids, negate } => {
                 if *negate {
                     self.push("NOT ");
                 }
-                if ids.is_empty() {
+                if ids.as_ref().is_some_and(Vec::is_empty) {
                     self.push("(1 = 0)");
                     return;
                 }
-                self.push("EXISTS (SELECT 1 FROM contacts rc WHERE rc.company_id = companies.id AND rc.id IN ");
-                self.bind_list(ids.iter().cloned().map(SqlValue::Text));
-                self.push(")");
-            }
-            Predicate::CompanyHasContacts { negate } => {
-                if *negate {
-                    self.push("NOT ");
+                self.push(&format!(
+                    "EXISTS (SELECT 1 FROM {table} rc WHERE rc.{fk} = {outer}.id AND rc.deleted_at IS NULL"
+                ));
+                if let Some(ids) = ids {
+                    self.push(" AND rc.id IN ");
+                    self.bind_list(ids.iter().cloned().map(SqlValue::Text));
                 }
-                self.push("EXISTS (SELECT 1 FROM contacts rc WHERE rc.company_id = companies.id)");
+                self.push(")");
             }
             Predicate::Text { pattern } => {
                 self.push("search LIKE ");
@@ -319,17 +303,16 @@ impl Sql {
         }
     }
 
+    /// The sort key, never NULL, so that keyset comparisons see a total order: text
+    /// sorts missing values first, numbers last.
     fn sort_expr(&mut self, s: &SortExpr) {
-        match s.kind {
-            ColKind::Text => {
-                self.push("COALESCE(");
-                self.push(s.column);
-                self.push(", '')");
-            }
-            _ => {
-                self.push(s.column);
-            }
-        }
+        self.push("COALESCE(");
+        self.col(&s.col);
+        self.push(match s.kind() {
+            ColKind::Text | ColKind::Bool => ", '')",
+            ColKind::Int => ", 9223372036854775807)",
+            ColKind::Float => ", 1e300)",
+        });
     }
 
     /// The keyset condition: rows strictly after `(values, id)` in the sort order.
@@ -389,7 +372,11 @@ mod tests {
     #[test]
     fn keyset_condition_orders_binds() {
         let mut sql = Sql::new(Dialect::Postgres);
-        let sort = [SortExpr { column: "last_name", kind: ColKind::Text, desc: false }];
+        let sort = [SortExpr {
+            field: "last_name".into(),
+            col: Col::Builtin { name: "last_name", kind: ColKind::Text },
+            desc: false,
+        }];
         sql.after(&sort, &[SqlValue::Text("b".into())], "id9");
         assert_eq!(sql.text, " AND ((COALESCE(last_name, '') > $1) OR (COALESCE(last_name, '') = $2 AND id > $3))");
         assert_eq!(sql.binds.len(), 3);

@@ -31,7 +31,7 @@ async fn fixture() -> Fixture {
             )
             .into_boxed_str(),
         );
-        app.sql(stmt, &app.default_org.id).await;
+        app.sql(stmt, app.default_org.id.as_str()).await;
     }
     let cos = app
         .create_companies(json!([

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
     pub base: String,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub state: rapport::app::AppState,
     pub db_url: String,
     /// An owner key of the `default` organization.
@@ -101,7 +101,7 @@ fn init_logs() {
     }
 }
 
-pub async fn create_key(store: &dyn Store, org: &Org, name: &str, role: Option<&str>, scopes: &[&str]) -> String {
+pub async fn create_key(store: &Store, org: &Org, name: &str, role: Option<&str>, scopes: &[&str]) -> String {
     let req = NewKeyRequest {
         name: name.into(),
         role: role.map(Into::into),
@@ -271,4 +271,10 @@ impl TestApp {
     pub async fn mcp_status(&self, key: &str) -> StatusCode {
         self.rpc(key, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).await.status()
     }
+}
+
+/// The tools a key with this role sees, as the catalog says.
+pub fn tools_for(role: rapport_tools::Role) -> Vec<&'static str> {
+    let scopes = role.scopes();
+    rapport_tools::catalog().iter().filter(|t| t.access.allows(&scopes)).map(|t| t.name).collect()
 }

@@ -1,58 +1,67 @@
 //! The storage contract, run against whichever database the suite is on.
 
 use rapport::auth::key::PlainKey;
-use rapport::store::query::{ColKind, Query, SortExpr};
-use rapport::store::{ContactRow, KeyUse, Row, StoreError};
-use rapport_tools::records::Entity;
+use rapport::store::query::{Col, ColKind, Query, SortExpr};
+use rapport::store::{KeyUse, OrgId, Record, RecordId, StoreError};
+use rapport_tools::Entity;
+use serde_json::json;
 
 use crate::helpers::{create_key, spawn_app};
 
 #[tokio::test]
-async fn rows_round_trip_and_updates_are_checked() {
+async fn records_round_trip_and_updates_are_checked() {
     let app = spawn_app().await;
     let store = app.store.as_ref();
     let org = &app.default_org.id;
-    let row = ContactRow {
-        id: "c1".into(),
-        first_name: Some("Ada".into()),
-        tags: vec!["a".into()],
-        created_at: 10,
-        updated_at: 10,
-        ..Default::default()
-    };
-    store.insert_rows(org, &[Row::Contact(row.clone())]).await.unwrap();
-    let got = store.get_rows(org, Entity::Contact, &["c1".into()]).await.unwrap();
-    assert_eq!(got, vec![Row::Contact(row.clone())]);
+    let other = OrgId::from("other");
+    let mut record = Record::new(Entity::Contact, RecordId::from("c1"), 10);
+    record.values.insert("first_name".into(), json!("Ada"));
+    record.values.insert("tags".into(), json!(["a"]));
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_records(org, std::slice::from_ref(&record), &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let got = store.get_records(org, Entity::Contact, &[RecordId::from("c1")]).await.unwrap();
+    assert_eq!(got, vec![record.clone()]);
     // Another organization sees nothing.
-    assert!(store.get_rows("other", Entity::Contact, &["c1".into()]).await.unwrap().is_empty());
+    assert!(store.get_records(&other, Entity::Contact, &[RecordId::from("c1")]).await.unwrap().is_empty());
 
-    let mut changed = row.clone();
-    changed.title = Some("CTO".into());
+    let mut changed = record.clone();
+    changed.values.insert("title".into(), json!("CTO"));
     changed.updated_at = 11;
     // A stale expectation is refused; the right one wins.
-    assert!(matches!(store.update_rows(org, &[(Row::Contact(changed.clone()), 9)]).await, Err(StoreError::Stale)));
-    store.update_rows(org, &[(Row::Contact(changed.clone()), 10)]).await.unwrap();
-    assert!(matches!(
-        store.update_rows("other", &[(Row::Contact(changed.clone()), 11)]).await,
-        Err(StoreError::NotFound)
-    ));
+    let mut tx = store.begin().await.unwrap();
+    assert!(matches!(tx.update_records(org, &[(changed.clone(), 9)], &[]).await, Err(StoreError::Stale)));
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    tx.update_records(org, &[(changed.clone(), 10)], &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(matches!(tx.update_records(&other, &[(changed.clone(), 11)], &[]).await, Err(StoreError::NotFound)));
+    drop(tx);
 
     let q = Query {
         entity: Entity::Contact,
         filter: vec![],
-        sort: vec![SortExpr { column: "created_at", kind: ColKind::Int, desc: true }],
+        sort: vec![SortExpr {
+            field: "created_at".into(),
+            col: Col::Builtin { name: "created_at", kind: ColKind::Int },
+            desc: true,
+        }],
         after: None,
         limit: 10,
     };
     assert_eq!(store.search(org, &q).await.unwrap().len(), 1);
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 1);
-    assert!(matches!(
-        store.delete_rows(org, Entity::Contact, &["c1".into(), "nope".into()]).await,
-        Err(StoreError::NotFound)
-    ));
+    let mut tx = store.begin().await.unwrap();
+    let both = [RecordId::from("c1"), RecordId::from("nope")];
+    assert!(matches!(tx.trash_records(org, Entity::Contact, &both, 20, &[]).await, Err(StoreError::NotFound)));
+    drop(tx);
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 1, "a failed delete deletes nothing");
-    store.delete_rows(org, Entity::Contact, &["c1".into()]).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.trash_records(org, Entity::Contact, &[RecordId::from("c1")], 20, &[]).await.unwrap();
+    tx.commit().await.unwrap();
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 0);
+    assert!(store.get_records(org, Entity::Contact, &[RecordId::from("c1")]).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -1,8 +1,13 @@
-//! The tool catalog: one entry per tool, in the order `tools/list` shows them.
+//! The tool catalog: one entry per tool, in the order `tools/list` shows them. The tools
+//! that write records are derived from the entity descriptions.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use schemars::JsonSchema;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
+use crate::entities::{Entity, EntityDef};
 use crate::inputs::*;
 use crate::scope::{Scope, Scopes};
 
@@ -40,6 +45,8 @@ pub enum Access {
     All(&'static [Scope]),
     /// At least one of these.
     Any(&'static [Scope]),
+    /// The scope this picks from at least one entity (say, any `:read`).
+    AnyEntity(fn(&EntityDef) -> Scope),
 }
 
 impl Access {
@@ -48,168 +55,170 @@ impl Access {
             Access::Always => true,
             Access::All(needed) => needed.iter().all(|s| scopes.contains(s)),
             Access::Any(needed) => needed.iter().any(|s| scopes.contains(s)),
+            Access::AnyEntity(pick) => Entity::ALL.iter().any(|e| scopes.contains(&pick(e.def()))),
         }
     }
 }
 
+/// What a tool does, for dispatch: a fixed tool by name, or a write on an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Fixed,
+    Create(Entity),
+    Update(Entity),
+    Upsert(Entity),
+}
+
 /// One tool's contract.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ToolDef {
     pub name: &'static str,
-    pub title: &'static str,
-    pub description: &'static str,
+    pub title: Cow<'static, str>,
+    pub description: Cow<'static, str>,
     pub toolset: Toolset,
     pub access: Access,
     pub read_only: bool,
     pub destructive: bool,
     pub idempotent: bool,
-    pub input_schema: fn() -> Map<String, Value>,
-    pub output_schema: fn() -> Map<String, Value>,
+    pub input_schema: Map<String, Value>,
+    pub output_schema: Map<String, Value>,
+    pub call: Call,
 }
 
 impl ToolDef {
     pub fn find(name: &str) -> Option<&'static ToolDef> {
-        CATALOG.iter().find(|t| t.name == name)
+        catalog().iter().find(|t| t.name == name)
+    }
+
+    /// The example call at the end of the description.
+    pub fn example(&self) -> &str {
+        self.description.rsplit("Example: ").next().unwrap_or("").trim()
     }
 }
 
-/// The JSON Schema of `T` as an object, inlined where clients struggle with references.
+/// The JSON Schema of `T` as an object.
 pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
     let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
     match serde_json::to_value(schema) {
         Ok(Value::Object(mut map)) => {
             map.remove("$schema");
+            crate::schema::portable(&mut map);
             map
         }
         _ => Map::new(),
     }
 }
 
-const READS: &[Scope] = &[Scope::ContactsRead, Scope::CompaniesRead];
-const DELETES: &[Scope] = &[Scope::ContactsDelete, Scope::CompaniesDelete];
+#[allow(clippy::too_many_arguments)]
+fn fixed(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    access: Access,
+    (read_only, destructive, idempotent): (bool, bool, bool),
+    input_schema: Map<String, Value>,
+    output_schema: Map<String, Value>,
+) -> ToolDef {
+    ToolDef {
+        name,
+        title: title.into(),
+        description: description.into(),
+        toolset: Toolset::Core,
+        access,
+        read_only,
+        destructive,
+        idempotent,
+        input_schema,
+        output_schema,
+        call: Call::Fixed,
+    }
+}
 
-pub static CATALOG: &[ToolDef] = &[
-    ToolDef {
-        name: "get_workspace",
-        title: "Get workspace",
-        description: include_str!("descriptions/get_workspace.md"),
-        toolset: Toolset::Core,
-        access: Access::Always,
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-        input_schema: schema_of::<NoArguments>,
-        output_schema: schema_of::<Workspace>,
-    },
-    ToolDef {
-        name: "describe_entity",
-        title: "Describe an entity",
-        description: include_str!("descriptions/describe_entity.md"),
-        toolset: Toolset::Core,
-        access: Access::Any(READS),
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-        input_schema: schema_of::<DescribeEntityInput>,
-        output_schema: schema_of::<EntityDescription>,
-    },
-    ToolDef {
-        name: "search_records",
-        title: "Search records",
-        description: include_str!("descriptions/search_records.md"),
-        toolset: Toolset::Core,
-        access: Access::Any(READS),
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-        input_schema: schema_of::<SearchRecordsInput>,
-        output_schema: schema_of::<SearchResult>,
-    },
-    ToolDef {
-        name: "count_records",
-        title: "Count records",
-        description: include_str!("descriptions/count_records.md"),
-        toolset: Toolset::Core,
-        access: Access::Any(READS),
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-        input_schema: schema_of::<CountRecordsInput>,
-        output_schema: schema_of::<CountResult>,
-    },
-    ToolDef {
-        name: "get_records",
-        title: "Get records by id",
-        description: include_str!("descriptions/get_records.md"),
-        toolset: Toolset::Core,
-        access: Access::Any(READS),
-        read_only: true,
-        destructive: false,
-        idempotent: true,
-        input_schema: schema_of::<GetRecordsInput>,
-        output_schema: schema_of::<RecordsResult>,
-    },
-    ToolDef {
-        name: "create_contacts",
-        title: "Create contacts",
-        description: include_str!("descriptions/create_contacts.md"),
-        toolset: Toolset::Contacts,
-        access: Access::All(&[Scope::ContactsWrite]),
-        read_only: false,
-        destructive: false,
-        idempotent: false,
-        input_schema: schema_of::<CreateContactsInput>,
-        output_schema: schema_of::<RecordsResult>,
-    },
-    ToolDef {
-        name: "update_contacts",
-        title: "Update contacts",
-        description: include_str!("descriptions/update_contacts.md"),
-        toolset: Toolset::Contacts,
-        access: Access::All(&[Scope::ContactsWrite]),
-        read_only: false,
-        destructive: true,
-        idempotent: true,
-        input_schema: schema_of::<UpdateContactsInput>,
-        output_schema: schema_of::<RecordsResult>,
-    },
-    ToolDef {
-        name: "create_companies",
-        title: "Create companies",
-        description: include_str!("descriptions/create_companies.md"),
-        toolset: Toolset::Companies,
-        access: Access::All(&[Scope::CompaniesWrite]),
-        read_only: false,
-        destructive: false,
-        idempotent: false,
-        input_schema: schema_of::<CreateCompaniesInput>,
-        output_schema: schema_of::<RecordsResult>,
-    },
-    ToolDef {
-        name: "update_companies",
-        title: "Update companies",
-        description: include_str!("descriptions/update_companies.md"),
-        toolset: Toolset::Companies,
-        access: Access::All(&[Scope::CompaniesWrite]),
-        read_only: false,
-        destructive: true,
-        idempotent: true,
-        input_schema: schema_of::<UpdateCompaniesInput>,
-        output_schema: schema_of::<RecordsResult>,
-    },
-    ToolDef {
-        name: "delete_records",
-        title: "Delete records",
-        description: include_str!("descriptions/delete_records.md"),
-        toolset: Toolset::Core,
-        access: Access::Any(DELETES),
-        read_only: false,
-        destructive: true,
-        idempotent: true,
-        input_schema: schema_of::<DeleteRecordsInput>,
-        output_schema: schema_of::<DeleteResult>,
-    },
-];
+const READ: (bool, bool, bool) = (true, false, true);
+
+/// The whole catalog, built once.
+pub fn catalog() -> &'static [ToolDef] {
+    static CATALOG: LazyLock<Vec<ToolDef>> = LazyLock::new(build);
+    &CATALOG
+}
+
+fn build() -> Vec<ToolDef> {
+    let any_read = Access::AnyEntity(|d| d.read);
+    let mut tools = vec![
+        fixed(
+            "get_workspace",
+            "Get workspace",
+            include_str!("descriptions/get_workspace.md"),
+            Access::Always,
+            READ,
+            schema_of::<NoArguments>(),
+            schema_of::<Workspace>(),
+        ),
+        fixed(
+            "describe_entity",
+            "Describe an entity",
+            include_str!("descriptions/describe_entity.md"),
+            any_read,
+            READ,
+            schema_of::<DescribeEntityInput>(),
+            schema_of::<EntityDescription>(),
+        ),
+        fixed(
+            "search_records",
+            "Search records",
+            include_str!("descriptions/search_records.md"),
+            any_read,
+            READ,
+            schema_of::<SearchRecordsInput>(),
+            schema_of::<SearchResult>(),
+        ),
+        fixed(
+            "count_records",
+            "Count records",
+            include_str!("descriptions/count_records.md"),
+            any_read,
+            READ,
+            schema_of::<CountRecordsInput>(),
+            schema_of::<CountResult>(),
+        ),
+        fixed(
+            "get_records",
+            "Get records by id",
+            include_str!("descriptions/get_records.md"),
+            any_read,
+            READ,
+            schema_of::<GetRecordsInput>(),
+            schema_of::<GetRecordsResult>(),
+        ),
+    ];
+    for e in Entity::ALL {
+        tools.extend(crate::schema::write_tools(e.def()));
+    }
+    tools.push(fixed(
+        "delete_records",
+        "Delete records",
+        include_str!("descriptions/delete_records.md"),
+        Access::AnyEntity(|d| d.delete),
+        (false, true, true),
+        schema_of::<DeleteRecordsInput>(),
+        schema_of::<DeleteResult>(),
+    ));
+    tools
+}
+
+/// The JSON of `{"items": [...]}` results that list records.
+pub(crate) fn records_output() -> Map<String, Value> {
+    let v = json!({
+        "type": "object",
+        "properties": { "items": { "type": "array", "items": { "type": "object" },
+            "description": "The records written, in the order given (fields as describe_entity lists them)." } },
+        "required": ["items"]
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -217,12 +226,15 @@ mod tests {
 
     #[test]
     fn every_tool_is_complete() {
-        for tool in CATALOG {
+        let mut names = std::collections::HashSet::new();
+        for tool in catalog() {
+            assert!(names.insert(tool.name), "{} is listed twice", tool.name);
             assert!(tool.description.contains("Example: `"), "{} needs an example", tool.name);
-            let input = (tool.input_schema)();
-            assert_eq!(input["type"], "object", "{}", tool.name);
-            assert_eq!(input["additionalProperties"], false, "{}", tool.name);
-            assert_eq!((tool.output_schema)()["type"], "object", "{}", tool.name);
+            assert_eq!(tool.input_schema["type"], "object", "{}", tool.name);
+            assert_eq!(tool.input_schema["additionalProperties"], false, "{}", tool.name);
+            assert_eq!(tool.output_schema["type"], "object", "{}", tool.name);
+            let example: Value = serde_json::from_str(tool.example().trim_matches('`')).expect("example is JSON");
+            assert!(example.is_object(), "{}", tool.name);
         }
     }
 }

@@ -2,19 +2,15 @@
 //! read; every input object refuses unknown fields (`additionalProperties: false`).
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::records::{Entity, Record, RecordRef};
+use crate::entities::{Entity, FieldType};
+use crate::records::RecordRef;
 
-/// Distinguishes a field that is absent (keep the value) from one set to `null` (clear it).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
+/// A record as tools answer with it: `entity`, `id`, the entity's fields (see
+/// `describe_entity`), `custom`, `created_at`, `updated_at`.
+pub type Record = Map<String, Value>;
 
 /// A comparison operator in a filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -138,6 +134,9 @@ pub struct SearchRecordsInput {
     /// `next_cursor` from the previous page of the same search.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Return only these fields (plus `entity` and `id`), to save tokens.
+    #[serde(default)]
+    pub fields: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -156,131 +155,11 @@ pub struct CountRecordsInput {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GetRecordsInput {
-    /// 1 to 100 records to fetch.
+    /// 1 to 100 records to fetch; a repeated one is read once.
     pub records: Vec<RecordRef>,
-}
-
-/// A new contact. Every field is optional, but a contact needs a name or an email.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewContact {
+    /// Return only these fields (plus `entity` and `id`), to save tokens.
     #[serde(default)]
-    pub first_name: Option<String>,
-    #[serde(default)]
-    pub last_name: Option<String>,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub phone: Option<String>,
-    #[serde(default)]
-    pub title: Option<String>,
-    /// Id of an existing company.
-    #[serde(default)]
-    pub company_id: Option<String>,
-    /// Id of a user of the organization.
-    #[serde(default)]
-    pub owner_id: Option<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Values for custom fields defined on contacts, by key.
-    #[serde(default)]
-    pub custom: Map<String, Value>,
-}
-
-/// Changes to one contact: fields left out are kept, fields set to `null` are cleared.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactPatch {
-    pub id: String,
-    #[serde(default, deserialize_with = "present")]
-    pub first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub title: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub company_id: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub owner_id: Option<Option<String>>,
-    /// Replaces the tags.
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    /// Sets the given custom fields; a `null` value clears one. Others are kept.
-    #[serde(default)]
-    pub custom: Option<Map<String, Value>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateContactsInput {
-    /// 1 to 100 contacts.
-    pub contacts: Vec<NewContact>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateContactsInput {
-    /// 1 to 100 changes, each naming the contact's `id`.
-    pub contacts: Vec<ContactPatch>,
-}
-
-/// A new company.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCompany {
-    pub name: String,
-    /// Web domain such as `acme.com`; unique in the organization.
-    #[serde(default)]
-    pub domain: Option<String>,
-    #[serde(default)]
-    pub industry: Option<String>,
-    /// Id of a user of the organization.
-    #[serde(default)]
-    pub owner_id: Option<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Values for custom fields defined on companies, by key.
-    #[serde(default)]
-    pub custom: Map<String, Value>,
-}
-
-/// Changes to one company: fields left out are kept, fields set to `null` are cleared.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompanyPatch {
-    pub id: String,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    pub domain: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub industry: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
-    pub owner_id: Option<Option<String>>,
-    /// Replaces the tags.
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    /// Sets the given custom fields; a `null` value clears one. Others are kept.
-    #[serde(default)]
-    pub custom: Option<Map<String, Value>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCompaniesInput {
-    /// 1 to 100 companies.
-    pub companies: Vec<NewCompany>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateCompaniesInput {
-    /// 1 to 100 changes, each naming the company's `id`.
-    pub companies: Vec<CompanyPatch>,
+    pub fields: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -328,11 +207,8 @@ pub struct Limits {
     pub max_active_keys: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-pub struct RecordCounts {
-    pub contacts: u64,
-    pub companies: u64,
-}
+/// Records the organization holds, by entity (for the entities this key may read).
+pub type RecordCounts = std::collections::BTreeMap<String, u64>;
 
 /// Who is calling, with what powers, in which organization.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -347,25 +223,6 @@ pub struct Workspace {
     pub counts: RecordCounts,
 }
 
-/// A field's type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldType {
-    Id,
-    Text,
-    Email,
-    Phone,
-    Url,
-    Number,
-    Currency,
-    Boolean,
-    Date,
-    Datetime,
-    Select,
-    Tags,
-    Relation,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FieldInfo {
     pub name: String,
@@ -377,9 +234,14 @@ pub struct FieldInfo {
     pub sortable: bool,
     /// Whether create and update take it.
     pub writable: bool,
+    /// Whether a create must give it.
+    pub required: bool,
     /// For relations: the entity it points to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub references: Option<Entity>,
+    /// For selects: the allowed values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -405,6 +267,7 @@ pub struct EntityDescription {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SearchResult {
+    /// The records of this page.
     pub items: Vec<Record>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
@@ -417,7 +280,16 @@ pub struct CountResult {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RecordsResult {
+    /// The records, in the order given.
     pub items: Vec<Record>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct GetRecordsResult {
+    /// The records found, in the order asked, with their relations.
+    pub items: Vec<Record>,
+    /// Those not found in your organization.
+    pub missing: Vec<RecordRef>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

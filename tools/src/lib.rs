@@ -1,13 +1,17 @@
-//! The contract of Rapport's MCP tools: names, titles, descriptions, annotations, the
-//! scopes each needs, and the typed inputs and outputs whose JSON Schemas clients see.
+//! The contract of Rapport's MCP tools: the entity descriptions, names, titles,
+//! descriptions, annotations, the scopes each tool needs, and the typed inputs and outputs
+//! whose JSON Schemas clients see.
 //!
 //! This crate knows nothing of storage or transport; the server parses these inputs into
 //! domain types and answers with these outputs.
 
 pub mod catalog;
+pub mod entities;
 pub mod inputs;
 pub mod records;
+pub mod schema;
 pub mod scope;
 
-pub use catalog::{Access, CATALOG, ToolDef, Toolset};
+pub use catalog::{Access, Call, ToolDef, Toolset, catalog};
+pub use entities::{Entity, EntityDef, Field, FieldType, Storage};
 pub use scope::{Role, Scope, Scopes};

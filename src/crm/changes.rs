@@ -1,0 +1,69 @@
+//! Change-log entries in the shape of SPEC section 5, built for every record write.
+
+use serde_json::{Map, Value, json};
+
+use super::Principal;
+use crate::store::{Change, Record};
+use crate::time::Millis;
+
+pub fn entry(
+    p: &Principal,
+    at: Millis,
+    action: &'static str,
+    entity: &str,
+    record_id: &str,
+    changes: Map<String, Value>,
+) -> Change {
+    Change {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: p.org.id.clone(),
+        at,
+        action,
+        entity: entity.to_owned(),
+        record_id: record_id.to_owned(),
+        actor: p.change_actor(),
+        changes,
+    }
+}
+
+fn pair(before: &Value, after: &Value) -> Value {
+    json!({ "before": before, "after": after })
+}
+
+/// Every field a new record has, as `{before: null, after: value}`.
+pub fn created(p: &Principal, r: &Record) -> Change {
+    entry(p, r.created_at, "created", r.entity.as_str(), r.id.as_str(), diff(None, r))
+}
+
+/// The fields that differ between `before` and `after` (custom fields as `custom.KEY`);
+/// empty when nothing changed.
+pub fn diff(before: Option<&Record>, after: &Record) -> Map<String, Value> {
+    let mut out = Map::new();
+    let null = Value::Null;
+    for f in after.entity.def().columns() {
+        let (b, a) = (before.map_or(&null, |r| r.get(f.name)), after.get(f.name));
+        if !same(b, a) {
+            out.insert(f.name.to_owned(), pair(b, a));
+        }
+    }
+    let empty = Map::new();
+    let old = before.map_or(&empty, |r| &r.custom);
+    for (k, a) in &after.custom {
+        let b = old.get(k).unwrap_or(&null);
+        if b != a {
+            out.insert(format!("custom.{k}"), pair(b, a));
+        }
+    }
+    for (k, b) in old {
+        if !after.custom.contains_key(k) {
+            out.insert(format!("custom.{k}"), pair(b, &null));
+        }
+    }
+    out
+}
+
+/// Equal, counting an empty list as no value.
+fn same(a: &Value, b: &Value) -> bool {
+    let empty = |v: &Value| v.is_null() || v.as_array().is_some_and(Vec::is_empty);
+    a == b || (empty(a) && empty(b))
+}

@@ -1,0 +1,88 @@
+//! The audit log: key, user and organization actions, and refused uses of keys.
+
+use super::db::{DbRow, Tx};
+use super::*;
+use crate::time::Millis;
+
+const AUDIT_COLS: &str = "id, org_id, at, actor_type, actor_id, action, target_type, target_id, key_id, ip, details";
+
+fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
+    let kind = r.need_text(3)?;
+    let actor_id = r.text(4)?;
+    let key_id = r.text(8)?;
+    let actor = match (kind.as_str(), actor_id) {
+        ("cli", _) => Actor::Cli,
+        ("key", Some(id)) => Actor::Key { key_id: key_id.clone().unwrap_or_default(), user_id: id },
+        ("user", Some(id)) => Actor::User { user_id: id },
+        _ => Actor::System,
+    };
+    Ok(AuditEntry {
+        id: r.need_text(0)?,
+        org_id: r.text(1)?.map(OrgId::from),
+        at: r.need_int(2)?,
+        actor,
+        action: r.need_text(5)?,
+        target_type: r.text(6)?,
+        target_id: r.text(7)?,
+        key_id,
+        ip: r.text(9)?,
+        details: parse_json(&r.need_text(10)?, "details")?,
+    })
+}
+
+impl Store {
+    /// Writes one entry on its own (refused uses, which change nothing else).
+    pub async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.insert_audit(entry).await?;
+        tx.commit().await
+    }
+
+    /// Newest first; `before` is the `(at, id)` of the last entry of the previous page.
+    pub async fn list_audit(
+        &self,
+        org_id: &OrgId,
+        before: Option<(Millis, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEntry>> {
+        let rows = match before {
+            None => {
+                let sql =
+                    format!("SELECT {AUDIT_COLS} FROM audit_log WHERE org_id = $1 ORDER BY at DESC, id DESC LIMIT $2");
+                self.db.fetch(&sql, &[org_id.into(), i64::from(limit).into()]).await?
+            }
+            Some((at, id)) => {
+                let sql = format!(
+                    "SELECT {AUDIT_COLS} FROM audit_log WHERE org_id = $1 AND (at, id) < ($3, $4) \
+                     ORDER BY at DESC, id DESC LIMIT $2"
+                );
+                self.db.fetch(&sql, &[org_id.into(), i64::from(limit).into(), at.into(), id.into()]).await?
+            }
+        };
+        rows.into_iter().map(audit).collect()
+    }
+}
+
+impl Tx {
+    pub async fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
+        let sql = format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+        self.execute(
+            &sql,
+            &[
+                (&e.id).into(),
+                e.org_id.as_ref().map(OrgId::as_str).into(),
+                e.at.into(),
+                e.actor.kind().into(),
+                e.actor.id().into(),
+                (&e.action).into(),
+                (&e.target_type).into(),
+                (&e.target_id).into(),
+                (&e.key_id).into(),
+                (&e.ip).into(),
+                json_text(&e.details).into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The change log (SPEC section 11): appended in the transaction of the write it
+//! describes, never edited, read newest first.
+
+use serde_json::Value;
+
+use super::db::{DbRow, Tx};
+use super::query::Sql;
+use super::*;
+use crate::time::Millis;
+
+const CHANGE_COLS: &str =
+    "id, org_id, at, action, entity, record_id, actor_type, actor_id, actor_name, user_id, user_email, key_id, changes";
+
+fn change(mut r: DbRow) -> StoreResult<Change> {
+    let action = r.need_text(3)?;
+    let kind = r.need_text(6)?;
+    Ok(Change {
+        id: r.need_text(0)?,
+        org_id: r.need_text(1)?.into(),
+        at: r.need_int(2)?,
+        action: ACTIONS.iter().copied().find(|a| *a == action).unwrap_or("updated"),
+        entity: r.need_text(4)?,
+        record_id: r.need_text(5)?,
+        actor: ChangeActor {
+            kind: ["key", "user", "cli"].into_iter().find(|k| *k == kind).unwrap_or("system"),
+            id: r.text(7)?,
+            name: r.text(8)?,
+            user_id: r.text(9)?,
+            user_email: r.text(10)?,
+            key_id: r.text(11)?,
+        },
+        changes: parse_json(&r.need_text(12)?, "changes")?,
+    })
+}
+
+/// Every action an entry can name.
+pub const ACTIONS: &[&str] = &["created", "updated", "deleted", "restored", "merged", "linked", "unlinked", "purged"];
+
+/// Which entries a read wants.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub entity: Option<String>,
+    pub record_id: Option<String>,
+    /// Entries strictly older than this `(at, id)`.
+    pub before: Option<(Millis, String)>,
+    pub limit: u32,
+}
+
+impl Store {
+    /// Newest first.
+    pub async fn list_changes(&self, org_id: &OrgId, f: &ChangeFilter) -> StoreResult<Vec<Change>> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT {CHANGE_COLS} FROM changes WHERE org_id = "));
+        sql.bind(org_id.into());
+        if let Some(e) = &f.entity {
+            sql.push(" AND entity = ");
+            sql.bind(e.into());
+        }
+        if let Some(id) = &f.record_id {
+            sql.push(" AND record_id = ");
+            sql.bind(id.into());
+        }
+        if let Some((at, id)) = &f.before {
+            sql.push(" AND (at, id) < (");
+            sql.bind((*at).into());
+            sql.push(", ");
+            sql.bind(id.into());
+            sql.push(")");
+        }
+        sql.push(" ORDER BY at DESC, id DESC LIMIT ");
+        sql.bind(i64::from(f.limit).into());
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
+    }
+}
+
+impl Tx {
+    /// Appends entries; only record writes in this module call it, with their own entries.
+    pub async fn append_changes(&mut self, changes: &[Change]) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO changes ({CHANGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        for c in changes {
+            self.execute(
+                &sql,
+                &[
+                    (&c.id).into(),
+                    (&c.org_id).into(),
+                    c.at.into(),
+                    c.action.into(),
+                    (&c.entity).into(),
+                    (&c.record_id).into(),
+                    c.actor.kind.into(),
+                    (&c.actor.id).into(),
+                    (&c.actor.name).into(),
+                    (&c.actor.user_id).into(),
+                    (&c.actor.user_email).into(),
+                    (&c.actor.key_id).into(),
+                    json_text(&Value::Object(c.changes.clone())).into(),
+                ],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,377 @@
+//! The one place where SQLite and PostgreSQL differ in how they are driven: pools, the
+//! write transaction, binding values and reading columns. Everything above this module
+//! writes its SQL once (`$n` placeholders, `RETURNING`, row values work on both) and passes
+//! values as [`SqlValue`]; rows come back as [`DbRow`]s of plain values.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPoolOptions, PgRow, Postgres};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Column, Pool, Row, Sqlite, TypeInfo, ValueRef};
+
+use super::fast::FastReader;
+use super::{StoreError, StoreResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The type of a column, for typed NULLs and comparisons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColKind {
+    Text,
+    Int,
+    Float,
+    Bool,
+}
+
+/// A value bound to a statement. NULL carries its type: PostgreSQL refuses a text NULL for
+/// a BIGINT column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null(ColKind),
+}
+
+impl From<&str> for SqlValue {
+    fn from(s: &str) -> Self {
+        SqlValue::Text(s.to_owned())
+    }
+}
+impl From<String> for SqlValue {
+    fn from(s: String) -> Self {
+        SqlValue::Text(s)
+    }
+}
+impl From<&String> for SqlValue {
+    fn from(s: &String) -> Self {
+        SqlValue::Text(s.clone())
+    }
+}
+impl From<i64> for SqlValue {
+    fn from(n: i64) -> Self {
+        SqlValue::Int(n)
+    }
+}
+impl From<bool> for SqlValue {
+    fn from(b: bool) -> Self {
+        SqlValue::Bool(b)
+    }
+}
+impl From<Option<&str>> for SqlValue {
+    fn from(s: Option<&str>) -> Self {
+        s.map_or(SqlValue::Null(ColKind::Text), SqlValue::from)
+    }
+}
+impl From<Option<String>> for SqlValue {
+    fn from(s: Option<String>) -> Self {
+        s.map_or(SqlValue::Null(ColKind::Text), SqlValue::Text)
+    }
+}
+impl From<&Option<String>> for SqlValue {
+    fn from(s: &Option<String>) -> Self {
+        s.as_deref().into()
+    }
+}
+impl From<Option<i64>> for SqlValue {
+    fn from(n: Option<i64>) -> Self {
+        n.map_or(SqlValue::Null(ColKind::Int), SqlValue::Int)
+    }
+}
+
+/// A column as read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbVal {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}
+
+/// One row, read by position. Getters take the value out, so decoding moves strings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbRow(pub Vec<DbVal>);
+
+impl DbRow {
+    fn take(&mut self, i: usize) -> StoreResult<DbVal> {
+        let slot = self.0.get_mut(i).ok_or_else(|| StoreError::Corrupt(format!("no column {i}")))?;
+        Ok(std::mem::replace(slot, DbVal::Null))
+    }
+
+    pub fn text(&mut self, i: usize) -> StoreResult<Option<String>> {
+        match self.take(i)? {
+            DbVal::Null => Ok(None),
+            DbVal::Text(s) => Ok(Some(s)),
+            DbVal::Int(n) => Ok(Some(n.to_string())),
+            DbVal::Float(f) => Ok(Some(f.to_string())),
+            other => Err(StoreError::Corrupt(format!("column {i}: expected text, got {other:?}"))),
+        }
+    }
+
+    pub fn int(&mut self, i: usize) -> StoreResult<Option<i64>> {
+        match self.take(i)? {
+            DbVal::Null => Ok(None),
+            DbVal::Int(n) => Ok(Some(n)),
+            DbVal::Bool(b) => Ok(Some(i64::from(b))),
+            other => Err(StoreError::Corrupt(format!("column {i}: expected an integer, got {other:?}"))),
+        }
+    }
+
+    pub fn float(&mut self, i: usize) -> StoreResult<Option<f64>> {
+        match self.take(i)? {
+            DbVal::Null => Ok(None),
+            DbVal::Float(f) => Ok(Some(f)),
+            DbVal::Int(n) => Ok(Some(n as f64)),
+            other => Err(StoreError::Corrupt(format!("column {i}: expected a number, got {other:?}"))),
+        }
+    }
+
+    pub fn bool(&mut self, i: usize) -> StoreResult<bool> {
+        match self.take(i)? {
+            DbVal::Bool(b) => Ok(b),
+            DbVal::Int(n) => Ok(n != 0),
+            other => Err(StoreError::Corrupt(format!("column {i}: expected a boolean, got {other:?}"))),
+        }
+    }
+
+    pub fn need_text(&mut self, i: usize) -> StoreResult<String> {
+        self.text(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
+    }
+
+    pub fn need_int(&mut self, i: usize) -> StoreResult<i64> {
+        self.int(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
+    }
+}
+
+fn sqlite_row(row: &SqliteRow) -> StoreResult<DbRow> {
+    let mut out = Vec::with_capacity(row.len());
+    for i in 0..row.len() {
+        let raw = row.try_get_raw(i)?;
+        let v = if raw.is_null() {
+            DbVal::Null
+        } else {
+            // SQLite reports each value's own storage class.
+            match raw.type_info().name() {
+                "INTEGER" | "BOOLEAN" => DbVal::Int(row.try_get_unchecked::<i64, _>(i)?),
+                "REAL" => DbVal::Float(row.try_get_unchecked::<f64, _>(i)?),
+                _ => DbVal::Text(row.try_get_unchecked::<String, _>(i)?),
+            }
+        };
+        out.push(v);
+    }
+    Ok(DbRow(out))
+}
+
+fn pg_row(row: &PgRow) -> StoreResult<DbRow> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        if row.try_get_raw(i)?.is_null() {
+            out.push(DbVal::Null);
+            continue;
+        }
+        let v = match col.type_info().name() {
+            "INT8" => DbVal::Int(row.try_get::<i64, _>(i)?),
+            "INT4" => DbVal::Int(i64::from(row.try_get::<i32, _>(i)?)),
+            "INT2" => DbVal::Int(i64::from(row.try_get::<i16, _>(i)?)),
+            "BOOL" => DbVal::Bool(row.try_get::<bool, _>(i)?),
+            "FLOAT8" => DbVal::Float(row.try_get::<f64, _>(i)?),
+            "FLOAT4" => DbVal::Float(f64::from(row.try_get::<f32, _>(i)?)),
+            _ => DbVal::Text(row.try_get::<String, _>(i)?),
+        };
+        out.push(v);
+    }
+    Ok(DbRow(out))
+}
+
+macro_rules! bind_all {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for a in $args {
+            q = match a {
+                SqlValue::Text(s) => q.bind(s.as_str()),
+                SqlValue::Int(n) => q.bind(*n),
+                SqlValue::Float(f) => q.bind(*f),
+                SqlValue::Bool(b) => q.bind(*b),
+                SqlValue::Null(ColKind::Text) => q.bind(None::<String>),
+                SqlValue::Null(ColKind::Int) => q.bind(None::<i64>),
+                SqlValue::Null(ColKind::Float) => q.bind(None::<f64>),
+                SqlValue::Null(ColKind::Bool) => q.bind(None::<bool>),
+            };
+        }
+        q
+    }};
+}
+
+/// The database: a single SQLite writer plus readers, or a PostgreSQL pool.
+pub(super) enum Db {
+    Sqlite {
+        /// One connection: SQLite has one writer at a time, and queuing here beats
+        /// "database is locked".
+        write: Pool<Sqlite>,
+        read: Pool<Sqlite>,
+        /// Hot-path reads without sqlx's thread hop; `None` for an in-memory database.
+        fast: Option<FastReader>,
+    },
+    Postgres(Pool<Postgres>),
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool =
+                PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            return Ok(Db::Postgres(pool));
+        }
+        anyhow::ensure!(
+            url.starts_with("sqlite:"),
+            "RAPPORT_DATABASE_URL must start with sqlite:// or postgres://, got `{url}`"
+        );
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives power loss too, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&write).await?;
+        let file = options.get_filename().to_path_buf();
+        let on_disk = !file.as_os_str().is_empty() && file != std::path::Path::new(":memory:");
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.read_only(true))
+            .await?;
+        let fast = if on_disk { Some(FastReader::open(&file, 4)?) } else { None };
+        Ok(Db::Sqlite { write, read, fast })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Db::Sqlite { .. } => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub fn fast(&self) -> Option<&FastReader> {
+        match self {
+            Db::Sqlite { fast, .. } => fast.as_ref(),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// A read outside any transaction.
+    pub async fn fetch(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
+        match self {
+            Db::Sqlite { fast: Some(fast), .. } => fast.fetch(sql, args),
+            Db::Sqlite { read, .. } => {
+                let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
+                q.fetch_all(read).await?.iter().map(sqlite_row).collect()
+            }
+            Db::Postgres(pool) => {
+                let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
+                q.fetch_all(pool).await?.iter().map(pg_row).collect()
+            }
+        }
+    }
+
+    pub async fn fetch_one(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Option<DbRow>> {
+        Ok(self.fetch(sql, args).await?.into_iter().next())
+    }
+
+    /// A write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock at once, so
+    /// whatever the transaction reads stays true until it commits.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(match self {
+            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    pub async fn ping(&self) -> StoreResult<()> {
+        match self {
+            Db::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(drop)?,
+            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+        }
+        Ok(())
+    }
+}
+
+/// An open write transaction; dropped without `commit`, it rolls back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(_) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub(super) async fn fetch(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
+        match self {
+            Tx::Sqlite(tx) => {
+                let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
+                q.fetch_all(&mut **tx).await?.iter().map(sqlite_row).collect()
+            }
+            Tx::Postgres(tx) => {
+                let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
+                q.fetch_all(&mut **tx).await?.iter().map(pg_row).collect()
+            }
+        }
+    }
+
+    pub(super) async fn fetch_one(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<Option<DbRow>> {
+        Ok(self.fetch(sql, args).await?.into_iter().next())
+    }
+
+    /// A single number, such as a `COUNT(*)`.
+    pub(super) async fn scalar(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<i64> {
+        let mut row = self.fetch_one(sql, args).await?.ok_or_else(|| StoreError::Corrupt("no row".into()))?;
+        row.need_int(0)
+    }
+
+    /// Runs a statement; the number of rows it touched.
+    pub(super) async fn execute(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<u64> {
+        Ok(match self {
+            Tx::Sqlite(tx) => {
+                bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
+            }
+            Tx::Postgres(tx) => {
+                bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
+            }
+        })
+    }
+
+    /// Serializes writers of one organization's limited resources (enabled keys, owners).
+    /// SQLite's single writer already does; PostgreSQL locks the organization's row.
+    pub async fn lock_org(&mut self, org_id: &super::OrgId) -> StoreResult<()> {
+        if let Tx::Postgres(_) = self {
+            self.execute("SELECT id FROM orgs WHERE id = $1 FOR UPDATE", &[org_id.into()]).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,373 @@
+//! Records of every entity, stored from their descriptions: the table is the entity's
+//! plural, and each column field is a column of the same name (a record reference takes
+//! `NAME_entity` and `NAME_id`). Every write appends its change-log entries in the same
+//! transaction. Trashed records keep their row with `deleted_at` set; reads skip them.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use rapport_tools::{Entity, Field, FieldType};
+use serde_json::{Map, Value};
+
+use super::db::{DbRow, Tx};
+use super::query::{Predicate, Sql, table};
+use super::*;
+use crate::time::{self, Millis};
+
+/// The SQL of one entity, derived from its description once.
+struct EntitySql {
+    /// `id, …, custom, created_at, updated_at`.
+    cols: String,
+    /// `SELECT cols FROM table`.
+    select: String,
+    insert: String,
+    /// Takes the insert's parameters, then the `updated_at` the row must still have.
+    update: String,
+    fields: Vec<&'static Field>,
+}
+
+fn columns_of(f: &Field) -> Vec<String> {
+    match f.ty {
+        FieldType::RecordRef => vec![format!("{}_entity", f.name), format!("{}_id", f.name)],
+        _ => vec![f.name.to_owned()],
+    }
+}
+
+static SQL: LazyLock<HashMap<Entity, EntitySql>> = LazyLock::new(|| {
+    Entity::ALL
+        .iter()
+        .map(|e| {
+            let def = e.def();
+            let fields: Vec<&'static Field> = def.columns().collect();
+            let data: Vec<String> = fields.iter().flat_map(|f| columns_of(f)).collect();
+            let mut cols = vec!["id".to_owned()];
+            cols.extend(data.iter().cloned());
+            cols.extend(["custom", "created_at", "updated_at"].map(String::from));
+            let table = def.plural;
+            let cols = cols.join(", ");
+            let select = format!("SELECT {cols} FROM {table}");
+            // Insert: id, org_id, data…, custom, search, created_at, updated_at.
+            let mut insert_cols = vec!["id".to_owned(), "org_id".to_owned()];
+            insert_cols.extend(data.iter().cloned());
+            insert_cols.extend(["custom", "search", "created_at", "updated_at"].map(String::from));
+            let params: Vec<String> = (1..=insert_cols.len()).map(|n| format!("${n}")).collect();
+            let insert = format!("INSERT INTO {table} ({}) VALUES ({})", insert_cols.join(", "), params.join(", "));
+            let sets: Vec<String> =
+                insert_cols.iter().enumerate().skip(2).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+            let update = format!(
+                "UPDATE {table} SET {} WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL AND updated_at = ${}",
+                sets.join(", "),
+                insert_cols.len() + 1
+            );
+            (*e, EntitySql { cols, select, insert, update, fields })
+        })
+        .collect()
+});
+
+fn sql_of(entity: Entity) -> &'static EntitySql {
+    &SQL[&entity]
+}
+
+/// A stored value of a field, in the form tools show.
+fn decode_field(f: &Field, r: &mut DbRow, i: &mut usize) -> StoreResult<Value> {
+    let at = *i;
+    *i += 1;
+    Ok(match f.ty {
+        FieldType::RecordRef => {
+            *i += 1;
+            match (r.text(at)?, r.text(at + 1)?) {
+                (Some(entity), Some(id)) => serde_json::json!({ "entity": entity, "id": id }),
+                _ => Value::Null,
+            }
+        }
+        FieldType::Datetime => r.int(at)?.map_or(Value::Null, |ms| Value::String(time::rfc3339(ms))),
+        FieldType::Number => r.float(at)?.and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number),
+        FieldType::Boolean => match r.int(at)? {
+            None => Value::Null,
+            Some(n) => Value::Bool(n != 0),
+        },
+        FieldType::Tags | FieldType::MultiSelect | FieldType::Relations => match r.text(at)? {
+            None => Value::Array(Vec::new()),
+            Some(s) => parse_json(&s, f.name)?,
+        },
+        _ => r.text(at)?.map_or(Value::Null, Value::String),
+    })
+}
+
+fn decode(entity: Entity, mut r: DbRow) -> StoreResult<Record> {
+    let es = sql_of(entity);
+    let id = RecordId::from(r.need_text(0)?);
+    let mut values = Map::new();
+    let mut i = 1;
+    for f in &es.fields {
+        let v = decode_field(f, &mut r, &mut i)?;
+        if !v.is_null() {
+            values.insert(f.name.to_owned(), v);
+        }
+    }
+    let custom = parse_json(&r.need_text(i)?, "custom")?;
+    Ok(Record { entity, id, values, custom, created_at: r.need_int(i + 1)?, updated_at: r.need_int(i + 2)? })
+}
+
+fn encode_field(f: &Field, v: &Value, out: &mut Vec<SqlValue>) {
+    let text = |v: &Value| match v {
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Null => SqlValue::Null(ColKind::Text),
+        other => SqlValue::Text(other.to_string()),
+    };
+    match f.ty {
+        FieldType::RecordRef => {
+            out.push(text(&v["entity"]));
+            out.push(text(&v["id"]));
+        }
+        FieldType::Datetime => {
+            out.push(v.as_str().and_then(time::parse_instant).map_or(SqlValue::Null(ColKind::Int), SqlValue::Int))
+        }
+        FieldType::Number => out.push(v.as_f64().map_or(SqlValue::Null(ColKind::Float), SqlValue::Float)),
+        FieldType::Boolean => out.push(v.as_bool().map_or(SqlValue::Null(ColKind::Bool), SqlValue::Bool)),
+        FieldType::Tags | FieldType::MultiSelect | FieldType::Relations => out.push(SqlValue::Text(match v {
+            Value::Null => "[]".to_owned(),
+            other => other.to_string(),
+        })),
+        _ => out.push(text(v)),
+    }
+}
+
+/// The insert's parameters for a record.
+fn encode(org_id: &OrgId, r: &Record) -> Vec<SqlValue> {
+    let es = sql_of(r.entity);
+    let mut out = Vec::with_capacity(es.fields.len() + 6);
+    out.push((&r.id).into());
+    out.push(org_id.into());
+    for f in &es.fields {
+        encode_field(f, r.get(f.name), &mut out);
+    }
+    out.push(json_text(&r.custom).into());
+    out.push(r.search_text().into());
+    out.push(r.created_at.into());
+    out.push(r.updated_at.into());
+    out
+}
+
+fn ids_in(sql: &mut Sql, org_id: &OrgId, ids: &[RecordId]) {
+    sql.push(" WHERE org_id = ");
+    sql.bind(org_id.into());
+    sql.push(" AND id IN ");
+    in_list(sql, ids.iter().map(SqlValue::from));
+}
+
+/// One page of a search, plus the rows' records.
+pub type RecordPage = Vec<Record>;
+
+impl Store {
+    /// The live records with these ids in the organization, in no particular order, in one query.
+    pub async fn get_records(&self, org_id: &OrgId, entity: Entity, ids: &[RecordId]) -> StoreResult<Vec<Record>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&sql_of(entity).select);
+        ids_in(&mut sql, org_id, ids);
+        sql.push(" AND deleted_at IS NULL");
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|r| decode(entity, r)).collect()
+    }
+
+    pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&sql_of(query.entity).select);
+        sql.push(" WHERE org_id = ");
+        sql.bind(org_id.into());
+        sql.push(" AND deleted_at IS NULL");
+        sql.and_all(&query.filter);
+        if let Some((values, id)) = &query.after {
+            sql.after(&query.sort, values, id);
+        }
+        sql.order_by(&query.sort);
+        sql.push(" LIMIT ");
+        sql.bind(SqlValue::Int(i64::from(query.limit)));
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|r| decode(query.entity, r)).collect()
+    }
+
+    pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT COUNT(*) FROM {} WHERE org_id = ", table(entity)));
+        sql.bind(org_id.into());
+        sql.push(" AND deleted_at IS NULL");
+        sql.and_all(filter);
+        let mut row = self.db.fetch_one(&sql.text, &sql.binds).await?.ok_or(StoreError::NotFound)?;
+        Ok(row.need_int(0)? as u64)
+    }
+
+    /// For each parent, how many live `child` records point at it through `fk`, and the
+    /// newest `limit` of them: two queries however many parents.
+    pub async fn children(
+        &self,
+        org_id: &OrgId,
+        child: Entity,
+        fk: &str,
+        parents: &[RecordId],
+        limit: u32,
+    ) -> StoreResult<HashMap<RecordId, (u64, Vec<Record>)>> {
+        let mut out: HashMap<RecordId, (u64, Vec<Record>)> = HashMap::new();
+        if parents.is_empty() {
+            return Ok(out);
+        }
+        let t = table(child);
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT {fk}, COUNT(*) FROM {t} WHERE org_id = "));
+        sql.bind(org_id.into());
+        sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
+        in_list(&mut sql, parents.iter().map(SqlValue::from));
+        sql.push(&format!(" GROUP BY {fk}"));
+        for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
+            out.entry(r.need_text(0)?.into()).or_default().0 = r.need_int(1)? as u64;
+        }
+        // The newest `limit` per parent: a window over just these parents.
+        let cols = &sql_of(child).cols;
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!(
+            "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {fk} ORDER BY created_at DESC, id DESC) AS rn \
+             FROM {t} WHERE org_id = "
+        ));
+        sql.bind(org_id.into());
+        sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
+        in_list(&mut sql, parents.iter().map(SqlValue::from));
+        sql.push(") ranked WHERE rn <= ");
+        sql.bind(SqlValue::Int(i64::from(limit)));
+        sql.push(" ORDER BY created_at DESC, id DESC");
+        for r in self.db.fetch(&sql.text, &sql.binds).await? {
+            let record = decode(child, r)?;
+            if let Some(parent) = record.text(fk).map(RecordId::from) {
+                out.entry(parent).or_default().1.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn custom_fields(&self, org_id: &OrgId, entity: Entity) -> StoreResult<Vec<CustomFieldDef>> {
+        let rows = self
+            .db
+            .fetch(
+                "SELECT id, entity, key, label, field_type, options FROM custom_fields \
+                 WHERE org_id = $1 AND entity = $2 ORDER BY created_at, id",
+                &[org_id.into(), entity.as_str().into()],
+            )
+            .await?;
+        rows.into_iter()
+            .map(|mut r| {
+                let entity = r.need_text(1)?;
+                let ty = r.need_text(4)?;
+                Ok(CustomFieldDef {
+                    id: r.need_text(0)?,
+                    entity: Entity::parse(&entity)
+                        .ok_or_else(|| StoreError::Corrupt(format!("custom field of unknown entity {entity}")))?,
+                    key: r.need_text(2)?,
+                    label: r.need_text(3)?,
+                    field_type: CustomType::parse(&ty)
+                        .ok_or_else(|| StoreError::Corrupt(format!("custom field of unknown type {ty}")))?,
+                    options: parse_json(&r.need_text(5)?, "options")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl Tx {
+    /// Inserts all records or none, with their change-log entries.
+    pub async fn insert_records(&mut self, org_id: &OrgId, records: &[Record], changes: &[Change]) -> StoreResult<()> {
+        for r in records {
+            let what = match r.entity.def().unique {
+                Some(field) => format!("a {} with this {field}", r.entity),
+                None => format!("a {} with this id", r.entity),
+            };
+            self.execute(&sql_of(r.entity).insert, &encode(org_id, r)).await.map_err(|e| e.on_write(&what))?;
+        }
+        self.append_changes(changes).await
+    }
+
+    /// Replaces all records or none, with their change-log entries: `Stale` when one's
+    /// `updated_at` is no longer the expected value, `NotFound` when one is gone.
+    pub async fn update_records(
+        &mut self,
+        org_id: &OrgId,
+        records: &[(Record, Millis)],
+        changes: &[Change],
+    ) -> StoreResult<()> {
+        for (r, expected) in records {
+            let mut args = encode(org_id, r);
+            args.push((*expected).into());
+            let what = match r.entity.def().unique {
+                Some(field) => format!("a {} with this {field}", r.entity),
+                None => format!("a {} with this id", r.entity),
+            };
+            let done = self.execute(&sql_of(r.entity).update, &args).await.map_err(|e| e.on_write(&what))?;
+            if done == 0 {
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {} WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+                    table(r.entity)
+                );
+                let n = self.scalar(&sql, &[(&r.id).into(), org_id.into()]).await?;
+                return Err(if n == 0 { StoreError::NotFound } else { StoreError::Stale });
+            }
+        }
+        self.append_changes(changes).await
+    }
+
+    /// Moves live records to the trash, all or none (`NotFound` when one is not live), and
+    /// clears the references other records hold to them (`refs`: each referring entity
+    /// and column), with the change-log entries.
+    pub async fn trash_records(
+        &mut self,
+        org_id: &OrgId,
+        entity: Entity,
+        ids: &[RecordId],
+        at: Millis,
+        changes: &[Change],
+    ) -> StoreResult<()> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("UPDATE {} SET deleted_at = ", table(entity)));
+        sql.bind(at.into());
+        ids_in(&mut sql, org_id, ids);
+        sql.push(" AND deleted_at IS NULL");
+        if self.execute(&sql.text, &sql.binds).await? != ids.len() as u64 {
+            return Err(StoreError::NotFound);
+        }
+        self.append_changes(changes).await
+    }
+
+    /// Sets `fk` to NULL (and `updated_at` to `at`) on the live records of `child` that
+    /// point at any of `parents`. Answers each record changed with the parent it pointed at:
+    /// the caller appends their change entries in this same transaction.
+    pub async fn clear_references(
+        &mut self,
+        org_id: &OrgId,
+        child: Entity,
+        fk: &str,
+        parents: &[RecordId],
+        at: Millis,
+    ) -> StoreResult<Vec<(RecordId, String)>> {
+        let t = table(child);
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT id, {fk} FROM {t} WHERE org_id = "));
+        sql.bind(org_id.into());
+        sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
+        in_list(&mut sql, parents.iter().map(SqlValue::from));
+        let found: Vec<(RecordId, String)> = self
+            .fetch(&sql.text, &sql.binds)
+            .await?
+            .into_iter()
+            .map(|mut r| Ok((RecordId::from(r.need_text(0)?), r.need_text(1)?)))
+            .collect::<StoreResult<_>>()?;
+        if !found.is_empty() {
+            let mut sql = Sql::new(self.dialect());
+            sql.push(&format!("UPDATE {t} SET {fk} = NULL, updated_at = "));
+            sql.bind(at.into());
+            sql.push(" WHERE org_id = ");
+            sql.bind(org_id.into());
+            sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
+            in_list(&mut sql, parents.iter().map(SqlValue::from));
+            self.execute(&sql.text, &sql.binds).await?;
+        }
+        Ok(found)
+    }
+}

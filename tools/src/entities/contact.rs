@@ -1,0 +1,31 @@
+use super::*;
+
+pub static CONTACT: EntityDef = EntityDef {
+    name: "contact",
+    plural: "contacts",
+    doc: "A person you deal with; may belong to a company.",
+    fields: &[
+        ID,
+        Field::new("first_name", FieldType::Text, "Given name.").sortable(),
+        Field::new("last_name", FieldType::Text, "Family name.").sortable(),
+        Field::new("email", FieldType::Email, "Email address, stored lowercase; upsert matches on it.").sortable(),
+        Field::new("phone", FieldType::Phone, "Phone number as given."),
+        Field::new("title", FieldType::Text, "Job title.").sortable(),
+        Field::new("company_id", FieldType::Relation, "Id of the company the contact works for.").to(Entity::Company),
+        OWNER,
+        TAGS,
+        CREATED_AT,
+        UPDATED_AT,
+    ],
+    search: &["first_name", "last_name", "email", "phone", "title"],
+    required_any: &["first_name", "last_name", "email"],
+    upsert_key: Some("email"),
+    unique: None,
+    label: &["first_name", "last_name"],
+    read: Scope::ContactsRead,
+    write: Scope::ContactsWrite,
+    delete: Scope::ContactsDelete,
+    toolset: Toolset::Contacts,
+    tools: WriteTools { create: "create_contacts", update: "update_contacts", upsert: Some("upsert_contacts") },
+    example: r#"{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "title": "CTO", "tags": ["vip"]}"#,
+};

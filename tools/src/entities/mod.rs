@@ -1,0 +1,315 @@
+//! One description per entity: its fields (type, operators, sortable, writable, required),
+//! relations, free-text search fields, upsert key, scopes and tool names. Validation,
+//! filters, sorting, cursors, the wire shape, the stored columns, `describe_entity` and the
+//! tool schemas are all derived from these descriptions.
+//!
+//! Adding a plain field is one line in the entity's file (plus a migration per dialect);
+//! adding an entity is one new file here and one line in `entities!` below.
+
+mod company;
+mod contact;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Toolset;
+use crate::scope::Scope;
+
+macro_rules! entities {
+    ($($variant:ident => $module:ident::$def:ident),+ $(,)?) => {
+        /// The kinds of record Rapport keeps.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+        #[serde(rename_all = "lowercase")]
+        pub enum Entity { $($variant),+ }
+
+        impl Entity {
+            pub const ALL: &'static [Entity] = &[$(Entity::$variant),+];
+
+            /// The entity's description.
+            pub fn def(self) -> &'static EntityDef {
+                match self { $(Entity::$variant => &$module::$def),+ }
+            }
+        }
+    };
+}
+
+entities! {
+    Contact => contact::CONTACT,
+    Company => company::COMPANY,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        self.def().name
+    }
+
+    pub fn plural(self) -> &'static str {
+        self.def().plural
+    }
+
+    pub fn parse(s: &str) -> Option<Entity> {
+        Entity::ALL.iter().copied().find(|e| e.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A field's type: what values it takes, how it is stored and filtered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Id,
+    Text,
+    /// Markdown text, up to the field's `max_chars`.
+    Markdown,
+    /// Stored lowercase.
+    Email,
+    Phone,
+    Url,
+    /// A bare lowercase domain such as `acme.com`; a pasted URL is reduced to its host.
+    Domain,
+    Number,
+    /// An exact decimal written as a string: `"1234.50"` stays `"1234.50"`.
+    Decimal,
+    /// An ISO 4217 code such as `EUR`.
+    CurrencyCode,
+    /// `{"amount": "12.50", "currency": "EUR"}` (custom fields).
+    Currency,
+    Boolean,
+    /// `YYYY-MM-DD`.
+    Date,
+    /// RFC 3339.
+    Datetime,
+    /// One of the field's options.
+    Select,
+    /// Several of the field's options (custom fields).
+    MultiSelect,
+    Tags,
+    /// The id of one record of another entity.
+    Relation,
+    /// Ids of several records of another entity.
+    Relations,
+    /// `{"entity", "id"}` of any record.
+    RecordRef,
+    /// The id of a user of the organization.
+    User,
+}
+
+impl FieldType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::Id => "id",
+            FieldType::Text => "text",
+            FieldType::Markdown => "markdown",
+            FieldType::Email => "email",
+            FieldType::Phone => "phone",
+            FieldType::Url => "url",
+            FieldType::Domain => "domain",
+            FieldType::Number => "number",
+            FieldType::Decimal => "decimal",
+            FieldType::CurrencyCode => "currency_code",
+            FieldType::Currency => "currency",
+            FieldType::Boolean => "boolean",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+            FieldType::Select => "select",
+            FieldType::MultiSelect => "multi_select",
+            FieldType::Tags => "tags",
+            FieldType::Relation => "relation",
+            FieldType::Relations => "relations",
+            FieldType::RecordRef => "record_ref",
+            FieldType::User => "user",
+        }
+    }
+}
+
+/// Where a field's values live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// `id`, `created_at`, `updated_at`: columns every entity has.
+    System,
+    /// A column of the entity's table named after the field (a record reference takes
+    /// two: `NAME_entity` and `NAME_id`).
+    Column,
+    /// Read-only: the records of `entity` whose `field` points here.
+    Reverse { entity: Entity, field: &'static str },
+}
+
+/// One field of an entity.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub doc: &'static str,
+    pub storage: Storage,
+    pub sortable: bool,
+    pub writable: bool,
+    /// Must be given on create and cannot be cleared.
+    pub required: bool,
+    /// For relations: the entity pointed to.
+    pub target: Option<Entity>,
+    /// For selects: the allowed values.
+    pub options: &'static [&'static str],
+    /// Longest text accepted, in characters.
+    pub max_chars: usize,
+}
+
+/// Default longest text.
+pub const MAX_TEXT: usize = 1_000;
+
+impl Field {
+    pub const fn new(name: &'static str, ty: FieldType, doc: &'static str) -> Field {
+        Field {
+            name,
+            ty,
+            doc,
+            storage: Storage::Column,
+            sortable: false,
+            writable: true,
+            required: false,
+            target: None,
+            options: &[],
+            max_chars: MAX_TEXT,
+        }
+    }
+
+    pub const fn sortable(mut self) -> Field {
+        self.sortable = true;
+        self
+    }
+
+    pub const fn read_only(mut self) -> Field {
+        self.writable = false;
+        self
+    }
+
+    pub const fn required(mut self) -> Field {
+        self.required = true;
+        self
+    }
+
+    pub const fn to(mut self, target: Entity) -> Field {
+        self.target = Some(target);
+        self
+    }
+
+    pub const fn options(mut self, options: &'static [&'static str]) -> Field {
+        self.options = options;
+        self
+    }
+
+    pub const fn max_chars(mut self, n: usize) -> Field {
+        self.max_chars = n;
+        self
+    }
+
+    const fn system(mut self) -> Field {
+        self.storage = Storage::System;
+        self.writable = false;
+        self
+    }
+
+    /// Read-only: the `entity` records whose `field` names this record.
+    pub const fn reverse(name: &'static str, entity: Entity, field: &'static str, doc: &'static str) -> Field {
+        let mut f = Field::new(name, FieldType::Relations, doc).to(entity).read_only();
+        f.storage = Storage::Reverse { entity, field };
+        f
+    }
+
+    /// Stored in a column of the entity's table.
+    pub fn is_column(&self) -> bool {
+        self.storage == Storage::Column
+    }
+}
+
+pub const ID: Field = Field::new("id", FieldType::Id, "The record's id.").system();
+pub const CREATED_AT: Field = Field::new("created_at", FieldType::Datetime, "When it was created.").system().sortable();
+pub const UPDATED_AT: Field =
+    Field::new("updated_at", FieldType::Datetime, "When it last changed.").system().sortable();
+pub const TAGS: Field = Field::new("tags", FieldType::Tags, "Free labels.");
+pub const OWNER: Field =
+    Field::new("owner_id", FieldType::User, "Id of the user responsible for it (see get_workspace).");
+
+/// The tools that write an entity's records.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteTools {
+    pub create: &'static str,
+    pub update: &'static str,
+    pub upsert: Option<&'static str>,
+}
+
+/// Everything Rapport knows about an entity.
+#[derive(Debug)]
+pub struct EntityDef {
+    pub name: &'static str,
+    /// The list argument of its tools, its table and its toolset.
+    pub plural: &'static str,
+    pub doc: &'static str,
+    /// Every field, system fields included, in the order answers show them.
+    pub fields: &'static [Field],
+    /// Fields whose text free-text `query` searches (tags always are).
+    pub search: &'static [&'static str],
+    /// A record needs at least one of these.
+    pub required_any: &'static [&'static str],
+    /// The field `upsert_*` matches on (case-insensitively).
+    pub upsert_key: Option<&'static str>,
+    /// A field no two live records of an organization may share.
+    pub unique: Option<&'static str>,
+    /// Fields whose values, joined, name a record in references and lists.
+    pub label: &'static [&'static str],
+    pub read: Scope,
+    pub write: Scope,
+    pub delete: Scope,
+    pub toolset: Toolset,
+    pub tools: WriteTools,
+    /// One typical new record, as JSON, for tool descriptions.
+    pub example: &'static str,
+}
+
+impl EntityDef {
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Fields kept in columns of the entity's table, in column order.
+    pub fn columns(&self) -> impl Iterator<Item = &'static Field> + '_ {
+        self.fields.iter().filter(|f| f.is_column())
+    }
+
+    pub fn writable(&self) -> impl Iterator<Item = &'static Field> + '_ {
+        self.fields.iter().filter(|f| f.writable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_are_consistent() {
+        for e in Entity::ALL {
+            let def = e.def();
+            assert_eq!(Entity::parse(def.name), Some(*e));
+            for name in def.search.iter().chain(def.required_any).chain(def.label).chain(def.upsert_key.iter()) {
+                assert!(def.field(name).is_some_and(|f| f.is_column()), "{}.{name}", def.name);
+            }
+            for f in def.fields {
+                assert_eq!(
+                    f.target.is_some(),
+                    matches!(f.ty, FieldType::Relation | FieldType::Relations),
+                    "{}",
+                    f.name
+                );
+                assert_eq!(!f.options.is_empty(), f.ty == FieldType::Select, "{}", f.name);
+            }
+            let example: serde_json::Value = serde_json::from_str(def.example).expect("example is JSON");
+            for key in example.as_object().expect("an object").keys() {
+                assert!(def.field(key).is_some_and(|f| f.writable) || key == "custom", "{}: {key}", def.name);
+            }
+        }
+    }
+}
