@@ -40,7 +40,7 @@ pub fn created(p: &Principal, r: &Record) -> Change {
 pub fn diff(before: Option<&Record>, after: &Record) -> Map<String, Value> {
     let mut out = Map::new();
     let null = Value::Null;
-    for f in after.entity.def().columns() {
+    for f in after.entity.def().stored() {
         let (b, a) = (before.map_or(&null, |r| r.get(f.name)), after.get(f.name));
         if !same(b, a) {
             out.insert(f.name.to_owned(), pair(b, a));

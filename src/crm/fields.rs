@@ -37,7 +37,7 @@ pub fn field_operators(f: &Field) -> &'static [Op] {
 pub fn col_kind(ty: FieldType) -> ColKind {
     match ty {
         FieldType::Datetime => ColKind::Int,
-        FieldType::Number => ColKind::Float,
+        FieldType::Number | FieldType::Decimal => ColKind::Float,
         FieldType::Boolean => ColKind::Bool,
         _ => ColKind::Text,
     }

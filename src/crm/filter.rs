@@ -132,6 +132,12 @@ impl<'a> Schema<'a> {
             }
             _ => None,
         };
+        let linked = match &target {
+            Target::Builtin(Field { storage: Storage::Links, target: Some(to), .. }) => {
+                Some((self.entity.def().plural, self.entity.as_str(), *to))
+            }
+            _ => None,
+        };
         if !ops.contains(&c.op) {
             let valid: Vec<&str> = ops.iter().map(|o| o.as_str()).collect();
             return Err(CrmError::invalid(format!(
@@ -209,11 +215,13 @@ impl<'a> Schema<'a> {
                         Predicate::Reverse { outer, table, fk, ids: None, negate: !negate }
                     }
                     // Lists are never NULL: "null" means the empty list.
-                    (None, FieldType::Tags) if matches!(target, Target::Builtin(_)) => Predicate::Compare {
-                        col,
-                        op: if negate { CmpOp::Ne } else { CmpOp::Eq },
-                        value: SqlValue::Text("[]".into()),
-                    },
+                    (None, FieldType::Tags | FieldType::MultiSelect) if matches!(target, Target::Builtin(_)) => {
+                        Predicate::Compare {
+                            col,
+                            op: if negate { CmpOp::Ne } else { CmpOp::Eq },
+                            value: SqlValue::Text("[]".into()),
+                        }
+                    }
                     _ => Predicate::Null { col, negate },
                 }
             }
@@ -239,6 +247,9 @@ impl<'a> Schema<'a> {
                         other => Err(CrmError::invalid(format!("`{field}` values are text, got {other}"))),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
+                if let Some((outer, from, to)) = linked {
+                    return Ok(Predicate::Linked { outer, from, to, ids: Some(texts), negate });
+                }
                 match (reverse, ty) {
                     (Some((outer, table, fk)), _) => Predicate::Reverse { outer, table, fk, ids: Some(texts), negate },
                     (None, FieldType::Tags) => Predicate::TagsAny { values: texts, negate },
@@ -252,7 +263,7 @@ impl<'a> Schema<'a> {
     fn scalar(&self, field: &str, ty: FieldType, target: &Target<'_>, v: &Value) -> Result<SqlValue, CrmError> {
         let wrong = |expected: &str| CrmError::invalid(format!("`{field}` takes {expected}, got {v}"));
         match ty {
-            FieldType::Number | FieldType::Currency => {
+            FieldType::Number | FieldType::Currency | FieldType::Decimal => {
                 let n = match v {
                     Value::Number(n) => n.as_f64(),
                     Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
@@ -270,6 +281,9 @@ impl<'a> Schema<'a> {
                     (true, FieldType::Date) => SqlValue::Text(time::rfc3339(ms)[..10].to_owned()),
                     (true, _) => SqlValue::Text(time::rfc3339(ms)),
                 })
+            }
+            FieldType::CurrencyCode => {
+                v.as_str().map(|s| SqlValue::Text(s.trim().to_ascii_uppercase())).ok_or_else(|| wrong("text"))
             }
             FieldType::Email | FieldType::Domain => {
                 v.as_str().map(|s| SqlValue::Text(s.trim().to_lowercase())).ok_or_else(|| wrong("text"))

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod filter;
 pub mod money;
 pub mod records;
+pub mod rules;
 pub mod validate;
 pub mod workspace;
 

@@ -12,10 +12,11 @@ use serde_json::{Map, Value};
 use super::changes;
 use super::cursor;
 use super::filter::{Schema, like_escape};
+use super::rules::{self, Ctx};
 use super::validate::{self, At};
 use super::{CrmError, DEFAULT_PAGE, MAX_BATCH, MAX_PAGE, Principal};
 use crate::store::query::{Predicate, Query};
-use crate::store::{Change, CustomFieldDef, Record, RecordId, Store, StoreError};
+use crate::store::{Change, CustomFieldDef, Pipeline, Record, RecordId, Store, StoreError};
 use crate::time::{self, Millis};
 
 fn batch_len(list: &str, n: usize) -> Result<(), CrmError> {
@@ -112,7 +113,7 @@ pub fn to_wire(r: &Record) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("entity".into(), r.entity.as_str().into());
     out.insert("id".into(), r.id.as_str().into());
-    for f in r.entity.def().columns() {
+    for f in r.entity.def().stored() {
         let v = r.values.get(f.name).cloned().unwrap_or_else(|| match f.ty {
             FieldType::Tags | FieldType::MultiSelect | FieldType::Relations => Value::Array(Vec::new()),
             _ => Value::Null,
@@ -320,7 +321,14 @@ fn parse_item(def: &EntityDef, at: &At, raw: Value, update: bool) -> Result<Item
 }
 
 /// Applies an item to a record, then checks the rules the whole record must obey.
-fn apply(def: &EntityDef, at: &At, defs: &[CustomFieldDef], mut r: Record, item: &Item) -> Result<Record, CrmError> {
+fn apply(
+    def: &EntityDef,
+    at: &At,
+    ctx: &Ctx,
+    before: Option<&Record>,
+    mut r: Record,
+    item: &Item,
+) -> Result<Record, CrmError> {
     for (name, v) in &item.values {
         if v.is_null() || v.as_array().is_some_and(Vec::is_empty) {
             r.values.remove(name);
@@ -329,7 +337,10 @@ fn apply(def: &EntityDef, at: &At, defs: &[CustomFieldDef], mut r: Record, item:
         }
     }
     if let Some(custom) = &item.custom {
-        r.custom = validate::custom(at, defs, std::mem::take(&mut r.custom), custom.clone())?;
+        r.custom = validate::custom(at, ctx.defs, std::mem::take(&mut r.custom), custom.clone())?;
+    }
+    for rule in def.rules {
+        rules::apply(*rule, at, ctx, &item.values, before, &mut r)?;
     }
     for f in def.fields.iter().filter(|f| f.required) {
         if r.values.get(f.name).is_none_or(Value::is_null) {
@@ -358,10 +369,32 @@ async fn check_refs(store: &Store, p: &Principal, def: &EntityDef, records: &[Re
         }
     }
     let mut missing = Vec::new();
-    for f in def.columns() {
+    for f in def.stored() {
+        if f.ty == FieldType::RecordRef {
+            let mut by_entity: BTreeMap<Entity, HashSet<RecordId>> = BTreeMap::new();
+            for r in records {
+                let v = r.get(f.name);
+                if let (Some(e), Some(id)) = (v["entity"].as_str().and_then(Entity::parse), v["id"].as_str()) {
+                    by_entity.entry(e).or_default().insert(RecordId::from(id));
+                }
+            }
+            for (target, ids) in by_entity {
+                // Pointing at a record takes being able to read it.
+                p.require(target.def().read)?;
+                let want: Vec<RecordId> = ids.into_iter().collect();
+                let found: HashSet<RecordId> =
+                    store.get_records(p.org_id(), target, &want).await?.into_iter().map(|r| r.id).collect();
+                missing.extend(want.into_iter().filter(|i| !found.contains(i)).map(|i| (target, i.into_string())));
+            }
+            continue;
+        }
         let ids: Vec<String> = records
             .iter()
-            .filter_map(|r| r.text(f.name).map(str::to_owned))
+            .flat_map(|r| match r.get(f.name) {
+                Value::String(s) => vec![s.clone()],
+                Value::Array(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                _ => vec![],
+            })
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
@@ -369,7 +402,7 @@ async fn check_refs(store: &Store, p: &Principal, def: &EntityDef, records: &[Re
             continue;
         }
         match (f.ty, f.target) {
-            (FieldType::Relation, Some(target)) => {
+            (FieldType::Relation | FieldType::Relations, Some(target)) => {
                 let want: Vec<RecordId> = ids.iter().map(|i| RecordId::from(i.as_str())).collect();
                 let found: HashSet<RecordId> =
                     store.get_records(p.org_id(), target, &want).await?.into_iter().map(|r| r.id).collect();
@@ -407,6 +440,11 @@ fn list_of(def: &EntityDef, items: Vec<Value>) -> Result<Vec<Value>, CrmError> {
     Ok(items)
 }
 
+/// The organization's pipelines, when the entity's rules need them.
+async fn pipelines_for(store: &Store, p: &Principal, def: &EntityDef) -> Result<Vec<Pipeline>, CrmError> {
+    Ok(if def.has_rule(rapport_tools::Rule::PipelineStage) { store.pipelines(p.org_id()).await? } else { Vec::new() })
+}
+
 fn sets_custom(items: &[Item]) -> bool {
     items.iter().any(|i| i.custom.as_ref().is_some_and(|m| !m.is_empty()))
 }
@@ -422,12 +460,15 @@ pub async fn create(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
         .map(|(index, v)| parse_item(def, &At { list: def.plural, index }, v, false))
         .collect::<Result<Vec<_>, _>>()?;
     let defs = custom_defs(store, p, entity, sets_custom(&items)).await?;
+    let pipelines = pipelines_for(store, p, def).await?;
     let now = time::now_ms();
+    let ctx = Ctx { defs: &defs, pipelines: &pipelines, now };
     let records = items
         .iter()
         .enumerate()
         .map(|(index, item)| {
-            apply(def, &At { list: def.plural, index }, &defs, Record::new(entity, RecordId::generate(), now), item)
+            let at = At { list: def.plural, index };
+            apply(def, &at, &ctx, None, Record::new(entity, RecordId::generate(), now), item)
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_refs(store, p, def, &records).await?;
@@ -461,6 +502,7 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
         }
     }
     let defs = custom_defs(store, p, entity, sets_custom(&items)).await?;
+    let pipelines = pipelines_for(store, p, def).await?;
     for _attempt in 0..5 {
         let mut current: HashMap<RecordId, Record> =
             store.get_records(p.org_id(), entity, &ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
@@ -470,6 +512,7 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
             return Err(CrmError::NotFound(missing));
         }
         let now = time::now_ms();
+        let ctx = Ctx { defs: &defs, pipelines: &pipelines, now };
         let mut results = Vec::with_capacity(items.len());
         let mut writes: Vec<(Record, Millis)> = Vec::new();
         let mut entries = Vec::new();
@@ -484,7 +527,7 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                     Value::Object(to_wire(&before))
                 )));
             }
-            let mut after = apply(def, &At { list, index }, &defs, before.clone(), item)?;
+            let mut after = apply(def, &At { list, index }, &ctx, Some(&before), before.clone(), item)?;
             let diff = changes::diff(Some(&before), &after);
             if diff.is_empty() {
                 results.push(before);

@@ -30,7 +30,7 @@ pub fn text(at: &At, name: &str, v: Option<String>) -> Result<Option<String>, Cr
 
 fn text_up_to(at: &At, name: &str, v: Option<String>, max: usize) -> Result<Option<String>, CrmError> {
     let Some(s) = v else { return Ok(None) };
-    if s.chars().count() > max {
+    if s.len() > max && s.chars().count() > max {
         return Err(CrmError::invalid(format!("{} is longer than {max} characters", at.field(name))));
     }
     // PostgreSQL cannot store NUL in text; refuse it on both databases alike.
@@ -130,8 +130,13 @@ pub fn field_value(at: &At, f: &Field, v: Value) -> Result<Value, CrmError> {
     let string = |v: &Value| v.as_str().map(str::to_owned).ok_or_else(|| wrong("text"));
     let opt = |o: Option<String>| o.map_or(Value::Null, Value::String);
     Ok(match f.ty {
+        // Markdown is limited in bytes (a note holds up to 100 KB).
+        FieldType::Markdown if string(&v)?.len() > f.max_chars => {
+            return Err(CrmError::invalid(format!("{path} is longer than {} bytes", f.max_chars)));
+        }
         FieldType::Text | FieldType::Phone | FieldType::Url | FieldType::Markdown => {
-            let s = text_up_to(at, f.name, Some(string(&v)?), f.max_chars)?;
+            let max = if f.ty == FieldType::Markdown { usize::MAX } else { f.max_chars };
+            let s = text_up_to(at, f.name, Some(string(&v)?), max)?;
             if f.required && s.as_deref().is_none_or(|s| s.trim().is_empty()) {
                 return Err(CrmError::invalid(format!("{path} must not be empty")));
             }
@@ -181,11 +186,39 @@ pub fn field_value(at: &At, f: &Field, v: Value) -> Result<Value, CrmError> {
             };
             serde_json::json!({ "entity": entity.as_str(), "id": id.trim() })
         }
-        FieldType::Decimal
-        | FieldType::CurrencyCode
-        | FieldType::Currency
-        | FieldType::MultiSelect
-        | FieldType::Relations => {
+        FieldType::Decimal => {
+            let given = match &v {
+                Value::String(s) => s.clone(),
+                // A JSON number is exact only when it is whole.
+                Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                _ => String::new(),
+            };
+            Value::String(super::money::decimal(&given).ok_or_else(|| {
+                wrong("an exact decimal as a string, such as \"1234.50\" (no exponent, no thousands separators, at most 8 decimals)")
+            })?)
+        }
+        FieldType::CurrencyCode => {
+            let s = string(&v)?;
+            Value::String(
+                super::money::currency(&s)
+                    .ok_or_else(|| wrong("an ISO 4217 currency code such as EUR or USD"))?
+                    .to_owned(),
+            )
+        }
+        FieldType::Relations => {
+            let list: Vec<String> = serde_json::from_value(v.clone()).map_err(|_| wrong("a list of ids"))?;
+            if list.len() > super::MAX_BATCH {
+                return Err(CrmError::invalid(format!("{path} holds at most {} ids", super::MAX_BATCH)));
+            }
+            let mut unique: Vec<String> = Vec::with_capacity(list.len());
+            for id in list.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+                if !unique.contains(&id) {
+                    unique.push(id);
+                }
+            }
+            Value::from(unique)
+        }
+        FieldType::Currency | FieldType::MultiSelect => {
             return Err(CrmError::invalid(format!("{path} cannot be written this way")));
         }
     })

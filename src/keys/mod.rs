@@ -10,7 +10,9 @@ use rapport_tools::{Role, Scope, Scopes};
 use serde::Serialize;
 
 use crate::auth::key::PlainKey;
-use crate::store::{Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, OrgId, Store, StoreError, Target, User};
+use crate::store::{
+    Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, OrgId, Pipeline, Store, StoreError, Target, User,
+};
 use crate::time::{self, DAY_MS, Millis};
 
 #[derive(Debug, thiserror::Error)]
@@ -276,6 +278,7 @@ pub async fn bootstrap(store: &Store) -> Result<bool, StoreError> {
         other => other?,
     }
     tx.insert_user(&owner).await?;
+    tx.insert_pipeline(&org.id, &Pipeline::default_sales(org.created_at), &[]).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -308,6 +311,7 @@ pub async fn create_org(store: &Store, name: &str, actor: Actor) -> Result<(Org,
         other => KeyError::Store(other),
     })?;
     tx.insert_user(&owner).await?;
+    tx.insert_pipeline(&org.id, &Pipeline::default_sales(org.created_at), &[]).await?;
     tx.insert_audit(&audit).await?;
     tx.commit().await?;
     Ok((org, owner))

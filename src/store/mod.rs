@@ -11,6 +11,7 @@ mod fast;
 pub mod ids;
 mod keys;
 pub mod model;
+mod pipelines;
 pub mod query;
 mod records;
 mod users;

@@ -335,3 +335,63 @@ pub struct Change {
     /// Each changed field with its value `before` and `after`.
     pub changes: Map<String, Value>,
 }
+
+/// Where a stage sits in a deal's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageKind {
+    Open,
+    Won,
+    Lost,
+}
+
+impl StageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageKind::Open => "open",
+            StageKind::Won => "won",
+            StageKind::Lost => "lost",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Stage {
+    pub name: String,
+    pub kind: StageKind,
+}
+
+/// A deal pipeline: its name and its stages in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipeline {
+    pub id: String,
+    pub name: String,
+    pub stages: Vec<Stage>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl Pipeline {
+    pub fn stage(&self, name: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// The pipeline every organization starts with.
+    pub fn default_sales(now: Millis) -> Pipeline {
+        let stage = |name: &str, kind| Stage { name: name.into(), kind };
+        Pipeline {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: "sales".into(),
+            stages: vec![
+                stage("lead", StageKind::Open),
+                stage("qualified", StageKind::Open),
+                stage("proposal", StageKind::Open),
+                stage("negotiation", StageKind::Open),
+                stage("won", StageKind::Won),
+                stage("lost", StageKind::Lost),
+            ],
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}

@@ -62,6 +62,15 @@ pub enum Predicate {
         ids: Option<Vec<String>>,
         negate: bool,
     },
+    /// The record has a live link to any of `ids` of `to` (or, with `None`, to any);
+    /// negated, none.
+    Linked {
+        outer: &'static str,
+        from: &'static str,
+        to: Entity,
+        ids: Option<Vec<String>>,
+        negate: bool,
+    },
     /// Free text: a `LIKE` pattern over the stored search text.
     Text {
         pattern: String,
@@ -147,6 +156,11 @@ impl Sql {
 
     fn col(&mut self, col: &Col) {
         match (col, self.dialect) {
+            (Col::Builtin { name, kind: ColKind::Float }, dialect) => {
+                // Decimals are stored as exact text; they compare and sort as numbers.
+                let ty = if dialect == Dialect::Sqlite { "REAL" } else { "DOUBLE PRECISION" };
+                self.push(&format!("CAST({name} AS {ty})"));
+            }
             (Col::Builtin { name, .. }, _) => {
                 self.push(name);
             }
@@ -264,6 +278,27 @@ impl Sql {
                 ));
                 if let Some(ids) = ids {
                     self.push(" AND rc.id IN ");
+                    self.bind_list(ids.iter().cloned().map(SqlValue::Text));
+                }
+                self.push(")");
+            }
+            Predicate::Linked { outer, from, to, ids, negate } => {
+                if *negate {
+                    self.push("NOT ");
+                }
+                if ids.as_ref().is_some_and(Vec::is_empty) {
+                    self.push("(1 = 0)");
+                    return;
+                }
+                self.push(&format!(
+                    "EXISTS (SELECT 1 FROM record_links l JOIN {t} lt ON lt.id = l.to_id AND lt.deleted_at IS NULL \
+                     WHERE l.org_id = {outer}.org_id AND l.from_entity = '{from}' AND l.from_id = {outer}.id \
+                     AND l.to_entity = '{to}'",
+                    t = table(*to),
+                    to = to.as_str()
+                ));
+                if let Some(ids) = ids {
+                    self.push(" AND l.to_id IN ");
                     self.bind_list(ids.iter().cloned().map(SqlValue::Text));
                 }
                 self.push(")");

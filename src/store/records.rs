@@ -24,6 +24,8 @@ struct EntitySql {
     /// Takes the insert's parameters, then the `updated_at` the row must still have.
     update: String,
     fields: Vec<&'static Field>,
+    /// Fields kept in the links table.
+    links: Vec<&'static Field>,
 }
 
 fn columns_of(f: &Field) -> Vec<String> {
@@ -59,7 +61,8 @@ static SQL: LazyLock<HashMap<Entity, EntitySql>> = LazyLock::new(|| {
                 sets.join(", "),
                 insert_cols.len() + 1
             );
-            (*e, EntitySql { cols, select, insert, update, fields })
+            let links = def.fields.iter().filter(|f| f.storage == rapport_tools::Storage::Links).collect();
+            (*e, EntitySql { cols, select, insert, update, fields, links })
         })
         .collect()
 });
@@ -169,7 +172,51 @@ impl Store {
         sql.push(&sql_of(entity).select);
         ids_in(&mut sql, org_id, ids);
         sql.push(" AND deleted_at IS NULL");
-        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|r| decode(entity, r)).collect()
+        let mut records: Vec<Record> = self
+            .db
+            .fetch(&sql.text, &sql.binds)
+            .await?
+            .into_iter()
+            .map(|r| decode(entity, r))
+            .collect::<StoreResult<_>>()?;
+        self.attach_links(org_id, entity, &mut records).await?;
+        Ok(records)
+    }
+
+    /// Fills each record's linked fields (a deal's `contact_ids`) with its live links, one
+    /// query per field.
+    async fn attach_links(&self, org_id: &OrgId, entity: Entity, records: &mut [Record]) -> StoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        for f in &sql_of(entity).links {
+            let target = f.target.expect("a relation names its target");
+            let mut sql = Sql::new(self.dialect());
+            sql.push(&format!(
+                "SELECT l.from_id, l.to_id FROM record_links l JOIN {} t ON t.id = l.to_id AND t.org_id = l.org_id \
+                 AND t.deleted_at IS NULL WHERE l.org_id = ",
+                table(target)
+            ));
+            sql.bind(org_id.into());
+            sql.push(" AND l.from_entity = ");
+            sql.bind(entity.as_str().into());
+            sql.push(" AND l.to_entity = ");
+            sql.bind(target.as_str().into());
+            sql.push(" AND l.from_id IN ");
+            in_list(&mut sql, records.iter().map(|r| SqlValue::from(&r.id)));
+            sql.push(" ORDER BY l.created_at, l.to_id");
+            let mut by_record: HashMap<String, Vec<Value>> = HashMap::new();
+            for mut row in self.db.fetch(&sql.text, &sql.binds).await? {
+                by_record.entry(row.need_text(0)?).or_default().push(Value::String(row.need_text(1)?));
+            }
+            for r in records.iter_mut() {
+                match by_record.remove(r.id.as_str()) {
+                    Some(ids) => r.values.insert(f.name.to_owned(), Value::Array(ids)),
+                    None => r.values.remove(f.name),
+                };
+            }
+        }
+        Ok(())
     }
 
     pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
@@ -185,7 +232,15 @@ impl Store {
         sql.order_by(&query.sort);
         sql.push(" LIMIT ");
         sql.bind(SqlValue::Int(i64::from(query.limit)));
-        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|r| decode(query.entity, r)).collect()
+        let mut records: Vec<Record> = self
+            .db
+            .fetch(&sql.text, &sql.binds)
+            .await?
+            .into_iter()
+            .map(|r| decode(query.entity, r))
+            .collect::<StoreResult<_>>()?;
+        self.attach_links(org_id, query.entity, &mut records).await?;
+        Ok(records)
     }
 
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
@@ -281,8 +336,57 @@ impl Tx {
                 None => format!("a {} with this id", r.entity),
             };
             self.execute(&sql_of(r.entity).insert, &encode(org_id, r)).await.map_err(|e| e.on_write(&what))?;
+            self.write_links(org_id, r).await?;
         }
         self.append_changes(changes).await
+    }
+
+    /// Makes the record's live links what its linked fields say; links to trashed records
+    /// stay, so a restore brings them back.
+    async fn write_links(&mut self, org_id: &OrgId, r: &Record) -> StoreResult<()> {
+        for f in &sql_of(r.entity).links {
+            let target = f.target.expect("a relation names its target");
+            let ids: Vec<&str> = match r.values.get(f.name) {
+                Some(Value::Array(ids)) => ids.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            let mut sql = Sql::new(self.dialect());
+            sql.push("DELETE FROM record_links WHERE org_id = ");
+            sql.bind(org_id.into());
+            sql.push(" AND from_entity = ");
+            sql.bind(r.entity.as_str().into());
+            sql.push(" AND from_id = ");
+            sql.bind((&r.id).into());
+            sql.push(" AND to_entity = ");
+            sql.bind(target.as_str().into());
+            sql.push(&format!(" AND to_id IN (SELECT id FROM {} WHERE deleted_at IS NULL)", table(target)));
+            if !ids.is_empty() {
+                sql.push(" AND to_id NOT IN ");
+                in_list(&mut sql, ids.iter().map(|i| SqlValue::from(*i)));
+            }
+            self.execute(&sql.text, &sql.binds).await?;
+            for id in ids {
+                self.add_link(org_id, (r.entity, r.id.as_str()), (target, id), r.updated_at).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Links two records (nothing happens when they already are).
+    pub async fn add_link(
+        &mut self,
+        org_id: &OrgId,
+        from: (Entity, &str),
+        to: (Entity, &str),
+        at: Millis,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO record_links (org_id, from_entity, from_id, to_entity, to_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[org_id.into(), from.0.as_str().into(), from.1.into(), to.0.as_str().into(), to.1.into(), at.into()],
+        )
+        .await?;
+        Ok(())
     }
 
     /// Replaces all records or none, with their change-log entries: `Stale` when one's
@@ -301,6 +405,9 @@ impl Tx {
                 None => format!("a {} with this id", r.entity),
             };
             let done = self.execute(&sql_of(r.entity).update, &args).await.map_err(|e| e.on_write(&what))?;
+            if done > 0 {
+                self.write_links(org_id, r).await?;
+            }
             if done == 0 {
                 let sql = format!(
                     "SELECT COUNT(*) FROM {} WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",

@@ -213,8 +213,8 @@ async fn mistakes_are_explained() {
     assert!(err.contains("sortable fields") && err.contains("last_name"), "{err}");
     let err = f.app.err("search_records", json!({"entity": "contact", "filters": ["email = 'a'"]})).await;
     assert!(err.contains("is an object like"), "{err}");
-    let err = f.app.err("search_records", json!({"entity": "deal"})).await;
-    assert!(err.contains("unknown variant `deal`") && err.contains("contact"), "{err}");
+    let err = f.app.err("search_records", json!({"entity": "lead"})).await;
+    assert!(err.contains("unknown variant `lead`") && err.contains("contact") && err.contains("deal"), "{err}");
     let err = f.app.err("search_records", json!({"entity": "contact", "limit": 0})).await;
     assert!(err.contains("1 to 100"), "{err}");
     let err = f.app.err("search_records", json!({"entity": "contact", "limit": 101})).await;

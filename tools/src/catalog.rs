@@ -18,16 +18,33 @@ pub enum Toolset {
     Core,
     Contacts,
     Companies,
+    Deals,
+    Tasks,
+    Notes,
+    /// Custom fields and pipelines.
+    Schema,
 }
 
 impl Toolset {
-    pub const ALL: &'static [Toolset] = &[Toolset::Core, Toolset::Contacts, Toolset::Companies];
+    pub const ALL: &'static [Toolset] = &[
+        Toolset::Core,
+        Toolset::Contacts,
+        Toolset::Companies,
+        Toolset::Deals,
+        Toolset::Tasks,
+        Toolset::Notes,
+        Toolset::Schema,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Toolset::Core => "core",
             Toolset::Contacts => "contacts",
             Toolset::Companies => "companies",
+            Toolset::Deals => "deals",
+            Toolset::Tasks => "tasks",
+            Toolset::Notes => "notes",
+            Toolset::Schema => "schema",
         }
     }
 

@@ -13,5 +13,5 @@ pub mod schema;
 pub mod scope;
 
 pub use catalog::{Access, Call, ToolDef, Toolset, catalog};
-pub use entities::{Entity, EntityDef, Field, FieldType, Storage};
+pub use entities::{Entity, EntityDef, Field, FieldType, Rule, Storage};
 pub use scope::{Role, Scope, Scopes};

@@ -25,5 +25,7 @@ pub static COMPANY: EntityDef = EntityDef {
     delete: Scope::CompaniesDelete,
     toolset: Toolset::Companies,
     tools: WriteTools { create: "create_companies", update: "update_companies", upsert: Some("upsert_companies") },
+    rules: &[],
+    amount: None,
     example: r#"{"name": "Acme", "domain": "acme.com", "industry": "Manufacturing"}"#,
 };

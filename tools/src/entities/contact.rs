@@ -27,5 +27,7 @@ pub static CONTACT: EntityDef = EntityDef {
     delete: Scope::ContactsDelete,
     toolset: Toolset::Contacts,
     tools: WriteTools { create: "create_contacts", update: "update_contacts", upsert: Some("upsert_contacts") },
+    rules: &[],
+    amount: None,
     example: r#"{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com", "title": "CTO", "tags": ["vip"]}"#,
 };

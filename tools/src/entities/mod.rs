@@ -8,6 +8,9 @@
 
 mod company;
 mod contact;
+mod deal;
+mod note;
+mod task;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,6 +39,9 @@ macro_rules! entities {
 entities! {
     Contact => contact::CONTACT,
     Company => company::COMPANY,
+    Deal => deal::DEAL,
+    Task => task::TASK,
+    Note => note::NOTE,
 }
 
 impl Entity {
@@ -137,6 +143,8 @@ pub enum Storage {
     Column,
     /// Read-only: the records of `entity` whose `field` points here.
     Reverse { entity: Entity, field: &'static str },
+    /// Pairs in the links table (a deal's contacts).
+    Links,
 }
 
 /// One field of an entity.
@@ -220,6 +228,12 @@ impl Field {
         f
     }
 
+    /// Kept in the links table, one row per related record.
+    pub const fn links(mut self) -> Field {
+        self.storage = Storage::Links;
+        self
+    }
+
     /// Stored in a column of the entity's table.
     pub fn is_column(&self) -> bool {
         self.storage == Storage::Column
@@ -240,6 +254,17 @@ pub struct WriteTools {
     pub create: &'static str,
     pub update: &'static str,
     pub upsert: Option<&'static str>,
+}
+
+/// Rules beyond single fields, each implemented once in the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// `pipeline` defaults to `sales`, `stage` to its first stage and must belong to it;
+    /// `status` follows a won or lost stage; `value` needs a `currency`.
+    PipelineStage,
+    /// `status` defaults to `open`; `done_at` is set when it becomes `done`, cleared when
+    /// it is opened again.
+    Completion,
 }
 
 /// Everything Rapport knows about an entity.
@@ -268,6 +293,9 @@ pub struct EntityDef {
     pub tools: WriteTools,
     /// One typical new record, as JSON, for tool descriptions.
     pub example: &'static str,
+    pub rules: &'static [Rule],
+    /// A decimal field and the currency field it is in: `count_records` sums it by currency.
+    pub amount: Option<(&'static str, &'static str)>,
 }
 
 impl EntityDef {
@@ -278,6 +306,15 @@ impl EntityDef {
     /// Fields kept in columns of the entity's table, in column order.
     pub fn columns(&self) -> impl Iterator<Item = &'static Field> + '_ {
         self.fields.iter().filter(|f| f.is_column())
+    }
+
+    /// Fields stored with the record, in a column or the links table.
+    pub fn stored(&self) -> impl Iterator<Item = &'static Field> + '_ {
+        self.fields.iter().filter(|f| matches!(f.storage, Storage::Column | Storage::Links))
+    }
+
+    pub fn has_rule(&self, rule: Rule) -> bool {
+        self.rules.contains(&rule)
     }
 
     pub fn writable(&self) -> impl Iterator<Item = &'static Field> + '_ {
@@ -305,6 +342,7 @@ mod tests {
                     f.name
                 );
                 assert_eq!(!f.options.is_empty(), f.ty == FieldType::Select, "{}", f.name);
+                assert_eq!(f.storage == Storage::Links, f.ty == FieldType::Relations && f.writable, "{}", f.name);
             }
             let example: serde_json::Value = serde_json::from_str(def.example).expect("example is JSON");
             for key in example.as_object().expect("an object").keys() {

@@ -1,0 +1,33 @@
+use super::*;
+
+pub static TASK: EntityDef = EntityDef {
+    name: "task",
+    plural: "tasks",
+    doc: "Something to do, by a due time, for a user, about a record.",
+    fields: &[
+        ID,
+        Field::new("title", FieldType::Text, "What to do.").sortable().required(),
+        Field::new("body", FieldType::Markdown, "Details, in markdown.").max_chars(10_000),
+        Field::new("due_at", FieldType::Datetime, "When it is due, RFC 3339.").sortable(),
+        Field::new("status", FieldType::Select, "open or done; default open.").options(&["open", "done"]).sortable(),
+        Field::new("done_at", FieldType::Datetime, "When it was done; set when status becomes done.").sortable(),
+        Field::new("assignee_id", FieldType::User, "Id of the user who should do it."),
+        Field::new("record", FieldType::RecordRef, "The record it is about: {\"entity\", \"id\"}."),
+        TAGS,
+        CREATED_AT,
+        UPDATED_AT,
+    ],
+    search: &["title", "body"],
+    required_any: &[],
+    upsert_key: None,
+    unique: None,
+    label: &["title"],
+    read: Scope::TasksRead,
+    write: Scope::TasksWrite,
+    delete: Scope::TasksDelete,
+    toolset: Toolset::Tasks,
+    tools: WriteTools { create: "create_tasks", update: "update_tasks", upsert: None },
+    rules: &[Rule::Completion],
+    amount: None,
+    example: r#"{"title": "Send the proposal", "due_at": "2027-01-15T09:00:00Z", "record": {"entity": "deal", "id": "0193a8f2-7c1e-7d3a-9b2f-5e8d4c3b2a10"}}"#,
+};
