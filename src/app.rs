@@ -24,6 +24,8 @@ pub struct Settings {
     pub max_active_keys: u32,
     pub rate_limit: u32,
     pub query_keys: bool,
+    /// Days a deleted record stays restorable.
+    pub trash_days: u32,
     pub trusted_proxies: Vec<IpNet>,
     /// Browser origins allowed on the MCP endpoint: the public URL's, plus configured ones.
     pub allowed_origins: Vec<String>,
@@ -49,6 +51,26 @@ impl Deref for AppState {
     type Target = App;
     fn deref(&self) -> &App {
         &self.0
+    }
+}
+
+/// How often the trash is purged and old idempotency keys forgotten.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl App {
+    /// Purges the trash past `RAPPORT_TRASH_DAYS` and forgets idempotency keys past 24
+    /// hours. Every process may run it: each purge is one transaction, and a second finds
+    /// nothing left to do.
+    pub async fn housekeeping(&self) {
+        let now = crate::time::now_ms();
+        match crate::crm::trash::purge(&self.store, self.settings.trash_days, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "purged the trash"),
+            Err(e) => tracing::warn!(error = %e, "could not purge the trash"),
+        }
+        if let Err(e) = self.store.expire_idempotency(now).await {
+            tracing::warn!(error = %e, "could not expire idempotency keys");
+        }
     }
 }
 
@@ -92,6 +114,7 @@ impl Settings {
             max_active_keys,
             rate_limit: args.rate_limit,
             query_keys: args.query_keys,
+            trash_days: args.trash_days,
             trusted_proxies,
             allowed_origins,
             allowed_hosts,
@@ -156,11 +179,25 @@ impl Server {
                 }
             })
         };
+        let housekeeping = {
+            let state = state.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => state.housekeeping().await,
+                        _ = stop.cancelled() => break,
+                    }
+                }
+            })
+        };
         let router = crate::http::router(state.clone(), shutdown.child_token());
         axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
         let _ = flusher.await;
+        let _ = housekeeping.await;
         state.usage.flush(state.store.as_ref()).await;
         Ok(())
     }

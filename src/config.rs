@@ -110,6 +110,10 @@ pub struct ServeArgs {
     /// Accept `?api_key=` (connectors need it).
     #[arg(long, env = "RAPPORT_QUERY_KEYS", default_value_t = true, action = clap::ArgAction::Set)]
     pub query_keys: bool,
+
+    /// Days a deleted record can be restored before it is purged.
+    #[arg(long, env = "RAPPORT_TRASH_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub trash_days: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -292,6 +292,41 @@ impl<'a> Schema<'a> {
         }
     }
 
+    /// The column `count_records` groups by: a field with a single plain value.
+    pub fn group_col(&self, name: &str) -> Result<Col, CrmError> {
+        let groupable = |ty: FieldType| {
+            !matches!(
+                ty,
+                FieldType::Markdown
+                    | FieldType::Tags
+                    | FieldType::MultiSelect
+                    | FieldType::Relations
+                    | FieldType::RecordRef
+                    | FieldType::Currency
+                    | FieldType::Datetime
+                    | FieldType::Id
+            )
+        };
+        match self.target(name) {
+            Ok(t) if groupable(t.ty()) && !matches!(t, Target::Builtin(f) if !f.is_column()) => Ok(t.col()),
+            _ => {
+                let valid: Vec<&str> = self
+                    .entity
+                    .def()
+                    .fields
+                    .iter()
+                    .filter(|f| f.is_column() && groupable(f.ty))
+                    .map(|f| f.name)
+                    .collect();
+                Err(CrmError::invalid(format!(
+                    "cannot group {} by `{name}`; fields to group by: {}, custom.KEY",
+                    self.entity.plural(),
+                    valid.join(", ")
+                )))
+            }
+        }
+    }
+
     pub fn parse_sort(&self, sort: &[SortKey]) -> Result<Vec<SortExpr>, CrmError> {
         if sort.is_empty() {
             return Ok(vec![SortExpr {

@@ -6,9 +6,14 @@ pub mod cursor;
 pub mod error;
 pub mod fields;
 pub mod filter;
+pub mod links;
+pub mod merge;
 pub mod money;
 pub mod records;
 pub mod rules;
+pub mod schema;
+pub mod timeline;
+pub mod trash;
 pub mod validate;
 pub mod workspace;
 

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::changes;
 use super::cursor;
 use super::filter::{Schema, like_escape};
+use super::money::Sum;
 use super::rules::{self, Ctx};
 use super::validate::{self, At};
 use super::{CrmError, DEFAULT_PAGE, MAX_BATCH, MAX_PAGE, Principal};
@@ -19,7 +20,7 @@ use crate::store::query::{Predicate, Query};
 use crate::store::{Change, CustomFieldDef, Pipeline, Record, RecordId, Store, StoreError};
 use crate::time::{self, Millis};
 
-fn batch_len(list: &str, n: usize) -> Result<(), CrmError> {
+pub(super) fn batch_len(list: &str, n: usize) -> Result<(), CrmError> {
     if n == 0 || n > MAX_BATCH {
         return Err(CrmError::invalid(format!("`{list}` takes 1 to {MAX_BATCH} items, got {n}; split larger batches")));
     }
@@ -64,7 +65,8 @@ fn projection(entities: &[Entity], fields: Option<&Vec<String>>) -> Result<Optio
     let Some(fields) = fields else { return Ok(None) };
     let mut keep = HashSet::new();
     for name in fields {
-        let known = name == "custom"
+        let known = matches!(name.as_str(), "notes" | "note_count")
+            || name == "custom"
             || name == "created_at"
             || name == "updated_at"
             || name.starts_with("custom.")
@@ -105,6 +107,12 @@ fn project(mut record: Map<String, Value>, keep: Option<&HashSet<String>>) -> Ma
     }
     record.retain(|k, _| k == "entity" || k == "id" || keep.contains(k) || (k == "custom" && !custom_keys.is_empty()));
     record
+}
+
+/// `ids` as record ids, each once, in the order given.
+pub fn unique_ids(ids: &[String]) -> Vec<RecordId> {
+    let mut seen = HashSet::new();
+    ids.iter().map(|i| RecordId::from(i.as_str())).filter(|i| seen.insert(i.clone())).collect()
 }
 
 /// A record as tools show it: `entity`, `id`, every field of its entity (null when
@@ -173,10 +181,36 @@ pub async fn search(store: &Store, p: &Principal, input: SearchRecordsInput) -> 
 
 pub async fn count(store: &Store, p: &Principal, input: CountRecordsInput) -> Result<CountResult, CrmError> {
     p.require(input.entity.def().read)?;
-    let defs = custom_defs(store, p, input.entity, mentions_custom(&input.filters)).await?;
+    let groups_custom = input.group_by.as_deref().is_some_and(|g| g.starts_with("custom."));
+    let defs = custom_defs(store, p, input.entity, groups_custom || mentions_custom(&input.filters)).await?;
     let schema = Schema { entity: input.entity, custom: &defs, now: time::now_ms() };
     let filter = filter_predicates(&schema, input.query.as_deref(), &input.filters)?;
-    Ok(CountResult { count: store.count(p.org_id(), input.entity, &filter).await? })
+    let Some(group_by) = input.group_by.as_deref() else {
+        return Ok(CountResult { count: store.count(p.org_id(), input.entity, &filter).await?, groups: None });
+    };
+    let col = schema.group_col(group_by)?;
+    let counts = store.group_counts(p.org_id(), input.entity, &filter, &col).await?;
+    let mut sums: HashMap<String, BTreeMap<String, Sum>> = HashMap::new();
+    let amount = input.entity.def().amount;
+    if let Some(amount) = amount {
+        for (v, currency, value) in store.group_amounts(p.org_id(), input.entity, &filter, &col, amount).await? {
+            sums.entry(v.to_string()).or_default().entry(currency).or_default().add(&value);
+        }
+    }
+    let groups: Vec<Group> = counts
+        .into_iter()
+        .map(|(value, count)| {
+            let sum = amount.map(|_| {
+                sums.remove(&value.to_string())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(c, s)| (c, s.to_string()))
+                    .collect()
+            });
+            Group { value, count, sum }
+        })
+        .collect();
+    Ok(CountResult { count: groups.iter().map(|g| g.count).sum(), groups: Some(groups) })
 }
 
 /// Records by id with their relations, in a bounded number of queries: one per entity
@@ -246,7 +280,7 @@ async fn add_relations(
             }
             (FieldType::Relations, Storage::Reverse { entity: child, field: fk }) => {
                 let ids: Vec<RecordId> = records.iter().map(|r| r.id.clone()).collect();
-                let mut children = store.children(p.org_id(), child, fk, &ids, 25).await?;
+                let mut children = store.children(p.org_id(), child, fk, None, &ids, 25).await?;
                 for (r, w) in records.iter().zip(wires.iter_mut()) {
                     let (n, list) = children.remove(&r.id).unwrap_or_default();
                     w.insert(format!("{}_count", child.as_str()), n.into());
@@ -254,6 +288,23 @@ async fn add_relations(
                 }
             }
             _ => {}
+        }
+    }
+    // The newest notes on each record.
+    if entity != Entity::Note && p.scopes.contains(&Entity::Note.def().read) {
+        let ids: Vec<RecordId> = records.iter().map(|r| r.id.clone()).collect();
+        let mut notes =
+            store.children(p.org_id(), Entity::Note, "record_id", Some(("record_entity", entity)), &ids, 3).await?;
+        for (r, w) in records.iter().zip(wires.iter_mut()) {
+            let (n, list) = notes.remove(&r.id).unwrap_or_default();
+            let list: Vec<Value> = list
+                .iter()
+                .map(|note| {
+                    serde_json::json!({ "id": note.id.as_str(), "body": note.get("body"), "created_at": time::rfc3339(note.created_at) })
+                })
+                .collect();
+            w.insert("notes".into(), list.into());
+            w.insert("note_count".into(), n.into());
         }
     }
     Ok(())
@@ -560,44 +611,145 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
     Err(CrmError::Conflict("these records are being changed by someone else right now; try again".into()))
 }
 
-/// Moves records to the trash, all or none. References other records hold to them are
-/// cleared, each such record getting its own change entry.
-pub async fn delete(store: &Store, p: &Principal, input: DeleteRecordsInput) -> Result<DeleteResult, CrmError> {
-    let entity = input.entity;
-    p.require(entity.def().delete)?;
-    batch_len("ids", input.ids.len())?;
-    let mut seen = HashSet::new();
-    let ids: Vec<RecordId> =
-        input.ids.iter().map(|i| RecordId::from(i.as_str())).filter(|i| seen.insert(i.clone())).collect();
-    let found: HashSet<RecordId> =
-        store.get_records(p.org_id(), entity, &ids).await?.into_iter().map(|r| r.id).collect();
-    let missing: Vec<(Entity, String)> =
-        ids.iter().filter(|id| !found.contains(*id)).map(|id| (entity, id.as_str().to_owned())).collect();
-    if !missing.is_empty() {
-        return Err(CrmError::NotFound(missing));
+/// Creates or updates each item, matched on the entity's upsert key (case-insensitive):
+/// `created`, `updated`, `unchanged`, or `ambiguous` when several records match (nothing
+/// is written for that item). All writes happen in one transaction.
+pub async fn upsert(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value>) -> Result<UpsertResult, CrmError> {
+    let def = entity.def();
+    let key = def.upsert_key.ok_or_else(|| CrmError::invalid(format!("{} cannot be upserted", def.plural)))?;
+    p.require(def.write)?;
+    let raw = list_of(def, raw)?;
+    let list = def.plural;
+    let items = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| parse_item(def, &At { list, index }, v, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut keys = Vec::with_capacity(items.len());
+    let mut seen = HashMap::new();
+    for (index, item) in items.iter().enumerate() {
+        let Some(k) = item.values.get(key).and_then(Value::as_str).map(str::to_lowercase) else {
+            return Err(CrmError::invalid(format!("{list}[{index}] needs `{key}`: upserts match on it")));
+        };
+        if let Some(first) = seen.insert(k.clone(), index) {
+            return Err(CrmError::invalid(format!(
+                "{list}[{index}] has the same {key} as {list}[{first}]; merge the two into one item"
+            )));
+        }
+        keys.push(k);
     }
-    let now = time::now_ms();
-    let mut entries: Vec<Change> =
-        ids.iter().map(|id| changes::entry(p, now, "deleted", entity.as_str(), id.as_str(), Map::new())).collect();
-    let mut tx = store.begin().await?;
-    for other in Entity::ALL {
-        for f in other.def().columns().filter(|f| f.ty == FieldType::Relation && f.target == Some(entity)) {
-            for (child, parent) in tx.clear_references(p.org_id(), *other, f.name, &ids, now).await? {
-                let mut diff = Map::new();
-                diff.insert(f.name.into(), serde_json::json!({ "before": parent, "after": null }));
-                entries.push(changes::entry(p, now, "updated", other.as_str(), child.as_str(), diff));
+    let defs = custom_defs(store, p, entity, sets_custom(&items)).await?;
+    let pipelines = pipelines_for(store, p, def).await?;
+    for _attempt in 0..5 {
+        let mut by_key: HashMap<String, Vec<Record>> = HashMap::new();
+        for r in store.find_by(p.org_id(), entity, key, &keys).await? {
+            if let Some(k) = r.text(key) {
+                by_key.entry(k.to_lowercase()).or_default().push(r);
             }
         }
-    }
-    match tx.trash_records(p.org_id(), entity, &ids, now, &entries).await {
-        Ok(()) => tx.commit().await?,
-        // Deleted by someone else between the check and now: nothing was deleted.
-        Err(StoreError::NotFound) => {
-            return Err(CrmError::Conflict(
-                "some of these records were deleted meanwhile; nothing was deleted, search again".into(),
-            ));
+        let now = time::now_ms();
+        let ctx = Ctx { defs: &defs, pipelines: &pipelines, now };
+        let mut out = Vec::with_capacity(items.len());
+        let (mut inserts, mut insert_entries) = (Vec::new(), Vec::new());
+        let (mut updates, mut update_entries) = (Vec::new(), Vec::new());
+        for (index, item) in items.iter().enumerate() {
+            let at = At { list, index };
+            let matches = by_key.remove(&keys[index]).unwrap_or_default();
+            let ids: Vec<String> = matches.iter().map(|r| r.id.as_str().to_owned()).collect();
+            match matches.as_slice() {
+                [] => {
+                    let r = apply(def, &at, &ctx, None, Record::new(entity, RecordId::generate(), now), item)?;
+                    insert_entries.push(changes::created(p, &r));
+                    out.push(UpsertItem {
+                        status: "created".into(),
+                        record: Some(to_wire(&r)),
+                        matches: vec![r.id.as_str().to_owned()],
+                    });
+                    inserts.push(r);
+                }
+                [before] => {
+                    let mut after = apply(def, &at, &ctx, Some(before), before.clone(), item)?;
+                    let diff = changes::diff(Some(before), &after);
+                    if diff.is_empty() {
+                        out.push(UpsertItem {
+                            status: "unchanged".into(),
+                            record: Some(to_wire(before)),
+                            matches: ids,
+                        });
+                        continue;
+                    }
+                    after.updated_at = now.max(before.updated_at + 1);
+                    update_entries.push(changes::entry(
+                        p,
+                        after.updated_at,
+                        "updated",
+                        entity.as_str(),
+                        after.id.as_str(),
+                        diff,
+                    ));
+                    out.push(UpsertItem { status: "updated".into(), record: Some(to_wire(&after)), matches: ids });
+                    updates.push((after, before.updated_at));
+                }
+                _ => out.push(UpsertItem { status: "ambiguous".into(), record: None, matches: ids }),
+            }
         }
-        Err(e) => return Err(e.into()),
+        let mut written: Vec<Record> = inserts.clone();
+        written.extend(updates.iter().map(|(r, _)| r.clone()));
+        check_refs(store, p, def, &written).await?;
+        if written.is_empty() {
+            return Ok(UpsertResult { items: out });
+        }
+        let mut tx = store.begin().await?;
+        tx.insert_records(p.org_id(), &inserts, &insert_entries).await.map_err(map_conflict)?;
+        match tx.update_records(p.org_id(), &updates, &update_entries).await {
+            Ok(()) => {
+                tx.commit().await?;
+                return Ok(UpsertResult { items: out });
+            }
+            Err(StoreError::Stale | StoreError::NotFound) => continue,
+            Err(e) => return Err(map_conflict(e)),
+        }
     }
-    Ok(DeleteResult { entity, deleted: ids.into_iter().map(RecordId::into_string).collect() })
+    Err(CrmError::Conflict("these records are being changed by someone else right now; try again".into()))
+}
+
+/// One free-text query across every entity the caller may read, at most `limit` per
+/// entity, best matches first: a label that starts with the query, then one that holds it.
+pub async fn search_all(store: &Store, p: &Principal, input: SearchAllInput) -> Result<RecordsResult, CrmError> {
+    let query = input.query.trim();
+    if query.is_empty() || query.chars().count() > 200 {
+        return Err(CrmError::invalid("`query` is 1 to 200 characters"));
+    }
+    let limit = match input.limit {
+        None => 5,
+        Some(n @ 1..=25) => n as u32,
+        Some(n) => return Err(CrmError::invalid(format!("`limit` is 1 to 25 per entity, got {n}"))),
+    };
+    let entities: Vec<Entity> = Entity::ALL.iter().copied().filter(|e| p.scopes.contains(&e.def().read)).collect();
+    if entities.is_empty() {
+        return Err(CrmError::Forbidden(Entity::Contact.def().read));
+    }
+    let needle = query.to_lowercase();
+    let mut scored: Vec<(u8, usize, Map<String, Value>)> = Vec::new();
+    for (n, entity) in entities.iter().enumerate() {
+        let schema = Schema { entity: *entity, custom: &[], now: time::now_ms() };
+        let filter = filter_predicates(&schema, Some(query), &[])?;
+        let sort = schema.parse_sort(&[])?;
+        let q = Query { entity: *entity, filter, sort, after: None, limit };
+        for r in store.search(p.org_id(), &q).await? {
+            let name = label(&r).to_lowercase();
+            let score = if name == needle {
+                0
+            } else if name.starts_with(&needle) {
+                1
+            } else if name.contains(&needle) {
+                2
+            } else {
+                3
+            };
+            scored.push((score, n, to_wire(&r)));
+        }
+    }
+    scored.sort_by_key(|(score, n, _)| (*score, *n));
+    Ok(RecordsResult { items: scored.into_iter().map(|(_, _, w)| w).collect() })
 }

@@ -1,11 +1,11 @@
 //! What an agent asks before it works: what exists and how to query it.
 
 use rapport_tools::Entity;
-use rapport_tools::inputs::{CustomFieldInfo, EntityDescription, FieldInfo, RecordCounts};
+use rapport_tools::inputs::{CustomFieldInfo, EntityDescription, FieldInfo, PipelineInfo, RecordCounts, StageInfo};
 
 use super::fields;
 use super::{CrmError, Principal};
-use crate::store::Store;
+use crate::store::{Pipeline, Store};
 
 pub async fn describe(store: &Store, p: &Principal, entity: Entity) -> Result<EntityDescription, CrmError> {
     let def = entity.def();
@@ -39,7 +39,19 @@ pub async fn describe(store: &Store, p: &Principal, entity: Entity) -> Result<En
             }
         })
         .collect();
-    Ok(EntityDescription { entity, description: def.doc.to_owned(), fields, custom_fields })
+    let pipelines = if def.has_rule(rapport_tools::Rule::PipelineStage) {
+        Some(store.pipelines(p.org_id()).await?.iter().map(pipeline_info).collect())
+    } else {
+        None
+    };
+    Ok(EntityDescription { entity, description: def.doc.to_owned(), fields, custom_fields, pipelines })
+}
+
+pub fn pipeline_info(p: &Pipeline) -> PipelineInfo {
+    PipelineInfo {
+        name: p.name.clone(),
+        stages: p.stages.iter().map(|s| StageInfo { name: s.name.clone(), kind: s.kind.as_str().to_owned() }).collect(),
+    }
 }
 
 /// Record counts by entity plural, for the entities the caller may read.

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::crm::{CrmError, MAX_BATCH, MAX_PAGE, Via, records, workspace};
+use crate::crm::{CrmError, MAX_BATCH, MAX_PAGE, Via, links, merge, records, schema, timeline, trash, workspace};
+use crate::store::Claim;
 use crate::time;
 
 /// A failed call, as the model will read it.
@@ -85,7 +86,8 @@ fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
     })
 }
 
-/// The records list of a write tool: `{"contacts": [...]}` and nothing else.
+/// The records list of a write tool: `{"contacts": [...]}` (and an `idempotency_key`,
+/// taken off before this is called).
 fn items(def: &ToolDef, entity: Entity, mut args: Map<String, Value>) -> Result<Vec<Value>, ToolError> {
     let list = entity.plural();
     let invalid = |message: String| ToolError {
@@ -103,7 +105,70 @@ fn items(def: &ToolDef, entity: Entity, mut args: Map<String, Value>) -> Result<
     }
 }
 
+/// Tools that take an `idempotency_key`.
+fn takes_idempotency_key(def: &ToolDef) -> bool {
+    matches!(def.call, Call::Create(_) | Call::Upsert(_)) || matches!(def.name, "merge_records" | "link_records")
+}
+
+/// Runs a call once per `idempotency_key` (and API key) within 24 hours: a repeat answers
+/// what the first call answered; the same key with other arguments is refused.
 pub async fn call(
+    state: &AppState,
+    principal: &Principal,
+    def: &ToolDef,
+    mut args: Map<String, Value>,
+) -> Result<Value, ToolError> {
+    let plain = |message: String| ToolError { message, denied: false, message_is_invalid: false };
+    let idem = match (takes_idempotency_key(def), args.remove("idempotency_key")) {
+        (true, Some(Value::String(k))) if (1..=200).contains(&k.chars().count()) => Some(k),
+        (true, Some(Value::Null)) | (_, None) => None,
+        (true, Some(other)) => {
+            return Err(plain(format!(
+                "invalid arguments for {}: `idempotency_key` is 1 to 200 characters, got {other}. Example: {}",
+                def.name,
+                def.example()
+            )));
+        }
+        (false, Some(_)) => {
+            return Err(plain(format!(
+                "invalid arguments for {}: unknown field `idempotency_key`; only creating calls take it. Example: {}",
+                def.name,
+                def.example()
+            )));
+        }
+    };
+    let (Some(idem), Some(key_id)) = (idem, principal.key_id()) else {
+        return run(state, principal, def, args).await;
+    };
+    let store = state.store.as_ref();
+    let hash = crate::crm::cursor::fingerprint(&[def.name, &Value::Object(args.clone()).to_string()]);
+    let unavailable = |e: crate::store::StoreError| ToolError::from(CrmError::Store(e));
+    match store
+        .claim_idempotency(principal.org_id(), key_id, &idem, def.name, &hash, time::now_ms())
+        .await
+        .map_err(unavailable)?
+    {
+        Claim::Done(answer) => {
+            serde_json::from_str(&answer).map_err(|e| plain(format!("could not read the stored answer: {e}")))
+        }
+        Claim::Running => Err(plain(format!(
+            "a call with idempotency_key {idem:?} is still running; wait a moment and repeat it to get its answer"
+        ))),
+        Claim::Mismatch => Err(plain(format!(
+            "idempotency_key {idem:?} was used in the last 24 hours for a different call; use a new key for new work"
+        ))),
+        Claim::Fresh => {
+            let outcome = run(state, principal, def, args).await;
+            let answer = outcome.as_ref().ok().map(Value::to_string);
+            if let Err(e) = store.finish_idempotency(key_id, &idem, answer.as_deref()).await {
+                tracing::warn!(error = %e, "could not record an idempotent call's answer");
+            }
+            outcome
+        }
+    }
+}
+
+async fn run(
     state: &AppState,
     principal: &Principal,
     def: &ToolDef,
@@ -119,7 +184,10 @@ pub async fn call(
         Call::Update(entity) => {
             return out(records::update(store, p, entity, items(def, entity, args)?).await.map_err(domain)?);
         }
-        Call::Upsert(_) | Call::Fixed => {}
+        Call::Upsert(entity) => {
+            return out(records::upsert(store, p, entity, items(def, entity, args)?).await.map_err(domain)?);
+        }
+        Call::Fixed => {}
     }
     match def.name {
         "get_workspace" => {
@@ -160,7 +228,27 @@ pub async fn call(
         "search_records" => out(records::search(store, p, parse(def, args)?).await.map_err(domain)?),
         "count_records" => out(records::count(store, p, parse(def, args)?).await.map_err(domain)?),
         "get_records" => out(records::get(store, p, parse(def, args)?).await.map_err(domain)?),
-        "delete_records" => out(records::delete(store, p, parse(def, args)?).await.map_err(domain)?),
+        "search_all" => out(records::search_all(store, p, parse(def, args)?).await.map_err(domain)?),
+        "get_timeline" => out(timeline::timeline(store, p, parse(def, args)?).await.map_err(domain)?),
+        "link_records" => {
+            let input: LinkRecordsInput = parse(def, args)?;
+            out(links::set(store, p, &input.links, true).await.map_err(domain)?)
+        }
+        "unlink_records" => {
+            let input: UnlinkRecordsInput = parse(def, args)?;
+            out(links::set(store, p, &input.links, false).await.map_err(domain)?)
+        }
+        "merge_records" => out(merge::merge(store, p, parse(def, args)?).await.map_err(domain)?),
+        "delete_records" => out(trash::delete(store, p, parse(def, args)?).await.map_err(domain)?),
+        "restore_records" => {
+            let days = state.settings.trash_days;
+            out(trash::restore(store, p, parse(def, args)?, days).await.map_err(domain)?)
+        }
+        "create_custom_field" => out(schema::create_custom_field(store, p, parse(def, args)?).await.map_err(domain)?),
+        "update_custom_field" => out(schema::update_custom_field(store, p, parse(def, args)?).await.map_err(domain)?),
+        "delete_custom_field" => out(schema::delete_custom_field(store, p, parse(def, args)?).await.map_err(domain)?),
+        "create_pipeline" => out(schema::create_pipeline(store, p, parse(def, args)?).await.map_err(domain)?),
+        "update_pipeline" => out(schema::update_pipeline(store, p, parse(def, args)?).await.map_err(domain)?),
         other => Err(ToolError {
             message: format!("tool {other} is listed but not served; this is a bug"),
             denied: false,

@@ -103,3 +103,49 @@ impl Tx {
         Ok(())
     }
 }
+
+impl Store {
+    /// A record's timeline, newest first: its own entries and those of the records that
+    /// point at it with a record reference (its notes and tasks).
+    pub async fn timeline(
+        &self,
+        org_id: &OrgId,
+        entity: rapport_tools::Entity,
+        record_id: &RecordId,
+        before: Option<(Millis, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<Change>> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT {CHANGE_COLS} FROM changes WHERE org_id = "));
+        sql.bind(org_id.into());
+        sql.push(" AND ((entity = ");
+        sql.bind(entity.as_str().into());
+        sql.push(" AND record_id = ");
+        sql.bind(record_id.into());
+        sql.push(")");
+        for e in rapport_tools::Entity::ALL {
+            for f in e.def().columns().filter(|f| f.ty == rapport_tools::FieldType::RecordRef) {
+                sql.push(" OR (entity = ");
+                sql.bind(e.as_str().into());
+                sql.push(&format!(" AND record_id IN (SELECT id FROM {t} WHERE org_id = ", t = e.def().plural));
+                sql.bind(org_id.into());
+                sql.push(&format!(" AND {}_entity = ", f.name));
+                sql.bind(entity.as_str().into());
+                sql.push(&format!(" AND {}_id = ", f.name));
+                sql.bind(record_id.into());
+                sql.push("))");
+            }
+        }
+        sql.push(")");
+        if let Some((at, id)) = &before {
+            sql.push(" AND (at, id) < (");
+            sql.bind((*at).into());
+            sql.push(", ");
+            sql.bind(id.into());
+            sql.push(")");
+        }
+        sql.push(" ORDER BY at DESC, id DESC LIMIT ");
+        sql.bind(i64::from(limit).into());
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
+    }
+}

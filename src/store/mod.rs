@@ -6,21 +6,26 @@
 
 mod audit;
 mod changes;
+mod custom_fields;
 pub mod db;
 mod fast;
+mod idempotency;
 pub mod ids;
 mod keys;
 pub mod model;
 mod pipelines;
 pub mod query;
 mod records;
+mod trash;
 mod users;
 
 pub use changes::{ACTIONS, ChangeFilter};
 pub use db::{ColKind, Dialect, SqlValue, Tx};
+pub use idempotency::Claim;
 pub use model::*;
 pub use query::Query;
 pub use records::RecordPage;
+pub use trash::{ClearedRef, reference_change};
 
 use db::Db;
 

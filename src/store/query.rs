@@ -114,6 +114,15 @@ pub fn is_safe_key(key: &str) -> bool {
         && key.len() <= 64
 }
 
+/// `column` (JSON text) without the key `key`, which `is_safe_key` has checked.
+pub fn json_remove(dialect: Dialect, column: &str, key: &str) -> String {
+    debug_assert!(is_safe_key(key));
+    match dialect {
+        Dialect::Sqlite => format!("json_remove({column}, '$.{key}')"),
+        Dialect::Postgres => format!("(({column})::jsonb - '{key}')::text"),
+    }
+}
+
 pub fn table(entity: Entity) -> &'static str {
     entity.def().plural
 }
@@ -152,6 +161,11 @@ impl Sql {
             self.bind(v);
         }
         self.push(")");
+    }
+
+    /// The expression of `col`, as filters see it.
+    pub fn col_expr(&mut self, col: &Col) {
+        self.col(col);
     }
 
     fn col(&mut self, col: &Col) {

@@ -152,7 +152,7 @@ fn encode(org_id: &OrgId, r: &Record) -> Vec<SqlValue> {
     out
 }
 
-fn ids_in(sql: &mut Sql, org_id: &OrgId, ids: &[RecordId]) {
+pub(super) fn ids_in(sql: &mut Sql, org_id: &OrgId, ids: &[RecordId]) {
     sql.push(" WHERE org_id = ");
     sql.bind(org_id.into());
     sql.push(" AND id IN ");
@@ -255,11 +255,13 @@ impl Store {
 
     /// For each parent, how many live `child` records point at it through `fk`, and the
     /// newest `limit` of them: two queries however many parents.
+    /// `of` narrows a record reference to parents of one entity: `("record_entity", deal)`.
     pub async fn children(
         &self,
         org_id: &OrgId,
         child: Entity,
         fk: &str,
+        of: Option<(&str, Entity)>,
         parents: &[RecordId],
         limit: u32,
     ) -> StoreResult<HashMap<RecordId, (u64, Vec<Record>)>> {
@@ -271,6 +273,10 @@ impl Store {
         let mut sql = Sql::new(self.dialect());
         sql.push(&format!("SELECT {fk}, COUNT(*) FROM {t} WHERE org_id = "));
         sql.bind(org_id.into());
+        if let Some((col, e)) = of {
+            sql.push(&format!(" AND {col} = "));
+            sql.bind(e.as_str().into());
+        }
         sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
         in_list(&mut sql, parents.iter().map(SqlValue::from));
         sql.push(&format!(" GROUP BY {fk}"));
@@ -285,6 +291,10 @@ impl Store {
              FROM {t} WHERE org_id = "
         ));
         sql.bind(org_id.into());
+        if let Some((col, e)) = of {
+            sql.push(&format!(" AND {col} = "));
+            sql.bind(e.as_str().into());
+        }
         sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
         in_list(&mut sql, parents.iter().map(SqlValue::from));
         sql.push(") ranked WHERE rn <= ");
@@ -292,7 +302,11 @@ impl Store {
         sql.push(" ORDER BY created_at DESC, id DESC");
         for r in self.db.fetch(&sql.text, &sql.binds).await? {
             let record = decode(child, r)?;
-            if let Some(parent) = record.text(fk).map(RecordId::from) {
+            let parent = match of {
+                Some(_) => record.get(fk.trim_end_matches("_id"))["id"].as_str().map(RecordId::from),
+                None => record.text(fk).map(RecordId::from),
+            };
+            if let Some(parent) = parent {
                 out.entry(parent).or_default().1.push(record);
             }
         }
@@ -419,62 +433,106 @@ impl Tx {
         }
         self.append_changes(changes).await
     }
+}
 
-    /// Moves live records to the trash, all or none (`NotFound` when one is not live), and
-    /// clears the references other records hold to them (`refs`: each referring entity
-    /// and column), with the change-log entries.
-    pub async fn trash_records(
-        &mut self,
+impl Store {
+    /// How many live records match, per value of `col` (largest groups first, at most
+    /// 1,000 groups); the value as JSON.
+    pub async fn group_counts(
+        &self,
         org_id: &OrgId,
         entity: Entity,
-        ids: &[RecordId],
-        at: Millis,
-        changes: &[Change],
-    ) -> StoreResult<()> {
+        filter: &[Predicate],
+        col: &super::query::Col,
+    ) -> StoreResult<Vec<(Value, u64)>> {
         let mut sql = Sql::new(self.dialect());
-        sql.push(&format!("UPDATE {} SET deleted_at = ", table(entity)));
-        sql.bind(at.into());
-        ids_in(&mut sql, org_id, ids);
+        sql.push("SELECT ");
+        sql.col_expr(col);
+        sql.push(&format!(", COUNT(*) FROM {} WHERE org_id = ", table(entity)));
+        sql.bind(org_id.into());
         sql.push(" AND deleted_at IS NULL");
-        if self.execute(&sql.text, &sql.binds).await? != ids.len() as u64 {
-            return Err(StoreError::NotFound);
-        }
-        self.append_changes(changes).await
+        sql.and_all(filter);
+        sql.push(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1000");
+        let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        rows.into_iter()
+            .map(|mut r| {
+                let v = match r.0.first().cloned() {
+                    Some(super::db::DbVal::Text(s)) => Value::String(s),
+                    Some(super::db::DbVal::Int(n)) => Value::from(n),
+                    Some(super::db::DbVal::Float(f)) => Value::from(f),
+                    Some(super::db::DbVal::Bool(b)) => Value::Bool(b),
+                    _ => Value::Null,
+                };
+                Ok((v, r.need_int(1)? as u64))
+            })
+            .collect()
     }
 
-    /// Sets `fk` to NULL (and `updated_at` to `at`) on the live records of `child` that
-    /// point at any of `parents`. Answers each record changed with the parent it pointed at:
-    /// the caller appends their change entries in this same transaction.
-    pub async fn clear_references(
-        &mut self,
+    /// Each live matching record's `col` value, currency and exact amount, for sums made
+    /// without floating point.
+    pub async fn group_amounts(
+        &self,
         org_id: &OrgId,
-        child: Entity,
-        fk: &str,
-        parents: &[RecordId],
-        at: Millis,
-    ) -> StoreResult<Vec<(RecordId, String)>> {
-        let t = table(child);
+        entity: Entity,
+        filter: &[Predicate],
+        col: &super::query::Col,
+        (amount, currency): (&str, &str),
+    ) -> StoreResult<Vec<(Value, String, String)>> {
         let mut sql = Sql::new(self.dialect());
-        sql.push(&format!("SELECT id, {fk} FROM {t} WHERE org_id = "));
+        sql.push("SELECT ");
+        sql.col_expr(col);
+        sql.push(&format!(", {currency}, {amount} FROM {} WHERE org_id = ", table(entity)));
         sql.bind(org_id.into());
-        sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
-        in_list(&mut sql, parents.iter().map(SqlValue::from));
-        let found: Vec<(RecordId, String)> = self
+        sql.push(&format!(" AND deleted_at IS NULL AND {amount} IS NOT NULL AND {currency} IS NOT NULL"));
+        sql.and_all(filter);
+        let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        rows.into_iter()
+            .map(|mut r| {
+                let v = match r.0.first().cloned() {
+                    Some(super::db::DbVal::Text(s)) => Value::String(s),
+                    Some(super::db::DbVal::Int(n)) => Value::from(n),
+                    Some(super::db::DbVal::Float(f)) => Value::from(f),
+                    Some(super::db::DbVal::Bool(b)) => Value::Bool(b),
+                    _ => Value::Null,
+                };
+                Ok((v, r.need_text(1)?, r.need_text(2)?))
+            })
+            .collect()
+    }
+
+    /// Live records whose `field` equals one of `values` (compared lowercase), for upserts.
+    pub async fn find_by(
+        &self,
+        org_id: &OrgId,
+        entity: Entity,
+        field: &str,
+        values: &[String],
+    ) -> StoreResult<Vec<Record>> {
+        if values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&sql_of(entity).select);
+        sql.push(" WHERE org_id = ");
+        sql.bind(org_id.into());
+        sql.push(&format!(" AND deleted_at IS NULL AND lower({field}) IN "));
+        in_list(&mut sql, values.iter().map(|v| SqlValue::Text(v.to_lowercase())));
+        sql.push(" ORDER BY created_at, id");
+        let mut records: Vec<Record> = self
+            .db
             .fetch(&sql.text, &sql.binds)
             .await?
             .into_iter()
-            .map(|mut r| Ok((RecordId::from(r.need_text(0)?), r.need_text(1)?)))
+            .map(|r| decode(entity, r))
             .collect::<StoreResult<_>>()?;
-        if !found.is_empty() {
-            let mut sql = Sql::new(self.dialect());
-            sql.push(&format!("UPDATE {t} SET {fk} = NULL, updated_at = "));
-            sql.bind(at.into());
-            sql.push(" WHERE org_id = ");
-            sql.bind(org_id.into());
-            sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
-            in_list(&mut sql, parents.iter().map(SqlValue::from));
-            self.execute(&sql.text, &sql.binds).await?;
-        }
-        Ok(found)
+        self.attach_links(org_id, entity, &mut records).await?;
+        Ok(records)
+    }
+
+    /// Whether the record exists in the organization, live or in the trash.
+    pub async fn record_exists(&self, org_id: &OrgId, entity: Entity, id: &RecordId) -> StoreResult<bool> {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE org_id = $1 AND id = $2", table(entity));
+        let mut row = self.db.fetch_one(&sql, &[org_id.into(), id.into()]).await?.ok_or(StoreError::NotFound)?;
+        Ok(row.need_int(0)? > 0)
     }
 }

@@ -15,7 +15,7 @@ fn rapport(db: &str, args: &[&str]) -> std::process::Output {
         .expect("rapport runs")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_create_and_list() {
     let (db, _dir) = fresh_database().await;
     let out = rapport(
@@ -76,7 +76,7 @@ async fn keys_create_and_list() {
     assert!(!out.status.success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orgs_and_the_active_key_limit() {
     let (db, _dir) = fresh_database().await;
     let out = rapport(&db, &["orgs", "create", "acme-sales", "--json"]);
@@ -109,7 +109,7 @@ async fn orgs_and_the_active_key_limit() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already has 2 enabled keys"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_lifecycle_from_the_cli() {
     let (db, _dir) = fresh_database().await;
     let ok = |args: &[&str]| {

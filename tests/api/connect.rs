@@ -84,7 +84,7 @@ async fn tools_list_as(app: &TestApp, client: &str, value: &str) {
     assert!(v["result"]["tools"].as_array().unwrap().len() >= 5, "{client}: {v}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_clients_output_works_over_http() {
     let app = spawn_app().await;
     let (s, all) = app.api(&app.key, Method::POST, "/connect", Some(json!({"client": "all"}))).await;
@@ -124,7 +124,7 @@ fn connect_cli(db: &str, public_url: &str, args: &[&str]) -> std::process::Outpu
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_creates_a_key_when_it_must() {
     let (db, _dir) = fresh_database().await;
     // No enabled key yet: the first key of the organization is created.
@@ -181,7 +181,7 @@ async fn the_cli_creates_a_key_when_it_must() {
     assert!(!out.status.success());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_clients_cli_output_works_against_the_server() {
     let app = spawn_app().await;
     for client in CLIENTS {

@@ -39,6 +39,7 @@ pub fn serve_args() -> ServeArgs {
         allowed_origins: vec![],
         trusted_proxies: vec![],
         query_keys: true,
+        trash_days: 30,
     }
 }
 

@@ -12,7 +12,7 @@ async fn create(app: &TestApp, body: Value) -> Value {
     v
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_lifecycle_step_over_http() {
     let app = spawn_app().await;
     let k = create(
@@ -121,7 +121,7 @@ async fn every_lifecycle_step_over_http() {
     assert_eq!(page2["items"][0]["id"], audit["items"][2]["id"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scopes_bound_what_keys_can_manage() {
     let app = spawn_app().await;
     let member = app.key_with(Some("member"), &[]).await;
@@ -158,7 +158,7 @@ async fn scopes_bound_what_keys_can_manage() {
     assert_eq!(app.mcp_status(&app.key).await, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_bound_their_keys() {
     let app = spawn_app().await;
     let (s, u) =
@@ -184,7 +184,7 @@ async fn users_bound_their_keys() {
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_enabled_key_limit_counts_enables() {
     let app = spawn_app().await;
     // 10 allowed; the test owner key is one.
@@ -204,7 +204,7 @@ async fn the_enabled_key_limit_counts_enables() {
     assert_eq!(s, StatusCode::OK);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_per_key_and_per_address() {
     let mut args = serve_args();
     args.rate_limit = 5;
@@ -242,7 +242,7 @@ async fn rate_limits_per_key_and_per_address() {
     assert_eq!(app.mcp_status(&app.key).await, StatusCode::TOO_MANY_REQUESTS, "the address is cut off for now");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_use_is_kept_without_a_write_per_request() {
     let app = spawn_app().await;
     let before = app.store.list_keys(&app.default_org.id, false).await.unwrap();
@@ -263,7 +263,7 @@ async fn last_use_is_kept_without_a_write_per_request() {
     assert!(rapport::time::now_ms() - k.last_used_at.unwrap() < 60_000);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_through_one_process_holds_in_another_at_once() {
     let a = spawn_app().await;
     let b = a.second_server().await;
@@ -282,7 +282,7 @@ async fn a_change_through_one_process_holds_in_another_at_once() {
     assert_eq!(b.mcp_status(&rotated).await, StatusCode::UNAUTHORIZED, "revoked through a, refused by b");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
     use rapport::keys::{Creator, NewKeyRequest, create};
     // Without trusted proxies, X-Forwarded-For is ignored: the peer (127.0.0.1) is the client.
@@ -364,7 +364,7 @@ fn start_other_process(db_url: &str) -> OtherProcess {
     OtherProcess { child, mcp_url: format!("{base}/api/v1/mcp"), _stdout: out }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_agree_on_every_change() {
     let a = spawn_app().await;
     let b = start_other_process(&a.db_url);

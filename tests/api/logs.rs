@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::fresh_database;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_logs_never_hold_a_key() {
     let (db, _dir) = fresh_database().await;
     let out = Command::new(env!("CARGO_BIN_EXE_rapport"))

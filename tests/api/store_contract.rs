@@ -54,11 +54,11 @@ async fn records_round_trip_and_updates_are_checked() {
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 1);
     let mut tx = store.begin().await.unwrap();
     let both = [RecordId::from("c1"), RecordId::from("nope")];
-    assert!(matches!(tx.trash_records(org, Entity::Contact, &both, 20, &[]).await, Err(StoreError::NotFound)));
+    assert!(matches!(tx.trash_records(org, Entity::Contact, &both, 20).await, Err(StoreError::NotFound)));
     drop(tx);
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 1, "a failed delete deletes nothing");
     let mut tx = store.begin().await.unwrap();
-    tx.trash_records(org, Entity::Contact, &[RecordId::from("c1")], 20, &[]).await.unwrap();
+    tx.trash_records(org, Entity::Contact, &[RecordId::from("c1")], 20).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.count(org, Entity::Contact, &[]).await.unwrap(), 0);
     assert!(store.get_records(org, Entity::Contact, &[RecordId::from("c1")]).await.unwrap().is_empty());

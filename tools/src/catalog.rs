@@ -207,28 +207,139 @@ fn build() -> Vec<ToolDef> {
             schema_of::<GetRecordsInput>(),
             schema_of::<GetRecordsResult>(),
         ),
+        fixed(
+            "search_all",
+            "Search everything",
+            include_str!("descriptions/search_all.md"),
+            any_read,
+            READ,
+            schema_of::<SearchAllInput>(),
+            records_output("The records found, best first, each with its entity."),
+        ),
+        fixed(
+            "get_timeline",
+            "Get a record's timeline",
+            include_str!("descriptions/get_timeline.md"),
+            any_read,
+            READ,
+            schema_of::<GetTimelineInput>(),
+            schema_of::<TimelineResult>(),
+        ),
     ];
     for e in Entity::ALL {
         tools.extend(crate::schema::write_tools(e.def()));
     }
-    tools.push(fixed(
-        "delete_records",
-        "Delete records",
-        include_str!("descriptions/delete_records.md"),
-        Access::AnyEntity(|d| d.delete),
-        (false, true, true),
-        schema_of::<DeleteRecordsInput>(),
-        schema_of::<DeleteResult>(),
-    ));
+    let any_write = Access::AnyEntity(|d| d.write);
+    let any_delete = Access::AnyEntity(|d| d.delete);
+    const WRITE: (bool, bool, bool) = (false, false, false);
+    const SCHEMA: &[Scope] = &[Scope::SchemaManage];
+    let mut rest = vec![
+        fixed(
+            "link_records",
+            "Link records",
+            include_str!("descriptions/link_records.md"),
+            any_write,
+            (false, false, true),
+            schema_of::<LinkRecordsInput>(),
+            schema_of::<LinkResult>(),
+        ),
+        fixed(
+            "unlink_records",
+            "Unlink records",
+            include_str!("descriptions/unlink_records.md"),
+            any_write,
+            (false, true, true),
+            schema_of::<UnlinkRecordsInput>(),
+            schema_of::<LinkResult>(),
+        ),
+        fixed(
+            "merge_records",
+            "Merge duplicates",
+            include_str!("descriptions/merge_records.md"),
+            Access::Any(&[Scope::ContactsDelete, Scope::CompaniesDelete]),
+            (false, true, false),
+            schema_of::<MergeRecordsInput>(),
+            schema_of::<MergeResult>(),
+        ),
+        fixed(
+            "delete_records",
+            "Delete records",
+            include_str!("descriptions/delete_records.md"),
+            any_delete,
+            (false, true, true),
+            schema_of::<DeleteRecordsInput>(),
+            schema_of::<DeleteResult>(),
+        ),
+        fixed(
+            "restore_records",
+            "Restore deleted records",
+            include_str!("descriptions/restore_records.md"),
+            any_delete,
+            (false, false, true),
+            schema_of::<RestoreRecordsInput>(),
+            schema_of::<RestoreResult>(),
+        ),
+        fixed(
+            "create_custom_field",
+            "Create a custom field",
+            include_str!("descriptions/create_custom_field.md"),
+            Access::All(SCHEMA),
+            WRITE,
+            schema_of::<CreateCustomFieldInput>(),
+            schema_of::<CustomFieldResult>(),
+        ),
+        fixed(
+            "update_custom_field",
+            "Update a custom field",
+            include_str!("descriptions/update_custom_field.md"),
+            Access::All(SCHEMA),
+            (false, true, true),
+            schema_of::<UpdateCustomFieldInput>(),
+            schema_of::<CustomFieldResult>(),
+        ),
+        fixed(
+            "delete_custom_field",
+            "Delete a custom field",
+            include_str!("descriptions/delete_custom_field.md"),
+            Access::All(SCHEMA),
+            (false, true, true),
+            schema_of::<DeleteCustomFieldInput>(),
+            schema_of::<DeletedCustomField>(),
+        ),
+        fixed(
+            "create_pipeline",
+            "Create a pipeline",
+            include_str!("descriptions/create_pipeline.md"),
+            Access::All(SCHEMA),
+            WRITE,
+            schema_of::<CreatePipelineInput>(),
+            schema_of::<PipelineInfo>(),
+        ),
+        fixed(
+            "update_pipeline",
+            "Update a pipeline",
+            include_str!("descriptions/update_pipeline.md"),
+            Access::All(SCHEMA),
+            (false, true, true),
+            schema_of::<UpdatePipelineInput>(),
+            schema_of::<PipelineInfo>(),
+        ),
+    ];
+    for t in &mut rest {
+        if t.name.ends_with("_custom_field") || t.name.ends_with("_pipeline") {
+            t.toolset = Toolset::Schema;
+        }
+    }
+    tools.extend(rest);
     tools
 }
 
-/// The JSON of `{"items": [...]}` results that list records.
-pub(crate) fn records_output() -> Map<String, Value> {
+/// The JSON of `{"items": [...]}` results that list records: records are described once,
+/// by `describe_entity`, not in every tool's schema.
+pub(crate) fn records_output(doc: &str) -> Map<String, Value> {
     let v = json!({
         "type": "object",
-        "properties": { "items": { "type": "array", "items": { "type": "object" },
-            "description": "The records written, in the order given (fields as describe_entity lists them)." } },
+        "properties": { "items": { "type": "array", "items": { "type": "object" }, "description": doc } },
         "required": ["items"]
     });
     match v {

@@ -150,6 +150,146 @@ pub struct CountRecordsInput {
     #[serde(default)]
     #[schemars(with = "Vec<Condition>")]
     pub filters: Vec<Value>,
+    /// Also count per value of this field (such as `stage`); deals also sum `value` per currency.
+    #[serde(default)]
+    pub group_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRecordsInput {
+    pub entity: Entity,
+    /// 1 to 100 ids of records in the trash.
+    pub ids: Vec<String>,
+}
+
+/// `{"from": {entity, id}, "to": {entity, id}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub from: RecordRef,
+    pub to: RecordRef,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRecordsInput {
+    /// 1 to 100 pairs: contact-company, deal-contact, deal-company, task-any record.
+    pub links: Vec<Link>,
+    /// Repeating a call with the same key within 24 hours returns the first answer.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkRecordsInput {
+    /// 1 to 100 pairs to unlink.
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRecordsInput {
+    /// `contact` or `company`.
+    pub entity: Entity,
+    /// The record that stays.
+    pub keep_id: String,
+    /// 1 to 20 records merged into it and moved to the trash.
+    pub merge_ids: Vec<String>,
+    /// Repeating a call with the same key within 24 hours returns the first answer.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchAllInput {
+    /// Free text looked for in every entity you may read.
+    pub query: String,
+    /// Most records per entity, 1 to 25; default 5.
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetTimelineInput {
+    pub entity: Entity,
+    pub id: String,
+    /// Entries per page, 1 to 100; default 25.
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `next_cursor` from the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomFieldInput {
+    pub entity: Entity,
+    /// Lowercase letters, digits and `_`, starting with a letter; filter it as `custom.KEY`.
+    pub key: String,
+    pub label: String,
+    /// text, number, currency, date, datetime, boolean, email, phone, url, select, multi_select.
+    #[serde(rename = "type")]
+    pub field_type: String,
+    /// The choices of a select or multi_select.
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomFieldInput {
+    pub entity: Entity,
+    pub key: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The whole new list of choices (select types).
+    #[serde(default)]
+    pub options: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteCustomFieldInput {
+    pub entity: Entity,
+    pub key: String,
+}
+
+/// A stage as given to `create_pipeline` and `update_pipeline`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageInput {
+    pub name: String,
+    /// `open` (default), `won` or `lost`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// In `update_pipeline`: the stage's old name, to rename it and keep its deals.
+    #[serde(default)]
+    pub was: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePipelineInput {
+    pub name: String,
+    /// The stages in order.
+    pub stages: Vec<StageInput>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePipelineInput {
+    /// The pipeline's current name.
+    pub name: String,
+    #[serde(default)]
+    pub new_name: Option<String>,
+    /// The whole new ordered list of stages.
+    #[serde(default)]
+    pub stages: Option<Vec<StageInput>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -263,6 +403,9 @@ pub struct EntityDescription {
     pub description: String,
     pub fields: Vec<FieldInfo>,
     pub custom_fields: Vec<CustomFieldInfo>,
+    /// For deals: the pipelines and their stages in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipelines: Option<Vec<PipelineInfo>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -276,6 +419,116 @@ pub struct SearchResult {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CountResult {
     pub count: u64,
+    /// With `group_by`: the count per value, largest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<Group>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Group {
+    /// The field's value (null for records without one).
+    #[schemars(with = "Option<String>")]
+    pub value: Value,
+    pub count: u64,
+    /// For deals: the exact sum of `value` per currency, such as {"EUR": "1200.50"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<std::collections::BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RestoreResult {
+    pub entity: Entity,
+    /// The ids restored.
+    pub restored: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct LinkResult {
+    /// How many records changed (pairs already as asked change nothing).
+    pub changed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct MergeResult {
+    /// The kept record as it now is.
+    pub record: Record,
+    /// The records merged into it, now in the trash.
+    pub merged: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UpsertItem {
+    /// `created`, `updated`, `unchanged` or `ambiguous` (several records match: nothing written).
+    pub status: String,
+    /// The record written or matched; null when ambiguous.
+    pub record: Option<Record>,
+    /// Ids of the records the key matched.
+    pub matches: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct UpsertResult {
+    /// One entry per item given, in order.
+    pub items: Vec<UpsertItem>,
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeActorInfo {
+    /// `key`, `user`, `cli` or `system`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub user_email: Option<String>,
+}
+
+/// One change-log entry.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeEntry {
+    pub id: String,
+    pub at: String,
+    /// created, updated, deleted, restored, merged, linked, unlinked, purged.
+    pub action: String,
+    pub entity: String,
+    pub record_id: String,
+    pub actor: ChangeActorInfo,
+    /// Each changed field: {"before", "after"}.
+    pub changes: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TimelineResult {
+    /// Newest first: the record's changes and those of its notes and tasks.
+    pub items: Vec<ChangeEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CustomFieldResult {
+    pub entity: Entity,
+    pub custom_field: CustomFieldInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DeletedCustomField {
+    pub entity: Entity,
+    /// The key removed; its values were removed from every record.
+    pub deleted: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct StageInfo {
+    pub name: String,
+    /// `open`, `won` or `lost`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PipelineInfo {
+    pub name: String,
+    /// In order.
+    pub stages: Vec<StageInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

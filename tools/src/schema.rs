@@ -116,6 +116,7 @@ fn value_schema(f: &Field) -> Value {
 enum Mode {
     Create,
     Update,
+    Upsert,
 }
 
 /// The schema of one item of a create or update call.
@@ -131,6 +132,10 @@ fn item_schema(def: &EntityDef, mode: Mode) -> Value {
         if mode == Mode::Create {
             s["description"] = Value::String(f.doc.to_owned());
             if f.required {
+                required.push(f.name);
+            }
+        } else if mode == Mode::Upsert {
+            if f.required || def.upsert_key == Some(f.name) {
                 required.push(f.name);
             }
         } else if !f.required {
@@ -158,9 +163,17 @@ fn input(def: &EntityDef, mode: Mode, limit_doc: &str) -> Map<String, Value> {
         m.insert("minItems".into(), json!(1));
         m.insert("maxItems".into(), json!(100));
     }
+    let mut props = Map::new();
+    props.insert(def.plural.into(), items);
+    if mode != Mode::Update {
+        props.insert(
+            "idempotency_key".into(),
+            json!({"type": "string", "description": "Repeating a call with the same key within 24 hours returns the first answer and writes nothing."}),
+        );
+    }
     object(json!({
         "type": "object",
-        "properties": { def.plural: items },
+        "properties": props,
         "required": [def.plural],
         "additionalProperties": false
     }))
@@ -188,6 +201,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .unwrap_or_default();
     let update_example = json!({plural: [{"id": "0193a8f2-7c1e-7d3a-9b2f-5e8d4c3b2a10", first_key: first_value}]});
+    let example_for_upsert = example.clone();
     let mut tools = vec![
         ToolDef {
             name: def.tools.create,
@@ -204,7 +218,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             destructive: false,
             idempotent: false,
             input_schema: input(def, Mode::Create, "1 to 100 new records."),
-            output_schema: records_output(),
+            output_schema: records_output("The records created, in the order given."),
             call: Call::Create(entity),
         },
         ToolDef {
@@ -220,10 +234,28 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             destructive: true,
             idempotent: true,
             input_schema: input(def, Mode::Update, "1 to 100 changes, each naming the record's `id`."),
-            output_schema: records_output(),
+            output_schema: records_output("The records as they now are, in the order given."),
             call: Call::Update(entity),
         },
     ];
-    tools.shrink_to_fit();
+    if let (Some(name), Some(key)) = (def.tools.upsert, def.upsert_key) {
+        tools.push(ToolDef {
+            name,
+            title: format!("Create or update {plural}").into(),
+            description: format!(
+                "Create or update 1 to 100 {plural}, matched on `{key}` (case-insensitive): a new {key} creates, a known one updates the fields given. Each item is answered in order as created, updated, unchanged, or ambiguous when several records share the {key} (nothing written for it). The way to sync from another system.\n\nExample: `{}`",
+                json!({plural: [example_for_upsert]})
+            )
+            .into(),
+            toolset,
+            access: write,
+            read_only: false,
+            destructive: true,
+            idempotent: true,
+            input_schema: input(def, Mode::Upsert, "1 to 100 records, each with its match key."),
+            output_schema: crate::catalog::schema_of::<crate::inputs::UpsertResult>(),
+            call: Call::Upsert(entity),
+        });
+    }
     tools
 }
