@@ -42,7 +42,7 @@ impl ToolIndex {
                 tool.title = Some(def.title.to_string());
                 tool.output_schema = Some(Arc::new(def.output_schema.clone()));
                 tool.annotations = Some(
-                    ToolAnnotations::with_title(def.title.clone())
+                    ToolAnnotations::new()
                         .read_only(def.read_only)
                         .destructive(def.destructive)
                         .idempotent(def.idempotent)

@@ -7,7 +7,8 @@ Run by tests/python/run.sh, which starts a real `rapport serve` and exports:
 
 Covered:
   (a) the handshake era: streamable_http_client + ClientSession.initialize(), tools/list,
-      tools/call round trip (create_contacts -> search_records -> get_records) and tool errors;
+      tools/call round trip (create_contacts -> search_records -> get_records) and tool errors,
+      and a whole sales scenario (upserts, a deal won, a task, a note, the timeline);
   (b) mcp.Client(mode="auto"), which probes `server/discover` (2026-07-28) first;
   (c) a wrong key fails fast with 401 instead of hanging.
 """
@@ -278,6 +279,89 @@ async def test_contact_round_trip() -> None:
             assert record.get("id") == contact_id
             assert record.get("email") == "ada@example.com"
             assert record.get("last_name") == "Lovelace"
+
+
+async def test_sales_scenario() -> None:
+    """An agent's whole sales workflow: upsert a company and two contacts, open a deal, move
+    it to won, add a task and a note, read the timeline."""
+    suffix = secrets.token_hex(4)
+    domain = f"globex-{suffix}.com"
+    with anyio.fail_after(TEST_TIMEOUT_S):
+        async with initialized_session() as session:
+            company = ok(
+                await session.call_tool(
+                    "upsert_companies", {"companies": [{"name": "Globex", "domain": domain, "industry": "Energy"}]}
+                )
+            )["items"][0]
+            assert company["status"] == "created", company
+            company_id = company["record"]["id"]
+            people = ok(
+                await session.call_tool(
+                    "upsert_contacts",
+                    {
+                        "contacts": [
+                            {"first_name": "Hank", "last_name": "Scorpio", "email": f"hank@{domain}", "company_id": company_id},
+                            {"first_name": "Homer", "email": f"homer@{domain}", "company_id": company_id},
+                        ]
+                    },
+                )
+            )["items"]
+            assert [p["status"] for p in people] == ["created", "created"], people
+            contact_ids = [p["record"]["id"] for p in people]
+            # Upserting again with the same email updates, and says so.
+            again = ok(
+                await session.call_tool("upsert_contacts", {"contacts": [{"email": f"HANK@{domain}", "title": "CEO"}]})
+            )["items"][0]
+            assert again["status"] == "updated" and again["record"]["id"] == contact_ids[0], again
+
+            deal = ok(
+                await session.call_tool(
+                    "create_deals",
+                    {
+                        "deals": [
+                            {
+                                "name": "Globex doomsday device",
+                                "value": "25000.00",
+                                "currency": "USD",
+                                "company_id": company_id,
+                                "contact_ids": contact_ids,
+                            }
+                        ],
+                        "idempotency_key": f"deal-{suffix}",
+                    },
+                )
+            )["items"][0]
+            assert (deal["pipeline"], deal["stage"], deal["status"]) == ("sales", "lead", "open"), deal
+            assert deal["value"] == "25000.00"
+            won = ok(await session.call_tool("update_deals", {"deals": [{"id": deal["id"], "stage": "won"}]}))["items"][0]
+            assert won["status"] == "won", won
+
+            task = ok(
+                await session.call_tool(
+                    "create_tasks",
+                    {"tasks": [{"title": "Send the contract", "due_at": "2027-01-15T09:00:00Z", "record": {"entity": "deal", "id": deal["id"]}}]},
+                )
+            )["items"][0]
+            assert task["status"] == "open"
+            ok(
+                await session.call_tool(
+                    "add_notes",
+                    {"notes": [{"body": "Signed on a *handshake*.", "record": {"entity": "deal", "id": deal["id"]}}]},
+                )
+            )
+            grouped = ok(await session.call_tool("count_records", {"entity": "deal", "group_by": "status"}))
+            won_group = next(g for g in grouped["groups"] if g["value"] == "won")
+            assert won_group["sum"]["USD"] == "25000.00", grouped
+
+            timeline = ok(await session.call_tool("get_timeline", {"entity": "deal", "id": deal["id"]}))["items"]
+            actions = [(e["entity"], e["action"]) for e in timeline]
+            assert actions == [("note", "created"), ("task", "created"), ("deal", "updated"), ("deal", "created")], actions
+            assert timeline[2]["changes"]["stage"] == {"before": "lead", "after": "won"}
+            assert timeline[2]["actor"]["type"] == "key"
+
+            got = ok(await session.call_tool("get_records", {"records": [{"entity": "deal", "id": deal["id"]}]}))
+            assert got["items"][0]["notes"][0]["body"] == "Signed on a *handshake*.", got
+            assert got["missing"] == []
 
 
 async def test_unknown_filter_field_is_tool_error() -> None:

@@ -113,17 +113,30 @@ impl ToolDef {
     }
 }
 
-/// The JSON Schema of `T` as an object.
-pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
+fn raw_schema<T: JsonSchema>() -> Map<String, Value> {
     let schema = schemars::generate::SchemaSettings::draft2020_12().into_generator().into_root_schema_for::<T>();
     match serde_json::to_value(schema) {
         Ok(Value::Object(mut map)) => {
             map.remove("$schema");
-            crate::schema::portable(&mut map);
             map
         }
         _ => Map::new(),
     }
+}
+
+/// The input schema of `T`: portable, without titles, defaults or null branches.
+pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
+    let mut map = raw_schema::<T>();
+    crate::schema::lean_input(&mut map);
+    crate::schema::portable(&mut map);
+    map
+}
+
+/// The output schema of `T`: its top level only.
+pub fn output_of<T: JsonSchema>() -> Map<String, Value> {
+    let mut map = crate::schema::lean_output(&raw_schema::<T>());
+    crate::schema::portable(&mut map);
+    map
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -169,7 +182,7 @@ fn build() -> Vec<ToolDef> {
             Access::Always,
             READ,
             schema_of::<NoArguments>(),
-            schema_of::<Workspace>(),
+            output_of::<Workspace>(),
         ),
         fixed(
             "describe_entity",
@@ -178,7 +191,7 @@ fn build() -> Vec<ToolDef> {
             any_read,
             READ,
             schema_of::<DescribeEntityInput>(),
-            schema_of::<EntityDescription>(),
+            output_of::<EntityDescription>(),
         ),
         fixed(
             "search_records",
@@ -187,7 +200,7 @@ fn build() -> Vec<ToolDef> {
             any_read,
             READ,
             schema_of::<SearchRecordsInput>(),
-            schema_of::<SearchResult>(),
+            output_of::<SearchResult>(),
         ),
         fixed(
             "count_records",
@@ -196,7 +209,7 @@ fn build() -> Vec<ToolDef> {
             any_read,
             READ,
             schema_of::<CountRecordsInput>(),
-            schema_of::<CountResult>(),
+            output_of::<CountResult>(),
         ),
         fixed(
             "get_records",
@@ -205,7 +218,7 @@ fn build() -> Vec<ToolDef> {
             any_read,
             READ,
             schema_of::<GetRecordsInput>(),
-            schema_of::<GetRecordsResult>(),
+            output_of::<GetRecordsResult>(),
         ),
         fixed(
             "search_all",
@@ -223,7 +236,7 @@ fn build() -> Vec<ToolDef> {
             any_read,
             READ,
             schema_of::<GetTimelineInput>(),
-            schema_of::<TimelineResult>(),
+            output_of::<TimelineResult>(),
         ),
     ];
     for e in Entity::ALL {
@@ -241,7 +254,7 @@ fn build() -> Vec<ToolDef> {
             any_write,
             (false, false, true),
             schema_of::<LinkRecordsInput>(),
-            schema_of::<LinkResult>(),
+            output_of::<LinkResult>(),
         ),
         fixed(
             "unlink_records",
@@ -250,7 +263,7 @@ fn build() -> Vec<ToolDef> {
             any_write,
             (false, true, true),
             schema_of::<UnlinkRecordsInput>(),
-            schema_of::<LinkResult>(),
+            output_of::<LinkResult>(),
         ),
         fixed(
             "merge_records",
@@ -259,7 +272,7 @@ fn build() -> Vec<ToolDef> {
             Access::Any(&[Scope::ContactsDelete, Scope::CompaniesDelete]),
             (false, true, false),
             schema_of::<MergeRecordsInput>(),
-            schema_of::<MergeResult>(),
+            output_of::<MergeResult>(),
         ),
         fixed(
             "delete_records",
@@ -268,7 +281,7 @@ fn build() -> Vec<ToolDef> {
             any_delete,
             (false, true, true),
             schema_of::<DeleteRecordsInput>(),
-            schema_of::<DeleteResult>(),
+            output_of::<DeleteResult>(),
         ),
         fixed(
             "restore_records",
@@ -277,7 +290,7 @@ fn build() -> Vec<ToolDef> {
             any_delete,
             (false, false, true),
             schema_of::<RestoreRecordsInput>(),
-            schema_of::<RestoreResult>(),
+            output_of::<RestoreResult>(),
         ),
         fixed(
             "create_custom_field",
@@ -286,7 +299,7 @@ fn build() -> Vec<ToolDef> {
             Access::All(SCHEMA),
             WRITE,
             schema_of::<CreateCustomFieldInput>(),
-            schema_of::<CustomFieldResult>(),
+            output_of::<CustomFieldResult>(),
         ),
         fixed(
             "update_custom_field",
@@ -295,7 +308,7 @@ fn build() -> Vec<ToolDef> {
             Access::All(SCHEMA),
             (false, true, true),
             schema_of::<UpdateCustomFieldInput>(),
-            schema_of::<CustomFieldResult>(),
+            output_of::<CustomFieldResult>(),
         ),
         fixed(
             "delete_custom_field",
@@ -304,7 +317,7 @@ fn build() -> Vec<ToolDef> {
             Access::All(SCHEMA),
             (false, true, true),
             schema_of::<DeleteCustomFieldInput>(),
-            schema_of::<DeletedCustomField>(),
+            output_of::<DeletedCustomField>(),
         ),
         fixed(
             "create_pipeline",
@@ -313,7 +326,7 @@ fn build() -> Vec<ToolDef> {
             Access::All(SCHEMA),
             WRITE,
             schema_of::<CreatePipelineInput>(),
-            schema_of::<PipelineInfo>(),
+            output_of::<PipelineInfo>(),
         ),
         fixed(
             "update_pipeline",
@@ -322,7 +335,7 @@ fn build() -> Vec<ToolDef> {
             Access::All(SCHEMA),
             (false, true, true),
             schema_of::<UpdatePipelineInput>(),
-            schema_of::<PipelineInfo>(),
+            output_of::<PipelineInfo>(),
         ),
     ];
     for t in &mut rest {

@@ -12,7 +12,6 @@ use crate::records::RecordRef;
 /// `describe_entity`), `custom`, `created_at`, `updated_at`.
 pub type Record = Map<String, Value>;
 
-/// A comparison operator in a filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
@@ -57,27 +56,39 @@ impl Op {
     }
 }
 
-/// `{"field": F, "op": OP, "value": V}`: one test on one field.
+/// One test on one field.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldCondition {
-    /// A built-in field, `custom.KEY`, or a relation such as `company_id` (see `describe_entity`).
+    /// A field, `custom.KEY` or a relation (describe_entity lists them).
     pub field: String,
     pub op: Op,
-    /// The operand: a scalar; a list for `in`, `not_in`, `has_any`, `has_none`; two values
-    /// for `between`; a whole number of days for `in_last_days`; omitted for `is_null`.
+    /// A scalar; a list for in, not_in, has_any, has_none; [low, high] for between; days for in_last_days; none for is_null.
     #[serde(default)]
+    #[schemars(schema_with = "operand")]
     pub value: Option<Value>,
 }
 
-/// `{"any": [conditions]}`: at least one of the conditions holds.
+/// What a condition compares with: text, a number, true or false, or a list of those.
+fn operand(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"type": "string"},
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "number"}]}}
+        ]
+    })
+}
+
+/// At least one of the conditions holds.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnyCondition {
     pub any: Vec<Condition>,
 }
 
-/// A filter condition: a field test, or `any` of several conditions.
+/// A field test, or `any` of several.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Condition {
@@ -93,11 +104,10 @@ pub enum Direction {
     Desc,
 }
 
-/// One sort key.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SortKey {
-    /// A sortable field (see `describe_entity`).
+    /// A sortable field or `custom.KEY`.
     pub field: String,
     #[serde(default)]
     pub direction: Direction,
@@ -118,23 +128,23 @@ pub struct DescribeEntityInput {
 #[serde(deny_unknown_fields)]
 pub struct SearchRecordsInput {
     pub entity: Entity,
-    /// Free text matched, case-insensitively, against the record's text fields.
+    /// Free text, case-insensitive.
     #[serde(default)]
     pub query: Option<String>,
     /// Conditions that must all hold.
     #[serde(default)]
     #[schemars(with = "Vec<Condition>")]
     pub filters: Vec<Value>,
-    /// Sort keys; default newest first (`created_at` descending).
+    /// Default: newest first.
     #[serde(default)]
     pub sort: Vec<SortKey>,
     /// Page size, 1 to 100; default 25.
     #[serde(default)]
     pub limit: Option<i64>,
-    /// `next_cursor` from the previous page of the same search.
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
-    /// Return only these fields (plus `entity` and `id`), to save tokens.
+    /// Only these fields (plus `entity`, `id`).
     #[serde(default)]
     pub fields: Option<Vec<String>>,
 }
@@ -176,7 +186,7 @@ pub struct Link {
 pub struct LinkRecordsInput {
     /// 1 to 100 pairs: contact-company, deal-contact, deal-company, task-any record.
     pub links: Vec<Link>,
-    /// Repeating a call with the same key within 24 hours returns the first answer.
+    /// A repeat within 24 hours returns the first answer.
     #[serde(default)]
     pub idempotency_key: Option<String>,
 }
@@ -197,7 +207,7 @@ pub struct MergeRecordsInput {
     pub keep_id: String,
     /// 1 to 20 records merged into it and moved to the trash.
     pub merge_ids: Vec<String>,
-    /// Repeating a call with the same key within 24 hours returns the first answer.
+    /// A repeat within 24 hours returns the first answer.
     #[serde(default)]
     pub idempotency_key: Option<String>,
 }
@@ -297,7 +307,7 @@ pub struct UpdatePipelineInput {
 pub struct GetRecordsInput {
     /// 1 to 100 records to fetch; a repeated one is read once.
     pub records: Vec<RecordRef>,
-    /// Return only these fields (plus `entity` and `id`), to save tokens.
+    /// Only these fields (plus `entity`, `id`).
     #[serde(default)]
     pub fields: Option<Vec<String>>,
 }

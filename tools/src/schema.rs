@@ -78,6 +78,92 @@ pub fn portable(schema: &mut Map<String, Value>) {
     }
 }
 
+/// An input schema without what costs tokens and says nothing: titles, `default`s, and
+/// `null` branches of optional arguments (leaving one out is how to omit it).
+pub fn lean_input(schema: &mut Map<String, Value>) {
+    schema.remove("title");
+    schema.remove("default");
+    if let Some(Value::Array(types)) = schema.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types.remove(0);
+            schema.insert("type".into(), only);
+        }
+    }
+    if let Some(Value::Array(branches)) = schema.get("anyOf")
+        && branches.len() == 2
+        && let Some(keep) = branches.iter().find(|b| b.get("type") != Some(&json!("null")))
+        && branches.iter().any(|b| b.get("type") == Some(&json!("null")))
+        && let Value::Object(keep) = keep.clone()
+    {
+        schema.remove("anyOf");
+        for (k, v) in keep {
+            schema.entry(k).or_insert(v);
+        }
+    }
+    for value in schema.values_mut() {
+        match value {
+            Value::Object(child) => {
+                for v in child.values_mut() {
+                    if let Value::Object(c) = v {
+                        lean_input(c);
+                    }
+                }
+                lean_input(child);
+            }
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(c) = item {
+                        lean_input(c);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An output schema cut down to its top level: each property's type and description.
+/// Record shapes are described once, by `describe_entity`, not in every tool.
+pub fn lean_output(schema: &Map<String, Value>) -> Map<String, Value> {
+    let defs = schema.get("$defs").and_then(Value::as_object).cloned().unwrap_or_default();
+    let resolve = |v: &Value| -> Value {
+        match v.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+            Some(name) => defs.get(name).cloned().unwrap_or(json!({})),
+            None => v.clone(),
+        }
+    };
+    let brief = |v: &Value| -> Value {
+        let v = resolve(v);
+        let mut out = Map::new();
+        let ty = v.get("type").cloned().or_else(|| {
+            // A nullable value: the non-null branch's type.
+            v.get("anyOf").and_then(Value::as_array).and_then(|b| {
+                b.iter().map(&resolve).find_map(|b| b.get("type").filter(|t| **t != json!("null")).cloned())
+            })
+        });
+        out.insert("type".into(), ty.unwrap_or(json!("object")));
+        if let Some(d) = v.get("description") {
+            out.insert("description".into(), d.clone());
+        }
+        if out["type"] == "array" {
+            let item_ty = v.get("items").map(&resolve).and_then(|i| i.get("type").cloned()).unwrap_or(json!("object"));
+            out.insert("items".into(), json!({ "type": item_ty }));
+        }
+        Value::Object(out)
+    };
+    let mut out = Map::new();
+    out.insert("type".into(), json!("object"));
+    if let Some(Value::Object(props)) = schema.get("properties") {
+        let props: Map<String, Value> = props.iter().map(|(k, v)| (k.clone(), brief(v))).collect();
+        out.insert("properties".into(), Value::Object(props));
+    }
+    if let Some(r) = schema.get("required") {
+        out.insert("required".into(), r.clone());
+    }
+    out
+}
+
 fn object(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
@@ -129,8 +215,14 @@ fn item_schema(def: &EntityDef, mode: Mode) -> Value {
     }
     for f in def.writable() {
         let mut s = value_schema(f);
-        if mode == Mode::Create {
+        // Self-explanatory fields go without a description: every byte here is paid in
+        // every conversation.
+        let obvious = matches!(f.ty, FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Tags)
+            && !f.doc.contains("upsert");
+        if mode == Mode::Create && !obvious {
             s["description"] = Value::String(f.doc.to_owned());
+        }
+        if mode == Mode::Create {
             if f.required {
                 required.push(f.name);
             }
@@ -146,12 +238,12 @@ fn item_schema(def: &EntityDef, mode: Mode) -> Value {
     }
     props.insert(
         "custom".into(),
-        json!({"type": "object", "description": "Custom field values by key (describe_entity lists them); null clears one."}),
+        json!({"type": "object", "description": "Custom field values by key; null clears one."}),
     );
     if mode == Mode::Update {
         props.insert(
             "if_updated_at".into(),
-            json!({"type": "string", "description": "Refuse the change if the record's updated_at is no longer this."}),
+            json!({"type": "string", "description": "Refused if updated_at is no longer this."}),
         );
     }
     json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
@@ -168,7 +260,7 @@ fn input(def: &EntityDef, mode: Mode, limit_doc: &str) -> Map<String, Value> {
     if mode != Mode::Update {
         props.insert(
             "idempotency_key".into(),
-            json!({"type": "string", "description": "Repeating a call with the same key within 24 hours returns the first answer and writes nothing."}),
+            json!({"type": "string", "description": "A repeat within 24 hours returns the first answer."}),
         );
     }
     object(json!({
@@ -207,7 +299,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             name: def.tools.create,
             title: format!("Create {plural}").into(),
             description: format!(
-                "Create 1 to 100 {plural} in one call. {}{needs}{required} Nothing is written unless every one is valid. Returns the {plural} created, with their ids; describe_entity lists every field.\n\nExample: `{}`",
+                "Create 1 to 100 {plural}: {}{needs}{required} All or nothing; returns them with their ids.\n\nExample: `{}`",
                 def.doc,
                 json!({plural: [example]})
             )
@@ -225,7 +317,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             name: def.tools.update,
             title: format!("Update {plural}").into(),
             description: format!(
-                "Change 1 to 100 {plural} by id. Fields you leave out are kept; a field set to `null` is cleared; `tags` replaces the list; `custom` sets the keys given. A change that alters nothing writes nothing. Nothing is written unless every change is valid. Returns the {plural} as they now are.\n\nExample: `{update_example}`"
+                "Change 1 to 100 {plural} by id: fields left out are kept, `null` clears one, lists are replaced, `custom` sets the keys given. All or nothing; a change that alters nothing writes nothing.\n\nExample: `{update_example}`"
             )
             .into(),
             toolset,
@@ -243,7 +335,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             name,
             title: format!("Create or update {plural}").into(),
             description: format!(
-                "Create or update 1 to 100 {plural}, matched on `{key}` (case-insensitive): a new {key} creates, a known one updates the fields given. Each item is answered in order as created, updated, unchanged, or ambiguous when several records share the {key} (nothing written for it). The way to sync from another system.\n\nExample: `{}`",
+                "Create or update 1 to 100 {plural} matched on `{key}` (case-insensitive): each item is answered, in order, as created, updated, unchanged, or ambiguous when several records share the {key} (nothing written for it).\n\nExample: `{}`",
                 json!({plural: [example_for_upsert]})
             )
             .into(),
@@ -253,7 +345,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             destructive: true,
             idempotent: true,
             input_schema: input(def, Mode::Upsert, "1 to 100 records, each with its match key."),
-            output_schema: crate::catalog::schema_of::<crate::inputs::UpsertResult>(),
+            output_schema: crate::catalog::output_of::<crate::inputs::UpsertResult>(),
             call: Call::Upsert(entity),
         });
     }

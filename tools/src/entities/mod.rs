@@ -20,9 +20,10 @@ use crate::scope::Scope;
 
 macro_rules! entities {
     ($($variant:ident => $module:ident::$def:ident),+ $(,)?) => {
-        /// The kinds of record Rapport keeps.
+        // The kinds of record Rapport keeps (inlined where used: a `$ref` costs more).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
         #[serde(rename_all = "lowercase")]
+        #[schemars(inline)]
         pub enum Entity { $($variant),+ }
 
         impl Entity {

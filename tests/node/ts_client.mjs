@@ -1,0 +1,60 @@
+// The official TypeScript SDK client (what Cursor, VS Code and Claude Desktop build on)
+// lists Rapport's tools and calls some. It must print no warning: schemas with formats it
+// does not know ("uint64") or other oddities make it warn on every tools/list.
+//
+//   node ts_client.mjs URL KEY
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+
+const [url, key] = process.argv.slice(2);
+const printed = [];
+for (const level of ["warn", "error", "log", "info", "debug"]) {
+  const original = console[level];
+  console[level] = (...args) => {
+    printed.push(`${level}: ${args.map(String).join(" ")}`);
+    original.apply(console, args);
+  };
+}
+
+const fail = (msg) => {
+  process.stderr.write(`FAIL: ${msg}\n`);
+  process.exit(1);
+};
+
+const transport = new StreamableHTTPClientTransport(new URL(url), {
+  requestInit: { headers: { "x-api-key": key } },
+});
+const client = new Client({ name: "rapport-ts-check", version: "1.0.0" });
+await client.connect(transport);
+
+const { tools } = await client.listTools();
+if (tools.length < 20) fail(`expected the whole catalog, got ${tools.length} tools`);
+for (const t of tools) {
+  if (!t.outputSchema) fail(`${t.name} has no outputSchema`);
+}
+
+// Calls whose results the SDK validates against each tool's outputSchema.
+const call = async (name, args) => {
+  const r = await client.callTool({ name, arguments: args });
+  if (r.isError) fail(`${name} failed: ${JSON.stringify(r.content)}`);
+  return r.structuredContent;
+};
+await call("get_workspace", {});
+const company = (await call("upsert_companies", { companies: [{ name: "Acme", domain: "acme.com" }] })).items[0].record;
+const contact = (await call("create_contacts", { contacts: [{ first_name: "Ada", email: "ada@example.com", company_id: company.id }] })).items[0];
+const deal = (await call("create_deals", { deals: [{ name: "Acme renewal", value: "1200.00", currency: "EUR", contact_ids: [contact.id] }] })).items[0];
+await call("update_deals", { deals: [{ id: deal.id, stage: "won" }] });
+await call("count_records", { entity: "deal", group_by: "stage" });
+await call("search_records", { entity: "contact", filters: [{ field: "email", op: "eq", value: "ada@example.com" }] });
+await call("get_records", { records: [{ entity: "deal", id: deal.id }] });
+await call("get_timeline", { entity: "deal", id: deal.id });
+await call("describe_entity", { entity: "deal" });
+
+// A refused call is a tool result the model reads, not an exception.
+const bad = await client.callTool({ name: "create_deals", arguments: { deals: [{ name: "X", stage: "nope" }] } });
+if (!bad.isError) fail("a bad stage should be refused");
+
+await client.close();
+if (printed.length > 0) fail(`the SDK printed ${printed.length} lines:\n${printed.join("\n")}`);
+console.info = () => {};
+process.stdout.write(`ok: ${tools.length} tools listed, 10 calls checked, no warnings\n`);
