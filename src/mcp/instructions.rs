@@ -3,13 +3,13 @@
 use crate::crm::{Principal, Via};
 
 const BODY: &str = "\
-Rapport is a CRM. It holds contacts (people) and companies; a contact links to its company with company_id.
+Rapport is a CRM. It holds contacts (people), companies, deals (opportunities moving through a pipeline's stages, won or lost at the end), tasks and notes. A contact links to its company with company_id; a deal to a company and its contacts (company_id, contact_ids); a task or a note to any record (record: {\"entity\", \"id\"}).
 
-Start with get_workspace (who you are, what this key may do) and describe_entity (fields, custom fields and the operators each field accepts).
+Start with get_workspace (who you are, what this key may do) and describe_entity (fields, custom fields, the operators each field accepts; for deals the pipelines and their stages).
 
-Finding records: search_records takes an entity, an optional free-text `query`, `filters`, `sort`, `limit` (1-100, default 25) and `cursor`. `filters` is a list of conditions that must all hold. A condition is {\"field\": F, \"op\": OP, \"value\": V}, or {\"any\": [conditions]} when one of several must hold. Operators: eq, ne, contains, starts_with, gt, gte, lt, lte, between ([low, high]), in, not_in (lists), is_null, is_not_null (no value), in_last_days (a number), has_any, has_none (tags and relations). F is a built-in field, custom.KEY, or a relation such as company_id. Results come newest first unless you sort; pass next_cursor back as cursor for the next page. count_records counts without fetching; get_records fetches up to 100 records by id with their relations.
+Finding records: search_records takes an entity, an optional free-text `query`, `filters`, `sort`, `limit` (1-100, default 25), `cursor` and `fields`. A condition is {\"field\": F, \"op\": OP, \"value\": V}, or {\"any\": [conditions]} when one of several must hold; all conditions must hold. Operators: eq, ne, contains, starts_with, gt, gte, lt, lte, between ([low, high]), in, not_in, is_null, is_not_null, in_last_days (a number), has_any, has_none (lists and relations). Results come newest first unless you sort; pass next_cursor back as cursor for the next page. search_all looks in every entity at once; count_records counts, with group_by per value (deals also sum their value per currency); get_records fetches up to 100 records by id with their relations and newest notes; get_timeline tells what happened to a record and who did it.
 
-Changing records: create_*, update_* and delete_records take 1 to 100 records per call; a call writes all of them or none. In updates, fields you leave out are kept and fields set to null are cleared.
+Changing records: create_*, update_*, upsert_* (match on email or domain), add_notes, link_records and merge_records take 1 to 100 items and write all of them or none. In updates, fields you leave out are kept and null clears a field. delete_records moves records to a trash that restore_records empties for 30 days. Pass an idempotency_key when you create, so that a retry after a timeout does not create twice; pass if_updated_at in an update to refuse it when someone changed the record since you read it.
 
 When a tool answers with an error, its message says what to change; fix the arguments and call again.";
 

@@ -237,3 +237,88 @@ async fn describe_entity_lists_fields_operators_and_custom_fields() {
     let company = d["fields"].as_array().unwrap().iter().find(|x| x["name"] == "company_id").unwrap().clone();
     assert_eq!(company["references"], "company");
 }
+
+/// Time operators and time sorting on records of different ages: back-dated rows, so the
+/// test fails if an operator or a sort is ignored.
+#[tokio::test]
+async fn time_filters_see_the_age_of_records() {
+    let app = crate::helpers::spawn_app().await;
+    let made =
+        app.create_contacts(json!([{"first_name": "Old"}, {"first_name": "Recent"}, {"first_name": "New"}])).await;
+    let ids: Vec<String> = made.iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    let day = rapport::time::DAY_MS;
+    let now = rapport::time::now_ms();
+    // Ages against the order of creation: ids alone would sort them the other way.
+    for (id, age_days) in [(&ids[1], 40), (&ids[2], 10)] {
+        let at = (now - age_days * day).to_string();
+        let stmt: &'static str = Box::leak(
+            format!(
+                "UPDATE contacts SET created_at = CAST($1 AS BIGINT), updated_at = CAST($1 AS BIGINT) WHERE id = '{id}'"
+            )
+            .into_boxed_str(),
+        );
+        app.sql(stmt, &at).await;
+    }
+    let search = |filters: serde_json::Value| {
+        let app = &app;
+        async move { app.search_ids(json!({"entity": "contact", "filters": filters})).await }
+    };
+    let set = |v: Vec<String>| v.into_iter().collect::<std::collections::BTreeSet<_>>();
+    let of = |i: &[usize]| i.iter().map(|n| ids[*n].clone()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(set(search(json!([{"field": "created_at", "op": "in_last_days", "value": 7}])).await), of(&[0]));
+    assert_eq!(set(search(json!([{"field": "created_at", "op": "in_last_days", "value": 30}])).await), of(&[0, 2]));
+    let twenty_days_ago = rapport::time::rfc3339(now - 20 * day);
+    assert_eq!(set(search(json!([{"field": "created_at", "op": "gt", "value": twenty_days_ago}])).await), of(&[0, 2]));
+    assert_eq!(set(search(json!([{"field": "updated_at", "op": "lt", "value": twenty_days_ago}])).await), of(&[1]));
+    let window = json!([rapport::time::rfc3339(now - 50 * day), rapport::time::rfc3339(now - 5 * day)]);
+    assert_eq!(set(search(json!([{"field": "created_at", "op": "between", "value": window}])).await), of(&[1, 2]));
+    // Sorting follows the real ages, both ways, and so does paging.
+    let asc = app.search_ids(json!({"entity": "contact", "sort": [{"field": "created_at", "direction": "asc"}]})).await;
+    assert_eq!(asc, vec![ids[1].clone(), ids[2].clone(), ids[0].clone()]);
+    let newest = app.search_ids(json!({"entity": "contact"})).await;
+    assert_eq!(newest, vec![ids[0].clone(), ids[2].clone(), ids[1].clone()]);
+    let page = app.ok("search_records", json!({"entity": "contact", "limit": 1})).await;
+    let next = app.search_ids(json!({"entity": "contact", "limit": 1, "cursor": page["next_cursor"]})).await;
+    assert_eq!(next, vec![ids[2].clone()]);
+
+    // Dates and times of other fields: deals' close_date, tasks' due_at.
+    let deals = app
+        .ok(
+            "create_deals",
+            json!({"deals": [
+                {"name": "Q1", "close_date": "2027-02-15"},
+                {"name": "Q2", "close_date": "2027-05-01"},
+                {"name": "None"}
+            ]}),
+        )
+        .await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let deal_ids = |v: Vec<String>| v;
+    let between = app
+        .search_ids(json!({"entity": "deal", "filters": [{"field": "close_date", "op": "between", "value": ["2027-01-01", "2027-03-31"]}]}))
+        .await;
+    assert_eq!(deal_ids(between), vec![deals[0]["id"].as_str().unwrap().to_owned()]);
+    let sorted =
+        app.search_ids(json!({"entity": "deal", "sort": [{"field": "close_date", "direction": "desc"}]})).await;
+    assert_eq!(sorted[0], deals[1]["id"].as_str().unwrap());
+    let tasks = app
+        .ok(
+            "create_tasks",
+            json!({"tasks": [
+                {"title": "overdue", "due_at": rapport::time::rfc3339(now - 2 * day)},
+                {"title": "later", "due_at": rapport::time::rfc3339(now + 3 * day)}
+            ]}),
+        )
+        .await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let overdue = app
+        .search_ids(json!({"entity": "task", "filters": [{"field": "due_at", "op": "lt", "value": rapport::time::rfc3339(now)}, {"field": "status", "op": "eq", "value": "open"}]}))
+        .await;
+    assert_eq!(overdue, vec![tasks[0]["id"].as_str().unwrap().to_owned()]);
+    let by_due = app.search_ids(json!({"entity": "task", "sort": [{"field": "due_at", "direction": "asc"}]})).await;
+    assert_eq!(by_due, vec![tasks[0]["id"].as_str().unwrap().to_owned(), tasks[1]["id"].as_str().unwrap().to_owned()]);
+}

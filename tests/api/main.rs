@@ -13,6 +13,7 @@ mod isolation;
 mod lifecycle;
 mod logs;
 mod mcp_protocol;
+mod migrations;
 mod paging;
 mod records;
 mod store_contract;

@@ -11,45 +11,31 @@ use crate::entities::{Entity, EntityDef};
 use crate::inputs::*;
 use crate::scope::{Scope, Scopes};
 
-/// Groups of tools a client can ask for with `?toolsets=` on the endpoint URL. `core` tools
-/// work across entities and are always listed.
+/// Groups of tools a client can ask for with `?toolsets=` on the endpoint URL: `core`
+/// tools work across entities and are always listed; each entity's write tools form a set
+/// named after it (`contacts`, `deals`, …); `schema` holds custom fields and pipelines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Toolset {
     Core,
-    Contacts,
-    Companies,
-    Deals,
-    Tasks,
-    Notes,
-    /// Custom fields and pipelines.
+    Entity(Entity),
     Schema,
 }
 
 impl Toolset {
-    pub const ALL: &'static [Toolset] = &[
-        Toolset::Core,
-        Toolset::Contacts,
-        Toolset::Companies,
-        Toolset::Deals,
-        Toolset::Tasks,
-        Toolset::Notes,
-        Toolset::Schema,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Toolset::Core => "core",
-            Toolset::Contacts => "contacts",
-            Toolset::Companies => "companies",
-            Toolset::Deals => "deals",
-            Toolset::Tasks => "tasks",
-            Toolset::Notes => "notes",
+            Toolset::Entity(e) => e.plural(),
             Toolset::Schema => "schema",
         }
     }
 
     pub fn parse(s: &str) -> Option<Toolset> {
-        Toolset::ALL.iter().copied().find(|t| t.as_str() == s)
+        match s {
+            "core" => Some(Toolset::Core),
+            "schema" => Some(Toolset::Schema),
+            other => Entity::ALL.iter().find(|e| e.plural() == other).map(|e| Toolset::Entity(*e)),
+        }
     }
 }
 

@@ -275,7 +275,7 @@ fn input(def: &EntityDef, mode: Mode, limit_doc: &str) -> Map<String, Value> {
 pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
     let plural = def.plural;
     let entity = crate::entities::Entity::parse(def.name).expect("a registered entity");
-    let toolset = def.toolset;
+    let toolset = crate::catalog::Toolset::Entity(entity);
     let needs = match def.required_any {
         [] => String::new(),
         some => format!(" Each needs at least one of {}.", some.join(", ")),

@@ -171,29 +171,19 @@ impl Role {
         }
     }
 
-    /// The scopes this role grants (SPEC section 3).
+    /// The scopes this role grants (SPEC section 3); the record scopes come from the
+    /// entity descriptions.
     pub fn scopes(self) -> Scopes {
         use Scope::*;
-        let read = [ContactsRead, CompaniesRead, DealsRead, TasksRead, NotesRead];
-        let write = [ContactsWrite, CompaniesWrite, DealsWrite, TasksWrite, NotesWrite, LeadsWrite];
-        let admin = [
-            ContactsDelete,
-            CompaniesDelete,
-            DealsDelete,
-            TasksDelete,
-            NotesDelete,
-            SchemaManage,
-            KeysManage,
-            WebhooksManage,
-            AuditRead,
-            UsersManage,
-        ];
-        let mut set: Scopes = read.into_iter().collect();
+        let entities = crate::entities::Entity::ALL.iter().map(|e| e.def());
+        let mut set: Scopes = entities.clone().map(|d| d.read).collect();
         if self >= Role::Member {
-            set.extend(write);
+            set.extend(entities.clone().map(|d| d.write));
+            set.insert(LeadsWrite);
         }
         if self >= Role::Admin {
-            set.extend(admin);
+            set.extend(entities.map(|d| d.delete));
+            set.extend([SchemaManage, KeysManage, WebhooksManage, AuditRead, UsersManage]);
         }
         if self == Role::Owner {
             set.insert(OrgManage);

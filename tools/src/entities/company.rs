@@ -23,7 +23,6 @@ pub static COMPANY: EntityDef = EntityDef {
     read: Scope::CompaniesRead,
     write: Scope::CompaniesWrite,
     delete: Scope::CompaniesDelete,
-    toolset: Toolset::Companies,
     tools: WriteTools { create: "create_companies", update: "update_companies", upsert: Some("upsert_companies") },
     rules: &[],
     amount: None,

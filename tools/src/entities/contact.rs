@@ -25,7 +25,6 @@ pub static CONTACT: EntityDef = EntityDef {
     read: Scope::ContactsRead,
     write: Scope::ContactsWrite,
     delete: Scope::ContactsDelete,
-    toolset: Toolset::Contacts,
     tools: WriteTools { create: "create_contacts", update: "update_contacts", upsert: Some("upsert_contacts") },
     rules: &[],
     amount: None,

@@ -30,7 +30,6 @@ pub static DEAL: EntityDef = EntityDef {
     read: Scope::DealsRead,
     write: Scope::DealsWrite,
     delete: Scope::DealsDelete,
-    toolset: Toolset::Deals,
     tools: WriteTools { create: "create_deals", update: "update_deals", upsert: None },
     rules: &[Rule::PipelineStage],
     amount: Some(("value", "currency")),

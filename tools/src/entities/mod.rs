@@ -15,7 +15,6 @@ mod task;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Toolset;
 use crate::scope::Scope;
 
 macro_rules! entities {
@@ -290,7 +289,6 @@ pub struct EntityDef {
     pub read: Scope,
     pub write: Scope,
     pub delete: Scope,
-    pub toolset: Toolset,
     pub tools: WriteTools,
     /// One typical new record, as JSON, for tool descriptions.
     pub example: &'static str,

@@ -24,7 +24,6 @@ pub static NOTE: EntityDef = EntityDef {
     read: Scope::NotesRead,
     write: Scope::NotesWrite,
     delete: Scope::NotesDelete,
-    toolset: Toolset::Notes,
     tools: WriteTools { create: "add_notes", update: "update_notes", upsert: None },
     rules: &[],
     amount: None,

@@ -25,7 +25,6 @@ pub static TASK: EntityDef = EntityDef {
     read: Scope::TasksRead,
     write: Scope::TasksWrite,
     delete: Scope::TasksDelete,
-    toolset: Toolset::Tasks,
     tools: WriteTools { create: "create_tasks", update: "update_tasks", upsert: None },
     rules: &[Rule::Completion],
     amount: None,

@@ -1,0 +1,70 @@
+//! Upgrading a database made by the first release: the data survives, references included
+//! (SQLite rebuilds the companies table), and every organization gets its sales pipeline.
+
+use serde_json::json;
+
+use crate::helpers::fresh_database;
+
+#[tokio::test]
+async fn a_database_from_the_first_release_upgrades_with_its_data() {
+    let (url, _dir) = fresh_database().await;
+    let postgres = url.starts_with("postgres");
+    let dialect = if postgres { "postgres" } else { "sqlite" };
+    // The first release's schema, exactly: its migration file alone.
+    let old = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        format!("{}/migrations/{dialect}/0001_foundation.sql", env!("CARGO_MANIFEST_DIR")),
+        old.path().join("0001_foundation.sql"),
+    )
+    .unwrap();
+    let first = sqlx::migrate::Migrator::new(old.path()).await.unwrap();
+    let rows = [
+        "INSERT INTO orgs (id, name, created_at) VALUES ('o1', 'default', 1)",
+        "INSERT INTO users (id, org_id, email, role, created_at) VALUES ('u1', 'o1', 'owner@localhost', 'owner', 1)",
+        "INSERT INTO companies (id, org_id, name, domain, created_at, updated_at) VALUES ('co1', 'o1', 'Acme', 'acme.com', 1, 1)",
+        "INSERT INTO contacts (id, org_id, first_name, company_id, created_at, updated_at) VALUES ('c1', 'o1', 'Ada', 'co1', 2, 2)",
+    ];
+    if postgres {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        first.run(&pool).await.unwrap();
+        for r in rows {
+            sqlx::query(r).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    } else {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        first.run(&pool).await.unwrap();
+        for r in rows {
+            sqlx::query(r).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+
+    // The server upgrades it on start.
+    let mut args = crate::helpers::serve_args();
+    args.rate_limit = 0;
+    let server = rapport::app::Server::build(&args, &url, 10).await.expect("the upgrade runs");
+    let store = server.state().store.clone();
+    let org = store.org_by_name("default").await.unwrap().unwrap();
+    let contact = store
+        .get_records(&org.id, rapport_tools::Entity::Contact, &[rapport::store::RecordId::from("c1")])
+        .await
+        .unwrap();
+    assert_eq!(contact[0].get("company_id"), &json!("co1"), "the contact still points at its company");
+    let companies = store
+        .get_records(&org.id, rapport_tools::Entity::Company, &[rapport::store::RecordId::from("co1")])
+        .await
+        .unwrap();
+    assert_eq!(companies[0].get("domain"), &json!("acme.com"));
+    let pipelines = store.pipelines(&org.id).await.unwrap();
+    assert_eq!(pipelines.len(), 1);
+    assert_eq!(pipelines[0].name, "sales");
+    assert_eq!(
+        pipelines[0].stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["lead", "qualified", "proposal", "negotiation", "won", "lost"]
+    );
+}
