@@ -7,12 +7,15 @@
 # `create_contacts`, then runs wrk (10 s, 32 connections, 2 threads, --latency) against:
 #   - rapport `get_records`     (one contact by id, cycling over a few ids)
 #   - rapport `search_records`  (email starts_with "user12", limit 25)
+#   - rapport `search_records` on deals (a filter on stage and value, sorted by value)
+#   - rapport `count_records` on deals with `group_by` stage
 #   - bare    `echo`
 # Server pinned to core 0, wrk to core 1. All traffic stays on 127.0.0.1. Writes
 # docs/benchmarks.md and prints the table. Stops by itself; servers are killed on exit.
 #
 # Knobs (environment): BENCH_DURATION (10s), BENCH_CONNECTIONS (32), BENCH_THREADS (2),
-# BENCH_CONTACTS (10000), BENCH_WARMUP (2s), BENCH_SKIP_BUILD (unset), BENCH_ONLY_BARE (unset:
+# BENCH_CONTACTS (10000), BENCH_DEALS (3000), BENCH_BASELINE_BIN (unset: a previous release's
+# binary, measured under the same get_records load in the same rounds), BENCH_BASELINE_LABEL, BENCH_WARMUP (2s), BENCH_SKIP_BUILD (unset), BENCH_ONLY_BARE (unset:
 # set it to measure only the bare server, print its row and write nothing), BENCH_RAPPORT_BIN
 # (target/release/rapport).
 set -euo pipefail
@@ -24,6 +27,7 @@ DURATION=${BENCH_DURATION:-10s}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 CONTACTS=${BENCH_CONTACTS:-10000}
+DEALS=${BENCH_DEALS:-3000}
 WARMUP=${BENCH_WARMUP:-2s}
 PROTO=2025-06-18
 
@@ -266,6 +270,76 @@ export RAPPORT_DATABASE_URL="sqlite://$TMP/bench.db"
 export RAPPORT_LOG=warn
 export RAPPORT_RATE_LIMIT=0
 
+# seed URL KEY IDSFILE: BENCH_CONTACTS contacts through create_contacts (100 a call), then
+# BENCH_DEALS deals (0 for a server without deals); 8 contact ids spread over them go to IDSFILE.
+seed() {
+    local url=$1 key=$2 ids_file=$3
+    python3 - "$url" "$key" "$PROTO" "$CONTACTS" "$ids_file" "$DEALS" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+
+url, key, proto, total, ids_path, deals = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+first = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Leslie", "Radia"]
+last = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Lamport", "Perlman"]
+titles = ["CTO", "Engineer", "Buyer", "VP Sales", "Founder"]
+tags = ["lead", "customer", "partner", "vip"]
+
+def parse(raw):
+    text = raw.decode()
+    if text.lstrip().startswith(("event:", "data:", "id:", "retry:")):
+        text = "\n".join(l[5:].strip() for l in text.splitlines() if l.startswith("data:"))
+    return json.loads(text)
+
+def call(name, arguments):
+    global rid
+    rid += 1
+    body = json.dumps({"jsonrpc": "2.0", "id": rid, "method": "tools/call",
+                       "params": {"name": name, "arguments": arguments}}).encode()
+    req = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+        "x-api-key": key, "MCP-Protocol-Version": proto})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+    except urllib.error.HTTPError as e:
+        sys.exit(f"bench: {name}: HTTP {e.code}: {e.read().decode(errors='replace')}")
+    msg = parse(raw)
+    res = msg.get("result") or {}
+    if res.get("isError") or "structuredContent" not in res:
+        sys.exit(f"bench: {name} failed: {raw.decode(errors='replace')[:500]}")
+    return res["structuredContent"]
+
+ids, t0, rid = [], time.time(), 0
+for start in range(0, total, 100):
+    contacts = [{
+        "first_name": first[i % 10], "last_name": last[(i // 10) % 10],
+        "email": f"user{i}@example.com", "title": titles[i % 5],
+        "tags": [tags[i % 4], tags[(i // 4) % 4]] if i % 3 else [tags[i % 4]],
+    } for i in range(start, min(start + 100, total))]
+    got = [it["id"] for it in call("create_contacts", {"contacts": contacts})["items"]]
+    if len(got) != len(contacts) or not all(isinstance(x, str) and x for x in got):
+        sys.exit(f"bench: create_contacts answered {len(got)} ids for {len(contacts)} contacts")
+    ids.extend(got)
+dt = time.time() - t0
+print(f"==> seeded {len(ids)} contacts in {dt:.1f} s ({len(ids) / dt:.0f}/s)", file=sys.stderr)
+# Deals across the stages of the sales pipeline, in three currencies, each with a contact.
+stages = ["lead", "qualified", "proposal", "negotiation", "won", "lost"]
+currencies = ["EUR", "USD", "GBP"]
+t0 = time.time()
+for start in range(0, deals, 100):
+    batch = [{
+        "name": f"Deal {i}", "stage": stages[i % 6], "currency": currencies[i % 3],
+        "value": f"{(i * 37) % 50000}.{i % 100:02d}", "contact_ids": [ids[i % len(ids)]],
+    } for i in range(start, min(start + 100, deals))]
+    call("create_deals", {"deals": batch})
+if deals:
+    dt = time.time() - t0
+    print(f"==> seeded {deals} deals in {dt:.1f} s ({deals / dt:.0f}/s)", file=sys.stderr)
+step = max(1, len(ids) // 8)
+with open(ids_path, "w") as f:
+    f.write("\n".join(ids[::step][:8]) + "\n")
+PY
+}
+
 log "creating an owner key"
 "$RAPPORT" keys create --name bench --role owner --json >"$TMP/key.json" 2>"$TMP/key.err" \
     || { cat "$TMP/key.err" >&2; die "rapport keys create failed"; }
@@ -278,59 +352,8 @@ RAPPORT_PID=$!
 PIDS+=("$RAPPORT_PID")
 RAPPORT_URL=$(wait_listening "$TMP/rapport.log" "$RAPPORT_PID" rapport)/api/v1/mcp
 
-log "seeding $CONTACTS contacts through create_contacts"
-python3 - "$RAPPORT_URL" "$KEY" "$PROTO" "$CONTACTS" "$TMP/ids" <<'PY'
-import json, sys, time, urllib.error, urllib.request
-
-url, key, proto, total, ids_path = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-first = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Leslie", "Radia"]
-last = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Lamport", "Perlman"]
-titles = ["CTO", "Engineer", "Buyer", "VP Sales", "Founder"]
-tags = ["lead", "customer", "partner", "vip"]
-
-def parse(raw):
-    text = raw.decode()
-    if text.lstrip().startswith(("event:", "data:", "id:", "retry:")):
-        text = "\n".join(l[5:].strip() for l in text.splitlines() if l.startswith("data:"))
-    return json.loads(text)
-
-ids, t0, rid = [], time.time(), 0
-for start in range(0, total, 100):
-    contacts = [{
-        "first_name": first[i % 10], "last_name": last[(i // 10) % 10],
-        "email": f"user{i}@example.com", "title": titles[i % 5],
-        "tags": [tags[i % 4], tags[(i // 4) % 4]] if i % 3 else [tags[i % 4]],
-    } for i in range(start, min(start + 100, total))]
-    rid += 1
-    body = json.dumps({"jsonrpc": "2.0", "id": rid, "method": "tools/call",
-                       "params": {"name": "create_contacts", "arguments": {"contacts": contacts}}}).encode()
-    req = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-        "x-api-key": key, "MCP-Protocol-Version": proto})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as e:
-        sys.exit(f"bench: create_contacts: HTTP {e.code}: {e.read().decode(errors='replace')}")
-    try:
-        msg = parse(raw)
-        res = msg["result"]
-        if res.get("isError"):
-            raise ValueError("isError")
-        items = res["structuredContent"]["items"]
-        got = [it["id"] for it in items]
-        if len(got) != len(contacts) or not all(isinstance(x, str) and x for x in got):
-            raise ValueError(f"{len(got)} ids for {len(contacts)} contacts")
-    except (KeyError, TypeError, ValueError) as e:
-        sys.exit(f"bench: create_contacts answer does not match the contract ({e}): {raw.decode(errors='replace')}")
-    ids.extend(got)
-dt = time.time() - t0
-print(f"==> seeded {len(ids)} contacts in {dt:.1f} s ({len(ids) / dt:.0f}/s)", file=sys.stderr)
-step = max(1, len(ids) // 8)
-with open(ids_path, "w") as f:
-    f.write("\n".join(ids[::step][:8]) + "\n")
-PY
-
+log "seeding $CONTACTS contacts and $DEALS deals"
+seed "$RAPPORT_URL" "$KEY" "$TMP/ids"
 : >"$TMP/get.bodies"
 while read -r id; do
     [[ -n $id ]] || continue
@@ -367,6 +390,56 @@ if bad:
 PY
 log "search_records answers: ${body:0:300}"
 
+DEAL_SEARCH_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_records","arguments":{"entity":"deal","filters":[{"field":"stage","op":"in","value":["proposal","negotiation"]},{"field":"value","op":"gt","value":20000}],"sort":[{"field":"value","direction":"desc"}],"limit":25}}}'
+printf '%s\n' "$DEAL_SEARCH_BODY" >"$TMP/deal_search.bodies"
+DEAL_COUNT_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"count_records","arguments":{"entity":"deal","filters":[{"field":"status","op":"eq","value":"open"}],"group_by":"stage"}}}'
+printf '%s\n' "$DEAL_COUNT_BODY" >"$TMP/deal_count.bodies"
+body=$(post "$RAPPORT_URL" "$KEY" "$DEAL_SEARCH_BODY") || die "search_records on deals failed: $body"
+check_result "search_records on deals" "$body"
+python3 - "$body" <<'PY' || exit 1
+import json, sys
+raw = sys.argv[1]
+items = (json.loads(raw)["result"].get("structuredContent") or {}).get("items")
+if not isinstance(items, list) or len(items) != 25:
+    sys.exit(f"bench: search_records on deals: 25 items expected: {raw[:500]}")
+values = [float(i["value"]) for i in items]
+if any(i["stage"] not in ("proposal", "negotiation") for i in items) or min(values) <= 20000 or values != sorted(values, reverse=True):
+    sys.exit(f"bench: search_records on deals returned records outside the filter or out of order: {raw[:500]}")
+PY
+body=$(post "$RAPPORT_URL" "$KEY" "$DEAL_COUNT_BODY") || die "count_records on deals failed: $body"
+check_result "count_records on deals" "$body"
+python3 - "$body" <<'PY' || exit 1
+import json, sys
+raw = sys.argv[1]
+sc = json.loads(raw)["result"].get("structuredContent") or {}
+groups = sc.get("groups") or []
+if sorted(g["value"] for g in groups) != ["lead", "negotiation", "proposal", "qualified"] or not all(g.get("sum") for g in groups):
+    sys.exit(f"bench: count_records with group_by did not answer the four open stages with sums: {raw[:500]}")
+PY
+log "count_records on deals answers: ${body:0:300}"
+
+# The release before this one, when BENCH_BASELINE_BIN names its binary: the same get_records
+# load on its own database, measured in the same rounds, so a change is judged in one run.
+BASELINE_PID=""
+if [[ -n "${BENCH_BASELINE_BIN:-}" ]]; then
+    log "starting the baseline ${BENCH_BASELINE_LABEL:-$BENCH_BASELINE_BIN}"
+    RAPPORT_DATABASE_URL="sqlite://$TMP/baseline.db" "$BENCH_BASELINE_BIN" keys create --name bench --role owner --json \
+        >"$TMP/baseline-key.json" 2>"$TMP/key.err" || { cat "$TMP/key.err" >&2; die "baseline keys create failed"; }
+    BASELINE_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$TMP/baseline-key.json")
+    RAPPORT_DATABASE_URL="sqlite://$TMP/baseline.db" RAPPORT_ADDR=127.0.0.1:0 taskset -c 0 "$BENCH_BASELINE_BIN" serve \
+        >"$TMP/baseline.log" 2>>"$TMP/rapport.err" &
+    BASELINE_PID=$!
+    PIDS+=("$BASELINE_PID")
+    BASELINE_URL=$(wait_listening "$TMP/baseline.log" "$BASELINE_PID" rapport)/api/v1/mcp
+    DEALS=0 seed "$BASELINE_URL" "$BASELINE_KEY" "$TMP/baseline-ids"
+    : >"$TMP/baseline-get.bodies"
+    while read -r id; do
+        [[ -n $id ]] || continue
+        printf '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_records","arguments":{"records":[{"entity":"contact","id":"%s"}]}}}\n' \
+            "$id" >>"$TMP/baseline-get.bodies"
+    done <"$TMP/baseline-ids"
+fi
+
 # A second Rapport process on the same database with the per-key rate limiter on (a limit
 # the load never reaches): what the full set of authentication checks costs.
 log "starting a second rapport with RAPPORT_RATE_LIMIT=100000000 (limiter on, never reached)"
@@ -397,9 +470,17 @@ for round in $(seq 1 "$ROUNDS"); do
     record get
     run_wrk rapport_get_limited "$LIMITED_URL" "$KEY" "$TMP/get.bodies" "$LIMITED_PID"
     record limited
+    if [[ -n $BASELINE_PID ]]; then
+        run_wrk baseline_get "$BASELINE_URL" "$BASELINE_KEY" "$TMP/baseline-get.bodies" "$BASELINE_PID"
+        record baseline
+    fi
 done
 run_wrk rapport_search "$RAPPORT_URL" "$KEY" "$TMP/search.bodies" "$RAPPORT_PID"
 record search
+run_wrk rapport_deal_search "$RAPPORT_URL" "$KEY" "$TMP/deal_search.bodies" "$RAPPORT_PID"
+record deal_search
+run_wrk rapport_deal_count "$RAPPORT_URL" "$KEY" "$TMP/deal_count.bodies" "$RAPPORT_PID"
+record deal_count
 
 row() { # KEY LABEL PID
     local k=$1
@@ -410,21 +491,28 @@ row bare "bare rmcp \`echo\`" "$BARE_PID"
 row get "rapport \`get_records\`" "$RAPPORT_PID"
 row search "rapport \`search_records\`" "$RAPPORT_PID"
 row limited "rapport \`get_records\`, rate limiter on" "$LIMITED_PID"
+row deal_search "rapport \`search_records\` on deals (stage in 2 stages, value > 20000, sorted by value)" "$RAPPORT_PID"
+row deal_count "rapport \`count_records\` on open deals, \`group_by\` stage" "$RAPPORT_PID"
+if [[ -n $BASELINE_PID ]]; then
+    row baseline "baseline \`get_records\` (${BENCH_BASELINE_LABEL:-previous release})" "$BASELINE_PID"
+fi
 # shellcheck disable=SC2086
 {
     BARE_RPS=$(median ${M[bare.rps]}) BARE_CPU=$(median ${M[bare.cpu]})
     GET_RPS=$(median ${M[get.rps]}) GET_P99=$(median ${M[get.p99]}) GET_CPU=$(median ${M[get.cpu]})
     SEARCH_P99=$(median ${M[search.p99]})
     LIMITED_RPS=$(median ${M[limited.rps]})
+    DEAL_SEARCH_P99=$(median ${M[deal_search.p99]}) DEAL_COUNT_P99=$(median ${M[deal_count.p99]})
+    BASELINE_RPS=$(median ${M[baseline.rps]:-0})
 }
 RAPPORT_RSS=$(peak_rss_mb "$RAPPORT_PID")
-PER_ROUND="$(for k in bare get limited; do printf '%s req/s:%s; ' "$k" "${M[$k.rps]}"; done)"
+PER_ROUND="$(for k in bare get limited baseline; do [[ -n ${M[$k.rps]:-} ]] || continue; printf '%s req/s:%s; ' "$k" "${M[$k.rps]}"; done)"
 
 if [[ -s $TMP/rapport.err ]]; then
     log "rapport stderr (RAPPORT_LOG=warn), $(wc -l <"$TMP/rapport.err") lines; the first 10:"
     head -n 10 "$TMP/rapport.err" | sed 's/\x1b\[[0-9;]*m//g; s/^/    /' >&2
 fi
-kill "$RAPPORT_PID" "$LIMITED_PID" "$BARE_PID"
+kill "$RAPPORT_PID" "$LIMITED_PID" "$BARE_PID" ${BASELINE_PID:+"$BASELINE_PID"}
 
 # ---------------------------------------------------------------------------------------------
 # Report
@@ -439,6 +527,12 @@ T_RSS=$(verdict "$RAPPORT_RSS < 100")
 CPU_RATIO=$(awk -v a="$BARE_CPU" -v b="$GET_CPU" 'BEGIN {printf "%.2f", a / b}')
 AUTH_COST=$(awk -v a="$LIMITED_RPS" -v b="$GET_RPS" 'BEGIN {printf "%.1f", (1 - a / b) * 100}')
 T_AUTH=$(verdict "$LIMITED_RPS >= $GET_RPS * 0.9")
+BASELINE_LINE=""
+if [[ -n $BASELINE_PID ]]; then
+    BASE_RATIO=$(awk -v a="$BASELINE_RPS" -v b="$BARE_RPS" 'BEGIN {printf "%.2f", a / b}')
+    T_BASE=$(verdict "$GET_RPS >= $BASELINE_RPS * 0.95")
+    BASELINE_LINE="| \`get_records\` within 5% of its ratio to the bare server before this change | ratio ${RATIO} now, ${BASE_RATIO} for ${BENCH_BASELINE_LABEL:-the previous release} ($(fmt "$GET_RPS" 0) vs $(fmt "$BASELINE_RPS" 0) req/s) | ${T_BASE} |"
+fi
 
 TABLE="| target | req/s | p50 (ms) | p99 (ms) | peak RSS (MB) | server CPU µs/request |
 |---|---:|---:|---:|---:|---:|"
@@ -462,18 +556,25 @@ wrk 4.1, ${DURATION}, ${CONNECTIONS} connections, ${THREADS} threads, after a ${
 over 127.0.0.1. Every request is a stateless MCP \`tools/call\` POST (\`MCP-Protocol-Version:
 ${PROTO}\`, JSON response, no \`initialize\`); the wrk script checks that every answer is HTTP 200
 with a successful tool result. Rapport runs on a fresh SQLite database seeded with ${CONTACTS}
-contacts through \`create_contacts\` (100 per call), with an owner key in \`x-api-key\` and
-\`RAPPORT_RATE_LIMIT=0\`.
+contacts through \`create_contacts\` and ${DEALS} deals (spread over the six stages of the sales
+pipeline, three currencies, one contact each) through \`create_deals\`, 100 per call, with an
+owner key in \`x-api-key\` and \`RAPPORT_RATE_LIMIT=0\`.
 
 - \`get_records\`: \`{"records":[{"entity":"contact","id":ID}]}\`, cycling over 8 ids.
 - \`search_records\`: \`{"entity":"contact","filters":[{"field":"email","op":"starts_with","value":"user12"}],"limit":25}\`
   (111 matches; the first page of 25).
+- \`search_records\` on deals: \`{"entity":"deal","filters":[{"field":"stage","op":"in","value":["proposal","negotiation"]},{"field":"value","op":"gt","value":20000}],"sort":[{"field":"value","direction":"desc"}],"limit":25}\`
+  (the answers carry each deal's \`contact_ids\`).
+- \`count_records\` on deals: \`{"entity":"deal","filters":[{"field":"status","op":"eq","value":"open"}],"group_by":"stage"}\`
+  (the count per stage and the exact sum of \`value\` per currency).
+- baseline (when \`BENCH_BASELINE_BIN\` is set): the previous release's binary, on its own
+  database seeded with the same contacts, under the same \`get_records\` load.
 - bare: \`benches/bare_mcp.rs\`, rmcp + axum with one \`echo\` tool, the same transport
   configuration, no authentication or database: the ceiling for an rmcp server on this machine.
 
 The servers run side by side (all pinned to core 0, only the one under load busy) and are
 measured in turns, ${ROUNDS} rounds of bare, \`get_records\`, \`get_records\` with the rate
-limiter; each figure is the median of its rounds (per round, ${PER_ROUND}). Server CPU per
+limiter (and the baseline); each figure is the median of its rounds (per round, ${PER_ROUND}). Server CPU per
 request is user + system time from \`/proc/PID/stat\` over the run, divided by the requests.
 On this machine (a shared VM) the speed of whole runs drifts: within one hour the bare
 server measured anywhere from 18,000 to 31,000 req/s. Compare the rows of one run, not runs.
@@ -490,6 +591,9 @@ ${TABLE}
 | p99 under 5 ms, \`search_records\` | $(fmt "$SEARCH_P99") ms | ${T_P99_SEARCH} |
 | Rapport peak RSS under 100 MB | ${RAPPORT_RSS} MB | ${T_RSS} |
 | the rate limiter costs at most 10% of \`get_records\` throughput | $(fmt "$LIMITED_RPS" 0) vs $(fmt "$GET_RPS" 0) req/s (${AUTH_COST}% less) | ${T_AUTH} |
+${BASELINE_LINE}
+| \`search_records\` on ${DEALS} deals, p99 | $(fmt "$DEAL_SEARCH_P99") ms | figure |
+| \`count_records\` \`group_by\` stage with exact sums, p99 | $(fmt "$DEAL_COUNT_P99") ms | figure |
 
 Every \`get_records\` request above is authenticated in full: key format and checksum, the
 key looked up by its SHA-256 digest (cached in memory, checked against SQLite's

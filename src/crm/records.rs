@@ -486,9 +486,10 @@ fn map_conflict(e: StoreError) -> CrmError {
     }
 }
 
-fn list_of(def: &EntityDef, items: Vec<Value>) -> Result<Vec<Value>, CrmError> {
-    batch_len(def.plural, items.len())?;
-    Ok(items)
+/// A write call's 1 to 100 items, each parsed.
+fn parse_items(def: &EntityDef, raw: Vec<Value>, update: bool) -> Result<Vec<Item>, CrmError> {
+    batch_len(def.plural, raw.len())?;
+    raw.into_iter().enumerate().map(|(index, v)| parse_item(def, &At { list: def.plural, index }, v, update)).collect()
 }
 
 /// The organization's pipelines, when the entity's rules need them.
@@ -504,12 +505,7 @@ fn sets_custom(items: &[Item]) -> bool {
 pub async fn create(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value>) -> Result<RecordsResult, CrmError> {
     let def = entity.def();
     p.require(def.write)?;
-    let raw = list_of(def, raw)?;
-    let items = raw
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| parse_item(def, &At { list: def.plural, index }, v, false))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = parse_items(def, raw, false)?;
     let defs = custom_defs(store, p, entity, sets_custom(&items)).await?;
     let pipelines = pipelines_for(store, p, def).await?;
     let now = time::now_ms();
@@ -536,13 +532,8 @@ pub async fn create(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
 pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value>) -> Result<RecordsResult, CrmError> {
     let def = entity.def();
     p.require(def.write)?;
-    let raw = list_of(def, raw)?;
     let list = def.plural;
-    let items = raw
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| parse_item(def, &At { list, index }, v, true))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = parse_items(def, raw, true)?;
     let ids: Vec<RecordId> = items.iter().map(|i| i.id.clone().expect("checked in parse_item")).collect();
     let mut seen = HashMap::new();
     for (i, id) in ids.iter().enumerate() {
@@ -618,13 +609,8 @@ pub async fn upsert(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
     let def = entity.def();
     let key = def.upsert_key.ok_or_else(|| CrmError::invalid(format!("{} cannot be upserted", def.plural)))?;
     p.require(def.write)?;
-    let raw = list_of(def, raw)?;
     let list = def.plural;
-    let items = raw
-        .into_iter()
-        .enumerate()
-        .map(|(index, v)| parse_item(def, &At { list, index }, v, false))
-        .collect::<Result<Vec<_>, _>>()?;
+    let items = parse_items(def, raw, false)?;
     let mut keys = Vec::with_capacity(items.len());
     let mut seen = HashMap::new();
     for (index, item) in items.iter().enumerate() {

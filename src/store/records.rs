@@ -172,13 +172,13 @@ impl Store {
         sql.push(&sql_of(entity).select);
         ids_in(&mut sql, org_id, ids);
         sql.push(" AND deleted_at IS NULL");
-        let mut records: Vec<Record> = self
-            .db
-            .fetch(&sql.text, &sql.binds)
-            .await?
-            .into_iter()
-            .map(|r| decode(entity, r))
-            .collect::<StoreResult<_>>()?;
+        self.fetch_records(org_id, entity, &sql).await
+    }
+
+    /// Runs a query of `EntitySql::select` and reads its rows as records, links included.
+    async fn fetch_records(&self, org_id: &OrgId, entity: Entity, sql: &Sql) -> StoreResult<Vec<Record>> {
+        let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        let mut records = rows.into_iter().map(|r| decode(entity, r)).collect::<StoreResult<Vec<_>>>()?;
         self.attach_links(org_id, entity, &mut records).await?;
         Ok(records)
     }
@@ -232,15 +232,7 @@ impl Store {
         sql.order_by(&query.sort);
         sql.push(" LIMIT ");
         sql.bind(SqlValue::Int(i64::from(query.limit)));
-        let mut records: Vec<Record> = self
-            .db
-            .fetch(&sql.text, &sql.binds)
-            .await?
-            .into_iter()
-            .map(|r| decode(query.entity, r))
-            .collect::<StoreResult<_>>()?;
-        self.attach_links(org_id, query.entity, &mut records).await?;
-        Ok(records)
+        self.fetch_records(org_id, query.entity, &sql).await
     }
 
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
@@ -518,15 +510,7 @@ impl Store {
         sql.push(&format!(" AND deleted_at IS NULL AND lower({field}) IN "));
         in_list(&mut sql, values.iter().map(|v| SqlValue::Text(v.to_lowercase())));
         sql.push(" ORDER BY created_at, id");
-        let mut records: Vec<Record> = self
-            .db
-            .fetch(&sql.text, &sql.binds)
-            .await?
-            .into_iter()
-            .map(|r| decode(entity, r))
-            .collect::<StoreResult<_>>()?;
-        self.attach_links(org_id, entity, &mut records).await?;
-        Ok(records)
+        self.fetch_records(org_id, entity, &sql).await
     }
 
     /// Whether the record exists in the organization, live or in the trash.

@@ -80,3 +80,72 @@ async fn another_organizations_records_are_not_found() {
     assert_eq!(ws["organization"]["name"], "globex");
     assert_eq!(ws["user"]["email"], "owner@globex");
 }
+
+/// Deals, tasks, notes, links, merges, the trash, timelines and pipelines keep to their
+/// organization: another organization's ids answer as not found everywhere.
+#[tokio::test]
+async fn every_entity_and_relation_keeps_to_its_organization() {
+    let app = spawn_app().await;
+    let (_, other) = app.new_org("initech").await;
+    let ada = app.create_contacts(json!([{"first_name": "Ada"}])).await[0]["id"].as_str().unwrap().to_owned();
+    let acme = app.create_companies(json!([{"name": "Acme"}])).await[0]["id"].as_str().unwrap().to_owned();
+    let deal =
+        app.ok("create_deals", json!({"deals": [{"name": "Mine", "contact_ids": [ada]}]})).await["items"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let theirs =
+        app.call_as(&other, "create_contacts", json!({"contacts": [{"first_name": "Eve"}]})).await.unwrap()["items"][0]
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let refused = |r: Result<serde_json::Value, String>, what: &str| {
+        let e = r.expect_err(what);
+        assert!(e.contains("not found") || e.contains("not all of these"), "{what}: {e}");
+    };
+    let link = |a: (&str, &str), b: (&str, &str)| json!({"links": [{"from": {"entity": a.0, "id": a.1}, "to": {"entity": b.0, "id": b.1}}]});
+    refused(app.call_as(&other, "link_records", link(("contact", &theirs), ("company", &acme))).await, "link to ours");
+    refused(app.call_as(&other, "unlink_records", link(("deal", &deal), ("contact", &ada))).await, "unlink ours");
+    refused(
+        app.call_as(&other, "create_deals", json!({"deals": [{"name": "X", "contact_ids": [ada]}]})).await,
+        "deal with our contact",
+    );
+    refused(
+        app.call_as(
+            &other,
+            "create_tasks",
+            json!({"tasks": [{"title": "X", "record": {"entity": "deal", "id": deal}}]}),
+        )
+        .await,
+        "task on our deal",
+    );
+    refused(
+        app.call_as(&other, "add_notes", json!({"notes": [{"body": "X", "record": {"entity": "contact", "id": ada}}]}))
+            .await,
+        "note on our contact",
+    );
+    refused(
+        app.call_as(&other, "merge_records", json!({"entity": "contact", "keep_id": theirs, "merge_ids": [ada]})).await,
+        "merge ours into theirs",
+    );
+    refused(app.call_as(&other, "get_timeline", json!({"entity": "deal", "id": deal})).await, "our timeline");
+    refused(
+        app.call_as(&other, "update_deals", json!({"deals": [{"id": deal, "stage": "won"}]})).await,
+        "update our deal",
+    );
+    app.ok("delete_records", json!({"entity": "contact", "ids": [ada]})).await;
+    refused(app.call_as(&other, "restore_records", json!({"entity": "contact", "ids": [ada]})).await, "restore ours");
+    let v = app.call_as(&other, "get_records", json!({"records": [{"entity": "deal", "id": deal}]})).await.unwrap();
+    assert_eq!(v["missing"], json!([{"entity": "deal", "id": deal}]));
+    let v = app.call_as(&other, "search_all", json!({"query": "mine"})).await.unwrap();
+    assert!(v["items"].as_array().unwrap().is_empty());
+    // Their pipelines are their own: changing ours is not visible to them.
+    app.ok("update_pipeline", json!({"name": "sales", "new_name": "acme sales"})).await;
+    let d = app.call_as(&other, "describe_entity", json!({"entity": "deal"})).await.unwrap();
+    assert_eq!(d["pipelines"][0]["name"], "sales");
+    // Ours is intact, and the restore brings the deal's contact back.
+    app.ok("restore_records", json!({"entity": "contact", "ids": [ada]})).await;
+    let v = app.ok("get_records", json!({"records": [{"entity": "deal", "id": deal}]})).await;
+    assert_eq!(v["items"][0]["contact_ids"], json!([ada]));
+}
