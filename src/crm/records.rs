@@ -65,7 +65,7 @@ fn projection(entities: &[Entity], fields: Option<&Vec<String>>) -> Result<Optio
     let Some(fields) = fields else { return Ok(None) };
     let mut keep = HashSet::new();
     for name in fields {
-        let known = matches!(name.as_str(), "notes" | "note_count")
+        let known = name == "notes"
             || name == "custom"
             || name == "created_at"
             || name == "updated_at"
@@ -118,19 +118,27 @@ pub fn unique_ids(ids: &[String]) -> Vec<RecordId> {
 /// A record as tools show it: `entity`, `id`, every field of its entity (null when
 /// empty), `custom`, `created_at`, `updated_at`.
 pub fn to_wire(r: &Record) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("entity".into(), r.entity.as_str().into());
-    out.insert("id".into(), r.id.as_str().into());
-    for f in r.entity.def().stored() {
-        let v = r.values.get(f.name).cloned().unwrap_or_else(|| match f.ty {
-            FieldType::Tags | FieldType::MultiSelect | FieldType::Relations => Value::Array(Vec::new()),
-            _ => Value::Null,
-        });
-        out.insert(f.name.to_owned(), v);
+    into_wire(r.clone())
+}
+
+/// `to_wire`, reusing the record's own map: the keys are sorted anyway, so nothing needs
+/// copying (reads answer many records).
+pub fn into_wire(r: Record) -> Map<String, Value> {
+    let Record { entity, id, values: mut out, custom, created_at, updated_at } = r;
+    for f in entity.def().stored() {
+        if !out.contains_key(f.name) {
+            let empty = match f.ty {
+                FieldType::Tags | FieldType::MultiSelect | FieldType::Relations => Value::Array(Vec::new()),
+                _ => Value::Null,
+            };
+            out.insert(f.name.to_owned(), empty);
+        }
     }
-    out.insert("custom".into(), Value::Object(r.custom.clone()));
-    out.insert("created_at".into(), time::rfc3339(r.created_at).into());
-    out.insert("updated_at".into(), time::rfc3339(r.updated_at).into());
+    out.insert("entity".into(), entity.as_str().into());
+    out.insert("id".into(), id.into_string().into());
+    out.insert("custom".into(), Value::Object(custom));
+    out.insert("created_at".into(), time::rfc3339(created_at).into());
+    out.insert("updated_at".into(), time::rfc3339(updated_at).into());
     out
 }
 
@@ -176,7 +184,7 @@ pub async fn search(store: &Store, p: &Principal, input: SearchRecordsInput) -> 
     } else {
         None
     };
-    Ok(SearchResult { items: rows.iter().map(|r| project(to_wire(r), keep.as_ref())).collect(), next_cursor })
+    Ok(SearchResult { items: rows.into_iter().map(|r| project(into_wire(r), keep.as_ref())).collect(), next_cursor })
 }
 
 pub async fn count(store: &Store, p: &Principal, input: CountRecordsInput) -> Result<CountResult, CrmError> {
@@ -229,11 +237,34 @@ pub async fn get(store: &Store, p: &Principal, input: GetRecordsInput) -> Result
     let keep = projection(&entities, input.fields.as_ref())?;
     let mut found: HashMap<(Entity, RecordId), Map<String, Value>> = HashMap::new();
     for (entity, ids) in by_entity {
-        let records = store.get_records(p.org_id(), entity, &ids).await?;
-        let mut wires: Vec<Map<String, Value>> = records.iter().map(to_wire).collect();
-        add_relations(store, p, entity, &records, &mut wires).await?;
-        for (r, w) in records.iter().zip(wires) {
-            found.insert((entity, r.id.clone()), project(w, keep.as_ref()));
+        // The newest notes come with the records, in the same query.
+        let with_notes = entity != Entity::Note && p.scopes.contains(&Entity::Note.def().read);
+        let (records, notes): (Vec<Record>, Vec<Vec<Value>>) = if with_notes {
+            store.get_records_with_notes(p.org_id(), entity, &ids, 3).await?.into_iter().unzip()
+        } else {
+            (store.get_records(p.org_id(), entity, &ids).await?, Vec::new())
+        };
+        let mut related: Vec<Map<String, Value>> = vec![Map::new(); records.len()];
+        if with_notes {
+            for (extra, list) in related.iter_mut().zip(notes) {
+                let list: Vec<Value> = list
+                    .into_iter()
+                    .map(|mut n| {
+                        if let Some(ms) = n["created_at"].as_i64() {
+                            n["created_at"] = time::rfc3339(ms).into();
+                        }
+                        n
+                    })
+                    .collect();
+                extra.insert("notes".into(), list.into());
+            }
+        }
+        add_relations(store, p, entity, &records, &mut related).await?;
+        for (r, extra) in records.into_iter().zip(related) {
+            let key = (entity, r.id.clone());
+            let mut w = into_wire(r);
+            w.extend(extra);
+            found.insert(key, project(w, keep.as_ref()));
         }
     }
     let mut items = Vec::with_capacity(wanted.len());
@@ -280,7 +311,7 @@ async fn add_relations(
             }
             (FieldType::Relations, Storage::Reverse { entity: child, field: fk }) => {
                 let ids: Vec<RecordId> = records.iter().map(|r| r.id.clone()).collect();
-                let mut children = store.children(p.org_id(), child, fk, None, &ids, 25).await?;
+                let mut children = store.children(p.org_id(), child, fk, None, &ids, 25, true).await?;
                 for (r, w) in records.iter().zip(wires.iter_mut()) {
                     let (n, list) = children.remove(&r.id).unwrap_or_default();
                     w.insert(format!("{}_count", child.as_str()), n.into());
@@ -288,23 +319,6 @@ async fn add_relations(
                 }
             }
             _ => {}
-        }
-    }
-    // The newest notes on each record.
-    if entity != Entity::Note && p.scopes.contains(&Entity::Note.def().read) {
-        let ids: Vec<RecordId> = records.iter().map(|r| r.id.clone()).collect();
-        let mut notes =
-            store.children(p.org_id(), Entity::Note, "record_id", Some(("record_entity", entity)), &ids, 3).await?;
-        for (r, w) in records.iter().zip(wires.iter_mut()) {
-            let (n, list) = notes.remove(&r.id).unwrap_or_default();
-            let list: Vec<Value> = list
-                .iter()
-                .map(|note| {
-                    serde_json::json!({ "id": note.id.as_str(), "body": note.get("body"), "created_at": time::rfc3339(note.created_at) })
-                })
-                .collect();
-            w.insert("notes".into(), list.into());
-            w.insert("note_count".into(), n.into());
         }
     }
     Ok(())

@@ -179,20 +179,26 @@ async fn run(
     let domain = |e: CrmError| ToolError::domain(def, e);
     match def.call {
         Call::Create(entity) => {
-            return out(records::create(store, p, entity, items(def, entity, args)?).await.map_err(domain)?);
+            return out(Box::pin(records::create(store, p, entity, items(def, entity, args)?))
+                .await
+                .map_err(domain)?);
         }
         Call::Update(entity) => {
-            return out(records::update(store, p, entity, items(def, entity, args)?).await.map_err(domain)?);
+            return out(Box::pin(records::update(store, p, entity, items(def, entity, args)?))
+                .await
+                .map_err(domain)?);
         }
         Call::Upsert(entity) => {
-            return out(records::upsert(store, p, entity, items(def, entity, args)?).await.map_err(domain)?);
+            return out(Box::pin(records::upsert(store, p, entity, items(def, entity, args)?))
+                .await
+                .map_err(domain)?);
         }
         Call::Fixed => {}
     }
     match def.name {
         "get_workspace" => {
             let NoArguments {} = parse(def, args)?;
-            let counts = workspace::counts(store, p).await.map_err(domain)?;
+            let counts = Box::pin(workspace::counts(store, p)).await.map_err(domain)?;
             let (key_id, key_name, key_preview, expires_at) = match &p.via {
                 Via::Key { id, name, preview, expires_at } => (id.clone(), name.clone(), preview.clone(), *expires_at),
                 Via::Cli => (String::new(), "cli".to_owned(), String::new(), None),
@@ -223,32 +229,55 @@ async fn run(
         }
         "describe_entity" => {
             let input: DescribeEntityInput = parse(def, args)?;
-            out(workspace::describe(store, p, input.entity).await.map_err(domain)?)
+            out(Box::pin(workspace::describe(store, p, input.entity)).await.map_err(domain)?)
         }
-        "search_records" => out(records::search(store, p, parse(def, args)?).await.map_err(domain)?),
-        "count_records" => out(records::count(store, p, parse(def, args)?).await.map_err(domain)?),
-        "get_records" => out(records::get(store, p, parse(def, args)?).await.map_err(domain)?),
-        "search_all" => out(records::search_all(store, p, parse(def, args)?).await.map_err(domain)?),
-        "get_timeline" => out(timeline::timeline(store, p, parse(def, args)?).await.map_err(domain)?),
+        "search_records" => {
+            let r = records::search(store, p, parse(def, args)?).await.map_err(domain)?;
+            let mut v = Map::new();
+            v.insert("items".into(), Value::Array(r.items.into_iter().map(Value::Object).collect()));
+            v.insert("next_cursor".into(), r.next_cursor.map_or(Value::Null, Value::String));
+            Ok(Value::Object(v))
+        }
+        "count_records" => out(Box::pin(records::count(store, p, parse(def, args)?)).await.map_err(domain)?),
+        "get_records" => {
+            // Built by moving the records in: `out` would copy every value once more.
+            let r = records::get(store, p, parse(def, args)?).await.map_err(domain)?;
+            let mut v = Map::new();
+            v.insert("items".into(), Value::Array(r.items.into_iter().map(Value::Object).collect()));
+            v.insert("missing".into(), out(r.missing)?);
+            Ok(Value::Object(v))
+        }
+        "search_all" => out(Box::pin(records::search_all(store, p, parse(def, args)?)).await.map_err(domain)?),
+        "get_timeline" => out(Box::pin(timeline::timeline(store, p, parse(def, args)?)).await.map_err(domain)?),
         "link_records" => {
             let input: LinkRecordsInput = parse(def, args)?;
-            out(links::set(store, p, &input.links, true).await.map_err(domain)?)
+            out(Box::pin(links::set(store, p, &input.links, true)).await.map_err(domain)?)
         }
         "unlink_records" => {
             let input: UnlinkRecordsInput = parse(def, args)?;
-            out(links::set(store, p, &input.links, false).await.map_err(domain)?)
+            out(Box::pin(links::set(store, p, &input.links, false)).await.map_err(domain)?)
         }
-        "merge_records" => out(merge::merge(store, p, parse(def, args)?).await.map_err(domain)?),
-        "delete_records" => out(trash::delete(store, p, parse(def, args)?).await.map_err(domain)?),
+        "merge_records" => out(Box::pin(merge::merge(store, p, parse(def, args)?)).await.map_err(domain)?),
+        "delete_records" => out(Box::pin(trash::delete(store, p, parse(def, args)?)).await.map_err(domain)?),
         "restore_records" => {
             let days = state.settings.trash_days;
-            out(trash::restore(store, p, parse(def, args)?, days).await.map_err(domain)?)
+            out(Box::pin(trash::restore(store, p, parse(def, args)?, days)).await.map_err(domain)?)
         }
-        "create_custom_field" => out(schema::create_custom_field(store, p, parse(def, args)?).await.map_err(domain)?),
-        "update_custom_field" => out(schema::update_custom_field(store, p, parse(def, args)?).await.map_err(domain)?),
-        "delete_custom_field" => out(schema::delete_custom_field(store, p, parse(def, args)?).await.map_err(domain)?),
-        "create_pipeline" => out(schema::create_pipeline(store, p, parse(def, args)?).await.map_err(domain)?),
-        "update_pipeline" => out(schema::update_pipeline(store, p, parse(def, args)?).await.map_err(domain)?),
+        "create_custom_field" => {
+            out(Box::pin(schema::create_custom_field(store, p, parse(def, args)?)).await.map_err(domain)?)
+        }
+        "update_custom_field" => {
+            out(Box::pin(schema::update_custom_field(store, p, parse(def, args)?)).await.map_err(domain)?)
+        }
+        "delete_custom_field" => {
+            out(Box::pin(schema::delete_custom_field(store, p, parse(def, args)?)).await.map_err(domain)?)
+        }
+        "create_pipeline" => {
+            out(Box::pin(schema::create_pipeline(store, p, parse(def, args)?)).await.map_err(domain)?)
+        }
+        "update_pipeline" => {
+            out(Box::pin(schema::update_pipeline(store, p, parse(def, args)?)).await.map_err(domain)?)
+        }
         other => Err(ToolError {
             message: format!("tool {other} is listed but not served; this is a bug"),
             denied: false,

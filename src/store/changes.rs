@@ -67,8 +67,8 @@ impl Store {
             sql.bind(id.into());
             sql.push(")");
         }
-        sql.push(" ORDER BY at DESC, id DESC LIMIT ");
-        sql.bind(i64::from(f.limit).into());
+        sql.push(" ORDER BY at DESC, id DESC");
+        sql.limit(f.limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
     }
 }
@@ -144,8 +144,8 @@ impl Store {
             sql.bind(id.into());
             sql.push(")");
         }
-        sql.push(" ORDER BY at DESC, id DESC LIMIT ");
-        sql.bind(i64::from(limit).into());
+        sql.push(" ORDER BY at DESC, id DESC");
+        sql.limit(limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
     }
 }

@@ -175,6 +175,44 @@ impl Store {
         self.fetch_records(org_id, entity, &sql).await
     }
 
+    /// `get_records`, each record with its newest `notes` notes (`{"id", "body",
+    /// "created_at"}`), in the same single query.
+    pub async fn get_records_with_notes(
+        &self,
+        org_id: &OrgId,
+        entity: Entity,
+        ids: &[RecordId],
+        notes: u32,
+    ) -> StoreResult<Vec<(Record, Vec<Value>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let es = sql_of(entity);
+        let t = table(entity);
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!(
+            "SELECT {}, {} FROM {t}",
+            es.cols,
+            super::query::newest_notes_json(self.dialect(), t, entity, notes)
+        ));
+        ids_in(&mut sql, org_id, ids);
+        sql.push(" AND deleted_at IS NULL");
+        let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut records = Vec::with_capacity(rows.len());
+        for mut r in rows {
+            let last = r.0.len() - 1;
+            let list: Vec<Value> = match r.text(last)? {
+                Some(json) => parse_json(&json, "notes")?,
+                None => Vec::new(),
+            };
+            out.push(list);
+            records.push(decode(entity, r)?);
+        }
+        self.attach_links(org_id, entity, &mut records).await?;
+        Ok(records.into_iter().zip(out).collect())
+    }
+
     /// Runs a query of `EntitySql::select` and reads its rows as records, links included.
     async fn fetch_records(&self, org_id: &OrgId, entity: Entity, sql: &Sql) -> StoreResult<Vec<Record>> {
         let rows = self.db.fetch(&sql.text, &sql.binds).await?;
@@ -230,8 +268,7 @@ impl Store {
             sql.after(&query.sort, values, id);
         }
         sql.order_by(&query.sort);
-        sql.push(" LIMIT ");
-        sql.bind(SqlValue::Int(i64::from(query.limit)));
+        sql.limit(query.limit);
         self.fetch_records(org_id, query.entity, &sql).await
     }
 
@@ -245,9 +282,11 @@ impl Store {
         Ok(row.need_int(0)? as u64)
     }
 
-    /// For each parent, how many live `child` records point at it through `fk`, and the
-    /// newest `limit` of them: two queries however many parents.
-    /// `of` narrows a record reference to parents of one entity: `("record_entity", deal)`.
+    /// For each parent, the newest `limit` live `child` records that point at it through
+    /// `fk` and, with `count`, how many there are in all. `of` narrows a record reference to
+    /// parents of one entity: `("record_entity", deal)`. One query for the records (a plain
+    /// index range for one parent, a window over several), one more for the counts.
+    #[allow(clippy::too_many_arguments)]
     pub async fn children(
         &self,
         org_id: &OrgId,
@@ -256,42 +295,46 @@ impl Store {
         of: Option<(&str, Entity)>,
         parents: &[RecordId],
         limit: u32,
+        count: bool,
     ) -> StoreResult<HashMap<RecordId, (u64, Vec<Record>)>> {
         let mut out: HashMap<RecordId, (u64, Vec<Record>)> = HashMap::new();
         if parents.is_empty() {
             return Ok(out);
         }
         let t = table(child);
-        let mut sql = Sql::new(self.dialect());
-        sql.push(&format!("SELECT {fk}, COUNT(*) FROM {t} WHERE org_id = "));
-        sql.bind(org_id.into());
-        if let Some((col, e)) = of {
-            sql.push(&format!(" AND {col} = "));
-            sql.bind(e.as_str().into());
+        let filter = |sql: &mut Sql| {
+            sql.bind(org_id.into());
+            if let Some((col, e)) = of {
+                sql.push(&format!(" AND {col} = "));
+                sql.bind(e.as_str().into());
+            }
+            sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
+            in_list(sql, parents.iter().map(SqlValue::from));
+        };
+        if count {
+            let mut sql = Sql::new(self.dialect());
+            sql.push(&format!("SELECT {fk}, COUNT(*) FROM {t} WHERE org_id = "));
+            filter(&mut sql);
+            sql.push(&format!(" GROUP BY {fk}"));
+            for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
+                out.entry(r.need_text(0)?.into()).or_default().0 = r.need_int(1)? as u64;
+            }
         }
-        sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
-        in_list(&mut sql, parents.iter().map(SqlValue::from));
-        sql.push(&format!(" GROUP BY {fk}"));
-        for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
-            out.entry(r.need_text(0)?.into()).or_default().0 = r.need_int(1)? as u64;
-        }
-        // The newest `limit` per parent: a window over just these parents.
         let cols = &sql_of(child).cols;
         let mut sql = Sql::new(self.dialect());
-        sql.push(&format!(
-            "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {fk} ORDER BY created_at DESC, id DESC) AS rn \
-             FROM {t} WHERE org_id = "
-        ));
-        sql.bind(org_id.into());
-        if let Some((col, e)) = of {
-            sql.push(&format!(" AND {col} = "));
-            sql.bind(e.as_str().into());
+        if parents.len() == 1 {
+            sql.push(&format!("SELECT {cols} FROM {t} WHERE org_id = "));
+            filter(&mut sql);
+            sql.push(" ORDER BY created_at DESC, id DESC");
+            sql.limit(limit);
+        } else {
+            sql.push(&format!(
+                "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {fk} ORDER BY created_at DESC, id DESC) \
+                 AS rn FROM {t} WHERE org_id = "
+            ));
+            filter(&mut sql);
+            sql.push(&format!(") ranked WHERE rn <= {limit} ORDER BY created_at DESC, id DESC"));
         }
-        sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
-        in_list(&mut sql, parents.iter().map(SqlValue::from));
-        sql.push(") ranked WHERE rn <= ");
-        sql.bind(SqlValue::Int(i64::from(limit)));
-        sql.push(" ORDER BY created_at DESC, id DESC");
         for r in self.db.fetch(&sql.text, &sql.binds).await? {
             let record = decode(child, r)?;
             let parent = match of {
