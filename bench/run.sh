@@ -418,6 +418,15 @@ if sorted(g["value"] for g in groups) != ["lead", "negotiation", "proposal", "qu
 PY
 log "count_records on deals answers: ${body:0:300}"
 
+# What an agent pays for tools/list in every conversation: the compact JSON of {"tools": [...]}
+# for this owner key (SPEC section 5: at most 48 KB).
+CATALOG_BYTES=$(post "$RAPPORT_URL" "$KEY" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' | python3 -c '
+import json, sys
+tools = json.load(sys.stdin)["result"]["tools"]
+print(len(json.dumps({"tools": tools}, separators=(",", ":"))), len(tools))') || die "tools/list failed"
+read -r CATALOG_BYTES CATALOG_TOOLS <<<"$CATALOG_BYTES"
+log "tools/list for an owner key: $CATALOG_TOOLS tools, $CATALOG_BYTES bytes"
+
 # The release before this one, when BENCH_BASELINE_BIN names its binary: the same get_records
 # load on its own database, measured in the same rounds, so a change is judged in one run.
 BASELINE_PID=""
@@ -600,6 +609,12 @@ key looked up by its SHA-256 digest (cached in memory, checked against SQLite's
 \`data_version\` so a change made by any process is seen on the next request), status,
 expiry, allowed CIDRs, the owner's current role and active flag, and in the last row the
 per-key rate limit too.
+
+## The tool catalog
+
+\`tools/list\` for an owner key: ${CATALOG_TOOLS} tools in ${CATALOG_BYTES} bytes of compact JSON
+(\`{"tools": [...]}\`; about $((CATALOG_BYTES / 4)) tokens). The budget is 48 KB (49,152 bytes) for the
+whole catalog, webhook tools included, and \`tests/api/mcp_protocol.rs\` holds it there.
 
 No database write per request: during the ${ROUNDS} \`get_records\` runs (${GET_REQUESTS}
 requests in all) the server process wrote ${GET_WRITTEN} bytes to storage (\`write_bytes\` in
