@@ -73,6 +73,7 @@ fn sort_value(r: &Record, s: &SortExpr) -> Value {
         Col::Builtin { name: "updated_at", .. } => return r.updated_at.into(),
         Col::Builtin { name, .. } => r.get(name),
         Col::Custom { key, .. } => r.custom.get(key).unwrap_or(&Value::Null),
+        Col::CustomAmount { key } => r.custom.get(key).and_then(|v| v.get("amount")).unwrap_or(&Value::Null),
     };
     match s.kind() {
         ColKind::Int => v.as_str().and_then(time::parse_instant).unwrap_or(i64::MAX).into(),

@@ -19,13 +19,14 @@ pub fn operators(ty: FieldType) -> &'static [Op] {
     match ty {
         FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::Domain => TEXT,
         FieldType::Markdown => &[Contains, IsNull, IsNotNull],
-        FieldType::Number | FieldType::Decimal => ORDERED,
+        // A currency value (custom fields) compares by its amount.
+        FieldType::Number | FieldType::Decimal | FieldType::Currency => ORDERED,
         FieldType::Date | FieldType::Datetime => TIME,
         FieldType::Id | FieldType::User | FieldType::CurrencyCode | FieldType::Select => ID_OPS,
         FieldType::Relation => SINGLE_REL,
         FieldType::Relations | FieldType::Tags | FieldType::MultiSelect => MULTI,
         FieldType::Boolean => BOOL,
-        FieldType::RecordRef | FieldType::Currency => NONE,
+        FieldType::RecordRef => NONE,
     }
 }
 

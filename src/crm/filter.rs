@@ -42,6 +42,7 @@ impl Target<'_> {
     fn col(&self) -> Col {
         match self {
             Target::Builtin(f) => Col::Builtin { name: f.name, kind: fields::col_kind(f.ty) },
+            Target::Custom(def, FieldType::Currency) => Col::CustomAmount { key: def.key.clone() },
             Target::Custom(def, ty) => {
                 let kind = match ty {
                     // Custom dates are stored as canonical RFC 3339 text, which sorts in time order.
@@ -252,7 +253,13 @@ impl<'a> Schema<'a> {
                 }
                 match (reverse, ty) {
                     (Some((outer, table, fk)), _) => Predicate::Reverse { outer, table, fk, ids: Some(texts), negate },
-                    (None, FieldType::Tags) => Predicate::TagsAny { values: texts, negate },
+                    (None, FieldType::Tags) => Predicate::TagsAny { custom: None, values: texts, negate },
+                    (None, FieldType::MultiSelect) => match &target {
+                        Target::Custom(def, _) => {
+                            Predicate::TagsAny { custom: Some(def.key.clone()), values: texts, negate }
+                        }
+                        Target::Builtin(_) => Predicate::TagsAny { custom: None, values: texts, negate },
+                    },
                     _ => Predicate::In { col, values: texts.into_iter().map(SqlValue::Text).collect(), negate },
                 }
             }
@@ -342,9 +349,7 @@ impl<'a> Schema<'a> {
             .map(|k| {
                 let sortable = match self.target(&k.field) {
                     Ok(Target::Builtin(f)) => f.sortable,
-                    Ok(Target::Custom(_, ty)) => {
-                        !matches!(ty, FieldType::MultiSelect | FieldType::Currency | FieldType::Boolean)
-                    }
+                    Ok(Target::Custom(_, ty)) => !matches!(ty, FieldType::MultiSelect | FieldType::Boolean),
                     Err(_) => false,
                 };
                 if !sortable {

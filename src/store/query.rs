@@ -13,6 +13,8 @@ pub enum Col {
     Builtin { name: &'static str, kind: ColKind },
     /// A value in the `custom` JSON object.
     Custom { key: String, kind: ColKind },
+    /// The `amount` of a currency value in the `custom` JSON object, as a number.
+    CustomAmount { key: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +52,8 @@ pub enum Predicate {
     },
     /// The `tags` list holds any of these (or, negated, none of them).
     TagsAny {
+        /// `None` for the built-in `tags`; a custom multi_select's key otherwise.
+        custom: Option<String>,
         values: Vec<String>,
         negate: bool,
     },
@@ -91,6 +95,7 @@ impl SortExpr {
     pub fn kind(&self) -> ColKind {
         match &self.col {
             Col::Builtin { kind, .. } | Col::Custom { kind, .. } => *kind,
+            Col::CustomAmount { .. } => ColKind::Float,
         }
     }
 }
@@ -227,6 +232,13 @@ impl Sql {
                 };
                 self.push(&expr);
             }
+            (Col::CustomAmount { key }, dialect) => {
+                debug_assert!(is_safe_key(key));
+                self.push(&match dialect {
+                    Dialect::Sqlite => format!("CAST(json_extract(custom, '$.{key}.amount') AS REAL)"),
+                    Dialect::Postgres => format!("CAST(custom::jsonb -> '{key}' ->> 'amount' AS DOUBLE PRECISION)"),
+                });
+            }
         }
     }
 
@@ -295,7 +307,7 @@ impl Sql {
                 self.col(col);
                 self.push(if *negate { " IS NOT NULL" } else { " IS NULL" });
             }
-            Predicate::TagsAny { values, negate } => {
+            Predicate::TagsAny { custom, values, negate } => {
                 if *negate {
                     self.push("NOT ");
                 }
@@ -303,12 +315,18 @@ impl Sql {
                     self.push("(1 = 0)");
                     return;
                 }
-                self.push(match self.dialect {
-                    Dialect::Sqlite => "EXISTS (SELECT 1 FROM json_each(tags) WHERE json_each.value IN ",
-                    Dialect::Postgres => {
-                        "EXISTS (SELECT 1 FROM jsonb_array_elements_text(tags::jsonb) AS t(v) WHERE t.v IN "
-                    }
-                });
+                let list = match (self.dialect, custom) {
+                    (Dialect::Sqlite, None) => "json_each(tags)".to_owned(),
+                    (Dialect::Sqlite, Some(key)) => format!("json_each(custom, '$.{key}')"),
+                    (Dialect::Postgres, None) => "jsonb_array_elements_text(tags::jsonb) AS t(v)".to_owned(),
+                    (Dialect::Postgres, Some(key)) => format!(
+                        "jsonb_array_elements_text(CASE WHEN jsonb_typeof(custom::jsonb -> '{key}') = 'array' \
+                         THEN custom::jsonb -> '{key}' ELSE '[]'::jsonb END) AS t(v)"
+                    ),
+                };
+                debug_assert!(custom.as_deref().is_none_or(is_safe_key));
+                let item = if self.dialect == Dialect::Sqlite { "json_each.value" } else { "t.v" };
+                self.push(&format!("EXISTS (SELECT 1 FROM {list} WHERE {item} IN "));
                 self.bind_list(values.iter().cloned().map(SqlValue::Text));
                 self.push(")");
             }
