@@ -156,9 +156,9 @@ pub struct CountRecordsInput {
     /// Free text, as in `search_records`.
     #[serde(default)]
     pub query: Option<String>,
-    /// Conditions that must all hold.
+    /// Conditions that must all hold, written as for `search_records`.
     #[serde(default)]
-    #[schemars(with = "Vec<Condition>")]
+    #[schemars(with = "Vec<Map<String, Value>>")]
     pub filters: Vec<Value>,
     /// Also count per value of this field (such as `stage`); deals also sum `value` per currency.
     #[serde(default)]

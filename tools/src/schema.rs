@@ -310,14 +310,14 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             destructive: false,
             idempotent: false,
             input_schema: input(def, Mode::Create, "1 to 100 new records."),
-            output_schema: records_output("The records created, in the order given."),
+            output_schema: records_output("In the order given."),
             call: Call::Create(entity),
         },
         ToolDef {
             name: def.tools.update,
             title: format!("Update {plural}").into(),
             description: format!(
-                "Change 1 to 100 {plural} by id: fields left out are kept, `null` clears one, lists are replaced, `custom` sets the keys given. All or nothing; a change that alters nothing writes nothing.\n\nExample: `{update_example}`"
+                "Change 1 to 100 {plural} by id: fields left out are kept, `null` clears one, lists are replaced, `custom` sets the keys given. All or nothing.\n\nExample: `{update_example}`"
             )
             .into(),
             toolset,
@@ -326,7 +326,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             destructive: true,
             idempotent: true,
             input_schema: input(def, Mode::Update, "1 to 100 changes, each naming the record's `id`."),
-            output_schema: records_output("The records as they now are, in the order given."),
+            output_schema: records_output("As they now are, in the order given."),
             call: Call::Update(entity),
         },
     ];
