@@ -141,6 +141,17 @@ impl DbRow {
         }
     }
 
+    /// A column as the JSON value it holds: text, number, boolean or null.
+    pub fn json(&mut self, i: usize) -> StoreResult<serde_json::Value> {
+        Ok(match self.take(i)? {
+            DbVal::Null => serde_json::Value::Null,
+            DbVal::Text(s) => s.into(),
+            DbVal::Int(n) => n.into(),
+            DbVal::Float(f) => f.into(),
+            DbVal::Bool(b) => b.into(),
+        })
+    }
+
     pub fn need_text(&mut self, i: usize) -> StoreResult<String> {
         self.text(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
     }

@@ -491,13 +491,7 @@ impl Store {
         let rows = self.db.fetch(&sql.text, &sql.binds).await?;
         rows.into_iter()
             .map(|mut r| {
-                let v = match r.0.first().cloned() {
-                    Some(super::db::DbVal::Text(s)) => Value::String(s),
-                    Some(super::db::DbVal::Int(n)) => Value::from(n),
-                    Some(super::db::DbVal::Float(f)) => Value::from(f),
-                    Some(super::db::DbVal::Bool(b)) => Value::Bool(b),
-                    _ => Value::Null,
-                };
+                let v = r.json(0)?;
                 Ok((v, r.need_int(1)? as u64))
             })
             .collect()
@@ -523,13 +517,7 @@ impl Store {
         let rows = self.db.fetch(&sql.text, &sql.binds).await?;
         rows.into_iter()
             .map(|mut r| {
-                let v = match r.0.first().cloned() {
-                    Some(super::db::DbVal::Text(s)) => Value::String(s),
-                    Some(super::db::DbVal::Int(n)) => Value::from(n),
-                    Some(super::db::DbVal::Float(f)) => Value::from(f),
-                    Some(super::db::DbVal::Bool(b)) => Value::Bool(b),
-                    _ => Value::Null,
-                };
+                let v = r.json(0)?;
                 Ok((v, r.need_text(1)?, r.need_text(2)?))
             })
             .collect()
