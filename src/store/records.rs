@@ -523,7 +523,8 @@ impl Store {
             .collect()
     }
 
-    /// Live records whose `field` equals one of `values` (compared lowercase), for upserts.
+    /// Live records whose `field` equals one of `values`, lowercased: the upsert keys
+    /// (email, domain) are stored lowercase.
     pub async fn find_by(
         &self,
         org_id: &OrgId,
@@ -538,7 +539,9 @@ impl Store {
         sql.push(&sql_of(entity).select);
         sql.push(" WHERE org_id = ");
         sql.bind(org_id.into());
-        sql.push(&format!(" AND deleted_at IS NULL AND lower({field}) IN "));
+        // Match keys (emails, domains) are stored lowercase: compare the column itself, so
+        // its index serves the lookup.
+        sql.push(&format!(" AND deleted_at IS NULL AND {field} IN "));
         in_list(&mut sql, values.iter().map(|v| SqlValue::Text(v.to_lowercase())));
         sql.push(" ORDER BY created_at, id");
         self.fetch_records(org_id, entity, &sql).await

@@ -343,6 +343,15 @@ mod tests {
                 assert_eq!(!f.options.is_empty(), f.ty == FieldType::Select, "{}", f.name);
                 assert_eq!(f.storage == Storage::Links, f.ty == FieldType::Relations && f.writable, "{}", f.name);
             }
+            // Upserts compare the stored column with a lowercased key (store::find_by).
+            if let Some(k) = def.upsert_key {
+                let ty = def.field(k).map(|f| f.ty);
+                assert!(
+                    matches!(ty, Some(FieldType::Email | FieldType::Domain)),
+                    "{}.{k} is stored lowercase",
+                    def.name
+                );
+            }
             let example: serde_json::Value = serde_json::from_str(def.example).expect("example is JSON");
             for key in example.as_object().expect("an object").keys() {
                 assert!(def.field(key).is_some_and(|f| f.writable) || key == "custom", "{}: {key}", def.name);
