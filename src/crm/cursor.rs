@@ -22,6 +22,19 @@ struct Wire {
     f: String,
 }
 
+/// A newest-first page position, `(at, id)` of the last entry, as an opaque string: the
+/// audit log and timelines page this way.
+pub fn encode_at_id(at: crate::time::Millis, id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{at}:{id}"))
+}
+
+/// The position `encode_at_id` wrote; `None` when `s` is not one.
+pub fn decode_at_id(s: &str) -> Option<(crate::time::Millis, String)> {
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(s).ok()?).ok()?;
+    let (at, id) = text.split_once(':')?;
+    Some((at.parse().ok()?, id.to_owned()))
+}
+
 /// A short hash of everything that shapes the result order and membership.
 pub fn fingerprint(parts: &[&str]) -> String {
     let mut h = Sha256::new();

@@ -1,7 +1,5 @@
 //! `get_timeline`: what happened to a record, newest first, with who did it.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rapport_tools::inputs::{ChangeActorInfo, ChangeEntry, GetTimelineInput, TimelineResult};
 
 use super::{CrmError, DEFAULT_PAGE, MAX_PAGE, Principal};
@@ -26,18 +24,11 @@ pub fn entry(c: Change) -> ChangeEntry {
     }
 }
 
-/// `(at, id)` of the last entry of a page, opaque to callers.
-pub fn encode_cursor(c: &Change) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}:{}", c.at, c.id))
-}
-
-pub fn decode_cursor(cursor: Option<&str>) -> Result<Option<(Millis, String)>, CrmError> {
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<(Millis, String)>, CrmError> {
     let Some(c) = cursor.filter(|c| !c.is_empty()) else { return Ok(None) };
-    let bad = || CrmError::invalid("`cursor` is not one this server issued; pass `next_cursor` unchanged");
-    let raw = URL_SAFE_NO_PAD.decode(c.trim()).map_err(|_| bad())?;
-    let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (at, id) = text.split_once(':').ok_or_else(bad)?;
-    Ok(Some((at.parse().map_err(|_| bad())?, id.to_owned())))
+    let at_id = super::cursor::decode_at_id(c.trim())
+        .ok_or_else(|| CrmError::invalid("`cursor` is not one this server issued; pass `next_cursor` unchanged"))?;
+    Ok(Some(at_id))
 }
 
 pub async fn timeline(store: &Store, p: &Principal, input: GetTimelineInput) -> Result<TimelineResult, CrmError> {
@@ -56,7 +47,7 @@ pub async fn timeline(store: &Store, p: &Principal, input: GetTimelineInput) -> 
     let mut entries = store.timeline(p.org_id(), input.entity, &id, before, limit + 1).await?;
     let next_cursor = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
-        entries.last().map(encode_cursor)
+        entries.last().map(|c| super::cursor::encode_at_id(c.at, &c.id))
     } else {
         None
     };

@@ -1,7 +1,5 @@
 //! Reading the audit log: newest first, paged by an opaque cursor.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 
 use super::KeyError;
@@ -55,18 +53,15 @@ pub async fn list(store: &Store, org: &Org, limit: u32, cursor: Option<&str>) ->
     }
     let before = match cursor.filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => {
-            let bad = || KeyError::Invalid("cursor is not one this server issued".into());
-            let raw = URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?;
-            let text = String::from_utf8(raw).map_err(|_| bad())?;
-            let (at, id) = text.split_once(':').ok_or_else(bad)?;
-            Some((at.parse::<i64>().map_err(|_| bad())?, id.to_owned()))
-        }
+        Some(c) => Some(
+            crate::crm::cursor::decode_at_id(c)
+                .ok_or_else(|| KeyError::Invalid("cursor is not one this server issued".into()))?,
+        ),
     };
     let mut entries = store.list_audit(&org.id, before, limit + 1).await?;
     let next_cursor = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
-        entries.last().map(|e| URL_SAFE_NO_PAD.encode(format!("{}:{}", e.at, e.id)))
+        entries.last().map(|e| crate::crm::cursor::encode_at_id(e.at, &e.id))
     } else {
         None
     };
