@@ -26,8 +26,16 @@ pub fn entry(
     }
 }
 
-fn pair(before: &Value, after: &Value) -> Value {
-    json!({ "before": before, "after": after })
+/// A changed field as the change log shows it: `{"before", "after"}`.
+pub fn pair(before: impl Into<Value>, after: impl Into<Value>) -> Value {
+    json!({ "before": before.into(), "after": after.into() })
+}
+
+/// The changes of an entry that changes one field.
+pub fn one(field: &str, before: impl Into<Value>, after: impl Into<Value>) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert(field.to_owned(), pair(before, after));
+    m
 }
 
 /// Every field a new record has, as `{before: null, after: value}`.
@@ -43,7 +51,7 @@ pub fn diff(before: Option<&Record>, after: &Record) -> Map<String, Value> {
     for f in after.entity.def().stored() {
         let (b, a) = (before.map_or(&null, |r| r.get(f.name)), after.get(f.name));
         if !same(b, a) {
-            out.insert(f.name.to_owned(), pair(b, a));
+            out.insert(f.name.to_owned(), pair(b.clone(), a.clone()));
         }
     }
     let empty = Map::new();
@@ -51,12 +59,12 @@ pub fn diff(before: Option<&Record>, after: &Record) -> Map<String, Value> {
     for (k, a) in &after.custom {
         let b = old.get(k).unwrap_or(&null);
         if b != a {
-            out.insert(format!("custom.{k}"), pair(b, a));
+            out.insert(format!("custom.{k}"), pair(b.clone(), a.clone()));
         }
     }
     for (k, b) in old {
         if !after.custom.contains_key(k) {
-            out.insert(format!("custom.{k}"), pair(b, &null));
+            out.insert(format!("custom.{k}"), pair(b.clone(), Value::Null));
         }
     }
     out

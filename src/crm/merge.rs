@@ -5,11 +5,11 @@
 use rapport_tools::Entity;
 use rapport_tools::inputs::{GetRecordsInput, MergeRecordsInput, MergeResult};
 use rapport_tools::records::RecordRef;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::records::{get, unique_ids};
 use super::{CrmError, Principal, changes};
-use crate::store::{Change, RecordId, Store, StoreError, reference_change};
+use crate::store::{Change, RecordId, Store, StoreError};
 use crate::time;
 
 /// Most records merged in one call.
@@ -75,18 +75,17 @@ pub async fn merge(store: &Store, p: &Principal, input: MergeRecordsInput) -> Re
         kept.updated_at = now.max(before.updated_at + 1);
         let mut diff = changes::diff(Some(&before), &kept);
         let merged: Vec<String> = merge_ids.iter().map(|i| i.as_str().to_owned()).collect();
-        diff.insert("merged_ids".into(), json!({ "before": null, "after": merged }));
+        diff.insert("merged_ids".into(), changes::pair(Value::Null, merged.clone()));
         let mut entries: Vec<Change> =
             vec![changes::entry(p, kept.updated_at, "merged", entity.as_str(), keep_id.as_str(), diff)];
         for id in &merge_ids {
-            let mut d = Map::new();
-            d.insert("merged_into".into(), json!({ "before": null, "after": keep_id.as_str() }));
+            let d = changes::one("merged_into", Value::Null, keep_id.as_str());
             entries.push(changes::entry(p, now, "deleted", entity.as_str(), id.as_str(), d));
         }
         let mut tx = store.begin().await?;
         let moved = tx.repoint(p.org_id(), entity, &merge_ids, &keep_id, now).await?;
         for (c, from) in moved {
-            let diff = reference_change(&c.field, Some(from.as_str()), Some(keep_id.as_str()));
+            let diff = changes::one(&c.field, from.as_str(), keep_id.as_str());
             entries.push(changes::entry(p, now, "updated", c.entity.as_str(), &c.id, diff));
         }
         match tx.update_records(p.org_id(), &[(kept.clone(), before.updated_at)], &[]).await {

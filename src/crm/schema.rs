@@ -3,7 +3,7 @@
 
 use rapport_tools::inputs::*;
 use rapport_tools::{Entity, Scope};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::workspace::pipeline_info;
 use super::{CrmError, Principal, changes};
@@ -103,8 +103,8 @@ pub async fn create_custom_field(
         options: options_of(ty, input.options)?,
     };
     let mut diff = Map::new();
-    diff.insert("type".into(), json!({ "before": null, "after": ty.as_str() }));
-    diff.insert("label".into(), json!({ "before": null, "after": def.label }));
+    diff.insert("type".into(), changes::pair(Value::Null, ty.as_str()));
+    diff.insert("label".into(), changes::pair(Value::Null, def.label.clone()));
     let entry = field_change(p, "created", &def, diff);
     let mut tx = store.begin().await?;
     tx.insert_custom_field(p.org_id(), &def, entry.at, &[entry]).await.map_err(|e| match e {
@@ -135,10 +135,10 @@ pub async fn update_custom_field(
     }
     let mut diff = Map::new();
     if after.label != before.label {
-        diff.insert("label".into(), json!({ "before": before.label, "after": after.label }));
+        diff.insert("label".into(), changes::pair(before.label.clone(), after.label.clone()));
     }
     if after.options != before.options {
-        diff.insert("options".into(), json!({ "before": before.options, "after": after.options }));
+        diff.insert("options".into(), changes::pair(before.options.clone(), after.options.clone()));
     }
     if !diff.is_empty() {
         let entry = field_change(p, "updated", &after, diff);
@@ -160,7 +160,7 @@ pub async fn delete_custom_field(
         .await?
         .ok_or_else(|| gone(input.entity, &input.key))?;
     let mut diff = Map::new();
-    diff.insert("type".into(), json!({ "before": def.field_type.as_str(), "after": null }));
+    diff.insert("type".into(), changes::pair(def.field_type.as_str(), Value::Null));
     let entry = field_change(p, "deleted", &def, diff);
     tx.delete_custom_field(p.org_id(), &def, &[entry]).await?;
     tx.commit().await?;
@@ -223,7 +223,7 @@ pub async fn create_pipeline(
         updated_at: now,
     };
     let mut diff = Map::new();
-    diff.insert("stages".into(), json!({ "before": null, "after": stages_json(&pipeline) }));
+    diff.insert("stages".into(), changes::pair(Value::Null, stages_json(&pipeline)));
     let entry = changes::entry(p, now, "created", "pipeline", &name, diff);
     let mut tx = store.begin().await?;
     tx.insert_pipeline(p.org_id(), &pipeline, &[entry]).await.map_err(|e| match e {
@@ -281,10 +281,10 @@ pub async fn update_pipeline(
     }
     let mut diff = Map::new();
     if after.name != before.name {
-        diff.insert("name".into(), json!({ "before": before.name, "after": after.name }));
+        diff.insert("name".into(), changes::pair(before.name.clone(), after.name.clone()));
     }
     if after.stages != before.stages {
-        diff.insert("stages".into(), json!({ "before": stages_json(&before), "after": stages_json(&after) }));
+        diff.insert("stages".into(), changes::pair(stages_json(&before), stages_json(&after)));
     }
     if diff.is_empty() {
         return Ok(pipeline_info(&before));

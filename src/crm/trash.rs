@@ -3,12 +3,12 @@
 
 use rapport_tools::Entity;
 use rapport_tools::inputs::{DeleteRecordsInput, DeleteResult, RestoreRecordsInput, RestoreResult};
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 use super::changes;
 use super::records::{batch_len, unique_ids};
 use super::{CrmError, Principal};
-use crate::store::{Change, ChangeActor, RecordId, Store, StoreError, reference_change};
+use crate::store::{Change, ChangeActor, RecordId, Store, StoreError};
 use crate::time::{self, DAY_MS, Millis};
 
 fn missing(entity: Entity, ids: &[RecordId], found: &[RecordId]) -> Vec<(Entity, String)> {
@@ -41,7 +41,7 @@ pub async fn delete(store: &Store, p: &Principal, input: DeleteRecordsInput) -> 
     let mut entries: Vec<Change> =
         ids.iter().map(|id| changes::entry(p, now, "deleted", entity.as_str(), id.as_str(), Map::new())).collect();
     for (c, parent) in cleared {
-        let diff = reference_change(&c.field, Some(parent.as_str()), None);
+        let diff = changes::one(&c.field, parent.as_str(), Value::Null);
         entries.push(changes::entry(p, now, "updated", c.entity.as_str(), &c.id, diff));
     }
     tx.append_changes(&entries).await?;
@@ -78,7 +78,7 @@ pub async fn restore(
     let mut entries: Vec<Change> =
         ids.iter().map(|id| changes::entry(p, now, "restored", entity.as_str(), id.as_str(), Map::new())).collect();
     for (c, parent) in relinked {
-        let diff = reference_change(&c.field, None, Some(parent.as_str()));
+        let diff = changes::one(&c.field, Value::Null, parent.as_str());
         entries.push(changes::entry(p, now, "updated", c.entity.as_str(), &c.id, diff));
     }
     tx.append_changes(&entries).await?;

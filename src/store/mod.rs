@@ -25,7 +25,7 @@ pub use idempotency::Claim;
 pub use model::*;
 pub use query::Query;
 pub use records::RecordPage;
-pub use trash::{ClearedRef, reference_change};
+pub use trash::ClearedRef;
 
 use db::Db;
 

@@ -3,7 +3,6 @@
 //! Merges point every reference at the kept record.
 
 use rapport_tools::{Entity, FieldType, Storage};
-use serde_json::{Value, json};
 
 use super::db::Tx;
 use super::query::{Sql, table};
@@ -286,11 +285,4 @@ impl Tx {
         }
         Ok(purged)
     }
-}
-
-/// The change-log shape of a reference that changed: `{field: {before, after}}`.
-pub fn reference_change(field: &str, before: Option<&str>, after: Option<&str>) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert(field.to_owned(), json!({ "before": before, "after": after }));
-    m
 }
