@@ -43,7 +43,3 @@ pub fn col_kind(ty: FieldType) -> ColKind {
         _ => ColKind::Text,
     }
 }
-
-pub fn type_name(ty: FieldType) -> &'static str {
-    ty.as_str()
-}

@@ -145,7 +145,7 @@ impl<'a> Schema<'a> {
                 "operator `{}` does not fit field `{}` ({}); valid operators: {}",
                 c.op.as_str(),
                 c.field,
-                fields::type_name(ty),
+                ty.as_str(),
                 valid.join(", ")
             )));
         }

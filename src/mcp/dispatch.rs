@@ -19,10 +19,18 @@ pub struct ToolError {
     pub message: String,
     /// The key lacks a scope: a refused use, audited.
     pub denied: bool,
-    message_is_invalid: bool,
 }
 
 impl ToolError {
+    fn plain(message: String) -> Self {
+        ToolError { message, denied: false }
+    }
+
+    /// Arguments that do not fit the tool, with the tool's example call.
+    fn arguments(def: &ToolDef, what: impl std::fmt::Display) -> Self {
+        ToolError::plain(format!("invalid arguments for {}{what}. Example: {}", def.name, def.example()))
+    }
+
     pub fn scope(def: &ToolDef) -> Self {
         ToolError {
             message: format!(
@@ -30,16 +38,14 @@ impl ToolError {
                 def.name
             ),
             denied: true,
-            message_is_invalid: false,
         }
     }
-}
 
-impl ToolError {
     /// A domain error for the model to read; invalid arguments come with the tool's example.
     fn domain(def: &ToolDef, e: CrmError) -> Self {
+        let invalid = matches!(e, CrmError::Invalid(_));
         let mut err = ToolError::from(e);
-        if err.message_is_invalid {
+        if invalid {
             err.message = format!("{} Example: {}", err.message, def.example());
         }
         err
@@ -58,11 +64,7 @@ impl From<CrmError> for ToolError {
             }
             other => other.to_string(),
         };
-        ToolError {
-            message,
-            denied: matches!(e, CrmError::Forbidden(_)),
-            message_is_invalid: matches!(e, CrmError::Invalid(_)),
-        }
+        ToolError { message, denied: matches!(e, CrmError::Forbidden(_)) }
     }
 }
 
@@ -70,31 +72,19 @@ fn parse<T: DeserializeOwned>(def: &ToolDef, args: Map<String, Value>) -> Result
     serde_path_to_error::deserialize(Value::Object(args)).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." { String::new() } else { format!(" at `{path}`") };
-        ToolError {
-            message: format!("invalid arguments for {}{at}: {}. Example: {}", def.name, e.inner(), def.example()),
-            denied: false,
-            message_is_invalid: false,
-        }
+        ToolError::arguments(def, format!("{at}: {}", e.inner()))
     })
 }
 
 fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
-    serde_json::to_value(v).map_err(|e| ToolError {
-        message: format!("could not encode the result: {e}"),
-        denied: false,
-        message_is_invalid: false,
-    })
+    serde_json::to_value(v).map_err(|e| ToolError::plain(format!("could not encode the result: {e}")))
 }
 
 /// The records list of a write tool: `{"contacts": [...]}` (and an `idempotency_key`,
 /// taken off before this is called).
 fn items(def: &ToolDef, entity: Entity, mut args: Map<String, Value>) -> Result<Vec<Value>, ToolError> {
     let list = entity.plural();
-    let invalid = |message: String| ToolError {
-        message: format!("invalid arguments for {}: {message}. Example: {}", def.name, def.example()),
-        denied: false,
-        message_is_invalid: false,
-    };
+    let invalid = |message: String| ToolError::arguments(def, format!(": {message}"));
     if let Some(other) = args.keys().find(|k| k.as_str() != list) {
         return Err(invalid(format!("unknown field `{other}`, expected `{list}`")));
     }
@@ -118,23 +108,15 @@ pub async fn call(
     def: &ToolDef,
     mut args: Map<String, Value>,
 ) -> Result<Value, ToolError> {
-    let plain = |message: String| ToolError { message, denied: false, message_is_invalid: false };
+    let plain = ToolError::plain;
     let idem = match (takes_idempotency_key(def), args.remove("idempotency_key")) {
         (true, Some(Value::String(k))) if (1..=200).contains(&k.chars().count()) => Some(k),
         (true, Some(Value::Null)) | (_, None) => None,
         (true, Some(other)) => {
-            return Err(plain(format!(
-                "invalid arguments for {}: `idempotency_key` is 1 to 200 characters, got {other}. Example: {}",
-                def.name,
-                def.example()
-            )));
+            return Err(ToolError::arguments(def, format!(": `idempotency_key` is 1 to 200 characters, got {other}")));
         }
         (false, Some(_)) => {
-            return Err(plain(format!(
-                "invalid arguments for {}: unknown field `idempotency_key`; only creating calls take it. Example: {}",
-                def.name,
-                def.example()
-            )));
+            return Err(ToolError::arguments(def, ": unknown field `idempotency_key`; only creating calls take it"));
         }
     };
     let (Some(idem), Some(key_id)) = (idem, principal.key_id()) else {
@@ -278,10 +260,6 @@ async fn run(
         "update_pipeline" => {
             out(Box::pin(schema::update_pipeline(store, p, parse(def, args)?)).await.map_err(domain)?)
         }
-        other => Err(ToolError {
-            message: format!("tool {other} is listed but not served; this is a bug"),
-            denied: false,
-            message_is_invalid: false,
-        }),
+        other => Err(ToolError::plain(format!("tool {other} is listed but not served; this is a bug"))),
     }
 }

@@ -36,43 +36,6 @@ fn change(mut r: DbRow) -> StoreResult<Change> {
 /// Every action an entry can name.
 pub const ACTIONS: &[&str] = &["created", "updated", "deleted", "restored", "merged", "linked", "unlinked", "purged"];
 
-/// Which entries a read wants.
-#[derive(Debug, Clone, Default)]
-pub struct ChangeFilter {
-    pub entity: Option<String>,
-    pub record_id: Option<String>,
-    /// Entries strictly older than this `(at, id)`.
-    pub before: Option<(Millis, String)>,
-    pub limit: u32,
-}
-
-impl Store {
-    /// Newest first.
-    pub async fn list_changes(&self, org_id: &OrgId, f: &ChangeFilter) -> StoreResult<Vec<Change>> {
-        let mut sql = Sql::new(self.dialect());
-        sql.push(&format!("SELECT {CHANGE_COLS} FROM changes WHERE org_id = "));
-        sql.bind(org_id.into());
-        if let Some(e) = &f.entity {
-            sql.push(" AND entity = ");
-            sql.bind(e.into());
-        }
-        if let Some(id) = &f.record_id {
-            sql.push(" AND record_id = ");
-            sql.bind(id.into());
-        }
-        if let Some((at, id)) = &f.before {
-            sql.push(" AND (at, id) < (");
-            sql.bind((*at).into());
-            sql.push(", ");
-            sql.bind(id.into());
-            sql.push(")");
-        }
-        sql.push(" ORDER BY at DESC, id DESC");
-        sql.limit(f.limit);
-        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
-    }
-}
-
 impl Tx {
     /// Appends entries; only record writes in this module call it, with their own entries.
     pub async fn append_changes(&mut self, changes: &[Change]) -> StoreResult<()> {

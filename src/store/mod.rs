@@ -19,7 +19,7 @@ mod records;
 mod trash;
 mod users;
 
-pub use changes::{ACTIONS, ChangeFilter};
+pub use changes::ACTIONS;
 pub use db::{ColKind, Dialect, SqlValue, Tx};
 pub use idempotency::Claim;
 pub use model::*;

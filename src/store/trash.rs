@@ -135,13 +135,14 @@ impl Tx {
             None => format!("a live {entity} with this id"),
         };
         self.execute(&sql.text, &sql.binds).await.map_err(|e| e.on_write(&what))?;
+        let references = references_to(entity);
         let mut relinked = Vec::new();
         for mut r in rows {
             let parent = RecordId::from(r.need_text(0)?);
             let Some(refs) = r.text(1)? else { continue };
             let refs: Vec<ClearedRef> = parse_json(&refs, "trashed_refs")?;
             for c in refs {
-                if !references_to(entity).iter().any(|(e, f, _)| *e == c.entity && *f == c.field) {
+                if !references.iter().any(|(e, f, _)| *e == c.entity && *f == c.field) {
                     continue;
                 }
                 let done = self

@@ -23,6 +23,10 @@ const STANDARD_FORMATS: &[&str] = &[
     "regex",
 ];
 
+/// Keywords that belong to one type of a multi-type schema.
+const TYPED_KEYWORDS: &[&str] =
+    &["items", "properties", "required", "additionalProperties", "enum", "format", "minimum"];
+
 /// Rewrites a schema in place so that every client can read it.
 pub fn portable(schema: &mut Map<String, Value>) {
     if let Some(Value::String(f)) = schema.get("format")
@@ -37,7 +41,7 @@ pub fn portable(schema: &mut Map<String, Value>) {
             let mut branch = Map::new();
             branch.insert("type".into(), t.clone());
             // Keywords that belong to one type go into its branch.
-            for key in ["items", "properties", "required", "additionalProperties", "enum", "format", "minimum"] {
+            for &key in TYPED_KEYWORDS {
                 let applies = match key {
                     "items" => t == "array",
                     "properties" | "required" | "additionalProperties" => t == "object",
@@ -51,8 +55,8 @@ pub fn portable(schema: &mut Map<String, Value>) {
             }
             branches.push(Value::Object(branch));
         }
-        for key in ["items", "properties", "required", "additionalProperties", "enum", "format", "minimum"] {
-            schema.remove(key);
+        for key in TYPED_KEYWORDS {
+            schema.remove(*key);
         }
         schema.insert("anyOf".into(), Value::Array(branches));
     }
