@@ -346,14 +346,16 @@ async fn change(
     let gone = || KeyError::NotFound(format!("key {} was deleted meanwhile", key.id));
     let mut tx = store.begin().await?;
     // An enable counts against the enabled-key limit, checked while the organization is held.
-    if let KeyChange::Enable { max_active } = change {
+    if let KeyChange::Enable { .. } = change {
         tx.lock_org(&org.id).await?;
-        let before = tx.get_key(&org.id, &key.id).await?.ok_or_else(gone)?;
-        if before.status != KeyStatus::Enabled && tx.count_enabled_keys(&org.id).await? >= u64::from(max_active) {
-            return Err(KeyError::Limit(max_active));
-        }
     }
     let before = tx.get_key(&org.id, &key.id).await?.ok_or_else(gone)?;
+    if let KeyChange::Enable { max_active } = change
+        && before.status != KeyStatus::Enabled
+        && tx.count_enabled_keys(&org.id).await? >= u64::from(max_active)
+    {
+        return Err(KeyError::Limit(max_active));
+    }
     tx.change_key(&org.id, &key.id, &change).await.map_err(|e| match e {
         StoreError::NotFound => gone(),
         other => KeyError::Store(other),
