@@ -140,9 +140,9 @@ impl Server {
         let addr = listener.local_addr()?;
         let settings = Settings::new(args, addr, max_active_keys)?;
         let app = App {
-            store,
-            limits: Limits::new(settings.rate_limit),
+            limits: Limits::new(settings.rate_limit, &store),
             settings,
+            store,
             usage: Usage::default(),
             auth_cache: AuthCache::default(),
             metrics: Metrics::default(),
@@ -162,6 +162,7 @@ impl Server {
     /// Serves until `shutdown` is cancelled, then flushes what is held in memory.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let state = self.state.clone();
+        state.store.watch(shutdown.clone());
         let flusher = {
             let state = state.clone();
             let stop = shutdown.clone();
@@ -172,7 +173,7 @@ impl Server {
                     tokio::select! {
                         _ = tick.tick() => {
                             state.usage.flush(state.store.as_ref()).await;
-                            state.limits.forget_idle();
+                            state.limits.forget_idle().await;
                         }
                         _ = stop.cancelled() => break,
                     }

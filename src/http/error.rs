@@ -16,9 +16,23 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
+/// Seconds a client is asked to wait while the database is away: the server notices it is
+/// back within a fraction of that.
+pub const RETRY_UNAVAILABLE: u64 = 1;
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    pub fn unavailable() -> Self {
+        let mut err = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the database is unavailable; try again shortly",
+        );
+        err.retry_after = Some(RETRY_UNAVAILABLE);
+        err
     }
 }
 
@@ -35,7 +49,7 @@ impl From<AuthError> for ApiError {
         };
         let mut err = ApiError::new(status, e.code(), e.to_string());
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            err.retry_after = Some(5);
+            err.retry_after = Some(RETRY_UNAVAILABLE);
         }
         err
     }

@@ -20,7 +20,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "database unavailable" }))).into_response()
+            let retry = (header::RETRY_AFTER, super::error::RETRY_UNAVAILABLE.to_string());
+            (StatusCode::SERVICE_UNAVAILABLE, [retry], axum::Json(json!({ "status": "database unavailable" })))
+                .into_response()
         }
     }
 }

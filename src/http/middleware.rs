@@ -47,6 +47,10 @@ fn presented_keys(headers: &HeaderMap, query: Option<&str>) -> Presented {
 
 /// Authenticates every request, and puts the `Principal` in its extensions.
 pub async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // Known to be away: say so at once rather than after a pool timeout.
+    if state.store.is_down() {
+        return ApiError::unavailable().into_response();
+    }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -66,7 +70,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     match result {
         Ok((principal, key)) => {
             let key_id = principal.key_id().unwrap_or_default().to_owned();
-            if let Err(wait) = state.limits.check_key(&key_id) {
+            if let Err(wait) = state.limits.check_key(&key_id).await {
                 state.metrics.auth_failure("rate_limited");
                 let per_minute = state.settings.rate_limit;
                 return rate_limited(
@@ -82,9 +86,11 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             next.run(req).await
         }
         Err(e) => {
-            // Guessing shows as a run of bad keys from one address; a missing key does not.
-            if !matches!(e, AuthError::Missing | AuthError::QueryKeysOff | AuthError::Unavailable(_))
-                && let Err(wait) = state.limits.failed_auth(ip)
+            // Guessing shows as a run of keys that do not exist from one address. A real
+            // key that is disabled, expired or out of its network is no guess: its owner's
+            // client retrying must not lock everyone else on that address out.
+            if matches!(e, AuthError::Invalid | AuthError::Malformed(_))
+                && let Err(wait) = state.limits.failed_auth(ip).await
             {
                 state.metrics.auth_failure("rate_limited");
                 return rate_limited(wait, format!("too many failed authentications from {ip}; try again later"));

@@ -10,7 +10,10 @@ use sqlx::postgres::{PgPoolOptions, PgRow, Postgres};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Column, Pool, Row, Sqlite, TypeInfo, ValueRef};
 
+use std::sync::Arc;
+
 use super::fast::FastReader;
+use super::watch::AuthWatch;
 use super::{StoreError, StoreResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,16 +233,32 @@ pub(super) enum Db {
         /// Hot-path reads without sqlx's thread hop; `None` for an in-memory database.
         fast: Option<FastReader>,
     },
-    Postgres(Pool<Postgres>),
+    Postgres {
+        pool: Pool<Postgres>,
+        watch: Arc<AuthWatch>,
+        url: String,
+    },
 }
+
+/// A message for requests refused while the database is known to be away.
+const DOWN: &str = "the database is unreachable";
 
 impl Db {
     pub async fn connect(url: &str) -> anyhow::Result<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool =
-                PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(5)).connect(url).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(pg_pool_size())
+                // Past this a request answers 503 rather than hang: with the database away,
+                // or the server so loaded that waiting longer helps nobody.
+                .acquire_timeout(Duration::from_millis(800))
+                .connect(url)
+                .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-            return Ok(Db::Postgres(pool));
+            // NOTIFY channels are per database, not per schema: name ours after the schema,
+            // so databases shared by schema (tests do) do not hear each other.
+            let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&pool).await?;
+            let channel: String = format!("rapport_auth_{schema}").chars().take(63).collect();
+            return Ok(Db::Postgres { pool, watch: AuthWatch::new(channel), url: url.to_owned() });
         }
         anyhow::ensure!(
             url.starts_with("sqlite:"),
@@ -272,14 +291,36 @@ impl Db {
     pub fn dialect(&self) -> Dialect {
         match self {
             Db::Sqlite { .. } => Dialect::Sqlite,
-            Db::Postgres(_) => Dialect::Postgres,
+            Db::Postgres { .. } => Dialect::Postgres,
         }
+    }
+
+    /// Starts watching for key changes and database outages (PostgreSQL only).
+    pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
+        if let Db::Postgres { watch, url, .. } = self {
+            watch.spawn(url.clone(), stop);
+        }
+    }
+
+    pub fn auth_watch(&self) -> Option<&AuthWatch> {
+        match self {
+            Db::Postgres { watch, .. } => Some(watch),
+            Db::Sqlite { .. } => None,
+        }
+    }
+
+    /// Refuses at once while the database is known to be unreachable.
+    fn pg_guard(watch: &AuthWatch) -> StoreResult<()> {
+        if watch.is_down() {
+            return Err(StoreError::Unavailable(DOWN.into()));
+        }
+        Ok(())
     }
 
     pub fn fast(&self) -> Option<&FastReader> {
         match self {
             Db::Sqlite { fast, .. } => fast.as_ref(),
-            Db::Postgres(_) => None,
+            Db::Postgres { .. } => None,
         }
     }
 
@@ -291,9 +332,10 @@ impl Db {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 q.fetch_all(read).await?.iter().map(sqlite_row).collect()
             }
-            Db::Postgres(pool) => {
+            Db::Postgres { pool, watch, .. } => {
+                Self::pg_guard(watch)?;
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                q.fetch_all(pool).await?.iter().map(pg_row).collect()
+                observe(watch, q.fetch_all(pool).await)?.iter().map(pg_row).collect()
             }
         }
     }
@@ -306,43 +348,84 @@ impl Db {
     /// whatever the transaction reads stays true until it commits.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite { write, .. } => Tx::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Sqlite { write, .. } => {
+                Tx { inner: TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?), watch: None, notify: false }
+            }
+            Db::Postgres { pool, watch, .. } => {
+                Self::pg_guard(watch)?;
+                let tx = observe(watch, pool.begin().await)?;
+                Tx { inner: TxInner::Postgres(tx), watch: Some(watch.clone()), notify: false }
+            }
         })
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
         match self {
             Db::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(drop)?,
-            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
+            Db::Postgres { pool, watch, .. } => {
+                Self::pg_guard(watch)?;
+                observe(watch, sqlx::query("SELECT 1").execute(pool).await).map(drop)?
+            }
         }
         Ok(())
     }
 }
 
+/// Marks the database down when a result says it cannot be reached.
+fn observe<T>(watch: &AuthWatch, r: Result<T, sqlx::Error>) -> StoreResult<T> {
+    r.map_err(|e| {
+        let e = StoreError::from(e);
+        if e.is_unavailable() {
+            watch.set_down(true);
+        }
+        e
+    })
+}
+
+/// Connections per process: `RAPPORT_PG_POOL` or 8. Across processes they must stay under
+/// the server's `max_connections`.
+fn pg_pool_size() -> u32 {
+    std::env::var("RAPPORT_PG_POOL").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
+}
+
 /// An open write transaction; dropped without `commit`, it rolls back.
-pub enum Tx {
+pub struct Tx {
+    inner: TxInner,
+    watch: Option<Arc<AuthWatch>>,
+    /// A key, user or organization changed: this process's cache is dropped at commit.
+    notify: bool,
+}
+
+enum TxInner {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub fn dialect(&self) -> Dialect {
-        match self {
-            Tx::Sqlite(_) => Dialect::Sqlite,
-            Tx::Postgres(_) => Dialect::Postgres,
+        match self.inner {
+            TxInner::Sqlite(_) => Dialect::Sqlite,
+            TxInner::Postgres(_) => Dialect::Postgres,
         }
     }
 
+    /// Says that what authentication reads changed, so this process drops its cached
+    /// lookups when this commits. Other processes hear of it from the database's triggers
+    /// (migration 0004); SQLite's cache watches `data_version` instead.
+    pub(super) fn auth_changed(&mut self) {
+        self.notify = true;
+    }
+
     pub(super) async fn fetch(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
-        match self {
-            Tx::Sqlite(tx) => {
+        match &mut self.inner {
+            TxInner::Sqlite(tx) => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 q.fetch_all(&mut **tx).await?.iter().map(sqlite_row).collect()
             }
-            Tx::Postgres(tx) => {
+            TxInner::Postgres(tx) => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                q.fetch_all(&mut **tx).await?.iter().map(pg_row).collect()
+                let watch = self.watch.as_deref().expect("a PostgreSQL transaction has a watch");
+                observe(watch, q.fetch_all(&mut **tx).await)?.iter().map(pg_row).collect()
             }
         }
     }
@@ -359,12 +442,14 @@ impl Tx {
 
     /// Runs a statement; the number of rows it touched.
     pub(super) async fn execute(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<u64> {
-        Ok(match self {
-            Tx::Sqlite(tx) => {
+        Ok(match &mut self.inner {
+            TxInner::Sqlite(tx) => {
                 bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
             }
-            Tx::Postgres(tx) => {
-                bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
+            TxInner::Postgres(tx) => {
+                let r = bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await;
+                let watch = self.watch.as_deref().expect("a PostgreSQL transaction has a watch");
+                observe(watch, r)?.rows_affected()
             }
         })
     }
@@ -372,16 +457,23 @@ impl Tx {
     /// Serializes writers of one organization's limited resources (enabled keys, owners).
     /// SQLite's single writer already does; PostgreSQL locks the organization's row.
     pub async fn lock_org(&mut self, org_id: &super::OrgId) -> StoreResult<()> {
-        if let Tx::Postgres(_) = self {
+        if let TxInner::Postgres(_) = self.inner {
             self.execute("SELECT id FROM orgs WHERE id = $1 FOR UPDATE", &[org_id.into()]).await?;
         }
         Ok(())
     }
 
     pub async fn commit(self) -> StoreResult<()> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await?,
-            Tx::Postgres(tx) => tx.commit().await?,
+        match self.inner {
+            TxInner::Sqlite(tx) => tx.commit().await?,
+            TxInner::Postgres(tx) => {
+                let watch = self.watch.as_deref().expect("a PostgreSQL transaction has a watch");
+                observe(watch, tx.commit().await)?;
+                // Exact at once in this process; the others hear the NOTIFY.
+                if self.notify {
+                    watch.bump();
+                }
+            }
         }
         Ok(())
     }

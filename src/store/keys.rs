@@ -168,6 +168,7 @@ impl Tx {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        self.auth_changed();
         Ok(())
     }
 }

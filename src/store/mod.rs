@@ -12,12 +12,14 @@ mod fast;
 mod idempotency;
 pub mod ids;
 mod keys;
+mod limits;
 pub mod model;
 mod pipelines;
 pub mod query;
 mod records;
 mod trash;
 mod users;
+pub mod watch;
 
 pub use changes::ACTIONS;
 pub use db::{ColKind, Dialect, SqlValue, Tx};
@@ -94,11 +96,24 @@ impl Store {
     /// when lookups must not be cached. Costs no database round trip.
     ///
     /// On SQLite it is `PRAGMA data_version`, which changes whenever another connection
-    /// (any process, the CLI too) commits. Several processes share a PostgreSQL database,
-    /// and a change made by one must be refused by all on the very next request; only the
-    /// database itself knows that without a race, so lookups there are not cached.
+    /// (any process, the CLI too) commits. On PostgreSQL it is the watch's generation,
+    /// bumped by `NOTIFY` from every process, and only while the watch is proven alive
+    /// (see `watch.rs`).
     pub fn auth_generation(&self) -> Option<u64> {
-        self.db.fast().and_then(|f| f.data_version().ok())
+        match self.db.auth_watch() {
+            Some(watch) => watch.generation(),
+            None => self.db.fast().and_then(|f| f.data_version().ok()),
+        }
+    }
+
+    /// Starts the PostgreSQL key-change listener and heartbeat; a server calls it once.
+    pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
+        self.db.watch(stop);
+    }
+
+    /// Known to be unreachable right now (PostgreSQL; SQLite is a file).
+    pub fn is_down(&self) -> bool {
+        self.db.auth_watch().is_some_and(|w| w.is_down())
     }
 
     /// The database answers.

@@ -135,6 +135,7 @@ impl Tx {
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        self.auth_changed();
         Ok(())
     }
 }

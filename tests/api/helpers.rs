@@ -70,8 +70,13 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(args: ServeArgs) -> TestApp {
-    init_logs();
     let (db_url, dir) = fresh_database().await;
+    spawn_app_on(args, db_url, dir).await
+}
+
+/// The server on a database URL of the caller's (a fresh one, or one behind a proxy).
+pub async fn spawn_app_on(args: ServeArgs, db_url: String, dir: Option<tempfile::TempDir>) -> TestApp {
+    init_logs();
     let server = Server::build(&args, &db_url, 10).await.expect("server builds");
     let addr = server.addr();
     let store = server.state().store.clone();
@@ -225,8 +230,27 @@ impl TestApp {
 impl TestApp {
     /// A second server process on the same database, as when several run behind a load
     /// balancer.
+    /// The same database and keys, as served at another address (another process's).
+    pub fn at(&self, base: &str) -> TestApp {
+        TestApp {
+            base: base.to_owned(),
+            store: self.store.clone(),
+            state: self.state.clone(),
+            db_url: self.db_url.clone(),
+            key: self.key.clone(),
+            default_org: self.default_org.clone(),
+            client: reqwest::Client::new(),
+            shutdown: CancellationToken::new(),
+            _dir: None,
+        }
+    }
+
     pub async fn second_server(&self) -> TestApp {
-        let server = Server::build(&serve_args(), &self.db_url, 10).await.expect("second server builds");
+        self.second_server_with(serve_args()).await
+    }
+
+    pub async fn second_server_with(&self, args: ServeArgs) -> TestApp {
+        let server = Server::build(&args, &self.db_url, 10).await.expect("second server builds");
         let addr = server.addr();
         let store = server.state().store.clone();
         let state = server.state().clone();
@@ -274,8 +298,131 @@ impl TestApp {
     }
 }
 
+/// The test database is PostgreSQL (else SQLite).
+pub fn on_postgres() -> bool {
+    std::env::var("RAPPORT_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty())
+}
+
+/// SPEC section 1: a change made through one process is honoured by every other within
+/// this long.
+pub const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Polls `check` every 20 ms until it holds or `limit` has passed; whether it held.
+pub async fn holds_within<F, Fut>(limit: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if check().await {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The tools a key with this role sees, as the catalog says.
 pub fn tools_for(role: rapport_tools::Role) -> Vec<&'static str> {
     let scopes = role.scopes();
     rapport_tools::catalog().iter().filter(|t| t.access.allows(&scopes)).map(|t| t.name).collect()
+}
+
+/// A real `rapport serve` process on the same database, killed when dropped.
+pub struct OtherProcess {
+    child: std::process::Child,
+    pub base: String,
+    pub mcp_url: String,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for OtherProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_other_process(db_url: &str, env: &[(&str, &str)]) -> OtherProcess {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .arg("serve")
+        .env("RAPPORT_DATABASE_URL", db_url)
+        .env("RAPPORT_ADDR", "127.0.0.1:0")
+        .env("RAPPORT_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the other process did not start");
+    }
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    OtherProcess { child, mcp_url: format!("{base}/api/v1/mcp"), base, _stdout: out }
+}
+
+/// A TCP proxy between a server and PostgreSQL that a test can cut (every connection
+/// closed, new ones refused) and restore, to play a database outage without stopping the
+/// cluster the other tests share.
+pub struct DbProxy {
+    pub port: u16,
+    upstream: String,
+    tasks: std::sync::Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
+}
+
+impl DbProxy {
+    pub async fn start(upstream: &str) -> DbProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = DbProxy { port, upstream: upstream.to_owned(), tasks: Default::default() };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let (upstream, tasks) = (self.upstream.clone(), self.tasks.clone());
+        let accept = async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tasks.lock().unwrap().spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        };
+        self.tasks.lock().unwrap().spawn(accept);
+    }
+
+    /// Closes every connection and stops accepting: the database is gone.
+    pub fn cut(&self) {
+        self.tasks.lock().unwrap().abort_all();
+    }
+
+    /// Accepts again on the same port: the database is back.
+    pub async fn restore(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await.expect("rebind the proxy port");
+        self.serve(listener);
+    }
+
+    /// `url` with its host and port replaced by the proxy's.
+    pub fn url_for(&self, url: &str) -> String {
+        let mut u = reqwest::Url::parse(url).unwrap();
+        u.set_host(Some("127.0.0.1")).unwrap();
+        u.set_port(Some(self.port)).unwrap();
+        u.to_string()
+    }
+}
+
+/// `host:port` of a PostgreSQL URL.
+pub fn pg_address(url: &str) -> String {
+    let u = reqwest::Url::parse(url).unwrap();
+    format!("{}:{}", u.host_str().unwrap_or("127.0.0.1"), u.port().unwrap_or(5432))
 }

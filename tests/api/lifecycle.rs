@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, serve_args, spawn_app, spawn_app_with};
+use crate::helpers::{PROPAGATION, TestApp, holds_within, serve_args, spawn_app, spawn_app_with, start_other_process};
 
 async fn create(app: &TestApp, body: Value) -> Value {
     let (status, v) = app.api(&app.key, Method::POST, "/keys", Some(body)).await;
@@ -264,22 +264,46 @@ async fn last_use_is_kept_without_a_write_per_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_through_one_process_holds_in_another_at_once() {
+async fn a_change_through_one_process_holds_in_another_within_a_second() {
     let a = spawn_app().await;
     let b = a.second_server().await;
     let k = create(&a, json!({"name": "shared"})).await;
     let (id, secret) = (k["id"].as_str().unwrap().to_owned(), k["key"].as_str().unwrap().to_owned());
+    // Used through b first, so b holds it in its cache.
     assert_eq!(b.mcp_status(&secret).await, StatusCode::OK);
+    let b_says = |key: String, want: StatusCode| {
+        let b = &b;
+        async move { holds_within(PROPAGATION, || async { b.mcp_status(&key).await == want }).await }
+    };
     a.api(&a.key, Method::POST, &format!("/keys/{id}/disable"), None).await;
-    assert_eq!(b.mcp_status(&secret).await, StatusCode::UNAUTHORIZED, "disabled through a, refused by b");
+    assert_eq!(a.mcp_status(&secret).await, StatusCode::UNAUTHORIZED, "exact at once where it was made");
+    assert!(b_says(secret.clone(), StatusCode::UNAUTHORIZED).await, "disabled through a, refused by b");
     a.api(&a.key, Method::POST, &format!("/keys/{id}/enable"), None).await;
-    assert_eq!(b.mcp_status(&secret).await, StatusCode::OK);
+    assert!(b_says(secret.clone(), StatusCode::OK).await, "enabled through a, accepted by b");
     let (_, r) = a.api(&a.key, Method::POST, &format!("/keys/{id}/rotate"), None).await;
-    assert_eq!(b.mcp_status(&secret).await, StatusCode::UNAUTHORIZED, "rotated through a, old secret refused by b");
+    assert!(b_says(secret.clone(), StatusCode::UNAUTHORIZED).await, "rotated through a, old secret refused by b");
     let rotated = r["key"].as_str().unwrap().to_owned();
-    assert_eq!(b.mcp_status(&rotated).await, StatusCode::OK);
+    assert!(b_says(rotated.clone(), StatusCode::OK).await);
+
+    // Demoting the owner of a key narrows it in b; deactivating them refuses it.
+    a.api(&a.key, Method::POST, "/users", Some(json!({"email": "sam@example.com", "role": "admin"}))).await;
+    let body = json!({"name": "sam's", "user": "sam@example.com", "role": "admin"});
+    let (_, k) = a.api(&a.key, Method::POST, "/keys", Some(body)).await;
+    let sams = k["key"].as_str().expect("a key for sam").to_owned();
+    assert_eq!(b.api(&sams, Method::GET, "/keys", None).await.0, StatusCode::OK, "an admin's key manages keys");
+    a.api(&a.key, Method::PATCH, "/users/sam@example.com", Some(json!({"role": "viewer"}))).await;
+    assert!(
+        holds_within(PROPAGATION, || async {
+            b.api(&sams, Method::GET, "/keys", None).await.0 == StatusCode::FORBIDDEN
+        })
+        .await,
+        "demoted through a, narrowed in b"
+    );
+    a.api(&a.key, Method::PATCH, "/users/sam@example.com", Some(json!({"active": false}))).await;
+    assert!(b_says(sams.clone(), StatusCode::UNAUTHORIZED).await, "deactivated through a, refused by b");
+
     a.api(&a.key, Method::POST, &format!("/keys/{id}/revoke"), None).await;
-    assert_eq!(b.mcp_status(&rotated).await, StatusCode::UNAUTHORIZED, "revoked through a, refused by b");
+    assert!(b_says(rotated, StatusCode::UNAUTHORIZED).await, "revoked through a, refused by b");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,45 +353,10 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     assert!(audit.iter().any(|e| e.details["reason"] == "ip_not_allowed" && e.ip.as_deref() == Some("198.51.100.1")));
 }
 
-/// A real second `rapport serve` process on the same database.
-struct OtherProcess {
-    child: std::process::Child,
-    mcp_url: String,
-    _stdout: std::io::BufReader<std::process::ChildStdout>,
-}
-
-impl Drop for OtherProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_other_process(db_url: &str) -> OtherProcess {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .arg("serve")
-        .env("RAPPORT_DATABASE_URL", db_url)
-        .env("RAPPORT_ADDR", "127.0.0.1:0")
-        .env("RAPPORT_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the second process did not start");
-    }
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-    OtherProcess { child, mcp_url: format!("{base}/api/v1/mcp"), _stdout: out }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_agree_on_every_change() {
     let a = spawn_app().await;
-    let b = start_other_process(&a.db_url);
+    let b = start_other_process(&a.db_url, &[]);
     let status = |key: String| {
         let client = a.client.clone();
         let url = b.mcp_url.clone();
@@ -386,14 +375,18 @@ async fn two_server_processes_agree_on_every_change() {
     let k = create(&a, json!({"name": "shared"})).await;
     let (id, secret) = (k["id"].as_str().unwrap().to_owned(), k["key"].as_str().unwrap().to_owned());
     assert_eq!(status(secret.clone()).await, StatusCode::OK);
+    let b_says = |key: String, want: StatusCode| {
+        let status = &status;
+        async move { holds_within(PROPAGATION, || async { status(key.clone()).await == want }).await }
+    };
     a.api(&a.key, Method::POST, &format!("/keys/{id}/disable"), None).await;
-    assert_eq!(status(secret.clone()).await, StatusCode::UNAUTHORIZED, "disabled through a, refused by process b");
+    assert!(b_says(secret.clone(), StatusCode::UNAUTHORIZED).await, "disabled through a, refused by process b");
     a.api(&a.key, Method::POST, &format!("/keys/{id}/enable"), None).await;
-    assert_eq!(status(secret.clone()).await, StatusCode::OK);
+    assert!(b_says(secret.clone(), StatusCode::OK).await);
     let (_, r) = a.api(&a.key, Method::POST, &format!("/keys/{id}/rotate"), None).await;
-    assert_eq!(status(secret.clone()).await, StatusCode::UNAUTHORIZED, "rotated through a, old secret refused by b");
+    assert!(b_says(secret.clone(), StatusCode::UNAUTHORIZED).await, "rotated through a, old secret refused by b");
     let rotated = r["key"].as_str().unwrap().to_owned();
-    assert_eq!(status(rotated.clone()).await, StatusCode::OK);
+    assert!(b_says(rotated.clone(), StatusCode::OK).await);
     a.api(&a.key, Method::POST, &format!("/keys/{id}/revoke"), None).await;
-    assert_eq!(status(rotated).await, StatusCode::UNAUTHORIZED, "revoked through a, refused by b");
+    assert!(b_says(rotated, StatusCode::UNAUTHORIZED).await, "revoked through a, refused by b");
 }

@@ -16,4 +16,5 @@ mod mcp_protocol;
 mod migrations;
 mod paging;
 mod records;
+mod scale;
 mod store_contract;
