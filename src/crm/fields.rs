@@ -3,8 +3,6 @@
 use rapport_tools::inputs::Op;
 use rapport_tools::{Field, FieldType};
 
-use crate::store::ColKind;
-
 /// The operators a field of this type accepts.
 pub fn operators(ty: FieldType) -> &'static [Op] {
     use Op::*;
@@ -34,12 +32,4 @@ pub fn field_operators(f: &Field) -> &'static [Op] {
     operators(f.ty)
 }
 
-/// How a built-in field's column compares.
-pub fn col_kind(ty: FieldType) -> ColKind {
-    match ty {
-        FieldType::Datetime => ColKind::Int,
-        FieldType::Number | FieldType::Decimal => ColKind::Float,
-        FieldType::Boolean => ColKind::Bool,
-        _ => ColKind::Text,
-    }
-}
+pub use crate::store::query::col_kind;

@@ -390,13 +390,4 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     Some(upper)
 }
 
-pub fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::store::query::like_escape;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::changes;
 use super::cursor;
-use super::filter::{Schema, like_escape};
+use super::filter::Schema;
 use super::money::Sum;
 use super::rules::{self, Ctx};
 use super::validate::{self, At};
@@ -54,7 +54,7 @@ fn filter_predicates(schema: &Schema<'_>, query: Option<&str>, filters: &[Value]
         }
         // Every word must appear somewhere in the record's text.
         for word in q.to_lowercase().split_whitespace() {
-            preds.push(Predicate::Text { pattern: format!("%{}%", like_escape(word)) });
+            preds.push(Predicate::Text { table: crate::store::query::table(schema.entity), word: word.to_owned() });
         }
     }
     Ok(preds)

@@ -11,6 +11,7 @@ pub mod db;
 mod fast;
 mod idempotency;
 pub mod ids;
+pub mod indexes;
 mod keys;
 mod limits;
 pub mod model;
@@ -84,7 +85,9 @@ pub struct Store {
 impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database `url` names.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        Ok(Store { db: Db::connect(url).await? })
+        let store = Store { db: Db::connect(url).await? };
+        store.ensure_indexes().await?;
+        Ok(store)
     }
 
     pub fn dialect(&self) -> Dialect {

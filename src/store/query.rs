@@ -75,9 +75,10 @@ pub enum Predicate {
         ids: Option<Vec<String>>,
         negate: bool,
     },
-    /// Free text: a `LIKE` pattern over the stored search text.
+    /// Free text: one lowercase word that must appear in the stored search text.
     Text {
-        pattern: String,
+        table: &'static str,
+        word: String,
     },
     Any(Vec<Predicate>),
     All(Vec<Predicate>),
@@ -150,6 +151,29 @@ pub fn newest_notes_json(dialect: Dialect, outer: &str, entity: Entity, limit: u
         ),
     };
     format!("(CASE WHEN EXISTS (SELECT 1 {on_record}) THEN {json} END)")
+}
+
+/// `s` with `LIKE`'s wildcards and the escape character escaped by `\`.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// How a built-in field's column compares.
+pub fn col_kind(ty: rapport_tools::FieldType) -> ColKind {
+    use rapport_tools::FieldType;
+    match ty {
+        FieldType::Datetime => ColKind::Int,
+        FieldType::Number | FieldType::Decimal => ColKind::Float,
+        FieldType::Boolean => ColKind::Bool,
+        _ => ColKind::Text,
+    }
 }
 
 pub fn table(entity: Entity) -> &'static str {
@@ -368,9 +392,18 @@ impl Sql {
                 }
                 self.push(")");
             }
-            Predicate::Text { pattern } => {
+            Predicate::Text { table, word } => {
+                let pattern = format!("%{}%", like_escape(word));
+                // A trigram index finds words of three characters or more: FTS5's on SQLite
+                // (then the row is checked again, exactly), pg_trgm's on PostgreSQL.
+                let indexed = word.chars().count() >= 3 && !word.contains(['%', '_', '\\']);
+                if indexed && self.dialect == Dialect::Sqlite {
+                    self.push(&format!("rowid IN (SELECT rowid FROM {table}_search WHERE search LIKE "));
+                    self.bind(SqlValue::Text(format!("%{word}%")));
+                    self.push(") AND ");
+                }
                 self.push("search LIKE ");
-                self.bind(SqlValue::Text(pattern.clone()));
+                self.bind(SqlValue::Text(pattern));
                 self.push(" ESCAPE '\\'");
             }
             Predicate::Any(ps) | Predicate::All(ps) => {
@@ -404,8 +437,8 @@ impl Sql {
     }
 
     /// The sort key, never NULL, so that keyset comparisons see a total order: text
-    /// sorts missing values first, numbers last.
-    fn sort_expr(&mut self, s: &SortExpr) {
+    /// sorts missing values first, numbers last. Indexes are built on this same text.
+    pub(super) fn sort_expr(&mut self, s: &SortExpr) {
         self.push("COALESCE(");
         self.col(&s.col);
         self.push(match s.kind() {
@@ -418,6 +451,23 @@ impl Sql {
     /// The keyset condition: rows strictly after `(values, id)` in the sort order.
     pub fn after(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str) {
         let id_desc = sort.first().is_some_and(|s| s.desc);
+        // One direction throughout: a row-value comparison, which an index on the sort
+        // keys answers with a seek, so page 1,000 costs what page 1 does.
+        if sort.iter().all(|s| s.desc == id_desc) {
+            self.push(" AND (");
+            for s in sort {
+                self.sort_expr(s);
+                self.push(", ");
+            }
+            self.push(if id_desc { "id) < (" } else { "id) > (" });
+            for v in values.iter().take(sort.len()) {
+                self.bind(v.clone());
+                self.push(", ");
+            }
+            self.bind(SqlValue::Text(id.to_owned()));
+            self.push(")");
+            return;
+        }
         self.push(" AND (");
         // (k1 > v1) OR (k1 = v1 AND k2 > v2) OR … OR (k1 = v1 AND … AND id > last_id)
         for i in 0..=sort.len() {

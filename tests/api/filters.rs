@@ -322,3 +322,27 @@ async fn time_filters_see_the_age_of_records() {
     let by_due = app.search_ids(json!({"entity": "task", "sort": [{"field": "due_at", "direction": "asc"}]})).await;
     assert_eq!(by_due, vec![tasks[0]["id"].as_str().unwrap().to_owned(), tasks[1]["id"].as_str().unwrap().to_owned()]);
 }
+
+/// Free text goes through a trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL); what it
+/// finds must follow every write: create, update, delete, restore, and words too short for
+/// the index or holding LIKE's wildcards.
+#[tokio::test]
+async fn free_text_follows_every_write() {
+    let app = spawn_app().await;
+    let created =
+        app.create_companies(json!([{"name": "Acme Rockets", "domain": "acme.test"}, {"name": "100%_Pure"}])).await;
+    let id = created[0]["id"].as_str().unwrap().to_owned();
+    let find = |q: &'static str| app.search_ids(json!({"entity": "company", "query": q}));
+    assert_eq!(find("cme").await, vec![id.clone()], "a substring, not a word prefix");
+    assert_eq!(find("ACME rock").await, vec![id.clone()], "case-insensitive, every word");
+    assert_eq!(find("me").await, vec![id.clone()], "two letters: no trigram, still found");
+    assert_eq!(find("0%_p").await.len(), 1, "wildcards are literal");
+    assert!(find("rockets acme globex").await.is_empty());
+    app.ok("update_companies", json!({"companies": [{"id": id, "name": "Globex"}]})).await;
+    assert!(find("cme rock").await.is_empty(), "the old name is gone from the index");
+    assert_eq!(find("lobe").await, vec![id.clone()], "the new name is in it");
+    app.ok("delete_records", json!({"entity": "company", "ids": [id]})).await;
+    assert!(find("lobe").await.is_empty(), "deleted records are not found");
+    app.ok("restore_records", json!({"entity": "company", "ids": [id]})).await;
+    assert_eq!(find("globex").await, vec![id.clone()], "restored records are");
+}

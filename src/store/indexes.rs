@@ -1,0 +1,131 @@
+//! Indexes derived from the entity descriptions, so that every entity, and every field
+//! marked sortable, gets them the same way without a migration per field:
+//!
+//! - one per sortable column, on `(org_id, <sort key>, id)`, where the sort key is the very
+//!   expression `ORDER BY` and the keyset cursor use (`Sql::sort_expr`), so the first page
+//!   and page 1,000 are both an index walk;
+//! - a trigram index on each table's `search` text, which free-text search (`cme` finds
+//!   Acme) uses: an FTS5 `trigram` table kept by triggers on SQLite, `pg_trgm` on
+//!   PostgreSQL.
+//!
+//! `CREATE … IF NOT EXISTS` makes this a few catalog lookups on every start.
+
+use rapport_tools::{Entity, Storage};
+
+use super::query::{Col, SortExpr, Sql, col_kind, table};
+use super::{Dialect, Store, StoreResult};
+
+/// The statements that create the indexes of `entity` (without the trigram index on
+/// PostgreSQL, whose operator class is looked up first).
+pub fn sort_indexes(dialect: Dialect, entity: Entity) -> Vec<String> {
+    let t = table(entity);
+    entity
+        .def()
+        .fields
+        .iter()
+        .filter(|f| f.sortable && matches!(f.storage, Storage::Column | Storage::System))
+        .map(|f| {
+            let mut key = Sql::new(dialect);
+            key.sort_expr(&SortExpr {
+                field: f.name.to_owned(),
+                col: Col::Builtin { name: f.name, kind: col_kind(f.ty) },
+                desc: false,
+            });
+            format!(
+                "CREATE INDEX IF NOT EXISTS {t}_sort_{name} ON {t} (org_id, {key}, id)",
+                name = f.name,
+                key = key.text
+            )
+        })
+        .collect()
+}
+
+/// FTS5 over the `search` column, sharing the table's rowids (external content: the text
+/// is not stored twice), and the triggers that keep it in step.
+fn sqlite_search_index(t: &str) -> [String; 4] {
+    [
+        format!(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS {t}_search USING fts5(search, content='{t}', content_rowid='rowid', \
+             tokenize='trigram')"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {t}_search_insert AFTER INSERT ON {t} BEGIN \
+             INSERT INTO {t}_search (rowid, search) VALUES (new.rowid, new.search); END"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {t}_search_delete AFTER DELETE ON {t} BEGIN \
+             INSERT INTO {t}_search ({t}_search, rowid, search) VALUES ('delete', old.rowid, old.search); END"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {t}_search_update AFTER UPDATE OF search ON {t} BEGIN \
+             INSERT INTO {t}_search ({t}_search, rowid, search) VALUES ('delete', old.rowid, old.search); \
+             INSERT INTO {t}_search (rowid, search) VALUES (new.rowid, new.search); END"
+        ),
+    ]
+}
+
+impl Store {
+    /// Creates whatever derived index is missing; a new search index is filled from the
+    /// table at once.
+    pub async fn ensure_indexes(&self) -> StoreResult<()> {
+        let dialect = self.dialect();
+        let mut tx = self.begin().await?;
+        if dialect == Dialect::Postgres {
+            // Processes starting together would race on the same index names.
+            tx.execute("SELECT pg_advisory_xact_lock(7231048817)", &[]).await?;
+        }
+        let trgm_ops = match dialect {
+            Dialect::Postgres => self.trigram_opclass(&mut tx).await,
+            Dialect::Sqlite => None,
+        };
+        for entity in Entity::ALL.iter().copied() {
+            let t = table(entity);
+            for ddl in sort_indexes(dialect, entity) {
+                tx.execute(&ddl, &[]).await?;
+            }
+            match dialect {
+                Dialect::Sqlite => {
+                    let exists = tx
+                        .scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = $1", &[format!("{t}_search").into()])
+                        .await?;
+                    for ddl in sqlite_search_index(t) {
+                        tx.execute(&ddl, &[]).await?;
+                    }
+                    if exists == 0 {
+                        tx.execute(&format!("INSERT INTO {t}_search ({t}_search) VALUES ('rebuild')"), &[]).await?;
+                    }
+                }
+                Dialect::Postgres => {
+                    if let Some(ops) = &trgm_ops {
+                        let ddl = format!("CREATE INDEX IF NOT EXISTS {t}_search_trgm ON {t} USING gin (search {ops})");
+                        tx.execute(&ddl, &[]).await?;
+                    }
+                }
+            }
+        }
+        tx.commit().await
+    }
+
+    /// `pg_trgm`'s operator class, qualified by the schema the extension lives in (it is
+    /// per database, and may sit outside this schema's search path); `None`, with a
+    /// warning, where the extension cannot be installed.
+    async fn trigram_opclass(&self, tx: &mut super::Tx) -> Option<String> {
+        const FIND: &str = "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+                            WHERE e.extname = 'pg_trgm'";
+        if let Ok(Some(mut row)) = tx.fetch_one(FIND, &[]).await {
+            return row.need_text(0).ok().map(|s| format!("\"{s}\".gin_trgm_ops"));
+        }
+        // Its own transaction: a failure must not abort the one creating the indexes.
+        let created = async {
+            let mut own = self.begin().await?;
+            own.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm", &[]).await?;
+            own.commit().await
+        };
+        if let Err(e) = created.await {
+            tracing::warn!(error = %e, "pg_trgm is not available: free-text search will scan instead of using an index");
+            return None;
+        }
+        let mut row = tx.fetch_one(FIND, &[]).await.ok()??;
+        row.need_text(0).ok().map(|s| format!("\"{s}\".gin_trgm_ops"))
+    }
+}
