@@ -521,14 +521,24 @@ mod tests {
 
     #[test]
     fn keyset_condition_orders_binds() {
+        let key = |name: &'static str, desc: bool| SortExpr {
+            field: name.into(),
+            col: Col::Builtin { name, kind: ColKind::Text },
+            desc,
+        };
+        // One direction: a row-value comparison an index can seek to.
         let mut sql = Sql::new(Dialect::Postgres);
-        let sort = [SortExpr {
-            field: "last_name".into(),
-            col: Col::Builtin { name: "last_name", kind: ColKind::Text },
-            desc: false,
-        }];
-        sql.after(&sort, &[SqlValue::Text("b".into())], "id9");
-        assert_eq!(sql.text, " AND ((COALESCE(last_name, '') > $1) OR (COALESCE(last_name, '') = $2 AND id > $3))");
-        assert_eq!(sql.binds.len(), 3);
+        sql.after(&[key("last_name", false)], &[SqlValue::Text("b".into())], "id9");
+        assert_eq!(sql.text, " AND (COALESCE(last_name, ''), id) > ($1, $2)");
+        assert_eq!(sql.binds, vec![SqlValue::Text("b".into()), SqlValue::Text("id9".into())]);
+        // Mixed directions: spelled out key by key.
+        let mut sql = Sql::new(Dialect::Postgres);
+        let values = [SqlValue::Text("b".into()), SqlValue::Text("x".into())];
+        sql.after(&[key("last_name", false), key("title", true)], &values, "id9");
+        assert_eq!(
+            sql.text,
+            " AND ((COALESCE(last_name, '') > $1) OR (COALESCE(last_name, '') = $2 AND COALESCE(title, '') < $3) \
+             OR (COALESCE(last_name, '') = $4 AND COALESCE(title, '') = $5 AND id > $6))"
+        );
     }
 }
