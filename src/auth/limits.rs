@@ -73,9 +73,8 @@ impl Limits {
     /// `Err(wait)` when the key has used up its requests for now.
     pub async fn check_key(&self, key_id: &str) -> Result<(), Duration> {
         let Some(limiter) = &self.per_key else { return Ok(()) };
-        let Some(shared) = &self.shared else {
-            return limiter.check_key(&key_id.to_owned()).map_err(|n| n.wait_time_from(self.clock.now()));
-        };
+        let local = || limiter.check_key(&key_id.to_owned()).map_err(|n| n.wait_time_from(self.clock.now()));
+        let Some(shared) = &self.shared else { return local() };
         if shared.take_leased(key_id) {
             return Ok(());
         }
@@ -94,7 +93,7 @@ impl Limits {
                 Err(e) => {
                     // The request fails on the database anyway; hold it to this process's share.
                     tracing::debug!(error = %e, "shared rate limit unavailable; limiting locally");
-                    return limiter.check_key(&key_id.to_owned()).map_err(|n| n.wait_time_from(self.clock.now()));
+                    return local();
                 }
             }
         }
@@ -103,30 +102,24 @@ impl Limits {
     /// Counts a failed authentication; `Err(wait)` once the address is over its allowance,
     /// and from then on `blocked` refuses it until the wait is over.
     pub async fn failed_auth(&self, ip: IpAddr) -> Result<(), Duration> {
-        let shared_verdict = match &self.shared {
+        // `Some(verdict)` from the database; `None` on SQLite, or when it cannot answer.
+        let shared = match &self.shared {
             Some(shared) => {
                 let interval = MINUTE_NS / i64::from(FAILED_AUTH_PER_MINUTE);
-                match shared.store.take_tokens(&format!("ip:{ip}"), 1, interval, FAILED_AUTH_PER_MINUTE).await {
-                    Ok(wait) => Some(wait.map(Duration::from_nanos)),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "shared failure throttle unavailable; counting locally");
-                        None
-                    }
-                }
+                let taken = shared.store.take_tokens(&format!("ip:{ip}"), 1, interval, FAILED_AUTH_PER_MINUTE).await;
+                taken
+                    .map_err(|e| tracing::debug!(error = %e, "shared failure throttle unavailable; counting locally"))
+                    .ok()
             }
             None => None,
         };
-        let verdict = match shared_verdict {
-            Some(None) => return Ok(()),
-            Some(Some(wait)) => wait,
-            None => match self.failures.check_key(&ip) {
-                Ok(()) => return Ok(()),
-                Err(not_until) => not_until.wait_time_from(self.clock.now()),
-            },
+        let wait = match shared {
+            Some(wait_ns) => wait_ns.map(Duration::from_nanos),
+            None => self.failures.check_key(&ip).err().map(|n| n.wait_time_from(self.clock.now())),
         };
-        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        blocked.insert(ip, Instant::now() + verdict);
-        Err(verdict)
+        let Some(wait) = wait else { return Ok(()) };
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner()).insert(ip, Instant::now() + wait);
+        Err(wait)
     }
 
     /// How long the address must wait before it may try again, if it must.

@@ -335,7 +335,7 @@ impl Db {
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                observe(watch, q.fetch_all(pool).await)?.iter().map(pg_row).collect()
+                watch.observe(q.fetch_all(pool).await)?.iter().map(pg_row).collect()
             }
         }
     }
@@ -349,12 +349,12 @@ impl Db {
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
             Db::Sqlite { write, .. } => {
-                Tx { inner: TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?), watch: None, notify: false }
+                Tx { inner: TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?), notify: false }
             }
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
-                let tx = observe(watch, pool.begin().await)?;
-                Tx { inner: TxInner::Postgres(tx), watch: Some(watch.clone()), notify: false }
+                let tx = watch.observe(pool.begin().await)?;
+                Tx { inner: TxInner::Postgres(tx, watch.clone()), notify: false }
             }
         })
     }
@@ -364,22 +364,11 @@ impl Db {
             Db::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(drop)?,
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
-                observe(watch, sqlx::query("SELECT 1").execute(pool).await).map(drop)?
+                watch.observe(sqlx::query("SELECT 1").execute(pool).await).map(drop)?
             }
         }
         Ok(())
     }
-}
-
-/// Marks the database down when a result says it cannot be reached.
-fn observe<T>(watch: &AuthWatch, r: Result<T, sqlx::Error>) -> StoreResult<T> {
-    r.map_err(|e| {
-        let e = StoreError::from(e);
-        if e.is_unavailable() {
-            watch.set_down(true);
-        }
-        e
-    })
 }
 
 /// Connections per process: `RAPPORT_PG_POOL` or 8. Across processes they must stay under
@@ -391,21 +380,21 @@ fn pg_pool_size() -> u32 {
 /// An open write transaction; dropped without `commit`, it rolls back.
 pub struct Tx {
     inner: TxInner,
-    watch: Option<Arc<AuthWatch>>,
     /// A key, user or organization changed: this process's cache is dropped at commit.
     notify: bool,
 }
 
 enum TxInner {
     Sqlite(sqlx::Transaction<'static, Sqlite>),
-    Postgres(sqlx::Transaction<'static, Postgres>),
+    /// With the watch its errors report outages to, and its commit bumps.
+    Postgres(sqlx::Transaction<'static, Postgres>, Arc<AuthWatch>),
 }
 
 impl Tx {
     pub fn dialect(&self) -> Dialect {
         match self.inner {
             TxInner::Sqlite(_) => Dialect::Sqlite,
-            TxInner::Postgres(_) => Dialect::Postgres,
+            TxInner::Postgres(..) => Dialect::Postgres,
         }
     }
 
@@ -422,10 +411,9 @@ impl Tx {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 q.fetch_all(&mut **tx).await?.iter().map(sqlite_row).collect()
             }
-            TxInner::Postgres(tx) => {
+            TxInner::Postgres(tx, watch) => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                let watch = self.watch.as_deref().expect("a PostgreSQL transaction has a watch");
-                observe(watch, q.fetch_all(&mut **tx).await)?.iter().map(pg_row).collect()
+                watch.observe(q.fetch_all(&mut **tx).await)?.iter().map(pg_row).collect()
             }
         }
     }
@@ -446,10 +434,9 @@ impl Tx {
             TxInner::Sqlite(tx) => {
                 bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
             }
-            TxInner::Postgres(tx) => {
+            TxInner::Postgres(tx, watch) => {
                 let r = bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await;
-                let watch = self.watch.as_deref().expect("a PostgreSQL transaction has a watch");
-                observe(watch, r)?.rows_affected()
+                watch.observe(r)?.rows_affected()
             }
         })
     }
@@ -457,7 +444,7 @@ impl Tx {
     /// Serializes writers of one organization's limited resources (enabled keys, owners).
     /// SQLite's single writer already does; PostgreSQL locks the organization's row.
     pub async fn lock_org(&mut self, org_id: &super::OrgId) -> StoreResult<()> {
-        if let TxInner::Postgres(_) = self.inner {
+        if let TxInner::Postgres(..) = self.inner {
             self.execute("SELECT id FROM orgs WHERE id = $1 FOR UPDATE", &[org_id.into()]).await?;
         }
         Ok(())
@@ -466,9 +453,8 @@ impl Tx {
     pub async fn commit(self) -> StoreResult<()> {
         match self.inner {
             TxInner::Sqlite(tx) => tx.commit().await?,
-            TxInner::Postgres(tx) => {
-                let watch = self.watch.as_deref().expect("a PostgreSQL transaction has a watch");
-                observe(watch, tx.commit().await)?;
+            TxInner::Postgres(tx, watch) => {
+                watch.observe(tx.commit().await)?;
                 // Exact at once in this process; the others hear the NOTIFY.
                 if self.notify {
                     watch.bump();

@@ -110,10 +110,14 @@ impl Store {
     /// per database, and may sit outside this schema's search path); `None`, with a
     /// warning, where the extension cannot be installed.
     async fn trigram_opclass(&self, tx: &mut super::Tx) -> Option<String> {
-        const FIND: &str = "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
-                            WHERE e.extname = 'pg_trgm'";
-        if let Ok(Some(mut row)) = tx.fetch_one(FIND, &[]).await {
-            return row.need_text(0).ok().map(|s| format!("\"{s}\".gin_trgm_ops"));
+        async fn find(tx: &mut super::Tx) -> Option<String> {
+            let sql = "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+                       WHERE e.extname = 'pg_trgm'";
+            let schema = tx.fetch_one(sql, &[]).await.ok()??.need_text(0).ok()?;
+            Some(format!("\"{schema}\".gin_trgm_ops"))
+        }
+        if let Some(ops) = find(tx).await {
+            return Some(ops);
         }
         // Its own transaction: a failure must not abort the one creating the indexes.
         let created = async {
@@ -125,7 +129,6 @@ impl Store {
             tracing::warn!(error = %e, "pg_trgm is not available: free-text search will scan instead of using an index");
             return None;
         }
-        let mut row = tx.fetch_one(FIND, &[]).await.ok()??;
-        row.need_text(0).ok().map(|s| format!("\"{s}\".gin_trgm_ops"))
+        find(tx).await
     }
 }

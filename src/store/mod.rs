@@ -137,15 +137,3 @@ fn json_text<T: serde::Serialize>(v: &T) -> String {
 fn parse_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
-
-/// `(a, b, …)` binds for an `IN` list.
-fn in_list(sql: &mut query::Sql, values: impl IntoIterator<Item = SqlValue>) {
-    sql.push("(");
-    for (i, v) in values.into_iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(v);
-    }
-    sql.push(")");
-}

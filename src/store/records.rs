@@ -156,7 +156,7 @@ pub(super) fn ids_in(sql: &mut Sql, org_id: &OrgId, ids: &[RecordId]) {
     sql.push(" WHERE org_id = ");
     sql.bind(org_id.into());
     sql.push(" AND id IN ");
-    in_list(sql, ids.iter().map(SqlValue::from));
+    sql.bind_list(ids.iter().map(SqlValue::from));
 }
 
 /// One page of a search, plus the rows' records.
@@ -241,7 +241,7 @@ impl Store {
             sql.push(" AND l.to_entity = ");
             sql.bind(target.as_str().into());
             sql.push(" AND l.from_id IN ");
-            in_list(&mut sql, records.iter().map(|r| SqlValue::from(&r.id)));
+            sql.bind_list(records.iter().map(|r| SqlValue::from(&r.id)));
             sql.push(" ORDER BY l.created_at, l.to_id");
             let mut by_record: HashMap<String, Vec<Value>> = HashMap::new();
             for mut row in self.db.fetch(&sql.text, &sql.binds).await? {
@@ -309,7 +309,7 @@ impl Store {
                 sql.bind(e.as_str().into());
             }
             sql.push(&format!(" AND deleted_at IS NULL AND {fk} IN "));
-            in_list(sql, parents.iter().map(SqlValue::from));
+            sql.bind_list(parents.iter().map(SqlValue::from));
         };
         if count {
             let mut sql = Sql::new(self.dialect());
@@ -411,7 +411,7 @@ impl Tx {
             sql.push(&format!(" AND to_id IN (SELECT id FROM {} WHERE deleted_at IS NULL)", table(target)));
             if !ids.is_empty() {
                 sql.push(" AND to_id NOT IN ");
-                in_list(&mut sql, ids.iter().map(|i| SqlValue::from(*i)));
+                sql.bind_list(ids.iter().map(|i| SqlValue::from(*i)));
             }
             self.execute(&sql.text, &sql.binds).await?;
             for id in ids {
@@ -542,7 +542,7 @@ impl Store {
         // Match keys (emails, domains) are stored lowercase: compare the column itself, so
         // its index serves the lookup.
         sql.push(&format!(" AND deleted_at IS NULL AND {field} IN "));
-        in_list(&mut sql, values.iter().map(|v| SqlValue::Text(v.to_lowercase())));
+        sql.bind_list(values.iter().map(|v| SqlValue::Text(v.to_lowercase())));
         sql.push(" ORDER BY created_at, id");
         self.fetch_records(org_id, entity, &sql).await
     }

@@ -74,7 +74,7 @@ impl Tx {
             sql.push(&format!("SELECT id, {field} FROM {t} WHERE org_id = "));
             sql.bind(org_id.into());
             sql.push(&format!(" AND deleted_at IS NULL AND {field} IN "));
-            in_list(&mut sql, ids.iter().map(SqlValue::from));
+            sql.bind_list(ids.iter().map(SqlValue::from));
             let found = self.fetch(&sql.text, &sql.binds).await?;
             if found.is_empty() {
                 continue;
@@ -85,7 +85,7 @@ impl Tx {
             sql.push(" WHERE org_id = ");
             sql.bind(org_id.into());
             sql.push(&format!(" AND deleted_at IS NULL AND {field} IN "));
-            in_list(&mut sql, ids.iter().map(SqlValue::from));
+            sql.bind_list(ids.iter().map(SqlValue::from));
             self.execute(&sql.text, &sql.binds).await?;
             for mut r in found {
                 let r_id = r.need_text(0)?;
@@ -187,7 +187,7 @@ impl Tx {
                 filter.bind(entity.as_str().into());
             }
             filter.push(&format!(" AND {id_col} IN "));
-            in_list(&mut filter, merged.iter().map(SqlValue::from));
+            filter.bind_list(merged.iter().map(SqlValue::from));
             let mut sql = Sql::new(self.dialect());
             sql.push(&format!("SELECT id, {id_col} FROM {t}"));
             sql.push(&filter.text);
@@ -209,7 +209,7 @@ impl Tx {
                 sql.bind(entity.as_str().into());
             }
             sql.push(&format!(" AND {id_col} IN "));
-            in_list(&mut sql, merged.iter().map(SqlValue::from));
+            sql.bind_list(merged.iter().map(SqlValue::from));
             self.execute(&sql.text, &sql.binds).await?;
             for mut r in found {
                 let id = r.need_text(0)?;
@@ -228,7 +228,7 @@ impl Tx {
                 sql.push(" AND to_entity = ");
                 sql.bind(entity.as_str().into());
                 sql.push(" AND to_id IN ");
-                in_list(&mut sql, merged.iter().map(SqlValue::from));
+                sql.bind_list(merged.iter().map(SqlValue::from));
                 for mut r in self.fetch(&sql.text, &sql.binds).await? {
                     let from_id = r.need_text(0)?;
                     let to_id = RecordId::from(r.need_text(1)?);

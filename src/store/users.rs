@@ -63,7 +63,7 @@ impl Store {
         sql.push("SELECT id FROM users WHERE org_id = ");
         sql.bind(org_id.into());
         sql.push(" AND id IN ");
-        in_list(&mut sql, ids.iter().map(SqlValue::from));
+        sql.bind_list(ids.iter().map(SqlValue::from));
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|mut r| r.need_text(0)).collect()
     }
 

@@ -87,6 +87,17 @@ impl AuthWatch {
         }
     }
 
+    /// Passes `r` on, marking the database down when it says it cannot be reached.
+    pub fn observe<T>(&self, r: Result<T, sqlx::Error>) -> super::StoreResult<T> {
+        r.map_err(|e| {
+            let e = super::StoreError::from(e);
+            if e.is_unavailable() {
+                self.set_down(true);
+            }
+            e
+        })
+    }
+
     fn beat_payload(&self) -> String {
         format!("beat:{}:{}", self.instance, self.elapsed_ms())
     }
@@ -129,25 +140,33 @@ impl AuthWatch {
     }
 }
 
+/// Waits one beat before a retry; false when `stop` came first.
+async fn pause(stop: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(BEAT) => true,
+        _ = stop.cancelled() => false,
+    }
+}
+
 async fn listen(watch: Arc<AuthWatch>, pool: Pool<Postgres>, stop: CancellationToken) {
     while !stop.is_cancelled() {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::debug!(error = %e, "key-change listener cannot connect");
-                tokio::select! {
-                    _ = tokio::time::sleep(BEAT) => continue,
-                    _ = stop.cancelled() => return,
+                if pause(&stop).await {
+                    continue;
                 }
+                return;
             }
         };
         listener.eager_reconnect(false);
         if let Err(e) = listener.listen(&watch.channel).await {
             tracing::debug!(error = %e, "key-change listener cannot subscribe");
-            tokio::select! {
-                _ = tokio::time::sleep(BEAT) => continue,
-                _ = stop.cancelled() => return,
+            if pause(&stop).await {
+                continue;
             }
+            return;
         }
         // Whatever changed while nobody listened is unknown.
         watch.bump();
@@ -166,10 +185,10 @@ async fn listen(watch: Arc<AuthWatch>, pool: Pool<Postgres>, stop: CancellationT
                 Err(e) => {
                     tracing::debug!(error = %e, "key-change listener failed; reconnecting");
                     watch.bump();
-                    tokio::select! {
-                        _ = tokio::time::sleep(BEAT) => break,
-                        _ = stop.cancelled() => return,
+                    if pause(&stop).await {
+                        break;
                     }
+                    return;
                 }
             }
         }
@@ -189,14 +208,9 @@ async fn beat(watch: Arc<AuthWatch>, pool: Pool<Postgres>, stop: CancellationTok
             .bind(watch.beat_payload())
             .execute(&pool)
             .await;
-        match sent {
+        match watch.observe(sent) {
             Ok(_) => watch.set_down(false),
-            Err(e) => {
-                tracing::debug!(error = %e, "heartbeat failed");
-                if super::StoreError::from(e).is_unavailable() {
-                    watch.set_down(true);
-                }
-            }
+            Err(e) => tracing::debug!(error = %e, "heartbeat failed"),
         }
     }
 }
