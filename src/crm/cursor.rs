@@ -68,7 +68,7 @@ pub fn decode(cursor: &str, sort: &[SortExpr], fingerprint: &str) -> Result<(Vec
     let values = sort
         .iter()
         .zip(wire.v)
-        .map(|(s, v)| match (s.kind(), v) {
+        .map(|(s, v)| match (s.col.kind(), v) {
             (ColKind::Int, Value::Number(n)) => n.as_i64().map(SqlValue::Int).ok_or_else(bad),
             (ColKind::Text | ColKind::Bool, Value::String(t)) => Ok(SqlValue::Text(t)),
             (ColKind::Float, Value::Number(n)) => n.as_f64().map(SqlValue::Float).ok_or_else(bad),
@@ -88,7 +88,7 @@ fn sort_value(r: &Record, s: &SortExpr) -> Value {
         Col::Custom { key, .. } => r.custom.get(key).unwrap_or(&Value::Null),
         Col::CustomAmount { key } => r.custom.get(key).and_then(|v| v.get("amount")).unwrap_or(&Value::Null),
     };
-    match s.kind() {
+    match s.col.kind() {
         ColKind::Int => v.as_str().and_then(time::parse_instant).unwrap_or(i64::MAX).into(),
         ColKind::Float => {
             let n = v.as_f64().or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()));

@@ -41,7 +41,7 @@ impl Target<'_> {
     /// What the condition tests in SQL.
     fn col(&self) -> Col {
         match self {
-            Target::Builtin(f) => Col::Builtin { name: f.name, kind: fields::col_kind(f.ty) },
+            Target::Builtin(f) => Col::Builtin { name: f.name, kind: fields::col_kind(f.ty), indexed: f.indexed() },
             Target::Custom(def, FieldType::Currency) => Col::CustomAmount { key: def.key.clone() },
             Target::Custom(def, ty) => {
                 let kind = match ty {
@@ -334,17 +334,29 @@ impl<'a> Schema<'a> {
         }
     }
 
+    /// The sort keys, then `created_at` in the first key's direction unless named (ties
+    /// are broken by age, then by id). The indexes hold the same order after each
+    /// field, so a filter on a field's value walks its index newest first.
     pub fn parse_sort(&self, sort: &[SortKey]) -> Result<Vec<SortExpr>, CrmError> {
+        let created = |desc: bool| SortExpr {
+            field: "created_at".into(),
+            col: Col::Builtin { name: "created_at", kind: ColKind::Int, indexed: true },
+            desc,
+        };
         if sort.is_empty() {
-            return Ok(vec![SortExpr {
-                field: "created_at".into(),
-                col: Col::Builtin { name: "created_at", kind: ColKind::Int },
-                desc: true,
-            }]);
+            return Ok(vec![created(true)]);
         }
         if sort.len() > 3 {
             return Err(CrmError::invalid("sort by at most 3 fields"));
         }
+        let mut keys = self.parse_sort_keys(sort)?;
+        if !keys.iter().any(|k| k.field == "created_at") {
+            keys.push(created(keys[0].desc));
+        }
+        Ok(keys)
+    }
+
+    fn parse_sort_keys(&self, sort: &[SortKey]) -> Result<Vec<SortExpr>, CrmError> {
         sort.iter()
             .map(|k| {
                 let sortable = match self.target(&k.field) {

@@ -204,6 +204,18 @@ fn pg_row(row: &PgRow) -> StoreResult<DbRow> {
     Ok(DbRow(out))
 }
 
+/// Each read with its values, at `RAPPORT_LOG=rapport::sql=trace` (bench/million.sh reads
+/// them to show the query plans). Reads only: writes bind password hashes.
+pub(super) fn trace_read(sql: &str, args: &[SqlValue]) {
+    tracing::trace!(target: "rapport::sql", sql, binds = %serde_json::Value::Array(args.iter().map(|a| match a {
+        SqlValue::Text(s) => s.as_str().into(),
+        SqlValue::Int(n) => (*n).into(),
+        SqlValue::Float(f) => (*f).into(),
+        SqlValue::Bool(b) => (*b).into(),
+        SqlValue::Null(_) => serde_json::Value::Null,
+    }).collect()));
+}
+
 macro_rules! bind_all {
     ($query:expr, $args:expr) => {{
         let mut q = $query;
@@ -274,7 +286,16 @@ impl Db {
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
+            // Each insert touches a page of every index; beyond the 2 MB default cache a
+            // large database's writes go to the kernel for them, again and again.
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-32768")
+                    // `PRAGMA optimize` samples each index rather than reading it whole: a
+                    // write lock held for milliseconds on a million rows, not seconds.
+                    .pragma("analysis_limit", "1000"),
+            )
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let file = options.get_filename().to_path_buf();
@@ -296,9 +317,31 @@ impl Db {
     }
 
     /// Starts watching for key changes and database outages (PostgreSQL only).
+    /// Background work until `stop`: PostgreSQL's key-change listener; on SQLite, the
+    /// hourly `PRAGMA optimize` SQLite recommends for long-lived connections, so the
+    /// planner's statistics follow the data as it grows (PostgreSQL's autovacuum
+    /// analyzes). Not at start: that would hold up the first request. Searches do not
+    /// lean on the statistics (`Store::search`, `ids_in`).
     pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
-        if let Db::Postgres { watch, url, .. } = self {
-            watch.spawn(url.clone(), stop);
+        match self {
+            Db::Postgres { watch, url, .. } => watch.spawn(url.clone(), stop),
+            Db::Sqlite { write, .. } => {
+                let write = write.clone();
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(Duration::from_secs(3600));
+                    every.tick().await;
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = every.tick() => {
+                                if let Err(e) = sqlx::query("PRAGMA optimize").execute(&write).await {
+                                    tracing::warn!(error = %e, "PRAGMA optimize failed");
+                                }
+                            }
+                        }
+                    }
+                });
+            }
         }
     }
 
@@ -326,8 +369,9 @@ impl Db {
 
     /// A read outside any transaction.
     pub async fn fetch(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
+        trace_read(sql, args);
         match self {
-            Db::Sqlite { fast: Some(fast), .. } => fast.fetch(sql, args),
+            Db::Sqlite { fast: Some(fast), .. } => off_worker(|| fast.fetch(sql, args)),
             Db::Sqlite { read, .. } => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 q.fetch_all(read).await?.iter().map(sqlite_row).collect()
@@ -368,6 +412,16 @@ impl Db {
             }
         }
         Ok(())
+    }
+}
+
+/// Runs a blocking read so that it holds up no other task: `block_in_place` first hands
+/// this worker's queue to another thread. A current-thread runtime has no other thread
+/// to hand it to; there it runs in place.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

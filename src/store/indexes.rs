@@ -1,16 +1,18 @@
 //! Indexes derived from the entity descriptions, so that every entity, and every field
 //! marked sortable, gets them the same way without a migration per field:
 //!
-//! - one per sortable column, on `(org_id, <sort key>, id)`, where the sort key is the very
-//!   expression `ORDER BY` and the keyset cursor use (`Sql::sort_expr`), so the first page
-//!   and page 1,000 are both an index walk;
+//! - one per sortable column, on `(org_id, <sort key>, id)` of the live rows (`WHERE
+//!   deleted_at IS NULL`, as every search and count says), where the sort key is the very
+//!   expression `ORDER BY`, the keyset cursor and comparisons on the column use
+//!   (`Sql::sort_expr`): the first page and page 1,000 are both an index walk, and counting
+//!   the rows that equal a value reads the index alone;
 //! - a trigram index on each table's `search` text, which free-text search (`cme` finds
 //!   Acme) uses: an FTS5 `trigram` table kept by triggers on SQLite, `pg_trgm` on
 //!   PostgreSQL.
 //!
 //! `CREATE … IF NOT EXISTS` makes this a few catalog lookups on every start.
 
-use rapport_tools::{Entity, Storage};
+use rapport_tools::Entity;
 
 use super::query::{Col, SortExpr, Sql, col_kind, table};
 use super::{Dialect, Store, StoreResult};
@@ -23,21 +25,32 @@ pub fn sort_indexes(dialect: Dialect, entity: Entity) -> Vec<String> {
         .def()
         .fields
         .iter()
-        .filter(|f| f.sortable && matches!(f.storage, Storage::Column | Storage::System))
+        .filter(|f| f.indexed())
         .map(|f| {
-            let mut key = Sql::new(dialect);
-            key.sort_expr(&SortExpr {
-                field: f.name.to_owned(),
-                col: Col::Builtin { name: f.name, kind: col_kind(f.ty) },
-                desc: false,
-            });
+            let key = |name: &'static str, ty| {
+                let mut sql = Sql::new(dialect);
+                let col = Col::Builtin { name, kind: col_kind(ty), indexed: true };
+                sql.sort_expr(&SortExpr { field: name.to_owned(), col, desc: false });
+                sql.text
+            };
+            // The order `Filter::parse_sort` gives: the field, then age, then id.
+            let mut keys = key(f.name, f.ty);
+            if f.name != "created_at" {
+                keys = format!("{keys}, {}", key("created_at", rapport_tools::FieldType::Datetime));
+            }
             format!(
-                "CREATE INDEX IF NOT EXISTS {t}_sort_{name} ON {t} (org_id, {key}, id)",
-                name = f.name,
-                key = key.text
+                "CREATE INDEX IF NOT EXISTS {t}_by_{name} ON {t} (org_id, {keys}, id) WHERE deleted_at IS NULL",
+                name = f.name
             )
         })
         .collect()
+}
+
+/// Indexes of earlier releases that the ones above replace.
+fn replaced_indexes(entity: Entity) -> Vec<String> {
+    let t = table(entity);
+    let fields = entity.def().fields.iter().filter(|f| f.indexed());
+    fields.flat_map(|f| ["sort", "live"].map(|was| format!("DROP INDEX IF EXISTS {t}_{was}_{}", f.name))).collect()
 }
 
 /// FTS5 over the `search` column, sharing the table's rowids (external content: the text
@@ -80,7 +93,7 @@ impl Store {
         };
         for entity in Entity::ALL.iter().copied() {
             let t = table(entity);
-            for ddl in sort_indexes(dialect, entity) {
+            for ddl in replaced_indexes(entity).into_iter().chain(sort_indexes(dialect, entity)) {
                 tx.execute(&ddl, &[]).await?;
             }
             match dialect {

@@ -9,8 +9,8 @@ pub use super::db::{ColKind, Dialect, SqlValue};
 /// Something a condition can test.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Col {
-    /// A column of the entity's table.
-    Builtin { name: &'static str, kind: ColKind },
+    /// A column of the entity's table; `indexed` when it has an index on its sort key.
+    Builtin { name: &'static str, kind: ColKind, indexed: bool },
     /// A value in the `custom` JSON object.
     Custom { key: String, kind: ColKind },
     /// The `amount` of a currency value in the `custom` JSON object, as a number.
@@ -92,9 +92,9 @@ pub struct SortExpr {
     pub desc: bool,
 }
 
-impl SortExpr {
+impl Col {
     pub fn kind(&self) -> ColKind {
-        match &self.col {
+        match self {
             Col::Builtin { kind, .. } | Col::Custom { kind, .. } => *kind,
             Col::CustomAmount { .. } => ColKind::Float,
         }
@@ -185,11 +185,14 @@ pub struct Sql {
     pub dialect: Dialect,
     pub text: String,
     pub binds: Vec<SqlValue>,
+    /// Free text may use the trigram index (on SQLite a subquery on the FTS table); off
+    /// where the rows are already few and a plain `LIKE` on each is cheaper.
+    pub trigram: bool,
 }
 
 impl Sql {
     pub fn new(dialect: Dialect) -> Self {
-        Sql { dialect, text: String::with_capacity(256), binds: Vec::new() }
+        Sql { dialect, text: String::with_capacity(256), binds: Vec::new(), trigram: true }
     }
 
     /// ` LIMIT n` with the number written into the text. A bound LIMIT would make SQLite
@@ -232,7 +235,7 @@ impl Sql {
 
     fn col(&mut self, col: &Col) {
         match (col, self.dialect) {
-            (Col::Builtin { name, kind: ColKind::Float }, dialect) => {
+            (Col::Builtin { name, kind: ColKind::Float, .. }, dialect) => {
                 // Decimals are stored as exact text; they compare and sort as numbers.
                 let ty = if dialect == Dialect::Sqlite { "REAL" } else { "DOUBLE PRECISION" };
                 self.push(&format!("CAST({name} AS {ty})"));
@@ -266,6 +269,42 @@ impl Sql {
         }
     }
 
+    /// The left side of a comparison that matches no NULL. On an indexed column it is the
+    /// sort key the index holds, `COALESCE(col, s)`; where the stand-in `s` for NULL would
+    /// pass the comparison, `col IS NOT NULL` goes ahead of it to keep the meaning (and
+    /// costs a look at the row). What to push after the right side is returned.
+    fn compared(&mut self, col: &Col, op: CmpOp, values: &[SqlValue]) -> &'static str {
+        let Col::Builtin { name, indexed: true, .. } = col else {
+            self.col(col);
+            return "";
+        };
+        let missing = match col.kind() {
+            ColKind::Text | ColKind::Bool => SqlValue::Text(String::new()),
+            ColKind::Int => SqlValue::Int(i64::MAX),
+            ColKind::Float => SqlValue::Float(1e300),
+        };
+        let is_missing = |v: &SqlValue| *v == missing;
+        // Text's stand-in is the least value, numbers' the greatest.
+        let least = matches!(col.kind(), ColKind::Text | ColKind::Bool);
+        let passes = match op {
+            CmpOp::Eq => values.iter().any(is_missing),
+            CmpOp::Gt => !least && !values.iter().all(is_missing),
+            CmpOp::Gte => !least || values.iter().any(is_missing),
+            CmpOp::Lt => least && !values.iter().all(is_missing),
+            CmpOp::Lte => least || values.iter().any(is_missing),
+            CmpOp::Ne => true,
+        };
+        if !passes {
+            self.key_expr(col);
+            return "";
+        }
+        self.push("(");
+        self.push(name);
+        self.push(" IS NOT NULL AND ");
+        self.key_expr(col);
+        ")"
+    }
+
     /// Booleans in custom fields compare as their JSON text on both databases.
     fn value_for(col: &Col, v: SqlValue) -> SqlValue {
         match (col, v) {
@@ -296,9 +335,10 @@ impl Sql {
                     CmpOp::Lte => " <= ",
                     CmpOp::Ne => unreachable!("handled above"),
                 };
-                self.col(col);
+                let close = self.compared(col, *op, std::slice::from_ref(&v));
                 self.push(sym);
                 self.bind(v);
+                self.push(close);
             }
             Predicate::Like { col, pattern } => {
                 self.push("lower(");
@@ -322,9 +362,10 @@ impl Sql {
                     self.bind_list(vs);
                     self.push(")");
                 } else {
-                    self.col(col);
+                    let close = self.compared(col, CmpOp::Eq, &vs);
                     self.push(" IN ");
                     self.bind_list(vs);
+                    self.push(close);
                 }
             }
             Predicate::Null { col, negate } => {
@@ -397,7 +438,7 @@ impl Sql {
                 // A trigram index finds words of three characters or more: FTS5's on SQLite
                 // (then the row is checked again, exactly), pg_trgm's on PostgreSQL.
                 let indexed = word.chars().count() >= 3 && !word.contains(['%', '_', '\\']);
-                if indexed && self.dialect == Dialect::Sqlite {
+                if indexed && self.trigram && self.dialect == Dialect::Sqlite {
                     self.push(&format!("rowid IN (SELECT rowid FROM {table}_search WHERE search LIKE "));
                     self.bind(SqlValue::Text(format!("%{word}%")));
                     self.push(") AND ");
@@ -439,9 +480,13 @@ impl Sql {
     /// The sort key, never NULL, so that keyset comparisons see a total order: text
     /// sorts missing values first, numbers last. Indexes are built on this same text.
     pub(super) fn sort_expr(&mut self, s: &SortExpr) {
+        self.key_expr(&s.col);
+    }
+
+    fn key_expr(&mut self, col: &Col) {
         self.push("COALESCE(");
-        self.col(&s.col);
-        self.push(match s.kind() {
+        self.col(col);
+        self.push(match col.kind() {
             ColKind::Text | ColKind::Bool => ", '')",
             ColKind::Int => ", 9223372036854775807)",
             ColKind::Float => ", 1e300)",
@@ -451,6 +496,14 @@ impl Sql {
     /// The keyset condition: rows strictly after `(values, id)` in the sort order.
     pub fn after(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str) {
         let id_desc = sort.first().is_some_and(|s| s.desc);
+        // The first key's bound on its own: SQLite seeks an index on expressions to a plain
+        // range, not to a row value, so without it page 1,000 walks the 25,000 rows before.
+        if let (Some(first), Some(v)) = (sort.first(), values.first()) {
+            self.push(" AND ");
+            self.sort_expr(first);
+            self.push(if first.desc { " <= " } else { " >= " });
+            self.bind(v.clone());
+        }
         // One direction throughout: a row-value comparison, which an index on the sort
         // keys answers with a seek, so page 1,000 costs what page 1 does.
         if sort.iter().all(|s| s.desc == id_desc) {
@@ -497,9 +550,18 @@ impl Sql {
     }
 
     pub fn order_by(&mut self, sort: &[SortExpr]) {
+        self.order_by_with(sort, true);
+    }
+
+    /// `ORDER BY`; without `by_index`, written so that SQLite cannot answer it by walking
+    /// a sort index (a unary `+` is not the indexed expression): it then finds the rows
+    /// through another index, such as the trigram index, and sorts those.
+    pub fn order_by_with(&mut self, sort: &[SortExpr], by_index: bool) {
         let id_desc = sort.first().is_some_and(|s| s.desc);
+        let plus = if by_index || self.dialect != Dialect::Sqlite { "" } else { "+" };
         self.push(" ORDER BY ");
         for s in sort {
+            self.push(plus);
             self.sort_expr(s);
             self.push(if s.desc { " DESC, " } else { " ASC, " });
         }
@@ -523,22 +585,25 @@ mod tests {
     fn keyset_condition_orders_binds() {
         let key = |name: &'static str, desc: bool| SortExpr {
             field: name.into(),
-            col: Col::Builtin { name, kind: ColKind::Text },
+            col: Col::Builtin { name, kind: ColKind::Text, indexed: true },
             desc,
         };
-        // One direction: a row-value comparison an index can seek to.
+        // One direction: the first key's range an index seeks to, then a row-value comparison.
         let mut sql = Sql::new(Dialect::Postgres);
         sql.after(&[key("last_name", false)], &[SqlValue::Text("b".into())], "id9");
-        assert_eq!(sql.text, " AND (COALESCE(last_name, ''), id) > ($1, $2)");
-        assert_eq!(sql.binds, vec![SqlValue::Text("b".into()), SqlValue::Text("id9".into())]);
+        assert_eq!(sql.text, " AND COALESCE(last_name, '') >= $1 AND (COALESCE(last_name, ''), id) > ($2, $3)");
+        assert_eq!(
+            sql.binds,
+            vec![SqlValue::Text("b".into()), SqlValue::Text("b".into()), SqlValue::Text("id9".into())]
+        );
         // Mixed directions: spelled out key by key.
         let mut sql = Sql::new(Dialect::Postgres);
         let values = [SqlValue::Text("b".into()), SqlValue::Text("x".into())];
         sql.after(&[key("last_name", false), key("title", true)], &values, "id9");
         assert_eq!(
             sql.text,
-            " AND ((COALESCE(last_name, '') > $1) OR (COALESCE(last_name, '') = $2 AND COALESCE(title, '') < $3) \
-             OR (COALESCE(last_name, '') = $4 AND COALESCE(title, '') = $5 AND id > $6))"
+            " AND COALESCE(last_name, '') >= $1 AND ((COALESCE(last_name, '') > $2) OR (COALESCE(last_name, '') = $3 \
+             AND COALESCE(title, '') < $4) OR (COALESCE(last_name, '') = $5 AND COALESCE(title, '') = $6 AND id > $7))"
         );
     }
 }

@@ -153,7 +153,13 @@ fn encode(org_id: &OrgId, r: &Record) -> Vec<SqlValue> {
 }
 
 pub(super) fn ids_in(sql: &mut Sql, org_id: &OrgId, ids: &[RecordId]) {
-    sql.push(" WHERE org_id = ");
+    // Ids are the selective part. Without statistics SQLite takes any `org_id = ?` to be
+    // and, given ten ids or more, walks an index on org_id through the whole tenant; the
+    // unary `+` keeps it on the primary key.
+    sql.push(match sql.dialect {
+        Dialect::Sqlite => " WHERE +org_id = ",
+        Dialect::Postgres => " WHERE org_id = ",
+    });
     sql.bind(org_id.into());
     sql.push(" AND id IN ");
     sql.bind_list(ids.iter().map(SqlValue::from));
@@ -257,19 +263,51 @@ impl Store {
         Ok(())
     }
 
+    /// One page of records matching the filters, in the query's order.
+    ///
+    /// Free text on SQLite: the trigram index finds a rare word's rows at once, but a
+    /// common one's by the hundred thousand, to be sorted for one page; walking the rows in
+    /// order until a page is full is the reverse. SQLite's planner cannot tell which
+    /// case it is in, so such a search first looks at the next `WINDOW` rows in order; if
+    /// they hold a full page, that is the answer, exactly. Otherwise the trigram index
+    /// leads (the sort index is kept out of that plan). PostgreSQL's planner estimates
+    /// from pg_trgm's statistics and chooses.
     pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
-        let mut sql = Sql::new(self.dialect());
-        sql.push(&sql_of(query.entity).select);
-        sql.push(" WHERE org_id = ");
-        sql.bind(org_id.into());
-        sql.push(" AND deleted_at IS NULL");
-        sql.and_all(&query.filter);
-        if let Some((values, id)) = &query.after {
-            sql.after(&query.sort, values, id);
+        const WINDOW: u32 = 1_000;
+        let t = table(query.entity);
+        let page = |window: bool, by_index: bool| {
+            let mut sql = Sql::new(self.dialect());
+            sql.push(&sql_of(query.entity).select);
+            sql.push(" WHERE ");
+            if window {
+                sql.push(&format!("rowid IN (SELECT rowid FROM {t} WHERE "));
+            }
+            sql.push("org_id = ");
+            sql.bind(org_id.into());
+            sql.push(" AND deleted_at IS NULL");
+            if let Some((values, id)) = &query.after {
+                sql.after(&query.sort, values, id);
+            }
+            if window {
+                sql.order_by(&query.sort);
+                sql.limit(WINDOW);
+                sql.push(")");
+                sql.trigram = false;
+            }
+            sql.and_all(&query.filter);
+            sql.order_by_with(&query.sort, by_index);
+            sql.limit(query.limit);
+            sql
+        };
+        let text = query.filter.iter().any(|p| matches!(p, Predicate::Text { .. }));
+        if text && self.dialect() == Dialect::Sqlite {
+            let first = self.fetch_records(org_id, query.entity, &page(true, true)).await?;
+            if first.len() >= query.limit as usize {
+                return Ok(first);
+            }
+            return self.fetch_records(org_id, query.entity, &page(false, false)).await;
         }
-        sql.order_by(&query.sort);
-        sql.limit(query.limit);
-        self.fetch_records(org_id, query.entity, &sql).await
+        self.fetch_records(org_id, query.entity, &page(false, true)).await
     }
 
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {

@@ -84,6 +84,11 @@ async fn every_operator_selects_what_it_says() {
     assert_eq!(f.ids("contact", c("first_name", "in", json!(["Ada", "Linus", "Nobody"]))).await, f.set(&[ada, linus]));
     assert_eq!(f.ids("contact", c("first_name", "not_in", json!(["Ada"]))).await, f.set(&[grace, linus]));
     assert_eq!(f.ids("contact", json!([{"field": "last_name", "op": "is_null"}])).await, f.set(&[linus]));
+    // Comparisons on an indexed column run on its sort key, where a missing value is '':
+    // still, a contact without a last name or title matches none of them.
+    assert_eq!(f.ids("contact", c("title", "eq", json!("Admiral"))).await, f.set(&[grace]));
+    assert_eq!(f.ids("contact", c("title", "in", json!(["CTO", "Nobody"]))).await, f.set(&[ada]));
+    assert_eq!(f.ids("contact", c("last_name", "starts_with", json!("lo"))).await, f.set(&[ada]));
     assert_eq!(f.ids("contact", json!([{"field": "company_id", "op": "is_not_null"}])).await, f.set(&[ada, grace]));
     assert_eq!(f.ids("contact", c("company_id", "eq", json!(f.acme))).await, f.set(&[ada]));
     assert_eq!(f.ids("contact", c("company_id", "has_any", json!([f.globex]))).await, f.set(&[grace]));
@@ -308,7 +313,8 @@ async fn time_filters_see_the_age_of_records() {
             "create_tasks",
             json!({"tasks": [
                 {"title": "overdue", "due_at": rapport::time::rfc3339(now - 2 * day)},
-                {"title": "later", "due_at": rapport::time::rfc3339(now + 3 * day)}
+                {"title": "later", "due_at": rapport::time::rfc3339(now + 3 * day)},
+                {"title": "someday"}
             ]}),
         )
         .await["items"]
@@ -319,8 +325,14 @@ async fn time_filters_see_the_age_of_records() {
         .search_ids(json!({"entity": "task", "filters": [{"field": "due_at", "op": "lt", "value": rapport::time::rfc3339(now)}, {"field": "status", "op": "eq", "value": "open"}]}))
         .await;
     assert_eq!(overdue, vec![tasks[0]["id"].as_str().unwrap().to_owned()]);
+    let task = |i: usize| tasks[i]["id"].as_str().unwrap().to_owned();
+    // A task without a due date is not due after any time (its sort key is the largest).
+    let after = app
+        .search_ids(json!({"entity": "task", "filters": [{"field": "due_at", "op": "gt", "value": rapport::time::rfc3339(now - 10 * day)}]}))
+        .await;
+    assert_eq!(after.into_iter().collect::<BTreeSet<_>>(), [task(0), task(1)].into_iter().collect());
     let by_due = app.search_ids(json!({"entity": "task", "sort": [{"field": "due_at", "direction": "asc"}]})).await;
-    assert_eq!(by_due, vec![tasks[0]["id"].as_str().unwrap().to_owned(), tasks[1]["id"].as_str().unwrap().to_owned()]);
+    assert_eq!(by_due, vec![task(0), task(1), task(2)], "missing due dates sort last");
 }
 
 /// Free text goes through a trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL); what it

@@ -30,6 +30,14 @@ async fn request_logs_never_hold_a_key() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Read the log as it comes: at trace level it outgrows a pipe's buffer, and a
+        // server blocked on a full pipe answers nothing.
+        let mut stderr = child.stderr.take().unwrap();
+        let log_reader = std::thread::spawn(move || {
+            let mut logged = String::new();
+            let _ = stderr.read_to_string(&mut logged);
+            logged
+        });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -58,9 +66,8 @@ async fn request_logs_never_hold_a_key() {
         }
         assert_eq!(&statuses[..4], &[200, 200, 200, 200], "{format}: {statuses:?}");
         child.kill().unwrap();
-        let mut logged = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut logged).unwrap();
         child.wait().unwrap();
+        let logged = log_reader.join().unwrap();
         assert!(logged.contains("/api/v1/mcp"), "{format}: requests were logged");
         assert!(logged.contains("REDACTED"), "{format}: the query is logged redacted");
         assert!(!logged.contains(&secret_part), "{format}: a key leaked into the logs");

@@ -44,7 +44,7 @@ async fn records_round_trip_and_updates_are_checked() {
         filter: vec![],
         sort: vec![SortExpr {
             field: "created_at".into(),
-            col: Col::Builtin { name: "created_at", kind: ColKind::Int },
+            col: Col::Builtin { name: "created_at", kind: ColKind::Int, indexed: true },
             desc: true,
         }],
         after: None,

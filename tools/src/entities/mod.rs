@@ -238,6 +238,12 @@ impl Field {
     pub fn is_column(&self) -> bool {
         self.storage == Storage::Column
     }
+
+    /// Has an index on its sort key (src/store/indexes.rs), which sorting, keyset cursors
+    /// and comparisons on it use.
+    pub fn indexed(&self) -> bool {
+        self.sortable && matches!(self.storage, Storage::Column | Storage::System)
+    }
 }
 
 pub const ID: Field = Field::new("id", FieldType::Id, "The record's id.").system();
