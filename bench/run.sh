@@ -622,6 +622,10 @@ expiry, allowed CIDRs, the owner's current role and active flag, and in the last
 per-key rate limit too (on PostgreSQL shared by every process through the database, a lease of
 1% of the limit at a time).
 
+At a million contacts (\`bench/million.py\`): [SQLite](benchmarks-million.md),
+[PostgreSQL](benchmarks-million-postgres.md), with the plan of every query. Where the time goes
+and what moved it: [performance.md](performance.md).
+
 ## The tool catalog
 
 \`tools/list\` for an owner key: ${CATALOG_TOOLS} tools in ${CATALOG_BYTES} bytes of compact JSON

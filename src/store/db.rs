@@ -371,7 +371,7 @@ impl Db {
     pub async fn fetch(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
         trace_read(sql, args);
         match self {
-            Db::Sqlite { fast: Some(fast), .. } => off_worker(|| fast.fetch(sql, args)),
+            Db::Sqlite { fast: Some(fast), .. } => fast.fetch(sql, args),
             Db::Sqlite { read, .. } => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 q.fetch_all(read).await?.iter().map(sqlite_row).collect()
@@ -412,16 +412,6 @@ impl Db {
             }
         }
         Ok(())
-    }
-}
-
-/// Runs a blocking read so that it holds up no other task: `block_in_place` first hands
-/// this worker's queue to another thread. A current-thread runtime has no other thread
-/// to hand it to; there it runs in place.
-fn off_worker<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
     }
 }
 

@@ -270,19 +270,20 @@ impl Store {
     /// order until a page is full is the reverse. SQLite's planner cannot tell which
     /// case it is in, so such a search first looks at the next `WINDOW` rows in order; if
     /// they hold a full page, that is the answer, exactly. Otherwise the trigram index
-    /// leads (the sort index is kept out of that plan). PostgreSQL's planner estimates
-    /// from pg_trgm's statistics and chooses.
+    /// leads: the unary `+`s keep every other index out of that plan, or SQLite walks one
+    /// on `org_id` through the whole tenant. PostgreSQL's planner estimates from pg_trgm's
+    /// statistics and chooses.
     pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
         const WINDOW: u32 = 1_000;
         let t = table(query.entity);
-        let page = |window: bool, by_index: bool| {
+        let page = |window: bool, trigram_leads: bool| {
             let mut sql = Sql::new(self.dialect());
             sql.push(&sql_of(query.entity).select);
             sql.push(" WHERE ");
             if window {
                 sql.push(&format!("rowid IN (SELECT rowid FROM {t} WHERE "));
             }
-            sql.push("org_id = ");
+            sql.push(if trigram_leads { "+org_id = " } else { "org_id = " });
             sql.bind(org_id.into());
             sql.push(" AND deleted_at IS NULL");
             if let Some((values, id)) = &query.after {
@@ -295,19 +296,19 @@ impl Store {
                 sql.trigram = false;
             }
             sql.and_all(&query.filter);
-            sql.order_by_with(&query.sort, by_index);
+            sql.order_by_with(&query.sort, !trigram_leads);
             sql.limit(query.limit);
             sql
         };
         let text = query.filter.iter().any(|p| matches!(p, Predicate::Text { .. }));
         if text && self.dialect() == Dialect::Sqlite {
-            let first = self.fetch_records(org_id, query.entity, &page(true, true)).await?;
+            let first = self.fetch_records(org_id, query.entity, &page(true, false)).await?;
             if first.len() >= query.limit as usize {
                 return Ok(first);
             }
-            return self.fetch_records(org_id, query.entity, &page(false, false)).await;
+            return self.fetch_records(org_id, query.entity, &page(false, true)).await;
         }
-        self.fetch_records(org_id, query.entity, &page(false, true)).await
+        self.fetch_records(org_id, query.entity, &page(false, false)).await
     }
 
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {

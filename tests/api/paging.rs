@@ -65,6 +65,24 @@ async fn a_thousand_records_page_exactly() {
     )
     .await;
     assert_eq!(evens.len(), 500);
+
+    // Free text, common and rare: on SQLite a common word's pages come from the rows in
+    // order, a rare word's from the trigram index; either way each match once, in order.
+    for (word, sort, expected) in
+        [("example", json!([]), 1000), ("p00", json!([{"field": "last_name"}]), 100), ("p099", json!([]), 10)]
+    {
+        let all = page_through(&app, json!({"entity": "contact", "query": word, "sort": sort}), 25).await;
+        let firsts: Vec<&str> = all.iter().map(|c| c["first_name"].as_str().unwrap()).collect();
+        assert_eq!(firsts.len(), expected, "query {word}");
+        assert_eq!(firsts.iter().collect::<HashSet<_>>().len(), expected, "no duplicates for {word}");
+        assert!(firsts.iter().all(|f| f.to_lowercase().contains(word) || word == "example"), "{word}: {firsts:?}");
+        if sort == json!([]) {
+            // Newest first: created in order P0000, P0001, …
+            let mut newest_first = firsts.clone();
+            newest_first.sort_by(|a, b| b.cmp(a));
+            assert_eq!(firsts, newest_first, "newest first for {word}");
+        }
+    }
 }
 
 #[tokio::test]
