@@ -243,7 +243,7 @@ pub(super) enum Db {
         write: Pool<Sqlite>,
         read: Pool<Sqlite>,
         /// Hot-path reads without sqlx's thread hop; `None` for an in-memory database.
-        fast: Option<FastReader>,
+        fast: Option<Arc<FastReader>>,
     },
     Postgres {
         pool: Pool<Postgres>,
@@ -305,7 +305,7 @@ impl Db {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.read_only(true))
             .await?;
-        let fast = if on_disk { Some(FastReader::open(&file, 4)?) } else { None };
+        let fast = if on_disk { Some(Arc::new(FastReader::open(&file, 4)?)) } else { None };
         Ok(Db::Sqlite { write, read, fast })
     }
 
@@ -362,7 +362,7 @@ impl Db {
 
     pub fn fast(&self) -> Option<&FastReader> {
         match self {
-            Db::Sqlite { fast, .. } => fast.as_ref(),
+            Db::Sqlite { fast, .. } => fast.as_deref(),
             Db::Postgres { .. } => None,
         }
     }
@@ -386,6 +386,26 @@ impl Db {
 
     pub async fn fetch_one(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Option<DbRow>> {
         Ok(self.fetch(sql, args).await?.into_iter().next())
+    }
+
+    /// A read whose cost grows with the data (a count over an index range, a grouping):
+    /// on SQLite it runs on the blocking pool, not on the runtime's worker threads. Reads
+    /// bounded by an index and a page stay in place, where a hand-over would cost more
+    /// than the read (docs/performance.md).
+    pub async fn fetch_scan(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
+        match self {
+            Db::Sqlite { fast: Some(fast), .. } => {
+                trace_read(sql, args);
+                // One blocking thread per free connection: more would only wait for one,
+                // each thread holding a heap of its own.
+                let _turn = fast.scans.acquire().await.map_err(|_| StoreError::Corrupt("reads are closed".into()))?;
+                let (fast, sql, args) = (fast.clone(), sql.to_owned(), args.to_vec());
+                tokio::task::spawn_blocking(move || fast.fetch(&sql, &args))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("a read task failed: {e}")))?
+            }
+            _ => self.fetch(sql, args).await,
+        }
     }
 
     /// A write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock at once, so

@@ -32,6 +32,8 @@ pub(super) struct FastReader {
     next: AtomicUsize,
     /// One connection answers `data_version`: its values compare only with themselves.
     probe: Mutex<Connection>,
+    /// Turns for reads sent to the blocking pool (`Db::fetch_scan`), one per connection.
+    pub scans: tokio::sync::Semaphore,
 }
 
 impl FastReader {
@@ -44,7 +46,12 @@ impl FastReader {
             Ok(c)
         };
         let conns = (0..connections).map(|_| connect().map(Mutex::new)).collect::<anyhow::Result<_>>()?;
-        Ok(FastReader { conns, next: AtomicUsize::new(0), probe: Mutex::new(connect()?) })
+        Ok(FastReader {
+            conns,
+            next: AtomicUsize::new(0),
+            probe: Mutex::new(connect()?),
+            scans: tokio::sync::Semaphore::new(connections),
+        })
     }
 
     /// Changes whenever another connection (any process) has committed since.

@@ -317,7 +317,8 @@ impl Store {
         sql.bind(org_id.into());
         sql.push(" AND deleted_at IS NULL");
         sql.and_all(filter);
-        let mut row = self.db.fetch_one(&sql.text, &sql.binds).await?.ok_or(StoreError::NotFound)?;
+        let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
+        let mut row = rows.into_iter().next().ok_or(StoreError::NotFound)?;
         Ok(row.need_int(0)? as u64)
     }
 
@@ -527,7 +528,7 @@ impl Store {
         sql.push(" AND deleted_at IS NULL");
         sql.and_all(filter);
         sql.push(" GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1000");
-        let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
         rows.into_iter()
             .map(|mut r| {
                 let v = r.json(0)?;
@@ -553,7 +554,7 @@ impl Store {
         sql.bind(org_id.into());
         sql.push(&format!(" AND deleted_at IS NULL AND {amount} IS NOT NULL AND {currency} IS NOT NULL"));
         sql.and_all(filter);
-        let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
         rows.into_iter()
             .map(|mut r| {
                 let v = r.json(0)?;
