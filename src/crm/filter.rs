@@ -338,20 +338,15 @@ impl<'a> Schema<'a> {
     /// are broken by age, then by id). The indexes hold the same order after each
     /// field, so a filter on a field's value walks its index newest first.
     pub fn parse_sort(&self, sort: &[SortKey]) -> Result<Vec<SortExpr>, CrmError> {
-        let created = |desc: bool| SortExpr {
-            field: "created_at".into(),
-            col: Col::Builtin { name: "created_at", kind: ColKind::Int, indexed: true },
-            desc,
-        };
         if sort.is_empty() {
-            return Ok(vec![created(true)]);
+            return Ok(vec![SortExpr::created_at(true)]);
         }
         if sort.len() > 3 {
             return Err(CrmError::invalid("sort by at most 3 fields"));
         }
         let mut keys = self.parse_sort_keys(sort)?;
         if !keys.iter().any(|k| k.field == "created_at") {
-            keys.push(created(keys[0].desc));
+            keys.push(SortExpr::created_at(keys[0].desc));
         }
         Ok(keys)
     }

@@ -204,7 +204,7 @@ fn pg_row(row: &PgRow) -> StoreResult<DbRow> {
     Ok(DbRow(out))
 }
 
-/// Each read with its values, at `RAPPORT_LOG=rapport::sql=trace` (bench/million.sh reads
+/// Each read with its values, at `RAPPORT_LOG=rapport::sql=trace` (bench/million.py reads
 /// them to show the query plans). Reads only: writes bind password hashes.
 pub(super) fn trace_read(sql: &str, args: &[SqlValue]) {
     tracing::trace!(target: "rapport::sql", sql, binds = %serde_json::Value::Array(args.iter().map(|a| match a {
@@ -316,7 +316,6 @@ impl Db {
         }
     }
 
-    /// Starts watching for key changes and database outages (PostgreSQL only).
     /// Background work until `stop`: PostgreSQL's key-change listener; on SQLite, the
     /// hourly `PRAGMA optimize` SQLite recommends for long-lived connections, so the
     /// planner's statistics follow the data as it grows (PostgreSQL's autovacuum

@@ -27,20 +27,18 @@ pub fn sort_indexes(dialect: Dialect, entity: Entity) -> Vec<String> {
         .iter()
         .filter(|f| f.indexed())
         .map(|f| {
-            let key = |name: &'static str, ty| {
-                let mut sql = Sql::new(dialect);
-                let col = Col::Builtin { name, kind: col_kind(ty), indexed: true };
-                sql.sort_expr(&SortExpr { field: name.to_owned(), col, desc: false });
-                sql.text
-            };
-            // The order `Filter::parse_sort` gives: the field, then age, then id.
-            let mut keys = key(f.name, f.ty);
+            // The order `Schema::parse_sort` gives: the field, then age, then id.
+            let mut keys = Sql::new(dialect);
+            let col = Col::Builtin { name: f.name, kind: col_kind(f.ty), indexed: true };
+            keys.sort_expr(&SortExpr { field: f.name.to_owned(), col, desc: false });
             if f.name != "created_at" {
-                keys = format!("{keys}, {}", key("created_at", rapport_tools::FieldType::Datetime));
+                keys.push(", ");
+                keys.sort_expr(&SortExpr::created_at(false));
             }
             format!(
                 "CREATE INDEX IF NOT EXISTS {t}_by_{name} ON {t} (org_id, {keys}, id) WHERE deleted_at IS NULL",
-                name = f.name
+                name = f.name,
+                keys = keys.text
             )
         })
         .collect()

@@ -92,6 +92,17 @@ pub struct SortExpr {
     pub desc: bool,
 }
 
+impl SortExpr {
+    /// Age: the default order (newest first) and every other sort's tiebreak before id.
+    pub fn created_at(desc: bool) -> SortExpr {
+        SortExpr {
+            field: "created_at".into(),
+            col: Col::Builtin { name: "created_at", kind: ColKind::Int, indexed: true },
+            desc,
+        }
+    }
+}
+
 impl Col {
     pub fn kind(&self) -> ColKind {
         match self {
@@ -154,6 +165,16 @@ pub fn newest_notes_json(dialect: Dialect, outer: &str, entity: Entity, limit: u
 }
 
 /// `s` with `LIKE`'s wildcards and the escape character escaped by `\`.
+/// What a sort key holds for NULL, as SQL and as a value: text's stand-in is the least
+/// value, numbers' the greatest.
+fn stand_in(kind: ColKind) -> (&'static str, SqlValue) {
+    match kind {
+        ColKind::Text | ColKind::Bool => ("''", SqlValue::Text(String::new())),
+        ColKind::Int => ("9223372036854775807", SqlValue::Int(i64::MAX)),
+        ColKind::Float => ("1e300", SqlValue::Float(1e300)),
+    }
+}
+
 pub fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -278,11 +299,7 @@ impl Sql {
             self.col(col);
             return "";
         };
-        let missing = match col.kind() {
-            ColKind::Text | ColKind::Bool => SqlValue::Text(String::new()),
-            ColKind::Int => SqlValue::Int(i64::MAX),
-            ColKind::Float => SqlValue::Float(1e300),
-        };
+        let (_, missing) = stand_in(col.kind());
         let is_missing = |v: &SqlValue| *v == missing;
         // Text's stand-in is the least value, numbers' the greatest.
         let least = matches!(col.kind(), ColKind::Text | ColKind::Bool);
@@ -486,11 +503,9 @@ impl Sql {
     fn key_expr(&mut self, col: &Col) {
         self.push("COALESCE(");
         self.col(col);
-        self.push(match col.kind() {
-            ColKind::Text | ColKind::Bool => ", '')",
-            ColKind::Int => ", 9223372036854775807)",
-            ColKind::Float => ", 1e300)",
-        });
+        self.push(", ");
+        self.push(stand_in(col.kind()).0);
+        self.push(")");
     }
 
     /// The keyset condition: rows strictly after `(values, id)` in the sort order.

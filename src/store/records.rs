@@ -222,6 +222,11 @@ impl Store {
     /// Runs a query of `EntitySql::select` and reads its rows as records, links included.
     async fn fetch_records(&self, org_id: &OrgId, entity: Entity, sql: &Sql) -> StoreResult<Vec<Record>> {
         let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        self.records_from(org_id, entity, rows).await
+    }
+
+    /// Rows of `EntitySql::select` as records, links included.
+    async fn records_from(&self, org_id: &OrgId, entity: Entity, rows: Vec<DbRow>) -> StoreResult<Vec<Record>> {
         let mut records = rows.into_iter().map(|r| decode(entity, r)).collect::<StoreResult<Vec<_>>>()?;
         self.attach_links(org_id, entity, &mut records).await?;
         Ok(records)
@@ -302,9 +307,10 @@ impl Store {
         };
         let text = query.filter.iter().any(|p| matches!(p, Predicate::Text { .. }));
         if text && self.dialect() == Dialect::Sqlite {
-            let first = self.fetch_records(org_id, query.entity, &page(true, false)).await?;
-            if first.len() >= query.limit as usize {
-                return Ok(first);
+            let window = page(true, false);
+            let rows = self.db.fetch(&window.text, &window.binds).await?;
+            if rows.len() >= query.limit as usize {
+                return self.records_from(org_id, query.entity, rows).await;
             }
             return self.fetch_records(org_id, query.entity, &page(false, true)).await;
         }
