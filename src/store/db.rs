@@ -411,8 +411,8 @@ impl Db {
     /// whatever the transaction reads stays true until it commits.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite { write, .. } => {
-                Tx { inner: TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?), notify: false }
+            Db::Sqlite { write, fast, .. } => {
+                Tx { inner: TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?, fast.clone()), notify: false }
             }
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
@@ -448,7 +448,8 @@ pub struct Tx {
 }
 
 enum TxInner {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    /// With the fast reader whose authentication generation its commit bumps.
+    Sqlite(sqlx::Transaction<'static, Sqlite>, Option<Arc<FastReader>>),
     /// With the watch its errors report outages to, and its commit bumps.
     Postgres(sqlx::Transaction<'static, Postgres>, Arc<AuthWatch>),
 }
@@ -456,21 +457,21 @@ enum TxInner {
 impl Tx {
     pub fn dialect(&self) -> Dialect {
         match self.inner {
-            TxInner::Sqlite(_) => Dialect::Sqlite,
+            TxInner::Sqlite(..) => Dialect::Sqlite,
             TxInner::Postgres(..) => Dialect::Postgres,
         }
     }
 
     /// Says that what authentication reads changed, so this process drops its cached
-    /// lookups when this commits. Other processes hear of it from the database's triggers
-    /// (migration 0004); SQLite's cache watches `data_version` instead.
+    /// lookups when this commits. Other PostgreSQL processes hear of it from the database's
+    /// triggers (migration 0004); other SQLite processes see `data_version` change.
     pub(super) fn auth_changed(&mut self) {
         self.notify = true;
     }
 
     pub(super) async fn fetch(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
         match &mut self.inner {
-            TxInner::Sqlite(tx) => {
+            TxInner::Sqlite(tx, _) => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 q.fetch_all(&mut **tx).await?.iter().map(sqlite_row).collect()
             }
@@ -494,7 +495,7 @@ impl Tx {
     /// Runs a statement; the number of rows it touched.
     pub(super) async fn execute(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<u64> {
         Ok(match &mut self.inner {
-            TxInner::Sqlite(tx) => {
+            TxInner::Sqlite(tx, _) => {
                 bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
             }
             TxInner::Postgres(tx, watch) => {
@@ -515,7 +516,12 @@ impl Tx {
 
     pub async fn commit(self) -> StoreResult<()> {
         match self.inner {
-            TxInner::Sqlite(tx) => tx.commit().await?,
+            TxInner::Sqlite(tx, fast) => {
+                tx.commit().await?;
+                if let (true, Some(fast)) = (self.notify, fast) {
+                    fast.auth_changed();
+                }
+            }
             TxInner::Postgres(tx, watch) => {
                 watch.observe(tx.commit().await)?;
                 // Exact at once in this process; the others hear the NOTIFY.

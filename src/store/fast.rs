@@ -7,8 +7,8 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
@@ -27,11 +27,20 @@ fn placeholder(n: usize) -> std::borrow::Cow<'static, str> {
     }
 }
 
+/// How stale another process's key change may look here; SPEC section 1 allows 1 s.
+pub(super) const PROBE_EVERY: Duration = Duration::from_millis(100);
+
 pub(super) struct FastReader {
     conns: Vec<Mutex<Connection>>,
     next: AtomicUsize,
     /// One connection answers `data_version`: its values compare only with themselves.
     probe: Mutex<Connection>,
+    /// Bumped when this process commits a key or user change: exact here at once.
+    local: AtomicU64,
+    /// The last `data_version` read and when (ms since `started`, plus one; 0: never).
+    seen: AtomicU64,
+    seen_at: AtomicU64,
+    started: Instant,
     /// Turns for reads sent to the blocking pool (`Db::fetch_scan`), one per connection.
     pub scans: tokio::sync::Semaphore,
 }
@@ -50,12 +59,38 @@ impl FastReader {
             conns,
             next: AtomicUsize::new(0),
             probe: Mutex::new(connect()?),
+            local: AtomicU64::new(0),
+            seen: AtomicU64::new(0),
+            seen_at: AtomicU64::new(0),
+            started: Instant::now(),
             scans: tokio::sync::Semaphore::new(connections),
         })
     }
 
+    /// A number that changes at once when this process commits a key or user change, and
+    /// within [`PROBE_EVERY`] when any other connection (another process, the CLI) commits:
+    /// `data_version` is a statement and a file lock, too dear to ask on every request.
+    pub fn auth_generation(&self) -> StoreResult<u64> {
+        let now = self.started.elapsed().as_millis() as u64 + 1;
+        let at = self.seen_at.load(Ordering::Acquire);
+        let version = if at == 0 || now.saturating_sub(at) >= PROBE_EVERY.as_millis() as u64 {
+            let v = self.data_version()?;
+            self.seen.store(v, Ordering::Release);
+            self.seen_at.store(now, Ordering::Release);
+            v
+        } else {
+            self.seen.load(Ordering::Acquire)
+        };
+        Ok(self.local.load(Ordering::Acquire).wrapping_shl(32) ^ version)
+    }
+
+    /// This process committed a change that authentication reads.
+    pub fn auth_changed(&self) {
+        self.local.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Changes whenever another connection (any process) has committed since.
-    pub fn data_version(&self) -> StoreResult<u64> {
+    fn data_version(&self) -> StoreResult<u64> {
         let c = self.probe.lock().unwrap_or_else(|p| p.into_inner());
         let v: i64 = c
             .prepare_cached("PRAGMA data_version")

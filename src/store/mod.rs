@@ -98,14 +98,15 @@ impl Store {
     /// other on the same database, so cached authentication knows it is stale; `None`
     /// when lookups must not be cached. Costs no database round trip.
     ///
-    /// On SQLite it is `PRAGMA data_version`, which changes whenever another connection
-    /// (any process, the CLI too) commits. On PostgreSQL it is the watch's generation,
+    /// On SQLite it is a local count of this process's changes with `PRAGMA data_version`,
+    /// which changes whenever another connection (any process, the CLI too) commits, read
+    /// at most every 100 ms. On PostgreSQL it is the watch's generation,
     /// bumped by `NOTIFY` from every process, and only while the watch is proven alive
     /// (see `watch.rs`).
     pub fn auth_generation(&self) -> Option<u64> {
         match self.db.auth_watch() {
             Some(watch) => watch.generation(),
-            None => self.db.fast().and_then(|f| f.data_version().ok()),
+            None => self.db.fast().and_then(|f| f.auth_generation().ok()),
         }
     }
 

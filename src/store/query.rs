@@ -112,6 +112,18 @@ impl Col {
     }
 }
 
+/// Which rows after a cursor a statement asks for. A run of rows sharing the cursor's
+/// first key (a common last name) is walked, not sought, to reach a row value inside it;
+/// `SameFirst` then `PastFirst` are two seeks that together give what `All` gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    All,
+    /// The rest of the cursor's run: first key equal, the others after.
+    SameFirst,
+    /// Rows past the run: first key after.
+    PastFirst,
+}
+
 /// One page of a search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
@@ -165,6 +177,23 @@ pub fn newest_notes_json(dialect: Dialect, outer: &str, entity: Entity, limit: u
 }
 
 /// `s` with `LIKE`'s wildcards and the escape character escaped by `\`.
+/// Whether NULL's stand-in in the sort key of `col` passes `key op values`: then the
+/// comparison on the key needs `col IS NOT NULL` to keep NULL out, as SQL does.
+fn null_passes(col: &Col, op: CmpOp, values: &[SqlValue]) -> bool {
+    let (_, missing) = stand_in(col.kind());
+    let is_missing = |v: &SqlValue| *v == missing;
+    // Text's stand-in is the least value, numbers' the greatest.
+    let least = matches!(col.kind(), ColKind::Text | ColKind::Bool);
+    match op {
+        CmpOp::Eq => values.iter().any(is_missing),
+        CmpOp::Gt => !least && !values.iter().all(is_missing),
+        CmpOp::Gte => !least || values.iter().any(is_missing),
+        CmpOp::Lt => least && !values.iter().all(is_missing),
+        CmpOp::Lte => least || values.iter().any(is_missing),
+        CmpOp::Ne => true,
+    }
+}
+
 /// What a sort key holds for NULL, as SQL and as a value: text's stand-in is the least
 /// value, numbers' the greatest.
 fn stand_in(kind: ColKind) -> (&'static str, SqlValue) {
@@ -209,11 +238,14 @@ pub struct Sql {
     /// Free text may use the trigram index (on SQLite a subquery on the FTS table); off
     /// where the rows are already few and a plain `LIKE` on each is cheaper.
     pub trigram: bool,
+    /// Indexed columns that a sibling condition keeps NULL out of (`email >= 'user12'`
+    /// beside `email < 'user13'`): their comparisons need no `IS NOT NULL`.
+    unguarded: Vec<Col>,
 }
 
 impl Sql {
     pub fn new(dialect: Dialect) -> Self {
-        Sql { dialect, text: String::with_capacity(256), binds: Vec::new(), trigram: true }
+        Sql { dialect, text: String::with_capacity(256), binds: Vec::new(), trigram: true, unguarded: Vec::new() }
     }
 
     /// ` LIMIT n` with the number written into the text. A bound LIMIT would make SQLite
@@ -299,19 +331,7 @@ impl Sql {
             self.col(col);
             return "";
         };
-        let (_, missing) = stand_in(col.kind());
-        let is_missing = |v: &SqlValue| *v == missing;
-        // Text's stand-in is the least value, numbers' the greatest.
-        let least = matches!(col.kind(), ColKind::Text | ColKind::Bool);
-        let passes = match op {
-            CmpOp::Eq => values.iter().any(is_missing),
-            CmpOp::Gt => !least && !values.iter().all(is_missing),
-            CmpOp::Gte => !least || values.iter().any(is_missing),
-            CmpOp::Lt => least && !values.iter().all(is_missing),
-            CmpOp::Lte => least || values.iter().any(is_missing),
-            CmpOp::Ne => true,
-        };
-        if !passes {
+        if !null_passes(col, op, values) || self.unguarded.contains(col) {
             self.key_expr(col);
             return "";
         }
@@ -320,6 +340,22 @@ impl Sql {
         self.push(" IS NOT NULL AND ");
         self.key_expr(col);
         ")"
+    }
+
+    /// Conditions that hold together: those on an indexed column that no NULL passes
+    /// spare their siblings on the column the look at the row. Returns what to truncate
+    /// `unguarded` to afterwards.
+    fn unguard_siblings(&mut self, ps: &[Predicate]) -> usize {
+        let saved = self.unguarded.len();
+        for p in ps {
+            if let Predicate::Compare { col: col @ Col::Builtin { indexed: true, .. }, op, value } = p
+                && *op != CmpOp::Ne
+                && !null_passes(col, *op, std::slice::from_ref(value))
+            {
+                self.unguarded.push(col.clone());
+            }
+        }
+        saved
     }
 
     /// Booleans in custom fields compare as their JSON text on both databases.
@@ -471,6 +507,8 @@ impl Sql {
                     self.push(empty);
                     return;
                 }
+                let all = matches!(p, Predicate::All(_));
+                let saved = if all { self.unguard_siblings(ps) } else { self.unguarded.len() };
                 self.push("(");
                 for (i, p) in ps.iter().enumerate() {
                     if i > 0 {
@@ -481,17 +519,20 @@ impl Sql {
                     self.push(")");
                 }
                 self.push(")");
+                self.unguarded.truncate(saved);
             }
         }
     }
 
     /// ` AND (p1) AND (p2)…` after a `WHERE org_id = $1`.
     pub fn and_all(&mut self, ps: &[Predicate]) {
+        let saved = self.unguard_siblings(ps);
         for p in ps {
             self.push(" AND (");
             self.predicate(p);
             self.push(")");
         }
+        self.unguarded.truncate(saved);
     }
 
     /// The sort key, never NULL, so that keyset comparisons see a total order: text
@@ -508,17 +549,37 @@ impl Sql {
         self.push(")");
     }
 
-    /// The keyset condition: rows strictly after `(values, id)` in the sort order.
-    pub fn after(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str) {
+    /// The keyset condition: rows strictly after `(values, id)` in the sort order, or the
+    /// part of them that `part` names.
+    pub fn after(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str, part: After) {
         let id_desc = sort.first().is_some_and(|s| s.desc);
-        // The first key's bound on its own: SQLite seeks an index on expressions to a plain
-        // range, not to a row value, so without it page 1,000 walks the 25,000 rows before.
-        if let (Some(first), Some(v)) = (sort.first(), values.first()) {
-            self.push(" AND ");
-            self.sort_expr(first);
-            self.push(if first.desc { " <= " } else { " >= " });
-            self.bind(v.clone());
+        let (Some(first), Some(v)) = (sort.first(), values.first()) else {
+            return self.after_rest(&[], &[], id, id_desc);
+        };
+        self.push(" AND ");
+        self.sort_expr(first);
+        match part {
+            // The first key's bound on its own: SQLite seeks an index on expressions to a
+            // plain range, not to a row value, so without it page 1,000 walks the 25,000
+            // rows before.
+            After::All => {
+                self.push(if first.desc { " <= " } else { " >= " });
+                self.bind(v.clone());
+                self.after_rest(sort, values, id, id_desc);
+            }
+            After::SameFirst => {
+                self.push(" = ");
+                self.bind(v.clone());
+                self.after_rest(&sort[1..], &values[1..], id, id_desc);
+            }
+            After::PastFirst => {
+                self.push(if first.desc { " < " } else { " > " });
+                self.bind(v.clone());
+            }
         }
+    }
+
+    fn after_rest(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str, id_desc: bool) {
         // One direction throughout: a row-value comparison, which an index on the sort
         // keys answers with a seek, so page 1,000 costs what page 1 does.
         if sort.iter().all(|s| s.desc == id_desc) {
@@ -605,7 +666,7 @@ mod tests {
         };
         // One direction: the first key's range an index seeks to, then a row-value comparison.
         let mut sql = Sql::new(Dialect::Postgres);
-        sql.after(&[key("last_name", false)], &[SqlValue::Text("b".into())], "id9");
+        sql.after(&[key("last_name", false)], &[SqlValue::Text("b".into())], "id9", After::All);
         assert_eq!(sql.text, " AND COALESCE(last_name, '') >= $1 AND (COALESCE(last_name, ''), id) > ($2, $3)");
         assert_eq!(
             sql.binds,
@@ -614,11 +675,39 @@ mod tests {
         // Mixed directions: spelled out key by key.
         let mut sql = Sql::new(Dialect::Postgres);
         let values = [SqlValue::Text("b".into()), SqlValue::Text("x".into())];
-        sql.after(&[key("last_name", false), key("title", true)], &values, "id9");
+        sql.after(&[key("last_name", false), key("title", true)], &values, "id9", After::All);
         assert_eq!(
             sql.text,
             " AND COALESCE(last_name, '') >= $1 AND ((COALESCE(last_name, '') > $2) OR (COALESCE(last_name, '') = $3 \
              AND COALESCE(title, '') < $4) OR (COALESCE(last_name, '') = $5 AND COALESCE(title, '') = $6 AND id > $7))"
         );
+        // Resumed in two seeks: the rest of the cursor's run, then past it.
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.after(&[key("last_name", false), key("title", true)], &values, "id9", After::SameFirst);
+        assert_eq!(
+            sql.text,
+            " AND COALESCE(last_name, '') = $1 AND ((COALESCE(title, '') < $2) OR (COALESCE(title, '') = $3 AND id > $4))"
+        );
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.after(&[key("last_name", true), key("title", true)], &values, "id9", After::PastFirst);
+        assert_eq!(sql.text, " AND COALESCE(last_name, '') < $1");
+    }
+
+    #[test]
+    fn a_sibling_that_refuses_null_spares_the_guard() {
+        let email = Col::Builtin { name: "email", kind: ColKind::Text, indexed: true };
+        let cmp = |op, v: &str| Predicate::Compare { col: email.clone(), op, value: SqlValue::Text(v.into()) };
+        // Alone, `< 'user13'` would let NULL's stand-in '' through: the row is looked at.
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.and_all(&[cmp(CmpOp::Lt, "user13")]);
+        assert_eq!(sql.text, " AND ((email IS NOT NULL AND COALESCE(email, '') < $1))");
+        // Beside `>= 'user12'`, which no NULL passes, the index answers both.
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.predicate(&Predicate::All(vec![cmp(CmpOp::Gte, "user12"), cmp(CmpOp::Lt, "user13")]));
+        assert_eq!(sql.text, "((COALESCE(email, '') >= $1) AND (COALESCE(email, '') < $2))");
+        // Not across an OR.
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.predicate(&Predicate::Any(vec![cmp(CmpOp::Gte, "user12"), cmp(CmpOp::Lt, "user13")]));
+        assert_eq!(sql.text, "((COALESCE(email, '') >= $1) OR ((email IS NOT NULL AND COALESCE(email, '') < $2)))");
     }
 }

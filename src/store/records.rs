@@ -10,7 +10,7 @@ use rapport_tools::{Entity, Field, FieldType};
 use serde_json::{Map, Value};
 
 use super::db::{DbRow, Tx};
-use super::query::{Predicate, Sql, table};
+use super::query::{After, Predicate, Sql, table};
 use super::*;
 use crate::time::{self, Millis};
 
@@ -281,7 +281,7 @@ impl Store {
     pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
         const WINDOW: u32 = 1_000;
         let t = table(query.entity);
-        let page = |window: bool, trigram_leads: bool| {
+        let page = |window: bool, trigram_leads: bool, part: After, limit: u32| {
             let mut sql = Sql::new(self.dialect());
             sql.push(&sql_of(query.entity).select);
             sql.push(" WHERE ");
@@ -292,7 +292,7 @@ impl Store {
             sql.bind(org_id.into());
             sql.push(" AND deleted_at IS NULL");
             if let Some((values, id)) = &query.after {
-                sql.after(&query.sort, values, id);
+                sql.after(&query.sort, values, id, part);
             }
             if window {
                 sql.order_by(&query.sort);
@@ -302,19 +302,32 @@ impl Store {
             }
             sql.and_all(&query.filter);
             sql.order_by_with(&query.sort, !trigram_leads);
-            sql.limit(query.limit);
+            sql.limit(limit);
             sql
         };
+        let sqlite = self.dialect() == Dialect::Sqlite;
         let text = query.filter.iter().any(|p| matches!(p, Predicate::Text { .. }));
-        if text && self.dialect() == Dialect::Sqlite {
-            let window = page(true, false);
+        if text && sqlite {
+            let window = page(true, false, After::All, query.limit);
             let rows = self.db.fetch(&window.text, &window.binds).await?;
             if rows.len() >= query.limit as usize {
                 return self.records_from(org_id, query.entity, rows).await;
             }
-            return self.fetch_records(org_id, query.entity, &page(false, true)).await;
+            return self.fetch_records(org_id, query.entity, &page(false, true, After::All, query.limit)).await;
         }
-        self.fetch_records(org_id, query.entity, &page(false, false)).await
+        // Sorted by a field after a cursor: the rest of the cursor's run of equal values,
+        // then what follows it, each an index seek (PostgreSQL seeks the row value itself).
+        if sqlite && query.after.is_some() && query.sort.len() > 1 {
+            let same = page(false, false, After::SameFirst, query.limit);
+            let mut rows = self.db.fetch(&same.text, &same.binds).await?;
+            let short = query.limit.saturating_sub(rows.len() as u32);
+            if short > 0 {
+                let past = page(false, false, After::PastFirst, short);
+                rows.extend(self.db.fetch(&past.text, &past.binds).await?);
+            }
+            return self.records_from(org_id, query.entity, rows).await;
+        }
+        self.fetch_records(org_id, query.entity, &page(false, false, After::All, query.limit)).await
     }
 
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
