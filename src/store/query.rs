@@ -553,6 +553,10 @@ impl Sql {
     /// part of them that `part` names.
     pub fn after(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str, part: After) {
         let id_desc = sort.first().is_some_and(|s| s.desc);
+        self.after_from(sort, values, id, id_desc, part);
+    }
+
+    fn after_from(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str, id_desc: bool, part: After) {
         let (Some(first), Some(v)) = (sort.first(), values.first()) else {
             return self.after_rest(&[], &[], id, id_desc);
         };
@@ -570,7 +574,7 @@ impl Sql {
             After::SameFirst => {
                 self.push(" = ");
                 self.bind(v.clone());
-                self.after_rest(&sort[1..], &values[1..], id, id_desc);
+                self.after_from(&sort[1..], &values[1..], id, id_desc, After::All);
             }
             After::PastFirst => {
                 self.push(if first.desc { " < " } else { " > " });
@@ -626,17 +630,19 @@ impl Sql {
     }
 
     pub fn order_by(&mut self, sort: &[SortExpr]) {
-        self.order_by_with(sort, true);
+        self.order_by_with(sort, true, 0);
     }
 
     /// `ORDER BY`; without `by_index`, written so that SQLite cannot answer it by walking
     /// a sort index (a unary `+` is not the indexed expression): it then finds the rows
-    /// through another index, such as the trigram index, and sorts those.
-    pub fn order_by_with(&mut self, sort: &[SortExpr], by_index: bool) {
+    /// through another index, such as the trigram index, and sorts those. The first
+    /// `fixed` keys are left out: an equality holds them (`After::SameFirst`), and SQLite
+    /// sorts rather than walk the index when they are named.
+    pub fn order_by_with(&mut self, sort: &[SortExpr], by_index: bool, fixed: usize) {
         let id_desc = sort.first().is_some_and(|s| s.desc);
         let plus = if by_index || self.dialect != Dialect::Sqlite { "" } else { "+" };
         self.push(" ORDER BY ");
-        for s in sort {
+        for s in sort.iter().skip(fixed) {
             self.push(plus);
             self.sort_expr(s);
             self.push(if s.desc { " DESC, " } else { " ASC, " });
@@ -686,7 +692,8 @@ mod tests {
         sql.after(&[key("last_name", false), key("title", true)], &values, "id9", After::SameFirst);
         assert_eq!(
             sql.text,
-            " AND COALESCE(last_name, '') = $1 AND ((COALESCE(title, '') < $2) OR (COALESCE(title, '') = $3 AND id > $4))"
+            " AND COALESCE(last_name, '') = $1 AND COALESCE(title, '') <= $2 AND ((COALESCE(title, '') < $3) \
+             OR (COALESCE(title, '') = $4 AND id > $5))"
         );
         let mut sql = Sql::new(Dialect::Sqlite);
         sql.after(&[key("last_name", true), key("title", true)], &values, "id9", After::PastFirst);

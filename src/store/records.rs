@@ -301,7 +301,7 @@ impl Store {
                 sql.trigram = false;
             }
             sql.and_all(&query.filter);
-            sql.order_by_with(&query.sort, !trigram_leads);
+            sql.order_by_with(&query.sort, !trigram_leads, usize::from(part == After::SameFirst));
             sql.limit(limit);
             sql
         };
