@@ -124,7 +124,17 @@ impl<'a> Schema<'a> {
         self.field_condition(&cond)
     }
 
+    /// A condition; on a custom field, what no missing value satisfies is looked up in
+    /// the typed value table, the rest read the record's JSON.
     fn field_condition(&self, c: &FieldCondition) -> Result<Predicate, CrmError> {
+        let p = self.condition_on_field(c)?;
+        Ok(match self.target(&c.field)? {
+            Target::Custom(def, _) => p.on_value_table(self.entity, &def.key),
+            Target::Builtin(_) => p,
+        })
+    }
+
+    fn condition_on_field(&self, c: &FieldCondition) -> Result<Predicate, CrmError> {
         let target = self.target(&c.field)?;
         let (ty, ops, col) = (target.ty(), fields::operators(target.ty()), target.col());
         let reverse = match &target {

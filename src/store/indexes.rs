@@ -10,6 +10,10 @@
 //!   Acme) uses: an FTS5 `trigram` table kept by triggers on SQLite, `pg_trgm` on
 //!   PostgreSQL.
 //!
+//! - triggers that keep `custom_values` (migration 0005), the typed value of each custom
+//!   field, in step with each table's `custom` JSON, so that filters on custom fields are
+//!   index ranges.
+//!
 //! `CREATE … IF NOT EXISTS` makes this a few catalog lookups on every start.
 
 use rapport_tools::Entity;
@@ -75,9 +79,73 @@ fn sqlite_search_index(t: &str) -> [String; 4] {
     ]
 }
 
+/// The `custom_values` rows of the `custom` JSON of `src`, a row of `entity`'s table: one
+/// per value, one per option of a multi-select, typed. `from` introduces `src` (empty in a
+/// trigger, where `src` is `new`).
+fn custom_value_rows(dialect: Dialect, entity: Entity, src: &str, from: &str) -> String {
+    let e = entity.as_str();
+    match dialect {
+        Dialect::Sqlite => format!(
+            "SELECT '{e}', {src}.id, f.key, \
+             CASE f.type WHEN 'text' THEN f.value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END, \
+             CASE f.type WHEN 'integer' THEN f.value WHEN 'real' THEN f.value \
+             WHEN 'object' THEN CAST(json_extract(f.value, '$.amount') AS REAL) END \
+             FROM {from}json_each({src}.custom) f WHERE f.type NOT IN ('array', 'null') \
+             UNION ALL SELECT '{e}', {src}.id, f.key, o.value, NULL FROM {from}json_each({src}.custom) f, \
+             json_each(f.value) o WHERE f.type = 'array' AND o.type = 'text'"
+        ),
+        Dialect::Postgres => format!(
+            "SELECT '{e}', {src}.id, f.key, \
+             CASE jsonb_typeof(x.v) WHEN 'string' THEN x.v #>> '{{}}' WHEN 'boolean' THEN x.v::text END, \
+             CASE jsonb_typeof(x.v) WHEN 'number' THEN (x.v #>> '{{}}')::double precision \
+             WHEN 'object' THEN (x.v ->> 'amount')::double precision END \
+             FROM {from}jsonb_each({src}.custom::jsonb) f CROSS JOIN LATERAL jsonb_array_elements(\
+             CASE jsonb_typeof(f.value) WHEN 'array' THEN f.value ELSE jsonb_build_array(f.value) END) AS x(v) \
+             WHERE jsonb_typeof(x.v) <> 'null'"
+        ),
+    }
+}
+
+/// The triggers that keep `custom_values` in step with `entity`'s table, and their name.
+fn custom_value_triggers(dialect: Dialect, entity: Entity) -> (String, Vec<String>) {
+    let (t, e) = (table(entity), entity.as_str());
+    let insert = format!(
+        "INSERT INTO custom_values (entity, record_id, key, t, n) {}",
+        custom_value_rows(dialect, entity, "new", "")
+    );
+    let forget = |row: &str| format!("DELETE FROM custom_values WHERE entity = '{e}' AND record_id = {row}.id");
+    let name = format!("{t}_custom_values");
+    let ddl = match dialect {
+        Dialect::Sqlite => vec![
+            format!("CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON {t} BEGIN {insert}; END"),
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {t}_custom_values_update AFTER UPDATE OF custom ON {t} BEGIN {}; {insert}; END",
+                forget("old")
+            ),
+            format!(
+                "CREATE TRIGGER IF NOT EXISTS {t}_custom_values_delete AFTER DELETE ON {t} BEGIN {}; END",
+                forget("old")
+            ),
+        ],
+        Dialect::Postgres => vec![
+            format!(
+                "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
+                 IF TG_OP <> 'INSERT' THEN {}; END IF; IF TG_OP <> 'DELETE' THEN {insert}; END IF; \
+                 RETURN NULL; END $f$",
+                forget("OLD")
+            ),
+            format!(
+                "CREATE TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE OF custom ON {t} \
+                 FOR EACH ROW EXECUTE FUNCTION {name}()"
+            ),
+        ],
+    };
+    (name, ddl)
+}
+
 impl Store {
-    /// Creates whatever derived index is missing; a new search index is filled from the
-    /// table at once.
+    /// Creates whatever derived index is missing; a new search index, or a value table
+    /// newly kept by triggers, is filled from the table at once.
     pub async fn ensure_indexes(&self) -> StoreResult<()> {
         let dialect = self.dialect();
         let mut tx = self.begin().await?;
@@ -112,6 +180,26 @@ impl Store {
                         tx.execute(&ddl, &[]).await?;
                     }
                 }
+            }
+            let (name, triggers) = custom_value_triggers(dialect, entity);
+            let exists = match dialect {
+                Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = $1",
+                Dialect::Postgres => "SELECT COUNT(*) FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)",
+            };
+            let binds = [name.as_str().into(), t.into()];
+            let binds = if dialect == Dialect::Sqlite { &binds[..1] } else { &binds[..] };
+            if tx.scalar(exists, binds).await? == 0 {
+                for ddl in triggers {
+                    tx.execute(&ddl, &[]).await?;
+                }
+                let e = entity.as_str();
+                tx.execute(&format!("DELETE FROM custom_values WHERE entity = '{e}'"), &[]).await?;
+                let from = match dialect {
+                    Dialect::Sqlite => format!("{t} AS src, "),
+                    Dialect::Postgres => format!("{t} AS src CROSS JOIN LATERAL "),
+                };
+                let rows = custom_value_rows(dialect, entity, "src", &from);
+                tx.execute(&format!("INSERT INTO custom_values (entity, record_id, key, t, n) {rows}"), &[]).await?;
             }
         }
         tx.commit().await

@@ -27,6 +27,20 @@ pub enum CmpOp {
     Lte,
 }
 
+impl CmpOp {
+    /// The operator with a space either side.
+    fn sql(self) -> &'static str {
+        match self {
+            CmpOp::Eq => " = ",
+            CmpOp::Ne => " <> ",
+            CmpOp::Gt => " > ",
+            CmpOp::Gte => " >= ",
+            CmpOp::Lt => " < ",
+            CmpOp::Lte => " <= ",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Predicate {
     /// `ne` also matches records where the value is missing.
@@ -80,8 +94,54 @@ pub enum Predicate {
         table: &'static str,
         word: String,
     },
+    /// A custom field's value in `custom_values`, typed (`number`: the `n` column, else
+    /// `t`) and indexed once for every tenant: `op` against one value, or `Eq` against
+    /// any of several. Only for conditions that no missing value satisfies.
+    CustomValue {
+        entity: Entity,
+        key: String,
+        number: bool,
+        op: CmpOp,
+        values: Vec<SqlValue>,
+    },
     Any(Vec<Predicate>),
     All(Vec<Predicate>),
+}
+
+impl Predicate {
+    /// This condition on the custom field `key` of `entity`, through the value table
+    /// where it has the same meaning there: comparisons, `in` and `has_any`. `ne`,
+    /// `not_in`, `has_none` and `is_null` also match records without the value, which
+    /// the table does not hold: they read the JSON.
+    pub fn on_value_table(self, entity: Entity, key: &str) -> Predicate {
+        let typed = |col: &Col| match col {
+            Col::Custom { kind, .. } => Some(matches!(kind, ColKind::Int | ColKind::Float)),
+            Col::CustomAmount { .. } => Some(true),
+            Col::Builtin { .. } => None,
+        };
+        let key = key.to_owned();
+        match self {
+            Predicate::Compare { ref col, op, ref value } if op != CmpOp::Ne => match typed(col) {
+                Some(number) => {
+                    let values = vec![Sql::value_for(col, value.clone())];
+                    Predicate::CustomValue { entity, key, number, op, values }
+                }
+                None => self,
+            },
+            Predicate::In { ref col, ref values, negate: false } if !values.is_empty() => match typed(col) {
+                Some(number) => {
+                    let values = values.iter().map(|v| Sql::value_for(col, v.clone())).collect();
+                    Predicate::CustomValue { entity, key, number, op: CmpOp::Eq, values }
+                }
+                None => self,
+            },
+            Predicate::TagsAny { custom: Some(_), values, negate: false } if !values.is_empty() => {
+                let values = values.into_iter().map(SqlValue::Text).collect();
+                Predicate::CustomValue { entity, key, number: false, op: CmpOp::Eq, values }
+            }
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -359,7 +419,7 @@ impl Sql {
     }
 
     /// Booleans in custom fields compare as their JSON text on both databases.
-    fn value_for(col: &Col, v: SqlValue) -> SqlValue {
+    pub(crate) fn value_for(col: &Col, v: SqlValue) -> SqlValue {
         match (col, v) {
             (Col::Custom { kind: ColKind::Bool, .. }, SqlValue::Bool(b)) => SqlValue::Text(b.to_string()),
             (_, v) => v,
@@ -380,16 +440,8 @@ impl Sql {
                     self.push(")");
                     return;
                 }
-                let sym = match op {
-                    CmpOp::Eq => " = ",
-                    CmpOp::Gt => " > ",
-                    CmpOp::Gte => " >= ",
-                    CmpOp::Lt => " < ",
-                    CmpOp::Lte => " <= ",
-                    CmpOp::Ne => unreachable!("handled above"),
-                };
                 let close = self.compared(col, *op, std::slice::from_ref(&v));
-                self.push(sym);
+                self.push(op.sql());
                 self.bind(v);
                 self.push(close);
             }
@@ -499,6 +551,22 @@ impl Sql {
                 self.push("search LIKE ");
                 self.bind(SqlValue::Text(pattern));
                 self.push(" ESCAPE '\\'");
+            }
+            Predicate::CustomValue { entity, key, number, op, values } => {
+                debug_assert!(is_safe_key(key));
+                let column = if *number { "n" } else { "t" };
+                self.push(&format!(
+                    "id IN (SELECT record_id FROM custom_values WHERE entity = '{e}' AND key = '{key}' AND {column}",
+                    e = entity.as_str()
+                ));
+                if let [one] = values.as_slice() {
+                    self.push(op.sql());
+                    self.bind(one.clone());
+                } else {
+                    self.push(" IN ");
+                    self.bind_list(values.iter().cloned());
+                }
+                self.push(")");
             }
             Predicate::Any(ps) | Predicate::All(ps) => {
                 let (empty, joiner) =

@@ -1,7 +1,7 @@
 //! Every filter operator, `any` groups, sorting, custom fields, and the errors that teach
 //! the model the syntax.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use serde_json::{Value, json};
 
@@ -357,4 +357,73 @@ async fn free_text_follows_every_write() {
     assert!(find("lobe").await.is_empty(), "deleted records are not found");
     app.ok("restore_records", json!({"entity": "company", "ids": [id]})).await;
     assert_eq!(find("globex").await, vec![id.clone()], "restored records are");
+}
+
+/// Filters on custom fields read the typed value table: it follows every change to a
+/// record's values, to the records themselves and to the field.
+#[tokio::test]
+async fn custom_field_filters_follow_every_change() {
+    let app = spawn_app().await;
+    for args in [
+        json!({"entity": "company", "key": "seats", "label": "Seats", "type": "number"}),
+        json!({"entity": "company", "key": "arr", "label": "ARR", "type": "currency"}),
+        json!({"entity": "company", "key": "regions", "label": "Regions", "type": "multi_select", "options": ["emea", "apac", "amer"]}),
+        json!({"entity": "company", "key": "tier", "label": "Tier", "type": "select", "options": ["gold", "silver"]}),
+    ] {
+        app.ok("create_custom_field", args).await;
+    }
+    let cos = app
+        .create_companies(json!([
+            {"name": "A", "custom": {"seats": 10, "arr": {"amount": "1200.50", "currency": "EUR"}, "regions": ["emea", "apac"], "tier": "gold"}},
+            {"name": "B", "custom": {"seats": 200, "regions": ["amer"]}},
+            {"name": "C"}
+        ]))
+        .await;
+    let [a, b, c] = [0, 1, 2].map(|i| cos[i]["id"].as_str().unwrap().to_owned());
+    let find = |field: &str, op: &str, value: Value| json!({"entity": "company", "filters": [{"field": field, "op": op, "value": value}]});
+    let set = |ids: &[&String]| ids.iter().map(|s| s.to_string()).collect::<HashSet<String>>();
+    let ids = |args: Value| {
+        let app = &app;
+        async move { app.search_ids(args).await.into_iter().collect::<HashSet<String>>() }
+    };
+    assert_eq!(ids(find("custom.seats", "gte", json!(10))).await, set(&[&a, &b]));
+    assert_eq!(ids(find("custom.seats", "in", json!([200, 7]))).await, set(&[&b]));
+    assert_eq!(ids(find("custom.arr", "gt", json!(1000))).await, set(&[&a]));
+    assert_eq!(ids(find("custom.regions", "has_any", json!(["apac", "amer"]))).await, set(&[&a, &b]));
+    assert_eq!(
+        ids(find("custom.regions", "has_none", json!(["emea"]))).await,
+        set(&[&b, &c]),
+        "missing matches has_none"
+    );
+    assert_eq!(ids(find("custom.tier", "ne", json!("gold"))).await, set(&[&b, &c]), "missing matches ne");
+
+    // A changed value, a cleared one, a new one.
+    app.ok(
+        "update_companies",
+        json!({"companies": [
+            {"id": a, "custom": {"seats": 300, "regions": null}},
+            {"id": c, "custom": {"seats": 50, "regions": ["emea"]}}
+        ]}),
+    )
+    .await;
+    assert_eq!(ids(find("custom.seats", "gt", json!(100))).await, set(&[&a, &b]));
+    assert_eq!(ids(find("custom.seats", "lt", json!(100))).await, set(&[&c]));
+    assert_eq!(ids(find("custom.regions", "has_any", json!(["apac", "emea"]))).await, set(&[&c]));
+
+    // In the trash a record matches nothing; restored, it matches again.
+    app.ok("delete_records", json!({"entity": "company", "ids": [b]})).await;
+    assert_eq!(ids(find("custom.seats", "gt", json!(100))).await, set(&[&a]));
+    app.ok("restore_records", json!({"entity": "company", "ids": [b]})).await;
+    assert_eq!(ids(find("custom.seats", "gt", json!(100))).await, set(&[&a, &b]));
+
+    // Merged, the survivor keeps its values and takes what it lacked.
+    app.ok("merge_records", json!({"entity": "company", "keep_id": c, "merge_ids": [b]})).await;
+    assert_eq!(ids(find("custom.seats", "gt", json!(100))).await, set(&[&a]));
+    assert_eq!(ids(find("custom.regions", "has_any", json!(["amer", "emea"]))).await, set(&[&c]));
+
+    // A deleted field's values go with it; a new field of the same key starts empty.
+    app.ok("delete_custom_field", json!({"entity": "company", "key": "seats"})).await;
+    app.ok("create_custom_field", json!({"entity": "company", "key": "seats", "label": "Seats", "type": "number"}))
+        .await;
+    assert_eq!(ids(find("custom.seats", "gt", json!(0))).await, set(&[]));
 }

@@ -22,7 +22,8 @@ async fn a_database_from_the_first_release_upgrades_with_its_data() {
         "INSERT INTO orgs (id, name, created_at) VALUES ('o1', 'default', 1)",
         "INSERT INTO users (id, org_id, email, role, created_at) VALUES ('u1', 'o1', 'owner@localhost', 'owner', 1)",
         "INSERT INTO companies (id, org_id, name, domain, created_at, updated_at) VALUES ('co1', 'o1', 'Acme', 'acme.com', 1, 1)",
-        "INSERT INTO contacts (id, org_id, first_name, company_id, created_at, updated_at) VALUES ('c1', 'o1', 'Ada', 'co1', 2, 2)",
+        "INSERT INTO contacts (id, org_id, first_name, company_id, custom, created_at, updated_at) \
+         VALUES ('c1', 'o1', 'Ada', 'co1', '{\"size\": 12, \"regions\": [\"emea\", \"apac\"], \"vip\": true}', 2, 2)",
     ];
     if postgres {
         let pool = sqlx::PgPool::connect(&url).await.unwrap();
@@ -60,6 +61,22 @@ async fn a_database_from_the_first_release_upgrades_with_its_data() {
         .await
         .unwrap();
     assert_eq!(companies[0].get("domain"), &json!("acme.com"));
+    // Custom values written before the value table existed are in it.
+    let values = "SELECT key, t, n FROM custom_values WHERE entity = 'contact' AND record_id = 'c1' ORDER BY key, t";
+    let got: Vec<(String, Option<String>, Option<f64>)> = if postgres {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        sqlx::query_as(values).fetch_all(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query_as(values).fetch_all(&pool).await.unwrap()
+    };
+    let want = [
+        ("regions", Some("apac"), None),
+        ("regions", Some("emea"), None),
+        ("size", None, Some(12.0)),
+        ("vip", Some("true"), None),
+    ];
+    assert_eq!(got, want.map(|(k, t, n)| (k.to_owned(), t.map(str::to_owned), n)).to_vec());
     let pipelines = store.pipelines(&org.id).await.unwrap();
     assert_eq!(pipelines.len(), 1);
     assert_eq!(pipelines[0].name, "sales");
