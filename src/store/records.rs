@@ -14,6 +14,19 @@ use super::query::{After, Predicate, Sql, table};
 use super::*;
 use crate::time::{self, Millis};
 
+/// What leads a search's plan on SQLite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lead {
+    /// The sort index.
+    Sort,
+    /// The next rows in sort order, up to a window, then tested.
+    Window,
+    /// The trigram index: every match, then sorted.
+    Trigram,
+    /// These rowids (a JSON list), then tested and sorted.
+    Candidates(String),
+}
+
 /// The SQL of one entity, derived from its description once.
 struct EntitySql {
     /// `id, …, custom, created_at, updated_at`.
@@ -281,53 +294,129 @@ impl Store {
     pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
         const WINDOW: u32 = 1_000;
         let t = table(query.entity);
-        let page = |window: bool, trigram_leads: bool, part: After, limit: u32| {
+        let page = |lead: Lead, part: After, limit: u32| {
             let mut sql = Sql::new(self.dialect());
             sql.push(&sql_of(query.entity).select);
             sql.push(" WHERE ");
-            if window {
-                sql.push(&format!("rowid IN (SELECT rowid FROM {t} WHERE "));
+            match &lead {
+                Lead::Window => {
+                    sql.push(&format!("rowid IN (SELECT rowid FROM {t} WHERE "));
+                }
+                Lead::Candidates(list) => {
+                    sql.push("rowid IN (SELECT value FROM json_each(");
+                    sql.bind(list.as_str().into());
+                    sql.push(")) AND ");
+                }
+                Lead::Sort | Lead::Trigram => {}
             }
-            sql.push(if trigram_leads { "+org_id = " } else { "org_id = " });
+            let by_index = matches!(lead, Lead::Sort | Lead::Window);
+            sql.push(if by_index { "org_id = " } else { "+org_id = " });
             sql.bind(org_id.into());
             sql.push(" AND deleted_at IS NULL");
             if let Some((values, id)) = &query.after {
                 sql.after(&query.sort, values, id, part);
             }
-            if window {
+            if lead == Lead::Window {
                 sql.order_by(&query.sort);
                 sql.limit(WINDOW);
                 sql.push(")");
-                sql.trigram = false;
             }
+            // Candidates and a window are few rows already: a plain `LIKE` on each.
+            sql.trigram = matches!(lead, Lead::Sort | Lead::Trigram);
             sql.and_all(&query.filter);
-            sql.order_by_with(&query.sort, !trigram_leads, usize::from(part == After::SameFirst));
+            sql.order_by_with(&query.sort, by_index, usize::from(part == After::SameFirst));
             sql.limit(limit);
             sql
         };
         let sqlite = self.dialect() == Dialect::Sqlite;
         let text = query.filter.iter().any(|p| matches!(p, Predicate::Text { .. }));
         if text && sqlite {
-            let window = page(true, false, After::All, query.limit);
+            let window = page(Lead::Window, After::All, query.limit);
             let rows = self.db.fetch(&window.text, &window.binds).await?;
             if rows.len() >= query.limit as usize {
                 return self.records_from(org_id, query.entity, rows).await;
             }
-            return self.fetch_records(org_id, query.entity, &page(false, true, After::All, query.limit)).await;
+            if let Some(records) = self.newest_matches(org_id, query, &page).await? {
+                return Ok(records);
+            }
+            return self.fetch_records(org_id, query.entity, &page(Lead::Trigram, After::All, query.limit)).await;
         }
         // Sorted by a field after a cursor: the rest of the cursor's run of equal values,
         // then what follows it, each an index seek (PostgreSQL seeks the row value itself).
         if sqlite && query.after.is_some() && query.sort.len() > 1 {
-            let same = page(false, false, After::SameFirst, query.limit);
+            let same = page(Lead::Sort, After::SameFirst, query.limit);
             let mut rows = self.db.fetch(&same.text, &same.binds).await?;
             let short = query.limit.saturating_sub(rows.len() as u32);
             if short > 0 {
-                let past = page(false, false, After::PastFirst, short);
+                let past = page(Lead::Sort, After::PastFirst, short);
                 rows.extend(self.db.fetch(&past.text, &past.binds).await?);
             }
             return self.records_from(org_id, query.entity, rows).await;
         }
-        self.fetch_records(org_id, query.entity, &page(false, false, After::All, query.limit)).await
+        self.fetch_records(org_id, query.entity, &page(Lead::Sort, After::All, query.limit)).await
+    }
+
+    /// Free text, newest first, on SQLite: the trigram index gives a word's matches in
+    /// rowid order, newest rows last, cheaply, where all of them sorted by age cost a read
+    /// of every row. So the newest `CANDIDATES` matches of the longest word are searched
+    /// first. The page is exact when they were all the matches there are, or when no live
+    /// row older by rowid is as new as the page's last row (rows are written in time
+    /// order, but a clock set back would break that; this checks rather than trusts it).
+    /// `None`: the trigram index must lead.
+    async fn newest_matches(
+        &self,
+        org_id: &OrgId,
+        query: &Query,
+        page: &impl Fn(Lead, After, u32) -> Sql,
+    ) -> StoreResult<Option<RecordPage>> {
+        const CANDIDATES: usize = 500;
+        let newest_first = matches!(query.sort.as_slice(), [s] if s.field == "created_at" && s.desc);
+        let word = query
+            .filter
+            .iter()
+            .filter_map(|p| match p {
+                Predicate::Text { word, .. } if word.chars().count() >= 3 && !word.contains(['%', '_', '\\']) => {
+                    Some(word)
+                }
+                _ => None,
+            })
+            .max_by_key(|w| w.chars().count());
+        let (true, None, Some(word)) = (newest_first, &query.after, word) else {
+            return Ok(None);
+        };
+        let t = table(query.entity);
+        let sql = format!("SELECT rowid FROM {t}_search WHERE search LIKE $1 ORDER BY rowid DESC LIMIT {CANDIDATES}");
+        let rowids: Vec<i64> = self
+            .db
+            .fetch(&sql, &[SqlValue::Text(format!("%{word}%"))])
+            .await?
+            .into_iter()
+            .map(|mut r| r.need_int(0))
+            .collect::<StoreResult<_>>()?;
+        let (Some(&oldest), all) = (rowids.last(), rowids.len() < CANDIDATES) else {
+            return Ok(Some(Vec::new()));
+        };
+        let list = Value::from(rowids).to_string();
+        let records =
+            self.fetch_records(org_id, query.entity, &page(Lead::Candidates(list), After::All, query.limit)).await?;
+        if all {
+            return Ok(Some(records));
+        }
+        let Some(last) = records.last().filter(|_| records.len() >= query.limit as usize) else {
+            return Ok(None);
+        };
+        let mut check = Sql::new(self.dialect());
+        check.push(&format!("SELECT 1 FROM {t} WHERE org_id = "));
+        check.bind(org_id.into());
+        check.push(" AND deleted_at IS NULL AND ");
+        check.sort_expr(&query.sort[0]);
+        check.push(" >= ");
+        check.bind(SqlValue::Int(last.created_at));
+        check.push(" AND rowid < ");
+        check.bind(SqlValue::Int(oldest));
+        check.push(" LIMIT 1");
+        let out_of_order = !self.db.fetch(&check.text, &check.binds).await?.is_empty();
+        Ok((!out_of_order).then_some(records))
     }
 
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {

@@ -110,3 +110,37 @@ async fn a_cursor_belongs_to_its_search() {
     let v = app.ok("search_records", json!({"entity": "contact", "limit": 2, "cursor": cursor})).await;
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
 }
+
+/// A word with many matches, none among the newest rows: on SQLite its newest matches by
+/// rowid are tried first, which is exact only while rows are written in time order. A
+/// record whose age says otherwise (a clock set back) must still come first.
+#[tokio::test]
+async fn free_text_pages_by_age_even_when_rows_are_out_of_order() {
+    let app = spawn_app().await;
+    for batch in 0..16 {
+        let contacts: Vec<Value> = (0..100)
+            .map(|i| {
+                let n = batch * 100 + i;
+                // 600 matches, then 1,000 newer contacts that do not match.
+                let last = if n < 600 { format!("Quillfeather{n:04}") } else { format!("Other{n:04}") };
+                json!({"first_name": format!("P{n:04}"), "last_name": last})
+            })
+            .collect();
+        app.create_contacts(json!(contacts)).await;
+    }
+    let newest = || async {
+        let v = app.ok("search_records", json!({"entity": "contact", "query": "quillfeather", "limit": 25})).await;
+        v["items"].as_array().unwrap().iter().map(|c| c["first_name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let want: Vec<String> = (575..600).rev().map(|n| format!("P{n:04}")).collect();
+    assert_eq!(newest().await, want, "newest matches first");
+
+    // The first match written gets an age newer than any other record.
+    let first = app
+        .search_ids(json!({"entity": "contact", "filters": [{"field": "first_name", "op": "eq", "value": "P0000"}]}))
+        .await;
+    app.sql("UPDATE contacts SET created_at = created_at + 31536000000 WHERE id = $1", &first[0]).await;
+    let got = newest().await;
+    assert_eq!(got[0], "P0000", "the newest by age leads, whatever its place in the table: {got:?}");
+    assert_eq!(got[1..], want[..24]);
+}
