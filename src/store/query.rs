@@ -96,13 +96,16 @@ pub enum Predicate {
     },
     /// A custom field's value in `custom_values`, typed (`number`: the `n` column, else
     /// `t`) and indexed once for every tenant: `op` against one value, or `Eq` against
-    /// any of several. Only for conditions that no missing value satisfies.
+    /// any of several. Only for conditions that no missing value satisfies. The store
+    /// looks in the table first ([`Sql::custom_value_probe`]): a value few records hold
+    /// is found there; one that many hold, by testing `json` on the rows in order.
     CustomValue {
         entity: Entity,
         key: String,
         number: bool,
         op: CmpOp,
         values: Vec<SqlValue>,
+        json: Box<Predicate>,
     },
     Any(Vec<Predicate>),
     All(Vec<Predicate>),
@@ -120,24 +123,25 @@ impl Predicate {
             Col::Builtin { .. } => None,
         };
         let key = key.to_owned();
+        let json = Box::new(self.clone());
         match self {
             Predicate::Compare { ref col, op, ref value } if op != CmpOp::Ne => match typed(col) {
                 Some(number) => {
                     let values = vec![Sql::value_for(col, value.clone())];
-                    Predicate::CustomValue { entity, key, number, op, values }
+                    Predicate::CustomValue { entity, key, number, op, values, json }
                 }
                 None => self,
             },
             Predicate::In { ref col, ref values, negate: false } if !values.is_empty() => match typed(col) {
                 Some(number) => {
                     let values = values.iter().map(|v| Sql::value_for(col, v.clone())).collect();
-                    Predicate::CustomValue { entity, key, number, op: CmpOp::Eq, values }
+                    Predicate::CustomValue { entity, key, number, op: CmpOp::Eq, values, json }
                 }
                 None => self,
             },
             Predicate::TagsAny { custom: Some(_), values, negate: false } if !values.is_empty() => {
                 let values = values.into_iter().map(SqlValue::Text).collect();
-                Predicate::CustomValue { entity, key, number: false, op: CmpOp::Eq, values }
+                Predicate::CustomValue { entity, key, number: false, op: CmpOp::Eq, values, json }
             }
             other => other,
         }
@@ -552,20 +556,9 @@ impl Sql {
                 self.bind(SqlValue::Text(pattern));
                 self.push(" ESCAPE '\\'");
             }
-            Predicate::CustomValue { entity, key, number, op, values } => {
-                debug_assert!(is_safe_key(key));
-                let column = if *number { "n" } else { "t" };
-                self.push(&format!(
-                    "id IN (SELECT record_id FROM custom_values WHERE entity = '{e}' AND key = '{key}' AND {column}",
-                    e = entity.as_str()
-                ));
-                if let [one] = values.as_slice() {
-                    self.push(op.sql());
-                    self.bind(one.clone());
-                } else {
-                    self.push(" IN ");
-                    self.bind_list(values.iter().cloned());
-                }
+            Predicate::CustomValue { .. } => {
+                self.push("id IN (");
+                self.custom_values_of(p);
                 self.push(")");
             }
             Predicate::Any(ps) | Predicate::All(ps) => {
@@ -590,6 +583,38 @@ impl Sql {
                 self.unguarded.truncate(saved);
             }
         }
+    }
+
+    /// The ids of the records whose custom value satisfies a `CustomValue` predicate.
+    fn custom_values_of(&mut self, p: &Predicate) {
+        let Predicate::CustomValue { entity, key, number, op, values, .. } = p else {
+            self.push("SELECT NULL WHERE 1 = 0");
+            return;
+        };
+        debug_assert!(is_safe_key(key));
+        let column = if *number { "n" } else { "t" };
+        self.push(&format!(
+            "SELECT record_id FROM custom_values WHERE entity = '{e}' AND key = '{key}' AND {column}",
+            e = entity.as_str()
+        ));
+        if let [one] = values.as_slice() {
+            self.push(op.sql());
+            self.bind(one.clone());
+        } else {
+            self.push(" IN ");
+            self.bind_list(values.iter().cloned());
+        }
+    }
+
+    /// How many records (up to `cap`) satisfy a `CustomValue` predicate: under the cap
+    /// the table finds them at once; at it, they are common enough that testing the
+    /// rows in order finds a page sooner than sorting them all.
+    pub fn custom_value_probe(dialect: Dialect, p: &Predicate, cap: u32) -> Sql {
+        let mut sql = Sql::new(dialect);
+        sql.push("SELECT COUNT(*) FROM (");
+        sql.custom_values_of(p);
+        sql.push(&format!(" LIMIT {cap}) x"));
+        sql
     }
 
     /// ` AND (p1) AND (p2)…` after a `WHERE org_id = $1`.

@@ -293,6 +293,8 @@ impl Store {
     /// statistics and chooses.
     pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
         const WINDOW: u32 = 1_000;
+        let settled = Query { filter: self.settle(&query.filter).await?, ..query.clone() };
+        let query = &settled;
         let t = table(query.entity);
         let page = |lead: Lead, part: After, limit: u32| {
             let mut sql = Sql::new(self.dialect());
@@ -419,7 +421,31 @@ impl Store {
         Ok((!out_of_order).then_some(records))
     }
 
+    /// `filter` with each custom-value condition settled: kept, when few records hold the
+    /// value and the value table finds them at once, or replaced by its test on the JSON,
+    /// when so many do that testing rows in order finds a page sooner (and a count scans
+    /// either way).
+    async fn settle(&self, filter: &[Predicate]) -> StoreResult<Vec<Predicate>> {
+        const FEW: u32 = 2_000;
+        let mut out = Vec::with_capacity(filter.len());
+        for p in filter {
+            out.push(match p {
+                Predicate::CustomValue { json, .. } => {
+                    let probe = Sql::custom_value_probe(self.dialect(), p, FEW);
+                    let rows = self.db.fetch(&probe.text, &probe.binds).await?;
+                    let held = rows.into_iter().next().map(|mut r| r.need_int(0)).transpose()?.unwrap_or(0);
+                    if held < i64::from(FEW) { p.clone() } else { (**json).clone() }
+                }
+                Predicate::Any(ps) => Predicate::Any(Box::pin(self.settle(ps)).await?),
+                Predicate::All(ps) => Predicate::All(Box::pin(self.settle(ps)).await?),
+                other => other.clone(),
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
+        let filter = &self.settle(filter).await?;
         let mut sql = Sql::new(self.dialect());
         sql.push(&format!("SELECT COUNT(*) FROM {} WHERE org_id = ", table(entity)));
         sql.bind(org_id.into());
@@ -628,6 +654,7 @@ impl Store {
         filter: &[Predicate],
         col: &super::query::Col,
     ) -> StoreResult<Vec<(Value, u64)>> {
+        let filter = &self.settle(filter).await?;
         let mut sql = Sql::new(self.dialect());
         sql.push("SELECT ");
         sql.col_expr(col);
@@ -655,6 +682,7 @@ impl Store {
         col: &super::query::Col,
         (amount, currency): (&str, &str),
     ) -> StoreResult<Vec<(Value, String, String)>> {
+        let filter = &self.settle(filter).await?;
         let mut sql = Sql::new(self.dialect());
         sql.push("SELECT ");
         sql.col_expr(col);
