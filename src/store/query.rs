@@ -733,11 +733,24 @@ impl Sql {
     /// sorts rather than walk the index when they are named.
     pub fn order_by_with(&mut self, sort: &[SortExpr], by_index: bool, fixed: usize) {
         let id_desc = sort.first().is_some_and(|s| s.desc);
-        let plus = if by_index || self.dialect != Dialect::Sqlite { "" } else { "+" };
         self.push(" ORDER BY ");
         for s in sort.iter().skip(fixed) {
-            self.push(plus);
-            self.sort_expr(s);
+            match (by_index, self.dialect) {
+                (true, _) => self.sort_expr(s),
+                (false, Dialect::Sqlite) => {
+                    self.push("+");
+                    self.sort_expr(s);
+                }
+                // PostgreSQL has no unary `+` on text: an operation that changes nothing.
+                (false, Dialect::Postgres) => {
+                    self.push("(");
+                    self.sort_expr(s);
+                    self.push(match s.col.kind() {
+                        ColKind::Text | ColKind::Bool => " || '')",
+                        ColKind::Int | ColKind::Float => " + 0)",
+                    });
+                }
+            }
             self.push(if s.desc { " DESC, " } else { " ASC, " });
         }
         self.push(if id_desc { "id DESC" } else { "id ASC" });

@@ -139,6 +139,19 @@ async fn conditions_combine() {
     assert_eq!(ids, vec![f.ada.clone()]);
     let n = f.app.ok("count_records", json!({"entity": "contact", "query": "engineer"})).await;
     assert_eq!(n["count"], 2);
+    // Free text beside conditions on related records, which name the searched table.
+    let ids = f
+        .app
+        .search_ids(json!({"entity": "company", "query": "com", "filters": [{"field": "contact_ids", "op": "has_any", "value": [f.grace]}]}))
+        .await;
+    assert_eq!(ids, vec![f.globex.clone()]);
+    let ids = f
+        .app
+        .search_ids(
+            json!({"entity": "company", "query": "com", "filters": [{"field": "contact_ids", "op": "is_null"}]}),
+        )
+        .await;
+    assert!(ids.is_empty(), "Initech has no contacts and no `com`: {ids:?}");
 }
 
 #[tokio::test]
