@@ -25,6 +25,7 @@ pub struct Schema<'a> {
     pub now: Millis,
 }
 
+#[derive(Clone, Copy)]
 enum Target<'a> {
     Builtin(&'static Field),
     Custom(&'a CustomFieldDef, FieldType),
@@ -127,15 +128,15 @@ impl<'a> Schema<'a> {
     /// A condition; on a custom field, what no missing value satisfies is looked up in
     /// the typed value table, the rest read the record's JSON.
     fn field_condition(&self, c: &FieldCondition) -> Result<Predicate, CrmError> {
-        let p = self.condition_on_field(c)?;
-        Ok(match self.target(&c.field)? {
+        let target = self.target(&c.field)?;
+        let p = self.condition_on_field(c, target)?;
+        Ok(match target {
             Target::Custom(def, _) => p.on_value_table(self.entity, &def.key),
             Target::Builtin(_) => p,
         })
     }
 
-    fn condition_on_field(&self, c: &FieldCondition) -> Result<Predicate, CrmError> {
-        let target = self.target(&c.field)?;
+    fn condition_on_field(&self, c: &FieldCondition, target: Target<'_>) -> Result<Predicate, CrmError> {
         let (ty, ops, col) = (target.ty(), fields::operators(target.ty()), target.col());
         let reverse = match &target {
             Target::Builtin(Field { storage: Storage::Reverse { entity, field }, .. }) => {

@@ -28,7 +28,7 @@ fn placeholder(n: usize) -> std::borrow::Cow<'static, str> {
 }
 
 /// How stale another process's key change may look here; SPEC section 1 allows 1 s.
-pub(super) const PROBE_EVERY: Duration = Duration::from_millis(100);
+const PROBE_EVERY: Duration = Duration::from_millis(100);
 
 pub(super) struct FastReader {
     conns: Vec<Mutex<Connection>>,

@@ -79,12 +79,12 @@ fn sqlite_search_index(t: &str) -> [String; 4] {
     ]
 }
 
-/// The `custom_values` rows of the `custom` JSON of `src`, a row of `entity`'s table: one
-/// per value, one per option of a multi-select, typed. `from` introduces `src` (empty in a
-/// trigger, where `src` is `new`).
-fn custom_value_rows(dialect: Dialect, entity: Entity, src: &str, from: &str) -> String {
+/// Inserts the `custom_values` rows of the `custom` JSON of `src`, a row of `entity`'s
+/// table: one per value, one per option of a multi-select, typed. `from` introduces `src`
+/// (empty in a trigger, where `src` is `new`).
+fn custom_value_insert(dialect: Dialect, entity: Entity, src: &str, from: &str) -> String {
     let e = entity.as_str();
-    match dialect {
+    let rows = match dialect {
         Dialect::Sqlite => format!(
             "SELECT '{e}', {src}.id, f.key, \
              CASE f.type WHEN 'text' THEN f.value WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' END, \
@@ -103,16 +103,14 @@ fn custom_value_rows(dialect: Dialect, entity: Entity, src: &str, from: &str) ->
              CASE jsonb_typeof(f.value) WHEN 'array' THEN f.value ELSE jsonb_build_array(f.value) END) AS x(v) \
              WHERE jsonb_typeof(x.v) <> 'null'"
         ),
-    }
+    };
+    format!("INSERT INTO custom_values (entity, record_id, key, t, n) {rows}")
 }
 
 /// The triggers that keep `custom_values` in step with `entity`'s table, and their name.
 fn custom_value_triggers(dialect: Dialect, entity: Entity) -> (String, Vec<String>) {
     let (t, e) = (table(entity), entity.as_str());
-    let insert = format!(
-        "INSERT INTO custom_values (entity, record_id, key, t, n) {}",
-        custom_value_rows(dialect, entity, "new", "")
-    );
+    let insert = custom_value_insert(dialect, entity, "new", "");
     let forget = |row: &str| format!("DELETE FROM custom_values WHERE entity = '{e}' AND record_id = {row}.id");
     let name = format!("{t}_custom_values");
     let ddl = match dialect {
@@ -198,8 +196,7 @@ impl Store {
                     Dialect::Sqlite => format!("{t} AS src, "),
                     Dialect::Postgres => format!("{t} AS src CROSS JOIN LATERAL "),
                 };
-                let rows = custom_value_rows(dialect, entity, "src", &from);
-                tx.execute(&format!("INSERT INTO custom_values (entity, record_id, key, t, n) {rows}"), &[]).await?;
+                tx.execute(&custom_value_insert(dialect, entity, "src", &from), &[]).await?;
             }
         }
         tx.commit().await

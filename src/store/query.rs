@@ -240,7 +240,12 @@ pub fn newest_notes_json(dialect: Dialect, outer: &str, entity: Entity, limit: u
     format!("(CASE WHEN EXISTS (SELECT 1 {on_record}) THEN {json} END)")
 }
 
-/// `s` with `LIKE`'s wildcards and the escape character escaped by `\`.
+/// A free-text word a trigram index can find: three characters or more, none of them
+/// `LIKE`'s wildcards or its escape.
+pub fn trigram_word(word: &str) -> bool {
+    word.chars().count() >= 3 && !word.contains(['%', '_', '\\'])
+}
+
 /// Whether NULL's stand-in in the sort key of `col` passes `key op values`: then the
 /// comparison on the key needs `col IS NOT NULL` to keep NULL out, as SQL does.
 fn null_passes(col: &Col, op: CmpOp, values: &[SqlValue]) -> bool {
@@ -268,6 +273,7 @@ fn stand_in(kind: ColKind) -> (&'static str, SqlValue) {
     }
 }
 
+/// `s` with `LIKE`'s wildcards and the escape character escaped by `\`.
 pub fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -544,10 +550,9 @@ impl Sql {
             }
             Predicate::Text { table, word } => {
                 let pattern = format!("%{}%", like_escape(word));
-                // A trigram index finds words of three characters or more: FTS5's on SQLite
-                // (then the row is checked again, exactly), pg_trgm's on PostgreSQL.
-                let indexed = word.chars().count() >= 3 && !word.contains(['%', '_', '\\']);
-                if indexed && self.trigram && self.dialect == Dialect::Sqlite {
+                // FTS5's trigram index on SQLite (then the row is checked again, exactly);
+                // pg_trgm's on PostgreSQL serves the `LIKE` itself.
+                if trigram_word(word) && self.trigram && self.dialect == Dialect::Sqlite {
                     self.push(&format!("rowid IN (SELECT rowid FROM {table}_search WHERE search LIKE "));
                     self.bind(SqlValue::Text(format!("%{word}%")));
                     self.push(") AND ");

@@ -10,11 +10,11 @@ use rapport_tools::{Entity, Field, FieldType};
 use serde_json::{Map, Value};
 
 use super::db::{DbRow, Tx};
-use super::query::{After, Predicate, Sql, table};
+use super::query::{After, Predicate, Sql, table, trigram_word};
 use super::*;
 use crate::time::{self, Millis};
 
-/// What leads a search's plan on SQLite.
+/// What leads a search's plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Lead {
     /// The sort index.
@@ -23,7 +23,7 @@ enum Lead {
     Window(u32),
     /// The trigram index: every match, then sorted.
     Trigram,
-    /// These rowids (a JSON list), then tested and sorted.
+    /// These rowids (a JSON list), then tested and sorted (SQLite).
     Candidates(String),
 }
 
@@ -288,7 +288,8 @@ impl Store {
     /// page is full is the reverse. Neither planner can tell which case it is in (SQLite
     /// has no estimate; PostgreSQL's for `LIKE '%…%'` is a fixed guess, and with it a word
     /// that matches nothing walked a million rows), so such a search first looks at the
-    /// next rows in order (`windows`); if they hold a full page, that is the answer, exactly.
+    /// next rows in order (`Lead::Window`); if they hold a full page, that is the answer,
+    /// exactly.
     /// Otherwise, on SQLite, the newest matches by rowid are tried (`newest_matches`); then
     /// the trigram index leads, the sort keys written so that no sort index can serve the
     /// order (and on SQLite no other index the rows).
@@ -389,9 +390,7 @@ impl Store {
             .filter
             .iter()
             .filter_map(|p| match p {
-                Predicate::Text { word, .. } if word.chars().count() >= 3 && !word.contains(['%', '_', '\\']) => {
-                    Some(word)
-                }
+                Predicate::Text { word, .. } if trigram_word(word) => Some(word),
                 _ => None,
             })
             .max_by_key(|w| w.chars().count());
