@@ -71,6 +71,10 @@ impl App {
         if let Err(e) = self.store.expire_idempotency(now).await {
             tracing::warn!(error = %e, "could not expire idempotency keys");
         }
+        use crate::auth::session::{IDLE_TIMEOUT_MS, THROTTLE_WINDOW_MS};
+        if let Err(e) = self.store.expire_console(now - THROTTLE_WINDOW_MS, now - IDLE_TIMEOUT_MS, now).await {
+            tracing::warn!(error = %e, "could not expire console sessions and links");
+        }
     }
 }
 
@@ -126,6 +130,23 @@ impl Settings {
 pub struct Server {
     listener: TcpListener,
     state: AppState,
+    setup_link: Option<crate::keys::access::Link>,
+}
+
+/// While nobody of organization `default` can log in to the console (a new install, or a
+/// restart before setup), a fresh one-time setup link for its owner.
+async fn first_run_link(store: &Store, public_url: &str) -> anyhow::Result<Option<crate::keys::access::Link>> {
+    let Some(org) = store.org_by_name("default").await? else { return Ok(None) };
+    if store.org_has_login(&org.id).await? {
+        return Ok(None);
+    }
+    let creator = crate::keys::Creator::system();
+    match crate::keys::access::setup_link(store, &org, &creator, None, public_url).await {
+        Ok(link) => Ok(Some(link)),
+        // No active owner to set up: the command line can still make one.
+        Err(crate::keys::KeyError::NotFound(_) | crate::keys::KeyError::Invalid(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl Server {
@@ -139,6 +160,7 @@ impl Server {
             TcpListener::bind(&args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr()?;
         let settings = Settings::new(args, addr, max_active_keys)?;
+        let setup_link = first_run_link(&store, &settings.public_url).await?;
         let app = App {
             limits: Limits::new(settings.rate_limit, &store),
             settings,
@@ -148,7 +170,7 @@ impl Server {
             metrics: Metrics::default(),
             tools: ToolIndex::build(),
         };
-        Ok(Server { listener, state: AppState(Arc::new(app)) })
+        Ok(Server { listener, state: AppState(Arc::new(app)), setup_link })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -157,6 +179,11 @@ impl Server {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The console's one-time setup link, when this start made one.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_ref().map(|l| l.url.as_str())
     }
 
     /// Serves until `shutdown` is cancelled, then flushes what is held in memory.

@@ -37,10 +37,35 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys_lifecycle(&cli, cmd).await,
         Command::Users(cmd) => users(&cli, cmd).await,
         Command::Connect(args) => connect(&cli, args).await,
+        Command::SetupLink(args) => {
+            let store = open(&cli).await?;
+            let org = org(store.as_ref(), &args.org.org).await?;
+            let link = keys::access::setup_link(
+                store.as_ref(),
+                &org,
+                &Creator::cli(),
+                args.email.as_deref(),
+                &args.base.url(),
+            )
+            .await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "url": link.url, "email": link.user.email, "expires_at": crate::time::rfc3339(link.expires_at) })
+                );
+            } else {
+                println!(
+                    "Open this link to set the console password of {} (works once, for 24 hours):",
+                    link.user.email
+                );
+                println!("{}", link.url);
+            }
+            Ok(())
+        }
         Command::Audit { org: o, limit, json } => {
             let store = open(&cli).await?;
             let org = org(store.as_ref(), &o.org).await?;
-            let page = keys::audit::list(store.as_ref(), &org, *limit, None).await?;
+            let page = keys::audit::list(store.as_ref(), &org, &Default::default(), *limit, None).await?;
             if *json {
                 println!("{}", serde_json::to_string(&page.items)?);
             } else {
@@ -116,8 +141,28 @@ async fn serve(cli: &Cli, args: &crate::config::ServeArgs) -> anyhow::Result<()>
     let mut out = std::io::stdout();
     let _ = writeln!(out, "rapport listening on http://{}", server.addr());
     let _ = writeln!(out, "MCP endpoint: {}/api/v1/mcp", server.state().settings.public_url);
+    let _ = writeln!(out, "Web console: {}/", server.state().settings.public_url);
+    if let Some(link) = server.setup_link() {
+        let _ = writeln!(out, "Set up the console (this link works once, for 24 hours): {link}");
+    }
     let _ = out.flush();
     server.run(shutdown).await
+}
+
+/// A new password: asked twice on a terminal without echo, else one line of stdin.
+fn read_password(email: &str) -> anyhow::Result<crate::auth::session::Password> {
+    use std::io::IsTerminal;
+    let parse = |s: &str| crate::auth::session::Password::parse(s).map_err(|e| anyhow::anyhow!(e));
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("New password for {email}: "))?;
+        let again = rpassword::prompt_password("Type it again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ; nothing was changed");
+        parse(&first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).context("could not read the password from stdin")?;
+        parse(line.trim_end_matches(['\r', '\n']))
+    }
 }
 
 async fn wait_for_signal() {
@@ -266,7 +311,7 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
     let store = open(cli).await?;
     let org = org(store.as_ref(), &args.org.org).await?;
     let supplied = args.key.as_deref().map(|k| PlainKey::parse(k.trim())).transpose().context("--key")?;
-    let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.addr));
+    let public_url = args.base.url();
     let req = ConnectRequest {
         client: &args.client,
         name: args.name.as_deref(),
@@ -358,6 +403,12 @@ async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Activate { org: o, email } => {
             let org = org(s, &o.org).await?;
             done(users::set_active(s, &org, &actor, email, true).await?, "Activated");
+        }
+        UsersCommand::SetPassword { org: o, email } => {
+            let org = org(s, &o.org).await?;
+            let password = read_password(email)?;
+            let u = keys::access::set_password(s, &org, &actor, email, password).await?;
+            println!("Set the console password of {}; their console sessions ended.", u.email);
         }
         UsersCommand::List { org: o, json } => {
             let org = org(s, &o.org).await?;

@@ -58,6 +58,9 @@ pub enum Command {
     Users(UsersCommand),
     /// Print what to paste or click to use Rapport from an MCP client.
     Connect(ConnectArgs),
+    /// Print a fresh one-time link to the web console's setup page, where the owner (or
+    /// --email) chooses a password: for a new install, or an owner locked out.
+    SetupLink(SetupLinkArgs),
     /// Show the audit log, newest first.
     Audit {
         #[command(flatten)]
@@ -209,6 +212,13 @@ pub enum UsersCommand {
         org: OrgArg,
         email: String,
     },
+    /// Set a user's console password (asked on the terminal, or one line on stdin); ends
+    /// their console sessions.
+    SetPassword {
+        #[command(flatten)]
+        org: OrgArg,
+        email: String,
+    },
     /// List users.
     List {
         #[command(flatten)]
@@ -230,14 +240,40 @@ pub struct ConnectArgs {
     /// The server name the client shows.
     #[arg(long)]
     pub name: Option<String>,
-    /// Base URL the client will reach; default `http://{addr}`.
+    #[command(flatten)]
+    pub base: BaseUrl,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SetupLinkArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// The user who will choose a password (default: the organization's first owner).
+    #[arg(long)]
+    pub email: Option<String>,
+    #[command(flatten)]
+    pub base: BaseUrl,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where links point: `RAPPORT_PUBLIC_URL`, else the listen address.
+#[derive(Debug, Clone, Args)]
+pub struct BaseUrl {
+    /// Base URL people reach the server at; default `http://{addr}`.
     #[arg(long, env = "RAPPORT_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// The listen address, for the default public URL.
     #[arg(long, env = "RAPPORT_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: String,
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl BaseUrl {
+    pub fn url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.addr)).trim_end_matches('/').to_owned()
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod key;
 pub mod limits;
+pub mod session;
 pub mod usage;
 
 use std::net::IpAddr;

@@ -31,6 +31,8 @@ pub enum Via {
     Key { id: String, name: String, preview: String, expires_at: Option<Millis> },
     /// The command line, with the database's own authority.
     Cli,
+    /// A person logged in to the web console, with their role's scopes.
+    Session,
 }
 
 /// Whoever acts: an organization, the user acting in it, how they authenticated, and what
@@ -58,6 +60,7 @@ impl Principal {
         match &self.via {
             Via::Key { id, .. } => Actor::Key { key_id: id.clone(), user_id: self.user.id.clone() },
             Via::Cli => Actor::Cli,
+            Via::Session => Actor::User { user_id: self.user.id.clone() },
         }
     }
 
@@ -71,6 +74,14 @@ impl Principal {
                 user_email: Some(self.user.email.clone()),
                 user_id: Some(self.user.id.clone()),
                 key_id: Some(id.clone()),
+            },
+            Via::Session => ChangeActor {
+                kind: "user",
+                id: Some(self.user.id.clone()),
+                name: Some(self.user.name.clone().unwrap_or_else(|| self.user.email.clone())),
+                user_email: Some(self.user.email.clone()),
+                user_id: Some(self.user.id.clone()),
+                key_id: None,
             },
             Via::Cli => ChangeActor {
                 kind: "cli",
@@ -86,7 +97,7 @@ impl Principal {
     pub fn key_id(&self) -> Option<&str> {
         match &self.via {
             Via::Key { id, .. } => Some(id),
-            Via::Cli => None,
+            Via::Cli | Via::Session => None,
         }
     }
 

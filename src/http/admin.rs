@@ -310,6 +310,12 @@ struct AuditQuery {
     limit: Option<u32>,
     #[serde(default)]
     cursor: Option<String>,
+    /// Only entries of this action, e.g. `key.rotate`.
+    #[serde(default)]
+    action: Option<String>,
+    /// Only entries about this key.
+    #[serde(default)]
+    key_id: Option<String>,
 }
 
 async fn audit(
@@ -318,7 +324,8 @@ async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
     require(&s, &p, Scope::AuditRead).await?;
-    let page = keys::audit::list(s.store.as_ref(), &p.org, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
+    let filter = crate::store::AuditFilter { action: q.action, key_id: q.key_id };
+    let page = keys::audit::list(s.store.as_ref(), &p.org, &filter, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
     Ok(Json(page).into_response())
 }
 

@@ -179,7 +179,9 @@ pub fn redact_query(query: &str) -> String {
         .map(|pair| {
             let name = pair.split('=').next().unwrap_or("");
             let decoded: String = form_urlencoded::parse(name.as_bytes()).map(|(k, _)| k.into_owned()).collect();
-            if decoded.eq_ignore_ascii_case("api_key") || decoded.to_ascii_lowercase().contains("key") {
+            let lower = decoded.to_ascii_lowercase();
+            // Keys, and the one-time tokens of console links.
+            if lower.contains("key") || lower.contains("token") {
                 format!("{name}=REDACTED")
             } else {
                 pair.to_owned()
@@ -223,5 +225,6 @@ mod tests {
         assert_eq!(redact_query("api_key=rpk_secret&toolsets=contacts"), "api_key=REDACTED&toolsets=contacts");
         assert_eq!(redact_query("api%5Fkey=rpk_secret"), "api%5Fkey=REDACTED");
         assert_eq!(redact_query("a=1"), "a=1");
+        assert_eq!(redact_query("token=secret"), "token=REDACTED");
     }
 }

@@ -50,7 +50,8 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .nest("/api/v1", api)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such page").into_response() })
+        .merge(crate::console::routes())
+        .fallback(|| async { crate::console::PageError::not_found().into_response() })
         .layer(from_fn_with_state(state.clone(), middleware::log_requests))
         .with_state(state)
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::KeyError;
-use crate::store::{AuditEntry, Org, Store};
+use crate::store::{AuditEntry, AuditFilter, Org, Store};
 use crate::time;
 
 pub const MAX_LIMIT: u32 = 500;
@@ -47,7 +47,13 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
-pub async fn list(store: &Store, org: &Org, limit: u32, cursor: Option<&str>) -> Result<AuditPage, KeyError> {
+pub async fn list(
+    store: &Store,
+    org: &Org,
+    filter: &AuditFilter,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<AuditPage, KeyError> {
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(KeyError::Invalid(format!("limit is 1 to {MAX_LIMIT}")));
     }
@@ -58,7 +64,7 @@ pub async fn list(store: &Store, org: &Org, limit: u32, cursor: Option<&str>) ->
                 .ok_or_else(|| KeyError::Invalid("cursor is not one this server issued".into()))?,
         ),
     };
-    let mut entries = store.list_audit(&org.id, before, limit + 1).await?;
+    let mut entries = store.list_audit(&org.id, filter, before, limit + 1).await?;
     let next_cursor = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
         entries.last().map(|e| crate::crm::cursor::encode_at_id(e.at, &e.id))

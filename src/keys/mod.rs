@@ -1,6 +1,7 @@
 //! The key lifecycle: creating and listing keys, each change audited in the same
 //! transaction as the change itself.
 
+pub mod access;
 pub mod audit;
 pub mod connect;
 pub mod users;
@@ -59,6 +60,11 @@ pub struct Creator {
 impl Creator {
     pub fn cli() -> Self {
         Creator { actor: Actor::Cli, scopes: Scope::ALL.iter().copied().collect(), ip: None }
+    }
+
+    /// The server itself (the first-run setup link).
+    pub fn system() -> Self {
+        Creator { actor: Actor::System, ..Creator::cli() }
     }
 }
 

@@ -30,7 +30,7 @@ impl From<&User> for UserView {
     }
 }
 
-fn parse_email(email: &str) -> Result<String, KeyError> {
+pub(super) fn parse_email(email: &str) -> Result<String, KeyError> {
     let e = email.trim().to_lowercase();
     let ok = e.len() <= 254
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -120,6 +120,10 @@ async fn update(
     let details = serde_json::json!({ "from": { "role": user.role, "active": user.active }, "to": { "role": role, "active": active } });
     let entry = audit(org, actor, action, &user, details);
     tx.update_user(&org.id, &user.id, role, active).await?;
+    if !active {
+        // A deactivated person's console sessions end everywhere at once.
+        tx.delete_user_sessions(&user.id).await?;
+    }
     tx.insert_audit(&entry).await?;
     tx.commit().await?;
     Ok(UserView::from(&User { role, active, ..user }))

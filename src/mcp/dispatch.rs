@@ -184,6 +184,7 @@ async fn run(
             let (key_id, key_name, key_preview, expires_at) = match &p.via {
                 Via::Key { id, name, preview, expires_at } => (id.clone(), name.clone(), preview.clone(), *expires_at),
                 Via::Cli => (String::new(), "cli".to_owned(), String::new(), None),
+                Via::Session => (String::new(), "console".to_owned(), String::new(), None),
             };
             out(Workspace {
                 organization: NamedId { id: p.org.id.to_string(), name: p.org.name.clone() },

@@ -26,6 +26,7 @@ pub fn for_principal(p: &Principal) -> String {
         match &p.via {
             Via::Key { name, .. } => format!("through the API key \"{name}\""),
             Via::Cli => "from the command line".to_owned(),
+            Via::Session => "from the web console".to_owned(),
         }
     )
 }

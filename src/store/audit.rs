@@ -42,25 +42,33 @@ impl Store {
     pub async fn list_audit(
         &self,
         org_id: &OrgId,
+        filter: &AuditFilter,
         before: Option<(Millis, String)>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEntry>> {
-        let rows = match before {
-            None => {
-                let sql =
-                    format!("SELECT {AUDIT_COLS} FROM audit_log WHERE org_id = $1 ORDER BY at DESC, id DESC LIMIT $2");
-                self.db.fetch(&sql, &[org_id.into(), i64::from(limit).into()]).await?
-            }
-            Some((at, id)) => {
-                let sql = format!(
-                    "SELECT {AUDIT_COLS} FROM audit_log WHERE org_id = $1 AND (at, id) < ($3, $4) \
-                     ORDER BY at DESC, id DESC LIMIT $2"
-                );
-                self.db.fetch(&sql, &[org_id.into(), i64::from(limit).into(), at.into(), id.into()]).await?
-            }
-        };
-        rows.into_iter().map(audit).collect()
+        let mut sql = query::Sql::new(self.dialect());
+        sql.push(&format!("SELECT {AUDIT_COLS} FROM audit_log WHERE org_id = "));
+        sql.bind(org_id.into());
+        sql.and_equal(&[("action", &filter.action), ("key_id", &filter.key_id)]);
+        sql.newest_first(before.as_ref(), limit);
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(audit).collect()
     }
+
+    /// The actions the organization's audit log holds, for a filter's choices.
+    pub async fn audit_actions(&self, org_id: &OrgId) -> StoreResult<Vec<String>> {
+        let rows = self
+            .db
+            .fetch("SELECT DISTINCT action FROM audit_log WHERE org_id = $1 ORDER BY action", &[org_id.into()])
+            .await?;
+        rows.into_iter().map(|mut r| r.need_text(0)).collect()
+    }
+}
+
+/// Which audit entries a page shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub key_id: Option<String>,
 }
 
 impl Tx {

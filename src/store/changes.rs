@@ -8,10 +8,10 @@ use super::query::Sql;
 use super::*;
 use crate::time::Millis;
 
-const CHANGE_COLS: &str =
+pub(super) const CHANGE_COLS: &str =
     "id, org_id, at, action, entity, record_id, actor_type, actor_id, actor_name, user_id, user_email, key_id, changes";
 
-fn change(mut r: DbRow) -> StoreResult<Change> {
+pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
     let action = r.need_text(3)?;
     let kind = r.need_text(6)?;
     Ok(Change {
@@ -100,15 +100,7 @@ impl Store {
             }
         }
         sql.push(")");
-        if let Some((at, id)) = &before {
-            sql.push(" AND (at, id) < (");
-            sql.bind((*at).into());
-            sql.push(", ");
-            sql.bind(id.into());
-            sql.push(")");
-        }
-        sql.push(" ORDER BY at DESC, id DESC");
-        sql.limit(limit);
+        sql.newest_first(before.as_ref(), limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
     }
 }

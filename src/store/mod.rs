@@ -6,6 +6,7 @@
 
 mod audit;
 mod changes;
+mod console;
 mod custom_fields;
 pub mod db;
 mod fast;
@@ -22,7 +23,9 @@ mod trash;
 mod users;
 pub mod watch;
 
+pub use audit::AuditFilter;
 pub use changes::ACTIONS;
+pub use console::{ChangeFilter, LinkPurpose, LoginCandidate, SessionRow};
 pub use db::{ColKind, Dialect, SqlValue, Tx};
 pub use idempotency::Claim;
 pub use model::*;

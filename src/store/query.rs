@@ -351,6 +351,25 @@ impl Sql {
         self.push(")");
     }
 
+    /// ` AND col = value` for each filter that is set.
+    pub fn and_equal(&mut self, conditions: &[(&str, &Option<String>)]) {
+        for (col, value) in conditions {
+            if let Some(v) = value {
+                self.push(" AND ").push(col).push(" = ").bind(v.into());
+            }
+        }
+    }
+
+    /// A log read newest first: past the `(at, id)` of the previous page's last entry,
+    /// then the order and the limit.
+    pub fn newest_first(&mut self, before: Option<&(crate::time::Millis, String)>, limit: u32) {
+        if let Some((at, id)) = before {
+            self.push(" AND (at, id) < (").bind((*at).into()).push(", ").bind(id.into()).push(")");
+        }
+        self.push(" ORDER BY at DESC, id DESC");
+        self.limit(limit);
+    }
+
     /// The expression of `col`, as filters see it.
     pub fn col_expr(&mut self, col: &Col) {
         self.col(col);

@@ -137,7 +137,7 @@ async fn expired_disabled_and_address_bound_keys_are_refused() {
     let local = create(app.store.as_ref(), &app.default_org, &Creator::cli(), req, 100).await.unwrap();
     assert_eq!(post(&local.key).send().await.unwrap().status(), StatusCode::OK);
     // The refusal is in the audit log, without the key.
-    let audit = app.store.list_audit(&app.default_org.id, None, 50).await.unwrap();
+    let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 50).await.unwrap();
     let refused = audit.iter().find(|e| e.action == "key.refused").expect("refusal audited");
     assert_eq!(refused.key_id.as_deref(), Some(fenced.id.as_str()));
     assert_eq!(refused.ip.as_deref(), Some("127.0.0.1"));
@@ -194,7 +194,7 @@ async fn key_states_and_owner_states_are_enforced() {
     refusal(post(&app.key).send().await.unwrap(), StatusCode::UNAUTHORIZED, "api_key_disabled").await;
 
     // Each refusal of an existing key is audited, and the audit never holds a key.
-    let audit = app.store.list_audit(&app.default_org.id, None, 100).await.unwrap();
+    let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 100).await.unwrap();
     let reasons: Vec<String> = audit
         .iter()
         .filter(|e| e.action == "key.refused")

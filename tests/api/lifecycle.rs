@@ -139,7 +139,7 @@ async fn scopes_bound_what_keys_can_manage() {
     let (s, v) = app.api(&app.key, Method::POST, "/keys", Some(json!({"name": "x", "colour": "red"}))).await;
     assert_eq!((s.as_u16() / 100, v["error"]["code"].as_str()), (4, Some("invalid_request")), "{v}");
     // The refusals are audited.
-    let audit = app.store.list_audit(&app.default_org.id, None, 100).await.unwrap();
+    let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 100).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "key.refused" && e.details["reason"] == "insufficient_scope"));
 
     // Another organization's keys are not found.
@@ -349,7 +349,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     assert_eq!(send("198.51.100.1").await.unwrap().status(), StatusCode::FORBIDDEN);
     // A client cannot smuggle an address in front of the one the proxy appended.
     assert_eq!(send("203.0.113.7, 198.51.100.1").await.unwrap().status(), StatusCode::FORBIDDEN);
-    let audit = proxied.store.list_audit(&proxied.default_org.id, None, 20).await.unwrap();
+    let audit = proxied.store.list_audit(&proxied.default_org.id, &Default::default(), None, 20).await.unwrap();
     assert!(audit.iter().any(|e| e.details["reason"] == "ip_not_allowed" && e.ip.as_deref() == Some("198.51.100.1")));
 }
 

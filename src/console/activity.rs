@@ -1,0 +1,263 @@
+//! Activity (the change log: what each key and person changed) and Settings → Audit log
+//! (key, user and organization actions). Both newest first, filtered, paged by cursor.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use rapport_tools::{Entity, Scope};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::keys::Choice;
+use super::session::Session;
+use super::{Chrome, PageError, PageResult, ago, entity_of, render, urlencode, when};
+use crate::app::AppState;
+use crate::crm::cursor;
+use crate::store::{AuditFilter, ChangeFilter};
+
+const PAGE_SIZE: u32 = 50;
+
+pub struct FieldChange {
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+pub struct ChangeRow {
+    pub when: String,
+    pub ago: String,
+    pub actor: String,
+    pub actor_kind: String,
+    pub action: String,
+    pub entity: String,
+    pub record_id: String,
+    pub href: Option<String>,
+    pub fields: Vec<FieldChange>,
+    pub more: usize,
+}
+
+/// A value as one short line.
+fn short(v: &Value) -> String {
+    let s = match v {
+        Value::Null => "—".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 80 { format!("{}…", s.chars().take(79).collect::<String>()) } else { s }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActivityQuery {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityPage {
+    c: Chrome,
+    rows: Vec<ChangeRow>,
+    keys: Vec<Choice>,
+    users: Vec<Choice>,
+    entities: Vec<Choice>,
+    filtered: bool,
+    next: Option<String>,
+}
+
+fn nonempty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+fn decode(c: Option<String>) -> Result<Option<(i64, String)>, PageError> {
+    match nonempty(c) {
+        None => Ok(None),
+        Some(c) => cursor::decode_at_id(&c).map(Some).ok_or_else(|| {
+            PageError::new(axum::http::StatusCode::BAD_REQUEST, "That page link is not one this console made.")
+        }),
+    }
+}
+
+fn choices(items: impl IntoIterator<Item = (String, String)>, current: &Option<String>) -> Vec<Choice> {
+    items
+        .into_iter()
+        .map(|(value, label)| Choice { selected: current.as_deref() == Some(value.as_str()), value, label })
+        .collect()
+}
+
+/// The link to the next page: the same filters, past the last entry shown.
+fn next_link(base: &str, filters: &[(&str, &Option<String>)], last: Option<(i64, &str)>) -> Option<String> {
+    let (at, id) = last?;
+    let mut q: Vec<String> =
+        filters.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v)))).collect();
+    q.push(format!("cursor={}", urlencode(&cursor::encode_at_id(at, id))));
+    Some(format!("{base}?{}", q.join("&")))
+}
+
+pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query<ActivityQuery>) -> PageResult {
+    let p = &s.principal;
+    let readable: Vec<Entity> = Entity::ALL.iter().copied().filter(|e| p.scopes.contains(&e.def().read)).collect();
+    if readable.is_empty() {
+        return Err(PageError::forbidden());
+    }
+    let filter = ChangeFilter { key_id: nonempty(q.key), user_id: nonempty(q.user), entity: nonempty(q.entity) };
+    if let Some(e) = &filter.entity
+        && !entity_of(e).is_some_and(|e| readable.contains(&e))
+    {
+        return Err(PageError::forbidden());
+    }
+    let before = decode(q.cursor)?;
+    let mut changes = state.store.list_changes(&p.org.id, &filter, before, PAGE_SIZE + 1).await?;
+    let more = changes.len() > PAGE_SIZE as usize;
+    changes.truncate(PAGE_SIZE as usize);
+    let next = if more {
+        let f = [("key", &filter.key_id), ("user", &filter.user_id), ("entity", &filter.entity)];
+        next_link("/activity", &f, changes.last().map(|c| (c.at, c.id.as_str())))
+    } else {
+        None
+    };
+    let rows = changes
+        .into_iter()
+        .filter(|c| entity_of(&c.entity).is_none_or(|e| readable.contains(&e)))
+        .map(|c| {
+            let record_entity = entity_of(&c.entity);
+            let live = c.action != "purged";
+            let fields: Vec<FieldChange> = c
+                .changes
+                .iter()
+                .take(6)
+                .map(|(k, v)| FieldChange {
+                    field: k.clone(),
+                    before: short(v.get("before").unwrap_or(&Value::Null)),
+                    after: short(v.get("after").unwrap_or(&Value::Null)),
+                })
+                .collect();
+            ChangeRow {
+                when: when(c.at),
+                ago: ago(c.at),
+                actor: c.actor.name.clone().or(c.actor.user_email.clone()).unwrap_or_else(|| c.actor.kind.to_owned()),
+                actor_kind: c.actor.kind.to_owned(),
+                action: c.action.to_owned(),
+                entity: c.entity.replace('_', " "),
+                href: record_entity.filter(|_| live).map(|e| format!("/records/{}/{}", e.def().plural, c.record_id)),
+                record_id: c.record_id,
+                more: c.changes.len().saturating_sub(fields.len()),
+                fields,
+            }
+        })
+        .collect();
+    let keys = state.store.list_keys(&p.org.id, true).await?;
+    let users = state.store.list_users(&p.org.id).await?;
+    let page = ActivityPage {
+        c: Chrome::new(&s, "Activity", "/activity", None),
+        rows,
+        keys: choices(keys.into_iter().map(|k| (k.id, format!("{} ({}…)", k.name, k.preview))), &filter.key_id),
+        users: choices(users.into_iter().map(|u| (u.id, u.email)), &filter.user_id),
+        entities: choices(readable.iter().map(|e| (e.as_str().to_owned(), e.def().plural.to_owned())), &filter.entity),
+        filtered: filter.key_id.is_some() || filter.user_id.is_some() || filter.entity.is_some(),
+        next,
+    };
+    Ok(render(&page))
+}
+
+pub struct AuditRow {
+    pub when: String,
+    pub ago: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: String,
+    pub details: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    c: Chrome,
+    rows: Vec<AuditRow>,
+    actions: Vec<Choice>,
+    keys: Vec<Choice>,
+    filtered: bool,
+    next: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+pub async fn audit(State(state): State<AppState>, s: Session, Query(q): Query<AuditQuery>) -> PageResult {
+    s.require(Scope::AuditRead)?;
+    let org = &s.principal.org;
+    let filter = AuditFilter { action: nonempty(q.action), key_id: nonempty(q.key) };
+    let before = decode(q.cursor)?;
+    let mut entries = state.store.list_audit(&org.id, &filter, before, PAGE_SIZE + 1).await?;
+    let more = entries.len() > PAGE_SIZE as usize;
+    entries.truncate(PAGE_SIZE as usize);
+    let next = if more {
+        let f = [("action", &filter.action), ("key", &filter.key_id)];
+        next_link("/settings/audit", &f, entries.last().map(|e| (e.at, e.id.as_str())))
+    } else {
+        None
+    };
+    let keys = state.store.list_keys(&org.id, true).await?;
+    let users = state.store.list_users(&org.id).await?;
+    let key_names: HashMap<&str, String> = keys.iter().map(|k| (k.id.as_str(), format!("key “{}”", k.name))).collect();
+    let user_names: HashMap<&str, &str> = users.iter().map(|u| (u.id.as_str(), u.email.as_str())).collect();
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let actor = match (&e.actor, e.key_id.as_deref()) {
+                (crate::store::Actor::Key { .. }, Some(k)) => {
+                    key_names.get(k).cloned().unwrap_or_else(|| format!("key {k}"))
+                }
+                (a, _) => match a.id() {
+                    Some(u) => user_names.get(u).map(|s| (*s).to_owned()).unwrap_or_else(|| u.to_owned()),
+                    None => a.kind().to_owned(),
+                },
+            };
+            let target = match (e.target_type.as_deref(), e.target_id.as_deref()) {
+                (Some("key"), Some(id)) => key_names.get(id).cloned().unwrap_or_else(|| format!("key {id}")),
+                (Some("user"), Some(id)) => {
+                    user_names.get(id).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("user {id}"))
+                }
+                (Some(t), Some(id)) => format!("{t} {id}"),
+                _ => String::new(),
+            };
+            AuditRow {
+                when: when(e.at),
+                ago: ago(e.at),
+                actor,
+                action: e.action.clone(),
+                target,
+                ip: e.ip.clone().unwrap_or_default(),
+                details: if e.details.as_object().is_some_and(|m| m.is_empty()) {
+                    String::new()
+                } else {
+                    e.details.to_string()
+                },
+            }
+        })
+        .collect();
+    let actions = state.store.audit_actions(&org.id).await?;
+    let page = AuditPage {
+        c: Chrome::new(&s, "Audit log", "/settings/audit", None),
+        rows,
+        actions: choices(actions.into_iter().map(|a| (a.clone(), a)), &filter.action),
+        keys: choices(keys.into_iter().map(|k| (k.id, format!("{} ({}…)", k.name, k.preview))), &filter.key_id),
+        filtered: filter.action.is_some() || filter.key_id.is_some(),
+        next,
+    };
+    Ok(render(&page))
+}

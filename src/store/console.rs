@@ -1,0 +1,278 @@
+//! The web console's state: sessions, one-time links (setup, invitations), passwords and
+//! failed logins. Secrets arrive here as SHA-256 digests only.
+
+use super::db::{DbRow, Tx};
+use super::users::user_at;
+use super::*;
+use crate::time::Millis;
+
+/// What a one-time link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// The first owner's password, or a recovery (`rapport setup-link`).
+    Setup,
+    /// A user invited from the console.
+    Invite,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Setup => "setup",
+            LinkPurpose::Invite => "invite",
+        }
+    }
+}
+
+/// A live session: who it belongs to and the CSRF token its forms carry.
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub user: User,
+    pub org: Org,
+    pub csrf: String,
+    pub seen_at: Millis,
+}
+
+/// A user who may log in with a password, with the hash to check it against.
+#[derive(Debug, Clone)]
+pub struct LoginCandidate {
+    pub user: User,
+    pub org: Org,
+    pub password_hash: Option<String>,
+}
+
+const USER_ORG_COLS: &str =
+    "u.id, u.org_id, u.email, u.name, u.role, u.active, u.created_at, o.id, o.name, o.created_at";
+
+fn user_and_org(r: &mut DbRow) -> StoreResult<(User, Org)> {
+    let user = user_at(r, 0)?;
+    let org = Org { id: r.need_text(7)?.into(), name: r.need_text(8)?, created_at: r.need_int(9)? };
+    Ok((user, org))
+}
+
+/// Which change-log entries the Activity page shows.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeFilter {
+    pub key_id: Option<String>,
+    pub user_id: Option<String>,
+    pub entity: Option<String>,
+}
+
+impl Store {
+    /// The session whose token has this digest, with its user and organization, if the
+    /// user is active.
+    pub async fn session(&self, digest: &str) -> StoreResult<Option<SessionRow>> {
+        let sql = format!(
+            "SELECT {USER_ORG_COLS}, s.csrf, s.seen_at FROM sessions s JOIN users u ON u.id = s.user_id \
+             JOIN orgs o ON o.id = u.org_id WHERE s.digest = $1 AND u.active = $2"
+        );
+        let Some(mut r) = self.db.fetch_one(&sql, &[digest.into(), true.into()]).await? else { return Ok(None) };
+        let (user, org) = user_and_org(&mut r)?;
+        Ok(Some(SessionRow { user, org, csrf: r.need_text(10)?, seen_at: r.need_int(11)? }))
+    }
+
+    /// Marks a session as used now (the idle timeout counts from here).
+    pub async fn touch_session(&self, digest: &str, now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute("UPDATE sessions SET seen_at = $2 WHERE digest = $1", &[digest.into(), now.into()]).await?;
+        tx.commit().await
+    }
+
+    pub async fn delete_session(&self, digest: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM sessions WHERE digest = $1", &[digest.into()]).await?;
+        tx.commit().await
+    }
+
+    /// Everyone with this email, in every organization, who could log in.
+    pub async fn login_candidates(&self, email: &str) -> StoreResult<Vec<LoginCandidate>> {
+        let sql = format!(
+            "SELECT {USER_ORG_COLS}, u.password_hash FROM users u JOIN orgs o ON o.id = u.org_id \
+             WHERE u.email = $1 ORDER BY o.name"
+        );
+        let rows = self.db.fetch(&sql, &[email.into()]).await?;
+        rows.into_iter()
+            .map(|mut r| {
+                let (user, org) = user_and_org(&mut r)?;
+                Ok(LoginCandidate { user, org, password_hash: r.text(10)? })
+            })
+            .collect()
+    }
+
+    /// Whether the user has chosen a password (an invitation not yet accepted has none).
+    pub async fn has_password(&self, user_id: &str) -> StoreResult<bool> {
+        let sql = "SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL";
+        Ok(self.db.fetch_one(sql, &[user_id.into()]).await?.is_some())
+    }
+
+    /// Whether some active user of the organization can log in.
+    pub async fn org_has_login(&self, org_id: &OrgId) -> StoreResult<bool> {
+        let sql = "SELECT 1 FROM users WHERE org_id = $1 AND active = $2 AND password_hash IS NOT NULL LIMIT 1";
+        Ok(self.db.fetch_one(sql, &[org_id.into(), true.into()]).await?.is_some())
+    }
+
+    pub async fn user_by_id(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<User>> {
+        let sql = "SELECT id, org_id, email, name, role, active, created_at FROM users WHERE org_id = $1 AND id = $2";
+        let row = self.db.fetch_one(sql, &[org_id.into(), id.into()]).await?;
+        row.map(|mut r| user_at(&mut r, 0)).transpose()
+    }
+
+    /// The user a live one-time link stands for.
+    pub async fn link_token(
+        &self,
+        digest: &str,
+        purpose: LinkPurpose,
+        now: Millis,
+    ) -> StoreResult<Option<(User, Org)>> {
+        let sql = format!(
+            "SELECT {USER_ORG_COLS} FROM link_tokens t JOIN users u ON u.id = t.user_id \
+             JOIN orgs o ON o.id = u.org_id WHERE t.digest = $1 AND t.purpose = $2 AND t.expires_at > $3"
+        );
+        let row = self.db.fetch_one(&sql, &[digest.into(), purpose.as_str().into(), now.into()]).await?;
+        row.map(|mut r| user_and_org(&mut r)).transpose()
+    }
+
+    /// Failed logins per subject since `since`: the largest count among `subjects`, and the
+    /// time of the oldest failure counted for it (when the window frees a slot).
+    pub async fn login_failures(&self, subjects: &[String], since: Millis) -> StoreResult<(u64, Option<Millis>)> {
+        let mut worst = (0u64, None);
+        for s in subjects {
+            let row = self
+                .db
+                .fetch_one(
+                    "SELECT COUNT(*), MIN(at) FROM login_failures WHERE subject = $1 AND at > $2",
+                    &[s.into(), since.into()],
+                )
+                .await?;
+            if let Some(mut r) = row {
+                let n = r.need_int(0)? as u64;
+                if n > worst.0 {
+                    worst = (n, r.int(1)?);
+                }
+            }
+        }
+        Ok(worst)
+    }
+
+    pub async fn record_login_failure(&self, subjects: &[String], now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        for s in subjects {
+            tx.execute("INSERT INTO login_failures (subject, at) VALUES ($1, $2)", &[s.into(), now.into()]).await?;
+        }
+        tx.commit().await
+    }
+
+    pub async fn clear_login_failures(&self, subject: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM login_failures WHERE subject = $1", &[subject.into()]).await?;
+        tx.commit().await
+    }
+
+    /// Forgets failed logins older than `failures_before`, sessions idle since
+    /// `sessions_before`, and expired links.
+    pub async fn expire_console(
+        &self,
+        failures_before: Millis,
+        sessions_before: Millis,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM login_failures WHERE at <= $1", &[failures_before.into()]).await?;
+        tx.execute("DELETE FROM sessions WHERE seen_at <= $1", &[sessions_before.into()]).await?;
+        tx.execute("DELETE FROM link_tokens WHERE expires_at <= $1", &[now.into()]).await?;
+        tx.commit().await
+    }
+
+    /// The organization's change log, newest first, narrowed by `filter`.
+    pub async fn list_changes(
+        &self,
+        org_id: &OrgId,
+        filter: &ChangeFilter,
+        before: Option<(Millis, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<Change>> {
+        let mut sql = query::Sql::new(self.dialect());
+        sql.push(&format!("SELECT {} FROM changes WHERE org_id = ", changes::CHANGE_COLS));
+        sql.bind(org_id.into());
+        sql.and_equal(&[("key_id", &filter.key_id), ("user_id", &filter.user_id), ("entity", &filter.entity)]);
+        sql.newest_first(before.as_ref(), limit);
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(changes::change).collect()
+    }
+}
+
+impl Tx {
+    pub async fn insert_session(
+        &mut self,
+        digest: &str,
+        user_id: &str,
+        csrf: &str,
+        now: Millis,
+        ip: Option<&str>,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO sessions (digest, user_id, csrf, created_at, seen_at, ip) VALUES ($1, $2, $3, $4, $4, $5)",
+            &[digest.into(), user_id.into(), csrf.into(), now.into(), ip.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user (deactivated, or a new password).
+    pub async fn delete_user_sessions(&mut self, user_id: &str) -> StoreResult<u64> {
+        self.execute("DELETE FROM sessions WHERE user_id = $1", &[user_id.into()]).await
+    }
+
+    pub async fn insert_link_token(
+        &mut self,
+        digest: &str,
+        purpose: LinkPurpose,
+        user_id: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO link_tokens (digest, purpose, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            &[digest.into(), purpose.as_str().into(), user_id.into(), now.into(), expires_at.into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Uses a one-time link: the user it stands for, with every other link of the same
+    /// purpose for that user spent too. `None` when it is unknown, spent or expired.
+    pub async fn take_link_token(
+        &mut self,
+        digest: &str,
+        purpose: LinkPurpose,
+        now: Millis,
+    ) -> StoreResult<Option<String>> {
+        let row = self
+            .fetch_one(
+                "SELECT user_id FROM link_tokens WHERE digest = $1 AND purpose = $2 AND expires_at > $3",
+                &[digest.into(), purpose.as_str().into(), now.into()],
+            )
+            .await?;
+        let Some(mut r) = row else { return Ok(None) };
+        let user_id = r.need_text(0)?;
+        // Deleting is what spends it: of two concurrent uses, one deletes nothing.
+        let spent = self.execute("DELETE FROM link_tokens WHERE digest = $1", &[digest.into()]).await?;
+        if spent == 0 {
+            return Ok(None);
+        }
+        self.execute(
+            "DELETE FROM link_tokens WHERE user_id = $1 AND purpose = $2",
+            &[(&user_id).into(), purpose.as_str().into()],
+        )
+        .await?;
+        Ok(Some(user_id))
+    }
+
+    pub async fn set_password(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
+        let done =
+            self.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[user_id.into(), hash.into()]).await?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

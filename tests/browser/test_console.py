@@ -1,0 +1,422 @@
+"""The web console in a real browser: Debian's Chromium driven by Playwright.
+
+Run by tests/browser/run.sh, which starts a fresh `rapport serve` and exports:
+
+    RAPPORT_BASE        http://HOST:PORT
+    RAPPORT_SETUP_LINK  the one-time setup link `serve` printed
+    RAPPORT_BIN         the server binary (for the CLI steps)
+    CHROMIUM            the browser executable
+    AXE_JS              axe-core's axe.min.js
+    SCREENSHOTS         where to write the screenshots (docs/console when refreshing them)
+
+The tests share one server and run in file order: the first sets the owner's password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+BASE = os.environ.get("RAPPORT_BASE", "")
+SETUP_LINK = os.environ.get("RAPPORT_SETUP_LINK", "")
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+AXE_JS = os.environ.get("AXE_JS", "")
+SCREENSHOTS = Path(os.environ.get("SCREENSHOTS", "target/console-screenshots"))
+AXE_SOURCE = Path(AXE_JS).read_text() if AXE_JS else ""
+PASSWORD = "correct horse battery staple"
+CLIENTS = ["Claude Code", "Codex", "VS Code", "Cursor", "Gemini CLI", "Windsurf", "Claude Desktop", "ChatGPT"]
+
+pytestmark = pytest.mark.skipif(not BASE or not SETUP_LINK, reason="run through tests/browser/run.sh")
+
+STATE: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def new_context(browser: Browser, **kw) -> BrowserContext:
+    ctx = browser.new_context(base_url=BASE, permissions=["clipboard-read", "clipboard-write"], **kw)
+    ctx.set_default_timeout(15_000)
+    return ctx
+
+
+@pytest.fixture
+def owner(browser: Browser) -> Page:
+    """A page logged in as the owner (after test_setup has run)."""
+    assert "owner_state" in STATE, "test_setup_link_sets_the_password must run first"
+    ctx = new_context(browser, storage_state=STATE["owner_state"])
+    page = ctx.new_page()
+    yield page
+    ctx.close()
+
+
+def mcp(page: Page, key: str, method: str, params: dict | None = None):
+    """One stateless MCP request with `key`, through the browser's own HTTP stack."""
+    return page.request.post(
+        f"{BASE}/api/v1/mcp",
+        headers={
+            "x-api-key": key,
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            "mcp-protocol-version": "2025-06-18",
+        },
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}),
+    )
+
+
+def tools_list_ok(page: Page, key: str) -> bool:
+    r = mcp(page, key, "tools/list")
+    return r.status == 200 and any(t["name"] == "get_workspace" for t in r.json()["result"]["tools"])
+
+
+def check_a11y(page: Page, what: str) -> None:
+    """axe-core injected into the page: no serious or critical violations."""
+    # Evaluated through the DevTools protocol, so the page's own CSP stays in force.
+    page.evaluate(AXE_SOURCE)
+    result = page.evaluate("async () => await axe.run(document, { resultTypes: ['violations'] })")
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"accessibility violations on {what}:\n" + "\n".join(bad)
+
+
+def no_horizontal_scroll(page: Page, what: str) -> None:
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1] + 1, f"{what} scrolls sideways: {width[0]} px of content in {width[1]} px"
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def audit_actions(page: Page) -> list[str]:
+    page.goto("/settings/audit")
+    return page.locator("table.audit tbody tr td:nth-child(3)").all_inner_texts()
+
+
+# ----------------------------------------------------------------------------------- tests
+
+
+def test_setup_link_sets_the_password(browser: Browser) -> None:
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    page.goto(SETUP_LINK)
+    expect(page.get_by_role("heading", name="Set up Rapport")).to_be_visible()
+    check_a11y(page, "the setup page")
+    # Two different passwords are refused, and nothing is spent.
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("Type it again").fill(PASSWORD + "!")
+    page.get_by_role("button", name="Set password and log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("differ")
+    page.get_by_label("New password").fill(PASSWORD)
+    page.get_by_label("Type it again").fill(PASSWORD)
+    page.get_by_role("button", name="Set password and log in").click()
+    expect(page).to_have_url(re.compile(r"/settings/keys$"))
+    expect(page.get_by_role("heading", name="API keys", level=1)).to_be_visible()
+    STATE["owner_state"] = ctx.storage_state()
+    ctx.close()
+
+    # The link works once.
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    response = page.goto(SETUP_LINK)
+    assert response.status == 410
+    expect(page.get_by_text("setup-link")).to_be_visible()
+    ctx.close()
+
+
+def test_login_logout_and_wrong_password(browser: Browser) -> None:
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    page.goto("/settings/keys")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    check_a11y(page, "the login page")
+    page.get_by_label("Email").fill("owner@localhost")
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_contain_text("do not match")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/settings/keys$"))
+    page.get_by_role("button", name="Log out").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+    # The ended session opens nothing.
+    page.goto("/settings/keys")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    ctx.close()
+
+
+def test_key_lifecycle_in_the_console(owner: Page) -> None:
+    page = owner
+    page.goto("/settings/keys")
+    expect(page.get_by_text("No enabled keys.")).to_be_visible()
+    check_a11y(page, "the keys page (empty)")
+
+    # Keyboard only: reach "Create key", open the dialog, type, submit.
+    create = page.get_by_role("link", name="Create key")
+    create.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Create an API key")
+    expect(dialog).to_be_visible()
+    expect(page.get_by_label("Name", exact=True)).to_be_focused()
+    check_a11y(page, "the create dialog")
+    page.keyboard.type("Claude Code on the laptop")
+    page.get_by_label("Access").select_option("member")
+    page.get_by_label("Expires").select_option("30")
+    shot(page, "create-dialog")
+    page.get_by_role("button", name="Create key").click()
+
+    revealed = page.get_by_role("dialog", name=re.compile("created"))
+    expect(revealed).to_be_visible()
+    key = page.locator("#new-key").inner_text().strip()
+    assert re.fullmatch(r"rpk_[0-9A-Za-z]{64}", key), key
+    page.get_by_role("button", name="Copy key").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("() => navigator.clipboard.readText()") == key
+
+    # The connect card: a tab per client, each with the key in it; Cursor's a real link.
+    tabs = page.get_by_role("tab")
+    assert tabs.all_inner_texts() == CLIENTS
+    for name in CLIENTS:
+        page.get_by_role("tab", name=name, exact=True).click()
+        panel = page.get_by_role("tabpanel", name=name, exact=True)
+        expect(panel).to_be_visible()
+        if name != "Cursor":  # Cursor's link carries the key base64-encoded
+            expect(panel.locator("pre").first).to_contain_text(key)
+    page.get_by_role("tab", name="Cursor", exact=True).click()
+    add = page.get_by_role("link", name="Add to Cursor")
+    expect(add).to_have_attribute("href", re.compile(r"^cursor://anysphere\.cursor-deeplink/mcp/install\?name=rapport&config="))
+    page.get_by_role("tab", name="Claude Code", exact=True).click()
+    page.get_by_role("button", name="Copy the Claude Code setup").click()
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied.startswith("claude mcp add --transport http rapport ") and key in copied
+    check_a11y(page, "the new key with the connect card")
+    shot(page, "connect-card")
+
+    # That key answers tools/list.
+    assert tools_list_ok(page, key)
+    page.get_by_role("button", name=re.compile("Done")).click()
+    card = page.locator("li.key-card", has_text="rpk_")
+    expect(card.get_by_role("switch")).to_have_attribute("aria-checked", "true")
+    expect(card).to_contain_text("Role: member")
+    check_a11y(page, "the keys page")
+    shot(page, "keys")
+
+    # Disable: refused at once. Enable: works again.
+    card.get_by_role("switch").click()
+    expect(page.get_by_role("status")).to_contain_text("Disabled")
+    expect(page.get_by_role("heading", name=re.compile("Disabled keys"))).to_be_visible()
+    r = mcp(page, key, "tools/list")
+    assert r.status == 401 and r.json()["error"]["code"] == "api_key_disabled"
+    page.locator("li.key-card", has_text="rpk_").get_by_role("switch").click()
+    expect(page.get_by_role("status")).to_contain_text("Enabled")
+    assert tools_list_ok(page, key)
+
+    # Rename inline.
+    name_box = page.get_by_label(re.compile("Name of key"))
+    name_box.fill("Claude Code (laptop)")
+    page.get_by_role("button", name="Rename").click()
+    expect(page.get_by_role("status")).to_contain_text("Claude Code (laptop)")
+
+    # Rotate without grace: the old secret is refused, the new one works.
+    page.get_by_role("link", name="Rotate Claude Code (laptop)").click()
+    check_a11y(page, "the rotate page")
+    page.get_by_role("button", name="Rotate key").click()
+    expect(page.get_by_role("dialog", name=re.compile("rotated"))).to_be_visible()
+    new_key = page.locator("#new-key").inner_text().strip()
+    assert new_key != key
+    assert mcp(page, key, "tools/list").status == 401
+    assert tools_list_ok(page, new_key)
+    page.get_by_role("button", name=re.compile("Done")).click()
+
+    # Delete: used a moment ago, so the page warns and asks again.
+    page.get_by_role("link", name="Delete Claude Code (laptop)").click()
+    expect(page.get_by_role("alert")).to_contain_text("This key was used")
+    check_a11y(page, "the delete page")
+    page.get_by_role("button", name="Delete it anyway").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted")
+    assert mcp(page, new_key, "tools/list").status == 401
+
+    # The audit log shows each step, by this person.
+    actions = audit_actions(page)
+    for a in ["key.create", "key.disable", "key.enable", "key.rename", "key.rotate", "key.delete"]:
+        assert a in actions, (a, actions)
+    expect(page.locator("table.audit tbody tr", has_text="key.rotate")).to_contain_text("owner@localhost")
+    check_a11y(page, "the audit log")
+    page.get_by_label("Action").select_option("key.disable")
+    page.get_by_role("button", name="Filter").click()
+    assert audit_actions_on_page(page) == ["key.disable"]
+
+
+def audit_actions_on_page(page: Page) -> list[str]:
+    return page.locator("table.audit tbody tr td:nth-child(3)").all_inner_texts()
+
+
+def test_forged_posts_are_refused(owner: Page) -> None:
+    page = owner
+    page.goto("/settings/keys")
+    before = page.locator("li.key-card").count()
+    # Same cookies, no token: what a cross-site form would send.
+    r = page.request.post(f"{BASE}/settings/keys", form={"name": "forged", "role": "member"})
+    assert r.status == 403 and "CSRF" in r.text()
+    r = page.request.post(f"{BASE}/settings/keys", form={"name": "forged", "role": "member", "csrf": "x" * 43})
+    assert r.status == 403
+    page.reload()
+    assert page.locator("li.key-card").count() == before
+    # A session cookie opens no API route.
+    r = page.request.get(f"{BASE}/api/v1/keys")
+    assert r.status == 401
+
+
+def test_agent_writes_show_on_activity_and_the_record(owner: Page) -> None:
+    page = owner
+    page.goto("/settings/keys")
+    page.get_by_role("button", name="Connect an agent").click()
+    expect(page.get_by_role("dialog", name="Connect an agent")).to_be_visible()
+    key = page.locator("#new-key").inner_text().strip()
+    assert len(page.get_by_role("tab").all()) == len(CLIENTS)
+    r = mcp(page, key, "tools/call", {
+        "name": "create_companies",
+        "arguments": {"companies": [{"name": "Acme Robotics", "domain": "acme-robotics.example"}]},
+    })
+    assert r.status == 200, r.text()
+    company_id = r.json()["result"]["structuredContent"]["items"][0]["id"]
+    r = mcp(page, key, "tools/call", {
+        "name": "create_contacts",
+        "arguments": {"contacts": [{"first_name": "Ada", "last_name": "Quist", "email": "ada@acme-robotics.example",
+                                    "title": "CTO", "company_id": company_id}]},
+    })
+    assert r.status == 200, r.text()
+    contact_id = r.json()["result"]["structuredContent"]["items"][0]["id"]
+    r = mcp(page, key, "tools/call", {
+        "name": "update_contacts",
+        "arguments": {"contacts": [{"id": contact_id, "title": "CEO"}]},
+    })
+    assert r.status == 200, r.text()
+
+    page.goto("/activity")
+    entry = page.locator("li.entry", has_text="updated").first
+    expect(entry).to_contain_text("CTO")
+    expect(entry).to_contain_text("CEO")
+    check_a11y(page, "the activity page")
+    shot(page, "activity")
+    # Filter by entity: companies only.
+    page.get_by_label("Records").select_option("company")
+    page.get_by_role("button", name="Filter").click()
+    entries = page.locator("li.entry").all_inner_texts()
+    assert entries and all("company" in e for e in entries), entries
+    page.goto("/activity")
+    page.locator("li.entry", has_text="updated").first.get_by_role("link").click()
+    expect(page.get_by_role("heading", name="Ada Quist", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="Acme Robotics")).to_be_visible()
+    timeline = page.locator("section", has=page.get_by_role("heading", name="Timeline"))
+    expect(timeline).to_contain_text("CEO")
+    expect(timeline).to_contain_text("created")
+    check_a11y(page, "a record page")
+    shot(page, "record")
+
+    # The records list finds it by a piece of its name.
+    page.goto("/records/contacts")
+    page.get_by_label("Search contacts").fill("quis")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_role("link", name="Ada Quist")).to_be_visible()
+    check_a11y(page, "the records list")
+    page.get_by_label("Search contacts").fill("zzznothing")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("No contacts match")).to_be_visible()
+
+
+def test_small_screens_and_zoom(browser: Browser) -> None:
+    for width, what in [(390, "a 390 px phone"), (640, "200% zoom of a 1280 px window")]:
+        ctx = new_context(browser, storage_state=STATE["owner_state"], viewport={"width": width, "height": 800})
+        page = ctx.new_page()
+        for path in ["/settings/keys", "/activity", "/records/contacts", "/settings/users", "/settings/audit"]:
+            page.goto(path)
+            no_horizontal_scroll(page, f"{path} on {what}")
+        ctx.close()
+
+
+def test_invited_viewer_cannot_reach_admin_pages(owner: Page, browser: Browser) -> None:
+    page = owner
+    page.goto("/settings/users")
+    check_a11y(page, "the users page")
+    page.get_by_label("Email").fill("vera@example.com")
+    page.get_by_label("Role", exact=True).select_option("viewer")
+    page.get_by_role("button", name="Create invitation link").click()
+    link = page.locator("#invite-link").inner_text().strip()
+    assert "/invite?token=" in link
+    expect(page.locator("tr", has_text="vera@example.com")).to_contain_text("invited")
+
+    ctx = new_context(browser)
+    viewer = ctx.new_page()
+    viewer.goto(link)
+    expect(viewer.get_by_role("heading", name=re.compile("Join default"))).to_be_visible()
+    viewer.get_by_label("New password").fill(PASSWORD)
+    viewer.get_by_label("Type it again").fill(PASSWORD)
+    viewer.get_by_role("button", name="Accept invitation").click()
+    expect(viewer.get_by_role("heading", name="Activity", level=1)).to_be_visible()
+    nav = viewer.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Activity")).to_be_visible()
+    for hidden in ["API keys", "Users", "Audit log"]:
+        expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
+    for path in ["/settings/keys", "/settings/users", "/settings/audit"]:
+        assert viewer.goto(path).status == 403
+    # And cannot post to them either.
+    r = viewer.request.post(f"{BASE}/settings/keys/connect", form={"csrf": "x" * 43})
+    assert r.status == 403
+
+    # Deactivated by the owner: the viewer's session ends at once.
+    page.goto("/settings/users")
+    page.get_by_role("button", name="Deactivate vera@example.com").click()
+    expect(page.get_by_role("status")).to_contain_text("deactivated")
+    viewer.goto("/activity")
+    expect(viewer).to_have_url(re.compile(r"/login"))
+    ctx.close()
+
+    # The last owner cannot be demoted.
+    page.goto("/settings/users")
+    row = page.locator("tr", has_text="owner@localhost")
+    row.get_by_label(re.compile("Role of")).select_option("admin")
+    row.get_by_role("button", name="Change").click()
+    expect(page.get_by_role("alert")).to_contain_text("last active owner")
+
+
+def test_cli_recovers_a_locked_out_owner(browser: Browser) -> None:
+    binary = os.environ["RAPPORT_BIN"]
+    out = subprocess.run([binary, "setup-link", "--json"], check=True, capture_output=True, text=True, env=os.environ)
+    link = json.loads(out.stdout)["url"]
+    assert "/setup?token=" in link
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    page.goto(link.replace(link.split("/setup")[0], BASE))
+    new = "another long passphrase here"
+    page.get_by_label("New password").fill(new)
+    page.get_by_label("Type it again").fill(new)
+    page.get_by_role("button", name="Set password and log in").click()
+    expect(page).to_have_url(re.compile(r"/settings/keys$"))
+    ctx.close()
+    # And `users set-password` sets it straight from stdin.
+    subprocess.run([binary, "users", "set-password", "owner@localhost"], input=PASSWORD + "\n", check=True,
+                   capture_output=True, text=True, env=os.environ)
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    page.goto("/login")
+    page.get_by_label("Email").fill("owner@localhost")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(re.compile(r"/$|/activity$"))
+    ctx.close()
