@@ -181,11 +181,7 @@ pub fn redact_query(query: &str) -> String {
             let decoded: String = form_urlencoded::parse(name.as_bytes()).map(|(k, _)| k.into_owned()).collect();
             let lower = decoded.to_ascii_lowercase();
             // Keys, and the one-time tokens of console links.
-            if lower.contains("key") || lower.contains("token") {
-                format!("{name}=REDACTED")
-            } else {
-                pair.to_owned()
-            }
+            if lower.contains("key") || lower.contains("token") { format!("{name}=REDACTED") } else { pair.to_owned() }
         })
         .collect::<Vec<_>>()
         .join("&")

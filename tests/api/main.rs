@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod connect;
+mod console;
 mod crm_tools;
 mod deals;
 mod filters;

@@ -1,0 +1,348 @@
+//! The web console over HTTP, as a browser without scripts would use it: sessions shared
+//! through the database, the login throttle, CSRF, the security headers, and the line
+//! between keys (API only) and sessions (console only). The browser itself is in
+//! tests/browser.
+
+use std::collections::HashMap;
+
+use rapport::auth::session::Password;
+use rapport::keys::{Creator, access};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+use crate::helpers::{TestApp, serve_args, spawn_app, spawn_app_with};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A cookie jar over a client that does not follow redirects.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    /// The value of the first hidden `csrf` field.
+    fn csrf(&self) -> String {
+        let at = self.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        self.body[at..].split('"').next().unwrap().to_owned()
+    }
+
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+}
+
+impl Browser {
+    fn new(base: &str) -> Browser {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Browser { client, base: base.to_owned(), cookies: HashMap::new() }
+    }
+
+    fn at(&self, base: &str) -> Browser {
+        Browser::new(base).with_cookies(self.cookies.clone())
+    }
+
+    fn with_cookies(mut self, cookies: HashMap<String, String>) -> Browser {
+        self.cookies = cookies;
+        self
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let res = req.header("cookie", cookie.join("; ")).send().await.expect("request sent");
+        for v in res.headers().get_all(SET_COOKIE) {
+            let pair = v.to_str().unwrap().split(';').next().unwrap();
+            let (k, val) = pair.split_once('=').unwrap();
+            if val.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+        Page { status: res.status(), headers: res.headers().clone(), body: res.text().await.unwrap_or_default() }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    async fn login(&mut self, email: &str, password: &str) -> Page {
+        let csrf = self.get("/login").await.csrf();
+        self.post("/login", &[("csrf", &csrf), ("email", email), ("password", password)]).await
+    }
+}
+
+async fn set_password(app: &TestApp, email: &str) {
+    access::set_password(&app.store, &app.default_org, &Creator::cli(), email, Password::parse(PASSWORD).unwrap())
+        .await
+        .unwrap();
+}
+
+async fn logged_in(app: &TestApp) -> Browser {
+    set_password(app, "owner@localhost").await;
+    let mut b = Browser::new(&app.base);
+    let page = b.login("owner@localhost", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(b.cookies.contains_key("rapport_session"));
+    b
+}
+
+#[tokio::test]
+async fn pages_send_the_security_headers_and_keys_and_sessions_stay_apart() {
+    let app = spawn_app().await;
+    let mut b = Browser::new(&app.base);
+    let page = b.get("/login").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let h = |name: &str| page.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(h("content-security-policy").contains("default-src 'none'"), "{:?}", page.headers);
+    assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
+    assert_eq!(h("x-frame-options"), "DENY");
+    assert_eq!(h("referrer-policy"), "same-origin");
+    assert_eq!(h("cache-control"), "no-store");
+    assert!(page.body.contains("<label for=\"email\">Email</label>"));
+
+    // A key opens no console page: it is not even looked at.
+    let res = b.client.get(format!("{}/settings/keys", app.base)).header("x-api-key", &app.key).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(res.headers()[LOCATION].to_str().unwrap().starts_with("/login?next="));
+
+    // A session opens no API route.
+    let mut b = logged_in(&app).await;
+    assert_eq!(b.get("/settings/keys").await.status, StatusCode::OK);
+    for path in ["/api/v1/keys", "/api/v1/audit"] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{path}: {}", page.body);
+        assert!(page.body.contains("missing_api_key"));
+    }
+    // Unknown pages answer in the console's frame; unknown API routes stay JSON.
+    let page = b.get("/no/such/page").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("Not found") && page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+}
+
+#[tokio::test]
+async fn forged_forms_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let mut b = logged_in(&app).await;
+    let keys_before = app.store.list_keys(&app.default_org.id, true).await.unwrap().len();
+    for form in
+        [vec![("name", "forged")], vec![("name", "forged"), ("csrf", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]]
+    {
+        let page = b.post("/settings/keys", &form).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(page.body.contains("CSRF"), "{}", page.body);
+    }
+    let page = b.post("/logout", &[]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.store.list_keys(&app.default_org.id, true).await.unwrap().len(), keys_before);
+    assert_eq!(b.get("/settings/keys").await.status, StatusCode::OK, "the forged logout ended nothing");
+
+    // The login form carries its own token, bound to a cookie.
+    let mut fresh = Browser::new(&app.base);
+    let page = fresh.post("/login", &[("email", "owner@localhost"), ("password", PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(!fresh.cookies.contains_key("rapport_session"));
+}
+
+#[tokio::test]
+async fn logins_are_throttled_per_account_and_per_address() {
+    let app = spawn_app().await;
+    set_password(&app, "owner@localhost").await;
+    let mut b = Browser::new(&app.base);
+    for i in 0..10 {
+        let page = b.login("owner@localhost", "wrong password, try again").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert!(page.body.contains("do not match"));
+    }
+    // The eleventh is refused before the password is checked, even the right one.
+    let page = b.login("owner@localhost", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = page.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+    assert!(page.body.contains("too many failed logins"));
+    assert!(!b.cookies.contains_key("rapport_session"));
+    // Another account from the same address is refused too: the address is spent.
+    let page = b.login("someone@example.com", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Fifteen minutes later the window has passed.
+    app.sql("UPDATE login_failures SET at = at - 900001 WHERE subject <> $1", "").await;
+    let page = b.login("owner@localhost", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+
+    // Counted in the database: a second process sees the same failures.
+    let other = app.second_server().await;
+    let mut b2 = Browser::new(&other.base);
+    for _ in 0..10 {
+        b.login("nobody@example.com", "wrong password, try again").await;
+    }
+    assert_eq!(b2.login("nobody@example.com", "wrong password, try again").await.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn sessions_live_in_the_database_and_end_everywhere() {
+    let app = spawn_app().await;
+    let other = app.second_server().await;
+    let mut a = logged_in(&app).await;
+    let mut b = a.at(&other.base);
+    assert_eq!(b.get("/activity").await.status, StatusCode::OK, "the other process honours the session");
+
+    // Logging out through one ends it in the other at once.
+    let csrf = a.get("/activity").await.csrf();
+    let page = a.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.set_cookie("rapport_session").unwrap().contains("Max-Age=0"));
+    assert!(b.get("/activity").await.location().starts_with("/login"));
+
+    // Deactivating a person ends their sessions.
+    let mut a = logged_in(&app).await;
+    let mut b = a.at(&other.base);
+    rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), "second@example.com", None, "owner")
+        .await
+        .unwrap();
+    rapport::keys::users::set_active(&app.store, &app.default_org, &Creator::cli(), "owner@localhost", false)
+        .await
+        .unwrap();
+    assert!(a.get("/activity").await.location().starts_with("/login"));
+    assert!(b.get("/activity").await.location().starts_with("/login"));
+    rapport::keys::users::set_active(&app.store, &app.default_org, &Creator::cli(), "owner@localhost", true)
+        .await
+        .unwrap();
+
+    // Idle for 12 hours: over.
+    let mut a = logged_in(&app).await;
+    assert_eq!(a.get("/activity").await.status, StatusCode::OK);
+    app.sql("UPDATE sessions SET seen_at = seen_at - 43200001 WHERE user_id <> $1", "").await;
+    assert!(a.get("/activity").await.location().starts_with("/login"));
+}
+
+#[tokio::test]
+async fn setup_links_work_once_and_expire() {
+    let app = spawn_app().await;
+    let link = access::setup_link(&app.store, &app.default_org, &Creator::cli(), None, &app.base).await.unwrap();
+    let path = link.url.strip_prefix(&app.base).unwrap().to_owned();
+    let mut b = Browser::new(&app.base);
+    let page = b.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("owner@localhost"));
+    let token = path.split("token=").nth(1).unwrap();
+    let csrf = page.csrf();
+    // Too short a password: refused, and the link still works.
+    let page =
+        b.post("/setup", &[("csrf", &csrf), ("token", token), ("password", "short"), ("confirm", "short")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("at least 12 characters"));
+    let page =
+        b.post("/setup", &[("csrf", &csrf), ("token", token), ("password", PASSWORD), ("confirm", PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(page.location(), "/settings/keys");
+    assert_eq!(b.get("/settings/keys").await.status, StatusCode::OK);
+    // Spent.
+    let page = Browser::new(&app.base).get(&path).await;
+    assert_eq!(page.status, StatusCode::GONE);
+    assert!(page.body.contains("rapport setup-link"));
+
+    // A link older than 24 hours is refused.
+    let link = access::setup_link(&app.store, &app.default_org, &Creator::cli(), None, &app.base).await.unwrap();
+    app.sql("UPDATE link_tokens SET expires_at = created_at - 1 WHERE purpose = $1", "setup").await;
+    let path = link.url.strip_prefix(&app.base).unwrap();
+    assert_eq!(Browser::new(&app.base).get(path).await.status, StatusCode::GONE);
+
+    // Setup and the recovery are in the audit log.
+    let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 50).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"user.setup_link") && actions.contains(&"user.setup"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let mut args = serve_args();
+    args.public_url = Some("https://crm.example.com".into());
+    let app = spawn_app_with(args).await;
+    set_password(&app, "owner@localhost").await;
+    let mut b = Browser::new(&app.base);
+    let page = b.login("owner@localhost", PASSWORD).await;
+    let cookie = page.set_cookie("rapport_session").expect("a session cookie");
+    for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    // On plain http (the default) the cookie could not be sent with Secure.
+    let plain = spawn_app().await;
+    set_password(&plain, "owner@localhost").await;
+    let cookie =
+        Browser::new(&plain.base).login("owner@localhost", PASSWORD).await.set_cookie("rapport_session").unwrap();
+    assert!(cookie.contains("HttpOnly") && !cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn the_console_grants_no_more_than_the_person_holds() {
+    let app = spawn_app().await;
+    rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), "admin@example.com", None, "admin")
+        .await
+        .unwrap();
+    set_password(&app, "admin@example.com").await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.login("admin@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let csrf = b.get("/settings/keys").await.csrf();
+    let before = app.store.list_keys(&app.default_org.id, true).await.unwrap().len();
+    // org:manage is an owner's; an admin cannot put it on a key.
+    let page = b
+        .post("/settings/keys", &[("csrf", &csrf), ("name", "too strong"), ("role", "custom"), ("scope", "org:manage")])
+        .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("you cannot grant `org:manage`"), "{}", page.body);
+    let page = b.post("/settings/keys", &[("csrf", &csrf), ("name", "too strong"), ("role", "owner")]).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.store.list_keys(&app.default_org.id, true).await.unwrap().len(), before);
+    // What the admin holds works, and the key is theirs, with them as the audit actor.
+    let page = b
+        .post(
+            "/settings/keys",
+            &[
+                ("csrf", &csrf),
+                ("name", "two scopes"),
+                ("role", "custom"),
+                ("scope", "contacts:read"),
+                ("scope", "deals:read"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let keys = app.store.list_keys(&app.default_org.id, true).await.unwrap();
+    let key = keys.iter().find(|k| k.name == "two scopes").unwrap();
+    let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+    assert_eq!(scopes, ["contacts:read", "deals:read"]);
+    let admin = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
+    assert_eq!(key.user_id, admin.id);
+    let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 5).await.unwrap();
+    let created = audit.iter().find(|e| e.action == "key.create").unwrap();
+    assert_eq!(created.actor.id(), Some(admin.id.as_str()));
+    assert_eq!(created.actor.kind(), "user");
+}
