@@ -32,6 +32,8 @@ pub struct ChangeRow {
     pub action: String,
     pub entity: String,
     pub record_id: String,
+    /// The record's name as it is now, when it still exists.
+    pub name: String,
     pub href: Option<String>,
     pub fields: Vec<FieldChange>,
     pub more: usize,
@@ -40,7 +42,7 @@ pub struct ChangeRow {
 /// A value as one short line.
 fn short(v: &Value) -> String {
     let s = match v {
-        Value::Null => "—".to_owned(),
+        Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -100,6 +102,29 @@ fn next_link(base: &str, filters: &[(&str, &Option<String>)], last: Option<(i64,
     Some(format!("{base}?{}", q.join("&")))
 }
 
+/// The current names of the records a page of changes is about, read once per entity.
+async fn record_names(
+    state: &AppState,
+    p: &crate::crm::Principal,
+    changes: &[crate::store::Change],
+) -> Result<HashMap<(String, String), String>, PageError> {
+    let mut names = HashMap::new();
+    for e in Entity::ALL.iter().copied().filter(|e| p.scopes.contains(&e.def().read)) {
+        let ids: Vec<crate::store::RecordId> = changes
+            .iter()
+            .filter(|c| c.entity == e.as_str())
+            .map(|c| crate::store::RecordId::from(c.record_id.as_str()))
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        for r in state.store.get_records(&p.org.id, e, &ids).await? {
+            names.insert((e.as_str().to_owned(), r.id.as_str().to_owned()), crate::crm::records::label(&r));
+        }
+    }
+    Ok(names)
+}
+
 pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query<ActivityQuery>) -> PageResult {
     let p = &s.principal;
     let readable: Vec<Entity> = Entity::ALL.iter().copied().filter(|e| p.scopes.contains(&e.def().read)).collect();
@@ -122,6 +147,7 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
     } else {
         None
     };
+    let names = record_names(&state, p, &changes).await?;
     let rows = changes
         .into_iter()
         .filter(|c| entity_of(&c.entity).is_none_or(|e| readable.contains(&e)))
@@ -146,6 +172,7 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
                 action: c.action.to_owned(),
                 entity: c.entity.replace('_', " "),
                 href: record_entity.filter(|_| live).map(|e| format!("/records/{}/{}", e.def().plural, c.record_id)),
+                name: names.get(&(c.entity.clone(), c.record_id.clone())).cloned().unwrap_or_default(),
                 record_id: c.record_id,
                 more: c.changes.len().saturating_sub(fields.len()),
                 fields,

@@ -274,7 +274,10 @@ pub async fn show(
             }
             _ => {}
         }
-        let value = cell(v);
+        let value = match (f.ty, v.and_then(Value::as_str).and_then(crate::time::parse_instant)) {
+            (FieldType::Datetime, Some(at)) => when(at),
+            _ => cell(v),
+        };
         if !value.is_empty() {
             fields.push(FieldRow { name: f.name.replace('_', " "), value, href: None });
         }

@@ -185,7 +185,7 @@ def test_key_lifecycle_in_the_console(owner: Page) -> None:
     key = page.locator("#new-key").inner_text().strip()
     assert re.fullmatch(r"rpk_[0-9A-Za-z]{64}", key), key
     page.get_by_role("button", name="Copy key").click()
-    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    expect(page.get_by_role("button", name="Copied", exact=True)).to_be_visible()
     assert page.evaluate("() => navigator.clipboard.readText()") == key
 
     # The connect card: a tab per client, each with the key in it; Cursor's a real link.
