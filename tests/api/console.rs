@@ -346,3 +346,58 @@ async fn the_console_grants_no_more_than_the_person_holds() {
     assert_eq!(created.actor.id(), Some(admin.id.as_str()));
     assert_eq!(created.actor.kind(), "user");
 }
+
+#[tokio::test]
+async fn activity_pages_filters_and_links_only_what_the_person_may_read() {
+    let app = spawn_app().await;
+    // 60 contacts by the owner key, 3 by a second key: two pages, and filters that narrow.
+    let contacts: Vec<serde_json::Value> = (0..60)
+        .map(|i| serde_json::json!({ "first_name": format!("Paged{i:02}"), "email": format!("p{i}@example.com") }))
+        .collect();
+    app.create_contacts(serde_json::Value::Array(contacts)).await;
+    let other_key = app.key_with(Some("member"), &[]).await;
+    for i in 0..3 {
+        let args = serde_json::json!({ "contacts": [{ "first_name": format!("Other{i}") }] });
+        app.call_as(&other_key, "create_contacts", args).await.unwrap();
+    }
+    let mut b = logged_in(&app).await;
+    let page = b.get("/activity").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body.matches("<li class=\"entry\">").count(), 50);
+    assert!(page.body.contains("Other2") && !page.body.contains("Paged00"), "newest first");
+    let next = page.body.split("href=\"/activity?cursor=").nth(1).expect("a link to older activity");
+    let next = format!("/activity?cursor={}", next.split('"').next().unwrap().replace("&amp;", "&"));
+    let older = b.get(&next).await;
+    assert_eq!(older.body.matches("<li class=\"entry\">").count(), 13);
+    assert!(older.body.contains("Paged00") && !older.body.contains("Older activity"));
+
+    // By key: only the second key's three.
+    let keys = app.store.list_keys(&app.default_org.id, false).await.unwrap();
+    let second = keys.iter().find(|k| k.name == "scoped").unwrap();
+    let page = b.get(&format!("/activity?key={}", second.id)).await;
+    assert_eq!(page.body.matches("<li class=\"entry\">").count(), 3);
+    // By person: the owner made them all (both keys are theirs); nobody else made any.
+    let owner = app.store.user_by_email(&app.default_org.id, "owner@localhost").await.unwrap().unwrap();
+    assert_eq!(b.get(&format!("/activity?user={}", owner.id)).await.body.matches("<li class=\"entry\">").count(), 50);
+    assert!(b.get("/activity?user=nobody").await.body.contains("Nothing matches these filters"));
+    // By entity: no companies.
+    assert!(b.get("/activity?entity=company").await.body.contains("Nothing matches these filters"));
+    assert_eq!(b.get("/activity?entity=nonsense").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(b.get("/activity?cursor=forged").await.status, StatusCode::BAD_REQUEST);
+
+    // Each entry links to its record, whose page names it; another organization's record
+    // is not found.
+    let id = page.body.split("href=\"/records/contacts/").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let record = b.get(&format!("/records/contacts/{id}")).await;
+    assert_eq!(record.status, StatusCode::OK);
+    assert!(record.body.contains("<h1>Other"), "{}", record.body);
+    let (_, key) = app.new_org("elsewhere").await;
+    let theirs = app
+        .call_as(&key, "create_contacts", serde_json::json!({ "contacts": [{ "first_name": "Hidden" }] }))
+        .await
+        .unwrap();
+    let theirs = theirs["items"][0]["id"].as_str().unwrap();
+    assert_eq!(b.get(&format!("/records/contacts/{theirs}")).await.status, StatusCode::NOT_FOUND);
+    assert!(!b.get("/records/contacts?q=Hidden").await.body.contains("Hidden</a>"));
+    assert_eq!(b.get("/records/widgets").await.status, StatusCode::NOT_FOUND);
+}
