@@ -4,7 +4,6 @@
 //! the audit actor and their role's scopes as the limit of what they can grant.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +11,7 @@ use rapport_clients::Kind;
 use rapport_tools::{Role, Scope};
 use serde::Deserialize;
 
-use super::session::{CsrfForm, PageForm, Session};
+use super::session::{Posted, Session};
 use super::{Chrome, Flash, PageError, PageResult, ago, back, cleared, outcome, render, take_flash, when};
 use crate::app::AppState;
 use crate::keys::connect::{ConnectRequest, Connection, KeySource};
@@ -239,21 +238,19 @@ pub async fn new_page(State(state): State<AppState>, s: Session) -> PageResult {
     Ok(render(&page))
 }
 
-fn parse_create(body: &[u8]) -> (String, CreateValues) {
-    let mut csrf = String::new();
+fn parse_create(pairs: Vec<(String, String)>) -> CreateValues {
     let mut v = CreateValues::default();
-    for (k, val) in form_urlencoded::parse(body) {
-        match k.as_ref() {
-            "csrf" => csrf = val.into_owned(),
-            "name" => v.name = val.into_owned(),
-            "role" => v.role = val.into_owned(),
-            "scope" => v.scopes.push(val.into_owned()),
-            "expires_in_days" => v.expires_in_days = val.into_owned(),
-            "allowed_cidrs" => v.allowed_cidrs = val.into_owned(),
+    for (k, val) in pairs {
+        match k.as_str() {
+            "name" => v.name = val,
+            "role" => v.role = val,
+            "scope" => v.scopes.push(val),
+            "expires_in_days" => v.expires_in_days = val,
+            "allowed_cidrs" => v.allowed_cidrs = val,
             _ => {}
         }
     }
-    (csrf, v)
+    v
 }
 
 fn status_of(e: &KeyError) -> StatusCode {
@@ -293,9 +290,8 @@ fn secret_page(page: &KeysPage, status: StatusCode) -> Response {
     (status, render(page)).into_response()
 }
 
-pub async fn create(State(state): State<AppState>, s: Session, body: Bytes) -> PageResult {
-    let (csrf, form) = parse_create(&body);
-    s.check(&csrf)?;
+pub async fn create(State(state): State<AppState>, Posted { session: s, pairs, .. }: Posted) -> PageResult {
+    let form = parse_create(pairs);
     s.require(Scope::KeysManage)?;
     let (role, scopes) = match form.role.as_str() {
         "custom" => (None, form.scopes.clone()),
@@ -347,8 +343,7 @@ pub async fn create(State(state): State<AppState>, s: Session, body: Bytes) -> P
 
 /// The connect card on its own: a key made for the connection (SPEC section 6), shown
 /// once with every client's command or link.
-pub async fn connect(State(state): State<AppState>, s: Session, PageForm(f): PageForm<CsrfForm>) -> PageResult {
-    s.check(&f.csrf)?;
+pub async fn connect(State(state): State<AppState>, Posted { session: s, .. }: Posted) -> PageResult {
     s.require(Scope::KeysManage)?;
     let creator = s.creator();
     let req =
@@ -386,8 +381,6 @@ fn secret_in(value: &str) -> String {
 #[derive(Deserialize)]
 pub struct RenameForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
 }
 
@@ -397,11 +390,9 @@ fn done(result: Result<KeyView, KeyError>, ok: impl FnOnce(&KeyView) -> String) 
 
 pub async fn rename(
     State(state): State<AppState>,
-    s: Session,
     Path(id): Path<String>,
-    PageForm(f): PageForm<RenameForm>,
+    Posted { session: s, form: f, .. }: Posted<RenameForm>,
 ) -> PageResult {
-    s.check(&f.csrf)?;
     s.require(Scope::KeysManage)?;
     done(keys::rename(&state.store, &s.principal.org, &s.creator(), &id, &f.name).await, |k| {
         format!("Renamed the key to “{}”.", k.name)
@@ -411,18 +402,14 @@ pub async fn rename(
 #[derive(Deserialize)]
 pub struct StatusForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     enabled: String,
 }
 
 pub async fn status(
     State(state): State<AppState>,
-    s: Session,
     Path(id): Path<String>,
-    PageForm(f): PageForm<StatusForm>,
+    Posted { session: s, form: f, .. }: Posted<StatusForm>,
 ) -> PageResult {
-    s.check(&f.csrf)?;
     s.require(Scope::KeysManage)?;
     let (org, actor) = (&s.principal.org, s.creator());
     if f.enabled == "true" {
@@ -498,18 +485,14 @@ pub async fn confirm_page(
 #[derive(Deserialize)]
 pub struct RotateForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     grace_hours: Option<u32>,
 }
 
 pub async fn rotate(
     State(state): State<AppState>,
-    s: Session,
     Path(id): Path<String>,
-    PageForm(f): PageForm<RotateForm>,
+    Posted { session: s, form: f, .. }: Posted<RotateForm>,
 ) -> PageResult {
-    s.check(&f.csrf)?;
     s.require(Scope::KeysManage)?;
     match keys::rotate(&state.store, &s.principal.org, &s.creator(), &id, f.grace_hours).await {
         Ok(created) => {
@@ -532,11 +515,9 @@ pub async fn rotate(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    s: Session,
     Path(id): Path<String>,
-    PageForm(f): PageForm<CsrfForm>,
+    Posted { session: s, .. }: Posted,
 ) -> PageResult {
-    s.check(&f.csrf)?;
     s.require(Scope::KeysManage)?;
     done(keys::revoke(&state.store, &s.principal.org, &s.creator(), &id).await, |k| {
         format!("Revoked “{}”: it is refused for good and stays listed for the record.", k.name)
@@ -546,18 +527,14 @@ pub async fn revoke(
 #[derive(Deserialize)]
 pub struct DeleteForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     confirm: Option<String>,
 }
 
 pub async fn delete(
     State(state): State<AppState>,
-    s: Session,
     Path(id): Path<String>,
-    PageForm(f): PageForm<DeleteForm>,
+    Posted { session: s, form: f, .. }: Posted<DeleteForm>,
 ) -> PageResult {
-    s.check(&f.csrf)?;
     s.require(Scope::KeysManage)?;
     let confirmed = f.confirm.as_deref() == Some("true");
     let recent = state.usage.last_use(&id);

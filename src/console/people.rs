@@ -10,7 +10,7 @@ use rapport_tools::Scope;
 use serde::Deserialize;
 
 use super::keys::Choice;
-use super::session::{PageForm, Session};
+use super::session::{Posted, Session};
 use super::{Chrome, Flash, PageError, PageResult, cleared, outcome, render, take_flash, when};
 use crate::app::AppState;
 use crate::keys::{KeyError, access, users};
@@ -92,15 +92,15 @@ pub async fn page(State(state): State<AppState>, s: Session, headers: HeaderMap)
 #[derive(Deserialize)]
 pub struct InviteForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     email: String,
     #[serde(default)]
     role: String,
 }
 
-pub async fn invite(State(state): State<AppState>, s: Session, PageForm(f): PageForm<InviteForm>) -> PageResult {
-    s.check(&f.csrf)?;
+pub async fn invite(
+    State(state): State<AppState>,
+    Posted { session: s, form: f, .. }: Posted<InviteForm>,
+) -> PageResult {
     s.require(Scope::UsersManage)?;
     match access::invite(&state.store, &s.principal.org, &s.creator(), &f.email, &f.role, &state.settings.public_url)
         .await
@@ -126,18 +126,14 @@ async fn target(state: &AppState, s: &Session, id: &str) -> Result<User, PageErr
 #[derive(Deserialize)]
 pub struct RoleForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     role: String,
 }
 
 pub async fn set_role(
     State(state): State<AppState>,
-    s: Session,
     Path(id): Path<String>,
-    PageForm(f): PageForm<RoleForm>,
+    Posted { session: s, form: f, .. }: Posted<RoleForm>,
 ) -> PageResult {
-    s.check(&f.csrf)?;
     s.require(Scope::UsersManage)?;
     let user = target(&state, &s, &id).await?;
     let r = users::set_role(&state.store, &s.principal.org, &s.creator(), &user.email, &f.role).await;
@@ -147,18 +143,14 @@ pub async fn set_role(
 #[derive(Deserialize)]
 pub struct ActiveForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     active: String,
 }
 
 pub async fn set_active(
     State(state): State<AppState>,
-    s: Session,
     Path(id): Path<String>,
-    PageForm(f): PageForm<ActiveForm>,
+    Posted { session: s, form: f, .. }: Posted<ActiveForm>,
 ) -> PageResult {
-    s.check(&f.csrf)?;
     s.require(Scope::UsersManage)?;
     let user = target(&state, &s, &id).await?;
     let active = f.active == "true";

@@ -21,6 +21,41 @@ use crate::store::{LinkPurpose, Org, User};
 use crate::time;
 
 pub const SESSION_COOKIE: &str = "rapport_session";
+/// A form posted from a page of a logged-in person: the session it came with, its fields,
+/// and its CSRF token already checked, so no handler can forget to. `pairs` keeps every
+/// field in order (repeated ones too, such as a key's scopes).
+pub struct Posted<T = NoFields> {
+    pub session: Session,
+    pub form: T,
+    pub pairs: Vec<(String, String)>,
+}
+
+/// A form whose only field is its token.
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+/// Largest console form body.
+const MAX_FORM: usize = 64 * 1024;
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, state).await?;
+        let refuse = |status: StatusCode, msg: String| PageError::new(status, msg).into_response();
+        let bytes = axum::body::to_bytes(body, MAX_FORM)
+            .await
+            .map_err(|_| refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("A form is at most {MAX_FORM} bytes.")))?;
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+        let token = pairs.iter().find(|(k, _)| k == "csrf").map_or("", |(_, v)| v.as_str());
+        session.check(token).map_err(IntoResponse::into_response)?;
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        let PageForm(form) = PageForm::<T>::from_request(req, state).await.map_err(IntoResponse::into_response)?;
+        Ok(Posted { session, form, pairs })
+    }
+}
+
 /// The token of forms shown before login (double submit: cookie and field must match).
 const PRE_CSRF_COOKIE: &str = "rapport_csrf";
 
@@ -38,7 +73,7 @@ impl Session {
     }
 
     /// Refuses a form that does not carry this session's token (a forged cross-site post).
-    pub fn check(&self, token: &str) -> Result<(), PageError> {
+    fn check(&self, token: &str) -> Result<(), PageError> {
         if same(token, &self.csrf) { Ok(()) } else { Err(csrf_refused()) }
     }
 
@@ -247,14 +282,7 @@ pub async fn login(State(state): State<AppState>, req: Request) -> PageResult {
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    pub csrf: String,
-}
-
-pub async fn logout(State(state): State<AppState>, s: Session, PageForm(f): PageForm<CsrfForm>) -> PageResult {
-    s.check(&f.csrf)?;
+pub async fn logout(State(state): State<AppState>, Posted { session: s, .. }: Posted) -> PageResult {
     state.store.delete_session(&s.digest).await?;
     let mut res = Redirect::to("/login").into_response();
     set_cookie(&mut res, format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", secure(&state)));

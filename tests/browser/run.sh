@@ -65,48 +65,21 @@ if [[ "${RAPPORT_BROWSER_SKIP_BUILD:-0}" != 1 ]]; then
 fi
 [[ -x "$BIN" ]] || { log "no server binary at $BIN"; exit 1; }
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/rapport-browser.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    local status=$?
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ $status -ne 0 && -f "$TMP/server.out" ]]; then
-        log "failed (exit $status); last server output:"
-        tail -n 40 "$TMP/server.out" >&2 || true
-    fi
-    rm -rf "$TMP"
-    exit $status
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+NAME=browser
+# shellcheck source=tests/serve.sh
+source tests/serve.sh
 
 export RAPPORT_DATABASE_URL="${RAPPORT_BROWSER_DATABASE_URL:-sqlite://$TMP/rapport.db}"
 export NO_COLOR=1 PYTHONDONTWRITEBYTECODE=1
 log "database: ${RAPPORT_DATABASE_URL%%://*}://…"
 
-RAPPORT_ADDR=127.0.0.1:0 "$BIN" serve >"$TMP/server.out" 2>&1 &
-SERVER_PID=$!
-BASE="" LINK=""
-DEADLINE=$((SECONDS + 30))
-while ((SECONDS < DEADLINE)); do
-    OUT="$(sed 's/\x1b\[[0-9;]*m//g' "$TMP/server.out")"
-    BASE="$(grep -oE 'rapport listening on http://[][A-Za-z0-9.:_-]+' <<<"$OUT" | head -n1 | sed 's/^rapport listening on //')" || true
-    LINK="$(grep -oE 'http://[^ ]+/setup\?token=[A-Za-z0-9_-]+' <<<"$OUT" | head -n1)" || true
-    [[ -n "$BASE" && -n "$LINK" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { log "server exited early"; exit 1; }
-    sleep 0.1
-done
-[[ -n "$BASE" && -n "$LINK" ]] || { log "no listening line and setup link within 30 s (is the database empty?)"; exit 1; }
+# The setup link `serve` prints on an empty database is where the tests begin.
+SETUP_RE='http://[^ ]+/setup\?token=[A-Za-z0-9_-]+'
+start_server "$SETUP_RE" || { log "(is the database empty? only then is there a setup link)"; exit 1; }
+LINK="$(server_output | grep -oE "$SETUP_RE" | head -n1)"
 
-export RAPPORT_BASE="$BASE" RAPPORT_SETUP_LINK="$LINK" RAPPORT_BIN="$ROOT/$BIN"
+export RAPPORT_BASE="$BASE" RAPPORT_SETUP_LINK="$LINK" RAPPORT_BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 # The CLI steps of the tests print links for this server.
 export RAPPORT_PUBLIC_URL="$BASE"
-log "server at $BASE (pid $SERVER_PID)"
 
 timeout --kill-after=10 900 "$VENV/bin/python" -m pytest "$HERE/test_console.py" -p no:cacheprovider -ra -v "$@"

@@ -43,26 +43,9 @@ fi
 [[ -x "$BIN" ]] || { log "no server binary at $BIN"; exit 1; }
 
 # --- scratch space, database, key ------------------------------------------------------------
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/rapport-py-e2e.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    local status=$?
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    if [[ $status -ne 0 && -f "$TMP/server.out" ]]; then
-        log "failed (exit $status); last server output:"
-        tail -n 60 "$TMP/server.out" >&2 || true
-    fi
-    rm -rf "$TMP"
-    exit $status
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+NAME=py-e2e
+# shellcheck source=tests/serve.sh
+source tests/serve.sh
 
 export RAPPORT_DATABASE_URL="${RAPPORT_PY_DATABASE_URL:-sqlite://$TMP/rapport.db}"
 export NO_COLOR=1 PYTHONDONTWRITEBYTECODE=1
@@ -80,31 +63,10 @@ RAPPORT_KEY="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.
 }
 
 # --- server --------------------------------------------------------------------------------
-RAPPORT_ADDR=127.0.0.1:0 "$BIN" serve >"$TMP/server.out" 2>&1 &
-SERVER_PID=$!
-
-BASE=""
-DEADLINE=$((SECONDS + 30))
-while ((SECONDS < DEADLINE)); do
-    # Strip ANSI colour codes in case the log line is styled.
-    BASE="$(sed 's/\x1b\[[0-9;]*m//g' "$TMP/server.out" \
-        | grep -oE 'rapport listening on http://[][A-Za-z0-9.:_-]+' | head -n1 \
-        | sed 's/^rapport listening on //')" || true
-    [[ -n "$BASE" ]] && break
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        log "server exited before it was listening"
-        exit 1
-    fi
-    sleep 0.1
-done
-if [[ -z "$BASE" ]]; then
-    log "no 'rapport listening on http://HOST:PORT' line within 30 s"
-    exit 1
-fi
+start_server
 
 export RAPPORT_URL="$BASE/api/v1/mcp"
 export RAPPORT_KEY
-log "server at $BASE (pid $SERVER_PID)"
 
 # --- tests ---------------------------------------------------------------------------------
 # The tests carry their own timeouts; this outer one only guards against a wedged interpreter.
