@@ -317,6 +317,7 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
         name: args.name.as_deref(),
         public_url: &public_url,
         key: supplied.as_ref().map_or(KeySource::Create, KeySource::Supplied),
+        user_email: None,
     };
     let list = keys::connect::connect(store.as_ref(), &org, &Creator::cli(), req, cli.max_active_keys).await?;
     if args.json {

@@ -20,8 +20,11 @@ CREATE TABLE link_tokens (
 );
 CREATE INDEX link_tokens_user ON link_tokens (user_id);
 
--- One row per failed login, per subject: `account:{org}:{email}` and `ip:{address}`.
+-- One row per login attempt and subject (`account:{email}`, `ip:{address}`), written before
+-- the password is checked so that a burst of attempts counts in full; a successful attempt's
+-- rows are removed again.
 CREATE TABLE login_failures (
+    attempt     TEXT NOT NULL,
     subject     TEXT NOT NULL,
     at          INTEGER NOT NULL
 );

@@ -127,7 +127,9 @@ fn subjects(email: &str, ip: &str) -> [String; 2] {
     [format!("account:{email}"), format!("ip:{ip}")]
 }
 
-/// Checks an email and password, within the failure limits shared by every process.
+/// Checks an email and password, within the failure limits shared by every process. The
+/// attempt is noted before the password is checked, so a burst of guesses sent at once is
+/// counted in full; a success takes its note back.
 pub async fn login(
     store: &Store,
     email: &str,
@@ -138,8 +140,9 @@ pub async fn login(
     let email = email.trim().to_lowercase();
     let subjects = subjects(&email, ip);
     let now = time::now_ms();
-    let (failures, oldest) = store.login_failures(&subjects, now - THROTTLE_WINDOW_MS).await?;
-    if failures >= MAX_FAILURES {
+    let attempt = uuid::Uuid::now_v7().to_string();
+    let (attempts, oldest) = store.login_attempt(&attempt, &subjects, now, now - THROTTLE_WINDOW_MS).await?;
+    if attempts > MAX_FAILURES {
         let free_at = oldest.unwrap_or(now) + THROTTLE_WINDOW_MS;
         return Err(LoginError::Throttled { retry_after_secs: ((free_at - now).max(1000) as u64).div_ceil(1000) });
     }
@@ -148,23 +151,26 @@ pub async fn login(
         candidates.retain(|c| c.org.name == name);
     }
     candidates.retain(|c| c.user.active && c.password_hash.is_some());
-    let found = match candidates.len() {
-        0 | 1 => candidates.pop(),
-        _ => return Err(LoginError::WhichOrg { email }),
-    };
-    let (hash, who) = match found {
-        Some(c) => (c.password_hash, Some((c.user, c.org))),
-        None => (None, None),
-    };
-    let matched = Password::attempt(password).verify(hash).await;
-    match who {
-        Some(who) if matched => {
-            store.clear_login_failures(&subjects[0]).await?;
-            Ok(who)
+    // The password decides between organizations; which ones an email belongs to is told
+    // only to someone who knows it.
+    let mut matched = Vec::new();
+    if candidates.is_empty() {
+        Password::attempt(password).verify(None).await;
+    }
+    for c in candidates {
+        if Password::attempt(password).verify(c.password_hash.clone()).await {
+            matched.push((c.user, c.org));
+        }
+    }
+    match matched.len() {
+        0 => Err(LoginError::Mismatch),
+        1 => {
+            store.login_succeeded(&attempt, &subjects[0]).await?;
+            Ok(matched.remove(0))
         }
         _ => {
-            store.record_login_failure(&subjects, now).await?;
-            Err(LoginError::Mismatch)
+            store.login_succeeded(&attempt, &subjects[0]).await?;
+            Err(LoginError::WhichOrg { email })
         }
     }
 }

@@ -275,6 +275,7 @@ async fn reveal(
         name: None,
         public_url: &state.settings.public_url,
         key: KeySource::Supplied(&secret),
+        user_email: None,
     };
     let tabs =
         keys::connect::connect(&state.store, &s.principal.org, &s.creator(), req, state.settings.max_active_keys)
@@ -346,8 +347,13 @@ pub async fn create(State(state): State<AppState>, Posted { session: s, pairs, .
 pub async fn connect(State(state): State<AppState>, Posted { session: s, .. }: Posted) -> PageResult {
     s.require(Scope::KeysManage)?;
     let creator = s.creator();
-    let req =
-        ConnectRequest { client: "all", name: None, public_url: &state.settings.public_url, key: KeySource::Create };
+    let req = ConnectRequest {
+        client: "all",
+        name: None,
+        public_url: &state.settings.public_url,
+        key: KeySource::Create,
+        user_email: Some(&s.principal.user.email),
+    };
     match keys::connect::connect(&state.store, &s.principal.org, &creator, req, state.settings.max_active_keys).await {
         Ok(list) => {
             let key_id = list.first().map(|c| c.key_id.clone()).unwrap_or_default();

@@ -128,8 +128,16 @@ fn set_cookie(res: &mut Response, value: String) {
 
 /// Where to go after logging in: a path of this site only.
 fn safe_next(next: Option<&str>) -> &str {
+    let local = |n: &str| {
+        let b = n.as_bytes();
+        // Browsers drop tabs and newlines from URLs and read `\` as `/`: only visible ASCII,
+        // no backslash, and no second `/` that would make `//host`.
+        b.first() == Some(&b'/')
+            && b.get(1) != Some(&b'/')
+            && b.iter().all(|c| (0x21..=0x7e).contains(c) && *c != b'\\')
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
+        Some(n) if local(n) => n,
         _ => "/",
     }
 }
@@ -403,4 +411,21 @@ pub async fn setup(State(state): State<AppState>, req: Request) -> PageResult {
 
 pub async fn invite(State(state): State<AppState>, req: Request) -> PageResult {
     redeem(state, req, LinkPurpose::Invite).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for ok in ["/", "/settings/keys", "/records/contacts?q=a%20b"] {
+            assert_eq!(safe_next(Some(ok)), ok);
+        }
+        for bad in ["//evil.com", "/\\evil.com", "/\t/evil.com", "/\n/evil.com", "https://evil.com", "evil", "", "/é"]
+        {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
 }

@@ -351,6 +351,7 @@ async fn connect(
         name: b.name.as_deref(),
         public_url: &s.settings.public_url,
         key: KeySource::Supplied(&key),
+        user_email: None,
     };
     let mut list = keys::connect::connect(s.store.as_ref(), &p.org, &creator, req, s.settings.max_active_keys).await?;
     Ok(if list.len() == 1 { Json(list.remove(0)).into_response() } else { Json(list).into_response() })

@@ -82,9 +82,20 @@ pub async fn invite(
     let email = parse_email(email)?;
     let existing = store.user_by_email(&org.id, &email).await?;
     let user = match existing {
+        // A new link for someone who never chose a password, and only for someone the
+        // inviter could have invited: no way into an account of more power than their own.
         Some(u) => {
             if store.has_password(&u.id).await? {
                 return Err(KeyError::Invalid(format!("{email} already has an account in {}", org.name)));
+            }
+            if !u.active {
+                return Err(KeyError::Invalid(format!("{email} is deactivated; activate them first")));
+            }
+            if !u.role.scopes().is_subset(&actor.scopes) {
+                return Err(KeyError::Forbidden(format!(
+                    "{email} is a {}, a role beyond yours; only someone holding it can send them a link",
+                    u.role
+                )));
             }
             u
         }
@@ -101,7 +112,12 @@ pub async fn invite(
 pub async fn peek(store: &Store, purpose: LinkPurpose, token: &str) -> Result<(User, Org), KeyError> {
     let expired = || KeyError::NotFound(spent_message(purpose));
     let secret = Secret::parse(token.trim()).ok_or_else(expired)?;
-    store.link_token(secret.digest().as_str(), purpose, time::now_ms()).await?.ok_or_else(expired)
+    let (user, org) = store.link_token(secret.digest().as_str(), purpose, time::now_ms()).await?.ok_or_else(expired)?;
+    // An invitation is for choosing the first password, never for replacing one.
+    if purpose == LinkPurpose::Invite && store.has_password(&user.id).await? {
+        return Err(expired());
+    }
+    Ok((user, org))
 }
 
 fn spent_message(purpose: LinkPurpose) -> String {

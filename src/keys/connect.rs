@@ -42,6 +42,8 @@ pub struct ConnectRequest<'a> {
     pub name: Option<&'a str>,
     pub public_url: &'a str,
     pub key: KeySource<'a>,
+    /// Who owns a key made for the connection; default: the organization's first owner.
+    pub user_email: Option<&'a str>,
 }
 
 pub async fn connect(
@@ -76,7 +78,12 @@ pub async fn connect(
                 (true, [one]) => one.as_str().to_owned(),
                 (true, _) => "all clients".to_owned(),
             };
-            let new = NewKeyRequest { name: key_name, role: Some(NEW_KEY_ROLE.into()), ..Default::default() };
+            let new = NewKeyRequest {
+                name: key_name,
+                role: Some(NEW_KEY_ROLE.into()),
+                user_email: req.user_email.map(str::to_owned),
+                ..Default::default()
+            };
             let created = super::create(store, org, creator, new, max_active).await.map_err(|e| match e {
                 KeyError::Limit(n) => KeyError::Invalid(format!(
                     "cannot create a key for this connection: organization {} already has {n} enabled keys, the most RAPPORT_MAX_ACTIVE_KEYS allows. Pass an existing key (--key KEY), or disable or revoke a key first",

@@ -121,8 +121,10 @@ async fn update(
     let entry = audit(org, actor, action, &user, details);
     tx.update_user(&org.id, &user.id, role, active).await?;
     if !active {
-        // A deactivated person's console sessions end everywhere at once.
+        // A deactivated person's console sessions end everywhere at once, and no link
+        // they were sent lets them back in.
         tx.delete_user_sessions(&user.id).await?;
+        tx.delete_user_links(&user.id).await?;
     }
     tx.insert_audit(&entry).await?;
     tx.commit().await?;

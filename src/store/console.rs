@@ -126,15 +126,32 @@ impl Store {
     ) -> StoreResult<Option<(User, Org)>> {
         let sql = format!(
             "SELECT {USER_ORG_COLS} FROM link_tokens t JOIN users u ON u.id = t.user_id \
-             JOIN orgs o ON o.id = u.org_id WHERE t.digest = $1 AND t.purpose = $2 AND t.expires_at > $3"
+             JOIN orgs o ON o.id = u.org_id WHERE t.digest = $1 AND t.purpose = $2 AND t.expires_at > $3 \
+             AND u.active = $4"
         );
-        let row = self.db.fetch_one(&sql, &[digest.into(), purpose.as_str().into(), now.into()]).await?;
+        let row = self.db.fetch_one(&sql, &[digest.into(), purpose.as_str().into(), now.into(), true.into()]).await?;
         row.map(|mut r| user_and_org(&mut r)).transpose()
     }
 
-    /// Failed logins per subject since `since`: the largest count among `subjects`, and the
-    /// time of the oldest failure counted for it (when the window frees a slot).
-    pub async fn login_failures(&self, subjects: &[String], since: Millis) -> StoreResult<(u64, Option<Millis>)> {
+    /// Notes a login attempt against each subject, then answers the largest number of
+    /// attempts one of them has since `since` (this one included) and when the oldest of
+    /// those was made. Written first and counted after, so concurrent attempts all count.
+    pub async fn login_attempt(
+        &self,
+        attempt: &str,
+        subjects: &[String],
+        now: Millis,
+        since: Millis,
+    ) -> StoreResult<(u64, Option<Millis>)> {
+        let mut tx = self.begin().await?;
+        for s in subjects {
+            tx.execute(
+                "INSERT INTO login_failures (attempt, subject, at) VALUES ($1, $2, $3)",
+                &[attempt.into(), s.into(), now.into()],
+            )
+            .await?;
+        }
+        tx.commit().await?;
         let mut worst = (0u64, None);
         for s in subjects {
             let row = self
@@ -154,17 +171,11 @@ impl Store {
         Ok(worst)
     }
 
-    pub async fn record_login_failure(&self, subjects: &[String], now: Millis) -> StoreResult<()> {
+    /// A login succeeded: its attempt was no failure, and the account's count starts over.
+    pub async fn login_succeeded(&self, attempt: &str, account: &str) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for s in subjects {
-            tx.execute("INSERT INTO login_failures (subject, at) VALUES ($1, $2)", &[s.into(), now.into()]).await?;
-        }
-        tx.commit().await
-    }
-
-    pub async fn clear_login_failures(&self, subject: &str) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        tx.execute("DELETE FROM login_failures WHERE subject = $1", &[subject.into()]).await?;
+        tx.execute("DELETE FROM login_failures WHERE attempt = $1", &[attempt.into()]).await?;
+        tx.execute("DELETE FROM login_failures WHERE subject = $1", &[account.into()]).await?;
         tx.commit().await
     }
 
@@ -238,8 +249,8 @@ impl Tx {
         Ok(())
     }
 
-    /// Uses a one-time link: the user it stands for, with every other link of the same
-    /// purpose for that user spent too. `None` when it is unknown, spent or expired.
+    /// Uses a one-time link: the user it stands for, with every other link of that user
+    /// spent too (whatever it was for: once a password is chosen, no old link may reset it). `None` when it is unknown, spent or expired.
     pub async fn take_link_token(
         &mut self,
         digest: &str,
@@ -259,20 +270,23 @@ impl Tx {
         if spent == 0 {
             return Ok(None);
         }
-        self.execute(
-            "DELETE FROM link_tokens WHERE user_id = $1 AND purpose = $2",
-            &[(&user_id).into(), purpose.as_str().into()],
-        )
-        .await?;
+        self.delete_user_links(&user_id).await?;
         Ok(Some(user_id))
     }
 
+    /// Sets a password; any link that could set another is spent.
     pub async fn set_password(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
         let done =
             self.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[user_id.into(), hash.into()]).await?;
         if done == 0 {
             return Err(StoreError::NotFound);
         }
+        self.delete_user_links(user_id).await
+    }
+
+    /// Spends every one-time link of a user (a password set, a deactivation).
+    pub async fn delete_user_links(&mut self, user_id: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM link_tokens WHERE user_id = $1", &[user_id.into()]).await?;
         Ok(())
     }
 }

@@ -321,6 +321,12 @@ async fn the_console_grants_no_more_than_the_person_holds() {
     let page = b.post("/settings/keys", &[("csrf", &csrf), ("name", "too strong"), ("role", "owner")]).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
     assert_eq!(app.store.list_keys(&app.default_org.id, true).await.unwrap().len(), before);
+    // "Connect an agent" makes a key that is theirs too.
+    let page = b.post("/settings/keys/connect", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let admin = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
+    let keys = app.store.list_keys(&app.default_org.id, true).await.unwrap();
+    assert!(keys.iter().any(|k| k.name == "all clients" && k.user_id == admin.id), "{keys:?}");
     // What the admin holds works, and the key is theirs, with them as the audit actor.
     let page = b
         .post(
@@ -339,7 +345,6 @@ async fn the_console_grants_no_more_than_the_person_holds() {
     let key = keys.iter().find(|k| k.name == "two scopes").unwrap();
     let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
     assert_eq!(scopes, ["contacts:read", "deals:read"]);
-    let admin = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
     assert_eq!(key.user_id, admin.id);
     let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 5).await.unwrap();
     let created = audit.iter().find(|e| e.action == "key.create").unwrap();
@@ -400,4 +405,81 @@ async fn activity_pages_filters_and_links_only_what_the_person_may_read() {
     assert_eq!(b.get(&format!("/records/contacts/{theirs}")).await.status, StatusCode::NOT_FOUND);
     assert!(!b.get("/records/contacts?q=Hidden").await.body.contains("Hidden</a>"));
     assert_eq!(b.get("/records/widgets").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_burst_of_guesses_counts_in_full() {
+    let app = spawn_app().await;
+    set_password(&app, "owner@localhost").await;
+    let csrf_page = Browser::new(&app.base);
+    let mut probe = csrf_page;
+    let csrf = probe.get("/login").await.csrf();
+    let cookies = probe.cookies.clone();
+    let tries = (0..20).map(|_| {
+        let mut b = Browser::new(&app.base).with_cookies(cookies.clone());
+        let csrf = csrf.clone();
+        async move {
+            b.post("/login", &[("csrf", &csrf), ("email", "owner@localhost"), ("password", "a wrong guess, again")])
+                .await
+                .status
+        }
+    });
+    let statuses = futures::future::join_all(tries).await;
+    let guessed = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(guessed + refused, 20, "{statuses:?}");
+    assert!(guessed <= 10, "{guessed} passwords were checked in a burst of 20: {statuses:?}");
+}
+
+#[tokio::test]
+async fn links_cannot_open_an_account_beyond_the_sender_or_reset_a_chosen_password() {
+    let app = spawn_app().await;
+    let cli = Creator::cli();
+    rapport::keys::users::create(&app.store, &app.default_org, &cli, "admin@example.com", None, "admin").await.unwrap();
+    let admin_user = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
+    let admin = Creator {
+        actor: rapport::store::Actor::User { user_id: admin_user.id.clone() },
+        scopes: rapport_tools::Role::Admin.scopes(),
+        ip: None,
+    };
+    // owner@localhost has no password yet: an admin may not send them a link.
+    let refused = access::invite(&app.store, &app.default_org, &admin, "owner@localhost", "owner", &app.base).await;
+    assert!(matches!(refused, Err(rapport::keys::KeyError::Forbidden(_))), "{refused:?}");
+    // Through the console too.
+    set_password(&app, "admin@example.com").await;
+    let mut b = Browser::new(&app.base);
+    b.login("admin@example.com", PASSWORD).await;
+    let csrf = b.get("/settings/users").await.csrf();
+    let page = b.post("/settings/users", &[("csrf", &csrf), ("email", "owner@localhost"), ("role", "member")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("a role beyond yours") && !page.body.contains("/invite?token="), "{}", page.body);
+
+    // An invitation, then a password chosen another way: the invitation is spent.
+    let (_, invite) =
+        access::invite(&app.store, &app.default_org, &admin, "new@example.com", "member", &app.base).await.unwrap();
+    let path = invite.url.strip_prefix(&app.base).unwrap().to_owned();
+    assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::OK);
+    access::set_password(&app.store, &app.default_org, &cli, "new@example.com", Password::parse(PASSWORD).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::GONE);
+    // And once someone has a password, no new invitation is made for them.
+    let again = access::invite(&app.store, &app.default_org, &admin, "new@example.com", "member", &app.base).await;
+    assert!(again.is_err());
+
+    // A setup link used spends the owner's other links; deactivation spends them all.
+    let first = access::setup_link(&app.store, &app.default_org, &cli, None, &app.base).await.unwrap();
+    let second = access::setup_link(&app.store, &app.default_org, &cli, None, &app.base).await.unwrap();
+    let mut b = Browser::new(&app.base);
+    let path = first.url.strip_prefix(&app.base).unwrap().to_owned();
+    let csrf = b.get(&path).await.csrf();
+    let token = path.split("token=").nth(1).unwrap().to_owned();
+    let page =
+        b.post("/setup", &[("csrf", &csrf), ("token", &token), ("password", PASSWORD), ("confirm", PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(Browser::new(&app.base).get(second.url.strip_prefix(&app.base).unwrap()).await.status, StatusCode::GONE);
+    let link =
+        access::setup_link(&app.store, &app.default_org, &cli, Some("admin@example.com"), &app.base).await.unwrap();
+    rapport::keys::users::set_active(&app.store, &app.default_org, &cli, "admin@example.com", false).await.unwrap();
+    assert_eq!(Browser::new(&app.base).get(link.url.strip_prefix(&app.base).unwrap()).await.status, StatusCode::GONE);
 }
