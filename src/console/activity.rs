@@ -131,7 +131,12 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
     if readable.is_empty() {
         return Err(PageError::forbidden());
     }
-    let filter = ChangeFilter { key_id: nonempty(q.key), user_id: nonempty(q.user), entity: nonempty(q.entity) };
+    let filter = ChangeFilter {
+        key_id: nonempty(q.key),
+        user_id: nonempty(q.user),
+        entity: nonempty(q.entity),
+        record_id: None,
+    };
     if let Some(e) = &filter.entity
         && !entity_of(e).is_some_and(|e| readable.contains(&e))
     {

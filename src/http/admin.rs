@@ -65,7 +65,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(ApiError::new(rejection.status(), "invalid_request", rejection.body_text())),
+            Err(rejection) => {
+                let code = match rejection.status() {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                    _ => "invalid_request",
+                };
+                Err(ApiError::new(rejection.status(), code, rejection.body_text()))
+            }
         }
     }
 }

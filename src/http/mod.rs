@@ -4,6 +4,7 @@ pub mod admin;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod rest;
 
 use std::sync::Arc;
 
@@ -42,7 +43,12 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .nest_service("/mcp", mcp)
         .layer(from_fn(middleware::mcp_guard))
         .merge(admin::routes())
+        .merge(rest::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route").into_response() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+                .into_response()
+        })
         .layer(from_fn_with_state(state.clone(), middleware::require_key));
 
     Router::new()

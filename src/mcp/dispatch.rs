@@ -13,17 +13,40 @@ use crate::crm::{CrmError, MAX_BATCH, MAX_PAGE, Via, links, merge, records, sche
 use crate::store::Claim;
 use crate::time;
 
+/// What kind of failure a call met: the REST API answers it with a status, MCP with the
+/// message alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The arguments are wrong; the message says how.
+    Invalid,
+    NotFound,
+    /// The data forbids it now (a unique value taken, a stale `if_updated_at`, an
+    /// idempotency key in use).
+    Conflict,
+    /// The key lacks a scope: a refused use, audited.
+    Denied,
+    Unavailable,
+    Internal,
+}
+
 /// A failed call, as the model will read it.
 #[derive(Debug)]
 pub struct ToolError {
     pub message: String,
-    /// The key lacks a scope: a refused use, audited.
-    pub denied: bool,
+    pub kind: Failure,
 }
 
 impl ToolError {
     fn plain(message: String) -> Self {
-        ToolError { message, denied: false }
+        ToolError { message, kind: Failure::Invalid }
+    }
+
+    fn of(kind: Failure, message: String) -> Self {
+        ToolError { message, kind }
+    }
+
+    pub fn denied(&self) -> bool {
+        self.kind == Failure::Denied
     }
 
     /// Arguments that do not fit the tool, with the tool's example call.
@@ -37,7 +60,7 @@ impl ToolError {
                 "this API key may not call {}: it lacks the scopes the tool needs. get_workspace lists the key's scopes; ask an administrator for a key with more",
                 def.name
             ),
-            denied: true,
+            kind: Failure::Denied,
         }
     }
 
@@ -54,17 +77,21 @@ impl ToolError {
 
 impl From<CrmError> for ToolError {
     fn from(e: CrmError) -> Self {
-        let message = match &e {
+        let (kind, message) = match &e {
             CrmError::Store(inner) if inner.is_unavailable() => {
-                "the database is unavailable right now; try again in a few seconds".to_owned()
+                (Failure::Unavailable, "the database is unavailable right now; try again in a few seconds".to_owned())
             }
             CrmError::Store(inner) => {
                 tracing::error!(error = %inner, "tool call failed in storage");
-                "an internal error occurred; it has been logged. Try again, and report it if it persists".to_owned()
+                let m = "an internal error occurred; it has been logged. Try again, and report it if it persists";
+                (Failure::Internal, m.to_owned())
             }
-            other => other.to_string(),
+            CrmError::Invalid(_) => (Failure::Invalid, e.to_string()),
+            CrmError::NotFound(_) => (Failure::NotFound, e.to_string()),
+            CrmError::Conflict(_) => (Failure::Conflict, e.to_string()),
+            CrmError::Forbidden(_) => (Failure::Denied, e.to_string()),
         };
-        ToolError { message, denied: matches!(e, CrmError::Forbidden(_)) }
+        ToolError { message, kind }
     }
 }
 
@@ -77,7 +104,7 @@ fn parse<T: DeserializeOwned>(def: &ToolDef, args: Map<String, Value>) -> Result
 }
 
 fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
-    serde_json::to_value(v).map_err(|e| ToolError::plain(format!("could not encode the result: {e}")))
+    serde_json::to_value(v).map_err(|e| ToolError::of(Failure::Internal, format!("could not encode the result: {e}")))
 }
 
 /// The records list of a write tool: `{"contacts": [...]}` (and an `idempotency_key`,
@@ -100,6 +127,31 @@ fn takes_idempotency_key(def: &ToolDef) -> bool {
     matches!(def.call, Call::Create(_) | Call::Upsert(_)) || matches!(def.name, "merge_records" | "link_records")
 }
 
+/// A tool call as MCP and the REST API make it: the key's scopes checked, the call run,
+/// counted, and a refusal audited.
+pub async fn invoke(
+    state: &AppState,
+    principal: &Principal,
+    def: &ToolDef,
+    args: Map<String, Value>,
+) -> Result<Value, ToolError> {
+    let outcome = if def.access.allows(&principal.scopes) {
+        call(state, principal, def, args).await
+    } else {
+        Err(ToolError::scope(def))
+    };
+    state.metrics.tool_call(def.name, outcome.is_ok());
+    if let Err(e) = &outcome
+        && e.denied()
+    {
+        let entry = principal.refusal(serde_json::json!({ "reason": "insufficient_scope", "tool": def.name }));
+        if let Err(e) = state.store.insert_audit(&entry).await {
+            tracing::warn!(error = %e, "could not audit a refused tool call");
+        }
+    }
+    outcome
+}
+
 /// Runs a call once per `idempotency_key` (and API key) within 24 hours: a repeat answers
 /// what the first call answered; the same key with other arguments is refused.
 pub async fn call(
@@ -108,7 +160,6 @@ pub async fn call(
     def: &ToolDef,
     mut args: Map<String, Value>,
 ) -> Result<Value, ToolError> {
-    let plain = ToolError::plain;
     let idem = match (takes_idempotency_key(def), args.remove("idempotency_key")) {
         (true, Some(Value::String(k))) if (1..=200).contains(&k.chars().count()) => Some(k),
         (true, Some(Value::Null)) | (_, None) => None,
@@ -130,15 +181,20 @@ pub async fn call(
         .await
         .map_err(unavailable)?
     {
-        Claim::Done(answer) => {
-            serde_json::from_str(&answer).map_err(|e| plain(format!("could not read the stored answer: {e}")))
-        }
-        Claim::Running => Err(plain(format!(
-            "a call with idempotency_key {idem:?} is still running; wait a moment and repeat it to get its answer"
-        ))),
-        Claim::Mismatch => Err(plain(format!(
-            "idempotency_key {idem:?} was used in the last 24 hours for a different call; use a new key for new work"
-        ))),
+        Claim::Done(answer) => serde_json::from_str(&answer)
+            .map_err(|e| ToolError::of(Failure::Internal, format!("could not read the stored answer: {e}"))),
+        Claim::Running => Err(ToolError::of(
+            Failure::Conflict,
+            format!(
+                "a call with idempotency_key {idem:?} is still running; wait a moment and repeat it to get its answer"
+            ),
+        )),
+        Claim::Mismatch => Err(ToolError::of(
+            Failure::Conflict,
+            format!(
+                "idempotency_key {idem:?} was used in the last 24 hours for a different call; use a new key for new work"
+            ),
+        )),
         Claim::Fresh => {
             let outcome = run(state, principal, def, args).await;
             let answer = outcome.as_ref().ok().map(Value::to_string);
@@ -261,6 +317,6 @@ async fn run(
         "update_pipeline" => {
             out(Box::pin(schema::update_pipeline(store, p, parse(def, args)?)).await.map_err(domain)?)
         }
-        other => Err(ToolError::plain(format!("tool {other} is listed but not served; this is a bug"))),
+        other => Err(ToolError::of(Failure::Internal, format!("tool {other} is listed but not served; this is a bug"))),
     }
 }

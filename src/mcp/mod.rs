@@ -2,7 +2,7 @@
 //! auth middleware put in the HTTP request. Tool handlers are thin: parse the arguments
 //! into the contract's input type, call the domain, answer with the contract's output.
 
-mod dispatch;
+pub mod dispatch;
 mod instructions;
 
 use std::borrow::Cow;
@@ -73,16 +73,6 @@ pub struct RapportMcp {
 impl RapportMcp {
     pub fn new(state: AppState) -> Self {
         RapportMcp { state }
-    }
-}
-
-impl RapportMcp {
-    /// A tool call refused for want of a scope is a refused use of the key.
-    async fn audit_denied(&self, p: &Principal, tool: &str) {
-        let entry = p.refusal(serde_json::json!({ "reason": "insufficient_scope", "tool": tool }));
-        if let Err(e) = self.state.store.insert_audit(&entry).await {
-            tracing::warn!(error = %e, "could not audit a refused tool call");
-        }
     }
 }
 
@@ -159,17 +149,7 @@ impl ServerHandler for RapportMcp {
                 None,
             ));
         };
-        let outcome = if def.access.allows(&principal.scopes) {
-            dispatch::call(&self.state, &principal, def, request.arguments.unwrap_or_default()).await
-        } else {
-            Err(dispatch::ToolError::scope(def))
-        };
-        self.state.metrics.tool_call(def.name, outcome.is_ok());
-        if let Err(e) = &outcome
-            && e.denied
-        {
-            self.audit_denied(&principal, def.name).await;
-        }
+        let outcome = dispatch::invoke(&self.state, &principal, def, request.arguments.unwrap_or_default()).await;
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),

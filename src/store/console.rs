@@ -56,6 +56,7 @@ pub struct ChangeFilter {
     pub key_id: Option<String>,
     pub user_id: Option<String>,
     pub entity: Option<String>,
+    pub record_id: Option<String>,
 }
 
 impl Store {
@@ -205,7 +206,12 @@ impl Store {
         let mut sql = query::Sql::new(self.dialect());
         sql.push(&format!("SELECT {} FROM changes WHERE org_id = ", changes::CHANGE_COLS));
         sql.bind(org_id.into());
-        sql.and_equal(&[("key_id", &filter.key_id), ("user_id", &filter.user_id), ("entity", &filter.entity)]);
+        sql.and_equal(&[
+            ("key_id", &filter.key_id),
+            ("user_id", &filter.user_id),
+            ("entity", &filter.entity),
+            ("record_id", &filter.record_id),
+        ]);
         sql.newest_first(before.as_ref(), limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(changes::change).collect()
     }

@@ -17,5 +17,6 @@ mod mcp_protocol;
 mod migrations;
 mod paging;
 mod records;
+mod rest;
 mod scale;
 mod store_contract;

@@ -1,0 +1,495 @@
+//! The REST API (SPEC section 7): every route is a tool call. Routes are derived from the
+//! entity descriptions (one set per entity, named by its plural), arguments are built from
+//! the path, query and body, and the call runs through `mcp::dispatch::invoke`: the same
+//! scopes, validation messages, change-log entries, idempotency and audit as over MCP.
+//! Only the answer's shape and status are REST's own.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use rapport_tools::{Entity, Scope, ToolDef};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use super::admin::ApiJson;
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::mcp::dispatch::{self, Failure, ToolError};
+use crate::store::ChangeFilter;
+
+type Caller = Extension<Arc<Principal>>;
+
+impl From<ToolError> for ApiError {
+    fn from(e: ToolError) -> Self {
+        let (status, code) = match e.kind {
+            Failure::Invalid => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            Failure::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Failure::Conflict => (StatusCode::CONFLICT, "conflict"),
+            Failure::Denied => (StatusCode::FORBIDDEN, "insufficient_scope"),
+            Failure::Unavailable => return ApiError::unavailable(),
+            Failure::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError::new(status, code, e.message)
+    }
+}
+
+/// Query strings whose rejections answer in the API's error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())),
+        }
+    }
+}
+
+/// Runs the tool `name` with `args` for the caller.
+async fn tool(state: &AppState, p: &Principal, name: &str, args: Map<String, Value>) -> Result<Value, ApiError> {
+    let def = ToolDef::find(name)
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("no tool {name}")))?;
+    Ok(dispatch::invoke(state, p, def, args).await?)
+}
+
+fn object(v: Value, what: &str) -> Result<Map<String, Value>, ApiError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        other => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("{what} is a JSON object, got {other}"),
+        )),
+    }
+}
+
+/// A body for one entity's route: its `entity`, when given, must be the path's.
+fn for_entity(body: Value, entity: Entity) -> Result<Map<String, Value>, ApiError> {
+    let mut m = object(body, "the body")?;
+    match m.get("entity") {
+        Some(Value::String(e)) if e == entity.as_str() => {}
+        None => {}
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                format!("this route is for {}; the body names entity {other}", entity.def().plural),
+            ));
+        }
+    }
+    m.insert("entity".into(), entity.as_str().into());
+    Ok(m)
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().trim_matches('"').to_owned())
+}
+
+/// The records list of a write tool, with the `Idempotency-Key` header as its key.
+fn write_args(entity: Entity, items: Vec<Value>, headers: &HeaderMap) -> Map<String, Value> {
+    let mut args = Map::new();
+    args.insert(entity.plural().into(), Value::Array(items));
+    if let Some(k) = header(headers, "idempotency-key") {
+        args.insert("idempotency_key".into(), k.into());
+    }
+    args
+}
+
+fn first_item(v: &Value) -> Value {
+    v.get("items").and_then(|i| i.get(0)).cloned().unwrap_or(Value::Null)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    cursor: Option<String>,
+    /// `last_name:asc,created_at:desc`
+    #[serde(default)]
+    sort: Option<String>,
+    /// `email,company_id`
+    #[serde(default)]
+    fields: Option<String>,
+    /// The JSON filter list of `search_records`.
+    #[serde(default)]
+    filter: Option<String>,
+}
+
+fn comma_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned).collect()
+}
+
+impl ListQuery {
+    fn into_args(self, entity: Entity) -> Result<Map<String, Value>, ApiError> {
+        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+        let mut args = Map::new();
+        args.insert("entity".into(), entity.as_str().into());
+        if let Some(q) = self.q.filter(|q| !q.is_empty()) {
+            args.insert("query".into(), q.into());
+        }
+        if let Some(l) = self.limit {
+            args.insert("limit".into(), l.into());
+        }
+        if let Some(c) = self.cursor.filter(|c| !c.is_empty()) {
+            args.insert("cursor".into(), c.into());
+        }
+        if let Some(sort) = self.sort {
+            let keys = comma_list(&sort)
+                .into_iter()
+                .map(|k| {
+                    let (field, dir) = k.split_once(':').unwrap_or((k.as_str(), "asc"));
+                    match dir {
+                        "asc" | "desc" => Ok(json!({ "field": field, "direction": dir })),
+                        other => Err(bad(format!("sort direction `{other}` is asc or desc, as in sort=last_name:asc"))),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            args.insert("sort".into(), keys.into());
+        }
+        if let Some(fields) = self.fields {
+            args.insert("fields".into(), comma_list(&fields).into());
+        }
+        if let Some(filter) = self.filter {
+            let list: Value = serde_json::from_str(&filter)
+                .map_err(|e| bad(format!("`filter` is the JSON list of conditions, URL-encoded: {e}")))?;
+            args.insert("filters".into(), list);
+        }
+        Ok(args)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldsQuery {
+    #[serde(default)]
+    fields: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+/// The routes of one entity.
+fn entity_routes(entity: Entity) -> Router<AppState> {
+    let plural = entity.def().plural;
+    let tools = entity.def().tools;
+    let mut r = Router::new()
+        .route(
+            &format!("/{plural}"),
+            get(move |State(s): State<AppState>, Extension(p): Caller, ApiQuery(q): ApiQuery<ListQuery>| async move {
+                let v = tool(&s, &p, "search_records", q.into_args(entity)?).await?;
+                Ok::<_, ApiError>(Json(v).into_response())
+            })
+            .post(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      headers: HeaderMap,
+                      ApiJson(body): ApiJson<Value>| async move {
+                    // One record, or `{"items": [...]}`.
+                    let (items, many) = match body {
+                        Value::Object(mut m) if m.len() == 1 && m.get("items").is_some_and(Value::is_array) => {
+                            let Some(Value::Array(items)) = m.remove("items") else { unreachable!("checked above") };
+                            (items, true)
+                        }
+                        one => (vec![one], false),
+                    };
+                    let v = tool(&s, &p, tools.create, write_args(entity, items, &headers)).await?;
+                    let out = if many { json!({ "items": v["items"] }) } else { first_item(&v) };
+                    Ok::<_, ApiError>((StatusCode::CREATED, Json(out)).into_response())
+                },
+            ),
+        )
+        .route(
+            &format!("/{plural}/search"),
+            post(move |State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
+                Ok::<_, ApiError>(
+                    Json(tool(&s, &p, "search_records", for_entity(body, entity)?).await?).into_response(),
+                )
+            }),
+        )
+        .route(
+            &format!("/{plural}/count"),
+            post(move |State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
+                Ok::<_, ApiError>(Json(tool(&s, &p, "count_records", for_entity(body, entity)?).await?).into_response())
+            }),
+        )
+        .route(
+            &format!("/{plural}/merge"),
+            post(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      headers: HeaderMap,
+                      ApiJson(body): ApiJson<Value>| async move {
+                    let mut args = for_entity(body, entity)?;
+                    if let Some(k) = header(&headers, "idempotency-key") {
+                        args.insert("idempotency_key".into(), k.into());
+                    }
+                    Ok::<_, ApiError>(Json(tool(&s, &p, "merge_records", args).await?).into_response())
+                },
+            ),
+        )
+        .route(
+            &format!("/{plural}/{{id}}"),
+            get(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      Path(id): Path<String>,
+                      ApiQuery(q): ApiQuery<FieldsQuery>| async move {
+                    let mut args = Map::new();
+                    args.insert("records".into(), json!([{ "entity": entity.as_str(), "id": id }]));
+                    if let Some(f) = q.fields {
+                        args.insert("fields".into(), comma_list(&f).into());
+                    }
+                    let v = tool(&s, &p, "get_records", args).await?;
+                    match first_item(&v) {
+                        Value::Null => Err(ApiError::new(
+                            StatusCode::NOT_FOUND,
+                            "not_found",
+                            format!("no {} {id} in your organization", entity.as_str()),
+                        )),
+                        record => Ok(Json(record).into_response()),
+                    }
+                },
+            )
+            .patch(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      Path(id): Path<String>,
+                      headers: HeaderMap,
+                      ApiJson(body): ApiJson<Value>| async move {
+                    let mut item = object(body, "the body")?;
+                    item.insert("id".into(), id.into());
+                    if let Some(at) = header(&headers, "if-match") {
+                        item.insert("if_updated_at".into(), at.into());
+                    }
+                    let mut args = Map::new();
+                    args.insert(entity.plural().into(), json!([item]));
+                    let v = tool(&s, &p, tools.update, args).await?;
+                    Ok::<_, ApiError>(Json(first_item(&v)).into_response())
+                },
+            )
+            .delete(
+                move |State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
+                    let args = object(json!({ "entity": entity.as_str(), "ids": [id] }), "")?;
+                    tool(&s, &p, "delete_records", args).await?;
+                    Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
+                },
+            ),
+        )
+        .route(
+            &format!("/{plural}/{{id}}/restore"),
+            post(move |State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
+                let args = object(json!({ "entity": entity.as_str(), "ids": [id] }), "")?;
+                Ok::<_, ApiError>(Json(tool(&s, &p, "restore_records", args).await?).into_response())
+            }),
+        )
+        .route(
+            &format!("/{plural}/{{id}}/timeline"),
+            get(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      Path(id): Path<String>,
+                      ApiQuery(q): ApiQuery<PageQuery>| async move {
+                    let args = object(
+                        json!({ "entity": entity.as_str(), "id": id, "limit": q.limit, "cursor": q.cursor }),
+                        "",
+                    )?;
+                    let args = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
+                    Ok::<_, ApiError>(Json(tool(&s, &p, "get_timeline", args).await?).into_response())
+                },
+            ),
+        );
+    if let Some(upsert) = tools.upsert {
+        r = r.route(
+            &format!("/{plural}/upsert"),
+            post(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      headers: HeaderMap,
+                      ApiJson(body): ApiJson<Value>| async move {
+                    let items = match body {
+                        Value::Object(mut m) if m.len() == 1 && m.get("items").is_some_and(Value::is_array) => {
+                            let Some(Value::Array(items)) = m.remove("items") else { unreachable!("checked above") };
+                            items
+                        }
+                        one => vec![one],
+                    };
+                    Ok::<_, ApiError>(
+                        Json(tool(&s, &p, upsert, write_args(entity, items, &headers)).await?).into_response(),
+                    )
+                },
+            ),
+        );
+    }
+    r
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchAllQuery {
+    q: String,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    record_id: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+async fn changes(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    ApiQuery(q): ApiQuery<ChangesQuery>,
+) -> Result<Response, ApiError> {
+    if !p.scopes.contains(&Scope::AuditRead) {
+        let entry = p.refusal(json!({ "reason": "insufficient_scope", "scope": "audit:read" }));
+        if let Err(e) = s.store.insert_audit(&entry).await {
+            tracing::warn!(error = %e, "could not audit a refused key");
+        }
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "this API key lacks the `audit:read` scope",
+        ));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "limit is 1 to 500"));
+    }
+    let before = match q.cursor.filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(crate::crm::cursor::decode_at_id(&c).ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "cursor is not one this server issued")
+        })?),
+    };
+    let filter = ChangeFilter { key_id: q.key_id, user_id: q.user_id, entity: q.entity, record_id: q.record_id };
+    let mut items = s
+        .store
+        .list_changes(&p.org.id, &filter, before, limit + 1)
+        .await
+        .map_err(|e| ApiError::from(dispatch::ToolError::from(crate::crm::CrmError::Store(e))))?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|c| crate::crm::cursor::encode_at_id(c.at, &c.id))
+    } else {
+        None
+    };
+    let items: Vec<_> = items.into_iter().map(crate::crm::timeline::entry).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new()
+        .route(
+            "/links",
+            post(|State(s): State<AppState>, Extension(p): Caller, headers: HeaderMap, ApiJson(body): ApiJson<Value>| async move {
+                let mut args = object(body, "the body")?;
+                if let Some(k) = header(&headers, "idempotency-key") {
+                    args.insert("idempotency_key".into(), k.into());
+                }
+                Ok::<_, ApiError>(Json(tool(&s, &p, "link_records", args).await?).into_response())
+            })
+            .delete(|State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
+                Ok::<_, ApiError>(Json(tool(&s, &p, "unlink_records", object(body, "the body")?).await?).into_response())
+            }),
+        )
+        .route(
+            "/search",
+            get(|State(s): State<AppState>, Extension(p): Caller, ApiQuery(q): ApiQuery<SearchAllQuery>| async move {
+                let mut args = Map::new();
+                args.insert("query".into(), q.q.into());
+                if let Some(l) = q.limit {
+                    args.insert("limit".into(), l.into());
+                }
+                Ok::<_, ApiError>(Json(tool(&s, &p, "search_all", args).await?).into_response())
+            }),
+        )
+        .route(
+            "/pipelines",
+            get(|State(s): State<AppState>, Extension(p): Caller| async move {
+                let v = tool(&s, &p, "describe_entity", object(json!({ "entity": "deal" }), "")?).await?;
+                Ok::<_, ApiError>(Json(json!({ "items": v["pipelines"] })).into_response())
+            })
+            .post(|State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
+                let v = tool(&s, &p, "create_pipeline", object(body, "the body")?).await?;
+                Ok::<_, ApiError>((StatusCode::CREATED, Json(v)).into_response())
+            }),
+        )
+        .route(
+            "/pipelines/{name}",
+            axum::routing::patch(|State(s): State<AppState>, Extension(p): Caller, Path(name): Path<String>, ApiJson(body): ApiJson<Value>| async move {
+                let mut args = object(body, "the body")?;
+                args.insert("name".into(), name.into());
+                Ok::<_, ApiError>(Json(tool(&s, &p, "update_pipeline", args).await?).into_response())
+            }),
+        )
+        .route(
+            "/custom-fields",
+            get(|State(s): State<AppState>, Extension(p): Caller| async move {
+                // Every entity the key may read, each described as `describe_entity` does.
+                let mut items = Vec::new();
+                for e in Entity::ALL.iter().filter(|e| p.scopes.contains(&e.def().read)) {
+                    let v = tool(&s, &p, "describe_entity", object(json!({ "entity": e.as_str() }), "")?).await?;
+                    for mut f in v["custom_fields"].as_array().cloned().unwrap_or_default() {
+                        f["entity"] = e.as_str().into();
+                        items.push(f);
+                    }
+                }
+                Ok::<_, ApiError>(Json(json!({ "items": items })).into_response())
+            })
+            .post(|State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
+                let v = tool(&s, &p, "create_custom_field", object(body, "the body")?).await?;
+                Ok::<_, ApiError>((StatusCode::CREATED, Json(v)).into_response())
+            }),
+        )
+        .route(
+            "/custom-fields/{entity}/{key}",
+            axum::routing::patch(|State(s): State<AppState>, Extension(p): Caller, Path((entity, key)): Path<(String, String)>, ApiJson(body): ApiJson<Value>| async move {
+                let mut args = object(body, "the body")?;
+                args.insert("entity".into(), entity.into());
+                args.insert("key".into(), key.into());
+                Ok::<_, ApiError>(Json(tool(&s, &p, "update_custom_field", args).await?).into_response())
+            })
+            .delete(|State(s): State<AppState>, Extension(p): Caller, Path((entity, key)): Path<(String, String)>| async move {
+                let args = object(json!({ "entity": entity, "key": key }), "")?;
+                tool(&s, &p, "delete_custom_field", args).await?;
+                Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
+            }),
+        )
+        .route("/changes", get(changes));
+    for e in Entity::ALL {
+        r = r.merge(entity_routes(*e));
+    }
+    r
+}
