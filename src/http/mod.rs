@@ -4,6 +4,7 @@ pub mod admin;
 pub mod error;
 pub mod health;
 pub mod middleware;
+pub mod openapi;
 pub mod rest;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        // Public: reading the API's description needs no key.
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .nest("/api/v1", api)
         .merge(crate::console::routes())
         .fallback(|| async { crate::console::PageError::not_found().into_response() })

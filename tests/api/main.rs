@@ -15,6 +15,7 @@ mod lifecycle;
 mod logs;
 mod mcp_protocol;
 mod migrations;
+mod openapi;
 mod paging;
 mod records;
 mod rest;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end test of the MCP endpoint with the official MCP Python SDK (v2).
+# End-to-end tests: the MCP endpoint with the official MCP Python SDK (v2), and the REST API
+# driven from its OpenAPI document (validated with openapi-spec-validator).
 #
 #   bash tests/python/run.sh [pytest args…]
 #
@@ -70,5 +71,6 @@ export RAPPORT_KEY
 
 # --- tests ---------------------------------------------------------------------------------
 # The tests carry their own timeouts; this outer one only guards against a wedged interpreter.
-timeout --kill-after=10 600 "$VENV/bin/python" -m pytest "$HERE/test_mcp_client.py" \
+export RAPPORT_BASE="$BASE"
+timeout --kill-after=10 600 "$VENV/bin/python" -m pytest "$HERE/test_mcp_client.py" "$HERE/test_rest_openapi.py" \
     -p no:cacheprovider -ra -v "$@"

@@ -176,7 +176,7 @@ fn object(v: Value) -> Map<String, Value> {
 }
 
 /// The schema of one value of a field.
-fn value_schema(f: &Field) -> Value {
+pub fn value_schema(f: &Field) -> Value {
     match f.ty {
         FieldType::Number => json!({"type": "number"}),
         FieldType::Boolean => json!({"type": "boolean"}),

@@ -1,0 +1,434 @@
+//! The OpenAPI 3.1 document of the REST API, built once from the same sources the routes
+//! use: the entity descriptions (a record schema and the routes of each entity) and the
+//! tool catalog (request bodies are the tools' input schemas, answers their outputs). A
+//! snapshot test pins it, and another checks that every path it lists is served.
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use rapport_tools::{Entity, FieldType, ToolDef};
+use serde_json::{Map, Value, json};
+
+/// The document, built on first use.
+pub fn document() -> &'static Value {
+    static DOC: LazyLock<Value> = LazyLock::new(build);
+    &DOC
+}
+
+pub async fn serve() -> Response {
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(document())).into_response()
+}
+
+/// Collects the `$defs` of the tool schemas it is given into `components/schemas`.
+struct Schemas {
+    components: Map<String, Value>,
+}
+
+impl Schemas {
+    /// `schema` with its `$defs` moved to the components and its refs pointed there.
+    fn take(&mut self, schema: &Map<String, Value>) -> Value {
+        let mut s = schema.clone();
+        if let Some(Value::Object(defs)) = s.remove("$defs") {
+            for (name, def) in defs {
+                let def = retarget(def);
+                self.components.entry(name).or_insert(def);
+            }
+        }
+        retarget(Value::Object(s))
+    }
+
+    /// A tool's input schema as a request body, without the fields the path supplies.
+    fn body(&mut self, tool: &str, drop: &[&str]) -> Value {
+        let def = ToolDef::find(tool).expect("a tool of the catalog");
+        let mut v = self.take(&def.input_schema);
+        strip(&mut v, drop);
+        v
+    }
+
+    fn output(&mut self, tool: &str) -> Value {
+        let def = ToolDef::find(tool).expect("a tool of the catalog");
+        self.take(&def.output_schema)
+    }
+}
+
+fn retarget(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| match (k.as_str(), &v) {
+                    ("$ref", Value::String(r)) => (k, Value::String(r.replace("#/$defs/", "#/components/schemas/"))),
+                    _ => (k, retarget(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(retarget).collect()),
+        other => other,
+    }
+}
+
+fn strip(schema: &mut Value, fields: &[&str]) {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for f in fields {
+            props.remove(*f);
+        }
+    }
+    if let Some(req) = schema.get_mut("required").and_then(Value::as_array_mut) {
+        req.retain(|r| !fields.iter().any(|f| r == f));
+    }
+}
+
+fn nullable(s: Value) -> Value {
+    json!({ "anyOf": [s, { "type": "null" }] })
+}
+
+/// A record of `entity` as the API answers it: every field (null when empty), `custom`,
+/// and the related records reads add.
+fn record_schema(entity: Entity) -> Value {
+    let def = entity.def();
+    let mut props = Map::new();
+    props.insert("entity".into(), json!({ "type": "string", "const": entity.as_str() }));
+    props.insert("id".into(), json!({ "type": "string" }));
+    for f in def.stored() {
+        if f.name == "id" {
+            continue;
+        }
+        let s = rapport_tools::schema::value_schema(f);
+        let s = match f.ty {
+            FieldType::Tags | FieldType::MultiSelect | FieldType::Relations => s,
+            _ => nullable(s),
+        };
+        props.insert(f.name.into(), s);
+    }
+    props.insert("custom".into(), json!({ "type": "object", "description": "Custom field values by key." }));
+    props.insert("created_at".into(), json!({ "type": "string", "format": "date-time" }));
+    props.insert("updated_at".into(), json!({ "type": "string", "format": "date-time" }));
+    json!({
+        "type": "object",
+        "description": def.doc,
+        "properties": props,
+        "required": ["entity", "id", "created_at", "updated_at"],
+    })
+}
+
+fn title(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn json_content(schema: Value) -> Value {
+    json!({ "application/json": { "schema": schema } })
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": json_content(schema) })
+}
+
+/// The errors every authenticated route may answer, plus those named.
+fn responses(success: &[(&str, Value)], errors: &[&str]) -> Value {
+    let mut r = Map::new();
+    for (status, v) in success {
+        r.insert((*status).into(), v.clone());
+    }
+    for e in ["400", "401", "403", "429", "503"].iter().chain(errors) {
+        r.insert((*e).into(), json!({ "$ref": format!("#/components/responses/E{e}") }));
+    }
+    Value::Object(r)
+}
+
+fn body(schema: Value) -> Value {
+    json!({ "required": true, "content": json_content(schema) })
+}
+
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({ "name": name, "in": "path", "required": true, "description": description, "schema": { "type": "string" } })
+}
+
+fn idempotency_header() -> Value {
+    json!({
+        "name": "Idempotency-Key", "in": "header", "required": false,
+        "description": "A repeat with the same key within 24 hours answers what the first call answered.",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 200 }
+    })
+}
+
+fn op(id: &str, summary: &str, tag: &str) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("operationId".into(), id.into());
+    m.insert("summary".into(), summary.into());
+    m.insert("tags".into(), json!([tag]));
+    m
+}
+
+fn with(mut m: Map<String, Value>, entries: &[(&str, Value)]) -> Value {
+    for (k, v) in entries {
+        m.insert((*k).into(), v.clone());
+    }
+    Value::Object(m)
+}
+
+fn build() -> Value {
+    let mut s = Schemas { components: Map::new() };
+    let mut paths = Map::new();
+    let page = |name: &str| {
+        json!({
+            "type": "object",
+            "properties": { "items": { "type": "array", "items": schema_ref(name) }, "next_cursor": { "type": ["string", "null"] } },
+            "required": ["items", "next_cursor"]
+        })
+    };
+    let id_param = path_param("id", "The record's id.");
+    for e in Entity::ALL.iter().copied() {
+        let def = e.def();
+        let (plural, name) = (def.plural, title(e.as_str()));
+        let tag = title(plural);
+        s.components.insert(name.clone(), record_schema(e));
+        let create = ToolDef::find(def.tools.create).expect("create tool");
+        let item = s.take(&create.input_schema)["properties"][plural]["items"].clone();
+        let update_tool = ToolDef::find(def.tools.update).expect("update tool");
+        let mut patch = s.take(&update_tool.input_schema)["properties"][plural]["items"].clone();
+        strip(&mut patch, &["id", "if_updated_at"]);
+        s.components.insert(format!("{name}Input"), item);
+        s.components.insert(format!("{name}Patch"), patch);
+        let one = schema_ref(&name);
+        let many = json!({ "type": "object", "properties": { "items": { "type": "array", "items": one } }, "required": ["items"] });
+        let list_params = json!([
+            query(
+                "q",
+                "Free text, case-insensitive, anywhere in the record's main fields.",
+                json!({ "type": "string" })
+            ),
+            query(
+                "limit",
+                "Page size, 1 to 100; default 25.",
+                json!({ "type": "integer", "minimum": 1, "maximum": 100 })
+            ),
+            query("cursor", "`next_cursor` of the previous page.", json!({ "type": "string" })),
+            query("sort", "Fields and directions, e.g. `last_name:asc,created_at:desc`.", json!({ "type": "string" })),
+            query(
+                "fields",
+                "Only these fields (plus `entity` and `id`), comma-separated.",
+                json!({ "type": "string" })
+            ),
+            query(
+                "filter",
+                "The conditions of `search_records` as a JSON list, URL-encoded.",
+                json!({ "type": "string" })
+            ),
+        ]);
+        paths.insert(
+            format!("/{plural}"),
+            json!({
+                "get": with(op(&format!("list_{plural}"), &format!("List or search {plural}"), &tag), &[
+                    ("parameters", list_params),
+                    ("responses", responses(&[("200", ok("A page, newest first unless sorted.", page(&name)))], &["422"])),
+                ]),
+                "post": with(op(&format!("create_{plural}"), &format!("Create one {} or up to 100", e.as_str()), &tag), &[
+                    ("parameters", json!([idempotency_header()])),
+                    ("requestBody", body(json!({ "oneOf": [
+                        schema_ref(&format!("{name}Input")),
+                        { "type": "object", "properties": { "items": { "type": "array", "minItems": 1, "maxItems": 100, "items": schema_ref(&format!("{name}Input")) } }, "required": ["items"], "additionalProperties": false }
+                    ] }))),
+                    ("responses", responses(&[("201", ok("The record, or `items` when a list was sent.", json!({ "oneOf": [one, many] })))], &["409", "413", "415", "422"])),
+                ]),
+            }),
+        );
+        let post = |id: String, summary: String, tool_body: Value, out: Value, extra: &[&str]| {
+            json!({ "post": with(op(&id, &summary, &tag), &[
+                ("requestBody", body(tool_body)),
+                ("responses", responses(&[("200", ok("The answer.", out))], extra)),
+            ]) })
+        };
+        let search_body = s.body("search_records", &["entity"]);
+        paths.insert(
+            format!("/{plural}/search"),
+            post(
+                format!("search_{plural}"),
+                format!("Search {plural} with a JSON body"),
+                search_body,
+                page(&name),
+                &["415", "422"],
+            ),
+        );
+        let (count_body, count_out) = (s.body("count_records", &["entity"]), s.output("count_records"));
+        paths.insert(
+            format!("/{plural}/count"),
+            post(
+                format!("count_{plural}"),
+                format!("Count {plural}, optionally grouped"),
+                count_body,
+                count_out,
+                &["415", "422"],
+            ),
+        );
+        let (merge_body, merge_out) =
+            (s.body("merge_records", &["entity", "idempotency_key"]), s.output("merge_records"));
+        paths.insert(
+            format!("/{plural}/merge"),
+            post(
+                format!("merge_{plural}"),
+                format!("Merge {plural} into one"),
+                merge_body,
+                merge_out,
+                &["404", "409", "415", "422"],
+            ),
+        );
+        if let Some(upsert) = def.tools.upsert {
+            let tool = ToolDef::find(upsert).expect("upsert tool");
+            let item = s.take(&tool.input_schema)["properties"][plural]["items"].clone();
+            let out = s.output(upsert);
+            let mut p = post(
+                format!("upsert_{plural}"),
+                format!("Create or update {plural} by {}", def.upsert_key.unwrap_or("key")),
+                json!({ "oneOf": [item.clone(), { "type": "object", "properties": { "items": { "type": "array", "items": item } }, "required": ["items"] }] }),
+                out,
+                &["409", "415", "422"],
+            );
+            p["post"]["parameters"] = json!([idempotency_header()]);
+            paths.insert(format!("/{plural}/upsert"), p);
+        }
+        paths.insert(
+            format!("/{plural}/{{id}}"),
+            json!({
+                "parameters": [id_param],
+                "get": with(op(&format!("get_{}", e.as_str()), &format!("Get one {} with its related records", e.as_str()), &tag), &[
+                    ("parameters", json!([query("fields", "Only these fields, comma-separated.", json!({ "type": "string" }))])),
+                    ("responses", responses(&[("200", ok("The record.", schema_ref(&name)))], &["404"])),
+                ]),
+                "patch": with(op(&format!("update_{}", e.as_str()), &format!("Update one {}", e.as_str()), &tag), &[
+                    ("parameters", json!([{ "name": "If-Match", "in": "header", "required": false, "description": "The `updated_at` you read: refused with 409 if the record changed since.", "schema": { "type": "string" } }])),
+                    ("requestBody", body(schema_ref(&format!("{name}Patch")))),
+                    ("responses", responses(&[("200", ok("The record as it is now.", schema_ref(&name)))], &["404", "409", "415", "422"])),
+                ]),
+                "delete": with(op(&format!("delete_{}", e.as_str()), &format!("Move one {} to the trash", e.as_str()), &tag), &[
+                    ("responses", responses(&[("204", json!({ "description": "Deleted; restorable until the trash is purged." }))], &["404"])),
+                ]),
+            }),
+        );
+        let restore_out = s.output("restore_records");
+        paths.insert(
+            format!("/{plural}/{{id}}/restore"),
+            json!({ "parameters": [id_param], "post": with(op(&format!("restore_{}", e.as_str()), &format!("Restore one {} from the trash", e.as_str()), &tag), &[
+                ("responses", responses(&[("200", ok("What was restored.", restore_out))], &["404", "409"])),
+            ]) }),
+        );
+        let timeline_out = s.output("get_timeline");
+        paths.insert(
+            format!("/{plural}/{{id}}/timeline"),
+            json!({ "parameters": [id_param], "get": with(op(&format!("timeline_{}", e.as_str()), &format!("What happened to one {}, newest first", e.as_str()), &tag), &[
+                ("parameters", json!([
+                    query("limit", "Entries per page, 1 to 100; default 25.", json!({ "type": "integer", "minimum": 1, "maximum": 100 })),
+                    query("cursor", "`next_cursor` of the previous page.", json!({ "type": "string" })),
+                ])),
+                ("responses", responses(&[("200", ok("A page of the change log.", timeline_out))], &["404", "422"])),
+            ]) }),
+        );
+    }
+    let (link_body, link_out) = (s.body("link_records", &["idempotency_key"]), s.output("link_records"));
+    let (unlink_body, unlink_out) = (s.body("unlink_records", &[]), s.output("unlink_records"));
+    paths.insert("/links".into(), json!({
+        "post": with(op("link_records", "Link records", "Links"), &[("parameters", json!([idempotency_header()])), ("requestBody", body(link_body)), ("responses", responses(&[("200", ok("The links made.", link_out))], &["404", "415", "422"]))]),
+        "delete": with(op("unlink_records", "Unlink records", "Links"), &[("requestBody", body(unlink_body)), ("responses", responses(&[("200", ok("The links removed.", unlink_out))], &["404", "415", "422"]))]),
+    }));
+    let search_all = s.output("search_all");
+    paths.insert("/search".into(), json!({
+        "get": with(op("search_all", "Search every entity at once", "Search"), &[
+            ("parameters", json!([
+                { "name": "q", "in": "query", "required": true, "description": "Free text.", "schema": { "type": "string" } },
+                query("limit", "Per entity, 1 to 25.", json!({ "type": "integer", "minimum": 1, "maximum": 25 })),
+            ])),
+            ("responses", responses(&[("200", ok("The best matches of each entity.", search_all))], &["422"])),
+        ]),
+    }));
+    let (pipeline_body, pipeline_out) = (s.body("create_pipeline", &[]), s.output("create_pipeline"));
+    let (pipeline_patch, pipeline_patched) = (s.body("update_pipeline", &["name"]), s.output("update_pipeline"));
+    paths.insert("/pipelines".into(), json!({
+        "get": with(op("list_pipelines", "The deal pipelines and their stages", "Pipelines"), &[("responses", responses(&[("200", ok("Every pipeline.", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object" } } }, "required": ["items"] })))], &[]))]),
+        "post": with(op("create_pipeline", "Create a pipeline", "Pipelines"), &[("requestBody", body(pipeline_body)), ("responses", responses(&[("201", ok("The pipeline.", pipeline_out))], &["409", "415", "422"]))]),
+    }));
+    paths.insert("/pipelines/{name}".into(), json!({
+        "parameters": [path_param("name", "The pipeline's name.")],
+        "patch": with(op("update_pipeline", "Rename a pipeline or change its stages", "Pipelines"), &[("requestBody", body(pipeline_patch)), ("responses", responses(&[("200", ok("The pipeline.", pipeline_patched))], &["404", "409", "415", "422"]))]),
+    }));
+    let (field_body, field_out) = (s.body("create_custom_field", &[]), s.output("create_custom_field"));
+    let (field_patch, field_patched) =
+        (s.body("update_custom_field", &["entity", "key"]), s.output("update_custom_field"));
+    paths.insert("/custom-fields".into(), json!({
+        "get": with(op("list_custom_fields", "Every custom field of the entities the key may read", "Custom fields"), &[("responses", responses(&[("200", ok("Custom fields, each with its entity.", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object" } } }, "required": ["items"] })))], &[]))]),
+        "post": with(op("create_custom_field", "Add a custom field to an entity", "Custom fields"), &[("requestBody", body(field_body)), ("responses", responses(&[("201", ok("The field.", field_out))], &["409", "415", "422"]))]),
+    }));
+    paths.insert("/custom-fields/{entity}/{key}".into(), json!({
+        "parameters": [path_param("entity", "contact, company, deal, task or note."), path_param("key", "The field's key.")],
+        "patch": with(op("update_custom_field", "Relabel a custom field or change its options", "Custom fields"), &[("requestBody", body(field_patch)), ("responses", responses(&[("200", ok("The field.", field_patched))], &["404", "415", "422"]))]),
+        "delete": with(op("delete_custom_field", "Delete a custom field and its values", "Custom fields"), &[("responses", responses(&[("204", json!({ "description": "Deleted." }))], &["404", "422"]))]),
+    }));
+    let changes_out = s.output("get_timeline");
+    paths.insert("/changes".into(), json!({
+        "get": with(op("list_changes", "The organization's change log, newest first (scope audit:read)", "Changes"), &[
+            ("parameters", json!([
+                query("key_id", "Only changes made with this key.", json!({ "type": "string" })),
+                query("user_id", "Only changes made by this user.", json!({ "type": "string" })),
+                query("entity", "Only changes to this entity.", json!({ "type": "string" })),
+                query("record_id", "Only changes to this record.", json!({ "type": "string" })),
+                query("limit", "1 to 500; default 50.", json!({ "type": "integer", "minimum": 1, "maximum": 500 })),
+                query("cursor", "`next_cursor` of the previous page.", json!({ "type": "string" })),
+            ])),
+            ("responses", responses(&[("200", ok("A page of the change log.", changes_out))], &[])),
+        ]),
+    }));
+
+    let mut components = s.components;
+    components.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "properties": { "error": {
+                "type": "object",
+                "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "details": {} },
+                "required": ["code", "message"]
+            } },
+            "required": ["error"]
+        }),
+    );
+    let error = |d: &str| json!({ "description": d, "content": json_content(schema_ref("Error")) });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rapport REST API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The REST face of Rapport's MCP tools: the same records, rules, scopes, validation messages and change log. Authenticate with an API key in `x-api-key` or as a bearer token.",
+            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" }
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "apiKey": [] }, { "bearer": [] }],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "apiKey": { "type": "apiKey", "in": "header", "name": "x-api-key" },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "The API key as a bearer token." }
+            },
+            "schemas": components,
+            "responses": {
+                "E400": error("The request is malformed: bad JSON, an unknown query parameter, a bad cursor."),
+                "E401": error("No key, or one that is unknown, revoked, disabled or expired."),
+                "E403": error("The key lacks a scope, or comes from an address it may not."),
+                "E404": error("No such record in your organization."),
+                "E409": error("It conflicts with the data: a unique value taken, a stale If-Match, an Idempotency-Key in use."),
+                "E413": error("The body is too large."),
+                "E415": error("The body is not JSON."),
+                "E422": error("The input does not validate; the message names the field."),
+                "E429": error("Over the key's rate limit; see Retry-After."),
+                "E503": error("The database is unreachable; see Retry-After.")
+            }
+        }
+    })
+}

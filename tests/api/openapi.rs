@@ -1,0 +1,54 @@
+//! The OpenAPI document: public, pinned by a snapshot (a change to the REST surface is a
+//! visible diff), and true: every path and method it lists is served.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+const SNAPSHOT: &str = "tests/snapshots/openapi.json";
+
+#[tokio::test]
+async fn the_document_is_public_and_pinned() {
+    let app = spawn_app().await;
+    let res = reqwest::get(format!("{}/api/v1/openapi.json", app.base)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "no key is needed");
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let pretty = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::write(SNAPSHOT, &pretty).unwrap();
+    }
+    let pinned = std::fs::read_to_string(SNAPSHOT).unwrap_or_default();
+    assert!(
+        pinned == pretty,
+        "the OpenAPI document differs from {SNAPSHOT}; if the change is meant, run UPDATE_SNAPSHOTS=1 cargo test --test api openapi and commit the diff"
+    );
+}
+
+#[tokio::test]
+async fn every_documented_route_is_served() {
+    let app = spawn_app().await;
+    let doc: Value = reqwest::get(format!("{}/api/v1/openapi.json", app.base)).await.unwrap().json().await.unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", "0193a8f2-7c1e-7d3a-9b2f-5e8d4c3b2a10")
+            .replace("{entity}", "contact")
+            .replace("{key}", "nokey")
+            .replace("{name}", "nopipeline");
+        for method in ["get", "post", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (m != Method::GET).then(|| serde_json::json!({}));
+            let (status, answer) = app.api(&app.key, m.clone(), &concrete, body).await;
+            let unrouted = status == StatusCode::METHOD_NOT_ALLOWED
+                || (status == StatusCode::NOT_FOUND && answer["error"]["message"] == "no such API route");
+            assert!(!unrouted, "{m} {path} is documented but not served: {status} {answer}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} operations");
+}
