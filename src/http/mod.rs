@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the layers in front of them, the error shape.
 
 pub mod admin;
+pub mod docs;
 pub mod error;
 pub mod health;
 pub mod middleware;
@@ -58,6 +59,9 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .route("/metrics", get(health::metrics))
         // Public: reading the API's description needs no key.
         .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/docs", get(docs::page))
+        .route("/api/docs/rapidoc-min.js", get(docs::script))
+        .route("/api/docs/LICENSE.txt", get(docs::license))
         .nest("/api/v1", api)
         .merge(crate::console::routes())
         .fallback(|| async { crate::console::PageError::not_found().into_response() })

@@ -52,3 +52,23 @@ async fn every_documented_route_is_served() {
     }
     assert!(checked > 50, "only {checked} operations");
 }
+
+#[tokio::test]
+async fn the_docs_page_serves_everything_itself() {
+    let app = spawn_app().await;
+    let page = reqwest::get(format!("{}/api/docs", app.base)).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"spec-url="/api/v1/openapi.json""#) && html.contains(r#"load-fonts="false""#));
+    for src in html.split("src=\"").skip(1).map(|s| s.split('"').next().unwrap()) {
+        assert!(src.starts_with('/'), "{src} is not served by Rapport");
+        let res = reqwest::get(format!("{}{src}", app.base)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{src}");
+    }
+    let license = reqwest::get(format!("{}/api/docs/LICENSE.txt", app.base)).await.unwrap().text().await.unwrap();
+    assert!(license.starts_with("MIT License"));
+    let (status, _) = app.api(&app.key, Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK, "with a key as well as without");
+}

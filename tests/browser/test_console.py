@@ -420,3 +420,30 @@ def test_cli_recovers_a_locked_out_owner(browser: Browser) -> None:
     page.get_by_role("button", name="Log in").click()
     expect(page).to_have_url(re.compile(r"/$|/activity$"))
     ctx.close()
+
+
+def test_api_docs_are_offline_and_try_it_works(browser: Browser) -> None:
+    """/api/docs: the vendored RapiDoc, nothing fetched from elsewhere, and "try it" with a key."""
+    binary = os.environ["RAPPORT_BIN"]
+    out = subprocess.run([binary, "keys", "create", "--name", "docs try-it", "--role", "viewer", "--json"],
+                         check=True, capture_output=True, text=True, env=os.environ)
+    key = json.loads(out.stdout)["key"]
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto("/api/docs")
+    expect(page.get_by_text("List or search contacts").first).to_be_visible()
+    page.locator("input[placeholder=api-token]").first.fill(key)
+    page.get_by_role("button", name="SET").first.click()
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/contacts")) as answer:
+        page.locator("[id='get-/contacts']").get_by_role("button", name="TRY").click()
+    assert answer.value.status == 200
+    assert answer.value.json()["items"] == [] or "items" in answer.value.json()
+    foreign = [u for u in requests if not u.startswith(BASE) and not u.startswith("data:")]
+    assert not foreign, f"/api/docs fetched from elsewhere: {foreign}"
+    assert not problems, problems
+    ctx.close()
