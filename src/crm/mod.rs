@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod error;
 pub mod fields;
 pub mod filter;
+pub mod leads;
 pub mod links;
 pub mod merge;
 pub mod money;

@@ -65,6 +65,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .nest("/api/v1", api)
         .merge(crate::console::routes())
         .fallback(|| async { crate::console::PageError::not_found().into_response() })
+        .layer(from_fn(rest::leads_cors))
         .layer(from_fn_with_state(state.clone(), middleware::log_requests))
         .with_state(state)
 }

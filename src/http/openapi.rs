@@ -371,6 +371,20 @@ fn build() -> Value {
         "patch": with(op("update_custom_field", "Relabel a custom field or change its options", "Custom fields"), &[("requestBody", body(field_patch)), ("responses", responses(&[("200", ok("The field.", field_patched))], &["404", "415", "422"]))]),
         "delete": with(op("delete_custom_field", "Delete a custom field and its values", "Custom fields"), &[("responses", responses(&[("204", json!({ "description": "Deleted." }))], &["404", "422"]))]),
     }));
+    let lead = s.take(&rapport_tools::catalog::schema_of::<crate::crm::leads::InboundLead>());
+    let lead_out = s.take(&rapport_tools::catalog::output_of::<crate::crm::leads::LeadResult>());
+    paths.insert("/leads/inbound".into(), json!({
+        "post": with(op("inbound_lead", "A lead from a web form, Zapier or Make (scope leads:write; CORS from any origin)", "Leads"), &[
+            ("requestBody", json!({ "required": true, "content": {
+                "application/json": { "schema": lead },
+                "application/x-www-form-urlencoded": { "schema": lead }
+            } })),
+            ("responses", responses(&[
+                ("201", ok("A new contact.", lead_out.clone())),
+                ("200", ok("An existing contact, updated.", lead_out)),
+            ], &["409", "413", "415", "422"])),
+        ]),
+    }));
     let changes_out = s.output("get_timeline");
     paths.insert("/changes".into(), json!({
         "get": with(op("list_changes", "The organization's change log, newest first (scope audit:read)", "Changes"), &[

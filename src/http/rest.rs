@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -487,9 +487,77 @@ pub fn routes() -> Router<AppState> {
                 Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
             }),
         )
-        .route("/changes", get(changes));
+        .route("/changes", get(changes))
+        .route("/leads/inbound", post(inbound_lead));
     for e in Entity::ALL {
         r = r.merge(entity_routes(*e));
     }
     r
+}
+
+/// `POST /api/v1/leads/inbound` (scope `leads:write`): a lead as JSON, or as a web form's
+/// fields (where fields the form adds besides the lead's, a submit button, are ignored).
+pub async fn inbound_lead(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    use crate::crm::leads::{InboundLead, Tags};
+    let content_type = req.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let lead: InboundLead = if content_type.starts_with("application/x-www-form-urlencoded") {
+        let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024).await.map_err(|_| {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "a lead is at most 64 KB")
+        })?;
+        let mut lead = InboundLead::default();
+        for (k, v) in form_urlencoded::parse(&bytes).into_owned() {
+            let slot = match k.as_str() {
+                "email" => &mut lead.email,
+                "first_name" => &mut lead.first_name,
+                "last_name" => &mut lead.last_name,
+                "name" => &mut lead.name,
+                "phone" => &mut lead.phone,
+                "company" => &mut lead.company,
+                "domain" => &mut lead.domain,
+                "title" => &mut lead.title,
+                "message" => &mut lead.message,
+                "source" => &mut lead.source,
+                "tags" => {
+                    lead.tags = Some(Tags::Text(v));
+                    continue;
+                }
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        lead
+    } else {
+        let ApiJson(lead) = ApiJson::<InboundLead>::from_request(req, &s).await?;
+        lead
+    };
+    let result =
+        crate::crm::leads::inbound(&s.store, &p, lead).await.map_err(|e| ApiError::from(ToolError::from(e)))?;
+    let status = if result.status == "created" { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(result)).into_response())
+}
+
+/// CORS for the inbound-lead route alone, so a static site's form or script can post to it:
+/// any origin, no credentials (the key travels in the request).
+pub async fn leads_cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{HeaderValue, Method, header};
+    if req.uri().path() != "/api/v1/leads/inbound" {
+        return next.run(req).await;
+    }
+    let preflight = req.method() == Method::OPTIONS;
+    let mut res = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if preflight {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type, x-api-key, authorization, idempotency-key"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    }
+    res
 }

@@ -11,6 +11,7 @@ mod deals;
 mod filters;
 mod helpers;
 mod isolation;
+mod leads;
 mod lifecycle;
 mod logs;
 mod mcp_protocol;
