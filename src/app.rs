@@ -31,6 +31,18 @@ pub struct Settings {
     pub allowed_origins: Vec<String>,
     /// `Host` values accepted on the MCP endpoint: the public URL's and loopback names.
     pub allowed_hosts: Vec<String>,
+    /// Lets remote callers read `/metrics` (as a bearer token).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// `RAPPORT_METRICS_TOKEN`; `Debug` prints nothing of it.
+#[derive(Clone)]
+pub struct MetricsToken(pub String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(…)")
+    }
 }
 
 pub struct App {
@@ -122,6 +134,7 @@ impl Settings {
             trusted_proxies,
             allowed_origins,
             allowed_hosts,
+            metrics_token: args.metrics_token.clone().filter(|t| !t.trim().is_empty()).map(MetricsToken),
         })
     }
 }

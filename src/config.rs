@@ -114,6 +114,10 @@ pub struct ServeArgs {
     #[arg(long, env = "RAPPORT_QUERY_KEYS", default_value_t = true, action = clap::ArgAction::Set)]
     pub query_keys: bool,
 
+    /// When set, `/metrics` also answers remote callers sending it as a bearer token.
+    #[arg(long, env = "RAPPORT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Days a deleted record can be restored before it is purged.
     #[arg(long, env = "RAPPORT_TRASH_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub trash_days: u32,

@@ -190,19 +190,20 @@ pub fn redact_query(query: &str) -> String {
 /// One log line per request: method, matched route, redacted query, status, time.
 /// Server errors are logged at `warn`, the rest at `info`. Also counts requests.
 pub async fn log_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    state.metrics.request();
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| req.uri().path().to_owned());
+    let matched_path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let matched = matched_path.is_some();
+    let path = matched_path.unwrap_or_else(|| req.uri().path().to_owned());
     // Redacting costs a little; do it only when the line will be written.
     let query = if tracing::enabled!(tracing::Level::WARN) { req.uri().query().map(redact_query) } else { None };
     let res = next.run(req).await;
     let status = res.status().as_u16();
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = started.elapsed().as_secs_f64();
+    // Unmatched paths share one series: a scan of random URLs must not make thousands.
+    let route = if matched { path.as_str() } else { "unmatched" };
+    state.metrics.request(route, method.as_str(), status, seconds);
+    let elapsed_ms = seconds * 1000.0;
     let query = query.as_deref().unwrap_or("");
     if status >= 500 {
         tracing::warn!(%method, %path, query, status, elapsed_ms, "request");

@@ -252,6 +252,18 @@ pub(super) enum Db {
     },
 }
 
+impl Db {
+    /// Connections per pool: `(pool, open, idle)`.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        match self {
+            Db::Sqlite { write, read, .. } => {
+                vec![("sqlite_write", write.size(), write.num_idle()), ("sqlite_read", read.size(), read.num_idle())]
+            }
+            Db::Postgres { pool, .. } => vec![("postgres", pool.size(), pool.num_idle())],
+        }
+    }
+}
+
 /// A message for requests refused while the database is known to be away.
 const DOWN: &str = "the database is unreachable";
 

@@ -123,6 +123,11 @@ impl Store {
         self.db.auth_watch().is_some_and(|w| w.is_down())
     }
 
+    /// Connections per pool: `(pool, open, idle)`, for `/metrics`.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        self.db.pool_use()
+    }
+
     /// The database answers.
     pub async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await

@@ -40,6 +40,7 @@ pub fn serve_args() -> ServeArgs {
         trusted_proxies: vec![],
         query_keys: true,
         trash_days: 30,
+        metrics_token: None,
     }
 }
 

@@ -72,3 +72,44 @@ async fn the_docs_page_serves_everything_itself() {
     let (status, _) = app.api(&app.key, Method::GET, "/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK, "with a key as well as without");
 }
+
+#[tokio::test]
+async fn metrics_answer_loopback_and_the_token_only() {
+    let mut args = crate::helpers::serve_args();
+    args.trusted_proxies = vec!["127.0.0.1/32".into()];
+    args.metrics_token = Some("s3cret-metrics-token".into());
+    let app = crate::helpers::spawn_app_with(args).await;
+    app.api(&app.key, Method::GET, "/contacts", None).await;
+    app.api(&app.key, Method::GET, "/contacts/0193a8f2-7c1e-7d3a-9b2f-5e8d4c3b2a10", None).await;
+    app.api("rpk_wrong", Method::GET, "/contacts", None).await;
+    let url = format!("{}/metrics", app.base);
+    let local = app.client.get(&url).send().await.unwrap();
+    assert_eq!(local.status(), StatusCode::OK);
+    let text = local.text().await.unwrap();
+    for series in [
+        r#"rapport_http_requests_total{route="/api/v1/contacts",method="GET",status="200"} 1"#,
+        r#"rapport_http_requests_total{route="/api/v1/contacts/{id}",method="GET",status="404"} 1"#,
+        r#"rapport_http_request_duration_seconds_bucket{route="/api/v1/contacts",le="+Inf"} "#,
+        r#"rapport_auth_failures_total{code="malformed_api_key"} 1"#,
+        r#"rapport_tool_calls_total{tool="search_records",outcome="ok"} 1"#,
+        "# TYPE rapport_webhook_deliveries_total counter",
+        r#"rapport_db_pool_connections{pool="#,
+    ] {
+        assert!(text.contains(series), "no {series} in:\n{text}");
+    }
+    // Through the proxy, a remote caller: refused, unless it brings the token.
+    let remote = app.client.get(&url).header("x-forwarded-for", "203.0.113.9").send().await.unwrap();
+    assert_eq!(remote.status(), StatusCode::FORBIDDEN);
+    let wrong = app.client.get(&url).header("x-forwarded-for", "203.0.113.9").bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let with = app
+        .client
+        .get(&url)
+        .header("x-forwarded-for", "203.0.113.9")
+        .bearer_auth("s3cret-metrics-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), StatusCode::OK);
+    assert!(!format!("{:?}", app.state.settings).contains("s3cret"), "the token never prints");
+}

@@ -1,5 +1,6 @@
 """The REST API as an outsider meets it: the OpenAPI document, checked with
-openapi-spec-validator, then a contact's whole life driven from the document's paths alone.
+openapi-spec-validator, then a contact's whole life driven from the document's paths alone;
+and /metrics, read by the official Prometheus client's parser.
 
 Run by tests/python/run.sh, which exports RAPPORT_BASE (http://HOST:PORT) and RAPPORT_KEY.
 """
@@ -11,6 +12,7 @@ import os
 import httpx2
 import pytest
 from openapi_spec_validator import validate
+from prometheus_client.parser import text_string_to_metric_families
 
 BASE = os.environ.get("RAPPORT_BASE", "")
 KEY = os.environ.get("RAPPORT_KEY", "")
@@ -69,3 +71,16 @@ def test_a_contact_from_the_paths_alone(spec: dict) -> None:
         assert r.status_code == 200
         r = httpx2.get(operation(spec, "list_contacts")[1], timeout=30)
         assert r.status_code == 401 and r.json()["error"]["code"] == "missing_api_key"
+
+
+def test_metrics_parse_with_the_prometheus_client() -> None:
+    httpx2.get(f"{BASE}/api/v1/contacts", headers={"x-api-key": KEY}, timeout=30)
+    r = httpx2.get(f"{BASE}/metrics", timeout=30)
+    assert r.status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(r.text)}
+    for name in ["rapport_http_requests", "rapport_http_request_duration_seconds", "rapport_auth_failures",
+                 "rapport_tool_calls", "rapport_webhook_deliveries", "rapport_db_pool_connections"]:
+        assert name in families, (name, sorted(families))
+    assert families["rapport_http_request_duration_seconds"].type == "histogram"
+    routes = {s.labels.get("route") for s in families["rapport_http_requests"].samples}
+    assert "/api/v1/contacts" in routes, routes
