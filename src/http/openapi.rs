@@ -108,7 +108,8 @@ fn record_schema(entity: Entity) -> Value {
         "type": "object",
         "description": def.doc,
         "properties": props,
-        "required": ["entity", "id", "created_at", "updated_at"],
+        // `fields=` narrows a record to the fields asked for, plus these two.
+        "required": ["entity", "id"],
     })
 }
 
@@ -129,13 +130,17 @@ fn ok(description: &str, schema: Value) -> Value {
     json!({ "description": description, "content": json_content(schema) })
 }
 
-/// The errors every authenticated route may answer, plus those named.
+/// The errors every authenticated route may answer (every route is a tool call, and any call
+/// may find its input invalid, a record missing or the data in conflict), plus those named.
 fn responses(success: &[(&str, Value)], errors: &[&str]) -> Value {
     let mut r = Map::new();
     for (status, v) in success {
         r.insert((*status).into(), v.clone());
     }
-    for e in ["400", "401", "403", "429", "503"].iter().chain(errors) {
+    let mut all: Vec<&str> = ["400", "401", "403", "404", "409", "422", "429", "503"].to_vec();
+    all.extend(errors.iter().filter(|e| !all.contains(e)).collect::<Vec<_>>());
+    all.sort_unstable();
+    for e in all {
         r.insert((*e).into(), json!({ "$ref": format!("#/components/responses/E{e}") }));
     }
     Value::Object(r)

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The REST API as schemathesis (PyPI) finds it: every operation of the served OpenAPI
+# document, fuzzed with a key, against a fresh server. It must find no 5xx, no answer that
+# breaks its schema, its documented status codes, content type or headers, and no crash.
+#
+#   bash tests/schemathesis/run.sh [schemathesis args…]
+#
+# Environment:
+#   VENV_SCHEMATHESIS                 virtualenv            (default: target/schemathesis-venv)
+#   PYTHON                            interpreter           (default: python3)
+#   CARGO_TARGET_DIR                  cargo target dir      (default: target)
+#   RAPPORT_SCHEMATHESIS_DATABASE_URL the server's database (default: a fresh SQLite file)
+#   RAPPORT_SCHEMATHESIS_SKIP_BUILD=1 use the existing debug binary
+#   SCHEMATHESIS_EXAMPLES             examples per operation (default: 20)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+HERE="tests/schemathesis"
+VENV="${VENV_SCHEMATHESIS:-target/schemathesis-venv}"
+PYTHON="${PYTHON:-python3}"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+BIN="$TARGET_DIR/debug/rapport"
+
+log() { printf '[schemathesis] %s\n' "$*" >&2; }
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating virtualenv $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+REQ_HASH="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
+if [[ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$REQ_HASH" ]]; then
+    log "installing $HERE/requirements.txt"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+    echo "$REQ_HASH" >"$VENV/.requirements.sha256"
+fi
+
+if [[ "${RAPPORT_SCHEMATHESIS_SKIP_BUILD:-0}" != 1 ]]; then
+    log "cargo build --bin rapport"
+    cargo build --bin rapport
+fi
+[[ -x "$BIN" ]] || { log "no server binary at $BIN"; exit 1; }
+
+NAME=schemathesis
+# shellcheck source=tests/serve.sh
+source tests/serve.sh
+
+export RAPPORT_DATABASE_URL="${RAPPORT_SCHEMATHESIS_DATABASE_URL:-sqlite://$TMP/rapport.db}"
+# Fuzzing sends thousands of requests with one key: the per-key limit would answer most of
+# them 429, which proves nothing about the API.
+export RAPPORT_RATE_LIMIT=0 NO_COLOR=1
+log "database: ${RAPPORT_DATABASE_URL%%://*}://…"
+KEY="$("$BIN" keys create --name schemathesis --role owner --json \
+    | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+start_server
+
+timeout --kill-after=10 900 "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
+    --url "$BASE/api/v1" \
+    --header "x-api-key: $KEY" \
+    --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance,response_headers_conformance \
+    --max-examples "${SCHEMATHESIS_EXAMPLES:-20}" \
+    --workers 2 \
+    --no-color \
+    "$@"
