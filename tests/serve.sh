@@ -1,17 +1,47 @@
-# Sourced by the end-to-end runners (tests/python/run.sh, tests/browser/run.sh): a scratch
-# directory, `rapport serve` on a free loopback port, and a cleanup that stops it and shows its
-# last output when the run failed.
+# Sourced by the end-to-end runners (tests/python, tests/browser, tests/schemathesis): their
+# Python packages, the server binary, a scratch directory, `rapport serve` on a free loopback
+# port, and a cleanup that stops it and shows its last output when the run failed.
 #
 # Needs: BIN (the server binary), log() (a message on stderr), NAME (the scratch dir's prefix).
-# Sets:  TMP (scratch dir), SERVER_PID, BASE (http://HOST:PORT once `start_server` returns).
+# Sets:  TMP (scratch dir, after `setup_scratch`), SERVER_PID, BASE (after `start_server`).
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/rapport-$NAME.XXXXXX")"
-SERVER_PID=""
-BASE=""
+# A virtualenv at $1 with the pinned requirements file $2, installed again only when it changes.
+ensure_venv() {
+    local venv=$1 requirements=$2 hash
+    if [[ ! -x "$venv/bin/python" ]]; then
+        log "creating virtualenv $venv ($("${PYTHON:-python3}" --version 2>&1))"
+        "${PYTHON:-python3}" -m venv "$venv"
+    fi
+    hash="$(sha256sum "$requirements" | cut -d' ' -f1)"
+    if [[ "$(cat "$venv/.requirements.sha256" 2>/dev/null || true)" != "$hash" ]]; then
+        log "installing $requirements"
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+        echo "$hash" >"$venv/.requirements.sha256"
+    fi
+}
+
+# Builds the debug server unless $1 is 1 (CI builds it once), then checks it is there.
+ensure_binary() {
+    if [[ "${1:-0}" != 1 ]]; then
+        log "cargo build --bin rapport"
+        cargo build --bin rapport
+    fi
+    [[ -x "$BIN" ]] || { log "no server binary at $BIN"; exit 1; }
+}
+
+# A scratch directory (TMP) that goes, with the server, when the runner exits.
+setup_scratch() {
+    TMP="$(mktemp -d "${TMPDIR:-/tmp}/rapport-$NAME.XXXXXX")"
+    SERVER_PID=""
+    BASE=""
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
 
 cleanup() {
     local status=$?
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    if [[ -n "${SERVER_PID:-}" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$SERVER_PID" 2>/dev/null || true
@@ -24,9 +54,6 @@ cleanup() {
     rm -rf "$TMP"
     exit $status
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # The server's output so far, without colour codes.
 server_output() { sed 's/\x1b\[[0-9;]*m//g' "$TMP/server.out"; }

@@ -104,6 +104,19 @@ fn write_args(entity: Entity, items: Vec<Value>, headers: &HeaderMap) -> Map<Str
     args
 }
 
+/// A write body: one record, or `{"items": [...]}`; and whether it was the list.
+fn one_or_items(body: Value) -> (Vec<Value>, bool) {
+    match body {
+        Value::Object(mut m) if m.len() == 1 && m.get("items").is_some_and(Value::is_array) => {
+            match m.remove("items") {
+                Some(Value::Array(items)) => (items, true),
+                _ => (Vec::new(), true),
+            }
+        }
+        one => (vec![one], false),
+    }
+}
+
 fn first_item(v: &Value) -> Value {
     v.get("items").and_then(|i| i.get(0)).cloned().unwrap_or(Value::Null)
 }
@@ -203,14 +216,7 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                       Extension(p): Caller,
                       headers: HeaderMap,
                       ApiJson(body): ApiJson<Value>| async move {
-                    // One record, or `{"items": [...]}`.
-                    let (items, many) = match body {
-                        Value::Object(mut m) if m.len() == 1 && m.get("items").is_some_and(Value::is_array) => {
-                            let Some(Value::Array(items)) = m.remove("items") else { unreachable!("checked above") };
-                            (items, true)
-                        }
-                        one => (vec![one], false),
-                    };
+                    let (items, many) = one_or_items(body);
                     let v = tool(&s, &p, tools.create, write_args(entity, items, &headers)).await?;
                     let out = if many { json!({ "items": v["items"] }) } else { first_item(&v) };
                     Ok::<_, ApiError>((StatusCode::CREATED, Json(out)).into_response())
@@ -325,13 +331,7 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                       Extension(p): Caller,
                       headers: HeaderMap,
                       ApiJson(body): ApiJson<Value>| async move {
-                    let items = match body {
-                        Value::Object(mut m) if m.len() == 1 && m.get("items").is_some_and(Value::is_array) => {
-                            let Some(Value::Array(items)) = m.remove("items") else { unreachable!("checked above") };
-                            items
-                        }
-                        one => vec![one],
-                    };
+                    let (items, _) = one_or_items(body);
                     Ok::<_, ApiError>(
                         Json(tool(&s, &p, upsert, write_args(entity, items, &headers)).await?).into_response(),
                     )

@@ -26,6 +26,10 @@ BIN="$TARGET_DIR/debug/rapport"
 NODE_DIR="$TARGET_DIR/browser-node"
 export CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
+NAME=browser
+# shellcheck source=tests/serve.sh
+source tests/serve.sh
+
 log() { printf '[browser] %s\n' "$*" >&2; }
 
 # --- the browser ----------------------------------------------------------------------------
@@ -40,16 +44,7 @@ fi
 log "$("$CHROMIUM" --version 2>/dev/null || echo chromium)"
 
 # --- Python and npm packages ------------------------------------------------------------------
-if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating virtualenv $VENV"
-    "$PYTHON" -m venv "$VENV"
-fi
-REQ_HASH="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
-if [[ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$REQ_HASH" ]]; then
-    log "installing $HERE/requirements.txt"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
-    echo "$REQ_HASH" >"$VENV/.requirements.sha256"
-fi
+ensure_venv "$VENV" "$HERE/requirements.txt"
 export AXE_JS="$NODE_DIR/node_modules/axe-core/axe.min.js"
 if [[ ! -f "$AXE_JS" ]]; then
     log "installing axe-core into $NODE_DIR"
@@ -59,15 +54,9 @@ if [[ ! -f "$AXE_JS" ]]; then
 fi
 
 # --- server ---------------------------------------------------------------------------------
-if [[ "${RAPPORT_BROWSER_SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --bin rapport"
-    cargo build --bin rapport
-fi
-[[ -x "$BIN" ]] || { log "no server binary at $BIN"; exit 1; }
+ensure_binary "${RAPPORT_BROWSER_SKIP_BUILD:-0}"
 
-NAME=browser
-# shellcheck source=tests/serve.sh
-source tests/serve.sh
+setup_scratch
 
 export RAPPORT_DATABASE_URL="${RAPPORT_BROWSER_DATABASE_URL:-sqlite://$TMP/rapport.db}"
 export NO_COLOR=1 PYTHONDONTWRITEBYTECODE=1

@@ -21,32 +21,21 @@ PYTHON="${PYTHON:-python3}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET_DIR/debug/rapport"
 
-log() { printf '[py-e2e] %s\n' "$*" >&2; }
-
-# --- Python environment ------------------------------------------------------------------
-if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating virtualenv $VENV ($("$PYTHON" --version 2>&1))"
-    "$PYTHON" -m venv "$VENV"
-fi
-REQ_HASH="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
-if [[ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$REQ_HASH" ]]; then
-    log "installing $HERE/requirements.txt"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
-    echo "$REQ_HASH" >"$VENV/.requirements.sha256"
-fi
-log "mcp $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))')"
-
-# --- server binary -------------------------------------------------------------------------
-if [[ "${RAPPORT_PY_SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --bin rapport"
-    cargo build --bin rapport
-fi
-[[ -x "$BIN" ]] || { log "no server binary at $BIN"; exit 1; }
-
-# --- scratch space, database, key ------------------------------------------------------------
 NAME=py-e2e
 # shellcheck source=tests/serve.sh
 source tests/serve.sh
+
+log() { printf '[py-e2e] %s\n' "$*" >&2; }
+
+# --- Python environment ------------------------------------------------------------------
+ensure_venv "$VENV" "$HERE/requirements.txt"
+log "mcp $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("mcp"))')"
+
+# --- server binary -------------------------------------------------------------------------
+ensure_binary "${RAPPORT_PY_SKIP_BUILD:-0}"
+
+# --- scratch space, database, key ------------------------------------------------------------
+setup_scratch
 
 export RAPPORT_DATABASE_URL="${RAPPORT_PY_DATABASE_URL:-sqlite://$TMP/rapport.db}"
 export NO_COLOR=1 PYTHONDONTWRITEBYTECODE=1

@@ -23,28 +23,17 @@ PYTHON="${PYTHON:-python3}"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 BIN="$TARGET_DIR/debug/rapport"
 
-log() { printf '[schemathesis] %s\n' "$*" >&2; }
-
-if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating virtualenv $VENV"
-    "$PYTHON" -m venv "$VENV"
-fi
-REQ_HASH="$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)"
-if [[ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$REQ_HASH" ]]; then
-    log "installing $HERE/requirements.txt"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
-    echo "$REQ_HASH" >"$VENV/.requirements.sha256"
-fi
-
-if [[ "${RAPPORT_SCHEMATHESIS_SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --bin rapport"
-    cargo build --bin rapport
-fi
-[[ -x "$BIN" ]] || { log "no server binary at $BIN"; exit 1; }
-
 NAME=schemathesis
 # shellcheck source=tests/serve.sh
 source tests/serve.sh
+
+log() { printf '[schemathesis] %s\n' "$*" >&2; }
+
+ensure_venv "$VENV" "$HERE/requirements.txt"
+
+ensure_binary "${RAPPORT_SCHEMATHESIS_SKIP_BUILD:-0}"
+
+setup_scratch
 
 export RAPPORT_DATABASE_URL="${RAPPORT_SCHEMATHESIS_DATABASE_URL:-sqlite://$TMP/rapport.db}"
 # Fuzzing sends thousands of requests with one key: the per-key limit would answer most of
