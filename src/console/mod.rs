@@ -185,6 +185,9 @@ impl IntoResponse for PageError {
 
 impl From<crate::store::StoreError> for PageError {
     fn from(e: crate::store::StoreError) -> Self {
+        if let crate::store::StoreError::Invalid(m) = &e {
+            return PageError::new(StatusCode::BAD_REQUEST, m.clone());
+        }
         if e.is_unavailable() {
             return PageError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -43,6 +43,7 @@ impl From<KeyError> for ApiError {
             KeyError::Revoked(_) => (StatusCode::CONFLICT, "key_revoked"),
             KeyError::NeedsConfirmation(_) => (StatusCode::CONFLICT, "confirmation_required"),
             KeyError::Store(s) if s.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            KeyError::Store(crate::store::StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, "invalid_request"),
             KeyError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {

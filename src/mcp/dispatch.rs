@@ -78,6 +78,7 @@ impl ToolError {
 impl From<CrmError> for ToolError {
     fn from(e: CrmError) -> Self {
         let (kind, message) = match &e {
+            CrmError::Store(crate::store::StoreError::Invalid(m)) => (Failure::Invalid, m.clone()),
             CrmError::Store(inner) if inner.is_unavailable() => {
                 (Failure::Unavailable, "the database is unavailable right now; try again in a few seconds".to_owned())
             }

@@ -216,6 +216,15 @@ pub(super) fn trace_read(sql: &str, args: &[SqlValue]) {
     }).collect()));
 }
 
+/// PostgreSQL text cannot hold U+0000: a value with it is refused as input, where the
+/// database would fail the statement (SQLite stores it, so only PostgreSQL checks).
+fn pg_text(args: &[SqlValue]) -> StoreResult<()> {
+    if args.iter().any(|a| matches!(a, SqlValue::Text(s) if s.contains('\0'))) {
+        return Err(StoreError::Invalid("text may not contain the NUL character (U+0000)".into()));
+    }
+    Ok(())
+}
+
 macro_rules! bind_all {
     ($query:expr, $args:expr) => {{
         let mut q = $query;
@@ -389,6 +398,7 @@ impl Db {
             }
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
+                pg_text(args)?;
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 watch.observe(q.fetch_all(pool).await)?.iter().map(pg_row).collect()
             }
@@ -488,6 +498,7 @@ impl Tx {
                 q.fetch_all(&mut **tx).await?.iter().map(sqlite_row).collect()
             }
             TxInner::Postgres(tx, watch) => {
+                pg_text(args)?;
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
                 watch.observe(q.fetch_all(&mut **tx).await)?.iter().map(pg_row).collect()
             }
@@ -511,6 +522,7 @@ impl Tx {
                 bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
             }
             TxInner::Postgres(tx, watch) => {
+                pg_text(args)?;
                 let r = bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await;
                 watch.observe(r)?.rows_affected()
             }

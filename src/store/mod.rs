@@ -51,6 +51,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    /// A value the database cannot hold; the caller's to fix.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl StoreError {

@@ -240,3 +240,21 @@ async fn errors_answer_in_one_shape() {
     assert_eq!(still["first_name"], "Theirs");
     assert!(still["title"].is_null());
 }
+
+#[tokio::test]
+async fn a_nul_character_is_refused_not_a_server_error() {
+    // Found by schemathesis: PostgreSQL text cannot hold U+0000, and ids are not checked
+    // against a pattern, so a NUL reached the database and failed the statement.
+    let app = spawn_app().await;
+    let k = &app.key;
+    let link = json!({ "links": [{ "from": { "entity": "contact", "id": "a\u{0}b" }, "to": { "entity": "company", "id": "x" } }] });
+    let merge = json!({ "keep_id": "\u{0}6", "merge_ids": ["x"] });
+    for (path, body) in
+        [("/links", link), ("/contacts/merge", merge), ("/contacts/search", json!({ "query": "a\u{0}b" }))]
+    {
+        let (status, e) = app.api(k, Method::POST, path, Some(body)).await;
+        assert!(status.is_client_error() || status == StatusCode::OK, "{path}: {status} {e}");
+    }
+    let (status, e) = app.api(k, Method::POST, "/contacts", Some(json!({ "first_name": "a\u{0}b" }))).await;
+    assert!(status.is_client_error() || status == StatusCode::CREATED, "{status} {e}");
+}
