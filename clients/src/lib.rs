@@ -195,9 +195,22 @@ impl fmt::Display for UnknownClient {
 
 impl std::error::Error for UnknownClient {}
 
+/// A client's schema is the enum of its names.
+impl schemars::JsonSchema for Client {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Client".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = Client::ALL.iter().map(|c| c.as_str()).collect();
+        schemars::json_schema!({ "type": "string", "description": "An MCP client.", "enum": names })
+    }
+}
+
 /// What the user does with an [`Install`] value or an [`Alternative`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
+#[schemars(description = "What to do with `value`.")]
 pub enum Kind {
     /// A shell command to run in a terminal.
     Command,
@@ -248,7 +261,7 @@ pub struct Install {
 }
 
 /// Another way to install the same server, with its own instructions.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Alternative {
     /// What to do with `value`.
     pub kind: Kind,

@@ -4,16 +4,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
 use rapport_tools::Scope;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::rest::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::keys::{self, Creator, KeyError, NewKeyRequest, users};
@@ -96,9 +98,10 @@ async fn require(state: &AppState, p: &Principal, scope: Scope) -> Result<Creato
     Ok(Creator { actor: p.actor(), scopes: p.scopes, ip: p.ip.clone() })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ListKeys {
+pub(super) struct ListKeys {
+    /// Include revoked keys.
     #[serde(default)]
     all: bool,
 }
@@ -106,7 +109,7 @@ struct ListKeys {
 async fn list_keys(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Query(q): Query<ListKeys>,
+    ApiQuery(q): ApiQuery<ListKeys>,
 ) -> Result<Response, ApiError> {
     require(&s, &p, Scope::KeysManage).await?;
     let mut list = keys::list(s.store.as_ref(), &p.org, q.all).await?;
@@ -119,16 +122,24 @@ async fn list_keys(
     Ok(Json(serde_json::json!({ "items": list })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateKey {
+pub(super) struct CreateKey {
+    /// What the key is for, e.g. `Claude Code on my laptop`.
     name: String,
+    /// A preset of scopes; give this or `scopes`, not both. Default `member`.
     #[serde(default)]
+    #[schemars(with = "Option<rapport_tools::Role>")]
     role: Option<String>,
+    /// Exactly these scopes, none beyond the caller's own.
     #[serde(default)]
+    #[schemars(with = "Vec<Scope>")]
     scopes: Vec<String>,
+    /// Days until the key stops working; default never.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     expires_in_days: Option<u32>,
+    /// Addresses the key may be used from, e.g. `203.0.113.0/24`; default anywhere.
     #[serde(default)]
     allowed_cidrs: Vec<String>,
     /// Email of the key's owner; default the caller's own user.
@@ -171,9 +182,10 @@ async fn show_key(
     Ok(Json(view).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Rename {
+pub(super) struct Rename {
+    /// The new name.
     name: String,
 }
 
@@ -215,9 +227,10 @@ async fn revoke_key(
     Ok(Json(keys::revoke(s.store.as_ref(), &p.org, &creator, &id).await?).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Rotate {
+pub(super) struct Rotate {
+    /// Hours the old secret keeps working (at most 720, 30 days); default none.
     #[serde(default)]
     grace_hours: Option<u32>,
 }
@@ -240,9 +253,10 @@ async fn rotate_key(
     Ok(Json(keys::rotate(s.store.as_ref(), &p.org, &creator, &id, grace).await?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Confirm {
+pub(super) struct Confirm {
+    /// Delete even though the key was used in the last 24 hours.
     #[serde(default)]
     confirm: bool,
 }
@@ -251,7 +265,7 @@ async fn delete_key(
     State(s): State<AppState>,
     Extension(p): Caller,
     Path(id): Path<String>,
-    Query(q): Query<Confirm>,
+    ApiQuery(q): ApiQuery<Confirm>,
 ) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::KeysManage).await?;
     let recent = s.usage.last_use(id.trim());
@@ -263,12 +277,15 @@ async fn list_users(State(s): State<AppState>, Extension(p): Caller) -> Result<R
     Ok(Json(serde_json::json!({ "items": users::list(s.store.as_ref(), &p.org).await? })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(super) struct CreateUser {
+    #[schemars(email)]
     email: String,
     #[serde(default)]
     name: Option<String>,
+    /// What the user's keys may do at most.
+    #[schemars(with = "rapport_tools::Role")]
     role: String,
 }
 
@@ -282,11 +299,14 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateUser {
+pub(super) struct UpdateUser {
+    /// The new role; the last owner keeps theirs.
     #[serde(default)]
+    #[schemars(with = "Option<rapport_tools::Role>")]
     role: Option<String>,
+    /// `false` deactivates the user, ending their sessions and refusing their keys.
     #[serde(default)]
     active: Option<bool>,
 }
@@ -311,11 +331,14 @@ async fn update_user(
     Ok(Json(user).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
+pub(super) struct AuditQuery {
+    /// Entries per page, 1 to 500; default 50.
     #[serde(default)]
+    #[schemars(range(min = 1, max = 500))]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     #[serde(default)]
     cursor: Option<String>,
     /// Only entries of this action, e.g. `key.rotate`.
@@ -329,7 +352,7 @@ struct AuditQuery {
 async fn audit(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
     require(&s, &p, Scope::AuditRead).await?;
     let filter = crate::store::AuditFilter { action: q.action, key_id: q.key_id };
@@ -337,10 +360,12 @@ async fn audit(
     Ok(Json(page).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Connect {
+pub(super) struct Connect {
+    /// `claude-code`, `codex`, `vscode`, `cursor`, `gemini`, `windsurf`, `claude-desktop`, `chatgpt`, or `all`.
     client: String,
+    /// The server's name in the client; default `rapport`.
     #[serde(default)]
     name: Option<String>,
 }

@@ -181,6 +181,118 @@ fn with(mut m: Map<String, Value>, entries: &[(&str, Value)]) -> Value {
     Value::Object(m)
 }
 
+/// Query parameters from a query struct's schema: one per property, with its description.
+fn query_params<T: schemars::JsonSchema>() -> Value {
+    let schema = rapport_tools::catalog::schema_of::<T>();
+    let props = schema.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    props
+        .into_iter()
+        .map(|(name, mut p)| {
+            let description = p.as_object_mut().and_then(|o| o.remove("description")).unwrap_or_else(|| json!(""));
+            json!({ "name": name, "in": "query", "required": false, "description": description, "schema": p })
+        })
+        .collect()
+}
+
+/// The administration routes (`src/http/admin.rs`): bodies and answers from the types the
+/// handlers read and write.
+fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
+    use super::admin::{AuditQuery, Confirm, Connect, CreateKey, CreateUser, ListKeys, Rename, Rotate, UpdateUser};
+    use crate::keys::{CreatedKey, KeyView, audit::AuditPage, connect::Connection, users::UserView};
+    use rapport_tools::catalog::{answer_of, schema_of};
+
+    let named = |s: &mut Schemas, name: &str, schema: Map<String, Value>| {
+        let v = s.take(&schema);
+        s.components.insert(name.into(), v);
+        schema_ref(name)
+    };
+    let key = named(s, "ApiKey", answer_of::<KeyView>());
+    let created = named(s, "CreatedApiKey", answer_of::<CreatedKey>());
+    let user = named(s, "User", answer_of::<UserView>());
+    let audit = named(s, "AuditPage", answer_of::<AuditPage>());
+    let connection = named(s, "Connection", answer_of::<Connection>());
+    let input = |s: &mut Schemas, schema: Map<String, Value>| body(s.take(&schema));
+    let list = |item: &Value| json!({ "type": "object", "properties": { "items": { "type": "array", "items": item } }, "required": ["items"] });
+    let id = path_param("id", "The key's id.");
+    let key_action = |id_: &str, summary: &str, out: &Value| {
+        json!({ "parameters": [id], "post": with(op(id_, summary, "API keys"), &[
+            ("responses", responses(&[("200", ok("The key as it is now.", out.clone()))], &[])),
+        ]) })
+    };
+    paths.insert(
+        "/keys".into(),
+        json!({
+            "get": with(op("list_api_keys", "The organization's API keys (scope keys:manage)", "API keys"), &[
+                ("parameters", query_params::<ListKeys>()),
+                ("responses", responses(&[("200", ok("Every key, newest first.", list(&key)))], &[])),
+            ]),
+            "post": with(op("create_api_key", "Create an API key; the secret is in this answer only", "API keys"), &[
+                ("requestBody", input(s, schema_of::<CreateKey>())),
+                ("responses", responses(&[("201", ok("The key and its secret.", created.clone()))], &["413", "415"])),
+            ]),
+        }),
+    );
+    paths.insert("/keys/{id}".into(), json!({
+        "parameters": [id],
+        "get": with(op("get_api_key", "One API key", "API keys"), &[
+            ("responses", responses(&[("200", ok("The key.", key.clone()))], &[])),
+        ]),
+        "patch": with(op("rename_api_key", "Rename an API key", "API keys"), &[
+            ("requestBody", input(s, schema_of::<Rename>())),
+            ("responses", responses(&[("200", ok("The key as it is now.", key.clone()))], &["413", "415"])),
+        ]),
+        "delete": with(op("delete_api_key", "Delete an API key for good (confirm=true if used in the last 24 hours)", "API keys"), &[
+            ("parameters", query_params::<Confirm>()),
+            ("responses", responses(&[("200", ok("The key as it was.", key.clone()))], &[])),
+        ]),
+    }));
+    paths.insert(
+        "/keys/{id}/disable".into(),
+        key_action("disable_api_key", "Disable an API key; enable brings it back", &key),
+    );
+    paths.insert("/keys/{id}/enable".into(), key_action("enable_api_key", "Enable a disabled API key", &key));
+    paths.insert("/keys/{id}/revoke".into(), key_action("revoke_api_key", "Revoke an API key for good", &key));
+    let rotate_body = s.take(&schema_of::<Rotate>());
+    paths.insert("/keys/{id}/rotate".into(), json!({ "parameters": [id], "post": with(op("rotate_api_key", "Replace an API key's secret, optionally keeping the old one working for a while", "API keys"), &[
+        ("requestBody", json!({ "required": false, "content": json_content(rotate_body) })),
+        ("responses", responses(&[("200", ok("The new key and its secret.", created))], &["413", "415"])),
+    ]) }));
+    paths.insert(
+        "/users".into(),
+        json!({
+            "get": with(op("list_users", "The organization's users (scope users:manage)", "Users"), &[
+                ("responses", responses(&[("200", ok("Every user.", list(&user)))], &[])),
+            ]),
+            "post": with(op("create_user", "Add a user", "Users"), &[
+                ("requestBody", input(s, schema_of::<CreateUser>())),
+                ("responses", responses(&[("201", ok("The user.", user.clone()))], &["413", "415"])),
+            ]),
+        }),
+    );
+    paths.insert(
+        "/users/{email}".into(),
+        json!({
+            "parameters": [path_param("email", "The user's email address.")],
+            "patch": with(op("update_user", "Change a user's role, or deactivate or reactivate them", "Users"), &[
+                ("requestBody", input(s, schema_of::<UpdateUser>())),
+                ("responses", responses(&[("200", ok("The user as they are now.", user))], &["413", "415"])),
+            ]),
+        }),
+    );
+    paths.insert("/audit".into(), json!({
+        "get": with(op("list_audit", "The audit log of keys and users, newest first (scope audit:read)", "Audit"), &[
+            ("parameters", query_params::<AuditQuery>()),
+            ("responses", responses(&[("200", ok("A page of the audit log.", audit))], &[])),
+        ]),
+    }));
+    paths.insert("/connect".into(), json!({
+        "post": with(op("connect", "What to paste or click to use Rapport from an agent, with the calling key (scope keys:manage)", "API keys"), &[
+            ("requestBody", input(s, schema_of::<Connect>())),
+            ("responses", responses(&[("200", ok("One client's answer, or a list for `all`.", json!({ "oneOf": [connection.clone(), { "type": "array", "items": connection }] })))], &["413", "415"])),
+        ]),
+    }));
+}
+
 fn build() -> Value {
     let mut s = Schemas { components: Map::new() };
     let mut paths = Map::new();
@@ -404,6 +516,8 @@ fn build() -> Value {
             ("responses", responses(&[("200", ok("A page of the change log.", changes_out))], &[])),
         ]),
     }));
+
+    admin_paths(&mut s, &mut paths);
 
     let mut components = s.components;
     components.insert(

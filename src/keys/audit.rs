@@ -8,7 +8,7 @@ use crate::time;
 
 pub const MAX_LIMIT: u32 = 500;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AuditView {
     pub id: String,
     pub at: String,
@@ -41,7 +41,7 @@ impl From<&AuditEntry> for AuditView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AuditPage {
     pub items: Vec<AuditView>,
     pub next_cursor: Option<String>,

@@ -15,7 +15,7 @@ use crate::store::{KeyStatus, Org, Store};
 pub const NEW_KEY_ROLE: &str = "member";
 
 /// One client's answer: the fields SPEC section 6 names, plus other ways to install.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Connection {
     pub client: Client,
     pub kind: Kind,

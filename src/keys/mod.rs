@@ -69,15 +69,18 @@ impl Creator {
 }
 
 /// A key as lists and `--json` show it. The secret appears only in `CreatedKey`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct KeyView {
     pub id: String,
     pub name: String,
     pub preview: String,
+    #[schemars(with = "Vec<Scope>")]
     pub scopes: Vec<String>,
     pub role: Option<Role>,
     pub expires_at: Option<String>,
     pub allowed_cidrs: Vec<String>,
+    /// `enabled`, `disabled` or `revoked`.
+    #[schemars(extend("enum" = ["enabled", "disabled", "revoked"]))]
     pub status: &'static str,
     pub created_at: String,
     pub user_id: String,
@@ -109,17 +112,20 @@ impl From<&KeyRecord> for KeyView {
 }
 
 /// The answer to a create: the record and, this once, the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CreatedKey {
     pub id: String,
     pub name: String,
     /// The plaintext key. Never stored; shown once.
     pub key: String,
     pub preview: String,
+    #[schemars(with = "Vec<Scope>")]
     pub scopes: Vec<String>,
     pub role: Option<Role>,
     pub expires_at: Option<String>,
     pub allowed_cidrs: Vec<String>,
+    /// `enabled`, `disabled` or `revoked`.
+    #[schemars(extend("enum" = ["enabled", "disabled", "revoked"]))]
     pub status: &'static str,
     pub created_at: String,
 }

@@ -7,7 +7,7 @@ use super::{Creator, KeyError};
 use crate::store::{AuditEntry, Org, Store, StoreError, Target, User};
 use crate::time;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UserView {
     pub id: String,
     pub email: String,

@@ -40,9 +40,20 @@ export RAPPORT_DATABASE_URL="${RAPPORT_SCHEMATHESIS_DATABASE_URL:-sqlite://$TMP/
 # them 429, which proves nothing about the API.
 export RAPPORT_RATE_LIMIT=0 NO_COLOR=1
 log "database: ${RAPPORT_DATABASE_URL%%://*}://…"
-KEY="$("$BIN" keys create --name schemathesis --role owner --json \
-    | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+CREATED="$("$BIN" keys create --name schemathesis --role owner --json)"
+json_field() { "$VENV/bin/python" -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+KEY="$(json_field '["key"]' <<<"$CREATED")"
 start_server
+
+# The key's own id and its user's email, which tests/schemathesis/hooks.py keeps the fuzzer
+# from disabling or deactivating.
+export RAPPORT_SCHEMATHESIS_KEY_ID RAPPORT_SCHEMATHESIS_EMAIL
+RAPPORT_SCHEMATHESIS_KEY_ID="$(json_field '["id"]' <<<"$CREATED")"
+RAPPORT_SCHEMATHESIS_EMAIL="$(curl -fsS -H "x-api-key: $KEY" "$BASE/api/v1/keys/$RAPPORT_SCHEMATHESIS_KEY_ID" \
+    | json_field '["user_id"]' \
+    | { read -r uid; curl -fsS -H "x-api-key: $KEY" "$BASE/api/v1/users" \
+        | "$VENV/bin/python" -c "import json,sys; print(next(u['email'] for u in json.load(sys.stdin)['items'] if u['id'] == '$uid'))"; })"
+export SCHEMATHESIS_HOOKS=hooks PYTHONPATH="$ROOT/$HERE${PYTHONPATH:+:$PYTHONPATH}"
 
 timeout --kill-after=10 900 "$VENV/bin/schemathesis" run "$BASE/api/v1/openapi.json" \
     --url "$BASE/api/v1" \

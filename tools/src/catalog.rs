@@ -118,6 +118,14 @@ pub fn schema_of<T: JsonSchema>() -> Map<String, Value> {
     map
 }
 
+/// The whole schema of an answer `T`, nullable values included, made portable: for documents
+/// such as OpenAPI, where an answer's every field is described.
+pub fn answer_of<T: JsonSchema>() -> Map<String, Value> {
+    let mut map = raw_schema::<T>();
+    crate::schema::portable(&mut map);
+    map
+}
+
 /// The output schema of `T`: its top level only.
 pub fn output_of<T: JsonSchema>() -> Map<String, Value> {
     let mut map = crate::schema::lean_output(&raw_schema::<T>());
