@@ -146,6 +146,55 @@ function done(summary, latency, requests)
 end
 LUA
 
+# The REST wrk script: each line of the file is "METHOD PATH [BODY]" (cycled), sent with the key;
+# counts answers that are not 200 or carry no record.
+cat >"$TMP/rest.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+
+local reqs, n, i = {}, 0, 0
+checked, non200, badbody, sample = 0, 0, 0, ""
+
+function init(args)
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["x-api-key"] = args[2]
+  for line in io.lines(args[1]) do
+    local method, path, body = line:match("^(%S+) (%S+) ?(.*)$")
+    if method then
+      n = n + 1
+      reqs[n] = wrk.format(method, path, nil, body ~= "" and body or nil)
+    end
+  end
+end
+
+function request()
+  i = i % n + 1
+  return reqs[i]
+end
+
+function response(status, headers, body)
+  checked = checked + 1
+  body = body or ""
+  if status ~= 200 then
+    non200 = non200 + 1
+    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
+  elseif not body:find('"id":', 1, true) then
+    badbody = badbody + 1
+    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
+  end
+end
+
+function done(summary, latency, requests)
+  local c, a, b, s = 0, 0, 0, ""
+  for _, t in ipairs(threads) do
+    c = c + t:get("checked"); a = a + t:get("non200"); b = b + t:get("badbody")
+    if s == "" then s = t:get("sample") end
+  end
+  io.write(string.format("CHECK checked=%d non200=%d badbody=%d\n", c, a, b))
+  if s ~= "" then io.write("SAMPLE " .. s .. "\n") end
+end
+LUA
+
 # to_ms "1.23ms" | "850.00us" | "1.20s" -> milliseconds
 to_ms() {
     awk -v v="$1" 'BEGIN {
@@ -192,14 +241,14 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # request, in microseconds: steadier than req/s on a machine whose speed varies); the raw
 # output goes to $TMP/LABEL.wrk
 run_wrk() {
-    local label=$1 url=$2 key=$3 bodies=$4 pid=$5 out=$TMP/$1.wrk
+    local label=$1 url=$2 key=$3 bodies=$4 pid=$5 script=${6:-$TMP/mcp.lua} out=$TMP/$1.wrk
     log "wrk warm-up $label ($WARMUP)"
-    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$TMP/mcp.lua" "$url" -- \
+    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$script" "$url" -- \
         "$bodies" "$key" "$PROTO" >/dev/null
     log "wrk $label: $DURATION, $CONNECTIONS connections, $THREADS threads"
     local ticks_before ticks_after
     ticks_before=$(cpu_ticks "$pid")
-    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/mcp.lua" "$url" -- \
+    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" -- \
         "$bodies" "$key" "$PROTO" >"$out"
     ticks_after=$(cpu_ticks "$pid")
     sed 's/^/    /' "$out" >&2
@@ -371,6 +420,11 @@ while read -r id; do
 done <"$TMP/ids"
 SEARCH_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_records","arguments":{"entity":"contact","filters":[{"field":"email","op":"starts_with","value":"user12"}],"limit":25}}}'
 printf '%s\n' "$SEARCH_BODY" >"$TMP/search.bodies"
+# The same two reads through REST: GET /api/v1/contacts/{id} over the same ids, and
+# POST /api/v1/contacts/search with the same filter.
+sed 's|^|GET /api/v1/contacts/|' "$TMP/ids" | grep -v '/$' >"$TMP/rest_get.bodies"
+REST_SEARCH_BODY='{"filters":[{"field":"email","op":"starts_with","value":"user12"}],"limit":25}'
+printf 'POST /api/v1/contacts/search %s\n' "$REST_SEARCH_BODY" >"$TMP/rest_search.bodies"
 
 body=$(post "$RAPPORT_URL" "$KEY" "$(head -n1 "$TMP/get.bodies")") || die "get_records failed: $body"
 check_result "get_records" "$body"
@@ -398,6 +452,21 @@ if bad:
     sys.exit(f"bench: search_records returned emails outside the filter {bad}: {raw}")
 PY
 log "search_records answers: ${body:0:300}"
+
+REST_BASE=${RAPPORT_URL%/mcp}
+rest_get=$(curl -fsS -H "x-api-key: $KEY" "$REST_BASE/contacts/$(head -n1 "$TMP/ids")") || die "REST GET failed"
+rest_search=$(curl -fsS -H "x-api-key: $KEY" -H 'Content-Type: application/json' --data-binary "$REST_SEARCH_BODY" \
+    "$REST_BASE/contacts/search") || die "REST search failed"
+mcp_get=$(post "$RAPPORT_URL" "$KEY" "$(head -n1 "$TMP/get.bodies")")
+python3 - "$rest_get" "$mcp_get" "$rest_search" "$body" <<'PY' || exit 1
+import json, sys
+rest_get, mcp_get, rest_search, mcp_search = (json.loads(a) for a in sys.argv[1:])
+if rest_get != mcp_get["result"]["structuredContent"]["items"][0]:
+    sys.exit(f"bench: REST GET /contacts/ID and get_records answer differently: {rest_get} / {mcp_get}")
+if rest_search != mcp_search["result"]["structuredContent"]:
+    sys.exit("bench: POST /contacts/search and search_records answer differently")
+PY
+log "REST answers the same records as MCP"
 
 DEAL_SEARCH_BODY='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_records","arguments":{"entity":"deal","filters":[{"field":"stage","op":"in","value":["proposal","negotiation"]},{"field":"value","op":"gt","value":20000}],"sort":[{"field":"value","direction":"desc"}],"limit":25}}}'
 printf '%s\n' "$DEAL_SEARCH_BODY" >"$TMP/deal_search.bodies"
@@ -488,13 +557,17 @@ for round in $(seq 1 "$ROUNDS"); do
     record get
     run_wrk rapport_get_limited "$LIMITED_URL" "$KEY" "$TMP/get.bodies" "$LIMITED_PID"
     record limited
+    run_wrk rest_get "$REST_BASE" "$KEY" "$TMP/rest_get.bodies" "$RAPPORT_PID" "$TMP/rest.lua"
+    record rest_get
+    run_wrk rapport_search "$RAPPORT_URL" "$KEY" "$TMP/search.bodies" "$RAPPORT_PID"
+    record search
+    run_wrk rest_search "$REST_BASE" "$KEY" "$TMP/rest_search.bodies" "$RAPPORT_PID" "$TMP/rest.lua"
+    record rest_search
     if [[ -n $BASELINE_PID ]]; then
         run_wrk baseline_get "$BASELINE_URL" "$BASELINE_KEY" "$TMP/baseline-get.bodies" "$BASELINE_PID"
         record baseline
     fi
 done
-run_wrk rapport_search "$RAPPORT_URL" "$KEY" "$TMP/search.bodies" "$RAPPORT_PID"
-record search
 run_wrk rapport_deal_search "$RAPPORT_URL" "$KEY" "$TMP/deal_search.bodies" "$RAPPORT_PID"
 record deal_search
 run_wrk rapport_deal_count "$RAPPORT_URL" "$KEY" "$TMP/deal_count.bodies" "$RAPPORT_PID"
@@ -509,6 +582,8 @@ row bare "bare rmcp \`echo\`" "$BARE_PID"
 row get "rapport \`get_records\`" "$RAPPORT_PID"
 row search "rapport \`search_records\`" "$RAPPORT_PID"
 row limited "rapport \`get_records\`, rate limiter on" "$LIMITED_PID"
+row rest_get "REST \`GET /api/v1/contacts/{id}\` (the same reads as \`get_records\`)" "$RAPPORT_PID"
+row rest_search "REST \`POST /api/v1/contacts/search\` (the same query as \`search_records\`)" "$RAPPORT_PID"
 row deal_search "rapport \`search_records\` on deals (stage in 2 stages, value > 20000, sorted by value)" "$RAPPORT_PID"
 row deal_count "rapport \`count_records\` on open deals, \`group_by\` stage" "$RAPPORT_PID"
 if [[ -n $BASELINE_PID ]]; then
@@ -522,9 +597,10 @@ fi
     LIMITED_RPS=$(median ${M[limited.rps]})
     DEAL_SEARCH_P99=$(median ${M[deal_search.p99]}) DEAL_COUNT_P99=$(median ${M[deal_count.p99]})
     BASELINE_RPS=$(median ${M[baseline.rps]:-0})
+    REST_GET_RPS=$(median ${M[rest_get.rps]}) SEARCH_RPS=$(median ${M[search.rps]}) REST_SEARCH_RPS=$(median ${M[rest_search.rps]})
 }
 RAPPORT_RSS=$(peak_rss_mb "$RAPPORT_PID")
-PER_ROUND="$(for k in bare get limited baseline; do [[ -n ${M[$k.rps]:-} ]] || continue; printf '%s req/s:%s; ' "$k" "${M[$k.rps]}"; done)"
+PER_ROUND="$(for k in bare get limited rest_get search rest_search baseline; do [[ -n ${M[$k.rps]:-} ]] || continue; printf '%s req/s:%s; ' "$k" "${M[$k.rps]}"; done)"
 
 if [[ -s $TMP/rapport.err ]]; then
     log "rapport stderr (RAPPORT_LOG=warn), $(wc -l <"$TMP/rapport.err") lines; the first 10:"
@@ -545,6 +621,8 @@ T_RSS=$(verdict "$RAPPORT_RSS < 150")
 CPU_RATIO=$(awk -v a="$BARE_CPU" -v b="$GET_CPU" 'BEGIN {printf "%.2f", a / b}')
 AUTH_COST=$(awk -v a="$LIMITED_RPS" -v b="$GET_RPS" 'BEGIN {printf "%.1f", (1 - a / b) * 100}')
 T_AUTH=$(verdict "$LIMITED_RPS >= $GET_RPS * 0.9")
+T_REST_GET=$(verdict "$REST_GET_RPS >= $GET_RPS * 0.9")
+T_REST_SEARCH=$(verdict "$REST_SEARCH_RPS >= $SEARCH_RPS * 0.9")
 BASELINE_LINE=""
 if [[ -n $BASELINE_PID ]]; then
     BASE_RATIO=$(awk -v a="$BASELINE_RPS" -v b="$BARE_RPS" 'BEGIN {printf "%.2f", a / b}')
@@ -583,6 +661,9 @@ owner key in \`x-api-key\` and \`RAPPORT_RATE_LIMIT=0\`.
   (111 matches; the first page of 25).
 - \`search_records\` on deals: \`{"entity":"deal","filters":[{"field":"stage","op":"in","value":["proposal","negotiation"]},{"field":"value","op":"gt","value":20000}],"sort":[{"field":"value","direction":"desc"}],"limit":25}\`
   (the answers carry each deal's \`contact_ids\`).
+- REST: \`GET /api/v1/contacts/{id}\` over the same 8 ids, and \`POST /api/v1/contacts/search\`
+  with \`{"filters":[{"field":"email","op":"starts_with","value":"user12"}],"limit":25}\`; checked
+  before the load to answer exactly what the MCP calls answer.
 - \`count_records\` on deals: \`{"entity":"deal","filters":[{"field":"status","op":"eq","value":"open"}],"group_by":"stage"}\`
   (the count per stage and the exact sum of \`value\` per currency).
 - baseline (when \`BENCH_BASELINE_BIN\` is set): the previous release's binary, on its own
@@ -592,7 +673,7 @@ owner key in \`x-api-key\` and \`RAPPORT_RATE_LIMIT=0\`.
 
 The servers run side by side (all pinned to core 0, only the one under load busy) and are
 measured in turns, ${ROUNDS} rounds of bare, \`get_records\`, \`get_records\` with the rate
-limiter (and the baseline); each figure is the median of its rounds (per round, ${PER_ROUND}). Server CPU per
+limiter, REST \`GET /contacts/{id}\`, \`search_records\` and REST \`POST /contacts/search\` (and the baseline); each figure is the median of its rounds (per round, ${PER_ROUND}). Server CPU per
 request is user + system time from \`/proc/PID/stat\` over the run, divided by the requests.
 On this machine (a shared VM) the speed of whole runs drifts: within one hour the bare
 server measured anywhere from 18,000 to 31,000 req/s. Compare the rows of one run, not runs.
@@ -609,6 +690,8 @@ ${TABLE}
 | \`search_records\` (25 a page) p99 under 10 ms | $(fmt "$SEARCH_P99") ms | ${T_P99_SEARCH} |
 | Rapport peak RSS under 150 MB | ${RAPPORT_RSS} MB | ${T_RSS} |
 | the rate limiter costs at most 10% of \`get_records\` throughput | $(fmt "$LIMITED_RPS" 0) vs $(fmt "$GET_RPS" 0) req/s (${AUTH_COST}% less) | ${T_AUTH} |
+| REST \`GET /api/v1/contacts/{id}\` within 10% of \`get_records\` | $(fmt "$REST_GET_RPS" 0) vs $(fmt "$GET_RPS" 0) req/s | ${T_REST_GET} |
+| REST \`POST /api/v1/contacts/search\` within 10% of \`search_records\` | $(fmt "$REST_SEARCH_RPS" 0) vs $(fmt "$SEARCH_RPS" 0) req/s | ${T_REST_SEARCH} |
 ${BASELINE_LINE}
 | \`search_records\` on ${DEALS} deals, p99 | $(fmt "$DEAL_SEARCH_P99") ms | figure |
 | \`count_records\` \`group_by\` stage with exact sums, p99 | $(fmt "$DEAL_COUNT_P99") ms | figure |
@@ -643,6 +726,8 @@ fi
 printf '\n%s\n\n' "$TABLE"
 printf 'get_records / bare: %s (target >= '"$GET_TARGET"': %s); p99 get %s ms (%s), search %s ms (%s); RSS %s MB (%s)\n' \
     "$RATIO" "$T_RPS" "$(fmt "$GET_P99")" "$T_P99_GET" "$(fmt "$SEARCH_P99")" "$T_P99_SEARCH" "$RAPPORT_RSS" "$T_RSS"
+printf 'REST GET %s vs get_records %s req/s (%s); REST search %s vs search_records %s req/s (%s)\n' \
+    "$(fmt "$REST_GET_RPS" 0)" "$(fmt "$GET_RPS" 0)" "$T_REST_GET" "$(fmt "$REST_SEARCH_RPS" 0)" "$(fmt "$SEARCH_RPS" 0)" "$T_REST_SEARCH"
 printf 'rate limiter on: %s%% less throughput (%s); bytes written during the get_records run: %s for %s requests\n' \
     "$AUTH_COST" "$T_AUTH" "$GET_WRITTEN" "$GET_REQUESTS"
 log "wrote $REPORT"
