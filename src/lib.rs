@@ -10,3 +10,4 @@ pub mod mcp;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod webhooks;

@@ -63,7 +63,8 @@ impl Tx {
             )
             .await?;
         }
-        Ok(())
+        // The webhook outbox: queued with the change, so a crash loses neither.
+        self.queue_webhooks(changes).await
     }
 }
 

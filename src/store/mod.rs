@@ -22,6 +22,7 @@ mod records;
 mod trash;
 mod users;
 pub mod watch;
+mod webhooks;
 
 pub use audit::AuditFilter;
 pub use changes::ACTIONS;
@@ -32,6 +33,7 @@ pub use model::*;
 pub use query::Query;
 pub use records::RecordPage;
 pub use trash::ClearedRef;
+pub use webhooks::{Attempt, Delivery, DeliveryView, DueDelivery, Endpoint, Outcome};
 
 use db::Db;
 

@@ -164,6 +164,7 @@ pub struct AuditEntry {
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     Key(&'a str),
+    Webhook(&'a str),
     User(&'a str),
     Org(&'a str),
 }
@@ -181,6 +182,7 @@ impl AuditEntry {
         let (target_type, target_id, key_id) = match target {
             Target::Key(id) => ("api_key", id, Some(id.to_owned())),
             Target::User(id) => ("user", id, None),
+            Target::Webhook(id) => ("webhook", id, None),
             Target::Org(id) => ("org", id, None),
         };
         AuditEntry {

@@ -194,6 +194,14 @@ impl Store {
         self.fetch_records(org_id, entity, &sql).await
     }
 
+    /// One record, live or in the trash: what a webhook announces about it.
+    pub async fn get_record_any(&self, org_id: &OrgId, entity: Entity, id: &RecordId) -> StoreResult<Option<Record>> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&sql_of(entity).select);
+        ids_in(&mut sql, org_id, std::slice::from_ref(id));
+        Ok(self.fetch_records(org_id, entity, &sql).await?.into_iter().next())
+    }
+
     /// `get_records`, each record with its newest `notes` notes (`{"id", "body",
     /// "created_at"}`), in the same single query.
     pub async fn get_records_with_notes(

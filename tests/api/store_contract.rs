@@ -103,3 +103,64 @@ async fn the_active_key_limit_holds_under_concurrency() {
     let limited = results.iter().filter(|r| matches!(r, Ok(Err(rapport::keys::KeyError::Limit(2))))).count();
     assert_eq!((ok, limited), (1, 19));
 }
+
+/// The webhook outbox: deliveries are queued with the change, for subscribed endpoints
+/// only; only the oldest pending delivery of a record is due, so a record's events go out
+/// in order; a lease keeps a claimed delivery from a second claimer.
+#[tokio::test]
+async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_order() {
+    use rapport::store::{Attempt, Endpoint, Outcome};
+    let app = spawn_app().await;
+    let store = app.store.as_ref();
+    let org = &app.default_org.id;
+    let endpoint = |id: &str, events: &[&str]| Endpoint {
+        id: id.into(),
+        org_id: org.clone(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: events.iter().map(|s| (*s).to_owned()).collect(),
+        description: None,
+        enabled: true,
+        secret: "whsec_dGVzdA==".into(),
+        old_secret: None,
+        old_secret_until: None,
+        created_at: 1,
+        updated_at: 1,
+        failing_since: None,
+        disabled_reason: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.insert_endpoint(&endpoint("wh_deals", &["deal.*"])).await.unwrap();
+    tx.insert_endpoint(&endpoint("wh_contacts", &["contact.created", "contact.updated"])).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let id = app.create_contacts(json!([{ "first_name": "Ada" }])).await[0]["id"].as_str().unwrap().to_owned();
+    app.ok("update_contacts", json!({ "contacts": [{ "id": id, "title": "CTO" }] })).await;
+    // A no-op update writes no change, so it announces nothing.
+    app.ok("update_contacts", json!({ "contacts": [{ "id": id, "title": "CTO" }] })).await;
+    app.ok("delete_records", json!({ "entity": "contact", "ids": [id] })).await;
+
+    let now = rapport::time::now_ms();
+    let first = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(first.len(), 1, "only the oldest delivery of the record is due: {first:?}");
+    assert_eq!(first[0].delivery.event_type, "contact.created");
+    assert_eq!(first[0].endpoint.id, "wh_contacts");
+    assert!(store.claim_deliveries(now, now + 60_000, 10).await.unwrap().is_empty(), "leased");
+    let done = |state: &'static str| Outcome {
+        attempt: Attempt { at: now, status: Some(200), duration_ms: 3, error: None, response: Some("ok".into()) },
+        payload: "{}".into(),
+        state,
+        next_attempt_at: now,
+        success: true,
+    };
+    store.finish_attempt(&first[0], &done("delivered")).await.unwrap();
+    let second = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].delivery.event_type, "contact.updated", "deleted is not subscribed, created went out");
+    store.finish_attempt(&second[0], &done("delivered")).await.unwrap();
+    assert!(store.claim_deliveries(now, now + 60_000, 10).await.unwrap().is_empty());
+
+    let listed = store.deliveries(org, "wh_contacts", None, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|d| d.delivery.state == "delivered" && d.attempts.len() == 1));
+    assert!(store.deliveries(&OrgId::from("other"), "wh_contacts", None, 10).await.unwrap().is_empty());
+}

@@ -1,0 +1,467 @@
+//! Webhook endpoints, the delivery outbox and its attempts (SPEC section 10).
+//!
+//! Deliveries are queued by `Tx::append_changes`, in the transaction of the change they
+//! announce. Any number of processes drain them: a claim leases due deliveries (`FOR UPDATE
+//! SKIP LOCKED` on PostgreSQL; SQLite has one writer), and only the oldest pending delivery
+//! of an endpoint and record is due, so each record's events arrive in order.
+
+use super::db::{DbRow, Tx};
+use super::*;
+use crate::time::Millis;
+use crate::webhooks::events;
+
+/// An endpoint as stored, secrets included: only `webhooks::` reads those.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub id: String,
+    pub org_id: OrgId,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub secret: String,
+    /// The secret before the last rotation, valid until `old_secret_until`.
+    pub old_secret: Option<String>,
+    pub old_secret_until: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub failing_since: Option<Millis>,
+    pub disabled_reason: Option<String>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("id", &self.id)
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+const ENDPOINT_COLS: &str = "id, org_id, url, events, description, enabled, secret, old_secret, old_secret_until, \
+     created_at, updated_at, failing_since, disabled_reason";
+
+fn endpoint(mut r: DbRow) -> StoreResult<Endpoint> {
+    Ok(Endpoint {
+        id: r.need_text(0)?,
+        org_id: r.need_text(1)?.into(),
+        url: r.need_text(2)?,
+        events: parse_json(&r.need_text(3)?, "events")?,
+        description: r.text(4)?,
+        enabled: r.bool(5)?,
+        secret: r.need_text(6)?,
+        old_secret: r.text(7)?,
+        old_secret_until: r.int(8)?,
+        created_at: r.need_int(9)?,
+        updated_at: r.need_int(10)?,
+        failing_since: r.int(11)?,
+        disabled_reason: r.text(12)?,
+    })
+}
+
+/// A delivery as the API lists it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_type: String,
+    pub entity: String,
+    pub record_id: String,
+    pub created_at: Millis,
+    pub state: String,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_status: Option<i64>,
+    pub finished_at: Option<Millis>,
+}
+
+const DELIVERY_COLS: &str = "d.id, d.endpoint_id, d.event_type, d.entity, d.record_id, d.created_at, d.state, \
+     d.attempts, d.next_attempt_at, d.last_status, d.finished_at";
+
+fn delivery(r: &mut DbRow) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        id: r.need_text(0)?,
+        endpoint_id: r.need_text(1)?,
+        event_type: r.need_text(2)?,
+        entity: r.need_text(3)?,
+        record_id: r.need_text(4)?,
+        created_at: r.need_int(5)?,
+        state: r.need_text(6)?,
+        attempts: r.need_int(7)?,
+        next_attempt_at: r.need_int(8)?,
+        last_status: r.int(9)?,
+        finished_at: r.int(10)?,
+    })
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at: Millis,
+    pub status: Option<i64>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// The first kilobyte of the answer.
+    pub response: Option<String>,
+}
+
+/// A delivery with its attempts, newest first.
+#[derive(Debug, Clone)]
+pub struct DeliveryView {
+    pub delivery: Delivery,
+    pub attempts: Vec<Attempt>,
+}
+
+/// A claimed delivery with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub delivery: Delivery,
+    pub org_id: OrgId,
+    pub change_id: String,
+    pub payload: Option<String>,
+    pub endpoint: Endpoint,
+}
+
+/// A delivery to queue.
+#[derive(Debug, Clone)]
+struct NewDelivery<'a> {
+    endpoint: &'a Endpoint,
+    change: &'a Change,
+    event_type: &'a str,
+}
+
+/// What one attempt came to, and what follows.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub attempt: Attempt,
+    /// The payload sent, kept so retries send the same body.
+    pub payload: String,
+    /// `delivered`, `failed`, or `pending` again at `next_attempt_at`.
+    pub state: &'static str,
+    pub next_attempt_at: Millis,
+    /// The endpoint succeeded (its failure run ends) or failed.
+    pub success: bool,
+}
+
+impl Tx {
+    /// Queues a delivery of each change for every enabled endpoint of its organization
+    /// subscribed to the change's events. One read when nothing is subscribed.
+    pub(super) async fn queue_webhooks(&mut self, changes: &[Change]) -> StoreResult<()> {
+        let Some(first) = changes.iter().find(|c| events::announced(c)) else { return Ok(()) };
+        let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE org_id = $1 AND enabled = $2");
+        let endpoints: Vec<Endpoint> = self
+            .fetch(&sql, &[(&first.org_id).into(), true.into()])
+            .await?
+            .into_iter()
+            .map(endpoint)
+            .collect::<StoreResult<_>>()?;
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        for c in changes.iter().filter(|c| c.org_id == first.org_id) {
+            for ty in events::types(c) {
+                for e in endpoints.iter().filter(|e| events::subscribed(&e.events, &ty)) {
+                    self.insert_delivery(&NewDelivery { endpoint: e, change: c, event_type: &ty }, c.at).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn insert_delivery(&mut self, d: &NewDelivery<'_>, due: Millis) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
+             created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
+                (&d.change.org_id).into(),
+                (&d.endpoint.id).into(),
+                (&d.change.id).into(),
+                d.event_type.into(),
+                (&d.change.entity).into(),
+                (&d.change.record_id).into(),
+                d.change.at.into(),
+                due.into(),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn insert_endpoint(&mut self, e: &Endpoint) -> StoreResult<()> {
+        let sql = format!(
+            "INSERT INTO webhook_endpoints ({ENDPOINT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        self.execute(&sql, &endpoint_values(e)).await?;
+        Ok(())
+    }
+
+    /// Writes every field of `e` over the stored endpoint.
+    pub async fn save_endpoint(&mut self, e: &Endpoint) -> StoreResult<()> {
+        let sql = "UPDATE webhook_endpoints SET url = $3, events = $4, description = $5, enabled = $6, secret = $7, \
+                   old_secret = $8, old_secret_until = $9, created_at = $10, updated_at = $11, failing_since = $12, \
+                   disabled_reason = $13 WHERE id = $1 AND org_id = $2";
+        if self.execute(sql, &endpoint_values(e)).await? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn delete_endpoint(&mut self, org_id: &OrgId, id: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM webhook_attempts WHERE delivery_id IN \
+             (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND org_id = $2)",
+            &[id.into(), org_id.into()],
+        )
+        .await?;
+        self.execute(
+            "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND org_id = $2",
+            &[id.into(), org_id.into()],
+        )
+        .await?;
+        if self
+            .execute("DELETE FROM webhook_endpoints WHERE id = $1 AND org_id = $2", &[id.into(), org_id.into()])
+            .await?
+            == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// An endpoint, its row locked until the transaction ends on PostgreSQL.
+    pub async fn endpoint_for_update(&mut self, org_id: &OrgId, id: &str) -> StoreResult<Option<Endpoint>> {
+        let lock = if self.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2{lock}");
+        self.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
+    }
+}
+
+fn endpoint_values(e: &Endpoint) -> Vec<SqlValue> {
+    vec![
+        (&e.id).into(),
+        (&e.org_id).into(),
+        (&e.url).into(),
+        json_text(&serde_json::json!(e.events)).into(),
+        (&e.description).into(),
+        e.enabled.into(),
+        (&e.secret).into(),
+        (&e.old_secret).into(),
+        e.old_secret_until.into(),
+        e.created_at.into(),
+        e.updated_at.into(),
+        e.failing_since.into(),
+        (&e.disabled_reason).into(),
+    ]
+}
+
+impl Store {
+    pub async fn endpoints(&self, org_id: &OrgId) -> StoreResult<Vec<Endpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE org_id = $1 ORDER BY created_at, id");
+        self.db.fetch(&sql, &[org_id.into()]).await?.into_iter().map(endpoint).collect()
+    }
+
+    pub async fn endpoint(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<Endpoint>> {
+        let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2");
+        self.db.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
+    }
+
+    /// Leases up to `limit` due deliveries until `lease_until`: the oldest pending one of
+    /// each endpoint and record, of enabled endpoints only.
+    pub async fn claim_deliveries(
+        &self,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<DueDelivery>> {
+        let skip_locked = if self.dialect() == Dialect::Postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
+        let claim = format!(
+            "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN (\
+               SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+               WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until < $2) \
+               AND e.enabled = $4 \
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o.endpoint_id = d.endpoint_id \
+                 AND o.record_id = d.record_id AND o.state = 'pending' AND o.id < d.id) \
+               ORDER BY d.next_attempt_at LIMIT $3{skip_locked}) RETURNING id"
+        );
+        let mut tx = self.begin().await?;
+        let ids: Vec<String> = tx
+            .fetch(&claim, &[lease_until.into(), now.into(), limit.into(), true.into()])
+            .await?
+            .into_iter()
+            .map(|mut r| r.need_text(0))
+            .collect::<StoreResult<_>>()?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut sql = super::query::Sql::new(self.dialect());
+        let ecols: Vec<String> = ENDPOINT_COLS.split(", ").map(|c| format!("e.{c}")).collect();
+        sql.push(&format!(
+            "SELECT {DELIVERY_COLS}, d.org_id, d.change_id, d.payload, {} FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id IN ",
+            ecols.join(", ")
+        ));
+        sql.bind_list(ids.iter().map(SqlValue::from));
+        let rows = tx.fetch(&sql.text, &sql.binds).await?;
+        tx.commit().await?;
+        rows.into_iter()
+            .map(|mut r| {
+                let delivery = delivery(&mut r)?;
+                let (org_id, change_id, payload) = (r.need_text(11)?.into(), r.need_text(12)?, r.text(13)?);
+                let rest = DbRow(r.0.split_off(14));
+                Ok(DueDelivery { delivery, org_id, change_id, payload, endpoint: endpoint(rest)? })
+            })
+            .collect()
+    }
+
+    /// Records an attempt and what follows it. On failure the endpoint's failure run starts
+    /// (or goes on); on success it ends. Answers the endpoint's failure run start.
+    pub async fn finish_attempt(&self, due: &DueDelivery, o: &Outcome) -> StoreResult<Option<Millis>> {
+        let mut tx = self.begin().await?;
+        let a = &o.attempt;
+        tx.execute(
+            "INSERT INTO webhook_attempts (id, delivery_id, at, status, duration_ms, error, response) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                uuid::Uuid::now_v7().to_string().into(),
+                (&due.delivery.id).into(),
+                a.at.into(),
+                a.status.into(),
+                a.duration_ms.into(),
+                (&a.error).into(),
+                (&a.response).into(),
+            ],
+        )
+        .await?;
+        let finished = (o.state != "pending").then_some(a.at);
+        tx.execute(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $2, next_attempt_at = $3, lease_until = NULL, \
+             last_status = $4, payload = COALESCE(payload, $5), finished_at = $6 WHERE id = $1",
+            &[
+                (&due.delivery.id).into(),
+                o.state.into(),
+                o.next_attempt_at.into(),
+                a.status.into(),
+                o.payload.as_str().into(),
+                finished.into(),
+            ],
+        )
+        .await?;
+        let since = if o.success {
+            tx.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1", &[(&due.endpoint.id).into()])
+                .await?;
+            None
+        } else {
+            tx.execute(
+                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
+                &[(&due.endpoint.id).into(), a.at.into()],
+            )
+            .await?;
+            let mut r = tx
+                .fetch_one("SELECT failing_since FROM webhook_endpoints WHERE id = $1", &[(&due.endpoint.id).into()])
+                .await?;
+            r.as_mut().map(|r| r.int(0)).transpose()?.flatten()
+        };
+        tx.commit().await?;
+        Ok(since)
+    }
+
+    /// Turns an endpoint off for `reason` (it answered 410, or failed for 5 days), with the
+    /// audit entry that says so, unless it is off already. Answers whether it was on.
+    pub async fn disable_endpoint(
+        &self,
+        org_id: &OrgId,
+        id: &str,
+        reason: &str,
+        audit: &AuditEntry,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let n = tx
+            .execute(
+                "UPDATE webhook_endpoints SET enabled = $3, disabled_reason = $4, updated_at = $5 \
+                 WHERE id = $1 AND org_id = $2 AND enabled = $6",
+                &[id.into(), org_id.into(), false.into(), reason.into(), audit.at.into(), true.into()],
+            )
+            .await?;
+        if n > 0 {
+            tx.insert_audit(audit).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// An endpoint's deliveries, newest first, each with its attempts; `before` is the id of
+    /// the last delivery of the previous page.
+    pub async fn deliveries(
+        &self,
+        org_id: &OrgId,
+        endpoint_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryView>> {
+        let mut sql = super::query::Sql::new(self.dialect());
+        sql.push(&format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.org_id = "));
+        sql.bind(org_id.into());
+        sql.push(" AND d.endpoint_id = ");
+        sql.bind(endpoint_id.into());
+        if let Some(b) = before {
+            sql.push(" AND d.id < ");
+            sql.bind(b.into());
+        }
+        sql.push(" ORDER BY d.id DESC LIMIT ");
+        sql.bind(i64::from(limit).into());
+        let mut out = Vec::new();
+        for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
+            out.push(DeliveryView { delivery: delivery(&mut r)?, attempts: Vec::new() });
+        }
+        if out.is_empty() {
+            return Ok(out);
+        }
+        let mut sql = super::query::Sql::new(self.dialect());
+        sql.push(
+            "SELECT delivery_id, at, status, duration_ms, error, response FROM webhook_attempts WHERE delivery_id IN ",
+        );
+        sql.bind_list(out.iter().map(|d| SqlValue::from(&d.delivery.id)));
+        sql.push(" ORDER BY at DESC, id DESC");
+        for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
+            let id = r.need_text(0)?;
+            let attempt = Attempt {
+                at: r.need_int(1)?,
+                status: r.int(2)?,
+                duration_ms: r.need_int(3)?,
+                error: r.text(4)?,
+                response: r.text(5)?,
+            };
+            if let Some(d) = out.iter_mut().find(|d| d.delivery.id == id) {
+                d.attempts.push(attempt);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queues a delivery again, now, under its own id (its `webhook-id`). Answers it, or
+    /// `None` when the organization has no such delivery.
+    pub async fn resend_delivery(&self, org_id: &OrgId, id: &str, now: Millis) -> StoreResult<Option<Delivery>> {
+        let mut tx = self.begin().await?;
+        let n = tx
+            .execute(
+                "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, lease_until = NULL, \
+                 finished_at = NULL WHERE id = $1 AND org_id = $2",
+                &[id.into(), org_id.into(), now.into()],
+            )
+            .await?;
+        let sql = format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.id = $1");
+        let row = if n > 0 { tx.fetch_one(&sql, &[id.into()]).await? } else { None };
+        tx.commit().await?;
+        row.map(|mut r| delivery(&mut r)).transpose()
+    }
+
+    /// The change a delivery announces, for its payload.
+    pub async fn change_by_id(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<Change>> {
+        let sql = format!("SELECT {} FROM changes WHERE id = $1 AND org_id = $2", super::changes::CHANGE_COLS);
+        self.db.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(super::changes::change).transpose()
+    }
+}

@@ -1,0 +1,3 @@
+//! Webhooks (SPEC section 10): which changes announce which events, and to whom.
+
+pub mod events;
