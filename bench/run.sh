@@ -98,69 +98,29 @@ wait_listening() {
     die "$prefix did not print its address within 30 s"
 }
 
-# The wrk script: POSTs the JSON bodies from a file (one per line, cycled), with the MCP
-# headers; counts non-200 answers and 200 answers that are not a successful tool result.
-cat >"$TMP/mcp.lua" <<'LUA'
+# The wrk script. MCP mode (args[4] = "mcp"): POSTs the JSON bodies of a file (one per line,
+# cycled) with the MCP headers, and counts non-200 answers and 200 answers that are not a
+# successful tool result. REST mode ("rest"): each line is "METHOD PATH [BODY]", and an answer
+# must be 200 with a record in it.
+cat >"$TMP/load.lua" <<'LUA'
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
 
-local reqs, n, i = {}, 0, 0
+local reqs, n, i, rest = {}, 0, 0, false
 checked, non200, badbody, sample = 0, 0, 0, ""
 
 function init(args)
-  wrk.method = "POST"
+  rest = args[4] == "rest"
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Accept"] = "application/json, text/event-stream"
-  wrk.headers["MCP-Protocol-Version"] = args[3]
   if args[2] ~= nil and args[2] ~= "" then wrk.headers["x-api-key"] = args[2] end
+  if not rest then
+    wrk.headers["Accept"] = "application/json, text/event-stream"
+    wrk.headers["MCP-Protocol-Version"] = args[3]
+  end
   for line in io.lines(args[1]) do
-    if #line > 0 then n = n + 1; reqs[n] = wrk.format("POST", nil, nil, line) end
-  end
-end
-
-function request()
-  i = i % n + 1
-  return reqs[i]
-end
-
-function response(status, headers, body)
-  checked = checked + 1
-  body = body or ""
-  if status ~= 200 then
-    non200 = non200 + 1
-    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
-  elseif not body:find('"result"', 1, true) or body:find('"isError":true', 1, true) then
-    badbody = badbody + 1
-    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
-  end
-end
-
-function done(summary, latency, requests)
-  local c, a, b, s = 0, 0, 0, ""
-  for _, t in ipairs(threads) do
-    c = c + t:get("checked"); a = a + t:get("non200"); b = b + t:get("badbody")
-    if s == "" then s = t:get("sample") end
-  end
-  io.write(string.format("CHECK checked=%d non200=%d badbody=%d\n", c, a, b))
-  if s ~= "" then io.write("SAMPLE " .. s .. "\n") end
-end
-LUA
-
-# The REST wrk script: each line of the file is "METHOD PATH [BODY]" (cycled), sent with the key;
-# counts answers that are not 200 or carry no record.
-cat >"$TMP/rest.lua" <<'LUA'
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-
-local reqs, n, i = {}, 0, 0
-checked, non200, badbody, sample = 0, 0, 0, ""
-
-function init(args)
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["x-api-key"] = args[2]
-  for line in io.lines(args[1]) do
-    local method, path, body = line:match("^(%S+) (%S+) ?(.*)$")
-    if method then
+    if #line > 0 then
+      local method, path, body = "POST", nil, line
+      if rest then method, path, body = line:match("^(%S+) (%S+) ?(.*)$") end
       n = n + 1
       reqs[n] = wrk.format(method, path, nil, body ~= "" and body or nil)
     end
@@ -175,13 +135,11 @@ end
 function response(status, headers, body)
   checked = checked + 1
   body = body or ""
-  if status ~= 200 then
-    non200 = non200 + 1
-    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
-  elseif not body:find('"id":', 1, true) then
-    badbody = badbody + 1
-    if sample == "" then sample = status .. " " .. body:sub(1, 300) end
-  end
+  local bad
+  if rest then bad = not body:find('"id":', 1, true)
+  else bad = not body:find('"result"', 1, true) or body:find('"isError":true', 1, true) end
+  if status ~= 200 then non200 = non200 + 1 elseif bad then badbody = badbody + 1 end
+  if (status ~= 200 or bad) and sample == "" then sample = status .. " " .. body:sub(1, 300) end
 end
 
 function done(summary, latency, requests)
@@ -241,15 +199,15 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # request, in microseconds: steadier than req/s on a machine whose speed varies); the raw
 # output goes to $TMP/LABEL.wrk
 run_wrk() {
-    local label=$1 url=$2 key=$3 bodies=$4 pid=$5 script=${6:-$TMP/mcp.lua} out=$TMP/$1.wrk
+    local label=$1 url=$2 key=$3 bodies=$4 pid=$5 mode=${6:-mcp} out=$TMP/$1.wrk
     log "wrk warm-up $label ($WARMUP)"
-    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$script" "$url" -- \
-        "$bodies" "$key" "$PROTO" >/dev/null
+    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s "$TMP/load.lua" "$url" -- \
+        "$bodies" "$key" "$PROTO" "$mode" >/dev/null
     log "wrk $label: $DURATION, $CONNECTIONS connections, $THREADS threads"
     local ticks_before ticks_after
     ticks_before=$(cpu_ticks "$pid")
-    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" -- \
-        "$bodies" "$key" "$PROTO" >"$out"
+    taskset -c 1 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/load.lua" "$url" -- \
+        "$bodies" "$key" "$PROTO" "$mode" >"$out"
     ticks_after=$(cpu_ticks "$pid")
     sed 's/^/    /' "$out" >&2
     local check
@@ -557,11 +515,11 @@ for round in $(seq 1 "$ROUNDS"); do
     record get
     run_wrk rapport_get_limited "$LIMITED_URL" "$KEY" "$TMP/get.bodies" "$LIMITED_PID"
     record limited
-    run_wrk rest_get "$REST_BASE" "$KEY" "$TMP/rest_get.bodies" "$RAPPORT_PID" "$TMP/rest.lua"
+    run_wrk rest_get "$REST_BASE" "$KEY" "$TMP/rest_get.bodies" "$RAPPORT_PID" rest
     record rest_get
     run_wrk rapport_search "$RAPPORT_URL" "$KEY" "$TMP/search.bodies" "$RAPPORT_PID"
     record search
-    run_wrk rest_search "$REST_BASE" "$KEY" "$TMP/rest_search.bodies" "$RAPPORT_PID" "$TMP/rest.lua"
+    run_wrk rest_search "$REST_BASE" "$KEY" "$TMP/rest_search.bodies" "$RAPPORT_PID" rest
     record rest_search
     if [[ -n $BASELINE_PID ]]; then
         run_wrk baseline_get "$BASELINE_URL" "$BASELINE_KEY" "$TMP/baseline-get.bodies" "$BASELINE_PID"
