@@ -1,0 +1,243 @@
+//! The sender: every process drains the outbox. It leases due deliveries, builds each body
+//! once (kept for retries), signs every attempt when it is sent, and records what happened.
+//!
+//! NOT YET WIRED IN (next session): needs `reqwest` as a normal dependency with
+//! `rustls-no-provider` + `rustls` (ring), `pub mod deliver;` in `webhooks/mod.rs`, a spawn in
+//! `App::run` next to the flusher, and `Metrics::webhook_delivery`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::guard;
+use super::sign::{self, Secret};
+use crate::app::AppState;
+use crate::store::{Actor, Attempt, AuditEntry, DueDelivery, Outcome, Store, Target};
+use crate::time::{self, Millis};
+
+/// Waits between a failed attempt and the next: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
+/// 10 h; after the eighth attempt the delivery fails (SPEC section 10).
+pub const SCHEDULE_MS: &[Millis] =
+    &[5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+/// An endpoint failing this long is turned off.
+pub const FAILING_FOR_MS: Millis = 5 * 24 * 3_600_000;
+/// How long a claim holds a delivery: past the request timeout, so no other process takes
+/// it while it is in flight.
+const LEASE_MS: Millis = 60_000;
+const TIMEOUT: Duration = Duration::from_secs(10);
+const BATCH: i64 = 32;
+const IDLE: Duration = Duration::from_millis(500);
+/// The first bytes of an answer that are kept.
+const KEEP: usize = 1024;
+
+/// Resolves names and drops refused addresses, so that the check holds at connect time:
+/// a name that resolves to a private address on the second lookup (DNS rebinding) still
+/// cannot reach it.
+struct GuardedResolver;
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| guard::refused(a.ip()).is_none()).collect();
+            if allowed.is_empty() {
+                let why = addrs.first().and_then(|a| guard::refused(a.ip())).unwrap_or("unresolvable");
+                return Err(format!("{host} resolves to a refused address ({why})").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+pub fn client(allow_private: bool) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(TIMEOUT)
+        .user_agent(concat!("Rapport-Webhooks/", env!("CARGO_PKG_VERSION")));
+    if !allow_private {
+        b = b.dns_resolver(Arc::new(GuardedResolver));
+    }
+    b.build().expect("a webhook HTTP client")
+}
+
+/// Drains the outbox until `stop`.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    let http = client(state.settings.webhook_allow_private);
+    loop {
+        let now = time::now_ms();
+        let due = match state.store.claim_deliveries(now, now + LEASE_MS, BATCH).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim webhook deliveries");
+                Vec::new()
+            }
+        };
+        if due.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE) => continue,
+                _ = stop.cancelled() => return,
+            }
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for d in due {
+            let (state, http) = (state.clone(), http.clone());
+            set.spawn(async move { send(&state, &http, d).await });
+        }
+        while set.join_next().await.is_some() {}
+    }
+}
+
+/// The body of a delivery: `{"type", "timestamp", "data": {"id", "entity", "record",
+/// "changes"?, "actor"}}`, the record as it is when first sent.
+async fn payload(store: &Store, d: &DueDelivery) -> Result<String, String> {
+    let org = &d.org_id;
+    let change = store
+        .change_by_id(org, &d.change_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the change this delivery announces is gone")?;
+    let entity = rapport_tools::Entity::parse(&change.entity).ok_or("not a record's change")?;
+    let record = store
+        .get_record_any(org, entity, &change.record_id.as_str().into())
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|r| Value::Object(crate::crm::records::into_wire(r)));
+    let entry = crate::crm::timeline::entry(change);
+    let mut data = json!({ "id": entry.record_id, "entity": entry.entity, "record": record, "actor": entry.actor });
+    if entry.action == "updated" {
+        data["changes"] = json!(entry.changes);
+    }
+    let body = json!({ "type": d.delivery.event_type, "timestamp": entry.at, "data": data });
+    Ok(body.to_string())
+}
+
+async fn send(state: &AppState, http: &reqwest::Client, d: DueDelivery) {
+    let store = state.store.as_ref();
+    let started = Instant::now();
+    let now = time::now_ms();
+    let body = match &d.payload {
+        Some(p) => Ok(p.clone()),
+        None => payload(store, &d).await,
+    };
+    let (status, error, response, retry_after) = match &body {
+        Err(e) => (None, Some(e.clone()), None, None),
+        Ok(body) => attempt(http, &d, body, now).await,
+    };
+    let attempts = d.delivery.attempts + 1;
+    let ok = status.is_some_and(|s| (200..300).contains(&s));
+    let gone = status == Some(410);
+    let (state_name, next) = if ok {
+        ("delivered", now)
+    } else if gone || attempts as usize > SCHEDULE_MS.len() {
+        ("failed", now)
+    } else {
+        let wait = SCHEDULE_MS[attempts as usize - 1].max(retry_after.unwrap_or(0));
+        ("pending", now + wait)
+    };
+    let outcome = Outcome {
+        attempt: Attempt {
+            at: now,
+            status,
+            duration_ms: started.elapsed().as_millis() as i64,
+            error,
+            response,
+        },
+        payload: body.unwrap_or_default(),
+        state: state_name,
+        next_attempt_at: next,
+        success: ok,
+    };
+    state.metrics.webhook_delivery(if ok { "delivered" } else if state_name == "failed" { "failed" } else { "retrying" });
+    let since = match store.finish_attempt(&d, &outcome).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, delivery = %d.delivery.id, "could not record a webhook attempt");
+            return;
+        }
+    };
+    let reason = if gone {
+        Some("the endpoint answered 410 Gone")
+    } else if since.is_some_and(|s| now - s >= FAILING_FOR_MS) {
+        Some("the endpoint failed every delivery for 5 days")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        let audit = AuditEntry::new(
+            &d.org_id,
+            &Actor::System,
+            None,
+            "webhook.disabled",
+            Target::Webhook(&d.endpoint.id),
+            json!({ "reason": reason, "url": d.endpoint.url }),
+        );
+        if let Err(e) = store.disable_endpoint(&d.org_id, &d.endpoint.id, reason, &audit).await {
+            tracing::warn!(error = %e, "could not disable a failing webhook endpoint");
+        }
+    }
+}
+
+/// One signed POST: the status, an error, the first kilobyte of the answer, and a
+/// `Retry-After` in milliseconds.
+async fn attempt(
+    http: &reqwest::Client,
+    d: &DueDelivery,
+    body: &str,
+    now: Millis,
+) -> (Option<i64>, Option<String>, Option<String>, Option<Millis>) {
+    let ts = now / 1000;
+    let mut secrets = Vec::new();
+    let current = Secret::parse(&d.endpoint.secret);
+    let old = d.endpoint.old_secret.as_deref().filter(|_| d.endpoint.old_secret_until.is_some_and(|u| u > now));
+    let old = old.and_then(Secret::parse);
+    secrets.extend(current.as_ref());
+    secrets.extend(old.as_ref());
+    let signature = sign::header(&secrets, &d.delivery.id, ts, body);
+    let sent = http
+        .post(&d.endpoint.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &d.delivery.id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await;
+    let mut res = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            let what = if e.is_timeout() { "timed out after 10 s".to_owned() } else { error_chain(&e) };
+            return (None, Some(what), None, None);
+        }
+    };
+    let status = i64::from(res.status().as_u16());
+    let retry_after = res
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| (s.min(86_400) * 1000) as Millis);
+    let mut kept = Vec::new();
+    while kept.len() < KEEP {
+        match res.chunk().await {
+            Ok(Some(c)) => kept.extend_from_slice(&c[..c.len().min(KEEP - kept.len())]),
+            _ => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&kept).into_owned();
+    (Some(status), None, (!text.is_empty()).then_some(text), retry_after)
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
