@@ -14,7 +14,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-BIN="$ROOT/$TARGET_DIR/debug/rapport"
+# An absolute CARGO_TARGET_DIR (one target/ shared by several checkouts) stays as it is.
+[[ $TARGET_DIR == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+BIN="$TARGET_DIR/debug/rapport"
 NODE_DIR="${NODE_DIR:-$TARGET_DIR/node-clients}"
 log() { printf '[node] %s\n' "$*" >&2; }
 
