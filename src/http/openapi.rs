@@ -146,6 +146,11 @@ fn responses(success: &[(&str, Value)], errors: &[&str]) -> Value {
     Value::Object(r)
 }
 
+/// `{"items": [ITEM, …]}`.
+fn list_of(item: Value) -> Value {
+    json!({ "type": "object", "properties": { "items": { "type": "array", "items": item } }, "required": ["items"] })
+}
+
 fn body(schema: Value) -> Value {
     json!({ "required": true, "content": json_content(schema) })
 }
@@ -188,8 +193,8 @@ fn query_params<T: schemars::JsonSchema>() -> Value {
     props
         .into_iter()
         .map(|(name, mut p)| {
-            let description = p.as_object_mut().and_then(|o| o.remove("description")).unwrap_or_else(|| json!(""));
-            json!({ "name": name, "in": "query", "required": false, "description": description, "schema": p })
+            let description = p.as_object_mut().and_then(|o| o.remove("description"));
+            query(&name, description.as_ref().and_then(Value::as_str).unwrap_or(""), p)
         })
         .collect()
 }
@@ -212,7 +217,6 @@ fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
     let audit = named(s, "AuditPage", answer_of::<AuditPage>());
     let connection = named(s, "Connection", answer_of::<Connection>());
     let input = |s: &mut Schemas, schema: Map<String, Value>| body(s.take(&schema));
-    let list = |item: &Value| json!({ "type": "object", "properties": { "items": { "type": "array", "items": item } }, "required": ["items"] });
     let id = path_param("id", "The key's id.");
     let key_action = |id_: &str, summary: &str, out: &Value| {
         json!({ "parameters": [id], "post": with(op(id_, summary, "API keys"), &[
@@ -224,7 +228,7 @@ fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
         json!({
             "get": with(op("list_api_keys", "The organization's API keys (scope keys:manage)", "API keys"), &[
                 ("parameters", query_params::<ListKeys>()),
-                ("responses", responses(&[("200", ok("Every key, newest first.", list(&key)))], &[])),
+                ("responses", responses(&[("200", ok("Every key, newest first.", list_of(key.clone())))], &[])),
             ]),
             "post": with(op("create_api_key", "Create an API key; the secret is in this answer only", "API keys"), &[
                 ("requestBody", input(s, schema_of::<CreateKey>())),
@@ -261,7 +265,7 @@ fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
         "/users".into(),
         json!({
             "get": with(op("list_users", "The organization's users (scope users:manage)", "Users"), &[
-                ("responses", responses(&[("200", ok("Every user.", list(&user)))], &[])),
+                ("responses", responses(&[("200", ok("Every user.", list_of(user.clone())))], &[])),
             ]),
             "post": with(op("create_user", "Add a user", "Users"), &[
                 ("requestBody", input(s, schema_of::<CreateUser>())),
@@ -317,7 +321,7 @@ fn build() -> Value {
         s.components.insert(format!("{name}Input"), item);
         s.components.insert(format!("{name}Patch"), patch);
         let one = schema_ref(&name);
-        let many = json!({ "type": "object", "properties": { "items": { "type": "array", "items": one } }, "required": ["items"] });
+        let many = list_of(one.clone());
         let list_params = json!([
             query(
                 "q",
@@ -469,7 +473,7 @@ fn build() -> Value {
     let (pipeline_body, pipeline_out) = (s.body("create_pipeline", &[]), s.output("create_pipeline"));
     let (pipeline_patch, pipeline_patched) = (s.body("update_pipeline", &["name"]), s.output("update_pipeline"));
     paths.insert("/pipelines".into(), json!({
-        "get": with(op("list_pipelines", "The deal pipelines and their stages", "Pipelines"), &[("responses", responses(&[("200", ok("Every pipeline.", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object" } } }, "required": ["items"] })))], &[]))]),
+        "get": with(op("list_pipelines", "The deal pipelines and their stages", "Pipelines"), &[("responses", responses(&[("200", ok("Every pipeline.", list_of(json!({ "type": "object" }))))], &[]))]),
         "post": with(op("create_pipeline", "Create a pipeline", "Pipelines"), &[("requestBody", body(pipeline_body)), ("responses", responses(&[("201", ok("The pipeline.", pipeline_out))], &["409", "415", "422"]))]),
     }));
     paths.insert("/pipelines/{name}".into(), json!({
@@ -480,7 +484,7 @@ fn build() -> Value {
     let (field_patch, field_patched) =
         (s.body("update_custom_field", &["entity", "key"]), s.output("update_custom_field"));
     paths.insert("/custom-fields".into(), json!({
-        "get": with(op("list_custom_fields", "Every custom field of the entities the key may read", "Custom fields"), &[("responses", responses(&[("200", ok("Custom fields, each with its entity.", json!({ "type": "object", "properties": { "items": { "type": "array", "items": { "type": "object" } } }, "required": ["items"] })))], &[]))]),
+        "get": with(op("list_custom_fields", "Every custom field of the entities the key may read", "Custom fields"), &[("responses", responses(&[("200", ok("Custom fields, each with its entity.", list_of(json!({ "type": "object" }))))], &[]))]),
         "post": with(op("create_custom_field", "Add a custom field to an entity", "Custom fields"), &[("requestBody", body(field_body)), ("responses", responses(&[("201", ok("The field.", field_out))], &["409", "415", "422"]))]),
     }));
     paths.insert("/custom-fields/{entity}/{key}".into(), json!({

@@ -355,13 +355,12 @@ impl Store {
                 .await?;
             None
         } else {
-            tx.execute(
-                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1",
-                &[(&due.endpoint.id).into(), a.at.into()],
-            )
-            .await?;
             let mut r = tx
-                .fetch_one("SELECT failing_since FROM webhook_endpoints WHERE id = $1", &[(&due.endpoint.id).into()])
+                .fetch_one(
+                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1 \
+                     RETURNING failing_since",
+                    &[(&due.endpoint.id).into(), a.at.into()],
+                )
                 .await?;
             r.as_mut().map(|r| r.int(0)).transpose()?.flatten()
         };

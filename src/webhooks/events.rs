@@ -41,7 +41,7 @@ pub fn parse_pattern(p: &str) -> Result<String, String> {
     };
     let (entity, action) = p.split_once('.').ok_or_else(err)?;
     let entity_ok = entity == "*" || Entity::parse(entity).is_some();
-    let action_ok = action == "*" || ACTIONS.contains(&action) || (action == "stage_changed" && entity != "contact");
+    let action_ok = action == "*" || ACTIONS.contains(&action) || action == "stage_changed";
     if entity_ok && action_ok && (action != "stage_changed" || matches!(entity, "deal" | "*")) {
         Ok(p.to_owned())
     } else {

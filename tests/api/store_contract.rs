@@ -163,4 +163,19 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|d| d.delivery.state == "delivered" && d.attempts.len() == 1));
     assert!(store.deliveries(&OrgId::from("other"), "wh_contacts", None, 10).await.unwrap().is_empty());
+
+    // A resend queues the delivery again under its id; a failed attempt starts the
+    // endpoint's failure run, and a later one keeps its start.
+    let again = store.resend_delivery(org, &first[0].delivery.id, now).await.unwrap().unwrap();
+    assert_eq!((again.id.as_str(), again.state.as_str()), (first[0].delivery.id.as_str(), "pending"));
+    let retry = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
+    assert_eq!(retry.len(), 1);
+    let failed = |at: i64| Outcome {
+        attempt: Attempt { at, status: Some(500), ..done("pending").attempt },
+        success: false,
+        ..done("pending")
+    };
+    assert_eq!(store.finish_attempt(&retry[0], &failed(now)).await.unwrap(), Some(now));
+    let retry = store.claim_deliveries(now + 1, now + 60_000, 10).await.unwrap();
+    assert_eq!(store.finish_attempt(&retry[0], &failed(now + 1)).await.unwrap(), Some(now));
 }
