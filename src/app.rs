@@ -33,6 +33,10 @@ pub struct Settings {
     pub allowed_hosts: Vec<String>,
     /// Lets remote callers read `/metrics` (as a bearer token).
     pub metrics_token: Option<MetricsToken>,
+    /// `RAPPORT_WEBHOOK_ALLOW_PRIVATE`: webhook targets on http or private networks.
+    pub webhook_allow_private: bool,
+    /// `RAPPORT_WEBHOOK_SENDER`: this process drains the webhook outbox.
+    pub webhook_sender: bool,
 }
 
 /// `RAPPORT_METRICS_TOKEN`; `Debug` prints nothing of it.
@@ -135,6 +139,8 @@ impl Settings {
             allowed_origins,
             allowed_hosts,
             metrics_token: args.metrics_token.clone().filter(|t| !t.trim().is_empty()).map(MetricsToken),
+            webhook_allow_private: args.webhook_allow_private,
+            webhook_sender: args.webhook_sender,
         })
     }
 }
@@ -165,6 +171,7 @@ async fn first_run_link(store: &Store, public_url: &str) -> anyhow::Result<Optio
 impl Server {
     /// Opens the database, migrates it, bootstraps an empty one, and binds the address.
     pub async fn build(args: &ServeArgs, database_url: &str, max_active_keys: u32) -> anyhow::Result<Server> {
+        crate::webhooks::deliver::install_crypto();
         let store = Arc::new(crate::store::Store::connect(database_url).await?);
         if crate::keys::bootstrap(store.as_ref()).await? {
             tracing::info!("created organization `default` with owner owner@localhost");
@@ -233,12 +240,19 @@ impl Server {
                 }
             })
         };
+        let sender = state
+            .settings
+            .webhook_sender
+            .then(|| tokio::spawn(crate::webhooks::deliver::run(state.clone(), shutdown.clone())));
         let router = crate::http::router(state.clone(), shutdown.child_token());
         axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
         let _ = flusher.await;
         let _ = housekeeping.await;
+        if let Some(sender) = sender {
+            let _ = sender.await;
+        }
         state.usage.flush(state.store.as_ref()).await;
         Ok(())
     }

@@ -121,6 +121,16 @@ pub struct ServeArgs {
     /// Days a deleted record can be restored before it is purged.
     #[arg(long, env = "RAPPORT_TRASH_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub trash_days: u32,
+
+    /// Let webhook endpoints use plain http and private, loopback or link-local addresses
+    /// (a receiver on the same machine or network). Off, such targets are refused.
+    #[arg(long, env = "RAPPORT_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
+    /// Send webhook deliveries from this process. Every process may (each delivery goes
+    /// out once); turn it off to keep a process to HTTP alone.
+    #[arg(long, env = "RAPPORT_WEBHOOK_SENDER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_sender: bool,
 }
 
 #[derive(Debug, Subcommand)]

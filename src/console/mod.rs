@@ -220,7 +220,7 @@ impl From<crate::crm::CrmError> for PageError {
         use crate::crm::CrmError;
         match e {
             CrmError::Store(s) => PageError::from(s),
-            CrmError::NotFound(_) => PageError::not_found(),
+            CrmError::NotFound(_) | CrmError::Missing(_) => PageError::not_found(),
             CrmError::Forbidden(_) => PageError::forbidden(),
             other => PageError::new(StatusCode::BAD_REQUEST, other.to_string()),
         }

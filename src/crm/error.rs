@@ -12,6 +12,10 @@ pub enum CrmError {
     Invalid(String),
     #[error("not found: {}. Use ids that search_records or a create tool returned; records of other organizations are not visible", .0.iter().map(|(e, id)| format!("{e} {id}")).collect::<Vec<_>>().join(", "))]
     NotFound(Vec<(Entity, String)>),
+    /// Something other than a record is not there (a webhook, a delivery); the message says
+    /// what and where to find valid ids.
+    #[error("{0}")]
+    Missing(String),
     #[error("{0}")]
     Conflict(String),
     #[error("this API key lacks the `{0}` scope; ask an administrator for a key that has it")]

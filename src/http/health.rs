@@ -44,7 +44,7 @@ pub struct Metrics {
     routes: Mutex<BTreeMap<String, RouteStats>>,
     auth_failures: Mutex<BTreeMap<&'static str, u64>>,
     tool_calls: Mutex<BTreeMap<(&'static str, bool), u64>>,
-    /// Webhook deliveries by outcome (SPEC section 10); none are sent yet.
+    /// Webhook delivery attempts by outcome (SPEC section 10).
     webhook_deliveries: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -84,6 +84,11 @@ impl Metrics {
 
     pub fn auth_failure(&self, code: &'static str) {
         *lock(&self.auth_failures).entry(code).or_default() += 1;
+    }
+
+    /// A webhook delivery attempt: `delivered`, `retrying` or `failed`.
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        *lock(&self.webhook_deliveries).entry(outcome).or_default() += 1;
     }
 
     pub fn tool_call(&self, tool: &'static str, ok: bool) {

@@ -199,6 +199,40 @@ fn query_params<T: schemars::JsonSchema>() -> Value {
         .collect()
 }
 
+/// `/webhooks…`: bodies and answers are the webhook tools'.
+fn webhook_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
+    use rapport_tools::catalog::answer_of;
+    use rapport_tools::webhooks::{Webhook, WebhookDeliveries, WebhookDelivery, WebhookList};
+    let tag = "Webhooks";
+    let (create, update) = (s.body("create_webhook", &[]), s.body("update_webhook", &["id"]));
+    let one = s.take(&answer_of::<Webhook>());
+    let (created, updated) = (one.clone(), one.clone());
+    let list = s.take(&answer_of::<WebhookList>());
+    let deliveries = s.take(&answer_of::<WebhookDeliveries>());
+    let resent = s.take(&answer_of::<WebhookDelivery>());
+    paths.insert("/webhooks".into(), json!({
+        "get": with(op("list_webhooks", "The organization's webhook endpoints, never their secrets (scope webhooks:manage)", tag), &[("responses", responses(&[("200", ok("Every endpoint.", list))], &[]))]),
+        "post": with(op("create_webhook", "Subscribe a URL to events; the answer holds the signing secret, this once", tag), &[("requestBody", body(create)), ("responses", responses(&[("201", ok("The endpoint, with `secret`.", created))], &["413", "415"]))]),
+    }));
+    paths.insert("/webhooks/{id}".into(), json!({
+        "parameters": [path_param("id", "The endpoint's id (wh_…).")],
+        "get": with(op("get_webhook", "One endpoint", tag), &[("responses", responses(&[("200", ok("The endpoint.", one))], &[]))]),
+        "patch": with(op("update_webhook", "Change an endpoint; `rotate_secret: true` answers a new secret, and the old one signs too for 24 hours", tag), &[("requestBody", body(update)), ("responses", responses(&[("200", ok("The endpoint; `secret` when rotated.", updated))], &["413", "415"]))]),
+        "delete": with(op("delete_webhook", "Delete an endpoint and its deliveries", tag), &[("responses", responses(&[("204", json!({ "description": "Deleted." }))], &[]))]),
+    }));
+    paths.insert("/webhooks/{id}/deliveries".into(), json!({
+        "parameters": [path_param("id", "The endpoint's id (wh_…).")],
+        "get": with(op("list_webhook_deliveries", "An endpoint's deliveries, newest first, with every attempt", tag), &[
+            ("parameters", query_params::<super::rest::DeliveriesQuery>()),
+            ("responses", responses(&[("200", ok("A page of deliveries.", deliveries))], &[])),
+        ]),
+    }));
+    paths.insert("/webhooks/deliveries/{delivery_id}/resend".into(), json!({
+        "parameters": [path_param("delivery_id", "The delivery's id (msg_…), its `webhook-id`.")],
+        "post": with(op("resend_webhook_delivery", "Send a delivery again now, under the same webhook-id", tag), &[("responses", responses(&[("202", ok("The delivery, pending.", resent))], &[]))]),
+    }));
+}
+
 /// The administration routes (`src/http/admin.rs`): bodies and answers from the types the
 /// handlers read and write.
 fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
@@ -521,6 +555,7 @@ fn build() -> Value {
         ]),
     }));
 
+    webhook_paths(&mut s, &mut paths);
     admin_paths(&mut s, &mut paths);
 
     let mut components = s.components;

@@ -492,7 +492,99 @@ pub fn routes() -> Router<AppState> {
     for e in Entity::ALL {
         r = r.merge(entity_routes(*e));
     }
-    r
+    r.merge(webhook_routes())
+}
+
+/// `GET /webhooks/{id}/deliveries` query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveriesQuery {
+    /// 1 to 100; default 25.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// `/webhooks…` (SPEC section 10), each a webhook tool.
+fn webhook_routes() -> Router<AppState> {
+    let with_id = |id: String, body: Option<Value>| -> Result<Map<String, Value>, ApiError> {
+        let mut args = match body {
+            Some(b) => object(b, "the body")?,
+            None => Map::new(),
+        };
+        args.insert("id".into(), id.into());
+        Ok(args)
+    };
+    Router::new()
+        .route(
+            "/webhooks",
+            get(|State(s): State<AppState>, Extension(p): Caller| async move {
+                Ok::<_, ApiError>(Json(tool(&s, &p, "list_webhooks", Map::new()).await?).into_response())
+            })
+            .post(
+                |State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
+                    let v = tool(&s, &p, "create_webhook", object(body, "the body")?).await?;
+                    Ok::<_, ApiError>((StatusCode::CREATED, Json(v)).into_response())
+                },
+            ),
+        )
+        .route(
+            "/webhooks/{id}",
+            get(|State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
+                let all = tool(&s, &p, "list_webhooks", Map::new()).await?;
+                let found = all["items"].as_array().and_then(|l| l.iter().find(|w| w["id"] == id.as_str())).cloned();
+                match found {
+                    Some(w) => Ok(Json(w).into_response()),
+                    None => Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        format!("no webhook {id} in this organization"),
+                    )),
+                }
+            })
+            .patch(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      Path(id): Path<String>,
+                      ApiJson(body): ApiJson<Value>| async move {
+                    Ok::<_, ApiError>(
+                        Json(tool(&s, &p, "update_webhook", with_id(id, Some(body))?).await?).into_response(),
+                    )
+                },
+            )
+            .delete(
+                move |State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
+                    tool(&s, &p, "delete_webhook", with_id(id, None)?).await?;
+                    Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
+                },
+            ),
+        )
+        .route(
+            "/webhooks/{id}/deliveries",
+            get(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      Path(id): Path<String>,
+                      ApiQuery(q): ApiQuery<DeliveriesQuery>| async move {
+                    let mut args = with_id(id, None)?;
+                    if let Some(l) = q.limit {
+                        args.insert("limit".into(), l.into());
+                    }
+                    if let Some(c) = q.cursor {
+                        args.insert("cursor".into(), c.into());
+                    }
+                    Ok::<_, ApiError>(Json(tool(&s, &p, "list_webhook_deliveries", args).await?).into_response())
+                },
+            ),
+        )
+        .route(
+            "/webhooks/deliveries/{delivery_id}/resend",
+            post(|State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
+                let args = object(json!({ "delivery_id": id }), "")?;
+                let v = tool(&s, &p, "resend_webhook_delivery", args).await?;
+                Ok::<_, ApiError>((StatusCode::ACCEPTED, Json(v)).into_response())
+            }),
+        )
 }
 
 /// `POST /api/v1/leads/inbound` (scope `leads:write`): a lead as JSON, or as a web form's

@@ -12,6 +12,7 @@ use crate::auth::Principal;
 use crate::crm::{CrmError, MAX_BATCH, MAX_PAGE, Via, links, merge, records, schema, timeline, trash, workspace};
 use crate::store::Claim;
 use crate::time;
+use crate::webhooks::endpoints as hooks;
 
 /// What kind of failure a call met: the REST API answers it with a status, MCP with the
 /// message alone.
@@ -88,7 +89,7 @@ impl From<CrmError> for ToolError {
                 (Failure::Internal, m.to_owned())
             }
             CrmError::Invalid(_) => (Failure::Invalid, e.to_string()),
-            CrmError::NotFound(_) => (Failure::NotFound, e.to_string()),
+            CrmError::NotFound(_) | CrmError::Missing(_) => (Failure::NotFound, e.to_string()),
             CrmError::Conflict(_) => (Failure::Conflict, e.to_string()),
             CrmError::Forbidden(_) => (Failure::Denied, e.to_string()),
         };
@@ -318,6 +319,23 @@ async fn run(
         "update_pipeline" => {
             out(Box::pin(schema::update_pipeline(store, p, parse(def, args)?)).await.map_err(domain)?)
         }
+        "create_webhook" => {
+            let private = state.settings.webhook_allow_private;
+            out(Box::pin(hooks::create(store, p, parse(def, args)?, private)).await.map_err(domain)?)
+        }
+        "update_webhook" => {
+            let private = state.settings.webhook_allow_private;
+            out(Box::pin(hooks::update(store, p, parse(def, args)?, private)).await.map_err(domain)?)
+        }
+        "delete_webhook" => out(Box::pin(hooks::delete(store, p, parse(def, args)?)).await.map_err(domain)?),
+        "list_webhooks" => {
+            let NoArguments {} = parse(def, args)?;
+            out(Box::pin(hooks::list(store, p)).await.map_err(domain)?)
+        }
+        "list_webhook_deliveries" => {
+            out(Box::pin(hooks::deliveries(store, p, parse(def, args)?)).await.map_err(domain)?)
+        }
+        "resend_webhook_delivery" => out(Box::pin(hooks::resend(store, p, parse(def, args)?)).await.map_err(domain)?),
         other => Err(ToolError::of(Failure::Internal, format!("tool {other} is listed but not served; this is a bug"))),
     }
 }

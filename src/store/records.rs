@@ -194,14 +194,6 @@ impl Store {
         self.fetch_records(org_id, entity, &sql).await
     }
 
-    /// One record, live or in the trash: what a webhook announces about it.
-    pub async fn get_record_any(&self, org_id: &OrgId, entity: Entity, id: &RecordId) -> StoreResult<Option<Record>> {
-        let mut sql = Sql::new(self.dialect());
-        sql.push(&sql_of(entity).select);
-        ids_in(&mut sql, org_id, std::slice::from_ref(id));
-        Ok(self.fetch_records(org_id, entity, &sql).await?.into_iter().next())
-    }
-
     /// `get_records`, each record with its newest `notes` notes (`{"id", "body",
     /// "created_at"}`), in the same single query.
     pub async fn get_records_with_notes(
@@ -253,40 +245,8 @@ impl Store {
         Ok(records)
     }
 
-    /// Fills each record's linked fields (a deal's `contact_ids`) with its live links, one
-    /// query per field.
     async fn attach_links(&self, org_id: &OrgId, entity: Entity, records: &mut [Record]) -> StoreResult<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        for f in &sql_of(entity).links {
-            let target = f.target.expect("a relation names its target");
-            let mut sql = Sql::new(self.dialect());
-            sql.push(&format!(
-                "SELECT l.from_id, l.to_id FROM record_links l JOIN {} t ON t.id = l.to_id AND t.org_id = l.org_id \
-                 AND t.deleted_at IS NULL WHERE l.org_id = ",
-                table(target)
-            ));
-            sql.bind(org_id.into());
-            sql.push(" AND l.from_entity = ");
-            sql.bind(entity.as_str().into());
-            sql.push(" AND l.to_entity = ");
-            sql.bind(target.as_str().into());
-            sql.push(" AND l.from_id IN ");
-            sql.bind_list(records.iter().map(|r| SqlValue::from(&r.id)));
-            sql.push(" ORDER BY l.created_at, l.to_id");
-            let mut by_record: HashMap<String, Vec<Value>> = HashMap::new();
-            for mut row in self.db.fetch(&sql.text, &sql.binds).await? {
-                by_record.entry(row.need_text(0)?).or_default().push(Value::String(row.need_text(1)?));
-            }
-            for r in records.iter_mut() {
-                match by_record.remove(r.id.as_str()) {
-                    Some(ids) => r.values.insert(f.name.to_owned(), Value::Array(ids)),
-                    None => r.values.remove(f.name),
-                };
-            }
-        }
-        Ok(())
+        attach_links(&mut Reader::Db(&self.db), org_id, entity, records).await
     }
 
     /// One page of records matching the filters, in the query's order.
@@ -569,7 +529,82 @@ impl Store {
     }
 }
 
+/// Where a read runs: on the pool, or inside a write transaction (seeing its writes).
+enum Reader<'a> {
+    Db(&'a super::db::Db),
+    Tx(&'a mut Tx),
+}
+
+impl Reader<'_> {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Reader::Db(db) => db.dialect(),
+            Reader::Tx(tx) => tx.dialect(),
+        }
+    }
+
+    async fn fetch(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
+        match self {
+            Reader::Db(db) => db.fetch(sql, args).await,
+            Reader::Tx(tx) => tx.fetch(sql, args).await,
+        }
+    }
+}
+
+/// Fills each record's linked fields (a deal's `contact_ids`) with its live links, one
+/// query per field.
+async fn attach_links(
+    reader: &mut Reader<'_>,
+    org_id: &OrgId,
+    entity: Entity,
+    records: &mut [Record],
+) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    for f in &sql_of(entity).links {
+        let target = f.target.expect("a relation names its target");
+        let mut sql = Sql::new(reader.dialect());
+        sql.push(&format!(
+            "SELECT l.from_id, l.to_id FROM record_links l JOIN {} t ON t.id = l.to_id AND t.org_id = l.org_id \
+                 AND t.deleted_at IS NULL WHERE l.org_id = ",
+            table(target)
+        ));
+        sql.bind(org_id.into());
+        sql.push(" AND l.from_entity = ");
+        sql.bind(entity.as_str().into());
+        sql.push(" AND l.to_entity = ");
+        sql.bind(target.as_str().into());
+        sql.push(" AND l.from_id IN ");
+        sql.bind_list(records.iter().map(|r| SqlValue::from(&r.id)));
+        sql.push(" ORDER BY l.created_at, l.to_id");
+        let mut by_record: HashMap<String, Vec<Value>> = HashMap::new();
+        for mut row in reader.fetch(&sql.text, &sql.binds).await? {
+            by_record.entry(row.need_text(0)?).or_default().push(Value::String(row.need_text(1)?));
+        }
+        for r in records.iter_mut() {
+            match by_record.remove(r.id.as_str()) {
+                Some(ids) => r.values.insert(f.name.to_owned(), Value::Array(ids)),
+                None => r.values.remove(f.name),
+            };
+        }
+    }
+    Ok(())
+}
+
 impl Tx {
+    /// One record as this transaction sees it, live or in the trash, links included: what
+    /// a webhook announces about it.
+    pub async fn record_any(&mut self, org_id: &OrgId, entity: Entity, id: &str) -> StoreResult<Option<Record>> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&sql_of(entity).select);
+        ids_in(&mut sql, org_id, &[RecordId::from(id)]);
+        let rows = self.fetch(&sql.text, &sql.binds).await?;
+        let mut records = rows.into_iter().map(|r| decode(entity, r)).collect::<StoreResult<Vec<_>>>()?;
+        attach_links(&mut Reader::Tx(self), org_id, entity, &mut records).await?;
+        Ok(records.pop())
+    }
+
     /// Inserts all records or none, with their change-log entries.
     pub async fn insert_records(&mut self, org_id: &OrgId, records: &[Record], changes: &[Change]) -> StoreResult<()> {
         for r in records {

@@ -8,7 +8,8 @@
 use super::db::{DbRow, Tx};
 use super::*;
 use crate::time::Millis;
-use crate::webhooks::events;
+use crate::webhooks::sign::Secret;
+use crate::webhooks::{events, payload};
 
 /// An endpoint as stored, secrets included: only `webhooks::` reads those.
 #[derive(Clone)]
@@ -19,9 +20,9 @@ pub struct Endpoint {
     pub events: Vec<String>,
     pub description: Option<String>,
     pub enabled: bool,
-    pub secret: String,
+    pub secret: Secret,
     /// The secret before the last rotation, valid until `old_secret_until`.
-    pub old_secret: Option<String>,
+    pub old_secret: Option<Secret>,
     pub old_secret_until: Option<Millis>,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -51,14 +52,18 @@ fn endpoint(mut r: DbRow) -> StoreResult<Endpoint> {
         events: parse_json(&r.need_text(3)?, "events")?,
         description: r.text(4)?,
         enabled: r.bool(5)?,
-        secret: r.need_text(6)?,
-        old_secret: r.text(7)?,
+        secret: secret(r.need_text(6)?)?,
+        old_secret: r.text(7)?.map(secret).transpose()?,
         old_secret_until: r.int(8)?,
         created_at: r.need_int(9)?,
         updated_at: r.need_int(10)?,
         failing_since: r.int(11)?,
         disabled_reason: r.text(12)?,
     })
+}
+
+fn secret(s: String) -> StoreResult<Secret> {
+    Secret::parse(&s).ok_or_else(|| StoreError::Corrupt("a webhook secret is not whsec_ and base64".into()))
 }
 
 /// A delivery as the API lists it.
@@ -119,8 +124,8 @@ pub struct DeliveryView {
 pub struct DueDelivery {
     pub delivery: Delivery,
     pub org_id: OrgId,
-    pub change_id: String,
-    pub payload: Option<String>,
+    /// The body, fixed when the change was written.
+    pub payload: String,
     pub endpoint: Endpoint,
 }
 
@@ -130,14 +135,13 @@ struct NewDelivery<'a> {
     endpoint: &'a Endpoint,
     change: &'a Change,
     event_type: &'a str,
+    body: &'a str,
 }
 
 /// What one attempt came to, and what follows.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub attempt: Attempt,
-    /// The payload sent, kept so retries send the same body.
-    pub payload: String,
     /// `delivered`, `failed`, or `pending` again at `next_attempt_at`.
     pub state: &'static str,
     pub next_attempt_at: Millis,
@@ -161,19 +165,30 @@ impl Tx {
             return Ok(());
         }
         for c in changes.iter().filter(|c| c.org_id == first.org_id) {
+            let mut record = None;
             for ty in events::types(c) {
-                for e in endpoints.iter().filter(|e| events::subscribed(&e.events, &ty)) {
-                    self.insert_delivery(&NewDelivery { endpoint: e, change: c, event_type: &ty }, c.at).await?;
+                let to: Vec<&Endpoint> = endpoints.iter().filter(|e| events::subscribed(&e.events, &ty)).collect();
+                if to.is_empty() {
+                    continue;
+                }
+                if record.is_none() {
+                    // Read once per change, inside this transaction: the record as it leaves it.
+                    let entity = rapport_tools::Entity::parse(&c.entity).expect("announced changes are of records");
+                    record = Some(payload::record(self.record_any(&c.org_id, entity, &c.record_id).await?));
+                }
+                let body = payload::body(c, &ty, record.as_ref().expect("read above"));
+                for e in to {
+                    self.insert_delivery(&NewDelivery { endpoint: e, change: c, event_type: &ty, body: &body }).await?;
                 }
             }
         }
         Ok(())
     }
 
-    async fn insert_delivery(&mut self, d: &NewDelivery<'_>, due: Millis) -> StoreResult<()> {
+    async fn insert_delivery(&mut self, d: &NewDelivery<'_>) -> StoreResult<()> {
         self.execute(
             "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
-             created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             created_at, next_attempt_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
                 (&d.change.org_id).into(),
@@ -183,7 +198,8 @@ impl Tx {
                 (&d.change.entity).into(),
                 (&d.change.record_id).into(),
                 d.change.at.into(),
-                due.into(),
+                d.change.at.into(),
+                d.body.into(),
             ],
         )
         .await?;
@@ -247,8 +263,8 @@ fn endpoint_values(e: &Endpoint) -> Vec<SqlValue> {
         json_text(&serde_json::json!(e.events)).into(),
         (&e.description).into(),
         e.enabled.into(),
-        (&e.secret).into(),
-        (&e.old_secret).into(),
+        e.secret.expose().into(),
+        e.old_secret.as_ref().map(Secret::expose).into(),
         e.old_secret_until.into(),
         e.created_at.into(),
         e.updated_at.into(),
@@ -266,6 +282,15 @@ impl Store {
     pub async fn endpoint(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<Endpoint>> {
         let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2");
         self.db.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
+    }
+
+    /// Whether a delivery of an enabled endpoint is due: a read, so an idle sender never
+    /// takes SQLite's write lock.
+    pub async fn deliveries_due(&self, now: Millis) -> StoreResult<bool> {
+        let sql = "SELECT 1 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+                   WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+                   AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled = $2 LIMIT 1";
+        Ok(self.db.fetch_one(sql, &[now.into(), true.into()]).await?.is_some())
     }
 
     /// Leases up to `limit` due deliveries until `lease_until`: the oldest pending one of
@@ -300,7 +325,7 @@ impl Store {
         let mut sql = super::query::Sql::new(self.dialect());
         let ecols: Vec<String> = ENDPOINT_COLS.split(", ").map(|c| format!("e.{c}")).collect();
         sql.push(&format!(
-            "SELECT {DELIVERY_COLS}, d.org_id, d.change_id, d.payload, {} FROM webhook_deliveries d \
+            "SELECT {DELIVERY_COLS}, d.org_id, d.payload, {} FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.id IN ",
             ecols.join(", ")
         ));
@@ -310,9 +335,9 @@ impl Store {
         rows.into_iter()
             .map(|mut r| {
                 let delivery = delivery(&mut r)?;
-                let (org_id, change_id, payload) = (r.need_text(11)?.into(), r.need_text(12)?, r.text(13)?);
-                let rest = DbRow(r.0.split_off(14));
-                Ok(DueDelivery { delivery, org_id, change_id, payload, endpoint: endpoint(rest)? })
+                let (org_id, payload) = (r.need_text(11)?.into(), r.need_text(12)?);
+                let rest = DbRow(r.0.split_off(13));
+                Ok(DueDelivery { delivery, org_id, payload, endpoint: endpoint(rest)? })
             })
             .collect()
     }
@@ -339,13 +364,12 @@ impl Store {
         let finished = (o.state != "pending").then_some(a.at);
         tx.execute(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $2, next_attempt_at = $3, lease_until = NULL, \
-             last_status = $4, payload = COALESCE(payload, $5), finished_at = $6 WHERE id = $1",
+             last_status = $4, finished_at = $5 WHERE id = $1",
             &[
                 (&due.delivery.id).into(),
                 o.state.into(),
                 o.next_attempt_at.into(),
                 a.status.into(),
-                o.payload.as_str().into(),
                 finished.into(),
             ],
         )
@@ -438,12 +462,31 @@ impl Store {
                 d.attempts.push(attempt);
             }
         }
+        // The two reads are not one snapshot: an attempt recorded between them is left out,
+        // so each delivery shows the attempts its state counts.
+        for d in &mut out {
+            let extra = d.attempts.len().saturating_sub(d.delivery.attempts as usize);
+            d.attempts.drain(..extra);
+        }
         Ok(out)
     }
 
-    /// Queues a delivery again, now, under its own id (its `webhook-id`). Answers it, or
-    /// `None` when the organization has no such delivery.
-    pub async fn resend_delivery(&self, org_id: &OrgId, id: &str, now: Millis) -> StoreResult<Option<Delivery>> {
+    /// The endpoint a delivery belongs to.
+    pub async fn delivery_endpoint(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<String>> {
+        let sql = "SELECT endpoint_id FROM webhook_deliveries WHERE id = $1 AND org_id = $2";
+        self.db.fetch_one(sql, &[id.into(), org_id.into()]).await?.map(|mut r| r.need_text(0)).transpose()
+    }
+
+    /// Queues a delivery again, now, under its own id (its `webhook-id`), with the audit
+    /// entry that says who asked. Answers it, or `None` when the organization has no such
+    /// delivery.
+    pub async fn resend_delivery(
+        &self,
+        org_id: &OrgId,
+        id: &str,
+        now: Millis,
+        audit: &AuditEntry,
+    ) -> StoreResult<Option<Delivery>> {
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
@@ -454,13 +497,10 @@ impl Store {
             .await?;
         let sql = format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.id = $1");
         let row = if n > 0 { tx.fetch_one(&sql, &[id.into()]).await? } else { None };
+        if row.is_some() {
+            tx.insert_audit(audit).await?;
+        }
         tx.commit().await?;
         row.map(|mut r| delivery(&mut r)).transpose()
-    }
-
-    /// The change a delivery announces, for its payload.
-    pub async fn change_by_id(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<Change>> {
-        let sql = format!("SELECT {} FROM changes WHERE id = $1 AND org_id = $2", super::changes::CHANGE_COLS);
-        self.db.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(super::changes::change).transpose()
     }
 }

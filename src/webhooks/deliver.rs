@@ -1,34 +1,31 @@
 //! The sender: every process drains the outbox. It leases due deliveries, builds each body
 //! once (kept for retries), signs every attempt when it is sent, and records what happened.
-//!
-//! NOT YET WIRED IN (next session): needs `reqwest` as a normal dependency with
-//! `rustls-no-provider` + `rustls` (ring), `pub mod deliver;` in `webhooks/mod.rs`, a spawn in
-//! `App::run` next to the flusher, and `Metrics::webhook_delivery`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::guard;
-use super::sign::{self, Secret};
+use super::sign;
 use crate::app::AppState;
-use crate::store::{Actor, Attempt, AuditEntry, DueDelivery, Outcome, Store, Target};
+use crate::store::{Actor, Attempt, AuditEntry, DueDelivery, Outcome, Target};
 use crate::time::{self, Millis};
 
 /// Waits between a failed attempt and the next: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
 /// 10 h; after the eighth attempt the delivery fails (SPEC section 10).
-pub const SCHEDULE_MS: &[Millis] =
-    &[5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+pub const SCHEDULE_MS: &[Millis] = &[5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
 /// An endpoint failing this long is turned off.
 pub const FAILING_FOR_MS: Millis = 5 * 24 * 3_600_000;
 /// How long a claim holds a delivery: past the request timeout, so no other process takes
 /// it while it is in flight.
 const LEASE_MS: Millis = 60_000;
 const TIMEOUT: Duration = Duration::from_secs(10);
-const BATCH: i64 = 32;
+/// Requests in flight per process: a slow endpoint holds one slot per request, never the
+/// others' deliveries.
+const IN_FLIGHT: usize = 64;
 const IDLE: Duration = Duration::from_millis(500);
 /// The first bytes of an answer that are kept.
 const KEEP: usize = 1024;
@@ -53,9 +50,16 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// Gives the process rustls's ring provider (reqwest is built without one, to avoid
+/// aws-lc's C build). Idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn client(allow_private: bool) -> reqwest::Client {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .timeout(TIMEOUT)
         .user_agent(concat!("Rapport-Webhooks/", env!("CARGO_PKG_VERSION")));
     if !allow_private {
@@ -64,69 +68,45 @@ pub fn client(allow_private: bool) -> reqwest::Client {
     b.build().expect("a webhook HTTP client")
 }
 
-/// Drains the outbox until `stop`.
+/// Drains the outbox until `stop`: claims what is due while there is room in flight, and
+/// waits for a slot, new work or `IDLE` otherwise. Requests still in flight at shutdown are
+/// dropped; their leases run out and another attempt sends them (at least once).
 pub async fn run(state: AppState, stop: CancellationToken) {
     let http = client(state.settings.webhook_allow_private);
+    let mut flying = tokio::task::JoinSet::new();
     loop {
+        while flying.try_join_next().is_some() {}
+        let room = IN_FLIGHT - flying.len();
         let now = time::now_ms();
-        let due = match state.store.claim_deliveries(now, now + LEASE_MS, BATCH).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not claim webhook deliveries");
-                Vec::new()
-            }
+        let claimed = match state.store.deliveries_due(now).await {
+            Ok(true) if room > 0 => state.store.claim_deliveries(now, now + LEASE_MS, room as i64).await,
+            other => other.map(|_| Vec::new()),
         };
+        let due = claimed.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not claim webhook deliveries");
+            Vec::new()
+        });
         if due.is_empty() {
             tokio::select! {
-                _ = tokio::time::sleep(IDLE) => continue,
+                _ = tokio::time::sleep(IDLE) => {}
+                Some(_) = flying.join_next(), if !flying.is_empty() => {}
                 _ = stop.cancelled() => return,
             }
+            continue;
         }
-        let mut set = tokio::task::JoinSet::new();
         for d in due {
             let (state, http) = (state.clone(), http.clone());
-            set.spawn(async move { send(&state, &http, d).await });
+            flying.spawn(async move { send(&state, &http, d).await });
         }
-        while set.join_next().await.is_some() {}
     }
-}
-
-/// The body of a delivery: `{"type", "timestamp", "data": {"id", "entity", "record",
-/// "changes"?, "actor"}}`, the record as it is when first sent.
-async fn payload(store: &Store, d: &DueDelivery) -> Result<String, String> {
-    let org = &d.org_id;
-    let change = store
-        .change_by_id(org, &d.change_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("the change this delivery announces is gone")?;
-    let entity = rapport_tools::Entity::parse(&change.entity).ok_or("not a record's change")?;
-    let record = store
-        .get_record_any(org, entity, &change.record_id.as_str().into())
-        .await
-        .map_err(|e| e.to_string())?
-        .map(|r| Value::Object(crate::crm::records::into_wire(r)));
-    let entry = crate::crm::timeline::entry(change);
-    let mut data = json!({ "id": entry.record_id, "entity": entry.entity, "record": record, "actor": entry.actor });
-    if entry.action == "updated" {
-        data["changes"] = json!(entry.changes);
-    }
-    let body = json!({ "type": d.delivery.event_type, "timestamp": entry.at, "data": data });
-    Ok(body.to_string())
 }
 
 async fn send(state: &AppState, http: &reqwest::Client, d: DueDelivery) {
     let store = state.store.as_ref();
     let started = Instant::now();
     let now = time::now_ms();
-    let body = match &d.payload {
-        Some(p) => Ok(p.clone()),
-        None => payload(store, &d).await,
-    };
-    let (status, error, response, retry_after) = match &body {
-        Err(e) => (None, Some(e.clone()), None, None),
-        Ok(body) => attempt(http, &d, body, now).await,
-    };
+    let (status, error, response, retry_after) =
+        attempt(http, &d, &d.payload, now, state.settings.webhook_allow_private).await;
     let attempts = d.delivery.attempts + 1;
     let ok = status.is_some_and(|s| (200..300).contains(&s));
     let gone = status == Some(410);
@@ -139,19 +119,18 @@ async fn send(state: &AppState, http: &reqwest::Client, d: DueDelivery) {
         ("pending", now + wait)
     };
     let outcome = Outcome {
-        attempt: Attempt {
-            at: now,
-            status,
-            duration_ms: started.elapsed().as_millis() as i64,
-            error,
-            response,
-        },
-        payload: body.unwrap_or_default(),
+        attempt: Attempt { at: now, status, duration_ms: started.elapsed().as_millis() as i64, error, response },
         state: state_name,
         next_attempt_at: next,
         success: ok,
     };
-    state.metrics.webhook_delivery(if ok { "delivered" } else if state_name == "failed" { "failed" } else { "retrying" });
+    state.metrics.webhook_delivery(if ok {
+        "delivered"
+    } else if state_name == "failed" {
+        "failed"
+    } else {
+        "retrying"
+    });
     let since = match store.finish_attempt(&d, &outcome).await {
         Ok(s) => s,
         Err(e) => {
@@ -188,14 +167,17 @@ async fn attempt(
     d: &DueDelivery,
     body: &str,
     now: Millis,
+    allow_private: bool,
 ) -> (Option<i64>, Option<String>, Option<String>, Option<Millis>) {
+    // The URL again, as it was checked when saved: the setting may have changed since, and
+    // an address literal never reaches the resolver.
+    if let Err(why) = guard::check_url(&d.endpoint.url, allow_private) {
+        return (None, Some(format!("not sent: {why}")), None, None);
+    }
     let ts = now / 1000;
-    let mut secrets = Vec::new();
-    let current = Secret::parse(&d.endpoint.secret);
-    let old = d.endpoint.old_secret.as_deref().filter(|_| d.endpoint.old_secret_until.is_some_and(|u| u > now));
-    let old = old.and_then(Secret::parse);
-    secrets.extend(current.as_ref());
-    secrets.extend(old.as_ref());
+    let mut secrets = vec![&d.endpoint.secret];
+    let old = d.endpoint.old_secret.as_ref().filter(|_| d.endpoint.old_secret_until.is_some_and(|u| u > now));
+    secrets.extend(old);
     let signature = sign::header(&secrets, &d.delivery.id, ts, body);
     let sent = http
         .post(&d.endpoint.url)

@@ -41,6 +41,9 @@ pub fn serve_args() -> ServeArgs {
         query_keys: true,
         trash_days: 30,
         metrics_token: None,
+        // Test receivers listen on 127.0.0.1; the guard's own tests turn this off.
+        webhook_allow_private: true,
+        webhook_sender: true,
     }
 }
 
@@ -356,15 +359,22 @@ pub fn start_other_process(db_url: &str, env: &[(&str, &str)]) -> OtherProcess {
         .env("RAPPORT_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     while !line.contains("listening on") {
         line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the other process did not start");
+        if out.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+            panic!("the other process did not start: {err}");
+        }
     }
+    // Its log goes on being read, so a full pipe never stops it.
+    let mut err = child.stderr.take().unwrap();
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     let base = line.trim().rsplit(' ').next().unwrap().to_owned();
     OtherProcess { child, mcp_url: format!("{base}/api/v1/mcp"), base, _stdout: out }
 }

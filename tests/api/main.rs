@@ -22,3 +22,4 @@ mod records;
 mod rest;
 mod scale;
 mod store_contract;
+mod webhooks;

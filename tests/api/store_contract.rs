@@ -1,12 +1,13 @@
 //! The storage contract, run against whichever database the suite is on.
 
 use rapport::auth::key::PlainKey;
+use rapport::config::ServeArgs;
 use rapport::store::query::{Col, ColKind, Query, SortExpr};
 use rapport::store::{KeyUse, OrgId, Record, RecordId, StoreError};
 use rapport_tools::Entity;
 use serde_json::json;
 
-use crate::helpers::{create_key, spawn_app};
+use crate::helpers::{create_key, serve_args, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn records_round_trip_and_updates_are_checked() {
@@ -110,7 +111,8 @@ async fn the_active_key_limit_holds_under_concurrency() {
 #[tokio::test]
 async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_order() {
     use rapport::store::{Attempt, Endpoint, Outcome};
-    let app = spawn_app().await;
+    // This test claims deliveries itself: the server's own sender stays off.
+    let app = spawn_app_with(ServeArgs { webhook_sender: false, ..serve_args() }).await;
     let store = app.store.as_ref();
     let org = &app.default_org.id;
     let endpoint = |id: &str, events: &[&str]| Endpoint {
@@ -120,7 +122,7 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
         events: events.iter().map(|s| (*s).to_owned()).collect(),
         description: None,
         enabled: true,
-        secret: "whsec_dGVzdA==".into(),
+        secret: rapport::webhooks::sign::Secret::generate(),
         old_secret: None,
         old_secret_until: None,
         created_at: 1,
@@ -147,7 +149,6 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     assert!(store.claim_deliveries(now, now + 60_000, 10).await.unwrap().is_empty(), "leased");
     let done = |state: &'static str| Outcome {
         attempt: Attempt { at: now, status: Some(200), duration_ms: 3, error: None, response: Some("ok".into()) },
-        payload: "{}".into(),
         state,
         next_attempt_at: now,
         success: true,
@@ -166,7 +167,15 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
 
     // A resend queues the delivery again under its id; a failed attempt starts the
     // endpoint's failure run, and a later one keeps its start.
-    let again = store.resend_delivery(org, &first[0].delivery.id, now).await.unwrap().unwrap();
+    let who = rapport::store::AuditEntry::new(
+        org,
+        &rapport::store::Actor::Cli,
+        None,
+        "webhook.resend",
+        rapport::store::Target::Webhook("wh_contacts"),
+        json!({}),
+    );
+    let again = store.resend_delivery(org, &first[0].delivery.id, now, &who).await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.state.as_str()), (first[0].delivery.id.as_str(), "pending"));
     let retry = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
     assert_eq!(retry.len(), 1);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end tests: the MCP endpoint with the official MCP Python SDK (v2), and the REST API
-# driven from its OpenAPI document (validated with openapi-spec-validator).
+# End-to-end tests: the MCP endpoint with the official MCP Python SDK (v2), the REST API
+# driven from its OpenAPI document (validated with openapi-spec-validator), and webhook
+# deliveries verified by the Standard Webhooks library.
 #
 #   bash tests/python/run.sh [pytest args…]
 #
@@ -53,6 +54,8 @@ RAPPORT_KEY="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.
 }
 
 # --- server --------------------------------------------------------------------------------
+# The webhook test's receiver listens on 127.0.0.1.
+export RAPPORT_WEBHOOK_ALLOW_PRIVATE=true
 start_server
 
 export RAPPORT_URL="$BASE/api/v1/mcp"
@@ -62,4 +65,5 @@ export RAPPORT_KEY
 # The tests carry their own timeouts; this outer one only guards against a wedged interpreter.
 export RAPPORT_BASE="$BASE"
 timeout --kill-after=10 600 "$VENV/bin/python" -m pytest "$HERE/test_mcp_client.py" "$HERE/test_rest_openapi.py" \
+    "$HERE/test_webhooks.py" \
     -p no:cacheprovider -ra -v "$@"

@@ -10,15 +10,18 @@ use serde_json::{Map, Value, json};
 use crate::entities::{Entity, EntityDef};
 use crate::inputs::*;
 use crate::scope::{Scope, Scopes};
+use crate::webhooks::*;
 
 /// Groups of tools a client can ask for with `?toolsets=` on the endpoint URL: `core`
 /// tools work across entities and are always listed; each entity's write tools form a set
-/// named after it (`contacts`, `deals`, …); `schema` holds custom fields and pipelines.
+/// named after it (`contacts`, `deals`, …); `schema` holds custom fields and pipelines;
+/// `webhooks` the endpoints and their deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Toolset {
     Core,
     Entity(Entity),
     Schema,
+    Webhooks,
 }
 
 impl Toolset {
@@ -27,6 +30,7 @@ impl Toolset {
             Toolset::Core => "core",
             Toolset::Entity(e) => e.plural(),
             Toolset::Schema => "schema",
+            Toolset::Webhooks => "webhooks",
         }
     }
 
@@ -34,6 +38,7 @@ impl Toolset {
         match s {
             "core" => Some(Toolset::Core),
             "schema" => Some(Toolset::Schema),
+            "webhooks" => Some(Toolset::Webhooks),
             other => Entity::ALL.iter().find(|e| e.plural() == other).map(|e| Toolset::Entity(*e)),
         }
     }
@@ -332,9 +337,69 @@ fn build() -> Vec<ToolDef> {
             output_of::<PipelineInfo>(),
         ),
     ];
+    const HOOKS: Access = Access::All(&[Scope::WebhooksManage]);
+    rest.extend([
+        fixed(
+            "create_webhook",
+            "Create a webhook",
+            include_str!("descriptions/create_webhook.md"),
+            HOOKS,
+            WRITE,
+            schema_of::<CreateWebhookInput>(),
+            output_of::<Webhook>(),
+        ),
+        fixed(
+            "update_webhook",
+            "Update a webhook",
+            include_str!("descriptions/update_webhook.md"),
+            HOOKS,
+            WRITE,
+            schema_of::<UpdateWebhookInput>(),
+            output_of::<Webhook>(),
+        ),
+        fixed(
+            "delete_webhook",
+            "Delete a webhook",
+            include_str!("descriptions/delete_webhook.md"),
+            HOOKS,
+            (false, true, true),
+            schema_of::<WebhookIdInput>(),
+            output_of::<DeletedWebhook>(),
+        ),
+        fixed(
+            "list_webhooks",
+            "List webhooks",
+            include_str!("descriptions/list_webhooks.md"),
+            HOOKS,
+            READ,
+            schema_of::<NoArguments>(),
+            output_of::<WebhookList>(),
+        ),
+        fixed(
+            "list_webhook_deliveries",
+            "List a webhook's deliveries",
+            include_str!("descriptions/list_webhook_deliveries.md"),
+            HOOKS,
+            READ,
+            schema_of::<ListWebhookDeliveriesInput>(),
+            output_of::<WebhookDeliveries>(),
+        ),
+        fixed(
+            "resend_webhook_delivery",
+            "Resend a webhook delivery",
+            include_str!("descriptions/resend_webhook_delivery.md"),
+            HOOKS,
+            (false, false, false),
+            schema_of::<ResendWebhookDeliveryInput>(),
+            output_of::<WebhookDelivery>(),
+        ),
+    ]);
     for t in &mut rest {
         if t.name.ends_with("_custom_field") || t.name.ends_with("_pipeline") {
             t.toolset = Toolset::Schema;
+        }
+        if t.name.contains("webhook") {
+            t.toolset = Toolset::Webhooks;
         }
     }
     tools.extend(rest);

@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod records;
 pub mod schema;
 pub mod scope;
+pub mod webhooks;
 
 pub use catalog::{Access, Call, ToolDef, Toolset, catalog};
 pub use entities::{Entity, EntityDef, Field, FieldType, Rule, Storage};

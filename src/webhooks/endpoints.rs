@@ -1,0 +1,293 @@
+//! Managing endpoints (scope `webhooks:manage`): create, change, rotate the secret, delete,
+//! list them and their deliveries, resend one. Every change is audited; a secret is answered
+//! only when it was just made.
+
+use rapport_tools::Scope;
+use rapport_tools::webhooks::*;
+use serde_json::{Value, json};
+
+use super::sign::Secret;
+use super::{events, guard};
+use crate::crm::{CrmError, DEFAULT_PAGE, MAX_PAGE, Principal};
+use crate::store::{AuditEntry, DeliveryView, Endpoint, Store, Target};
+use crate::time::{self, Millis, rfc3339};
+
+/// How long the secret before a rotation keeps signing.
+pub const ROTATION_OVERLAP_MS: Millis = 24 * 3_600_000;
+/// Endpoints one organization may have: each write fans out to every one.
+pub const MAX_ENDPOINTS: usize = 50;
+const MAX_PATTERNS: usize = 50;
+const MAX_DESCRIPTION: usize = 500;
+const MAX_URL: usize = 2_000;
+
+/// An endpoint as tools answer it; `secret` only when just made.
+pub fn view(e: &Endpoint, secret: Option<&Secret>, now: Millis) -> Webhook {
+    Webhook {
+        id: e.id.clone(),
+        url: e.url.clone(),
+        events: e.events.clone(),
+        description: e.description.clone(),
+        enabled: e.enabled,
+        disabled_reason: e.disabled_reason.clone(),
+        failing_since: e.failing_since.map(rfc3339),
+        previous_secret_expires_at: e.old_secret_until.filter(|u| *u > now).map(rfc3339),
+        secret: secret.map(|s| s.expose().to_owned()),
+        created_at: rfc3339(e.created_at),
+        updated_at: rfc3339(e.updated_at),
+    }
+}
+
+/// A URL an endpoint may use: well formed, https (unless private targets are allowed), and
+/// not naming or resolving to a refused address.
+pub async fn check_url(raw: &str, allow_private: bool) -> Result<String, CrmError> {
+    if raw.len() > MAX_URL {
+        return Err(CrmError::invalid(format!("`url` is at most {MAX_URL} characters")));
+    }
+    let url = guard::check_url(raw, allow_private).map_err(|m| CrmError::invalid(format!("`url`: {m}")))?;
+    if !allow_private && let Some(url::Host::Domain(host)) = url.host() {
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| CrmError::invalid(format!("`url`: {host} does not resolve ({e}); use a public name")))?
+            .collect();
+        if let Some((ip, why)) = addrs.iter().find_map(|a| guard::refused(a.ip()).map(|w| (a.ip(), w))) {
+            return Err(CrmError::invalid(format!(
+                "`url`: {host} resolves to {ip}, {why}; webhooks go to public addresses"
+            )));
+        }
+    }
+    Ok(url.to_string())
+}
+
+/// The patterns, checked, trimmed and without repeats, in the order given.
+fn patterns(list: Vec<String>) -> Result<Vec<String>, CrmError> {
+    if list.is_empty() {
+        return Err(CrmError::invalid("`events` needs at least one pattern, e.g. [\"*\"] or [\"deal.*\"]"));
+    }
+    if list.len() > MAX_PATTERNS {
+        return Err(CrmError::invalid(format!("`events` takes at most {MAX_PATTERNS} patterns")));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for p in list {
+        let p = events::parse_pattern(&p).map_err(|m| CrmError::invalid(format!("`events`: {m}")))?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+fn description(d: Option<String>) -> Result<Option<String>, CrmError> {
+    let d = d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
+    if d.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+        return Err(CrmError::invalid(format!("`description` is at most {MAX_DESCRIPTION} characters")));
+    }
+    Ok(d)
+}
+
+fn missing(id: &str) -> CrmError {
+    CrmError::Missing(format!("no webhook {id} in this organization; list_webhooks shows the ids"))
+}
+
+fn audit(p: &Principal, action: &str, id: &str, details: Value) -> AuditEntry {
+    AuditEntry::new(p.org_id(), &p.actor(), p.ip.as_deref(), action, Target::Webhook(id), details)
+}
+
+pub async fn create(
+    store: &Store,
+    p: &Principal,
+    input: CreateWebhookInput,
+    allow_private: bool,
+) -> Result<Webhook, CrmError> {
+    p.require(Scope::WebhooksManage)?;
+    let events = patterns(input.events)?;
+    let description = description(input.description)?;
+    let url = check_url(&input.url, allow_private).await?;
+    let now = time::now_ms();
+    let secret = Secret::generate();
+    let e = Endpoint {
+        id: format!("wh_{}", uuid::Uuid::now_v7().simple()),
+        org_id: p.org_id().clone(),
+        url,
+        events,
+        description,
+        enabled: input.enabled.unwrap_or(true),
+        secret: secret.clone(),
+        old_secret: None,
+        old_secret_until: None,
+        created_at: now,
+        updated_at: now,
+        failing_since: None,
+        disabled_reason: None,
+    };
+    if store.endpoints(p.org_id()).await?.len() >= MAX_ENDPOINTS {
+        return Err(CrmError::Conflict(format!(
+            "this organization has {MAX_ENDPOINTS} webhooks, the most it may have; delete one first"
+        )));
+    }
+    let mut tx = store.begin().await?;
+    tx.insert_endpoint(&e).await?;
+    let details = json!({ "url": e.url, "events": e.events, "enabled": e.enabled });
+    tx.insert_audit(&audit(p, "webhook.create", &e.id, details)).await?;
+    tx.commit().await?;
+    Ok(view(&e, Some(&secret), now))
+}
+
+pub async fn update(
+    store: &Store,
+    p: &Principal,
+    input: UpdateWebhookInput,
+    allow_private: bool,
+) -> Result<Webhook, CrmError> {
+    p.require(Scope::WebhooksManage)?;
+    let events = input.events.map(patterns).transpose()?;
+    let desc = input.description.map(|d| description(Some(d))).transpose()?;
+    let url = match &input.url {
+        Some(u) => Some(check_url(u, allow_private).await?),
+        None => None,
+    };
+    let now = time::now_ms();
+    let mut tx = store.begin().await?;
+    let mut e = tx.endpoint_for_update(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
+    let mut changes = serde_json::Map::new();
+    let mut note = |field: &str, before: Value, after: Value| {
+        if before != after {
+            changes.insert(field.to_owned(), json!({ "before": before, "after": after }));
+        }
+    };
+    if let Some(url) = url {
+        note("url", json!(e.url), json!(url));
+        e.url = url;
+    }
+    if let Some(events) = events {
+        note("events", json!(e.events), json!(events));
+        e.events = events;
+    }
+    if let Some(d) = desc {
+        note("description", json!(e.description), json!(d));
+        e.description = d;
+    }
+    if let Some(on) = input.enabled {
+        note("enabled", json!(e.enabled), json!(on));
+        if on && !e.enabled {
+            // Turned back on by a person: its failure run starts afresh.
+            e.disabled_reason = None;
+            e.failing_since = None;
+        }
+        e.enabled = on;
+    }
+    let rotated = input.rotate_secret.unwrap_or(false).then(Secret::generate);
+    if let Some(s) = &rotated {
+        e.old_secret = Some(std::mem::replace(&mut e.secret, s.clone()));
+        e.old_secret_until = Some(now + ROTATION_OVERLAP_MS);
+        changes.insert(
+            "secret".into(),
+            json!({ "rotated": true, "previous_valid_until": rfc3339(now + ROTATION_OVERLAP_MS) }),
+        );
+    }
+    if !changes.is_empty() {
+        e.updated_at = now;
+        tx.save_endpoint(&e).await?;
+        tx.insert_audit(&audit(p, "webhook.update", &e.id, json!({ "changes": changes }))).await?;
+    }
+    tx.commit().await?;
+    Ok(view(&e, rotated.as_ref(), now))
+}
+
+pub async fn delete(store: &Store, p: &Principal, input: WebhookIdInput) -> Result<DeletedWebhook, CrmError> {
+    p.require(Scope::WebhooksManage)?;
+    let mut tx = store.begin().await?;
+    let e = tx.endpoint_for_update(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
+    tx.delete_endpoint(p.org_id(), &e.id).await?;
+    tx.insert_audit(&audit(p, "webhook.delete", &e.id, json!({ "url": e.url, "events": e.events }))).await?;
+    tx.commit().await?;
+    Ok(DeletedWebhook { deleted: e.id })
+}
+
+pub async fn list(store: &Store, p: &Principal) -> Result<WebhookList, CrmError> {
+    p.require(Scope::WebhooksManage)?;
+    let now = time::now_ms();
+    Ok(WebhookList { items: store.endpoints(p.org_id()).await?.iter().map(|e| view(e, None, now)).collect() })
+}
+
+fn delivery_view(d: DeliveryView) -> WebhookDelivery {
+    let x = d.delivery;
+    WebhookDelivery {
+        next_attempt_at: (x.state == "pending").then(|| rfc3339(x.next_attempt_at)),
+        id: x.id,
+        event_type: x.event_type,
+        entity: x.entity,
+        record_id: x.record_id,
+        state: x.state,
+        created_at: rfc3339(x.created_at),
+        attempts: d
+            .attempts
+            .into_iter()
+            .map(|a| WebhookAttempt {
+                at: rfc3339(a.at),
+                status: a.status,
+                duration_ms: a.duration_ms,
+                error: a.error,
+                response: a.response,
+            })
+            .collect(),
+    }
+}
+
+/// Whether `s` looks like a delivery id (`msg_` and 32 hex digits), so that a bad cursor
+/// or id is refused by name instead of matching nothing.
+fn delivery_id(s: &str, what: &str) -> Result<(), CrmError> {
+    let hex = s.strip_prefix("msg_").unwrap_or("");
+    if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(CrmError::invalid(format!("`{what}` is not a delivery id (msg_…): {s:?}")))
+    }
+}
+
+pub async fn deliveries(
+    store: &Store,
+    p: &Principal,
+    input: ListWebhookDeliveriesInput,
+) -> Result<WebhookDeliveries, CrmError> {
+    p.require(Scope::WebhooksManage)?;
+    let limit = input.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(CrmError::invalid(format!("`limit` is 1 to {MAX_PAGE}, got {limit}")));
+    }
+    if let Some(c) = &input.cursor {
+        delivery_id(c, "cursor")?;
+    }
+    store.endpoint(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
+    let mut page = store.deliveries(p.org_id(), &input.id, input.cursor.as_deref(), limit + 1).await?;
+    let more = page.len() > limit as usize;
+    page.truncate(limit as usize);
+    let next_cursor = if more { page.last().map(|d| d.delivery.id.clone()) } else { None };
+    Ok(WebhookDeliveries { items: page.into_iter().map(delivery_view).collect(), next_cursor })
+}
+
+pub async fn resend(
+    store: &Store,
+    p: &Principal,
+    input: ResendWebhookDeliveryInput,
+) -> Result<WebhookDelivery, CrmError> {
+    p.require(Scope::WebhooksManage)?;
+    let id = input.delivery_id;
+    delivery_id(&id, "delivery_id")?;
+    let gone =
+        || CrmError::Missing(format!("no delivery {id} in this organization; list_webhook_deliveries shows them"));
+    let endpoint_id = store.delivery_endpoint(p.org_id(), &id).await?.ok_or_else(gone)?;
+    let e = store.endpoint(p.org_id(), &endpoint_id).await?.ok_or_else(gone)?;
+    if !e.enabled {
+        return Err(CrmError::Conflict(format!(
+            "webhook {} is turned off; update_webhook with enabled: true first, then resend",
+            e.id
+        )));
+    }
+    let now = time::now_ms();
+    let d = store
+        .resend_delivery(p.org_id(), &id, now, &audit(p, "webhook.resend", &e.id, json!({ "delivery_id": id })))
+        .await?
+        .ok_or_else(gone)?;
+    Ok(delivery_view(DeliveryView { delivery: d, attempts: Vec::new() }))
+}
