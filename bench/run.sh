@@ -597,6 +597,8 @@ done
 
 CPU=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 mkdir -p docs
+# bench/webhooks.sh's section of the report stays as it was.
+KEEP_WEBHOOKS=$(sed -n '/<!-- webhooks:start -->/,/<!-- webhooks:end -->/p' "$REPORT" 2>/dev/null || true)
 cat >"$REPORT" <<EOF
 # Benchmarks
 
@@ -679,6 +681,9 @@ requests in all) the server process wrote ${GET_WRITTEN} bytes to storage (\`wri
 EOF
 if ((${#NOTES[@]})); then
     { echo; echo "wrk reported socket errors:"; echo; printf -- '- %s\n' "${NOTES[@]}"; } >>"$REPORT"
+fi
+if [[ -n $KEEP_WEBHOOKS ]]; then
+    printf '\n%s\n' "$KEEP_WEBHOOKS" >>"$REPORT"
 fi
 
 printf '\n%s\n\n' "$TABLE"

@@ -74,8 +74,8 @@ impl Deref for AppState {
 const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl App {
-    /// Purges the trash past `RAPPORT_TRASH_DAYS` and forgets idempotency keys past 24
-    /// hours. Every process may run it: each purge is one transaction, and a second finds
+    /// Purges the trash past `RAPPORT_TRASH_DAYS`, forgets idempotency keys past 24 hours
+    /// and webhook deliveries 30 days after they ended. Every process may run it: each purge is one transaction, and a second finds
     /// nothing left to do.
     pub async fn housekeeping(&self) {
         let now = crate::time::now_ms();
@@ -83,6 +83,11 @@ impl App {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "purged the trash"),
             Err(e) => tracing::warn!(error = %e, "could not purge the trash"),
+        }
+        match self.store.prune_deliveries(now - crate::webhooks::deliver::KEEP_ENDED_MS).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "forgot ended webhook deliveries"),
+            Err(e) => tracing::warn!(error = %e, "could not forget ended webhook deliveries"),
         }
         if let Err(e) = self.store.expire_idempotency(now).await {
             tracing::warn!(error = %e, "could not expire idempotency keys");

@@ -7,6 +7,7 @@ mod keys;
 mod people;
 mod records;
 pub mod session;
+mod webhooks;
 
 use askama::Template;
 use axum::Router;
@@ -40,6 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/users", get(people::page).post(people::invite))
         .route("/settings/users/{id}/role", post(people::set_role))
         .route("/settings/users/{id}/active", post(people::set_active))
+        .route("/settings/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/settings/webhooks/{id}", get(webhooks::show).post(webhooks::update))
+        .route("/settings/webhooks/{id}/rotate", get(webhooks::confirm_page).post(webhooks::rotate))
+        .route("/settings/webhooks/{id}/delete", get(webhooks::confirm_page).post(webhooks::delete))
+        .route("/settings/webhooks/deliveries/{delivery_id}/resend", post(webhooks::resend))
         .route("/settings/audit", get(activity::audit))
         .route("/activity", get(activity::activity))
         .route("/records", get(records::index))
@@ -91,6 +97,7 @@ const NAV: &[(&str, &str, Option<Scope>)] = &[
     ("/records", "Records", None),
     ("/settings/keys", "API keys", Some(Scope::KeysManage)),
     ("/settings/users", "Users", Some(Scope::UsersManage)),
+    ("/settings/webhooks", "Webhooks", Some(Scope::WebhooksManage)),
     ("/settings/audit", "Audit log", Some(Scope::AuditRead)),
 ];
 

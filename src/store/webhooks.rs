@@ -206,6 +206,47 @@ impl Tx {
         Ok(())
     }
 
+    async fn finish_attempt(&mut self, due: &DueDelivery, o: &Outcome) -> StoreResult<Option<Millis>> {
+        let a = &o.attempt;
+        self.execute(
+            "INSERT INTO webhook_attempts (id, delivery_id, at, status, duration_ms, error, response) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                uuid::Uuid::now_v7().to_string().into(),
+                (&due.delivery.id).into(),
+                a.at.into(),
+                a.status.into(),
+                a.duration_ms.into(),
+                (&a.error).into(),
+                (&a.response).into(),
+            ],
+        )
+        .await?;
+        let finished = (o.state != "pending").then_some(a.at);
+        self.execute(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $2, next_attempt_at = $3, lease_until = NULL, \
+             last_status = $4, finished_at = $5 WHERE id = $1",
+            &[(&due.delivery.id).into(), o.state.into(), o.next_attempt_at.into(), a.status.into(), finished.into()],
+        )
+        .await?;
+        if o.success {
+            self.execute(
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
+                &[(&due.endpoint.id).into()],
+            )
+            .await?;
+            return Ok(None);
+        }
+        let mut r = self
+            .fetch_one(
+                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1 \
+                 RETURNING failing_since",
+                &[(&due.endpoint.id).into(), a.at.into()],
+            )
+            .await?;
+        Ok(r.as_mut().map(|r| r.int(0)).transpose()?.flatten())
+    }
+
     pub async fn insert_endpoint(&mut self, e: &Endpoint) -> StoreResult<()> {
         let sql = format!(
             "INSERT INTO webhook_endpoints ({ENDPOINT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -342,54 +383,17 @@ impl Store {
             .collect()
     }
 
-    /// Records an attempt and what follows it. On failure the endpoint's failure run starts
-    /// (or goes on); on success it ends. Answers the endpoint's failure run start.
-    pub async fn finish_attempt(&self, due: &DueDelivery, o: &Outcome) -> StoreResult<Option<Millis>> {
+    /// Records attempts and what follows each, in one transaction. On failure the
+    /// endpoint's failure run starts (or goes on); on success it ends. Answers, for each,
+    /// when its endpoint's failure run started.
+    pub async fn finish_attempts(&self, done: &[(DueDelivery, Outcome)]) -> StoreResult<Vec<Option<Millis>>> {
         let mut tx = self.begin().await?;
-        let a = &o.attempt;
-        tx.execute(
-            "INSERT INTO webhook_attempts (id, delivery_id, at, status, duration_ms, error, response) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                uuid::Uuid::now_v7().to_string().into(),
-                (&due.delivery.id).into(),
-                a.at.into(),
-                a.status.into(),
-                a.duration_ms.into(),
-                (&a.error).into(),
-                (&a.response).into(),
-            ],
-        )
-        .await?;
-        let finished = (o.state != "pending").then_some(a.at);
-        tx.execute(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $2, next_attempt_at = $3, lease_until = NULL, \
-             last_status = $4, finished_at = $5 WHERE id = $1",
-            &[
-                (&due.delivery.id).into(),
-                o.state.into(),
-                o.next_attempt_at.into(),
-                a.status.into(),
-                finished.into(),
-            ],
-        )
-        .await?;
-        let since = if o.success {
-            tx.execute("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1", &[(&due.endpoint.id).into()])
-                .await?;
-            None
-        } else {
-            let mut r = tx
-                .fetch_one(
-                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1 \
-                     RETURNING failing_since",
-                    &[(&due.endpoint.id).into(), a.at.into()],
-                )
-                .await?;
-            r.as_mut().map(|r| r.int(0)).transpose()?.flatten()
-        };
+        let mut out = Vec::with_capacity(done.len());
+        for (due, o) in done {
+            out.push(tx.finish_attempt(due, o).await?);
+        }
         tx.commit().await?;
-        Ok(since)
+        Ok(out)
     }
 
     /// Turns an endpoint off for `reason` (it answered 410, or failed for 5 days), with the
@@ -469,6 +473,19 @@ impl Store {
             d.attempts.drain(..extra);
         }
         Ok(out)
+    }
+
+    /// Forgets deliveries that ended (delivered or failed) before `before`, with their
+    /// attempts; answers how many.
+    pub async fn prune_deliveries(&self, before: Millis) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let ended = "SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1";
+        tx.execute(&format!("DELETE FROM webhook_attempts WHERE delivery_id IN ({ended})"), &[before.into()]).await?;
+        let n = tx
+            .execute("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1", &[before.into()])
+            .await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// The endpoint a delivery belongs to.

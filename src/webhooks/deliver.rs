@@ -17,6 +17,8 @@ use crate::time::{self, Millis};
 /// Waits between a failed attempt and the next: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
 /// 10 h; after the eighth attempt the delivery fails (SPEC section 10).
 pub const SCHEDULE_MS: &[Millis] = &[5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+/// How long a delivery's history is kept once it ended.
+pub const KEEP_ENDED_MS: Millis = 30 * 24 * 3_600_000;
 /// An endpoint failing this long is turned off.
 pub const FAILING_FOR_MS: Millis = 5 * 24 * 3_600_000;
 /// How long a claim holds a delivery: past the request timeout, so no other process takes
@@ -69,13 +71,21 @@ pub fn client(allow_private: bool) -> reqwest::Client {
 }
 
 /// Drains the outbox until `stop`: claims what is due while there is room in flight, and
-/// waits for a slot, new work or `IDLE` otherwise. Requests still in flight at shutdown are
-/// dropped; their leases run out and another attempt sends them (at least once).
+/// waits for a slot, new work or `IDLE` otherwise. What the requests came to is recorded in
+/// batches, one transaction for all that finished meanwhile (on SQLite one fsync, not one per
+/// delivery). Requests still in flight at shutdown are dropped; their leases run out and
+/// another attempt sends them (at least once).
 pub async fn run(state: AppState, stop: CancellationToken) {
     let http = client(state.settings.webhook_allow_private);
     let mut flying = tokio::task::JoinSet::new();
+    let mut done: Vec<(DueDelivery, Outcome)> = Vec::new();
     loop {
-        while flying.try_join_next().is_some() {}
+        while let Some(r) = flying.try_join_next() {
+            done.extend(r.ok());
+        }
+        if !done.is_empty() {
+            record(&state, std::mem::take(&mut done)).await;
+        }
         let room = IN_FLIGHT - flying.len();
         let now = time::now_ms();
         let claimed = match state.store.deliveries_due(now).await {
@@ -89,63 +99,69 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         if due.is_empty() {
             tokio::select! {
                 _ = tokio::time::sleep(IDLE) => {}
-                Some(_) = flying.join_next(), if !flying.is_empty() => {}
+                Some(r) = flying.join_next(), if !flying.is_empty() => done.extend(r.ok()),
                 _ = stop.cancelled() => return,
             }
             continue;
         }
         for d in due {
-            let (state, http) = (state.clone(), http.clone());
-            flying.spawn(async move { send(&state, &http, d).await });
+            let (http, allow_private) = (http.clone(), state.settings.webhook_allow_private);
+            flying.spawn(async move {
+                let outcome = send(&http, &d, allow_private).await;
+                (d, outcome)
+            });
         }
     }
 }
 
-async fn send(state: &AppState, http: &reqwest::Client, d: DueDelivery) {
-    let store = state.store.as_ref();
+/// Sends one delivery and says what follows: delivered, failed, or pending again later.
+async fn send(http: &reqwest::Client, d: &DueDelivery, allow_private: bool) -> Outcome {
     let started = Instant::now();
     let now = time::now_ms();
-    let (status, error, response, retry_after) =
-        attempt(http, &d, &d.payload, now, state.settings.webhook_allow_private).await;
+    let (status, error, response, retry_after) = attempt(http, d, &d.payload, now, allow_private).await;
     let attempts = d.delivery.attempts + 1;
     let ok = status.is_some_and(|s| (200..300).contains(&s));
-    let gone = status == Some(410);
     let (state_name, next) = if ok {
         ("delivered", now)
-    } else if gone || attempts as usize > SCHEDULE_MS.len() {
+    } else if status == Some(410) || attempts as usize > SCHEDULE_MS.len() {
         ("failed", now)
     } else {
         let wait = SCHEDULE_MS[attempts as usize - 1].max(retry_after.unwrap_or(0));
         ("pending", now + wait)
     };
-    let outcome = Outcome {
+    Outcome {
         attempt: Attempt { at: now, status, duration_ms: started.elapsed().as_millis() as i64, error, response },
         state: state_name,
         next_attempt_at: next,
         success: ok,
-    };
-    state.metrics.webhook_delivery(if ok {
-        "delivered"
-    } else if state_name == "failed" {
-        "failed"
-    } else {
-        "retrying"
-    });
-    let since = match store.finish_attempt(&d, &outcome).await {
+    }
+}
+
+/// Records finished attempts, counts them, and turns off the endpoints that answered 410 or
+/// have failed for 5 days, with the audit entry that says why.
+async fn record(state: &AppState, done: Vec<(DueDelivery, Outcome)>) {
+    let store = state.store.as_ref();
+    let since = match store.finish_attempts(&done).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(error = %e, delivery = %d.delivery.id, "could not record a webhook attempt");
+            // Their leases run out and they are sent again.
+            tracing::warn!(error = %e, deliveries = done.len(), "could not record webhook attempts");
             return;
         }
     };
-    let reason = if gone {
-        Some("the endpoint answered 410 Gone")
-    } else if since.is_some_and(|s| now - s >= FAILING_FOR_MS) {
-        Some("the endpoint failed every delivery for 5 days")
-    } else {
-        None
-    };
-    if let Some(reason) = reason {
+    for ((d, o), since) in done.iter().zip(since) {
+        state.metrics.webhook_delivery(match o.state {
+            "delivered" => "delivered",
+            "failed" => "failed",
+            _ => "retrying",
+        });
+        let reason = if o.attempt.status == Some(410) {
+            "the endpoint answered 410 Gone"
+        } else if since.is_some_and(|s| o.attempt.at - s >= FAILING_FOR_MS) {
+            "the endpoint failed every delivery for 5 days"
+        } else {
+            continue;
+        };
         let audit = AuditEntry::new(
             &d.org_id,
             &Actor::System,

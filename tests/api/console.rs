@@ -483,3 +483,316 @@ async fn links_cannot_open_an_account_beyond_the_sender_or_reset_a_chosen_passwo
     rapport::keys::users::set_active(&app.store, &app.default_org, &cli, "admin@example.com", false).await.unwrap();
     assert_eq!(Browser::new(&app.base).get(link.url.strip_prefix(&app.base).unwrap()).await.status, StatusCode::GONE);
 }
+
+// ------------------------------------------------------------------ Settings → Webhooks
+
+/// What a webhook receiver on 127.0.0.1 got: each request's `webhook-id`,
+/// `webhook-timestamp`, `webhook-signature` and raw body. It answers 204.
+#[derive(Clone, Default)]
+struct Hooks(std::sync::Arc<std::sync::Mutex<Vec<[String; 4]>>>);
+
+impl Hooks {
+    async fn start() -> (Hooks, String) {
+        let hooks = Hooks::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got = hooks.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| async move {
+                let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                got.0.lock().unwrap().push([h("webhook-id"), h("webhook-timestamp"), h("webhook-signature"), body]);
+                StatusCode::NO_CONTENT
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (hooks, url)
+    }
+
+    fn got(&self) -> Vec<[String; 4]> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Whether `secret` (`whsec_…`) made one of the request's signatures.
+fn signed_with(secret: &str, [id, timestamp, signature, body]: &[String; 4]) -> bool {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key = b64.decode(secret.strip_prefix("whsec_").expect("a whsec_ secret")).unwrap();
+    let mut mac = hmac::Hmac::<sha2_11::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    signature.split(' ').any(|s| s == expected)
+}
+
+/// The secret a page shows once.
+fn secret_in(page: &Page) -> String {
+    let at = page.body.find("id=\"new-secret\">").expect("a secret shown") + 16;
+    page.body[at..].split('<').next().unwrap().to_owned()
+}
+
+async fn webhooks(app: &TestApp) -> Vec<serde_json::Value> {
+    app.ok("list_webhooks", serde_json::json!({})).await["items"].as_array().unwrap().clone()
+}
+
+/// Reloads `path` until `ok` holds for its body (20 s at most); the last page.
+async fn page_until(b: &mut Browser, path: &str, ok: impl Fn(&str) -> bool) -> Page {
+    for _ in 0..200 {
+        let page = b.get(path).await;
+        if ok(&page.body) {
+            return page;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let page = b.get(path).await;
+    panic!("{path} never showed what was expected:\n{}", page.body);
+}
+
+#[tokio::test]
+async fn webhooks_are_created_edited_rotated_resent_and_deleted_in_the_console() {
+    let app = spawn_app().await;
+    let (hooks, url) = Hooks::start().await;
+    let mut b = logged_in(&app).await;
+    let page = b.get("/settings/webhooks").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("href=\"/settings/webhooks\" aria-current=\"page\">Webhooks</a>"), "{}", page.body);
+    assert!(page.body.contains("No webhooks yet"));
+    let csrf = page.csrf();
+
+    // Refused input comes back with the message and what was typed; nothing is made.
+    let page = b
+        .post(
+            "/settings/webhooks",
+            &[("csrf", &csrf), ("url", &url), ("events", "contact.created, deal.exploded"), ("description", "Kept")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("`deal.exploded` is not an event pattern"), "{}", page.body);
+    assert!(page.body.contains(&format!("value=\"{url}\"")) && page.body.contains("value=\"Kept\""));
+    assert!(page.body.contains("value=\"contact.created, deal.exploded\""));
+    assert!(page.body.contains("aria-invalid=\"true\"") && !page.body.contains("whsec_"));
+    let page = b.post("/settings/webhooks", &[("csrf", &csrf), ("url", "ftp://example.com/x"), ("events", "*")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("`url`"), "{}", page.body);
+    assert!(webhooks(&app).await.is_empty());
+
+    // Created: the secret is shown this once, with how a receiver checks it.
+    let page = b
+        .post(
+            "/settings/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("url", &url),
+                ("events", "contact.* deal.*,*.deleted"),
+                ("description", "CRM sync"),
+                ("enabled", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::CREATED, "{}", page.body);
+    let secret = secret_in(&page);
+    assert!(secret.starts_with("whsec_") && secret.len() > 30, "{secret}");
+    for words in
+        ["shown only this once", "you will not see it again", "webhook-id", "webhook-timestamp", "webhook-signature"]
+    {
+        assert!(page.body.contains(words), "{words}: {}", page.body);
+    }
+    assert!(page.body.contains("data-copy=\"new-secret\""), "a copy button");
+    let list = webhooks(&app).await;
+    assert_eq!(list.len(), 1);
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(list[0]["events"], serde_json::json!(["contact.*", "deal.*", "*.deleted"]));
+    assert_eq!(list[0]["description"], "CRM sync");
+    assert_eq!(list[0]["enabled"], true);
+    let endpoint = format!("/settings/webhooks/{id}");
+
+    // The list and the endpoint's page never show it.
+    let page = b.get("/settings/webhooks").await;
+    assert!(page.body.contains(&url) && page.body.contains("CRM sync") && page.body.contains("*.deleted"));
+    assert!(!page.body.contains(&secret) && !page.body.contains("whsec_"), "{}", page.body);
+    let page = b.get(&endpoint).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains(&secret) && !page.body.contains("whsec_"));
+    assert!(page.body.contains("No deliveries yet"));
+
+    // A change is delivered, signed with the secret shown, and listed with its attempt.
+    app.create_contacts(serde_json::json!([{ "first_name": "Hooked" }])).await;
+    let page = page_until(&mut b, &endpoint, |body| body.contains("HTTP 204")).await;
+    assert!(page.body.contains("contact.created") && page.body.contains(">delivered<"), "{}", page.body);
+    let got = hooks.got();
+    assert_eq!(got.len(), 1);
+    assert!(signed_with(&secret, &got[0]), "the delivery is signed with the secret shown");
+    let delivery = got[0][0].clone();
+    assert!(page.body.contains(&format!("data-delivery=\"{delivery}\"")));
+
+    // Resend: back to the endpoint's page with a message; a second attempt follows.
+    let csrf = page.csrf();
+    let resend = format!("/settings/webhooks/deliveries/{delivery}/resend");
+    let res = b.post(&resend, &[("csrf", &csrf), ("endpoint", &id)]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(res.location(), endpoint);
+    let page = b.get(&endpoint).await;
+    assert!(page.body.contains("again now"), "{}", page.body);
+    page_until(&mut b, &endpoint, |body| body.matches("HTTP 204").count() == 2).await;
+    assert_eq!(hooks.got().len(), 2);
+    let res =
+        b.post("/settings/webhooks/deliveries/msg_0123456789abcdef0123456789abcdef/resend", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+
+    // Edited: every field, and the switch off; resending then is refused with a message.
+    let res = b.post(&endpoint, &[("csrf", &csrf), ("url", &url), ("events", "*"), ("description", "Renamed")]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let list = webhooks(&app).await;
+    assert_eq!(list[0]["events"], serde_json::json!(["*"]));
+    assert_eq!((list[0]["description"].as_str(), list[0]["enabled"].as_bool()), (Some("Renamed"), Some(false)));
+    let page = b.get(&endpoint).await;
+    assert!(page.body.contains("Saved the webhook") && page.body.contains(">Disabled<"), "{}", page.body);
+    b.post(&resend, &[("csrf", &csrf), ("endpoint", &id)]).await;
+    assert!(b.get(&endpoint).await.body.contains("This webhook is disabled"));
+    // A refused edit keeps what was typed and changes nothing.
+    let page = b.post(&endpoint, &[("csrf", &csrf), ("url", &url), ("events", ""), ("enabled", "true")]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("`events` needs at least one pattern"), "{}", page.body);
+    assert_eq!(webhooks(&app).await[0]["enabled"], false);
+    let res = b
+        .post(&endpoint, &[("csrf", &csrf), ("url", &url), ("events", "*"), ("description", ""), ("enabled", "true")])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let list = webhooks(&app).await;
+    assert!(list[0]["enabled"] == true && list[0].get("description").is_none(), "{list:?}");
+
+    // Rotate: a confirm page, then a new secret shown once; the old one signs for 24 hours.
+    let page = b.get(&format!("{endpoint}/rotate")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("24 hours") && page.body.contains("Rotate secret"));
+    let page = b.post(&format!("{endpoint}/rotate"), &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let rotated = secret_in(&page);
+    assert!(rotated.starts_with("whsec_") && rotated != secret);
+    assert!(page.body.contains("keeps working for 24 hours") && page.body.contains("you will not see it again"));
+    let page = b.get(&endpoint).await;
+    assert!(!page.body.contains("whsec_") && page.body.contains("Previous secret"));
+    app.create_contacts(serde_json::json!([{ "first_name": "Rotated" }])).await;
+    page_until(&mut b, &endpoint, |body| body.matches("HTTP 204").count() == 3).await;
+    let last = hooks.got().pop().unwrap();
+    assert!(signed_with(&rotated, &last) && signed_with(&secret, &last), "both secrets sign meanwhile");
+
+    // Another organization's endpoint, and one that is not there, are not found.
+    assert_eq!(b.get("/settings/webhooks/wh_0123456789abcdef0123456789abcdef").await.status, StatusCode::NOT_FOUND);
+    let (_, other_key) = app.new_org("elsewhere").await;
+    let theirs =
+        app.call_as(&other_key, "create_webhook", serde_json::json!({ "url": url, "events": ["*"] })).await.unwrap();
+    let theirs = format!("/settings/webhooks/{}", theirs["id"].as_str().unwrap());
+    assert_eq!(b.get(&theirs).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(b.post(&format!("{theirs}/delete"), &[("csrf", &csrf)]).await.status, StatusCode::NOT_FOUND);
+
+    // Delete: a confirm page, then gone, with a message on the list.
+    let page = b.get(&format!("{endpoint}/delete")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Delete webhook"));
+    let res = b.post(&format!("{endpoint}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(res.location(), "/settings/webhooks");
+    let page = b.get("/settings/webhooks").await;
+    assert!(page.body.contains("Deleted the webhook") && page.body.contains("No webhooks yet"), "{}", page.body);
+    assert!(webhooks(&app).await.is_empty());
+    assert_eq!(b.get(&endpoint).await.status, StatusCode::NOT_FOUND);
+
+    // Each change is audited with the person as the actor.
+    let owner = app.store.user_by_email(&app.default_org.id, "owner@localhost").await.unwrap().unwrap();
+    let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 50).await.unwrap();
+    for action in ["webhook.create", "webhook.update", "webhook.resend", "webhook.delete"] {
+        let entry = audit.iter().find(|e| e.action == action).unwrap_or_else(|| panic!("{action}: {audit:?}"));
+        assert_eq!((entry.actor.kind(), entry.actor.id()), ("user", Some(owner.id.as_str())), "{action}");
+    }
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_newest_first_with_older_pages() {
+    let app = spawn_app().await;
+    let (_hooks, url) = Hooks::start().await;
+    let hook = app.ok("create_webhook", serde_json::json!({ "url": url, "events": ["contact.created"] })).await;
+    let endpoint = format!("/settings/webhooks/{}", hook["id"].as_str().unwrap());
+    let contacts: Vec<serde_json::Value> =
+        (0..30).map(|i| serde_json::json!({ "first_name": format!("Paged{i:02}") })).collect();
+    let made = app.create_contacts(serde_json::Value::Array(contacts)).await;
+    let mut b = logged_in(&app).await;
+    let page = b.get(&endpoint).await;
+    assert_eq!(page.body.matches("data-delivery=\"").count(), 25, "{}", page.body);
+    let newest = made.last().unwrap()["id"].as_str().unwrap();
+    let first = page.body.split("data-delivery=\"").nth(1).unwrap();
+    assert!(first.split("</li>").next().unwrap().contains(newest), "newest first");
+    let next = page.body.split(&format!("href=\"{endpoint}?cursor=")).nth(1).expect("a link to older deliveries");
+    let next = format!("{endpoint}?cursor={}", next.split('"').next().unwrap());
+    let older = b.get(&next).await;
+    assert_eq!(older.status, StatusCode::OK);
+    assert_eq!(older.body.matches("data-delivery=\"").count(), 5);
+    assert!(older.body.contains(made[0]["id"].as_str().unwrap()));
+    assert!(older.body.contains("Newest deliveries") && !older.body.contains("?cursor="));
+    assert_eq!(b.get(&format!("{endpoint}?cursor=forged")).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn forged_webhook_forms_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let hook = app.ok("create_webhook", serde_json::json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })).await;
+    let endpoint = format!("/settings/webhooks/{}", hook["id"].as_str().unwrap());
+    let mut b = logged_in(&app).await;
+    let forged = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    for csrf in [None, Some(forged)] {
+        let mut form = vec![("url", "http://127.0.0.1:9/forged"), ("events", "*")];
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        let page = b.post("/settings/webhooks", &form).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert!(page.body.contains("CSRF"), "{}", page.body);
+        for path in [endpoint.clone(), format!("{endpoint}/rotate"), format!("{endpoint}/delete")] {
+            assert_eq!(b.post(&path, &form).await.status, StatusCode::FORBIDDEN, "{path}");
+        }
+    }
+    let list = webhooks(&app).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["url"], hook["url"]);
+    assert!(list[0].get("previous_secret_expires_at").is_none(), "not rotated");
+}
+
+#[tokio::test]
+async fn members_and_viewers_cannot_reach_webhooks() {
+    let app = spawn_app().await;
+    let hook = app.ok("create_webhook", serde_json::json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })).await;
+    let endpoint = format!("/settings/webhooks/{}", hook["id"].as_str().unwrap());
+    for role in ["member", "viewer"] {
+        let email = format!("{role}@example.com");
+        rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), &email, None, role).await.unwrap();
+        set_password(&app, &email).await;
+        let mut b = Browser::new(&app.base);
+        assert_eq!(b.login(&email, PASSWORD).await.status, StatusCode::SEE_OTHER);
+        let page = b.get("/activity").await;
+        assert!(!page.body.contains("/settings/webhooks"), "{role} is not shown the link");
+        let csrf = page.csrf();
+        for path in ["/settings/webhooks".to_owned(), endpoint.clone(), format!("{endpoint}/rotate")] {
+            let page = b.get(&path).await;
+            assert_eq!(page.status, StatusCode::FORBIDDEN, "{role} {path}");
+            assert!(page.body.contains("Not allowed"));
+        }
+        let form = [("csrf", csrf.as_str()), ("url", "http://127.0.0.1:9/theirs"), ("events", "*")];
+        for path in ["/settings/webhooks".to_owned(), endpoint.clone(), format!("{endpoint}/delete")] {
+            assert_eq!(b.post(&path, &form).await.status, StatusCode::FORBIDDEN, "{role} {path}");
+        }
+    }
+    let list = webhooks(&app).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["url"], hook["url"]);
+    // An admin holds webhooks:manage.
+    rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), "admin@example.com", None, "admin")
+        .await
+        .unwrap();
+    set_password(&app, "admin@example.com").await;
+    let mut b = Browser::new(&app.base);
+    b.login("admin@example.com", PASSWORD).await;
+    let page = b.get("/settings/webhooks").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("http://127.0.0.1:9/hook"));
+}

@@ -153,11 +153,11 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
         next_attempt_at: now,
         success: true,
     };
-    store.finish_attempt(&first[0], &done("delivered")).await.unwrap();
+    store.finish_attempts(&[(first[0].clone(), done("delivered"))]).await.unwrap();
     let second = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].delivery.event_type, "contact.updated", "deleted is not subscribed, created went out");
-    store.finish_attempt(&second[0], &done("delivered")).await.unwrap();
+    store.finish_attempts(&[(second[0].clone(), done("delivered"))]).await.unwrap();
     assert!(store.claim_deliveries(now, now + 60_000, 10).await.unwrap().is_empty());
 
     let listed = store.deliveries(org, "wh_contacts", None, 10).await.unwrap();
@@ -184,7 +184,7 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
         success: false,
         ..done("pending")
     };
-    assert_eq!(store.finish_attempt(&retry[0], &failed(now)).await.unwrap(), Some(now));
+    assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now))]).await.unwrap()[0], Some(now));
     let retry = store.claim_deliveries(now + 1, now + 60_000, 10).await.unwrap();
-    assert_eq!(store.finish_attempt(&retry[0], &failed(now + 1)).await.unwrap(), Some(now));
+    assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 1))]).await.unwrap()[0], Some(now));
 }

@@ -466,15 +466,18 @@ async fn a_killed_server_loses_no_pending_delivery() {
     assert!(ok);
 }
 
-#[tokio::test]
+/// Two `serve` processes (on PostgreSQL when the tests run there) drain one outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_send_each_delivery_once() {
-    let app = spawn_app().await;
-    let second = app.second_server().await;
+    let app = spawn_app_with(ServeArgs { webhook_sender: false, ..serve_args() }).await;
     let r = Receiver::start().await;
     endpoint(&app, &r, &["*"]).await;
+    let env = [("RAPPORT_WEBHOOK_ALLOW_PRIVATE", "true")];
+    let (p1, p2) = (start_other_process(&app.db_url, &env), start_other_process(&app.db_url, &env));
+    let (first, second) = (app.at(&p1.base), app.at(&p2.base));
     let n = 40;
     let writes = (0..n).map(|i| {
-        let app = if i % 2 == 0 { &app } else { &second };
+        let app = if i % 2 == 0 { &first } else { &second };
         app.call("create_contacts", json!({ "contacts": [{ "first_name": format!("C{i}") }] }))
     });
     for w in futures::future::join_all(writes).await {
@@ -555,4 +558,63 @@ async fn the_ssrf_guard_refuses_private_targets_when_saved_and_when_sent() {
     assert!(d["attempts"][0]["status"].is_null(), "{d:#}");
     assert!(d["attempts"][0]["error"].as_str().unwrap().contains("not sent"), "{d:#}");
     assert!(r.got().is_empty(), "nothing reached the receiver");
+}
+
+#[tokio::test]
+async fn ended_deliveries_are_forgotten_after_30_days_and_pending_ones_kept() {
+    let app = spawn_app().await;
+    let r = Receiver::start().await;
+    r.answer(&[(200, None), (500, None)]);
+    let hook = endpoint(&app, &r, &["contact.created"]).await;
+    let hid = hook["id"].as_str().unwrap().to_owned();
+    app.create_contacts(json!([{ "first_name": "Old" }])).await;
+    after_attempts(&app, &hid, 1).await;
+    app.create_contacts(json!([{ "first_name": "Pending" }])).await;
+    r.wait_for(2).await;
+    let ok = holds_within(Duration::from_secs(10), || async {
+        deliveries(&app, &hid).await.iter().all(|d| !d["attempts"].as_array().unwrap().is_empty())
+    })
+    .await;
+    assert!(ok);
+    // Both 31 days old: the delivered one goes, the one still pending stays.
+    app.sql(
+        "UPDATE webhook_deliveries SET finished_at = finished_at - 2678400000, created_at = created_at - 2678400000 WHERE org_id = $1",
+        app.default_org.id.as_str(),
+    )
+    .await;
+    app.state.housekeeping().await;
+    let left = deliveries(&app, &hid).await;
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert_eq!((left[0]["state"].as_str(), left[0]["attempts"].as_array().unwrap().len()), (Some("pending"), 1));
+}
+
+#[tokio::test]
+async fn a_link_announces_both_records_and_a_merge_the_kept_and_the_merged() {
+    let app = spawn_app().await;
+    let r = Receiver::start().await;
+    endpoint(&app, &r, &["*.linked", "*.merged", "*.deleted"]).await;
+    let c = app.create_contacts(json!([{ "first_name": "Ada" }, { "first_name": "Ada L." }])).await;
+    let (keep, other) = (c[0]["id"].as_str().unwrap(), c[1]["id"].as_str().unwrap());
+    let co = app.create_companies(json!([{ "name": "Acme" }])).await[0]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        "link_records",
+        json!({ "links": [{ "from": { "entity": "contact", "id": keep }, "to": { "entity": "company", "id": co } }] }),
+    )
+    .await;
+    app.ok("merge_records", json!({ "entity": "contact", "keep_id": keep, "merge_ids": [other] })).await;
+    let got = r.wait_for(4).await;
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|g| format!("{} {}", g.body["type"].as_str().unwrap(), g.body["data"]["id"].as_str().unwrap()))
+        .collect();
+    seen.sort();
+    let mut want = vec![
+        format!("company.linked {co}"),
+        format!("contact.linked {keep}"),
+        format!("contact.merged {keep}"),
+        format!("contact.deleted {other}"),
+    ];
+    want.sort();
+    assert_eq!(seen, want);
+    assert!(!holds_within(Duration::from_secs(1), || async { r.got().len() > 4 }).await, "{:#?}", r.got());
 }

@@ -62,6 +62,9 @@ export RAPPORT_DATABASE_URL="${RAPPORT_BROWSER_DATABASE_URL:-sqlite://$TMP/rappo
 export NO_COLOR=1 PYTHONDONTWRITEBYTECODE=1
 log "database: ${RAPPORT_DATABASE_URL%%://*}://…"
 
+# The webhooks test's receiver listens on 127.0.0.1 over plain http.
+export RAPPORT_WEBHOOK_ALLOW_PRIVATE=true
+
 # The setup link `serve` prints on an empty database is where the tests begin.
 SETUP_RE='http://[^ ]+/setup\?token=[A-Za-z0-9_-]+'
 start_server "$SETUP_RE" || { log "(is the database empty? only then is there a setup link)"; exit 1; }

@@ -14,11 +14,18 @@ The tests share one server and run in file order: the first sets the owner's pas
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
 import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -277,6 +284,10 @@ def test_forged_posts_are_refused(owner: Page) -> None:
     assert r.status == 403
     page.reload()
     assert page.locator("li.key-card").count() == before
+    r = page.request.post(f"{BASE}/settings/webhooks", form={"url": "http://127.0.0.1:9/forged", "events": "*"})
+    assert r.status == 403 and "CSRF" in r.text()
+    page.goto("/settings/webhooks")
+    expect(page.get_by_text("No webhooks yet.")).to_be_visible()
     # A session cookie opens no API route.
     r = page.request.get(f"{BASE}/api/v1/keys")
     assert r.status == 401
@@ -340,11 +351,194 @@ def test_agent_writes_show_on_activity_and_the_record(owner: Page) -> None:
     expect(page.get_by_text("No contacts match")).to_be_visible()
 
 
+class Receiver:
+    """A webhook receiver on 127.0.0.1 (Python's http.server in a thread): keeps each
+    request's headers and raw body, answers 200 with a short JSON body."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        got = self.got
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                answer = b'{"received": true}'
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def signed_with(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """Standard Webhooks: v1 HMAC-SHA256 of `id.timestamp.body`, keyed with the secret's bytes."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(hmac.compare_digest(s, expected) for s in headers["webhook-signature"].split(" "))
+
+
+def attempts_until(page: Page, path: str, deliveries: int, attempts: int, seconds: float = 15) -> None:
+    """Opens the endpoint's page at `path` until it lists `deliveries`, the newest with
+    `attempts` (a GET each time: reloading a page a form answered would post it again)."""
+    listed = page.locator("li.delivery")
+    rows = listed.first.locator("table.attempts tbody tr")
+    deadline = time.monotonic() + seconds
+    page.goto(path)
+    while (listed.count(), rows.count()) != (deliveries, attempts) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        page.goto(path)
+    assert (listed.count(), rows.count()) == (deliveries, attempts), \
+        f"expected {deliveries} deliveries, the newest with {attempts} attempts: {listed.all_inner_texts()}"
+
+
+def test_webhooks_in_the_console(owner: Page) -> None:
+    page = owner
+    receiver = Receiver()
+    try:
+        page.goto("/settings/keys")
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
+        expect(page).to_have_url(re.compile(r"/settings/webhooks$"))
+        expect(page.get_by_role("heading", name="Webhooks", level=1)).to_be_visible()
+        expect(page.get_by_text("No webhooks yet.")).to_be_visible()
+        check_a11y(page, "the webhooks page (empty)")
+
+        # A pattern that is not one: refused, with the message and what was typed.
+        page.get_by_label("URL").fill(receiver.url)
+        page.get_by_label("Events").fill("contact.*, deal.exploded")
+        page.get_by_label("Description").fill("Browser receiver")
+        page.get_by_role("button", name="Create webhook").click()
+        expect(page.get_by_role("alert")).to_contain_text("`deal.exploded` is not an event pattern")
+        expect(page.get_by_label("URL")).to_have_value(receiver.url)
+        expect(page.get_by_label("Description")).to_have_value("Browser receiver")
+        expect(page.get_by_label("Events")).to_have_attribute("aria-invalid", "true")
+        check_a11y(page, "the refused create form")
+
+        page.get_by_label("Events").fill("contact.* deal.*, *.deleted")
+        expect(page.get_by_label("Enabled")).to_be_checked()
+        page.get_by_role("button", name="Create webhook").click()
+        dialog = page.get_by_role("dialog", name="Webhook created")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("you will not see it again")
+        for header in ["webhook-id", "webhook-timestamp", "webhook-signature"]:
+            expect(dialog).to_contain_text(header)
+        secret = page.locator("#new-secret").inner_text().strip()
+        assert re.fullmatch(r"whsec_[A-Za-z0-9+/=]{32,}", secret), secret
+        page.get_by_role("button", name="Copy secret").click()
+        expect(page.get_by_role("button", name="Copied", exact=True)).to_be_visible()
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert copied == secret
+        check_a11y(page, "the new webhook's secret")
+        shot(page, "webhook-secret")
+        page.get_by_role("button", name=re.compile("Done")).click()
+        card = page.locator("li.key-card", has_text=receiver.url)
+        expect(card).to_contain_text("Browser receiver")
+        expect(card).to_contain_text("*.deleted")
+        expect(card).to_contain_text("Enabled")
+        check_a11y(page, "the webhooks page")
+        shot(page, "webhooks")
+        # Shown once: never again on the list (opened afresh: a reload would post the form again).
+        page.goto("/settings/webhooks")
+        assert secret not in page.content() and "whsec_" not in page.content()
+
+        # A contact created over REST with a key is delivered, signed with the copied secret.
+        binary = os.environ["RAPPORT_BIN"]
+        out = subprocess.run([binary, "keys", "create", "--name", "webhook test", "--role", "member", "--json"],
+                             check=True, capture_output=True, text=True, env=os.environ)
+        key = json.loads(out.stdout)["key"]
+        r = page.request.post(f"{BASE}/api/v1/contacts", headers={"x-api-key": key},
+                              data={"first_name": "Wanda", "last_name": "Hook"})
+        assert r.status == 201, r.text()
+        contact_id = r.json()["id"]
+
+        card.get_by_role("link", name=receiver.url, exact=True).click()
+        expect(page.get_by_role("heading", name="Browser receiver", level=1)).to_be_visible()
+        endpoint = urlparse(page.url).path
+        assert re.fullmatch(r"/settings/webhooks/wh_[0-9a-f]+", endpoint), endpoint
+        attempts_until(page, endpoint, 1, 1)
+        delivery = page.locator("li.delivery").first
+        expect(delivery).to_contain_text("contact.created")
+        expect(delivery).to_contain_text("delivered")
+        expect(delivery.locator("table.attempts")).to_contain_text("HTTP 200")
+        expect(delivery.get_by_role("link", name=contact_id)).to_have_attribute("href", f"/records/contacts/{contact_id}")
+        delivery.get_by_text("First 1 KB").click()
+        expect(delivery.locator("details pre")).to_contain_text('{"received": true}')
+        assert len(receiver.got) == 1
+        headers, body = receiver.got[0]
+        assert signed_with(secret, headers, body)
+        assert json.loads(body)["type"] == "contact.created"
+        check_a11y(page, "the webhook's page with a delivery")
+        shot(page, "webhook")
+
+        # Resend: a second attempt of the same delivery (the same webhook-id).
+        delivery.get_by_role("button", name=re.compile("^Resend")).click()
+        expect(page.get_by_role("status")).to_contain_text("again now")
+        attempts_until(page, endpoint, 1, 2)
+        assert len(receiver.got) == 2
+        assert receiver.got[1][0]["webhook-id"] == headers["webhook-id"]
+
+        # Edit: the description changes, the switch goes off.
+        page.get_by_label("Description").fill("Browser receiver (paused)")
+        page.get_by_label("Enabled").uncheck()
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_role("status")).to_contain_text("disabled")
+        expect(page.get_by_role("heading", name="Browser receiver (paused)", level=1)).to_be_visible()
+        page.get_by_label("Enabled").check()
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_role("status")).to_contain_text("enabled")
+
+        # Rotate: a confirm page, then the new secret once; the old one still signs for 24 hours.
+        page.get_by_role("link", name="Rotate secret", exact=True).click()
+        expect(page.get_by_role("heading", name="Rotate the signing secret")).to_be_visible()
+        check_a11y(page, "the rotate page")
+        page.get_by_role("button", name="Rotate secret").click()
+        dialog = page.get_by_role("dialog", name="Signing secret rotated")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("keeps working for 24 hours")
+        rotated = page.locator("#new-secret").inner_text().strip()
+        assert rotated.startswith("whsec_") and rotated != secret
+        page.get_by_role("button", name=re.compile("Done")).click()
+        expect(page.get_by_text("Also signs until")).to_be_visible()
+        r = page.request.post(f"{BASE}/api/v1/contacts", headers={"x-api-key": key}, data={"first_name": "Rita"})
+        assert r.status == 201, r.text()
+        attempts_until(page, endpoint, 2, 1)
+        headers, body = receiver.got[-1]
+        assert signed_with(rotated, headers, body) and signed_with(secret, headers, body)
+
+        # Delete: a confirm page, then gone.
+        page.get_by_role("link", name="Delete webhook").click()
+        check_a11y(page, "the delete page")
+        page.get_by_role("button", name="Delete webhook").click()
+        expect(page).to_have_url(re.compile(r"/settings/webhooks$"))
+        expect(page.get_by_role("status")).to_contain_text("Deleted the webhook")
+        expect(page.get_by_text("No webhooks yet.")).to_be_visible()
+
+        actions = audit_actions(page)
+        for a in ["webhook.create", "webhook.update", "webhook.resend", "webhook.delete"]:
+            assert a in actions, (a, actions)
+    finally:
+        receiver.close()
+
+
 def test_small_screens_and_zoom(browser: Browser) -> None:
     for width, what in [(390, "a 390 px phone"), (640, "200% zoom of a 1280 px window")]:
         ctx = new_context(browser, storage_state=STATE["owner_state"], viewport={"width": width, "height": 800})
         page = ctx.new_page()
-        for path in ["/settings/keys", "/activity", "/records/contacts", "/settings/users", "/settings/audit"]:
+        for path in ["/settings/keys", "/activity", "/records/contacts", "/settings/users", "/settings/webhooks",
+                     "/settings/audit"]:
             page.goto(path)
             no_horizontal_scroll(page, f"{path} on {what}")
         ctx.close()
@@ -371,12 +565,14 @@ def test_invited_viewer_cannot_reach_admin_pages(owner: Page, browser: Browser) 
     expect(viewer.get_by_role("heading", name="Activity", level=1)).to_be_visible()
     nav = viewer.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Activity")).to_be_visible()
-    for hidden in ["API keys", "Users", "Audit log"]:
+    for hidden in ["API keys", "Users", "Webhooks", "Audit log"]:
         expect(nav.get_by_role("link", name=hidden)).to_have_count(0)
-    for path in ["/settings/keys", "/settings/users", "/settings/audit"]:
+    for path in ["/settings/keys", "/settings/users", "/settings/webhooks", "/settings/audit"]:
         assert viewer.goto(path).status == 403
     # And cannot post to them either.
     r = viewer.request.post(f"{BASE}/settings/keys/connect", form={"csrf": "x" * 43})
+    assert r.status == 403
+    r = viewer.request.post(f"{BASE}/settings/webhooks", form={"csrf": "x" * 43, "url": "http://127.0.0.1:9/", "events": "*"})
     assert r.status == 403
 
     # Deactivated by the owner: the viewer's session ends at once.
