@@ -127,7 +127,15 @@ pub struct DueDelivery {
     /// The body, fixed when the change was written.
     pub payload: String,
     pub endpoint: Endpoint,
+    /// The claim's lease end: a token, so that only the claimer records the attempt.
+    pub lease: Millis,
 }
+
+/// Whether an earlier pending delivery of the same endpoint and record exists (earlier by
+/// the change's time, then by id): such a delivery goes first.
+const WAITS_ITS_TURN: &str = "EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o.endpoint_id = d.endpoint_id \
+     AND o.record_id = d.record_id AND o.state = 'pending' \
+     AND (o.created_at < d.created_at OR (o.created_at = d.created_at AND o.id < d.id)))";
 
 /// A delivery to queue.
 #[derive(Debug, Clone)]
@@ -154,7 +162,10 @@ impl Tx {
     /// subscribed to the change's events. One read when nothing is subscribed.
     pub(super) async fn queue_webhooks(&mut self, changes: &[Change]) -> StoreResult<()> {
         let Some(first) = changes.iter().find(|c| events::announced(c)) else { return Ok(()) };
-        let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE org_id = $1 AND enabled = $2");
+        // On PostgreSQL the endpoints are held (FOR KEY SHARE) until this write commits, so
+        // one deleted meanwhile waits instead of failing the write on a foreign key.
+        let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
+        let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE org_id = $1 AND enabled = $2{share}");
         let endpoints: Vec<Endpoint> = self
             .fetch(&sql, &[(&first.org_id).into(), true.into()])
             .await?
@@ -206,45 +217,13 @@ impl Tx {
         Ok(())
     }
 
-    async fn finish_attempt(&mut self, due: &DueDelivery, o: &Outcome) -> StoreResult<Option<Millis>> {
-        let a = &o.attempt;
-        self.execute(
-            "INSERT INTO webhook_attempts (id, delivery_id, at, status, duration_ms, error, response) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[
-                uuid::Uuid::now_v7().to_string().into(),
-                (&due.delivery.id).into(),
-                a.at.into(),
-                a.status.into(),
-                a.duration_ms.into(),
-                (&a.error).into(),
-                (&a.response).into(),
-            ],
-        )
-        .await?;
-        let finished = (o.state != "pending").then_some(a.at);
-        self.execute(
-            "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $2, next_attempt_at = $3, lease_until = NULL, \
-             last_status = $4, finished_at = $5 WHERE id = $1",
-            &[(&due.delivery.id).into(), o.state.into(), o.next_attempt_at.into(), a.status.into(), finished.into()],
-        )
-        .await?;
-        if o.success {
-            self.execute(
-                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
-                &[(&due.endpoint.id).into()],
-            )
-            .await?;
-            return Ok(None);
+    /// The organization's endpoints; on PostgreSQL its row is locked first, so that
+    /// concurrent creates count one after the other.
+    pub async fn count_endpoints(&mut self, org_id: &OrgId) -> StoreResult<i64> {
+        if self.dialect() == Dialect::Postgres {
+            self.execute("SELECT 1 FROM orgs WHERE id = $1 FOR UPDATE", &[org_id.into()]).await?;
         }
-        let mut r = self
-            .fetch_one(
-                "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1 \
-                 RETURNING failing_since",
-                &[(&due.endpoint.id).into(), a.at.into()],
-            )
-            .await?;
-        Ok(r.as_mut().map(|r| r.int(0)).transpose()?.flatten())
+        self.scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE org_id = $1", &[org_id.into()]).await
     }
 
     pub async fn insert_endpoint(&mut self, e: &Endpoint) -> StoreResult<()> {
@@ -325,13 +304,15 @@ impl Store {
         self.db.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
     }
 
-    /// Whether a delivery of an enabled endpoint is due: a read, so an idle sender never
-    /// takes SQLite's write lock.
+    /// Whether a delivery of an enabled endpoint is due and its turn: a read, so an idle
+    /// sender never takes SQLite's write lock.
     pub async fn deliveries_due(&self, now: Millis) -> StoreResult<bool> {
-        let sql = "SELECT 1 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-                   WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
-                   AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled = $2 LIMIT 1";
-        Ok(self.db.fetch_one(sql, &[now.into(), true.into()]).await?.is_some())
+        let sql = format!(
+            "SELECT 1 FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+             AND (d.lease_until IS NULL OR d.lease_until < $1) AND e.enabled = $2 AND NOT {WAITS_ITS_TURN} LIMIT 1"
+        );
+        Ok(self.db.fetch_one(&sql, &[now.into(), true.into()]).await?.is_some())
     }
 
     /// Leases up to `limit` due deliveries until `lease_until`: the oldest pending one of
@@ -347,9 +328,7 @@ impl Store {
             "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN (\
                SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until < $2) \
-               AND e.enabled = $4 \
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o.endpoint_id = d.endpoint_id \
-                 AND o.record_id = d.record_id AND o.state = 'pending' AND o.id < d.id) \
+               AND e.enabled = $4 AND NOT {WAITS_ITS_TURN} \
                ORDER BY d.next_attempt_at LIMIT $3{skip_locked}) RETURNING id"
         );
         let mut tx = self.begin().await?;
@@ -378,22 +357,114 @@ impl Store {
                 let delivery = delivery(&mut r)?;
                 let (org_id, payload) = (r.need_text(11)?.into(), r.need_text(12)?);
                 let rest = DbRow(r.0.split_off(13));
-                Ok(DueDelivery { delivery, org_id, payload, endpoint: endpoint(rest)? })
+                Ok(DueDelivery { delivery, org_id, payload, endpoint: endpoint(rest)?, lease: lease_until })
             })
             .collect()
     }
 
-    /// Records attempts and what follows each, in one transaction. On failure the
-    /// endpoint's failure run starts (or goes on); on success it ends. Answers, for each,
-    /// when its endpoint's failure run started.
-    pub async fn finish_attempts(&self, done: &[(DueDelivery, Outcome)]) -> StoreResult<Vec<Option<Millis>>> {
+    /// Records attempts and what follows each, in one transaction: the attempts in one
+    /// insert, each delivery's state, and each endpoint's failure run, which its latest
+    /// success ends and the first failure after that starts. An attempt whose claim no longer
+    /// holds (its delivery deleted with its endpoint, resent, or its lease run out and taken
+    /// by another process) is not recorded. Answers, for each attempt, `None` when it was
+    /// not recorded, else when its endpoint's failure run started.
+    pub async fn finish_attempts(&self, done: &[(DueDelivery, Outcome)]) -> StoreResult<Vec<Option<Option<Millis>>>> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin().await?;
-        let mut out = Vec::with_capacity(done.len());
-        for (due, o) in done {
-            out.push(tx.finish_attempt(due, o).await?);
+        let mut sql = super::query::Sql::new(self.dialect());
+        sql.push("SELECT id, lease_until FROM webhook_deliveries WHERE id IN ");
+        sql.bind_list(done.iter().map(|(d, _)| SqlValue::from(&d.delivery.id)));
+        if self.dialect() == Dialect::Postgres {
+            sql.push(" FOR UPDATE");
+        }
+        let mut held = std::collections::HashMap::new();
+        for mut r in tx.fetch(&sql.text, &sql.binds).await? {
+            held.insert(r.need_text(0)?, r.int(1)?);
+        }
+        let holds = |d: &DueDelivery| held.get(&d.delivery.id).is_some_and(|l| *l == Some(d.lease));
+        let all = done;
+        let done: Vec<&(DueDelivery, Outcome)> = all.iter().filter(|(d, _)| holds(d)).collect();
+        // At most 64 rows of 7 values: within SQLite's and PostgreSQL's bind limits.
+        for chunk in done.chunks(64).filter(|c| !c.is_empty()) {
+            let mut sql = super::query::Sql::new(self.dialect());
+            sql.push(
+                "INSERT INTO webhook_attempts (id, delivery_id, at, status, duration_ms, error, response) VALUES ",
+            );
+            for (i, (due, o)) in chunk.iter().enumerate() {
+                let a = &o.attempt;
+                sql.push(if i == 0 { "" } else { ", " });
+                sql.bind_list([
+                    uuid::Uuid::now_v7().to_string().into(),
+                    (&due.delivery.id).into(),
+                    a.at.into(),
+                    a.status.into(),
+                    a.duration_ms.into(),
+                    (&a.error).into(),
+                    (&a.response).into(),
+                ]);
+            }
+            tx.execute(&sql.text, &sql.binds).await?;
+        }
+        for (due, o) in done.iter().copied() {
+            let a = &o.attempt;
+            let finished = (o.state != "pending").then_some(a.at);
+            tx.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, state = $2, next_attempt_at = $3, \
+                 lease_until = NULL, last_status = $4, finished_at = $5 WHERE id = $1",
+                &[
+                    (&due.delivery.id).into(),
+                    o.state.into(),
+                    o.next_attempt_at.into(),
+                    a.status.into(),
+                    finished.into(),
+                ],
+            )
+            .await?;
+        }
+        let mut runs: std::collections::BTreeMap<&str, Option<Millis>> = std::collections::BTreeMap::new();
+        let endpoints: std::collections::BTreeSet<&str> = done.iter().map(|(d, _)| d.endpoint.id.as_str()).collect();
+        for id in endpoints {
+            let mine = || done.iter().filter(move |(d, _)| d.endpoint.id == id).map(|(_, o)| o);
+            let last_success = mine().filter(|o| o.success).map(|o| o.attempt.at).max();
+            let first_failure = mine()
+                .filter(|o| !o.success && last_success.is_none_or(|s| o.attempt.at > s))
+                .map(|o| o.attempt.at)
+                .min();
+            let since = match (last_success, first_failure) {
+                (_, None) => {
+                    tx.execute(
+                        "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                        &[id.into()],
+                    )
+                    .await?;
+                    None
+                }
+                // A success in this batch ended the run; a later failure starts a new one.
+                (Some(_), Some(at)) => {
+                    tx.execute(
+                        "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1",
+                        &[id.into(), at.into()],
+                    )
+                    .await?;
+                    Some(at)
+                }
+                (None, Some(at)) => {
+                    let mut r = tx
+                        .fetch_one(
+                            "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2) WHERE id = $1 \
+                             RETURNING failing_since",
+                            &[id.into(), at.into()],
+                        )
+                        .await?;
+                    r.as_mut().map(|r| r.int(0)).transpose()?.flatten()
+                }
+            };
+            runs.insert(id, since);
         }
         tx.commit().await?;
-        Ok(out)
+        Ok(all.iter().map(|(d, _)| holds(d).then(|| runs.get(d.endpoint.id.as_str()).copied().flatten())).collect())
     }
 
     /// Turns an endpoint off for `reason` (it answered 410, or failed for 5 days), with the
@@ -420,8 +491,9 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// An endpoint's deliveries, newest first, each with its attempts; `before` is the id of
-    /// the last delivery of the previous page.
+    /// An endpoint's deliveries, newest first, each with its attempts (newest first), read
+    /// in one statement so that states and attempts agree; `before` is the id of the last
+    /// delivery of the previous page.
     pub async fn deliveries(
         &self,
         org_id: &OrgId,
@@ -430,47 +502,35 @@ impl Store {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryView>> {
         let mut sql = super::query::Sql::new(self.dialect());
-        sql.push(&format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.org_id = "));
+        sql.push(&format!("SELECT {DELIVERY_COLS}, a.at, a.status, a.duration_ms, a.error, a.response FROM ("));
+        sql.push("SELECT * FROM webhook_deliveries WHERE org_id = ");
         sql.bind(org_id.into());
-        sql.push(" AND d.endpoint_id = ");
+        sql.push(" AND endpoint_id = ");
         sql.bind(endpoint_id.into());
         if let Some(b) = before {
-            sql.push(" AND d.id < ");
+            sql.push(" AND id < ");
             sql.bind(b.into());
         }
-        sql.push(" ORDER BY d.id DESC LIMIT ");
+        sql.push(" ORDER BY id DESC LIMIT ");
         sql.bind(i64::from(limit).into());
-        let mut out = Vec::new();
+        sql.push(") d LEFT JOIN webhook_attempts a ON a.delivery_id = d.id ORDER BY d.id DESC, a.at DESC, a.id DESC");
+        let mut out: Vec<DeliveryView> = Vec::new();
         for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
-            out.push(DeliveryView { delivery: delivery(&mut r)?, attempts: Vec::new() });
-        }
-        if out.is_empty() {
-            return Ok(out);
-        }
-        let mut sql = super::query::Sql::new(self.dialect());
-        sql.push(
-            "SELECT delivery_id, at, status, duration_ms, error, response FROM webhook_attempts WHERE delivery_id IN ",
-        );
-        sql.bind_list(out.iter().map(|d| SqlValue::from(&d.delivery.id)));
-        sql.push(" ORDER BY at DESC, id DESC");
-        for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
-            let id = r.need_text(0)?;
-            let attempt = Attempt {
-                at: r.need_int(1)?,
-                status: r.int(2)?,
-                duration_ms: r.need_int(3)?,
-                error: r.text(4)?,
-                response: r.text(5)?,
+            let d = delivery(&mut r)?;
+            let attempt = match r.int(11)? {
+                Some(at) => Some(Attempt {
+                    at,
+                    status: r.int(12)?,
+                    duration_ms: r.need_int(13)?,
+                    error: r.text(14)?,
+                    response: r.text(15)?,
+                }),
+                None => None,
             };
-            if let Some(d) = out.iter_mut().find(|d| d.delivery.id == id) {
-                d.attempts.push(attempt);
+            if out.last().is_none_or(|v| v.delivery.id != d.id) {
+                out.push(DeliveryView { delivery: d, attempts: Vec::new() });
             }
-        }
-        // The two reads are not one snapshot: an attempt recorded between them is left out,
-        // so each delivery shows the attempts its state counts.
-        for d in &mut out {
-            let extra = d.attempts.len().saturating_sub(d.delivery.attempts as usize);
-            d.attempts.drain(..extra);
+            out.last_mut().expect("pushed above").attempts.extend(attempt);
         }
         Ok(out)
     }
@@ -494,9 +554,9 @@ impl Store {
         self.db.fetch_one(sql, &[id.into(), org_id.into()]).await?.map(|mut r| r.need_text(0)).transpose()
     }
 
-    /// Queues a delivery again, now, under its own id (its `webhook-id`), with the audit
-    /// entry that says who asked. Answers it, or `None` when the organization has no such
-    /// delivery.
+    /// Queues a delivery again, now, under its own id (its `webhook-id`), with a fresh
+    /// retry schedule and the audit entry that says who asked. `Conflict` while it is being
+    /// sent; `None` when the organization has no such delivery.
     pub async fn resend_delivery(
         &self,
         org_id: &OrgId,
@@ -507,13 +567,17 @@ impl Store {
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
-                "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, lease_until = NULL, \
-                 finished_at = NULL WHERE id = $1 AND org_id = $2",
+                "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = $3, \
+                 lease_until = NULL, finished_at = NULL \
+                 WHERE id = $1 AND org_id = $2 AND (lease_until IS NULL OR lease_until < $3)",
                 &[id.into(), org_id.into(), now.into()],
             )
             .await?;
-        let sql = format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.id = $1");
-        let row = if n > 0 { tx.fetch_one(&sql, &[id.into()]).await? } else { None };
+        let sql = format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries d WHERE d.id = $1 AND d.org_id = $2");
+        let row = tx.fetch_one(&sql, &[id.into(), org_id.into()]).await?;
+        if row.is_some() && n == 0 {
+            return Err(StoreError::Conflict("a send of this delivery in progress".into()));
+        }
         if row.is_some() {
             tx.insert_audit(audit).await?;
         }

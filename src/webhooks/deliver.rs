@@ -73,8 +73,8 @@ pub fn client(allow_private: bool) -> reqwest::Client {
 /// Drains the outbox until `stop`: claims what is due while there is room in flight, and
 /// waits for a slot, new work or `IDLE` otherwise. What the requests came to is recorded in
 /// batches, one transaction for all that finished meanwhile (on SQLite one fsync, not one per
-/// delivery). Requests still in flight at shutdown are dropped; their leases run out and
-/// another attempt sends them (at least once).
+/// delivery). At `stop` it claims no more and waits for the requests in flight (each ends
+/// within the 10 s timeout) to record them, so a restart sends nothing twice.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let http = client(state.settings.webhook_allow_private);
     let mut flying = tokio::task::JoinSet::new();
@@ -100,7 +100,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             tokio::select! {
                 _ = tokio::time::sleep(IDLE) => {}
                 Some(r) = flying.join_next(), if !flying.is_empty() => done.extend(r.ok()),
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
             }
             continue;
         }
@@ -111,7 +111,17 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 (d, outcome)
             });
         }
+        if stop.is_cancelled() {
+            break;
+        }
     }
+    let drained = tokio::time::timeout(TIMEOUT + Duration::from_secs(1), async {
+        while let Some(r) = flying.join_next().await {
+            done.extend(r.ok());
+        }
+    });
+    let _ = drained.await;
+    record(&state, done).await;
 }
 
 /// Sends one delivery and says what follows: delivered, failed, or pending again later.
@@ -150,6 +160,8 @@ async fn record(state: &AppState, done: Vec<(DueDelivery, Outcome)>) {
         }
     };
     for ((d, o), since) in done.iter().zip(since) {
+        // Not recorded: the claim no longer held (deleted, resent, or taken over).
+        let Some(since) = since else { continue };
         state.metrics.webhook_delivery(match o.state {
             "delivered" => "delivered",
             "failed" => "failed",
@@ -168,7 +180,7 @@ async fn record(state: &AppState, done: Vec<(DueDelivery, Outcome)>) {
             None,
             "webhook.disabled",
             Target::Webhook(&d.endpoint.id),
-            json!({ "reason": reason, "url": d.endpoint.url }),
+            json!({ "reason": reason }),
         );
         if let Err(e) = store.disable_endpoint(&d.org_id, &d.endpoint.id, reason, &audit).await {
             tracing::warn!(error = %e, "could not disable a failing webhook endpoint");
@@ -207,17 +219,14 @@ async fn attempt(
     let mut res = match sent {
         Ok(r) => r,
         Err(e) => {
-            let what = if e.is_timeout() { "timed out after 10 s".to_owned() } else { error_chain(&e) };
+            // Without the URL: a capability URL (a Slack hook) is a secret of its own.
+            let what = if e.is_timeout() { "timed out after 10 s".to_owned() } else { error_chain(&e.without_url()) };
             return (None, Some(what), None, None);
         }
     };
     let status = i64::from(res.status().as_u16());
-    let retry_after = res
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| (s.min(86_400) * 1000) as Millis);
+    let retry_after =
+        res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| retry_after_ms(v, now));
     let mut kept = Vec::new();
     while kept.len() < KEEP {
         match res.chunk().await {
@@ -227,6 +236,16 @@ async fn attempt(
     }
     let text = String::from_utf8_lossy(&kept).into_owned();
     (Some(status), None, (!text.is_empty()).then_some(text), retry_after)
+}
+
+/// `Retry-After` as a wait in milliseconds: delay-seconds, or an HTTP date; at most a day.
+fn retry_after_ms(v: &str, now: Millis) -> Option<Millis> {
+    let v = v.trim();
+    let ms = match v.parse::<u64>() {
+        Ok(s) => s.min(86_400) as Millis * 1000,
+        Err(_) => chrono::DateTime::parse_from_rfc2822(v).ok()?.timestamp_millis() - now,
+    };
+    Some(ms.clamp(0, 86_400_000))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::sign::Secret;
 use super::{events, guard};
 use crate::crm::{CrmError, DEFAULT_PAGE, MAX_PAGE, Principal};
-use crate::store::{AuditEntry, DeliveryView, Endpoint, Store, Target};
+use crate::store::{AuditEntry, DeliveryView, Endpoint, Store, StoreError, Target};
 use crate::time::{self, Millis, rfc3339};
 
 /// How long the secret before a rotation keeps signing.
@@ -46,8 +46,10 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<String, CrmErro
     let url = guard::check_url(raw, allow_private).map_err(|m| CrmError::invalid(format!("`url`: {m}")))?;
     if !allow_private && let Some(url::Host::Domain(host)) = url.host() {
         let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        let lookup = tokio::time::timeout(std::time::Duration::from_secs(5), tokio::net::lookup_host((host, port)));
+        let addrs: Vec<_> = lookup
             .await
+            .map_err(|_| CrmError::invalid(format!("`url`: {host} did not resolve within 5 s; try again")))?
             .map_err(|e| CrmError::invalid(format!("`url`: {host} does not resolve ({e}); use a public name")))?
             .collect();
         if let Some((ip, why)) = addrs.iter().find_map(|a| guard::refused(a.ip()).map(|w| (a.ip(), w))) {
@@ -85,6 +87,19 @@ fn description(d: Option<String>) -> Result<Option<String>, CrmError> {
     Ok(d)
 }
 
+/// A URL as the audit log keeps it: scheme, host and port, the path left out (a Slack or
+/// Discord hook's path is a secret of its own, and `audit:read` is not `webhooks:manage`).
+fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let rest = if u.path() == "/" && u.query().is_none() { "/" } else { "/…" };
+            format!("{}://{}{rest}", u.scheme(), u.host_str().unwrap_or(""))
+                + &u.port().map(|p| format!(" (port {p})")).unwrap_or_default()
+        }
+        Err(_) => "(unreadable)".into(),
+    }
+}
+
 fn missing(id: &str) -> CrmError {
     CrmError::Missing(format!("no webhook {id} in this organization; list_webhooks shows the ids"))
 }
@@ -120,14 +135,15 @@ pub async fn create(
         failing_since: None,
         disabled_reason: None,
     };
-    if store.endpoints(p.org_id()).await?.len() >= MAX_ENDPOINTS {
+    let mut tx = store.begin().await?;
+    // Counted inside the transaction: two creates at once cannot both pass the limit.
+    if tx.count_endpoints(p.org_id()).await? >= MAX_ENDPOINTS as i64 {
         return Err(CrmError::Conflict(format!(
             "this organization has {MAX_ENDPOINTS} webhooks, the most it may have; delete one first"
         )));
     }
-    let mut tx = store.begin().await?;
     tx.insert_endpoint(&e).await?;
-    let details = json!({ "url": e.url, "events": e.events, "enabled": e.enabled });
+    let details = json!({ "url": redacted(&e.url), "events": e.events, "enabled": e.enabled });
     tx.insert_audit(&audit(p, "webhook.create", &e.id, details)).await?;
     tx.commit().await?;
     Ok(view(&e, Some(&secret), now))
@@ -150,25 +166,27 @@ pub async fn update(
     let mut tx = store.begin().await?;
     let mut e = tx.endpoint_for_update(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
     let mut changes = serde_json::Map::new();
-    let mut note = |field: &str, before: Value, after: Value| {
+    let note = |changes: &mut serde_json::Map<String, Value>, field: &str, before: Value, after: Value| {
         if before != after {
             changes.insert(field.to_owned(), json!({ "before": before, "after": after }));
         }
     };
     if let Some(url) = url {
-        note("url", json!(e.url), json!(url));
+        if url != e.url {
+            changes.insert("url".into(), json!({ "before": redacted(&e.url), "after": redacted(&url) }));
+        }
         e.url = url;
     }
     if let Some(events) = events {
-        note("events", json!(e.events), json!(events));
+        note(&mut changes, "events", json!(e.events), json!(events));
         e.events = events;
     }
     if let Some(d) = desc {
-        note("description", json!(e.description), json!(d));
+        note(&mut changes, "description", json!(e.description), json!(d));
         e.description = d;
     }
     if let Some(on) = input.enabled {
-        note("enabled", json!(e.enabled), json!(on));
+        note(&mut changes, "enabled", json!(e.enabled), json!(on));
         if on && !e.enabled {
             // Turned back on by a person: its failure run starts afresh.
             e.disabled_reason = None;
@@ -176,7 +194,21 @@ pub async fn update(
         }
         e.enabled = on;
     }
-    let rotated = input.rotate_secret.unwrap_or(false).then(Secret::generate);
+    if e.old_secret_until.is_some_and(|u| u <= now) {
+        // The overlap is over: the old secret signs nothing any more.
+        e.old_secret = None;
+        e.old_secret_until = None;
+    }
+    let rotate = input.rotate_secret.unwrap_or(false);
+    if let Some(until) = e.old_secret_until.filter(|_| rotate) {
+        // A second rotation would drop the secret receivers may still be on.
+        return Err(CrmError::Conflict(format!(
+            "webhook {} was rotated less than 24 hours ago and its previous secret still signs until {}; rotate again after that, or delete the webhook and create a new one",
+            e.id,
+            rfc3339(until)
+        )));
+    }
+    let rotated = rotate.then(Secret::generate);
     if let Some(s) = &rotated {
         e.old_secret = Some(std::mem::replace(&mut e.secret, s.clone()));
         e.old_secret_until = Some(now + ROTATION_OVERLAP_MS);
@@ -199,7 +231,7 @@ pub async fn delete(store: &Store, p: &Principal, input: WebhookIdInput) -> Resu
     let mut tx = store.begin().await?;
     let e = tx.endpoint_for_update(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
     tx.delete_endpoint(p.org_id(), &e.id).await?;
-    tx.insert_audit(&audit(p, "webhook.delete", &e.id, json!({ "url": e.url, "events": e.events }))).await?;
+    tx.insert_audit(&audit(p, "webhook.delete", &e.id, json!({ "url": redacted(&e.url), "events": e.events }))).await?;
     tx.commit().await?;
     Ok(DeletedWebhook { deleted: e.id })
 }
@@ -285,9 +317,16 @@ pub async fn resend(
         )));
     }
     let now = time::now_ms();
-    let d = store
+    let d = match store
         .resend_delivery(p.org_id(), &id, now, &audit(p, "webhook.resend", &e.id, json!({ "delivery_id": id })))
-        .await?
-        .ok_or_else(gone)?;
+        .await
+    {
+        Err(StoreError::Conflict(_)) => {
+            return Err(CrmError::Conflict(format!(
+                "delivery {id} is being sent right now; resend it once this attempt ends (within 10 s)"
+            )));
+        }
+        other => other?.ok_or_else(gone)?,
+    };
     Ok(delivery_view(DeliveryView { delivery: d, attempts: Vec::new() }))
 }

@@ -20,6 +20,7 @@ fn in_v4(ip: Ipv4Addr, net: [u8; 4], bits: u32) -> bool {
 fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
     const NETS: &[([u8; 4], u32, &str)] = &[
         ([0, 0, 0, 0], 8, "this network"),
+        ([168, 63, 129, 16], 32, "the Azure host endpoint (metadata)"),
         ([10, 0, 0, 0], 8, "a private network"),
         ([100, 64, 0, 0], 10, "carrier-grade NAT (shared address space)"),
         ([127, 0, 0, 0], 8, "loopback"),
@@ -43,6 +44,10 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
     // Addresses that carry an IPv4 address are judged by it.
     if let Some(v4) = ip.to_ipv4_mapped() {
         return refused_v4(v4);
+    }
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        // IPv4-translated (SIIT): ::ffff:0:a.b.c.d.
+        return refused_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
     }
     if s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
         // IPv4-compatible (deprecated): ::a.b.c.d.
@@ -137,6 +142,8 @@ mod tests {
             "https://[::ffff:127.0.0.1]/h",
             "https://[::ffff:7f00:1]/h",
             "https://[::ffff:169.254.169.254]/h",
+            "https://[::ffff:0:169.254.169.254]/h",
+            "https://168.63.129.16/h",
             "https://[::127.0.0.1]/h",
             "https://[64:ff9b::10.0.0.1]/h",
             "https://[2002:a9fe:a9fe::]/h",

@@ -184,7 +184,11 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
         success: false,
         ..done("pending")
     };
-    assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now))]).await.unwrap()[0], Some(now));
-    let retry = store.claim_deliveries(now + 1, now + 60_000, 10).await.unwrap();
-    assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 1))]).await.unwrap()[0], Some(now));
+    assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now))]).await.unwrap()[0], Some(Some(now)));
+    let retry = store.claim_deliveries(now + 1, now + 60_001, 10).await.unwrap();
+    assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 1))]).await.unwrap()[0], Some(Some(now)));
+    // A claim that no longer holds records nothing: its attempt is not counted twice.
+    assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 2))]).await.unwrap()[0], None);
+    let listed = store.deliveries(org, "wh_contacts", None, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|d| d.attempts.len()).sum::<usize>(), 4);
 }

@@ -186,6 +186,8 @@ async fn endpoints_are_managed_with_the_secret_shown_once_and_every_change_audit
     let until = ms(&rotated["previous_secret_expires_at"]) - rapport::time::now_ms();
     assert!((23 * 3_600_000..=24 * 3_600_000).contains(&until), "{rotated}");
     assert_eq!(rotated["enabled"], false);
+    let e = app.err("update_webhook", json!({ "id": id, "rotate_secret": true })).await;
+    assert!(e.contains("rotated less than 24 hours ago"), "a second rotation would drop the secret receivers use: {e}");
     let again = app.ok("update_webhook", json!({ "id": id, "description": "" })).await;
     assert!(again.get("secret").is_none() && again["description"].is_null(), "{again}");
 
@@ -242,10 +244,10 @@ async fn endpoints_are_managed_with_the_secret_shown_once_and_every_change_audit
         assert!(actions.iter().any(|x| x == a), "{a} missing from {actions:?}");
     }
     assert_eq!(actions.iter().filter(|a| *a == "webhook.update").count(), 2, "{actions:?}");
-    assert!(
-        !audit_actions(&app).await.iter().any(|(_, e)| e.to_string().contains(&secret)),
-        "no secret in the audit log"
-    );
+    let audit = audit_actions(&app).await;
+    assert!(!audit.iter().any(|(_, e)| e.to_string().contains(&secret)), "no secret in the audit log");
+    assert!(!audit.iter().any(|(_, e)| e.to_string().contains("/rapport")), "no URL path (a hook's secret) either");
+    assert!(audit.iter().any(|(_, e)| e.to_string().contains("https://hooks.example.com/…")));
 }
 
 #[tokio::test]
@@ -617,4 +619,27 @@ async fn a_link_announces_both_records_and_a_merge_the_kept_and_the_merged() {
     want.sort();
     assert_eq!(seen, want);
     assert!(!holds_within(Duration::from_secs(1), || async { r.got().len() > 4 }).await, "{:#?}", r.got());
+}
+
+#[tokio::test]
+async fn an_endpoint_deleted_mid_send_costs_no_other_delivery_and_a_send_in_flight_is_not_resent() {
+    let app = spawn_app().await;
+    let (a, b) = (Receiver::start().await, Receiver::start().await);
+    a.hold.send_replace(true);
+    b.hold.send_replace(true);
+    let doomed = endpoint(&app, &a, &["*"]).await;
+    let kept = endpoint(&app, &b, &["*"]).await;
+    app.create_contacts(json!([{ "first_name": "Ada" }])).await;
+    a.wait_for(1).await;
+    b.wait_for(1).await;
+    // Both requests are in flight: a resend now is refused, not sent twice at once.
+    let d = deliveries(&app, kept["id"].as_str().unwrap()).await[0].clone();
+    let e = app.err("resend_webhook_delivery", json!({ "delivery_id": d["id"] })).await;
+    assert!(e.contains("being sent right now"), "{e}");
+    app.ok("delete_webhook", json!({ "id": doomed["id"] })).await;
+    a.hold.send_replace(false);
+    b.hold.send_replace(false);
+    let d = after_attempts(&app, kept["id"].as_str().unwrap(), 1).await;
+    assert_eq!(d["state"], "delivered", "{d:#}");
+    assert!(!holds_within(Duration::from_secs(1), || async { b.got().len() > 1 }).await, "sent once");
 }
