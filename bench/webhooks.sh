@@ -8,9 +8,9 @@
 #    server with the sender on starts, and the time until the receiver
 #    (benches/webhook_receiver.rs, answers 204) has them all gives the rate.
 # 2. The cost to writes: wrk POSTs one contact per request (REST `POST /api/v1/contacts`) to
-#    two servers on fresh SQLite databases, one with no webhook endpoint and one with ten
-#    subscribed to `*` (senders on, delivering to the receiver), in interleaved rounds; the
-#    medians are compared.
+#    three servers on fresh SQLite databases: no webhook endpoint; ten subscribed to `*` with
+#    the sender off (the outbox's own cost: queueing in the write's transaction); ten with the
+#    sender on, delivering to the receiver on the same cores. Interleaved rounds; medians.
 #
 # Servers pinned to core 0, wrk and the receiver to core 1; 127.0.0.1 only; stops by itself.
 # Writes its section of docs/benchmarks.md (between the webhooks markers; bench/run.sh keeps
@@ -141,6 +141,10 @@ LUA
 KEY0=$(key zero)
 serve zero zero true
 URL0=$URL PID0=$PID
+KEYQ=$(key queued)
+serve queued queued false
+URLQ=$URL
+endpoints "$URLQ" "$KEYQ" 10
 KEY10=$(key ten)
 serve ten ten true
 URL10=$URL PID10=$PID
@@ -156,16 +160,25 @@ load() {
     RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
     P99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us$/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}; print v}' "$out")
 }
-Z=() T=() ZP=() TP=()
+Z=() Q=() T=() ZP=() QP=() TP=()
+# run_case N: one of the three loads, its figures kept.
+run_case() {
+    case $1 in
+        0) log "no endpoint"; load zero "$URL0" "$KEY0"; Z+=("$RPS"); ZP+=("$P99") ;;
+        1) log "ten endpoints, sender off"; load queued "$URLQ" "$KEYQ"; Q+=("$RPS"); QP+=("$P99") ;;
+        2) log "ten endpoints, sender on"; load ten "$URL10" "$KEY10"; T+=("$RPS"); TP+=("$P99") ;;
+    esac
+}
+# Each round starts with the next case, so that none always runs first (the machine's speed
+# drifts within a round too).
 for r in $(seq 1 "$ROUNDS"); do
-    log "round $r: no endpoint"
-    load zero "$URL0" "$KEY0"; Z+=("$RPS"); ZP+=("$P99")
-    log "round $r: ten endpoints"
-    load ten "$URL10" "$KEY10"; T+=("$RPS"); TP+=("$P99")
+    log "round $r"
+    for i in 0 1 2; do run_case $(((r - 1 + i) % 3)); done
 done
-ZERO=$(median "${Z[@]}") TEN=$(median "${T[@]}")
-ZERO_P99=$(median "${ZP[@]}") TEN_P99=$(median "${TP[@]}")
+ZERO=$(median "${Z[@]}") QUEUED=$(median "${Q[@]}") TEN=$(median "${T[@]}")
+ZERO_P99=$(median "${ZP[@]}") QUEUED_P99=$(median "${QP[@]}") TEN_P99=$(median "${TP[@]}")
 COST=$(awk -v a="$ZERO" -v b="$TEN" 'BEGIN {printf "%.0f", (a - b) / a * 100}')
+QCOST=$(awk -v a="$ZERO" -v b="$QUEUED" 'BEGIN {printf "%.0f", (a - b) / a * 100}')
 # The deliveries the ten endpoints queued reach the receiver (or are on their way).
 sleep 3
 SENT=$(($(count) - BEFORE))
@@ -183,12 +196,14 @@ answers 204) on core 1, 127.0.0.1.
 |---|---|
 | deliveries per second to one local endpoint ($EVENTS queued, then drained by one process) | **$DRAIN_RATE/s** ($EVENTS in $DRAIN_S s; $DRAIN_CPU µs of server CPU each) |
 | writes (\`POST /api/v1/contacts\`, one contact each), no endpoint | $(printf '%.0f' "$ZERO") req/s, p99 $ZERO_P99 ms |
-| the same writes with ten endpoints subscribed to \`*\`, senders on | $(printf '%.0f' "$TEN") req/s, p99 $TEN_P99 ms |
-| cost of ten endpoints to write throughput | ${COST}% (medians of $ROUNDS interleaved rounds of $DURATION, $CONNECTIONS connections; rounds: ${Z[*]} vs ${T[*]}) |
+| the same writes with ten endpoints subscribed to \`*\`, sender off (queueing only) | $(printf '%.0f' "$QUEUED") req/s, p99 $QUEUED_P99 ms: **${QCOST}%** less |
+| the same writes with ten endpoints subscribed to \`*\`, sender on (delivering 10 per write) | $(printf '%.0f' "$TEN") req/s, p99 $TEN_P99 ms: **${COST}%** less |
 
-With ten endpoints every write also reads the record it wrote, builds the body once per event
-and queues ten deliveries in its transaction; meanwhile the sender, on the same core, sends
-them ($SENT delivered during and just after the write runs).
+Medians of $ROUNDS interleaved rounds of $DURATION, $CONNECTIONS connections (rounds: none
+${Z[*]}; queueing ${Q[*]}; delivering ${T[*]}). With ten endpoints every write also reads the
+record it wrote, builds the body once per event and queues ten deliveries in its
+transaction; with the sender on, the same two cores also send ten requests per write and
+record them ($SENT delivered during and just after the runs).
 <!-- webhooks:end -->
 EOF
 )

@@ -175,6 +175,7 @@ impl Tx {
         if endpoints.is_empty() {
             return Ok(());
         }
+        let mut rows: Vec<SqlValue> = Vec::new();
         for c in changes.iter().filter(|c| c.org_id == first.org_id) {
             let mut record = None;
             for ty in events::types(c) {
@@ -189,31 +190,24 @@ impl Tx {
                 }
                 let body = payload::body(c, &ty, record.as_ref().expect("read above"));
                 for e in to {
-                    self.insert_delivery(&NewDelivery { endpoint: e, change: c, event_type: &ty, body: &body }).await?;
+                    rows.extend(delivery_values(&NewDelivery { endpoint: e, change: c, event_type: &ty, body: &body }));
                 }
             }
         }
-        Ok(())
-    }
-
-    async fn insert_delivery(&mut self, d: &NewDelivery<'_>) -> StoreResult<()> {
-        self.execute(
-            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
-             created_at, next_attempt_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
-                (&d.change.org_id).into(),
-                (&d.endpoint.id).into(),
-                (&d.change.id).into(),
-                d.event_type.into(),
-                (&d.change.entity).into(),
-                (&d.change.record_id).into(),
-                d.change.at.into(),
-                d.change.at.into(),
-                d.body.into(),
-            ],
-        )
-        .await?;
+        // One statement for up to 50 deliveries (10 values each): a write announced to ten
+        // endpoints costs one round trip, not ten.
+        for chunk in rows.chunks(10 * 50) {
+            let mut sql = super::query::Sql::new(self.dialect());
+            sql.push(
+                "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
+                 created_at, next_attempt_at, payload) VALUES ",
+            );
+            for (i, row) in chunk.chunks(10).enumerate() {
+                sql.push(if i == 0 { "" } else { ", " });
+                sql.bind_list(row.iter().cloned());
+            }
+            self.execute(&sql.text, &sql.binds).await?;
+        }
         Ok(())
     }
 
@@ -273,6 +267,21 @@ impl Tx {
         let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2{lock}");
         self.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
     }
+}
+
+fn delivery_values(d: &NewDelivery<'_>) -> [SqlValue; 10] {
+    [
+        format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
+        (&d.change.org_id).into(),
+        (&d.endpoint.id).into(),
+        (&d.change.id).into(),
+        d.event_type.into(),
+        (&d.change.entity).into(),
+        (&d.change.record_id).into(),
+        d.change.at.into(),
+        d.change.at.into(),
+        d.body.into(),
+    ]
 }
 
 fn endpoint_values(e: &Endpoint) -> Vec<SqlValue> {
