@@ -34,40 +34,8 @@ DEALS=${BENCH_DEALS:-3000}
 WARMUP=${BENCH_WARMUP:-2s}
 PROTO=2025-06-18
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/rapport-bench.XXXXXX")
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # Bounded wait, then force.
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
-
-# ---------------------------------------------------------------------------------------------
-# Tools
-
-if ! command -v wrk >/dev/null 2>&1; then
-    log "installing wrk"
-    if ! apt-get install -y wrk >/dev/null 2>&1; then
-        apt-get update >/dev/null && apt-get install -y wrk >/dev/null
-    fi
-fi
-command -v wrk >/dev/null || die "wrk is not installed and could not be installed"
-for tool in curl python3 taskset; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
     log "building (release)"
@@ -84,19 +52,6 @@ BARE=$ROOT/target/release/examples/bare_mcp
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-# wait_listening LOGFILE PID PREFIX -> prints the base URL (http://HOST:PORT)
-wait_listening() {
-    local file=$1 pid=$2 prefix=$3 url=""
-    for _ in $(seq 1 300); do
-        url=$(grep -m1 -o "$prefix listening on http://[^ ]*" "$file" 2>/dev/null | sed 's/.* on //' || true)
-        [[ -n $url ]] && { printf '%s\n' "$url"; return 0; }
-        kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "$prefix exited before listening"; }
-        sleep 0.1
-    done
-    cat "$file" >&2
-    die "$prefix did not print its address within 30 s"
-}
 
 # The wrk script. MCP mode (args[4] = "mcp"): POSTs the JSON bodies of a file (one per line,
 # cycled) with the MCP headers, and counts non-200 answers and 200 answers that are not a

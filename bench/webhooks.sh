@@ -28,27 +28,9 @@ CONNECTIONS=${BENCH_CONNECTIONS:-16}
 ROUNDS=${BENCH_ROUNDS:-3}
 REPORT=${BENCH_REPORT:-docs/benchmarks.md}
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/rapport-bench-webhooks.XXXXXX")
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
-if ! command -v wrk >/dev/null 2>&1; then
-    log "installing wrk"
-    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
-fi
-for tool in wrk curl python3 taskset; do command -v "$tool" >/dev/null || die "$tool is required"; done
 if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
     log "building (release)"
     cargo build --release --bin rapport --example webhook_receiver
@@ -56,18 +38,6 @@ fi
 RAPPORT=$ROOT/target/release/rapport
 RECEIVER=$ROOT/target/release/examples/webhook_receiver
 export RAPPORT_LOG=warn RAPPORT_RATE_LIMIT=0 RAPPORT_WEBHOOK_ALLOW_PRIVATE=true
-
-# wait_listening LOGFILE PID PREFIX -> the base URL
-wait_listening() {
-    local file=$1 pid=$2 prefix=$3 url=""
-    for _ in $(seq 1 300); do
-        url=$(grep -m1 -o "$prefix listening on http://[^ ]*" "$file" 2>/dev/null | sed 's/.* on //' || true)
-        [[ -n $url ]] && { printf '%s\n' "$url"; return 0; }
-        kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; die "$prefix exited before listening"; }
-        sleep 0.1
-    done
-    die "$prefix did not start"
-}
 
 # serve NAME DB SENDER -> starts a server; sets URL and PID
 serve() {
