@@ -325,24 +325,40 @@ impl Store {
     }
 
     /// Leases up to `limit` due deliveries until `lease_until`: the oldest pending one of
-    /// each endpoint and record, of enabled endpoints only.
+    /// each endpoint and record, of enabled endpoints other than `busy` only.
     pub async fn claim_deliveries(
         &self,
         now: Millis,
         lease_until: Millis,
         limit: i64,
+        busy: &[&str],
     ) -> StoreResult<Vec<DueDelivery>> {
-        let skip_locked = if self.dialect() == Dialect::Postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
-        let claim = format!(
-            "UPDATE webhook_deliveries SET lease_until = $1 WHERE id IN (\
-               SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-               WHERE d.state = 'pending' AND d.next_attempt_at <= $2 AND (d.lease_until IS NULL OR d.lease_until < $2) \
-               AND e.enabled = $4 AND NOT {WAITS_ITS_TURN} \
-               ORDER BY d.next_attempt_at LIMIT $3{skip_locked}) RETURNING id"
+        let mut claim = super::query::Sql::new(self.dialect());
+        claim.push("UPDATE webhook_deliveries SET lease_until = ");
+        claim.bind(lease_until.into());
+        claim.push(
+            " WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ",
         );
+        claim.bind(now.into());
+        claim.push(" AND (d.lease_until IS NULL OR d.lease_until < ");
+        claim.bind(now.into());
+        claim.push(") AND e.enabled = ");
+        claim.bind(true.into());
+        claim.push(&format!(" AND NOT {WAITS_ITS_TURN}"));
+        if !busy.is_empty() {
+            claim.push(" AND d.endpoint_id NOT IN ");
+            claim.bind_list(busy.iter().map(|b| SqlValue::from(*b)));
+        }
+        claim.push(" ORDER BY d.next_attempt_at LIMIT ");
+        claim.bind(limit.into());
+        if self.dialect() == Dialect::Postgres {
+            claim.push(" FOR UPDATE OF d SKIP LOCKED");
+        }
+        claim.push(") RETURNING id");
         let mut tx = self.begin().await?;
         let ids: Vec<String> = tx
-            .fetch(&claim, &[lease_until.into(), now.into(), limit.into(), true.into()])
+            .fetch(&claim.text, &claim.binds)
             .await?
             .into_iter()
             .map(|mut r| r.need_text(0))
@@ -369,6 +385,23 @@ impl Store {
                 Ok(DueDelivery { delivery, org_id, payload, endpoint: endpoint(rest)?, lease: lease_until })
             })
             .collect()
+    }
+
+    /// Gives back claimed deliveries unsent (their endpoint has enough in flight), to be
+    /// claimed again at once.
+    pub async fn release_deliveries(&self, claimed: &[DueDelivery]) -> StoreResult<()> {
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        for d in claimed {
+            tx.execute(
+                "UPDATE webhook_deliveries SET lease_until = NULL WHERE id = $1 AND lease_until = $2",
+                &[(&d.delivery.id).into(), d.lease.into()],
+            )
+            .await?;
+        }
+        tx.commit().await
     }
 
     /// Records attempts and what follows each, in one transaction: the attempts in one

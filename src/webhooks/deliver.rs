@@ -1,6 +1,7 @@
 //! The sender: every process drains the outbox. It leases due deliveries, builds each body
 //! once (kept for retries), signs every attempt when it is sent, and records what happened.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,9 +26,10 @@ pub const FAILING_FOR_MS: Millis = 5 * 24 * 3_600_000;
 /// it while it is in flight.
 const LEASE_MS: Millis = 60_000;
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// Requests in flight per process: a slow endpoint holds one slot per request, never the
-/// others' deliveries.
+/// Requests in flight per process, and per endpoint within them: an endpoint that answers
+/// slowly (or not at all, for 10 s) holds at most its share, never the others' deliveries.
 const IN_FLIGHT: usize = 64;
+const PER_ENDPOINT: usize = 16;
 const IDLE: Duration = Duration::from_millis(500);
 /// The first bytes of an answer that are kept.
 const KEEP: usize = 1024;
@@ -78,24 +80,48 @@ pub fn client(allow_private: bool) -> reqwest::Client {
 pub async fn run(state: AppState, stop: CancellationToken) {
     let http = client(state.settings.webhook_allow_private);
     let mut flying = tokio::task::JoinSet::new();
+    let mut per_endpoint: HashMap<String, usize> = HashMap::new();
     let mut done: Vec<(DueDelivery, Outcome)> = Vec::new();
     loop {
         while let Some(r) = flying.try_join_next() {
             done.extend(r.ok());
         }
         if !done.is_empty() {
+            for (d, _) in &done {
+                if let Some(n) = per_endpoint.get_mut(&d.endpoint.id) {
+                    *n -= 1;
+                }
+            }
+            per_endpoint.retain(|_, n| *n > 0);
             record(&state, std::mem::take(&mut done)).await;
         }
         let room = IN_FLIGHT - flying.len();
         let now = time::now_ms();
+        let busy: Vec<&str> =
+            per_endpoint.iter().filter(|(_, n)| **n >= PER_ENDPOINT).map(|(id, _)| id.as_str()).collect();
         let claimed = match state.store.deliveries_due(now).await {
-            Ok(true) if room > 0 => state.store.claim_deliveries(now, now + LEASE_MS, room as i64).await,
+            Ok(true) if room > 0 => state.store.claim_deliveries(now, now + LEASE_MS, room as i64, &busy).await,
             other => other.map(|_| Vec::new()),
         };
-        let due = claimed.unwrap_or_else(|e| {
+        let mut due = claimed.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not claim webhook deliveries");
             Vec::new()
         });
+        // One claim may bring an endpoint past its share; those go back at once.
+        let mut over = Vec::new();
+        due.retain(|d| {
+            let n = per_endpoint.entry(d.endpoint.id.clone()).or_default();
+            *n += 1;
+            if *n > PER_ENDPOINT {
+                *n -= 1;
+                over.push(d.clone());
+                return false;
+            }
+            true
+        });
+        if let Err(e) = state.store.release_deliveries(&over).await {
+            tracing::warn!(error = %e, "could not give back webhook deliveries; their leases run out");
+        }
         if due.is_empty() {
             tokio::select! {
                 _ = tokio::time::sleep(IDLE) => {}

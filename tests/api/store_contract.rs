@@ -142,11 +142,15 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     app.ok("delete_records", json!({ "entity": "contact", "ids": [id] })).await;
 
     let now = rapport::time::now_ms();
-    let first = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
+    let first = store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap();
     assert_eq!(first.len(), 1, "only the oldest delivery of the record is due: {first:?}");
     assert_eq!(first[0].delivery.event_type, "contact.created");
     assert_eq!(first[0].endpoint.id, "wh_contacts");
-    assert!(store.claim_deliveries(now, now + 60_000, 10).await.unwrap().is_empty(), "leased");
+    assert!(store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap().is_empty(), "leased");
+    store.release_deliveries(&first).await.unwrap();
+    assert!(store.claim_deliveries(now, now + 60_000, 10, &["wh_contacts"]).await.unwrap().is_empty(), "busy");
+    let first = store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap();
+    assert_eq!(first.len(), 1, "given back, claimed again");
     let done = |state: &'static str| Outcome {
         attempt: Attempt { at: now, status: Some(200), duration_ms: 3, error: None, response: Some("ok".into()) },
         state,
@@ -154,11 +158,11 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
         success: true,
     };
     store.finish_attempts(&[(first[0].clone(), done("delivered"))]).await.unwrap();
-    let second = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
+    let second = store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].delivery.event_type, "contact.updated", "deleted is not subscribed, created went out");
     store.finish_attempts(&[(second[0].clone(), done("delivered"))]).await.unwrap();
-    assert!(store.claim_deliveries(now, now + 60_000, 10).await.unwrap().is_empty());
+    assert!(store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap().is_empty());
 
     let listed = store.deliveries(org, "wh_contacts", None, 10).await.unwrap();
     assert_eq!(listed.len(), 2);
@@ -177,7 +181,7 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     );
     let again = store.resend_delivery(org, &first[0].delivery.id, now, &who).await.unwrap().unwrap();
     assert_eq!((again.id.as_str(), again.state.as_str()), (first[0].delivery.id.as_str(), "pending"));
-    let retry = store.claim_deliveries(now, now + 60_000, 10).await.unwrap();
+    let retry = store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap();
     assert_eq!(retry.len(), 1);
     let failed = |at: i64| Outcome {
         attempt: Attempt { at, status: Some(500), ..done("pending").attempt },
@@ -185,7 +189,7 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
         ..done("pending")
     };
     assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now))]).await.unwrap()[0], Some(Some(now)));
-    let retry = store.claim_deliveries(now + 1, now + 60_001, 10).await.unwrap();
+    let retry = store.claim_deliveries(now + 1, now + 60_001, 10, &[]).await.unwrap();
     assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 1))]).await.unwrap()[0], Some(Some(now)));
     // A claim that no longer holds records nothing: its attempt is not counted twice.
     assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 2))]).await.unwrap()[0], None);

@@ -374,8 +374,10 @@ async fn gone_turns_the_endpoint_off_and_five_days_of_failure_too_both_audited()
     app.create_contacts(json!([{ "first_name": "Ada" }])).await;
     let d = after_attempts(&app, &hid, 1).await;
     assert_eq!(d["state"], "failed");
+    // The endpoint is turned off right after the attempt is recorded.
+    let off = || async { app.ok("list_webhooks", json!({})).await["items"][0]["enabled"] == false };
+    assert!(holds_within(Duration::from_secs(5), off).await);
     let listed = app.ok("list_webhooks", json!({})).await["items"][0].clone();
-    assert_eq!(listed["enabled"], false);
     assert!(listed["disabled_reason"].as_str().unwrap().contains("410"), "{listed}");
     // Off: new changes queue nothing, and a resend is refused until it is turned on.
     app.create_contacts(json!([{ "first_name": "Bob" }])).await;
@@ -396,8 +398,8 @@ async fn gone_turns_the_endpoint_off_and_five_days_of_failure_too_both_audited()
     app.sql("UPDATE webhook_endpoints SET failing_since = failing_since - 432000000 WHERE id = $1", &hid).await;
     due_now(&app).await;
     after_attempts(&app, &hid, 2).await;
+    assert!(holds_within(Duration::from_secs(5), off).await);
     let listed = app.ok("list_webhooks", json!({})).await["items"][0].clone();
-    assert_eq!(listed["enabled"], false, "{listed}");
     assert!(listed["disabled_reason"].as_str().unwrap().contains("5 days"), "{listed}");
 
     let disabled: Vec<Value> =
@@ -642,4 +644,20 @@ async fn an_endpoint_deleted_mid_send_costs_no_other_delivery_and_a_send_in_flig
     let d = after_attempts(&app, kept["id"].as_str().unwrap(), 1).await;
     assert_eq!(d["state"], "delivered", "{d:#}");
     assert!(!holds_within(Duration::from_secs(1), || async { b.got().len() > 1 }).await, "sent once");
+}
+
+#[tokio::test]
+async fn an_endpoint_that_hangs_holds_its_share_and_the_others_go_on() {
+    let app = spawn_app().await;
+    let (slow, fast) = (Receiver::start().await, Receiver::start().await);
+    slow.hold.send_replace(true);
+    endpoint(&app, &slow, &["contact.created"]).await;
+    endpoint(&app, &fast, &["contact.created"]).await;
+    let items: Vec<Value> = (0..40).map(|i| json!({ "first_name": format!("C{i}") })).collect();
+    app.create_contacts(Value::Array(items)).await;
+    // All 40 reach the fast endpoint while the slow one holds 16 requests, no more.
+    fast.wait_for(40).await;
+    assert_eq!(slow.got().len(), 16, "one endpoint's share of the requests in flight");
+    slow.hold.send_replace(false);
+    slow.wait_for(40).await;
 }
