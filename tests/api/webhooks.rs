@@ -297,9 +297,13 @@ async fn deliveries_are_signed_with_the_record_and_the_changed_fields_and_a_no_o
     assert_eq!(got[3].body["type"], "deal.stage_changed", "{}", got[3].body);
     assert_eq!(got[3].body["data"]["changes"]["stage"]["after"], "qualified", "{}", got[3].body);
 
-    let listed = deliveries(&app, hook["id"].as_str().unwrap()).await;
+    // Recorded right after the receiver answers.
+    let hid = hook["id"].as_str().unwrap();
+    let all_delivered = || async { deliveries(&app, hid).await.iter().all(|d| d["state"] == "delivered") };
+    assert!(holds_within(Duration::from_secs(5), all_delivered).await);
+    let listed = deliveries(&app, hid).await;
     assert_eq!(listed.len(), 4);
-    assert!(listed.iter().all(|d| d["state"] == "delivered" && d["attempts"][0]["status"] == 200), "{listed:#?}");
+    assert!(listed.iter().all(|d| d["attempts"][0]["status"] == 200), "{listed:#?}");
     assert!(listed[0]["attempts"][0]["response"].as_str().unwrap().contains("answered 200"));
 }
 
@@ -506,9 +510,15 @@ async fn metrics_count_deliveries_by_outcome() {
     due_now(&app).await;
     r.wait_for(2).await;
     after_attempts(&app, hook["id"].as_str().unwrap(), 2).await;
-    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("rapport_webhook_deliveries_total{outcome=\"retrying\"} 1"), "{text}");
-    assert!(text.contains("rapport_webhook_deliveries_total{outcome=\"delivered\"} 1"), "{text}");
+    // Counted right after the attempt is recorded.
+    let metrics =
+        || async { app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap() };
+    let both = || async {
+        let text = metrics().await;
+        text.contains("rapport_webhook_deliveries_total{outcome=\"retrying\"} 1")
+            && text.contains("rapport_webhook_deliveries_total{outcome=\"delivered\"} 1")
+    };
+    assert!(holds_within(Duration::from_secs(5), both).await, "{}", metrics().await);
 }
 
 /// With private targets not allowed, the guard refuses them when saved, by address or by
