@@ -28,8 +28,8 @@ const LEASE_MS: Millis = 60_000;
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests in flight per process, and per endpoint within them: an endpoint that answers
 /// slowly (or not at all, for 10 s) holds at most its share, never the others' deliveries.
-const IN_FLIGHT: usize = 64;
-const PER_ENDPOINT: usize = 16;
+const IN_FLIGHT: usize = 256;
+const PER_ENDPOINT: usize = 64;
 const IDLE: Duration = Duration::from_millis(500);
 /// The first bytes of an answer that are kept.
 const KEEP: usize = 1024;
@@ -100,7 +100,12 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         let busy: Vec<&str> =
             per_endpoint.iter().filter(|(_, n)| **n >= PER_ENDPOINT).map(|(id, _)| id.as_str()).collect();
         let claimed = match state.store.deliveries_due(now).await {
-            Ok(true) if room > 0 => state.store.claim_deliveries(now, now + LEASE_MS, room as i64, &busy).await,
+            // At most one endpoint's share a claim: a backlog of one endpoint, first in line,
+            // then costs no giving back.
+            Ok(true) if room > 0 => {
+                let limit = room.min(PER_ENDPOINT) as i64;
+                state.store.claim_deliveries(now, now + LEASE_MS, limit, &busy).await
+            }
             other => other.map(|_| Vec::new()),
         };
         let mut due = claimed.unwrap_or_else(|e| {

@@ -663,11 +663,11 @@ async fn an_endpoint_that_hangs_holds_its_share_and_the_others_go_on() {
     slow.hold.send_replace(true);
     endpoint(&app, &slow, &["contact.created"]).await;
     endpoint(&app, &fast, &["contact.created"]).await;
-    let items: Vec<Value> = (0..40).map(|i| json!({ "first_name": format!("C{i}") })).collect();
+    let items: Vec<Value> = (0..90).map(|i| json!({ "first_name": format!("C{i}") })).collect();
     app.create_contacts(Value::Array(items)).await;
-    // All 40 reach the fast endpoint while the slow one holds 16 requests, no more.
-    fast.wait_for(40).await;
-    assert_eq!(slow.got().len(), 16, "one endpoint's share of the requests in flight");
+    // All 90 reach the fast endpoint while the slow one holds 64 requests, no more.
+    fast.wait_for(90).await;
+    assert_eq!(slow.got().len(), 64, "one endpoint's share of the requests in flight");
     slow.hold.send_replace(false);
-    slow.wait_for(40).await;
+    slow.wait_for(90).await;
 }
