@@ -520,10 +520,12 @@ pub async fn resend(
             &to,
             Flash::ok(format!("Sending {} ({}) again now; the new attempt shows below.", d.id, d.event_type)),
         )),
-        // The domain's words are for tools; a person switches it on with the form above.
-        Err(CrmError::Conflict(_)) => {
+        // The domain's words are for tools; a person switches it on with the form above. A
+        // delivery in flight is the other conflict, and its message reads well as it is.
+        Err(CrmError::Conflict(m)) if m.contains("turned off") => {
             Ok(back(&to, Flash::error("This webhook is disabled: enable it (Enabled, then Save), then resend.")))
         }
+        Err(CrmError::Conflict(m)) => Ok(back(&to, Flash::error(m))),
         Err(CrmError::Invalid(_)) => Err(PageError::not_found()),
         Err(e) => Err(e.into()),
     }

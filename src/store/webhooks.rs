@@ -175,7 +175,7 @@ impl Tx {
         if endpoints.is_empty() {
             return Ok(());
         }
-        let mut rows: Vec<SqlValue> = Vec::new();
+        let mut rows = Vec::new();
         for c in changes.iter().filter(|c| c.org_id == first.org_id) {
             let mut record = None;
             for ty in events::types(c) {
@@ -190,20 +190,27 @@ impl Tx {
                 }
                 let body = payload::body(c, &ty, record.as_ref().expect("read above"));
                 for e in to {
-                    rows.extend(delivery_values(&NewDelivery { endpoint: e, change: c, event_type: &ty, body: &body }));
+                    rows.push(delivery_values(&NewDelivery { endpoint: e, change: c, event_type: &ty, body: &body }));
                 }
             }
         }
-        // One statement for up to 50 deliveries (10 values each): a write announced to ten
-        // endpoints costs one round trip, not ten.
-        for chunk in rows.chunks(10 * 50) {
+        // A write announced to ten endpoints costs one round trip, not ten.
+        self.insert_rows(
+            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
+             created_at, next_attempt_at, payload)",
+            &rows,
+        )
+        .await
+    }
+
+    /// Inserts rows of `N` values each (`head` is the `INSERT INTO t (cols)` part), as many
+    /// to a statement as 500 binds allow: well within SQLite's and PostgreSQL's limits.
+    async fn insert_rows<const N: usize>(&mut self, head: &str, rows: &[[SqlValue; N]]) -> StoreResult<()> {
+        for chunk in rows.chunks((500 / N).max(1)) {
             let mut sql = super::query::Sql::new(self.dialect());
-            sql.push(
-                "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
-                 created_at, next_attempt_at, payload) VALUES ",
-            );
-            for (i, row) in chunk.chunks(10).enumerate() {
-                sql.push(if i == 0 { "" } else { ", " });
+            sql.push(head);
+            for (i, row) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { " VALUES " } else { ", " });
                 sql.bind_list(row.iter().cloned());
             }
             self.execute(&sql.text, &sql.binds).await?;
@@ -239,18 +246,9 @@ impl Tx {
         Ok(())
     }
 
+    /// Deletes an endpoint; its deliveries and their attempts go with it (`ON DELETE
+    /// CASCADE`, foreign keys being on in both dialects).
     pub async fn delete_endpoint(&mut self, org_id: &OrgId, id: &str) -> StoreResult<()> {
-        self.execute(
-            "DELETE FROM webhook_attempts WHERE delivery_id IN \
-             (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND org_id = $2)",
-            &[id.into(), org_id.into()],
-        )
-        .await?;
-        self.execute(
-            "DELETE FROM webhook_deliveries WHERE endpoint_id = $1 AND org_id = $2",
-            &[id.into(), org_id.into()],
-        )
-        .await?;
         if self
             .execute("DELETE FROM webhook_endpoints WHERE id = $1 AND org_id = $2", &[id.into(), org_id.into()])
             .await?
@@ -428,16 +426,11 @@ impl Store {
         let holds = |d: &DueDelivery| held.get(&d.delivery.id).is_some_and(|l| *l == Some(d.lease));
         let all = done;
         let done: Vec<&(DueDelivery, Outcome)> = all.iter().filter(|(d, _)| holds(d)).collect();
-        // At most 64 rows of 7 values: within SQLite's and PostgreSQL's bind limits.
-        for chunk in done.chunks(64).filter(|c| !c.is_empty()) {
-            let mut sql = super::query::Sql::new(self.dialect());
-            sql.push(
-                "INSERT INTO webhook_attempts (id, delivery_id, at, status, duration_ms, error, response) VALUES ",
-            );
-            for (i, (due, o)) in chunk.iter().enumerate() {
+        let attempts: Vec<[SqlValue; 7]> = done
+            .iter()
+            .map(|(due, o)| {
                 let a = &o.attempt;
-                sql.push(if i == 0 { "" } else { ", " });
-                sql.bind_list([
+                [
                     uuid::Uuid::now_v7().to_string().into(),
                     (&due.delivery.id).into(),
                     a.at.into(),
@@ -445,10 +438,14 @@ impl Store {
                     a.duration_ms.into(),
                     (&a.error).into(),
                     (&a.response).into(),
-                ]);
-            }
-            tx.execute(&sql.text, &sql.binds).await?;
-        }
+                ]
+            })
+            .collect();
+        tx.insert_rows(
+            "INSERT INTO webhook_attempts (id, delivery_id, at, status, duration_ms, error, response)",
+            &attempts,
+        )
+        .await?;
         for (due, o) in done.iter().copied() {
             let a = &o.attempt;
             let finished = (o.state != "pending").then_some(a.at);
@@ -581,8 +578,7 @@ impl Store {
     /// attempts; answers how many.
     pub async fn prune_deliveries(&self, before: Millis) -> StoreResult<u64> {
         let mut tx = self.begin().await?;
-        let ended = "SELECT id FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1";
-        tx.execute(&format!("DELETE FROM webhook_attempts WHERE delivery_id IN ({ended})"), &[before.into()]).await?;
+        // Their attempts go with them (ON DELETE CASCADE).
         let n = tx
             .execute("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1", &[before.into()])
             .await?;
