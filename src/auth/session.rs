@@ -123,13 +123,17 @@ pub enum LoginError {
     Store(#[from] StoreError),
 }
 
-fn subjects(email: &str, ip: &str) -> [String; 2] {
-    [format!("account:{email}"), format!("ip:{ip}")]
+/// What failed logins are counted against: the account, the address, and the account from
+/// that address.
+fn subjects(email: &str, ip: &str) -> [String; 3] {
+    [format!("account:{email}"), format!("ip:{ip}"), format!("account:{email} from:{ip}")]
 }
 
 /// Checks an email and password, within the failure limits shared by every process. The
 /// attempt is noted before the password is checked, so a burst of guesses sent at once is
-/// counted in full; a success takes its note back.
+/// counted in full; a success takes its note back. An address over its limit is held back;
+/// an account over its limit holds back only the addresses that have failed for it, so a
+/// stranger's guesses cannot lock its owner out (SPEC 8).
 pub async fn login(
     store: &Store,
     email: &str,
@@ -141,8 +145,19 @@ pub async fn login(
     let subjects = subjects(&email, ip);
     let now = time::now_ms();
     let attempt = uuid::Uuid::now_v7().to_string();
-    let (attempts, oldest) = store.login_attempt(&attempt, &subjects, now, now - THROTTLE_WINDOW_MS).await?;
-    if attempts > MAX_FAILURES {
+    let counts = store.login_attempt(&attempt, &subjects, now, now - THROTTLE_WINDOW_MS).await?;
+    let [(account, _), (address, address_oldest), (pair, pair_oldest)] = counts[..] else {
+        unreachable!("one count per subject")
+    };
+    // `pair` counts this attempt too: more than one means this address failed before.
+    let held = if address > MAX_FAILURES {
+        Some(address_oldest)
+    } else if account > MAX_FAILURES && pair > 1 {
+        Some(pair_oldest)
+    } else {
+        None
+    };
+    if let Some(oldest) = held {
         let free_at = oldest.unwrap_or(now) + THROTTLE_WINDOW_MS;
         return Err(LoginError::Throttled { retry_after_secs: ((free_at - now).max(1000) as u64).div_ceil(1000) });
     }
@@ -165,11 +180,11 @@ pub async fn login(
     match matched.len() {
         0 => Err(LoginError::Mismatch),
         1 => {
-            store.login_succeeded(&attempt, &subjects[0]).await?;
+            store.login_succeeded(&attempt, &[&subjects[0], &subjects[2]]).await?;
             Ok(matched.remove(0))
         }
         _ => {
-            store.login_succeeded(&attempt, &subjects[0]).await?;
+            store.login_succeeded(&attempt, &[&subjects[0], &subjects[2]]).await?;
             Err(LoginError::WhichOrg { email })
         }
     }

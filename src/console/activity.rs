@@ -125,17 +125,74 @@ async fn record_names(
     Ok(names)
 }
 
+/// A filter menu's choices: each `(id, full label, name)`. Someone who may manage them sees
+/// the full label with the id as value; anyone else the name only, with an opaque value in
+/// place of the id (SPEC 8: no key previews, ids or emails for them).
+struct Menu {
+    manages: bool,
+    items: Vec<(String, String, String)>,
+}
+
+impl Menu {
+    fn value(&self, id: &str) -> String {
+        if self.manages {
+            return id.to_owned();
+        }
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The id a filter's value stands for; a value that stands for none matches nothing.
+    fn id_of(&self, value: Option<String>) -> Option<String> {
+        let value = nonempty(value)?;
+        let found = self.items.iter().find(|(id, ..)| self.value(id) == value).map(|(id, ..)| id.clone());
+        Some(found.unwrap_or(value))
+    }
+
+    fn choices(&self, current: &Option<String>) -> Vec<Choice> {
+        let shown = self.items.iter().map(|(id, full, name)| {
+            let label = if self.manages { full.clone() } else { name.clone() };
+            (self.value(id), label)
+        });
+        choices(shown, &current.as_deref().map(|c| self.value(c)))
+    }
+}
+
 pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query<ActivityQuery>) -> PageResult {
     let p = &s.principal;
     let readable: Vec<Entity> = Entity::ALL.iter().copied().filter(|e| p.scopes.contains(&e.def().read)).collect();
     if readable.is_empty() {
         return Err(PageError::forbidden());
     }
+    let keys = Menu {
+        manages: p.scopes.contains(&Scope::KeysManage),
+        items: state
+            .store
+            .list_keys(&p.org.id, true)
+            .await?
+            .into_iter()
+            .map(|k| (k.id, format!("{} ({}…)", k.name, k.preview), k.name))
+            .collect(),
+    };
+    let users = Menu {
+        manages: p.scopes.contains(&Scope::UsersManage),
+        items: state
+            .store
+            .list_users(&p.org.id)
+            .await?
+            .into_iter()
+            .map(|u| {
+                let name = u.name.clone().unwrap_or_else(|| "(no name)".into());
+                (u.id, u.email, name)
+            })
+            .collect(),
+    };
     let filter = ChangeFilter {
-        key_id: nonempty(q.key),
-        user_id: nonempty(q.user),
+        key_id: keys.id_of(q.key),
+        user_id: users.id_of(q.user),
         entity: nonempty(q.entity),
         record_id: None,
+        visible: Some(p.visible_changes()),
     };
     if let Some(e) = &filter.entity
         && !entity_of(e).is_some_and(|e| readable.contains(&e))
@@ -147,7 +204,9 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
     let more = changes.len() > PAGE_SIZE as usize;
     changes.truncate(PAGE_SIZE as usize);
     let next = if more {
-        let f = [("key", &filter.key_id), ("user", &filter.user_id), ("entity", &filter.entity)];
+        let (key, user) =
+            (filter.key_id.as_deref().map(|k| keys.value(k)), filter.user_id.as_deref().map(|u| users.value(u)));
+        let f = [("key", &key), ("user", &user), ("entity", &filter.entity)];
         next_link("/activity", &f, changes.last().map(|c| (c.at, c.id.as_str())))
     } else {
         None
@@ -155,7 +214,6 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
     let names = record_names(&state, p, &changes).await?;
     let rows = changes
         .into_iter()
-        .filter(|c| entity_of(&c.entity).is_none_or(|e| readable.contains(&e)))
         .map(|c| {
             let record_entity = entity_of(&c.entity);
             let live = c.action != "purged";
@@ -184,13 +242,11 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
             }
         })
         .collect();
-    let keys = state.store.list_keys(&p.org.id, true).await?;
-    let users = state.store.list_users(&p.org.id).await?;
     let page = ActivityPage {
         c: Chrome::new(&s, "Activity", "/activity", None),
         rows,
-        keys: choices(keys.into_iter().map(|k| (k.id, format!("{} ({}…)", k.name, k.preview))), &filter.key_id),
-        users: choices(users.into_iter().map(|u| (u.id, u.email)), &filter.user_id),
+        keys: keys.choices(&filter.key_id),
+        users: users.choices(&filter.user_id),
         entities: choices(readable.iter().map(|e| (e.as_str().to_owned(), e.def().plural.to_owned())), &filter.entity),
         filtered: filter.key_id.is_some() || filter.user_id.is_some() || filter.entity.is_some(),
         next,
@@ -250,20 +306,17 @@ pub async fn audit(State(state): State<AppState>, s: Session, Query(q): Query<Au
     let rows = entries
         .iter()
         .map(|e| {
-            let actor = match (&e.actor, e.key_id.as_deref()) {
-                (crate::store::Actor::Key { .. }, Some(k)) => {
-                    key_names.get(k).cloned().unwrap_or_else(|| format!("key {k}"))
+            let user = |u: &str| user_names.get(u).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("user {u}"));
+            let actor = match &e.actor {
+                crate::store::Actor::Key { key_id, user_id } => {
+                    let key = key_names.get(key_id.as_str()).cloned().unwrap_or_else(|| format!("key {key_id}"));
+                    format!("{key} of {}", user(user_id))
                 }
-                (a, _) => match a.id() {
-                    Some(u) => user_names.get(u).map(|s| (*s).to_owned()).unwrap_or_else(|| u.to_owned()),
-                    None => a.kind().to_owned(),
-                },
+                a => a.id().map_or_else(|| a.kind().to_owned(), user),
             };
             let target = match (e.target_type.as_deref(), e.target_id.as_deref()) {
-                (Some("key"), Some(id)) => key_names.get(id).cloned().unwrap_or_else(|| format!("key {id}")),
-                (Some("user"), Some(id)) => {
-                    user_names.get(id).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("user {id}"))
-                }
+                (Some("api_key"), Some(id)) => key_names.get(id).cloned().unwrap_or_else(|| format!("key {id}")),
+                (Some("user"), Some(id)) => user(id),
                 (Some(t), Some(id)) => format!("{t} {id}"),
                 _ => String::new(),
             };

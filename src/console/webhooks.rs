@@ -292,6 +292,7 @@ fn fixable(e: &CrmError) -> Option<StatusCode> {
     match e {
         CrmError::Invalid(_) => Some(StatusCode::BAD_REQUEST),
         CrmError::Conflict(_) => Some(StatusCode::CONFLICT),
+        CrmError::Denied(_) => Some(StatusCode::FORBIDDEN),
         _ => None,
     }
 }
@@ -414,6 +415,7 @@ pub async fn update(
         description: Some(values.description.clone()),
         enabled: Some(values.enabled),
         rotate_secret: None,
+        take_over: None,
     };
     match endpoints::update(&state.store, &s.principal, input, state.settings.webhook_allow_private).await {
         Ok(w) => {
@@ -468,6 +470,7 @@ pub async fn rotate(
         description: None,
         enabled: None,
         rotate_secret: Some(true),
+        take_over: None,
     };
     match endpoints::update(&state.store, &s.principal, input, state.settings.webhook_allow_private).await {
         Ok(w) => {

@@ -20,6 +20,10 @@ pub enum CrmError {
     Conflict(String),
     #[error("this API key lacks the `{0}` scope; ask an administrator for a key that has it")]
     Forbidden(Scope),
+    /// The target holds powers beyond the caller's own (SPEC 3, Authority); the message
+    /// says which, and what the caller may still do.
+    #[error("{0}")]
+    Denied(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

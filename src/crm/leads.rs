@@ -125,29 +125,79 @@ fn writer(p: &Principal) -> Principal {
     Principal { scopes: needed.intersection(&p.user.role.scopes()), ..p.clone() }
 }
 
+/// What a lead gave that the records already hold differently: kept for a person to judge,
+/// in the lead's note, never written over what is known.
+#[derive(Default)]
+struct Differences(Vec<String>);
+
+impl Differences {
+    fn note(&mut self, what: &str, given: &str) {
+        self.0.push(format!("- {what}: {given}"));
+    }
+}
+
+/// Whether `have` (a record's value) and `given` say the same, ignoring case and spacing.
+fn same(have: &str, given: &str) -> bool {
+    have.trim().eq_ignore_ascii_case(given.trim())
+}
+
+fn first_id(r: &rapport_tools::inputs::RecordsResult) -> Option<String> {
+    r.items.first().and_then(|i| i["id"].as_str()).map(str::to_owned)
+}
+
+/// The lead's company: found by domain, else created. An existing one is never renamed; a
+/// name that is only its domain (a placeholder an earlier lead left) counts as empty.
+async fn company(
+    store: &Store,
+    w: &Principal,
+    domain: &str,
+    name: Option<String>,
+    differs: &mut Differences,
+) -> Result<String, CrmError> {
+    let existing = store.find_by(w.org_id(), Entity::Company, "domain", &[domain.to_owned()]).await?;
+    let Some(found) = existing.first() else {
+        let company = json!({ "domain": domain, "name": name.as_deref().unwrap_or(domain) });
+        let r = records::create(store, w, Entity::Company, vec![company]).await?;
+        return first_id(&r).ok_or_else(|| CrmError::invalid("the lead's company could not be written"));
+    };
+    if let Some(n) = name {
+        match found.text("name") {
+            Some(have) if !have.is_empty() && have != domain => {
+                if !same(have, &n) {
+                    differs.note("company", &n);
+                }
+            }
+            _ => {
+                records::update(store, w, Entity::Company, vec![json!({ "id": found.id.as_str(), "name": n })]).await?;
+            }
+        }
+    }
+    Ok(found.id.as_str().to_owned())
+}
+
 pub async fn inbound(store: &Store, p: &Principal, lead: InboundLead) -> Result<LeadResult, CrmError> {
     p.require(Scope::LeadsWrite)?;
     let email = text(&lead.email).ok_or_else(|| CrmError::invalid("`email` is required: leads are matched on it"))?;
+    let email = super::validate::email(&super::validate::At { list: "lead", index: 0 }, Some(email))?
+        .ok_or_else(|| CrmError::invalid("`email` is required: leads are matched on it"))?;
     let w = writer(p);
+    // The key sits in public HTML: a lead adds what is missing and never overwrites what is
+    // known (SPEC 7); what it says differently goes into its note.
+    let mut differs = Differences::default();
 
     // The company: by the domain given, else the email's unless it is free mail.
-    let email_domain = email.rsplit_once('@').map(|(_, d)| d.to_lowercase());
-    let given = super::validate::domain(&super::validate::At { list: "lead", index: 0 }, text(&lead.domain))?;
-    let domain = given.or(email_domain.filter(|d| !is_free_mail(d)));
-    let company_id = match (&domain, text(&lead.company)) {
-        (Some(d), name) => {
-            let mut company = json!({ "domain": d });
-            // A name only for a new company, or one given: never overwrite one with a domain.
-            let existing = store.find_by(w.org_id(), Entity::Company, "domain", std::slice::from_ref(d)).await?;
-            match (name, existing.is_empty()) {
-                (Some(n), _) => company["name"] = n.into(),
-                (None, true) => company["name"] = d.clone().into(),
-                (None, false) => {}
+    let at = super::validate::At { list: "lead", index: 0 };
+    let email_domain = email.rsplit_once('@').map(|(_, d)| d.to_owned()).filter(|d| !is_free_mail(d));
+    let domain = super::validate::domain(&at, text(&lead.domain).or(email_domain))?;
+    let company_name = text(&lead.company);
+    let company_id = match &domain {
+        Some(d) => Some(company(store, &w, d, company_name, &mut differs).await?),
+        None => {
+            if let Some(n) = company_name {
+                differs.note("company (no domain to find it by)", &n);
             }
-            let r = records::upsert(store, &w, Entity::Company, vec![company]).await?;
-            r.items.first().and_then(|i| i.record.as_ref()).and_then(|r| r["id"].as_str()).map(str::to_owned)
+            None
         }
-        (None, _) => None,
     };
 
     // The contact, tagged `inbound` (and its source) on top of the tags it has.
@@ -160,13 +210,17 @@ pub async fn inbound(store: &Store, p: &Principal, lead: InboundLead) -> Result<
         first = parts.next().map(str::to_owned);
         last = parts.next().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
     }
-    let existing = store.find_by(w.org_id(), Entity::Contact, "email", &[email.to_lowercase()]).await?;
-    let mut tags: Vec<String> = existing
-        .first()
+    let existing = store.find_by(w.org_id(), Entity::Contact, "email", std::slice::from_ref(&email)).await?;
+    if existing.len() > 1 {
+        return Err(CrmError::Conflict(format!("several contacts have the email {email}; merge them first")));
+    }
+    let known = existing.first();
+    let mut tags: Vec<String> = known
         .and_then(|r| r.values.get("tags"))
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
+    let had_tags = tags.len();
     let given = match lead.tags {
         Some(Tags::List(l)) => l,
         Some(Tags::Text(t)) => t.split(',').map(str::to_owned).collect(),
@@ -179,32 +233,68 @@ pub async fn inbound(store: &Store, p: &Principal, lead: InboundLead) -> Result<
             tags.push(t);
         }
     }
-    let mut contact = json!({ "email": email, "tags": tags });
-    for (field, v) in
-        [("first_name", first), ("last_name", last), ("phone", text(&lead.phone)), ("title", text(&lead.title))]
-    {
-        if let Some(v) = v {
-            contact[field] = v.into();
+    let mut fields = serde_json::Map::new();
+    let given_fields =
+        [("first_name", first), ("last_name", last), ("phone", text(&lead.phone)), ("title", text(&lead.title))];
+    for (field, v) in given_fields {
+        let Some(v) = v else { continue };
+        match known.and_then(|r| r.text(field)).filter(|have| !have.is_empty()) {
+            Some(have) if !same(have, &v) => differs.note(field, &v),
+            Some(_) => {}
+            None => {
+                fields.insert(field.to_owned(), v.into());
+            }
         }
     }
     if let Some(c) = &company_id {
-        contact["company_id"] = c.clone().into();
+        match known.and_then(|r| r.text("company_id")).filter(|have| !have.is_empty()) {
+            // Linked to another company already: it stays there.
+            Some(have) if have != c => differs.note("company_id", c),
+            Some(_) => {}
+            None => {
+                fields.insert("company_id".into(), c.clone().into());
+            }
+        }
     }
-    let r = records::upsert(store, &w, Entity::Contact, vec![contact]).await?;
-    let item = r.items.into_iter().next().ok_or_else(|| CrmError::invalid("the lead could not be written"))?;
-    if item.status == "ambiguous" {
-        return Err(CrmError::Conflict(format!("several contacts have the email {email}; merge them first")));
-    }
-    let contact_id = item.record.as_ref().and_then(|r| r["id"].as_str()).map(str::to_owned).unwrap_or_default();
+    let (status, contact_id) = match known {
+        None => {
+            fields.insert("email".into(), email.clone().into());
+            fields.insert("tags".into(), json!(tags));
+            let r = records::create(store, &w, Entity::Contact, vec![Value::Object(fields)]).await?;
+            ("created", first_id(&r).ok_or_else(|| CrmError::invalid("the lead could not be written"))?)
+        }
+        Some(r) => {
+            if tags.len() > had_tags {
+                fields.insert("tags".into(), json!(tags));
+            }
+            if !fields.is_empty() {
+                fields.insert("id".into(), r.id.as_str().into());
+                records::update(store, &w, Entity::Contact, vec![Value::Object(fields)]).await?;
+            }
+            ("updated", r.id.as_str().to_owned())
+        }
+    };
 
-    let note_id = match text(&lead.message) {
+    let message = text(&lead.message);
+    let body = match (message, differs.0.is_empty()) {
+        (None, true) => None,
+        (m, true) => m,
+        (m, false) => {
+            let lines = differs.0.join("\n");
+            let part =
+                format!("This lead gave values that differ from what Rapport holds; they were not applied:\n{lines}");
+            Some(match m {
+                Some(m) => format!("{m}\n\n{part}"),
+                None => part,
+            })
+        }
+    };
+    let note_id = match body {
         Some(body) => {
             let note = json!({ "body": body, "record": { "entity": "contact", "id": contact_id } });
-            let r = records::create(store, &w, Entity::Note, vec![note]).await?;
-            r.items.first().and_then(|n| n["id"].as_str()).map(str::to_owned)
+            first_id(&records::create(store, &w, Entity::Note, vec![note]).await?)
         }
         None => None,
     };
-    let status = if item.status == "created" { "created" } else { "updated" };
     Ok(LeadResult { status, contact_id, company_id, note_id })
 }

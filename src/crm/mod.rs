@@ -95,6 +95,21 @@ impl Principal {
         }
     }
 
+    /// The entities whose change-log entries this principal may see: the record entities it
+    /// may read, and the schema they are described by (custom fields; pipelines with deals).
+    pub fn visible_changes(&self) -> Vec<&'static str> {
+        let readable: Vec<rapport_tools::Entity> =
+            rapport_tools::Entity::ALL.iter().copied().filter(|e| self.scopes.contains(&e.def().read)).collect();
+        let mut out: Vec<&'static str> = readable.iter().map(|e| e.as_str()).collect();
+        if !readable.is_empty() {
+            out.push("custom_field");
+        }
+        if readable.contains(&rapport_tools::Entity::Deal) {
+            out.push("pipeline");
+        }
+        out
+    }
+
     pub fn key_id(&self) -> Option<&str> {
         match &self.via {
             Via::Key { id, .. } => Some(id),

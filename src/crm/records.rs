@@ -500,10 +500,31 @@ fn map_conflict(e: StoreError) -> CrmError {
     }
 }
 
-/// A write call's 1 to 100 items, each parsed.
-fn parse_items(def: &EntityDef, raw: Vec<Value>, update: bool) -> Result<Vec<Item>, CrmError> {
+/// A write call's 1 to 100 items, each parsed. Setting a relation (`company_id`,
+/// `contact_ids`) links records, which takes write on the other side too, as link_records
+/// does (SPEC 5): one rule, however the link is made.
+fn parse_items(p: &Principal, def: &EntityDef, raw: Vec<Value>, update: bool) -> Result<Vec<Item>, CrmError> {
     batch_len(def.plural, raw.len())?;
-    raw.into_iter().enumerate().map(|(index, v)| parse_item(def, &At { list: def.plural, index }, v, update)).collect()
+    let items: Vec<Item> = raw
+        .into_iter()
+        .enumerate()
+        .map(|(index, v)| parse_item(def, &At { list: def.plural, index }, v, update))
+        .collect::<Result<_, _>>()?;
+    let set = |f: &&rapport_tools::Field| items.iter().any(|i| i.values.contains_key(f.name));
+    for f in def.fields.iter().filter(|f| matches!(f.ty, FieldType::Relation | FieldType::Relations)).filter(set) {
+        let Some(other) = f.target else { continue };
+        let needed = other.def().write;
+        if !p.scopes.contains(&needed) {
+            return Err(CrmError::Denied(format!(
+                "setting `{}` links {} to {}, which takes `{needed}` as well, as link_records does; this key lacks it, so leave `{}` out",
+                f.name,
+                def.plural,
+                other.def().plural,
+                f.name
+            )));
+        }
+    }
+    Ok(items)
 }
 
 /// The organization's pipelines, when the entity's rules need them.
@@ -519,7 +540,7 @@ fn sets_custom(items: &[Item]) -> bool {
 pub async fn create(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value>) -> Result<RecordsResult, CrmError> {
     let def = entity.def();
     p.require(def.write)?;
-    let items = parse_items(def, raw, false)?;
+    let items = parse_items(p, def, raw, false)?;
     let defs = custom_defs(store, p, entity, sets_custom(&items)).await?;
     let pipelines = pipelines_for(store, p, def).await?;
     let now = time::now_ms();
@@ -547,7 +568,7 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
     let def = entity.def();
     p.require(def.write)?;
     let list = def.plural;
-    let items = parse_items(def, raw, true)?;
+    let items = parse_items(p, def, raw, true)?;
     let ids: Vec<RecordId> = items.iter().map(|i| i.id.clone().expect("checked in parse_item")).collect();
     let mut seen = HashMap::new();
     for (i, id) in ids.iter().enumerate() {
@@ -624,7 +645,7 @@ pub async fn upsert(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
     let key = def.upsert_key.ok_or_else(|| CrmError::invalid(format!("{} cannot be upserted", def.plural)))?;
     p.require(def.write)?;
     let list = def.plural;
-    let items = parse_items(def, raw, false)?;
+    let items = parse_items(p, def, raw, false)?;
     let mut keys = Vec::with_capacity(items.len());
     let mut seen = HashMap::new();
     for (index, item) in items.iter().enumerate() {

@@ -148,12 +148,17 @@ pub async fn update_custom_field(
     Ok(CustomFieldResult { entity: input.entity, custom_field: field_info(&after) })
 }
 
+/// Deleting a field removes data from every record of its entity, so it takes writing and
+/// deleting those records as well as `schema:manage` (SPEC 5). The field and its values go
+/// to the trash, out of sight, and are purged after RAPPORT_TRASH_DAYS.
 pub async fn delete_custom_field(
     store: &Store,
     p: &Principal,
     input: DeleteCustomFieldInput,
 ) -> Result<DeletedCustomField, CrmError> {
     p.require(Scope::SchemaManage)?;
+    p.require(input.entity.def().write)?;
+    p.require(input.entity.def().delete)?;
     let mut tx = store.begin().await?;
     let def = tx
         .custom_field(p.org_id(), input.entity, input.key.trim())
@@ -161,8 +166,9 @@ pub async fn delete_custom_field(
         .ok_or_else(|| gone(input.entity, &input.key))?;
     let mut diff = Map::new();
     diff.insert("type".into(), changes::pair(def.field_type.as_str(), Value::Null));
+    diff.insert("label".into(), changes::pair(def.label.clone(), Value::Null));
     let entry = field_change(p, "deleted", &def, diff);
-    tx.delete_custom_field(p.org_id(), &def, &[entry]).await?;
+    tx.trash_custom_field(p.org_id(), &def, entry.at, &[entry]).await?;
     tx.commit().await?;
     Ok(DeletedCustomField { entity: input.entity, deleted: def.key })
 }

@@ -44,7 +44,10 @@ pub async fn timeline(store: &Store, p: &Principal, input: GetTimelineInput) -> 
         return Err(CrmError::NotFound(vec![(input.entity, input.id)]));
     }
     let before = decode_cursor(input.cursor.as_deref())?;
-    let mut entries = store.timeline(p.org_id(), input.entity, &id, before, limit + 1).await?;
+    // Entries about notes, tasks or related records the caller may not read stay out, as
+    // get_records leaves them out.
+    let visible = p.visible_changes();
+    let mut entries = store.timeline(p.org_id(), input.entity, &id, &visible, before, limit + 1).await?;
     let next_cursor = if entries.len() > limit as usize {
         entries.truncate(limit as usize);
         entries.last().map(|c| super::cursor::encode_at_id(c.at, &c.id))

@@ -111,7 +111,19 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
             changes: Map::new(),
         })
         .collect();
+    let fields = tx.purge_custom_fields(now - i64::from(trash_days) * DAY_MS).await?;
+    let field_entries = fields.iter().map(|(org, entity, key)| Change {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: org.clone(),
+        at: now,
+        action: "purged",
+        entity: "custom_field".to_owned(),
+        record_id: format!("{entity}.{key}"),
+        actor: system.clone(),
+        changes: Map::new(),
+    });
+    let entries: Vec<Change> = entries.into_iter().chain(field_entries).collect();
     tx.append_changes(&entries).await?;
     tx.commit().await?;
-    Ok(purged.len())
+    Ok(purged.len() + fields.len())
 }

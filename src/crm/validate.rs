@@ -24,6 +24,26 @@ impl At<'_> {
     }
 }
 
+/// A URL value: http, https or mailto only (SPEC 5), so that no `javascript:` or `data:`
+/// value is ever stored to be followed. A bare host such as `example.com/pricing` means its
+/// https URL.
+pub fn link(path: &str, raw: &str) -> Result<String, CrmError> {
+    let s = raw.trim();
+    let has_scheme =
+        s.find(':').is_some_and(|i| s[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)));
+    let bare_host = !has_scheme && s.split('/').next().is_some_and(|h| h.contains('.') && !h.contains(' '));
+    let candidate = if bare_host { format!("https://{s}") } else { s.to_owned() };
+    let refuse = || {
+        CrmError::invalid(format!("{path} takes an http, https or mailto URL such as https://example.com; got {raw:?}"))
+    };
+    let url = url::Url::parse(&candidate).map_err(|_| refuse())?;
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(candidate),
+        "mailto" if !url.path().is_empty() => Ok(candidate),
+        _ => Err(refuse()),
+    }
+}
+
 pub fn text(at: &At, name: &str, v: Option<String>) -> Result<Option<String>, CrmError> {
     text_up_to(at, name, v, MAX_TEXT)
 }
@@ -134,7 +154,10 @@ pub fn field_value(at: &At, f: &Field, v: Value) -> Result<Value, CrmError> {
         FieldType::Markdown if string(&v)?.len() > f.max_chars => {
             return Err(CrmError::invalid(format!("{path} is longer than {} bytes", f.max_chars)));
         }
-        FieldType::Text | FieldType::Phone | FieldType::Url | FieldType::Markdown => {
+        FieldType::Url => {
+            opt(text_up_to(at, f.name, Some(string(&v)?), f.max_chars)?.map(|u| link(&path, &u)).transpose()?)
+        }
+        FieldType::Text | FieldType::Phone | FieldType::Markdown => {
             let max = if f.ty == FieldType::Markdown { usize::MAX } else { f.max_chars };
             let s = text_up_to(at, f.name, Some(string(&v)?), max)?;
             if f.required && s.as_deref().is_none_or(|s| s.trim().is_empty()) {
@@ -326,6 +349,7 @@ fn custom_value(path: &str, def: &CustomFieldDef, v: Value) -> Result<Value, Crm
                 _ => return Err(wrong(r#"{"amount": "12.50", "currency": "EUR"}"#)),
             }
         }
-        CustomType::Text | CustomType::Phone | CustomType::Url => Value::String(text(&v)?),
+        CustomType::Url => Value::String(link(path, &text(&v)?)?),
+        CustomType::Text | CustomType::Phone => Value::String(text(&v)?),
     })
 }

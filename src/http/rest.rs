@@ -393,7 +393,14 @@ async fn changes(
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "cursor is not one this server issued")
         })?),
     };
-    let filter = ChangeFilter { key_id: q.key_id, user_id: q.user_id, entity: q.entity, record_id: q.record_id };
+    // `audit:read` tells who changed what; the values are for those who may read the records.
+    let filter = ChangeFilter {
+        key_id: q.key_id,
+        user_id: q.user_id,
+        entity: q.entity,
+        record_id: q.record_id,
+        visible: Some(p.visible_changes()),
+    };
     let mut items = s
         .store
         .list_changes(&p.org.id, &filter, before, limit + 1)

@@ -16,9 +16,12 @@ pub struct AuditView {
     pub actor: &'static str,
     /// The user behind the actor, when there is one.
     pub actor_id: Option<String>,
+    /// The key that acted, when a key did.
+    pub actor_key_id: Option<String>,
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
+    /// The key the entry is about, when it is about one.
     pub key_id: Option<String>,
     pub ip: Option<String>,
     pub details: serde_json::Value,
@@ -31,6 +34,7 @@ impl From<&AuditEntry> for AuditView {
             at: time::rfc3339(e.at),
             actor: e.actor.kind(),
             actor_id: e.actor.id().map(str::to_owned),
+            actor_key_id: e.actor.key_id().map(str::to_owned),
             action: e.action.clone(),
             target_type: e.target_type.clone(),
             target_id: e.target_id.clone(),

@@ -66,6 +66,21 @@ impl Creator {
     pub fn system() -> Self {
         Creator { actor: Actor::System, ..Creator::cli() }
     }
+
+    /// The user the actor acts as; none for the CLI and the server.
+    pub fn user_id(&self) -> Option<&str> {
+        self.actor.id()
+    }
+
+    /// SPEC 3, Authority: nobody hands out or takes over more power than they hold. `Ok`
+    /// when every one of `powers` is the actor's own; else the refusal `refuse` words,
+    /// given the first power the actor lacks.
+    pub fn authorize(&self, powers: &Scopes, refuse: impl FnOnce(Scope) -> String) -> Result<(), KeyError> {
+        match powers.first_beyond(&self.scopes) {
+            None => Ok(()),
+            Some(beyond) => Err(KeyError::Forbidden(refuse(beyond))),
+        }
+    }
 }
 
 /// A key as lists and `--json` show it. The secret appears only in `CreatedKey`.
@@ -191,6 +206,16 @@ pub async fn create(
     };
     if !owner.active {
         return Err(KeyError::Invalid(format!("user {} is deactivated; activate them first", owner.email)));
+    }
+    // A key acts as its owner and outlives whoever made it: making one for someone else
+    // takes holding every power they have.
+    if creator.user_id() != Some(owner.id.as_str()) {
+        creator.authorize(&owner.role.scopes(), |beyond| {
+            format!(
+                "you cannot create a key owned by {}, a {} holding `{beyond}`, which you do not hold; create keys for yourself or for people whose powers are within yours",
+                owner.email, owner.role
+            )
+        })?;
     }
     let (role, scopes): (Option<Role>, Scopes) = match (&req.role, req.scopes.is_empty()) {
         (Some(_), false) => return Err(KeyError::Invalid("give --role or --scopes, not both".into())),
@@ -404,9 +429,21 @@ pub async fn disable(store: &Store, org: &Org, actor: &Creator, id: &str) -> Res
     Ok(KeyView::from(&change(store, org, actor, &key, "key.disable", KeyChange::Disable, serde_json::json!({})).await?))
 }
 
+/// Rotating or enabling a key hands its powers to whoever does it (SPEC 3, Authority);
+/// disabling, revoking and deleting stay open to `keys:manage` as an emergency stop.
+fn may_take_over(actor: &Creator, key: &KeyRecord, what: &str) -> Result<(), KeyError> {
+    actor.authorize(&key.scopes, |beyond| {
+        format!(
+            "you cannot {what} key {} ({}): it carries `{beyond}`, which you do not hold, and {what} would hand you its powers. You may still disable, revoke or delete it",
+            key.name, key.id
+        )
+    })
+}
+
 pub async fn enable(store: &Store, org: &Org, actor: &Creator, id: &str, max_active: u32) -> Result<KeyView, KeyError> {
     let key = show(store, org, id).await?;
     not_revoked(&key, "enabled")?;
+    may_take_over(actor, &key, "enable")?;
     let c = KeyChange::Enable { max_active };
     Ok(KeyView::from(&change(store, org, actor, &key, "key.enable", c, serde_json::json!({})).await?))
 }
@@ -429,6 +466,7 @@ pub async fn rotate(
 ) -> Result<CreatedKey, KeyError> {
     let key = show(store, org, id).await?;
     not_revoked(&key, "rotated")?;
+    may_take_over(actor, &key, "rotate")?;
     if grace_hours.is_some_and(|h| h > MAX_GRACE_HOURS) {
         return Err(KeyError::Invalid(format!("--grace-hours is at most {MAX_GRACE_HOURS}")));
     }

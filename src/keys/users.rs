@@ -1,6 +1,6 @@
 //! The people behind keys: their roles bound what their keys may do.
 
-use rapport_tools::{Role, Scope};
+use rapport_tools::Role;
 use serde::Serialize;
 
 use super::{Creator, KeyError};
@@ -42,12 +42,21 @@ fn parse_role(role: &str) -> Result<Role, KeyError> {
     role.trim().parse().map_err(KeyError::Invalid)
 }
 
-/// Making someone an owner takes an owner (`org:manage`).
+/// Handing out a role takes holding every power it grants (SPEC 3, Authority).
 fn may_grant(actor: &Creator, role: Role) -> Result<(), KeyError> {
-    if role == Role::Owner && !actor.scopes.contains(&Scope::OrgManage) {
-        return Err(KeyError::Forbidden("only an owner (scope org:manage) can make someone an owner".into()));
-    }
-    Ok(())
+    actor.authorize(&role.scopes(), |beyond| {
+        format!("you cannot make someone a {role}: the role grants `{beyond}`, which you do not hold")
+    })
+}
+
+/// Acting on a person takes holding every power they have now.
+fn may_act_on(actor: &Creator, user: &User) -> Result<(), KeyError> {
+    actor.authorize(&user.role.scopes(), |beyond| {
+        format!(
+            "{} is a {}, holding `{beyond}`, which you do not hold; only someone with all of their powers can change their role or deactivate them",
+            user.email, user.role
+        )
+    })
 }
 
 fn audit(org: &Org, actor: &Creator, action: &str, user: &User, details: serde_json::Value) -> AuditEntry {
@@ -110,6 +119,7 @@ async fn update(
         .user_by_email(&org.id, &user.email)
         .await?
         .ok_or_else(|| KeyError::NotFound(format!("user {} was removed meanwhile", user.email)))?;
+    may_act_on(actor, &user)?;
     let stops_owning = user.role == Role::Owner && user.active && (role != Role::Owner || !active);
     if stops_owning && tx.other_active_owners(&org.id, &user.id).await? == 0 {
         return Err(KeyError::Invalid(format!(
@@ -125,6 +135,14 @@ async fn update(
         // they were sent lets them back in.
         tx.delete_user_sessions(&user.id).await?;
         tx.delete_user_links(&user.id).await?;
+        // Their webhooks delivered what they could read; they stop with them (SPEC 10).
+        let reason = format!("its creator {} was deactivated; an owner can take it over", user.email);
+        for e in tx.disable_endpoints_of(&org.id, &user.id, &reason, time::now_ms()).await? {
+            let details = serde_json::json!({ "reason": reason });
+            let at = actor.ip.as_deref();
+            let entry = AuditEntry::new(&org.id, &actor.actor, at, "webhook.disabled", Target::Webhook(&e.id), details);
+            tx.insert_audit(&entry).await?;
+        }
     }
     tx.insert_audit(&entry).await?;
     tx.commit().await?;

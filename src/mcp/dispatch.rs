@@ -91,7 +91,7 @@ impl From<CrmError> for ToolError {
             CrmError::Invalid(_) => (Failure::Invalid, e.to_string()),
             CrmError::NotFound(_) | CrmError::Missing(_) => (Failure::NotFound, e.to_string()),
             CrmError::Conflict(_) => (Failure::Conflict, e.to_string()),
-            CrmError::Forbidden(_) => (Failure::Denied, e.to_string()),
+            CrmError::Forbidden(_) | CrmError::Denied(_) => (Failure::Denied, e.to_string()),
         };
         ToolError { message, kind }
     }

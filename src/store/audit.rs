@@ -4,15 +4,18 @@ use super::db::{DbRow, Tx};
 use super::*;
 use crate::time::Millis;
 
-const AUDIT_COLS: &str = "id, org_id, at, actor_type, actor_id, action, target_type, target_id, key_id, ip, details";
+const AUDIT_COLS: &str =
+    "id, org_id, at, actor_type, actor_id, action, target_type, target_id, key_id, ip, details, actor_key_id";
 
 fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
     let kind = r.need_text(3)?;
     let actor_id = r.text(4)?;
     let key_id = r.text(8)?;
+    // Entries written before the acting key had a column of its own named it only as target.
+    let actor_key_id = r.text(11)?.or_else(|| key_id.clone());
     let actor = match (kind.as_str(), actor_id) {
         ("cli", _) => Actor::Cli,
-        ("key", Some(id)) => Actor::Key { key_id: key_id.clone().unwrap_or_default(), user_id: id },
+        ("key", Some(id)) => Actor::Key { key_id: actor_key_id.unwrap_or_default(), user_id: id },
         ("user", Some(id)) => Actor::User { user_id: id },
         _ => Actor::System,
     };
@@ -49,7 +52,15 @@ impl Store {
         let mut sql = query::Sql::new(self.dialect());
         sql.push(&format!("SELECT {AUDIT_COLS} FROM audit_log WHERE org_id = "));
         sql.bind(org_id.into());
-        sql.and_equal(&[("action", &filter.action), ("key_id", &filter.key_id)]);
+        sql.and_equal(&[("action", &filter.action)]);
+        if let Some(key) = &filter.key_id {
+            // What the key did, and what was done to it.
+            sql.push(" AND (key_id = ");
+            sql.bind(key.into());
+            sql.push(" OR actor_key_id = ");
+            sql.bind(key.into());
+            sql.push(")");
+        }
         sql.newest_first(before.as_ref(), limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(audit).collect()
     }
@@ -73,7 +84,8 @@ pub struct AuditFilter {
 
 impl Tx {
     pub async fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
-        let sql = format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)");
+        let sql =
+            format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
         self.execute(
             &sql,
             &[
@@ -88,6 +100,7 @@ impl Tx {
                 (&e.key_id).into(),
                 (&e.ip).into(),
                 json_text(&e.details).into(),
+                e.actor.key_id().into(),
             ],
         )
         .await?;

@@ -70,18 +70,20 @@ impl Tx {
 
 impl Store {
     /// A record's timeline, newest first: its own entries and those of the records that
-    /// point at it with a record reference (its notes and tasks).
+    /// point at it with a record reference (its notes and tasks), of `visible` entities only.
     pub async fn timeline(
         &self,
         org_id: &OrgId,
         entity: rapport_tools::Entity,
         record_id: &RecordId,
+        visible: &[&str],
         before: Option<(Millis, String)>,
         limit: u32,
     ) -> StoreResult<Vec<Change>> {
         let mut sql = Sql::new(self.dialect());
         sql.push(&format!("SELECT {CHANGE_COLS} FROM changes WHERE org_id = "));
         sql.bind(org_id.into());
+        sql.and_in("entity", visible);
         sql.push(" AND ((entity = ");
         sql.bind(entity.as_str().into());
         sql.push(" AND record_id = ");

@@ -57,6 +57,8 @@ pub struct ChangeFilter {
     pub user_id: Option<String>,
     pub entity: Option<String>,
     pub record_id: Option<String>,
+    /// Only entries about these entities (those the reader may read), when given.
+    pub visible: Option<Vec<&'static str>>,
 }
 
 impl Store {
@@ -134,16 +136,16 @@ impl Store {
         row.map(|mut r| user_and_org(&mut r)).transpose()
     }
 
-    /// Notes a login attempt against each subject, then answers the largest number of
-    /// attempts one of them has since `since` (this one included) and when the oldest of
-    /// those was made. Written first and counted after, so concurrent attempts all count.
+    /// Notes a login attempt against each subject, then answers, per subject, how many
+    /// attempts it has since `since` (this one included) and when the oldest of those was
+    /// made. Written first and counted after, so concurrent attempts all count.
     pub async fn login_attempt(
         &self,
         attempt: &str,
         subjects: &[String],
         now: Millis,
         since: Millis,
-    ) -> StoreResult<(u64, Option<Millis>)> {
+    ) -> StoreResult<Vec<(u64, Option<Millis>)>> {
         let mut tx = self.begin().await?;
         for s in subjects {
             tx.execute(
@@ -153,7 +155,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        let mut worst = (0u64, None);
+        let mut counts = Vec::with_capacity(subjects.len());
         for s in subjects {
             let row = self
                 .db
@@ -162,21 +164,22 @@ impl Store {
                     &[s.into(), since.into()],
                 )
                 .await?;
-            if let Some(mut r) = row {
-                let n = r.need_int(0)? as u64;
-                if n > worst.0 {
-                    worst = (n, r.int(1)?);
-                }
-            }
+            counts.push(match row {
+                Some(mut r) => (r.need_int(0)? as u64, r.int(1)?),
+                None => (0, None),
+            });
         }
-        Ok(worst)
+        Ok(counts)
     }
 
-    /// A login succeeded: its attempt was no failure, and the account's count starts over.
-    pub async fn login_succeeded(&self, attempt: &str, account: &str) -> StoreResult<()> {
+    /// A login succeeded: its attempt was no failure, and the counts of `subjects` (the
+    /// account's) start over.
+    pub async fn login_succeeded(&self, attempt: &str, subjects: &[&str]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         tx.execute("DELETE FROM login_failures WHERE attempt = $1", &[attempt.into()]).await?;
-        tx.execute("DELETE FROM login_failures WHERE subject = $1", &[account.into()]).await?;
+        for s in subjects {
+            tx.execute("DELETE FROM login_failures WHERE subject = $1", &[(*s).into()]).await?;
+        }
         tx.commit().await
     }
 
@@ -212,6 +215,9 @@ impl Store {
             ("entity", &filter.entity),
             ("record_id", &filter.record_id),
         ]);
+        if let Some(visible) = &filter.visible {
+            sql.and_in("entity", visible);
+        }
         sql.newest_first(before.as_ref(), limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(changes::change).collect()
     }

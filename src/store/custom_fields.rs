@@ -1,9 +1,10 @@
-//! Custom field definitions; removing one removes its values from every record.
+//! Custom field definitions. Deleting one moves it and its values to the trash, out of
+//! every record's sight, until the purge removes them for good.
 
 use rapport_tools::Entity;
 
 use super::db::Tx;
-use super::query::{is_safe_key, json_remove};
+use super::query::{is_safe_key, json_get, json_remove};
 use super::*;
 
 impl Tx {
@@ -52,23 +53,61 @@ impl Tx {
         self.append_changes(changes).await
     }
 
-    /// Removes the definition and its values from every record of the entity (trashed
-    /// ones too).
-    pub async fn delete_custom_field(
+    /// Moves the definition to the trash with the values every record of the entity holds
+    /// for it (trashed records too), taking those values out of the records.
+    pub async fn trash_custom_field(
         &mut self,
         org_id: &OrgId,
         def: &CustomFieldDef,
+        at: crate::time::Millis,
         changes: &[Change],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<u64> {
         if !is_safe_key(&def.key) {
             return Err(StoreError::Corrupt(format!("custom field key {:?}", def.key)));
         }
+        self.execute(
+            "INSERT INTO trashed_custom_fields (id, org_id, entity, key, label, field_type, options, created_at, deleted_at) \
+             SELECT id, org_id, entity, key, label, field_type, options, created_at, $3 FROM custom_fields \
+             WHERE org_id = $1 AND id = $2",
+            &[org_id.into(), (&def.id).into(), at.into()],
+        )
+        .await?;
+        let table = def.entity.def().plural;
+        let value = json_get(self.dialect(), "custom", &def.key);
+        let kept = self
+            .execute(
+                &format!(
+                    "INSERT INTO trashed_custom_values (field_id, record_id, value) \
+                     SELECT $1, id, {value} FROM {table} WHERE org_id = $2 AND {value} IS NOT NULL"
+                ),
+                &[(&def.id).into(), org_id.into()],
+            )
+            .await?;
         self.execute("DELETE FROM custom_fields WHERE org_id = $1 AND id = $2", &[org_id.into(), (&def.id).into()])
             .await?;
-        let table = def.entity.def().plural;
         let expr = json_remove(self.dialect(), "custom", &def.key);
-        self.execute(&format!("UPDATE {table} SET custom = {expr} WHERE org_id = $1"), &[org_id.into()]).await?;
-        self.append_changes(changes).await
+        self.execute(
+            &format!("UPDATE {table} SET custom = {expr} WHERE org_id = $1 AND {value} IS NOT NULL"),
+            &[org_id.into()],
+        )
+        .await?;
+        self.append_changes(changes).await?;
+        Ok(kept)
+    }
+
+    /// Removes for good the custom fields trashed before `before`, with their values;
+    /// answers `(org, entity, key)` of each, for the change log.
+    pub async fn purge_custom_fields(
+        &mut self,
+        before: crate::time::Millis,
+    ) -> StoreResult<Vec<(OrgId, String, String)>> {
+        let rows = self
+            .fetch(
+                "DELETE FROM trashed_custom_fields WHERE deleted_at < $1 RETURNING org_id, entity, key",
+                &[before.into()],
+            )
+            .await?;
+        rows.into_iter().map(|mut r| Ok((OrgId::from(r.need_text(0)?), r.need_text(1)?, r.need_text(2)?))).collect()
     }
 
     pub async fn custom_field(

@@ -136,6 +136,14 @@ impl Actor {
         }
     }
 
+    /// The key that acted, when one did.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Actor::Key { key_id, .. } => Some(key_id),
+            Actor::Cli | Actor::System | Actor::User { .. } => None,
+        }
+    }
+
     pub fn id(&self) -> Option<&str> {
         match self {
             Actor::Cli | Actor::System => None,

@@ -207,6 +207,16 @@ pub fn is_safe_key(key: &str) -> bool {
         && key.len() <= 64
 }
 
+/// The value of `key` in `column` (JSON text), as JSON text; NULL when absent. `key` is one
+/// `is_safe_key` has checked.
+pub fn json_get(dialect: Dialect, column: &str, key: &str) -> String {
+    debug_assert!(is_safe_key(key));
+    match dialect {
+        Dialect::Sqlite => format!("({column} -> '$.{key}')"),
+        Dialect::Postgres => format!("((({column})::jsonb -> '{key}')::text)"),
+    }
+}
+
 /// `column` (JSON text) without the key `key`, which `is_safe_key` has checked.
 pub fn json_remove(dialect: Dialect, column: &str, key: &str) -> String {
     debug_assert!(is_safe_key(key));
@@ -357,6 +367,16 @@ impl Sql {
             if let Some(v) = value {
                 self.push(" AND ").push(col).push(" = ").bind(v.into());
             }
+        }
+    }
+
+    /// ` AND col IN (values)`; with no values it holds for no row.
+    pub fn and_in(&mut self, col: &str, values: &[&str]) {
+        if values.is_empty() {
+            self.push(" AND 1 = 0");
+        } else {
+            self.push(" AND ").push(col).push(" IN ");
+            self.bind_list(values.iter().map(|v| SqlValue::from(*v)));
         }
     }
 

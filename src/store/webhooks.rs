@@ -10,6 +10,7 @@ use super::*;
 use crate::time::Millis;
 use crate::webhooks::sign::Secret;
 use crate::webhooks::{events, payload};
+use rapport_tools::Scopes;
 
 /// An endpoint as stored, secrets included: only `webhooks::` reads those.
 #[derive(Clone)]
@@ -28,6 +29,22 @@ pub struct Endpoint {
     pub updated_at: Millis,
     pub failing_since: Option<Millis>,
     pub disabled_reason: Option<String>,
+    /// Whose powers the endpoint carries (SPEC section 10): the person who made it or took
+    /// it over, the key they acted through, and that key's scopes then (`None`: their role's).
+    pub created_by: Option<String>,
+    pub created_by_key: Option<String>,
+    pub scopes: Option<rapport_tools::Scopes>,
+}
+
+impl Endpoint {
+    /// What the endpoint may deliver: its scopes within its creator's role now, given as
+    /// `Some` only while the creator is active; nothing otherwise.
+    pub fn powers(&self, creator_role: Option<rapport_tools::Role>) -> rapport_tools::Scopes {
+        match creator_role {
+            Some(role) => self.scopes.unwrap_or_else(rapport_tools::Scopes::all).intersection(&role.scopes()),
+            None => rapport_tools::Scopes::empty(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -42,7 +59,7 @@ impl std::fmt::Debug for Endpoint {
 }
 
 const ENDPOINT_COLS: &str = "id, org_id, url, events, description, enabled, secret, old_secret, old_secret_until, \
-     created_at, updated_at, failing_since, disabled_reason";
+     created_at, updated_at, failing_since, disabled_reason, created_by, created_by_key, scopes";
 
 fn endpoint(mut r: DbRow) -> StoreResult<Endpoint> {
     Ok(Endpoint {
@@ -59,6 +76,13 @@ fn endpoint(mut r: DbRow) -> StoreResult<Endpoint> {
         updated_at: r.need_int(10)?,
         failing_since: r.int(11)?,
         disabled_reason: r.text(12)?,
+        created_by: r.text(13)?,
+        created_by_key: r.text(14)?,
+        scopes: r
+            .text(15)?
+            .map(|s| parse_json::<Vec<rapport_tools::Scope>>(&s, "scopes"))
+            .transpose()?
+            .map(Scopes::from_iter),
     })
 }
 
@@ -164,13 +188,24 @@ impl Tx {
         let Some(first) = changes.iter().find(|c| events::announced(c)) else { return Ok(()) };
         // On PostgreSQL the endpoints are held (FOR KEY SHARE) until this write commits, so
         // one deleted meanwhile waits instead of failing the write on a foreign key.
-        let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE" } else { "" };
-        let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE org_id = $1 AND enabled = $2{share}");
-        let endpoints: Vec<Endpoint> = self
+        let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE OF e" } else { "" };
+        let ecols: Vec<String> = ENDPOINT_COLS.split(", ").map(|c| format!("e.{c}")).collect();
+        let sql = format!(
+            "SELECT {}, u.role FROM webhook_endpoints e LEFT JOIN users u ON u.id = e.created_by AND u.active = $2 \
+             WHERE e.org_id = $1 AND e.enabled = $2{share}",
+            ecols.join(", ")
+        );
+        // Each endpoint with what it may deliver: its creator's powers as they are now.
+        let endpoints: Vec<(Endpoint, Scopes)> = self
             .fetch(&sql, &[(&first.org_id).into(), true.into()])
             .await?
             .into_iter()
-            .map(endpoint)
+            .map(|mut r| {
+                let role = r.text(16)?.map(|s| super::users::parse_role(&s)).transpose()?;
+                let e = endpoint(DbRow(r.0.drain(..16).collect()))?;
+                let powers = e.powers(role);
+                Ok((e, powers))
+            })
             .collect::<StoreResult<_>>()?;
         if endpoints.is_empty() {
             return Ok(());
@@ -178,14 +213,18 @@ impl Tx {
         let mut rows = Vec::new();
         for c in changes.iter().filter(|c| c.org_id == first.org_id) {
             let mut record = None;
+            let Some(entity) = rapport_tools::Entity::parse(&c.entity) else { continue };
             for ty in events::types(c) {
-                let to: Vec<&Endpoint> = endpoints.iter().filter(|e| events::subscribed(&e.events, &ty)).collect();
+                let to: Vec<&Endpoint> = endpoints
+                    .iter()
+                    .filter(|(e, powers)| powers.contains(&entity.def().read) && events::subscribed(&e.events, &ty))
+                    .map(|(e, _)| e)
+                    .collect();
                 if to.is_empty() {
                     continue;
                 }
                 if record.is_none() {
                     // Read once per change, inside this transaction: the record as it leaves it.
-                    let entity = rapport_tools::Entity::parse(&c.entity).expect("announced changes are of records");
                     record = Some(payload::record(self.record_any(&c.org_id, entity, &c.record_id).await?));
                 }
                 let body = payload::body(c, &ty, record.as_ref().expect("read above"));
@@ -229,7 +268,8 @@ impl Tx {
 
     pub async fn insert_endpoint(&mut self, e: &Endpoint) -> StoreResult<()> {
         let sql = format!(
-            "INSERT INTO webhook_endpoints ({ENDPOINT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO webhook_endpoints ({ENDPOINT_COLS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
         self.execute(&sql, &endpoint_values(e)).await?;
         Ok(())
@@ -239,7 +279,8 @@ impl Tx {
     pub async fn save_endpoint(&mut self, e: &Endpoint) -> StoreResult<()> {
         let sql = "UPDATE webhook_endpoints SET url = $3, events = $4, description = $5, enabled = $6, secret = $7, \
                    old_secret = $8, old_secret_until = $9, created_at = $10, updated_at = $11, failing_since = $12, \
-                   disabled_reason = $13 WHERE id = $1 AND org_id = $2";
+                   disabled_reason = $13, created_by = $14, created_by_key = $15, scopes = $16 \
+                   WHERE id = $1 AND org_id = $2";
         if self.execute(sql, &endpoint_values(e)).await? == 0 {
             return Err(StoreError::NotFound);
         }
@@ -257,6 +298,23 @@ impl Tx {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    /// Turns off every enabled endpoint `user_id` made, because they were deactivated: what
+    /// an endpoint delivers is its creator's to read. Answers the endpoints turned off.
+    pub async fn disable_endpoints_of(
+        &mut self,
+        org_id: &OrgId,
+        user_id: &str,
+        reason: &str,
+        at: Millis,
+    ) -> StoreResult<Vec<Endpoint>> {
+        let sql = format!(
+            "UPDATE webhook_endpoints SET enabled = $3, disabled_reason = $4, updated_at = $5 \
+             WHERE org_id = $1 AND created_by = $2 AND enabled = $6 RETURNING {ENDPOINT_COLS}"
+        );
+        let binds = [org_id.into(), user_id.into(), false.into(), reason.into(), at.into(), true.into()];
+        self.fetch(&sql, &binds).await?.into_iter().map(endpoint).collect()
     }
 
     /// An endpoint, its row locked until the transaction ends on PostgreSQL.
@@ -297,6 +355,9 @@ fn endpoint_values(e: &Endpoint) -> Vec<SqlValue> {
         e.updated_at.into(),
         e.failing_since.into(),
         (&e.disabled_reason).into(),
+        (&e.created_by).into(),
+        (&e.created_by_key).into(),
+        e.scopes.map(|s| json_text(&s.iter().collect::<Vec<_>>())).into(),
     ]
 }
 

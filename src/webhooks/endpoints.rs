@@ -2,14 +2,14 @@
 //! list them and their deliveries, resend one. Every change is audited; a secret is answered
 //! only when it was just made.
 
-use rapport_tools::Scope;
 use rapport_tools::webhooks::*;
+use rapport_tools::{Entity, Scope, Scopes};
 use serde_json::{Value, json};
 
 use super::sign::Secret;
 use super::{events, guard};
 use crate::crm::{CrmError, DEFAULT_PAGE, MAX_PAGE, Principal};
-use crate::store::{AuditEntry, DeliveryView, Endpoint, Store, StoreError, Target};
+use crate::store::{AuditEntry, DeliveryView, Endpoint, Store, StoreError, Target, User};
 use crate::time::{self, Millis, rfc3339};
 
 /// How long the secret before a rotation keeps signing.
@@ -20,9 +20,11 @@ const MAX_PATTERNS: usize = 50;
 const MAX_DESCRIPTION: usize = 500;
 const MAX_URL: usize = 2_000;
 
-/// An endpoint as tools answer it; `secret` only when just made.
-pub fn view(e: &Endpoint, secret: Option<&Secret>, now: Millis) -> Webhook {
+/// An endpoint as tools answer it; `secret` only when just made, `created_by` the email of
+/// the person whose powers it carries.
+pub fn view(e: &Endpoint, secret: Option<&Secret>, now: Millis, created_by: Option<&User>) -> Webhook {
     Webhook {
+        created_by: created_by.map(|u| u.email.clone()),
         id: e.id.clone(),
         url: e.url.clone(),
         events: e.events.clone(),
@@ -108,6 +110,42 @@ fn audit(p: &Principal, action: &str, id: &str, details: Value) -> AuditEntry {
     AuditEntry::new(p.org_id(), &p.actor(), p.ip.as_deref(), action, Target::Webhook(id), details)
 }
 
+/// The creator's part of an endpoint: the person, the key they act through, and that key's
+/// scopes (a person in the console follows their role).
+fn creator(p: &Principal) -> (Option<String>, Option<String>, Option<Scopes>) {
+    let key = p.key_id().map(str::to_owned);
+    let scopes = key.as_ref().map(|_| p.scopes);
+    (Some(p.user.id.clone()), key, scopes)
+}
+
+/// The endpoint's creator, when they are still a user of the organization.
+async fn creator_of(store: &Store, p: &Principal, e: &Endpoint) -> Result<Option<User>, CrmError> {
+    Ok(match &e.created_by {
+        Some(id) => store.user_by_id(p.org_id(), id).await?,
+        None => None,
+    })
+}
+
+/// The data an endpoint delivers: the record entities its creator may read now.
+fn reads(powers: Scopes) -> Scopes {
+    Entity::ALL.iter().map(|e| e.def().read).filter(|s| powers.contains(s)).collect()
+}
+
+/// SPEC 3, Authority: pointing an endpoint elsewhere, changing what it sends, turning it on
+/// or rotating its secret all act with the powers it carries, so they take holding those
+/// powers. Turning it off and deleting it stay open to `webhooks:manage`.
+fn may_steer(p: &Principal, e: &Endpoint, creator: Option<&User>) -> Result<(), CrmError> {
+    let carried = reads(e.powers(creator.filter(|u| u.active).map(|u| u.role)));
+    match carried.first_beyond(&p.scopes) {
+        None => Ok(()),
+        Some(beyond) => Err(CrmError::Denied(format!(
+            "webhook {} carries the powers of {}, who may read what `{beyond}` allows and you may not; you may turn it off or delete it, or take it over (take_over: true) so that it carries your powers instead",
+            e.id,
+            creator.map_or("its creator", |u| u.email.as_str())
+        ))),
+    }
+}
+
 pub async fn create(
     store: &Store,
     p: &Principal,
@@ -120,7 +158,11 @@ pub async fn create(
     let url = check_url(&input.url, allow_private).await?;
     let now = time::now_ms();
     let secret = Secret::generate();
+    let (created_by, created_by_key, scopes) = creator(p);
     let e = Endpoint {
+        created_by,
+        created_by_key,
+        scopes,
         id: format!("wh_{}", uuid::Uuid::now_v7().simple()),
         org_id: p.org_id().clone(),
         url,
@@ -146,7 +188,7 @@ pub async fn create(
     let details = json!({ "url": redacted(&e.url), "events": e.events, "enabled": e.enabled });
     tx.insert_audit(&audit(p, "webhook.create", &e.id, details)).await?;
     tx.commit().await?;
-    Ok(view(&e, Some(&secret), now))
+    Ok(view(&e, Some(&secret), now, Some(&p.user)))
 }
 
 pub async fn update(
@@ -165,7 +207,31 @@ pub async fn update(
     let now = time::now_ms();
     let mut tx = store.begin().await?;
     let mut e = tx.endpoint_for_update(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
+    let mut owner = creator_of(store, p, &e).await?;
     let mut changes = serde_json::Map::new();
+    let take_over = input.take_over.unwrap_or(false);
+    if take_over && owner.as_ref().is_none_or(|u| u.id != p.user.id || e.scopes != creator(p).2) {
+        // It carries the actor's powers from now on: never more than they hold.
+        let before = owner.as_ref().map(|u| u.email.clone());
+        (e.created_by, e.created_by_key, e.scopes) = creator(p);
+        changes.insert("created_by".into(), json!({ "before": before, "after": p.user.email }));
+        owner = Some(p.user.clone());
+    }
+    // Only what would change counts: a form that sends every field back unchanged steers nothing.
+    let steers = url.as_ref().is_some_and(|u| *u != e.url)
+        || events.as_ref().is_some_and(|ev| *ev != e.events)
+        || (input.enabled == Some(true) && !e.enabled)
+        || input.rotate_secret == Some(true);
+    if steers {
+        may_steer(p, &e, owner.as_ref())?;
+    }
+    if input.enabled == Some(true) && !e.enabled && !owner.as_ref().is_some_and(|u| u.active) {
+        return Err(CrmError::Conflict(format!(
+            "webhook {} was made by {}, who is deactivated; take it over (take_over: true) to turn it on with your powers",
+            e.id,
+            owner.as_ref().map_or("someone no longer here", |u| u.email.as_str())
+        )));
+    }
     let note = |changes: &mut serde_json::Map<String, Value>, field: &str, before: Value, after: Value| {
         if before != after {
             changes.insert(field.to_owned(), json!({ "before": before, "after": after }));
@@ -223,7 +289,7 @@ pub async fn update(
         tx.insert_audit(&audit(p, "webhook.update", &e.id, json!({ "changes": changes }))).await?;
     }
     tx.commit().await?;
-    Ok(view(&e, rotated.as_ref(), now))
+    Ok(view(&e, rotated.as_ref(), now, owner.as_ref()))
 }
 
 pub async fn delete(store: &Store, p: &Principal, input: WebhookIdInput) -> Result<DeletedWebhook, CrmError> {
@@ -239,7 +305,10 @@ pub async fn delete(store: &Store, p: &Principal, input: WebhookIdInput) -> Resu
 pub async fn list(store: &Store, p: &Principal) -> Result<WebhookList, CrmError> {
     p.require(Scope::WebhooksManage)?;
     let now = time::now_ms();
-    Ok(WebhookList { items: store.endpoints(p.org_id()).await?.iter().map(|e| view(e, None, now)).collect() })
+    let users = store.list_users(p.org_id()).await?;
+    let by_id = |id: &Option<String>| users.iter().find(|u| Some(&u.id) == id.as_ref());
+    let items = store.endpoints(p.org_id()).await?.iter().map(|e| view(e, None, now, by_id(&e.created_by))).collect();
+    Ok(WebhookList { items })
 }
 
 fn delivery_view(d: DeliveryView) -> WebhookDelivery {

@@ -115,7 +115,12 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     let app = spawn_app_with(ServeArgs { webhook_sender: false, ..serve_args() }).await;
     let store = app.store.as_ref();
     let org = &app.default_org.id;
+    // Endpoints carry their creator's powers: here the owner's.
+    let owner = store.first_owner(org).await.unwrap().unwrap();
     let endpoint = |id: &str, events: &[&str]| Endpoint {
+        created_by: Some(owner.id.clone()),
+        created_by_key: None,
+        scopes: None,
         id: id.into(),
         org_id: org.clone(),
         url: "http://127.0.0.1:9/hook".into(),

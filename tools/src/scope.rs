@@ -134,6 +134,12 @@ impl Scopes {
         Scopes(self.0 & other.0)
     }
 
+    /// The first scope of this set that `holder` lacks. SPEC 3's Authority rule asks that
+    /// there be none before anyone hands these powers out or takes them over.
+    pub fn first_beyond(&self, holder: &Scopes) -> Option<Scope> {
+        Scopes(self.0 & !holder.0).iter().next()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
         Scope::ALL.iter().copied().filter(|s| self.contains(s))
     }

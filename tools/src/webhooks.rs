@@ -36,6 +36,9 @@ pub struct UpdateWebhookInput {
     /// A new secret, answered once; the old one stays valid (both sign) for 24 hours.
     #[serde(default)]
     pub rotate_secret: Option<bool>,
+    /// Make it carry your powers instead of its creator's (it delivers what you may read).
+    #[serde(default)]
+    pub take_over: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -83,10 +86,15 @@ pub struct Webhook {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub previous_secret_expires_at: Option<String>,
-    /// Shown once, by create and rotate.
+    /// Shown once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub secret: Option<String>,
+    // The email of the person whose powers it carries (it delivers what they may read); the
+    // tool descriptions say so, to keep the output schema small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub created_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
