@@ -35,10 +35,12 @@ pub struct KeyRow {
     pub expired: bool,
     pub created: String,
     pub cidrs: String,
+    /// Whether its powers are within the person's own: rotating and enabling hand them over.
+    pub within: bool,
 }
 
 impl KeyRow {
-    fn new(k: &KeyRecord, last_use: Option<i64>) -> KeyRow {
+    fn new(k: &KeyRecord, last_use: Option<i64>, holder: &rapport_tools::Scopes) -> KeyRow {
         let last = k.last_used_at.max(last_use);
         KeyRow {
             id: k.id.clone(),
@@ -57,6 +59,7 @@ impl KeyRow {
             expired: k.expires_at.is_some_and(|e| e <= time::now_ms()),
             created: when(k.created_at),
             cidrs: k.allowed_cidrs.join(", "),
+            within: k.scopes.first_beyond(holder).is_none(),
         }
     }
 }
@@ -177,7 +180,7 @@ async fn keys_page(
         expiries: Vec::new(),
     };
     for k in &all {
-        let row = KeyRow::new(k, state.usage.last_use(&k.id));
+        let row = KeyRow::new(k, state.usage.last_use(&k.id), &s.principal.scopes);
         match k.status {
             KeyStatus::Enabled => page.enabled.push(row),
             KeyStatus::Disabled => page.disabled.push(row),
@@ -461,7 +464,7 @@ async fn confirm(
         c: Chrome::new(s, title, PAGE, flash),
         action,
         recent: last.is_some_and(|at| at > time::now_ms() - RECENT_USE_MS),
-        key: KeyRow::new(&record, last_use),
+        key: KeyRow::new(&record, last_use, &s.principal.scopes),
         graces: [
             ("0", "None: the old secret stops now"),
             ("1", "1 hour"),

@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/webhooks/{id}", get(webhooks::show).post(webhooks::update))
         .route("/settings/webhooks/{id}/rotate", get(webhooks::confirm_page).post(webhooks::rotate))
         .route("/settings/webhooks/{id}/delete", get(webhooks::confirm_page).post(webhooks::delete))
+        .route("/settings/webhooks/{id}/take-over", post(webhooks::take_over))
         .route("/settings/webhooks/deliveries/{delivery_id}/resend", post(webhooks::resend))
         .route("/settings/audit", get(activity::audit))
         .route("/activity", get(activity::activity))

@@ -28,6 +28,8 @@ pub struct UserRow {
     pub created: String,
     pub is_self: bool,
     pub roles: Vec<Choice>,
+    /// Whether their powers are within the person's own, so that they may change them.
+    pub manageable: bool,
 }
 
 pub struct InviteShown {
@@ -53,7 +55,8 @@ async fn users_page(
     invite: Option<InviteShown>,
 ) -> Result<UsersPage, PageError> {
     s.require(Scope::UsersManage)?;
-    let grantable = access::grantable_roles(&s.creator());
+    let creator = s.creator();
+    let grantable = access::grantable_roles(&creator);
     let choices = |current: &str| -> Vec<Choice> {
         grantable
             .iter()
@@ -71,6 +74,7 @@ async fn users_page(
             created: when(u.created_at),
             is_self: u.id == s.principal.user.id,
             roles: choices(u.role.as_str()),
+            manageable: u.role.scopes().first_beyond(&creator.scopes).is_none(),
             email: u.email,
         });
     }

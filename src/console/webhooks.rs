@@ -61,6 +61,8 @@ pub struct EndpointRow {
     pub previous_secret_until: Option<String>,
     pub created: String,
     pub updated: String,
+    /// Whose powers it carries: it delivers what they may read.
+    pub created_by: String,
 }
 
 impl EndpointRow {
@@ -78,6 +80,7 @@ impl EndpointRow {
             previous_secret_until: w.previous_secret_expires_at.as_deref().map(shown),
             created: shown(&w.created_at),
             updated: shown(&w.updated_at),
+            created_by: w.created_by.clone().unwrap_or_default(),
         }
     }
 
@@ -487,6 +490,35 @@ pub async fn rotate(
             };
             let page = endpoint_page(&state, &s, &w, None, None, Some(revealed), None).await?;
             Ok(render(&page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Takes the endpoint over: it carries the person's powers from now on, and is turned on
+/// again when it was off (SPEC 10: an owner can take over a deactivated person's webhook).
+pub async fn take_over(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { session: s, .. }: Posted,
+) -> PageResult {
+    let w = find(&state, &s, &id).await?;
+    let input = UpdateWebhookInput {
+        id: w.id.clone(),
+        url: None,
+        events: None,
+        description: None,
+        enabled: Some(true),
+        rotate_secret: None,
+        take_over: Some(true),
+    };
+    match endpoints::update(&state.store, &s.principal, input, state.settings.webhook_allow_private).await {
+        Ok(w) => Ok(back(
+            &page_of(&w.id),
+            Flash::ok("It is yours now: it delivers what you may read, and it is enabled.".to_owned()),
+        )),
+        Err(e @ (CrmError::Conflict(_) | CrmError::Denied(_))) => {
+            Ok(back(&page_of(&w.id), Flash::error(e.to_string())))
         }
         Err(e) => Err(e.into()),
     }

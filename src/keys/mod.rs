@@ -212,7 +212,7 @@ pub async fn create(
     if creator.user_id() != Some(owner.id.as_str()) {
         creator.authorize(&owner.role.scopes(), |beyond| {
             format!(
-                "you cannot create a key owned by {}, a {} holding `{beyond}`, which you do not hold; create keys for yourself or for people whose powers are within yours",
+                "you cannot create a key owned by {}, who has the role {} and holds `{beyond}`, which you do not hold; create keys for yourself or for people whose powers are within yours",
                 owner.email, owner.role
             )
         })?;

@@ -45,7 +45,7 @@ fn parse_role(role: &str) -> Result<Role, KeyError> {
 /// Handing out a role takes holding every power it grants (SPEC 3, Authority).
 fn may_grant(actor: &Creator, role: Role) -> Result<(), KeyError> {
     actor.authorize(&role.scopes(), |beyond| {
-        format!("you cannot make someone a {role}: the role grants `{beyond}`, which you do not hold")
+        format!("you cannot give anyone the role {role}: it grants `{beyond}`, which you do not hold")
     })
 }
 
@@ -53,7 +53,7 @@ fn may_grant(actor: &Creator, role: Role) -> Result<(), KeyError> {
 fn may_act_on(actor: &Creator, user: &User) -> Result<(), KeyError> {
     actor.authorize(&user.role.scopes(), |beyond| {
         format!(
-            "{} is a {}, holding `{beyond}`, which you do not hold; only someone with all of their powers can change their role or deactivate them",
+            "{} has the role {}, holding `{beyond}`, which you do not hold; only someone with all of their powers can change their role or (de)activate them",
             user.email, user.role
         )
     })
@@ -110,7 +110,6 @@ async fn update(
     active: bool,
     action: &str,
 ) -> Result<UserView, KeyError> {
-    may_grant(actor, role)?;
     // The rule and the change share one transaction that holds the organization, so two
     // owners demoting each other at once cannot both pass.
     let mut tx = store.begin().await?;
@@ -120,6 +119,7 @@ async fn update(
         .await?
         .ok_or_else(|| KeyError::NotFound(format!("user {} was removed meanwhile", user.email)))?;
     may_act_on(actor, &user)?;
+    may_grant(actor, role)?;
     let stops_owning = user.role == Role::Owner && user.active && (role != Role::Owner || !active);
     if stops_owning && tx.other_active_owners(&org.id, &user.id).await? == 0 {
         return Err(KeyError::Invalid(format!(

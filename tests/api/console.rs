@@ -484,6 +484,134 @@ async fn links_cannot_open_an_account_beyond_the_sender_or_reset_a_chosen_passwo
     assert_eq!(Browser::new(&app.base).get(link.url.strip_prefix(&app.base).unwrap()).await.status, StatusCode::GONE);
 }
 
+/// SPEC 3, Authority, in the console: an admin person cannot rotate or enable an owner's
+/// key, nor change an owner's role or deactivate them; the pages offer neither.
+#[tokio::test]
+async fn the_console_keeps_an_admin_off_what_is_an_owners() {
+    let app = spawn_app().await;
+    app.person("owner2@example.com", "owner").await;
+    app.person("admin@example.com", "admin").await;
+    let (_, spare) = app.key_of("owner@localhost", "owner spare", Some("owner"), &[]).await;
+    set_password(&app, "admin@example.com").await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.login("admin@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let owner_key = app.key_id("test owner").await;
+
+    let keys_page = b.get("/settings/keys").await;
+    assert!(!keys_page.body.contains(&format!("/settings/keys/{owner_key}/rotate")), "no Rotate offered");
+    let csrf = keys_page.csrf();
+    let page = b.post(&format!("/settings/keys/{owner_key}/rotate"), &[("csrf", &csrf), ("grace_hours", "0")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(!page.body.contains("rpk_"), "no new secret");
+    let after = b.get("/settings/keys").await;
+    assert!(after.body.contains("org:manage"), "the refusal says why");
+    assert_eq!(app.mcp_status(&app.key).await, StatusCode::OK, "the owner's key is untouched");
+    // Disabling stays open; enabling again is refused.
+    b.post(&format!("/settings/keys/{spare}/status"), &[("csrf", &csrf), ("enabled", "false")]).await;
+    b.post(&format!("/settings/keys/{spare}/status"), &[("csrf", &csrf), ("enabled", "true")]).await;
+    let k = app.store.get_key(&app.default_org.id, &spare).await.unwrap().unwrap();
+    assert_eq!(k.status.as_str(), "disabled");
+
+    let owner2 = app.store.user_by_email(&app.default_org.id, "owner2@example.com").await.unwrap().unwrap();
+    let users = b.get("/settings/users").await;
+    assert!(users.body.contains("beyond your role"));
+    assert!(!users.body.contains(&format!("/settings/users/{}/active", owner2.id)), "no Deactivate offered");
+    let csrf = users.csrf();
+    b.post(&format!("/settings/users/{}/role", owner2.id), &[("csrf", &csrf), ("role", "viewer")]).await;
+    b.post(&format!("/settings/users/{}/active", owner2.id), &[("csrf", &csrf), ("active", "false")]).await;
+    let owner2 = app.store.user_by_email(&app.default_org.id, "owner2@example.com").await.unwrap().unwrap();
+    assert_eq!((owner2.role, owner2.active), (rapport_tools::Role::Owner, true));
+    let body = b.get("/settings/users").await.body;
+    assert!(body.contains("owner2@example.com has the role owner"), "{body}");
+}
+
+/// A stranger failing logins for the owner's account from one address locks out that
+/// address, not the owner logging in from another (SPEC 8).
+#[tokio::test]
+async fn a_strangers_guesses_do_not_lock_the_owner_out() {
+    let app = spawn_app_with(rapport::config::ServeArgs {
+        trusted_proxies: vec!["127.0.0.1/32".into(), "::1/128".into()],
+        ..serve_args()
+    })
+    .await;
+    set_password(&app, "owner@localhost").await;
+    async fn login_from(b: &mut Browser, ip: &str, email: &str, password: &str) -> Page {
+        let req = b.client.get(format!("{}/login", b.base)).header("x-forwarded-for", ip);
+        let csrf = b.send(req).await.csrf();
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("csrf", csrf.as_str()), ("email", email), ("password", password)])
+            .finish();
+        let req = b
+            .client
+            .post(format!("{}/login", b.base))
+            .header("x-forwarded-for", ip)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        b.send(req).await
+    }
+    let mut attacker = Browser::new(&app.base);
+    for _ in 0..10 {
+        let page = login_from(&mut attacker, "198.51.100.7", "owner@localhost", "guess guess guess").await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    }
+    // The attacker's address is held back, even with the right password.
+    let page = login_from(&mut attacker, "198.51.100.7", "owner@localhost", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another address that failed for the account before is held back too, once it is over.
+    let mut other = Browser::new(&app.base);
+    assert_eq!(
+        login_from(&mut other, "198.51.100.8", "owner@localhost", "one more guess").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login_from(&mut other, "198.51.100.8", "owner@localhost", "and another").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner, from an address that never failed, gets in.
+    let mut owner = Browser::new(&app.base);
+    let page = login_from(&mut owner, "203.0.113.5", "owner@localhost", PASSWORD).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(owner.cookies.contains_key("rapport_session"));
+}
+
+/// Someone without keys:manage and users:manage sees keys and people in the Activity
+/// filter menus by name only: no key previews, ids or emails (SPEC 8); the filters work.
+#[tokio::test]
+async fn a_viewers_activity_menus_name_keys_and_people_without_their_ids() {
+    let app = spawn_app().await;
+    app.person("viewer@example.com", "viewer").await;
+    app.create_contacts(serde_json::json!([{ "first_name": "ByOwner" }])).await;
+    let other = app.key_with(Some("member"), &[]).await;
+    for i in 0..3 {
+        let args = serde_json::json!({ "contacts": [{ "first_name": format!("ByScoped{i}") }] });
+        app.call_as(&other, "create_contacts", args).await.unwrap();
+    }
+    set_password(&app, "viewer@example.com").await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.login("viewer@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
+    let page = b.get("/activity").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let keys = app.store.list_keys(&app.default_org.id, true).await.unwrap();
+    let users = app.store.list_users(&app.default_org.id).await.unwrap();
+    assert!(!page.body.contains("rpk_"), "no key previews");
+    for k in &keys {
+        assert!(!page.body.contains(&k.id), "key id {} shown", k.id);
+    }
+    for u in &users {
+        assert!(!page.body.contains(&u.id), "user id shown");
+    }
+    assert!(!page.body.contains("owner@localhost"), "no emails of others");
+    assert!(page.body.contains(">scoped<"), "keys by name");
+    // The menu's value filters all the same.
+    let value = page.body.split("<option value=\"").map(|o| o.split('"').next().unwrap()).find(|v| {
+        page.body.contains(&format!("<option value=\"{v}\">scoped<"))
+            || page.body.contains(&format!("<option value=\"{v}\" selected>scoped<"))
+    });
+    let value = value.expect("an option for the key named scoped").to_owned();
+    let filtered = b.get(&format!("/activity?key={value}")).await;
+    assert_eq!(filtered.body.matches("<li class=\"entry\">").count(), 3, "{}", filtered.body);
+}
+
 // ------------------------------------------------------------------ Settings → Webhooks
 
 /// What a webhook receiver on 127.0.0.1 got: each request's `webhook-id`,

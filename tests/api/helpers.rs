@@ -136,6 +136,34 @@ impl TestApp {
         create_key(self.store.as_ref(), &self.default_org, "scoped", role, scopes).await
     }
 
+    /// A person of the `default` organization with `role`, made from the command line.
+    pub async fn person(&self, email: &str, role: &str) {
+        keys::users::create(self.store.as_ref(), &self.default_org, &Creator::cli(), email, None, role)
+            .await
+            .expect("user created");
+    }
+
+    /// A key owned by `email`, with a role or scopes; answers the key and its id.
+    pub async fn key_of(&self, email: &str, name: &str, role: Option<&str>, scopes: &[&str]) -> (String, String) {
+        let req = NewKeyRequest {
+            name: name.into(),
+            role: role.map(Into::into),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            user_email: Some(email.into()),
+            ..Default::default()
+        };
+        let created = keys::create(self.store.as_ref(), &self.default_org, &Creator::cli(), req, 1000)
+            .await
+            .expect("key created");
+        (created.key, created.id)
+    }
+
+    /// The id of the key named `name` in the `default` organization.
+    pub async fn key_id(&self, name: &str) -> String {
+        let keys = self.store.list_keys(&self.default_org.id, true).await.unwrap();
+        keys.into_iter().find(|k| k.name == name).expect("a key of that name").id
+    }
+
     /// POSTs a JSON-RPC message to the MCP endpoint with `x-api-key`.
     pub async fn rpc(&self, key: &str, body: Value) -> reqwest::Response {
         self.client

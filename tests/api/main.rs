@@ -2,6 +2,7 @@
 //! RAPPORT_TEST_DATABASE_URL is set.
 
 mod auth;
+mod authority;
 mod bad_input;
 mod cli;
 mod connect;
