@@ -318,16 +318,11 @@ async fn update_user(
     ApiJson(b): ApiJson<UpdateUser>,
 ) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::UsersManage).await?;
-    let store = s.store.as_ref();
-    let mut user = None;
-    if let Some(role) = &b.role {
-        user = Some(users::set_role(store, &p.org, &creator, &email, role).await?);
+    if b.role.is_none() && b.active.is_none() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "give `role`, `active` or both"));
     }
-    if let Some(active) = b.active {
-        user = Some(users::set_active(store, &p.org, &creator, &email, active).await?);
-    }
-    let user =
-        user.ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "give `role`, `active` or both"))?;
+    // Both in one step: a refusal of either changes nothing.
+    let user = users::update(s.store.as_ref(), &p.org, &creator, &email, b.role.as_deref(), b.active).await?;
     Ok(Json(user).into_response())
 }
 

@@ -100,16 +100,18 @@ pub async fn find(store: &Store, org: &Org, email: &str) -> Result<User, KeyErro
     })
 }
 
-/// Changes a user's role or active flag; the organization always keeps an active owner.
-async fn update(
+/// Changes a user's role, active flag or both, in one transaction, each left as it is when
+/// not given; the organization always keeps an active owner.
+pub async fn update(
     store: &Store,
     org: &Org,
     actor: &Creator,
-    user: User,
-    role: Role,
-    active: bool,
-    action: &str,
+    email: &str,
+    role: Option<&str>,
+    active: Option<bool>,
 ) -> Result<UserView, KeyError> {
+    let user = find(store, org, email).await?;
+    let new_role = role.map(parse_role).transpose()?;
     // The rule and the change share one transaction that holds the organization, so two
     // owners demoting each other at once cannot both pass.
     let mut tx = store.begin().await?;
@@ -119,7 +121,14 @@ async fn update(
         .await?
         .ok_or_else(|| KeyError::NotFound(format!("user {} was removed meanwhile", user.email)))?;
     may_act_on(actor, &user)?;
+    let (role, active) = (new_role.unwrap_or(user.role), active.unwrap_or(user.active));
     may_grant(actor, role)?;
+    let action = match (new_role, active == user.active) {
+        (Some(_), true) => "user.set_role",
+        (None, _) if active => "user.activate",
+        (None, _) => "user.deactivate",
+        (Some(_), false) => "user.update",
+    };
     let stops_owning = user.role == Role::Owner && user.active && (role != Role::Owner || !active);
     if stops_owning && tx.other_active_owners(&org.id, &user.id).await? == 0 {
         return Err(KeyError::Invalid(format!(
@@ -156,10 +165,7 @@ pub async fn set_role(
     email: &str,
     role: &str,
 ) -> Result<UserView, KeyError> {
-    let user = find(store, org, email).await?;
-    let role = parse_role(role)?;
-    let active = user.active;
-    update(store, org, actor, user, role, active, "user.set_role").await
+    update(store, org, actor, email, Some(role), None).await
 }
 
 pub async fn set_active(
@@ -169,10 +175,7 @@ pub async fn set_active(
     email: &str,
     active: bool,
 ) -> Result<UserView, KeyError> {
-    let user = find(store, org, email).await?;
-    let role = user.role;
-    let action = if active { "user.activate" } else { "user.deactivate" };
-    update(store, org, actor, user, role, active, action).await
+    update(store, org, actor, email, None, Some(active)).await
 }
 
 pub async fn list(store: &Store, org: &Org) -> Result<Vec<UserView>, KeyError> {
