@@ -7,13 +7,23 @@ CREATE INDEX audit_org_actor_key ON audit_log (org_id, actor_key_id, at, id);
 ALTER TABLE webhook_endpoints ADD COLUMN created_by TEXT REFERENCES users(id) ON DELETE SET NULL;
 ALTER TABLE webhook_endpoints ADD COLUMN created_by_key TEXT;
 ALTER TABLE webhook_endpoints ADD COLUMN scopes TEXT;
--- Endpoints made before this step belong to whoever the audit log says made them, else to
--- the organization's first owner.
-UPDATE webhook_endpoints SET created_by = COALESCE(
+-- Endpoints made before this step belong to whoever the audit log says made them. One a
+-- person made in the console carries their role; one made through a key (whose scopes were
+-- not recorded) or of unknown origin carries nothing, and is turned off, audited, until
+-- someone takes it over.
+UPDATE webhook_endpoints SET created_by =
     (SELECT a.actor_id FROM audit_log a JOIN users u ON u.id = a.actor_id
-      WHERE a.action = 'webhook.create' AND a.target_id = webhook_endpoints.id ORDER BY a.at LIMIT 1),
-    (SELECT u.id FROM users u WHERE u.org_id = webhook_endpoints.org_id AND u.role = 'owner'
-      ORDER BY u.created_at, u.id LIMIT 1));
+      WHERE a.action = 'webhook.create' AND a.target_id = webhook_endpoints.id ORDER BY a.at LIMIT 1);
+UPDATE webhook_endpoints SET scopes = '[]' WHERE NOT EXISTS
+    (SELECT 1 FROM audit_log a WHERE a.action = 'webhook.create' AND a.target_id = webhook_endpoints.id
+      AND a.actor_type = 'user' AND a.actor_id = webhook_endpoints.created_by);
+INSERT INTO audit_log (id, org_id, at, actor_type, action, target_type, target_id, details)
+    SELECT 'm0008-' || id, org_id, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT, 'system', 'webhook.disabled', 'webhook', id,
+        '{"reason": "made before webhooks carried their creator''s powers, through a key whose scopes were not recorded; take it over to turn it on"}'
+    FROM webhook_endpoints WHERE scopes = '[]' AND enabled = TRUE;
+UPDATE webhook_endpoints SET enabled = FALSE,
+    disabled_reason = 'made before webhooks carried their creator''s powers, through a key whose scopes were not recorded; take it over to turn it on'
+    WHERE scopes = '[]' AND enabled = TRUE;
 CREATE INDEX webhook_endpoints_creator ON webhook_endpoints (created_by);
 
 -- A deleted custom field waits in the trash with its values (SPEC section 5), out of sight

@@ -146,19 +146,20 @@ pub async fn login(
     let now = time::now_ms();
     let attempt = uuid::Uuid::now_v7().to_string();
     let counts = store.login_attempt(&attempt, &subjects, now, now - THROTTLE_WINDOW_MS).await?;
-    let [(account, _), (address, address_oldest), (pair, pair_oldest)] = counts[..] else {
+    let [(account, ..), (address, address_oldest, _), (pair, _, pair_newest)] = counts[..] else {
         unreachable!("one count per subject")
     };
-    // `pair` counts this attempt too: more than one means this address failed before.
-    let held = if address > MAX_FAILURES {
-        Some(address_oldest)
+    // `pair` counts this attempt too: more than one means this address failed before, and
+    // it is held back until that failure is out of the window.
+    let free_at = if address > MAX_FAILURES {
+        Some(address_oldest.unwrap_or(now) + THROTTLE_WINDOW_MS)
     } else if account > MAX_FAILURES && pair > 1 {
-        Some(pair_oldest)
+        Some(pair_newest.unwrap_or(now) + THROTTLE_WINDOW_MS)
     } else {
         None
     };
-    if let Some(oldest) = held {
-        let free_at = oldest.unwrap_or(now) + THROTTLE_WINDOW_MS;
+    if let Some(free_at) = free_at {
+        store.forget_login_attempt(&attempt).await?;
         return Err(LoginError::Throttled { retry_after_secs: ((free_at - now).max(1000) as u64).div_ceil(1000) });
     }
     let mut candidates: Vec<LoginCandidate> = store.login_candidates(&email).await?;

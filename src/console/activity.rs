@@ -149,6 +149,17 @@ impl Menu {
         Some(found.unwrap_or(value))
     }
 
+    /// Who made a change, as this menu names people: a person's name or, for those who
+    /// manage people, the email it falls back to.
+    fn actor_name(&self, a: &crate::store::ChangeActor) -> String {
+        let named = a.name.clone().or(a.user_email.clone()).unwrap_or_else(|| a.kind.to_owned());
+        if self.manages || a.kind != "user" {
+            return named;
+        }
+        let person = self.items.iter().find(|(id, ..)| Some(id) == a.user_id.as_ref());
+        person.map_or_else(|| "(a person)".to_owned(), |(.., name)| name.clone())
+    }
+
     fn choices(&self, current: &Option<String>) -> Vec<Choice> {
         let shown = self.items.iter().map(|(id, full, name)| {
             let label = if self.manages { full.clone() } else { name.clone() };
@@ -230,7 +241,7 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
             ChangeRow {
                 when: when(c.at),
                 ago: ago(c.at),
-                actor: c.actor.name.clone().or(c.actor.user_email.clone()).unwrap_or_else(|| c.actor.kind.to_owned()),
+                actor: users.actor_name(&c.actor),
                 actor_kind: c.actor.kind.to_owned(),
                 action: c.action.to_owned(),
                 entity: c.entity.replace('_', " "),

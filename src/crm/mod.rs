@@ -96,15 +96,15 @@ impl Principal {
     }
 
     /// The entities whose change-log entries this principal may see: the record entities it
-    /// may read, and the schema they are described by (custom fields; pipelines with deals).
+    /// may read, and pipelines with deals. Custom-field entries go with their entity (the
+    /// store's `and_visible_changes`).
     pub fn visible_changes(&self) -> Vec<&'static str> {
-        let readable: Vec<rapport_tools::Entity> =
-            rapport_tools::Entity::ALL.iter().copied().filter(|e| self.scopes.contains(&e.def().read)).collect();
-        let mut out: Vec<&'static str> = readable.iter().map(|e| e.as_str()).collect();
-        if !readable.is_empty() {
-            out.push("custom_field");
-        }
-        if readable.contains(&rapport_tools::Entity::Deal) {
+        let mut out: Vec<&'static str> = rapport_tools::Entity::ALL
+            .iter()
+            .filter(|e| self.scopes.contains(&e.def().read))
+            .map(|e| e.as_str())
+            .collect();
+        if out.contains(&rapport_tools::Entity::Deal.as_str()) {
             out.push("pipeline");
         }
         out

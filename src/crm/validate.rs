@@ -29,8 +29,9 @@ impl At<'_> {
 /// https URL.
 pub fn link(path: &str, raw: &str) -> Result<String, CrmError> {
     let s = raw.trim();
+    // `example.com:8080/x` is a host and port, not a scheme: schemes here hold no dot.
     let has_scheme =
-        s.find(':').is_some_and(|i| s[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)));
+        s.find(':').is_some_and(|i| i > 0 && s[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-".contains(c)));
     let bare_host = !has_scheme && s.split('/').next().is_some_and(|h| h.contains('.') && !h.contains(' '));
     let candidate = if bare_host { format!("https://{s}") } else { s.to_owned() };
     let refuse = || {

@@ -139,6 +139,11 @@ pub async fn update(
     let details = serde_json::json!({ "from": { "role": user.role, "active": user.active }, "to": { "role": role, "active": active } });
     let entry = audit(org, actor, action, &user, details);
     tx.update_user(&org.id, &user.id, role, active).await?;
+    if role != user.role {
+        // An invitation was judged against the role the person had when it was sent: a link
+        // an admin holds for a member must not open an account that became an owner's.
+        tx.delete_user_links(&user.id).await?;
+    }
     if !active {
         // A deactivated person's console sessions end everywhere at once, and no link
         // they were sent lets them back in.

@@ -11,8 +11,10 @@ fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
     let kind = r.need_text(3)?;
     let actor_id = r.text(4)?;
     let key_id = r.text(8)?;
-    // Entries written before the acting key had a column of its own named it only as target.
-    let actor_key_id = r.text(11)?.or_else(|| key_id.clone());
+    let action = r.need_text(5)?;
+    // Entries written before the acting key had a column of its own named it only in a
+    // refused use, where the key acted on is the key that tried.
+    let actor_key_id = r.text(11)?.or_else(|| key_id.clone().filter(|_| action == "key.refused"));
     let actor = match (kind.as_str(), actor_id) {
         ("cli", _) => Actor::Cli,
         ("key", Some(id)) => Actor::Key { key_id: actor_key_id.unwrap_or_default(), user_id: id },
@@ -24,7 +26,7 @@ fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
         org_id: r.text(1)?.map(OrgId::from),
         at: r.need_int(2)?,
         actor,
-        action: r.need_text(5)?,
+        action,
         target_type: r.text(6)?,
         target_id: r.text(7)?,
         key_id,

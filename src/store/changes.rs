@@ -83,7 +83,7 @@ impl Store {
         let mut sql = Sql::new(self.dialect());
         sql.push(&format!("SELECT {CHANGE_COLS} FROM changes WHERE org_id = "));
         sql.bind(org_id.into());
-        sql.and_in("entity", visible);
+        sql.and_visible_changes(visible);
         sql.push(" AND ((entity = ");
         sql.bind(entity.as_str().into());
         sql.push(" AND record_id = ");

@@ -137,15 +137,16 @@ impl Store {
     }
 
     /// Notes a login attempt against each subject, then answers, per subject, how many
-    /// attempts it has since `since` (this one included) and when the oldest of those was
-    /// made. Written first and counted after, so concurrent attempts all count.
+    /// attempts it has since `since` (this one included), when the oldest of those was made,
+    /// and when the newest other than this one was. Written first and counted after, so
+    /// concurrent attempts all count.
     pub async fn login_attempt(
         &self,
         attempt: &str,
         subjects: &[String],
         now: Millis,
         since: Millis,
-    ) -> StoreResult<Vec<(u64, Option<Millis>)>> {
+    ) -> StoreResult<Vec<(u64, Option<Millis>, Option<Millis>)>> {
         let mut tx = self.begin().await?;
         for s in subjects {
             tx.execute(
@@ -160,16 +161,25 @@ impl Store {
             let row = self
                 .db
                 .fetch_one(
-                    "SELECT COUNT(*), MIN(at) FROM login_failures WHERE subject = $1 AND at > $2",
-                    &[s.into(), since.into()],
+                    "SELECT COUNT(*), MIN(at), MAX(CASE WHEN attempt <> $3 THEN at END) FROM login_failures \
+                     WHERE subject = $1 AND at > $2",
+                    &[s.into(), since.into(), attempt.into()],
                 )
                 .await?;
             counts.push(match row {
-                Some(mut r) => (r.need_int(0)? as u64, r.int(1)?),
-                None => (0, None),
+                Some(mut r) => (r.need_int(0)? as u64, r.int(1)?, r.int(2)?),
+                None => (0, None, None),
             });
         }
         Ok(counts)
+    }
+
+    /// An attempt refused by the limit was never tried: it does not count, so that an
+    /// address held back cannot keep an account over its limit by knocking.
+    pub async fn forget_login_attempt(&self, attempt: &str) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute("DELETE FROM login_failures WHERE attempt = $1", &[attempt.into()]).await?;
+        tx.commit().await
     }
 
     /// A login succeeded: its attempt was no failure, and the counts of `subjects` (the
@@ -216,7 +226,7 @@ impl Store {
             ("record_id", &filter.record_id),
         ]);
         if let Some(visible) = &filter.visible {
-            sql.and_in("entity", visible);
+            sql.and_visible_changes(visible);
         }
         sql.newest_first(before.as_ref(), limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(changes::change).collect()

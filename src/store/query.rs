@@ -380,6 +380,22 @@ impl Sql {
         }
     }
 
+    /// ` AND` the change-log entry is about one of the `visible` entities, a custom field
+    /// (`record_id` `entity.key`) of one of them included.
+    pub fn and_visible_changes(&mut self, visible: &[&str]) {
+        self.push(" AND (1 = 0");
+        if !visible.is_empty() {
+            self.push(" OR entity IN ");
+            self.bind_list(visible.iter().map(|v| SqlValue::from(*v)));
+        }
+        for e in visible.iter().filter(|v| Entity::parse(v).is_some()) {
+            self.push(" OR (entity = 'custom_field' AND record_id LIKE ");
+            self.bind(format!("{e}.%").into());
+            self.push(")");
+        }
+        self.push(")");
+    }
+
     /// A log read newest first: past the `(at, id)` of the previous page's last entry,
     /// then the order and the limit.
     pub fn newest_first(&mut self, before: Option<&(crate::time::Millis, String)>, limit: u32) {

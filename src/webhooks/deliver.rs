@@ -33,6 +33,8 @@ const PER_ENDPOINT: usize = 64;
 const IDLE: Duration = Duration::from_millis(500);
 /// The first bytes of an answer that are kept.
 const KEEP: usize = 1024;
+/// Why a delivery ended unsent.
+const WITHHELD: &str = "not sent: the endpoint no longer carries the powers to read this record (its creator lost them, or it was taken over)";
 
 /// Resolves names and drops refused addresses, so that the check holds at connect time:
 /// a name that resolves to a private address on the second lookup (DNS rebinding) still
@@ -112,6 +114,15 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             tracing::warn!(error = %e, "could not claim webhook deliveries");
             Vec::new()
         });
+        // Sent only while the endpoint's creator may read what a delivery holds: a body
+        // queued under one holder is never sent for another who may not read it.
+        let (readable, withheld): (Vec<DueDelivery>, Vec<DueDelivery>) = due.into_iter().partition(|d| {
+            rapport_tools::Entity::parse(&d.delivery.entity).is_some_and(|e| d.powers.contains(&e.def().read))
+        });
+        due = readable;
+        if let Err(e) = state.store.withhold_deliveries(&withheld, WITHHELD, now).await {
+            tracing::warn!(error = %e, "could not end withheld webhook deliveries; their leases run out");
+        }
         // One claim may bring an endpoint past its share; those go back at once.
         let mut over = Vec::new();
         due.retain(|d| {

@@ -223,14 +223,16 @@ pub async fn update(
         || (input.enabled == Some(true) && !e.enabled)
         || input.rotate_secret == Some(true);
     if steers {
+        // An endpoint whose creator is gone carries nothing to check against: whoever steers
+        // it takes it over, so that it never turns back on with someone else's powers.
+        if !owner.as_ref().is_some_and(|u| u.active) {
+            return Err(CrmError::Conflict(format!(
+                "webhook {} was made by {}, who is deactivated; take it over (take_over: true) to change or turn it on with your powers",
+                e.id,
+                owner.as_ref().map_or("someone no longer here", |u| u.email.as_str())
+            )));
+        }
         may_steer(p, &e, owner.as_ref())?;
-    }
-    if input.enabled == Some(true) && !e.enabled && !owner.as_ref().is_some_and(|u| u.active) {
-        return Err(CrmError::Conflict(format!(
-            "webhook {} was made by {}, who is deactivated; take it over (take_over: true) to turn it on with your powers",
-            e.id,
-            owner.as_ref().map_or("someone no longer here", |u| u.email.as_str())
-        )));
     }
     let note = |changes: &mut serde_json::Map<String, Value>, field: &str, before: Value, after: Value| {
         if before != after {
@@ -360,7 +362,9 @@ pub async fn deliveries(
         delivery_id(c, "cursor")?;
     }
     store.endpoint(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
-    let mut page = store.deliveries(p.org_id(), &input.id, input.cursor.as_deref(), limit + 1).await?;
+    // Which records changed, and what receivers answered, only of what the caller may read.
+    let visible = p.visible_changes();
+    let mut page = store.deliveries(p.org_id(), &input.id, &visible, input.cursor.as_deref(), limit + 1).await?;
     let more = page.len() > limit as usize;
     page.truncate(limit as usize);
     let next_cursor = if more { page.last().map(|d| d.delivery.id.clone()) } else { None };

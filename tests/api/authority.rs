@@ -304,6 +304,17 @@ async fn timelines_and_the_change_log_show_only_what_the_key_may_read() {
     assert_eq!(entities(&log), ["deal"]);
     let (_, log) = app.api(&app.key, Method::GET, "/changes?limit=2", None).await;
     assert_eq!(entities(&log), ["task", "note"], "paging counts only what is shown");
+    // A custom field's entries go with its entity.
+    app.ok(
+        "create_custom_field",
+        json!({ "entity": "contact", "key": "secret_score", "label": "Score", "type": "number" }),
+    )
+    .await;
+    app.ok("create_custom_field", json!({ "entity": "deal", "key": "region", "label": "Region", "type": "text" }))
+        .await;
+    let (_, log) = app.api(&deal_auditor, Method::GET, "/changes?entity=custom_field", None).await;
+    let ids: Vec<&str> = log["items"].as_array().unwrap().iter().filter_map(|e| e["record_id"].as_str()).collect();
+    assert_eq!(ids, ["deal.region"]);
 }
 
 #[tokio::test]
@@ -471,4 +482,68 @@ async fn url_values_are_http_https_or_mailto() {
         let c = app.create_companies(json!([{ "name": given, "custom": { "site": given } }])).await;
         assert_eq!(c[0]["custom"]["site"], stored);
     }
+}
+
+/// A body queued under one holder is never sent for another who may not read it: taking an
+/// endpoint over, or resending, sends nothing the new holder may not read; the deliveries of
+/// what the caller may not read are not listed to them.
+#[tokio::test]
+async fn what_was_queued_under_one_holder_is_not_sent_for_another() {
+    let Team { app, admin, .. } = team().await;
+    // Nothing listens on port 9: the first attempt fails and the delivery waits to retry.
+    let hook = app
+        .call_as(&admin, "create_webhook", json!({ "url": "http://127.0.0.1:9/hook", "events": ["note.*"] }))
+        .await
+        .unwrap();
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let c = app.create_contacts(json!([{ "first_name": "Ada" }])).await;
+    let note = json!({ "notes": [{ "body": "private", "record": { "entity": "contact", "id": c[0]["id"] } }] });
+    app.ok("add_notes", note).await;
+    let attempted = || async {
+        let v = app.ok("list_webhook_deliveries", json!({ "id": id })).await;
+        v["items"][0]["attempts"].as_array().map_or(0, Vec::len)
+    };
+    let tried =
+        crate::helpers::holds_within(std::time::Duration::from_secs(10), || async { attempted().await >= 1 }).await;
+    assert!(tried, "the first attempt was made");
+
+    // A webhooks:manage-only key sees none of it, and taking the endpoint over to its own
+    // URL sends none of it there.
+    let (blind, _) = app.key_of("admin@example.com", "hooks only", None, &["webhooks:manage"]).await;
+    let listed = app.call_as(&blind, "list_webhook_deliveries", json!({ "id": id })).await.unwrap();
+    assert!(listed["items"].as_array().unwrap().is_empty(), "{listed}");
+    let args = json!({ "id": id, "take_over": true, "url": "http://127.0.0.1:10/mine" });
+    app.call_as(&blind, "update_webhook", args).await.unwrap();
+    app.sql("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE endpoint_id = $1", &id).await;
+    let ended = crate::helpers::holds_within(std::time::Duration::from_secs(10), || async {
+        let v = app.ok("list_webhook_deliveries", json!({ "id": id })).await;
+        v["items"][0]["state"] == "failed"
+    })
+    .await;
+    assert!(ended, "the delivery ended unsent");
+    let v = app.ok("list_webhook_deliveries", json!({ "id": id })).await;
+    assert!(v["items"][0]["attempts"][0]["error"].as_str().unwrap().starts_with("not sent"), "{v}");
+    assert!(v["items"][0]["attempts"][0]["status"].is_null());
+    // A resend is withheld the same way.
+    let delivery = v["items"][0]["id"].as_str().unwrap().to_owned();
+    app.call_as(&blind, "resend_webhook_delivery", json!({ "delivery_id": delivery })).await.unwrap();
+    let withheld_again = crate::helpers::holds_within(std::time::Duration::from_secs(10), || async {
+        let v = app.ok("list_webhook_deliveries", json!({ "id": id })).await;
+        v["items"][0]["state"] == "failed" && v["items"][0]["attempts"].as_array().unwrap().len() >= 3
+    })
+    .await;
+    assert!(withheld_again, "{}", app.ok("list_webhook_deliveries", json!({ "id": id })).await);
+
+    // An endpoint whose creator is deactivated is steered only by taking it over.
+    let mine = app.ok("create_webhook", json!({ "url": "http://127.0.0.1:9/owner", "events": ["*"] })).await;
+    let mine_id = mine["id"].as_str().unwrap();
+    app.call_as(&admin, "update_webhook", json!({ "id": mine_id, "take_over": true })).await.unwrap();
+    let (status, _) =
+        app.api(&app.key, Method::PATCH, "/users/admin@example.com", Some(json!({ "active": false }))).await;
+    assert_eq!(status, StatusCode::OK);
+    let e = app.err("update_webhook", json!({ "id": mine_id, "url": "http://127.0.0.1:10/else" })).await;
+    assert!(e.contains("take it over"), "{e}");
+    let w = app.ok("list_webhooks", json!({})).await;
+    let still = w["items"].as_array().unwrap().iter().find(|w| w["id"] == mine_id).unwrap().clone();
+    assert_eq!(still["url"], "http://127.0.0.1:9/owner", "nothing changed");
 }

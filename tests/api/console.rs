@@ -567,6 +567,17 @@ async fn a_strangers_guesses_do_not_lock_the_owner_out() {
         login_from(&mut other, "198.51.100.8", "owner@localhost", "and another").await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+    // Knocking while held back does not count: once its own failure is out of the window
+    // that address may try again, though the account is still over its limit.
+    for _ in 0..3 {
+        let page = login_from(&mut other, "198.51.100.8", "owner@localhost", "knock").await;
+        assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+    app.sql("UPDATE login_failures SET at = at - 900001 WHERE subject LIKE $1", "%from:198.51.100.8").await;
+    assert_eq!(
+        login_from(&mut other, "198.51.100.8", "owner@localhost", "try again").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // The owner, from an address that never failed, gets in.
     let mut owner = Browser::new(&app.base);
     let page = login_from(&mut owner, "203.0.113.5", "owner@localhost", PASSWORD).await;
@@ -610,6 +621,31 @@ async fn a_viewers_activity_menus_name_keys_and_people_without_their_ids() {
     let value = value.expect("an option for the key named scoped").to_owned();
     let filtered = b.get(&format!("/activity?key={value}")).await;
     assert_eq!(filtered.body.matches("<li class=\"entry\">").count(), 3, "{}", filtered.body);
+}
+
+/// An invitation is judged against the role its person had when it was sent: a link an admin
+/// holds for a member opens nothing once the member became an owner.
+#[tokio::test]
+async fn an_invitation_dies_when_its_persons_role_changes() {
+    let app = spawn_app().await;
+    app.person("admin@example.com", "admin").await;
+    let admin_user = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
+    let admin = Creator {
+        actor: rapport::store::Actor::User { user_id: admin_user.id.clone() },
+        scopes: rapport_tools::Role::Admin.scopes(),
+        ip: None,
+    };
+    let (_, link) =
+        access::invite(&app.store, &app.default_org, &admin, "x@example.com", "member", &app.base).await.unwrap();
+    let path = link.url.strip_prefix(&app.base).unwrap().to_owned();
+    assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::OK);
+    rapport::keys::users::set_role(&app.store, &app.default_org, &Creator::cli(), "x@example.com", "owner")
+        .await
+        .unwrap();
+    assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::GONE);
+    // And the admin cannot send a new one.
+    let again = access::invite(&app.store, &app.default_org, &admin, "x@example.com", "member", &app.base).await;
+    assert!(matches!(again, Err(rapport::keys::KeyError::Forbidden(_))), "{again:?}");
 }
 
 // ------------------------------------------------------------------ Settings → Webhooks
