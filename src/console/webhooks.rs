@@ -417,8 +417,7 @@ pub async fn update(
         events: Some(values.patterns()),
         description: Some(values.description.clone()),
         enabled: Some(values.enabled),
-        rotate_secret: None,
-        take_over: None,
+        ..Default::default()
     };
     match endpoints::update(&state.store, &s.principal, input, state.settings.webhook_allow_private).await {
         Ok(w) => {
@@ -466,15 +465,7 @@ pub async fn rotate(
     Posted { session: s, .. }: Posted,
 ) -> PageResult {
     let w = find(&state, &s, &id).await?;
-    let input = UpdateWebhookInput {
-        id: w.id.clone(),
-        url: None,
-        events: None,
-        description: None,
-        enabled: None,
-        rotate_secret: Some(true),
-        take_over: None,
-    };
+    let input = UpdateWebhookInput { id: w.id.clone(), rotate_secret: Some(true), ..Default::default() };
     match endpoints::update(&state.store, &s.principal, input, state.settings.webhook_allow_private).await {
         Ok(w) => {
             let until =
@@ -503,15 +494,8 @@ pub async fn take_over(
     Posted { session: s, .. }: Posted,
 ) -> PageResult {
     let w = find(&state, &s, &id).await?;
-    let input = UpdateWebhookInput {
-        id: w.id.clone(),
-        url: None,
-        events: None,
-        description: None,
-        enabled: Some(true),
-        rotate_secret: None,
-        take_over: Some(true),
-    };
+    let input =
+        UpdateWebhookInput { id: w.id.clone(), enabled: Some(true), take_over: Some(true), ..Default::default() };
     match endpoints::update(&state.store, &s.principal, input, state.settings.webhook_allow_private).await {
         Ok(w) => Ok(back(
             &page_of(&w.id),

@@ -5,6 +5,29 @@ use serde_json::json;
 
 use crate::helpers::fresh_database;
 
+/// Runs `migrator` (a past release's migrations) on a fresh database, then `rows` in it.
+async fn at_an_old_release(url: &str, migrator: &sqlx::migrate::Migrator, rows: &[String]) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        for r in rows {
+            sqlx::query(sqlx::AssertSqlSafe(r.clone())).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    } else {
+        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        migrator.run(&pool).await.unwrap();
+        for r in rows {
+            sqlx::query(sqlx::AssertSqlSafe(r.clone())).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+}
+
 #[tokio::test]
 async fn a_database_from_the_first_release_upgrades_with_its_data() {
     let (url, _dir) = fresh_database().await;
@@ -25,25 +48,8 @@ async fn a_database_from_the_first_release_upgrades_with_its_data() {
         "INSERT INTO contacts (id, org_id, first_name, company_id, custom, created_at, updated_at) \
          VALUES ('c1', 'o1', 'Ada', 'co1', '{\"size\": 12, \"regions\": [\"emea\", \"apac\"], \"vip\": true}', 2, 2)",
     ];
-    if postgres {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        first.run(&pool).await.unwrap();
-        for r in rows {
-            sqlx::query(r).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    } else {
-        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
-            .unwrap()
-            .create_if_missing(true)
-            .foreign_keys(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        first.run(&pool).await.unwrap();
-        for r in rows {
-            sqlx::query(r).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    }
+    let rows = rows.map(str::to_owned);
+    at_an_old_release(&url, &first, &rows).await;
 
     // The server upgrades it on start.
     let mut args = crate::helpers::serve_args();
@@ -118,25 +124,7 @@ async fn webhooks_made_before_authority_carry_what_is_known_of_their_creator() {
          ('a2', 'o1', 1, 'key', 'u1', 'webhook.create', 'webhook', 'wh_key', '{}')"
             .to_owned(),
     ];
-    if postgres {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        before.run(&pool).await.unwrap();
-        for r in &rows {
-            sqlx::query(sqlx::AssertSqlSafe(r.clone())).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    } else {
-        let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
-            .unwrap()
-            .create_if_missing(true)
-            .foreign_keys(true);
-        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-        before.run(&pool).await.unwrap();
-        for r in &rows {
-            sqlx::query(sqlx::AssertSqlSafe(r.clone())).execute(&pool).await.unwrap();
-        }
-        pool.close().await;
-    }
+    at_an_old_release(&url, &before, &rows).await;
     let server = rapport::app::Server::build(&crate::helpers::serve_args(), &url, 10).await.expect("the upgrade runs");
     let store = server.state().store.clone();
     let org = store.org_by_name("default").await.unwrap().unwrap();
