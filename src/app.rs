@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::cache::AuthCache;
 use crate::auth::limits::Limits;
 use crate::auth::usage::{FLUSH_EVERY, Usage};
-use crate::config::ServeArgs;
+use crate::config::{PublicUrl, ServeArgs};
 use crate::http::health::Metrics;
 use crate::mcp::ToolIndex;
 use crate::store::Store;
@@ -99,21 +99,13 @@ impl App {
     }
 }
 
-/// The origin (`scheme://host[:port]`), host and port of the public URL.
-fn origin_of(url: &str) -> anyhow::Result<(String, String, Option<u16>)> {
-    let uri: axum::http::Uri = url.parse().with_context(|| format!("RAPPORT_PUBLIC_URL is not a URL: {url}"))?;
-    let (Some(scheme), Some(authority), Some(host)) = (uri.scheme_str(), uri.authority(), uri.host()) else {
-        anyhow::bail!("RAPPORT_PUBLIC_URL must look like https://crm.example.com, got {url}");
-    };
-    anyhow::ensure!(matches!(scheme, "http" | "https"), "RAPPORT_PUBLIC_URL must be http or https, got {url}");
-    Ok((format!("{scheme}://{authority}"), host.to_owned(), uri.port_u16()))
-}
-
 impl Settings {
     pub fn new(args: &ServeArgs, addr: SocketAddr, max_active_keys: u32) -> anyhow::Result<Self> {
-        let public_url =
-            args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")).trim_end_matches('/').to_owned();
-        let (origin, host, port) = origin_of(&public_url)?;
+        let url = PublicUrl::parse(&args.public_url.clone().unwrap_or_else(|| format!("http://{addr}")))
+            .map_err(anyhow::Error::msg)?;
+        let (origin, port) = (url.origin(), url.port());
+        let host = url.host().map(|h| h.to_string()).unwrap_or_default();
+        let public_url = url.as_str().to_owned();
         let mut allowed_origins = vec![origin];
         allowed_origins.extend(args.allowed_origins.iter().map(|o| o.trim().trim_end_matches('/').to_owned()));
         allowed_origins.retain(|o| !o.is_empty());

@@ -45,7 +45,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 &org,
                 &Creator::cli(),
                 args.email.as_deref(),
-                &args.base.url(),
+                args.base.url().map_err(anyhow::Error::msg)?.as_str(),
             )
             .await?;
             if args.json {
@@ -311,11 +311,12 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
     let store = open(cli).await?;
     let org = org(store.as_ref(), &args.org.org).await?;
     let supplied = args.key.as_deref().map(|k| PlainKey::parse(k.trim())).transpose().context("--key")?;
-    let public_url = args.base.url();
+    let public_url = args.base.url().map_err(anyhow::Error::msg)?;
     let req = ConnectRequest {
         client: &args.client,
         name: args.name.as_deref(),
-        public_url: &public_url,
+        public_url: public_url.as_str(),
+        query_keys: args.query_keys,
         key: supplied.as_ref().map_or(KeySource::Create, KeySource::Supplied),
         user_email: None,
     };
@@ -331,6 +332,9 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
         if list.len() > 1 {
             println!("== {} ==", c.client.title());
         }
+        for w in &c.warnings {
+            eprintln!("warning: {w}");
+        }
         println!("{}", c.value);
         println!();
         println!("{}", c.instructions);
@@ -340,6 +344,11 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
             println!("{}", alt.value);
         }
         println!();
+    }
+    if !args.query_keys && args.client.trim().eq_ignore_ascii_case("all") {
+        eprintln!(
+            "note: Claude Desktop and ChatGPT are left out: they take only a URL, and this server refuses keys in URLs (RAPPORT_QUERY_KEYS=false)"
+        );
     }
     if let Some(first) = list.first()
         && first.key_created

@@ -252,10 +252,14 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub key: Option<String>,
     /// The server name the client shows.
-    #[arg(long)]
+    #[arg(long, default_value = "rapport")]
     pub name: Option<String>,
     #[command(flatten)]
     pub base: BaseUrl,
+    /// Whether the server accepts `?api_key=` (as `serve` reads it): connector URLs need it.
+    #[arg(long, env = "RAPPORT_QUERY_KEYS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub query_keys: bool,
+    /// Print one JSON value (an object, or a list for `all`) and nothing else on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -273,6 +277,59 @@ pub struct SetupLinkArgs {
     pub json: bool,
 }
 
+/// `RAPPORT_PUBLIC_URL`: an absolute http(s) base URL without a query or fragment, where
+/// people and agents reach the server. Parsed once, so that nothing builds links from a
+/// value that would break them (`crm.example.com`, `https://crm.example.com/?x=1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// Without a trailing slash.
+    base: String,
+    url: url::Url,
+}
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<PublicUrl, String> {
+        let s = raw.trim();
+        let example = "such as https://crm.example.com";
+        let url = url::Url::parse(s)
+            .map_err(|_| format!("RAPPORT_PUBLIC_URL `{s}` is not an absolute URL; give one {example}"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("RAPPORT_PUBLIC_URL `{s}` must be an http or https URL with a host, {example}"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!(
+                "RAPPORT_PUBLIC_URL `{s}` may not have a query or fragment: links and the MCP URL are built on it"
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("RAPPORT_PUBLIC_URL `{s}` may not hold credentials"));
+        }
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        Ok(PublicUrl { base, url })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.base
+    }
+
+    /// `scheme://host[:port]`.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+
+    pub fn host(&self) -> Option<url::Host<&str>> {
+        self.url.host()
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.url.port()
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.url.scheme() == "https"
+    }
+}
+
 /// Where links point: `RAPPORT_PUBLIC_URL`, else the listen address.
 #[derive(Debug, Clone, Args)]
 pub struct BaseUrl {
@@ -285,8 +342,9 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    pub fn url(&self) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.addr)).trim_end_matches('/').to_owned()
+    /// The public URL, checked as `serve` checks it.
+    pub fn url(&self) -> Result<PublicUrl, String> {
+        PublicUrl::parse(&self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.addr)))
     }
 }
 
@@ -304,8 +362,9 @@ pub struct KeysCreateArgs {
     /// A name that says where the key is used, e.g. `claude-code on laptop`.
     #[arg(long)]
     pub name: String,
-    /// Role preset for the key's scopes (default: the owning user's role).
-    #[arg(long)]
+    /// Role preset for the key's scopes: viewer, member, admin or owner (default: member, or
+    /// the owning user's role where that is less).
+    #[arg(long, value_parser = ["viewer", "member", "admin", "owner"])]
     pub role: Option<String>,
     /// Explicit scopes instead of a role, comma-separated.
     #[arg(long, value_delimiter = ',', conflicts_with = "role")]

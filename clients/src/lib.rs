@@ -114,6 +114,12 @@ impl Client {
         }
     }
 
+    /// Whether the client takes only a URL (its connector is called from the internet), so
+    /// that the key rides in the URL's `?api_key=`.
+    pub fn takes_url_only(&self) -> bool {
+        matches!(self, Client::ClaudeDesktop | Client::Chatgpt)
+    }
+
     /// The product's display name, e.g. `Claude Code` (for tabs and headings).
     pub fn title(&self) -> &'static str {
         match self {

@@ -73,6 +73,8 @@ pub struct ConnectTab {
     /// A link to click (Cursor's "Add to Cursor").
     pub link: Option<String>,
     pub more: Vec<Alternative>,
+    /// What may keep it from working (a connector URL the internet cannot reach).
+    pub warnings: Vec<String>,
 }
 
 pub struct Alternative {
@@ -94,6 +96,7 @@ impl ConnectTab {
         let client = c.client.as_str().to_owned();
         let link = (c.kind == Kind::Deeplink).then(|| c.value.clone());
         ConnectTab {
+            warnings: c.warnings,
             title: c.client.title().to_owned(),
             value: c.value,
             instructions: c.instructions,
@@ -277,6 +280,7 @@ async fn reveal(
         client: "all",
         name: None,
         public_url: &state.settings.public_url,
+        query_keys: state.settings.query_keys,
         key: KeySource::Supplied(&secret),
         user_email: None,
     };
@@ -354,6 +358,7 @@ pub async fn connect(State(state): State<AppState>, Posted { session: s, .. }: P
         client: "all",
         name: None,
         public_url: &state.settings.public_url,
+        query_keys: state.settings.query_keys,
         key: KeySource::Create,
         user_email: Some(&s.principal.user.email),
     };

@@ -12,12 +12,15 @@ use super::{CrmError, Principal, changes};
 use crate::store::{Change, RecordId, Store, StoreError};
 use crate::time;
 
+/// The entities whose duplicates can be merged.
+pub const MERGEABLE: &[Entity] = &[Entity::Contact, Entity::Company];
+
 /// Most records merged in one call.
 pub const MAX_MERGE: usize = 20;
 
 pub async fn merge(store: &Store, p: &Principal, input: MergeRecordsInput) -> Result<MergeResult, CrmError> {
     let entity = input.entity;
-    if !matches!(entity, Entity::Contact | Entity::Company) {
+    if !MERGEABLE.contains(&entity) {
         return Err(CrmError::invalid("merge_records merges contacts or companies"));
     }
     p.require(entity.def().write)?;

@@ -38,14 +38,16 @@ pub fn routes() -> Router<AppState> {
 impl From<KeyError> for ApiError {
     fn from(e: KeyError) -> Self {
         let (status, code) = match &e {
-            KeyError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            KeyError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             KeyError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             KeyError::Limit(_) => (StatusCode::CONFLICT, "key_limit_reached"),
             KeyError::Forbidden(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
             KeyError::Revoked(_) => (StatusCode::CONFLICT, "key_revoked"),
             KeyError::NeedsConfirmation(_) => (StatusCode::CONFLICT, "confirmation_required"),
             KeyError::Store(s) if s.is_unavailable() => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            KeyError::Store(crate::store::StoreError::Invalid(_)) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            KeyError::Store(crate::store::StoreError::Invalid(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+            }
             KeyError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -72,6 +74,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 let code = match rejection.status() {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
                     StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                    StatusCode::BAD_REQUEST => "bad_request",
                     _ => "invalid_request",
                 };
                 Err(ApiError::new(rejection.status(), code, rejection.body_text()))
@@ -246,8 +249,7 @@ async fn rotate_key(
     let b: Rotate = if body.iter().all(u8::is_ascii_whitespace) {
         Rotate::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let grace = b.grace_hours;
     Ok(Json(keys::rotate(s.store.as_ref(), &p.org, &creator, &id, grace).await?).into_response())
@@ -269,7 +271,9 @@ async fn delete_key(
 ) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::KeysManage).await?;
     let recent = s.usage.last_use(id.trim());
-    Ok(Json(keys::delete(s.store.as_ref(), &p.org, &creator, &id, q.confirm, recent).await?).into_response())
+    // 204 like every other delete of the API; the audit log keeps what the key was.
+    keys::delete(s.store.as_ref(), &p.org, &creator, &id, q.confirm, recent).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_users(State(s): State<AppState>, Extension(p): Caller) -> Result<Response, ApiError> {
@@ -319,7 +323,11 @@ async fn update_user(
 ) -> Result<Response, ApiError> {
     let creator = require(&s, &p, Scope::UsersManage).await?;
     if b.role.is_none() && b.active.is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "give `role`, `active` or both"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "give `role`, `active` or both",
+        ));
     }
     // Both in one step: a refusal of either changes nothing.
     let user = users::update(s.store.as_ref(), &p.org, &creator, &email, b.role.as_deref(), b.active).await?;
@@ -378,6 +386,7 @@ async fn connect(
         client: &b.client,
         name: b.name.as_deref(),
         public_url: &s.settings.public_url,
+        query_keys: s.settings.query_keys,
         key: KeySource::Supplied(&key),
         user_email: None,
     };

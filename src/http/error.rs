@@ -25,6 +25,12 @@ impl ApiError {
         ApiError { status, code, message: message.into(), retry_after: None }
     }
 
+    /// A request the API cannot read (a malformed query string or JSON body): 400
+    /// `bad_request`. Well-formed input that breaks a rule is 422 `invalid_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
     pub fn unavailable() -> Self {
         let mut err = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

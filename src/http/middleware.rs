@@ -58,10 +58,6 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = auth::client_ip(peer, forwarded, &state.settings.trusted_proxies);
-    if let Some(wait) = state.limits.blocked(ip) {
-        state.metrics.auth_failure("rate_limited");
-        return rate_limited(wait, format!("too many failed authentications from {ip}; try again later"));
-    }
     let presented = presented_keys(req.headers(), req.uri().query());
     let result = match presented.single(state.settings.query_keys) {
         Ok(key) => auth::authenticate(state.store.as_ref(), &state.auth_cache, &key, ip).await.map(|p| (p, key)),
@@ -86,14 +82,19 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             next.run(req).await
         }
         Err(e) => {
-            // Guessing shows as a run of keys that do not exist from one address. A real
-            // key that is disabled, expired or out of its network is no guess: its owner's
-            // client retrying must not lock everyone else on that address out.
-            if matches!(e, AuthError::Invalid | AuthError::Malformed(_))
-                && let Err(wait) = state.limits.failed_auth(ip).await
-            {
-                state.metrics.auth_failure("rate_limited");
-                return rate_limited(wait, format!("too many failed authentications from {ip}; try again later"));
+            // Guessing shows as a run of keys that do not exist from one address, and only
+            // such keys are refused once it is over its allowance: a valid key from the same
+            // address (an office behind one NAT) keeps working. A real key that is disabled,
+            // expired or out of its network is no guess either.
+            if matches!(e, AuthError::Invalid | AuthError::Malformed(_)) {
+                let wait = match state.limits.blocked(ip) {
+                    Some(wait) => Err(wait),
+                    None => state.limits.failed_auth(ip).await,
+                };
+                if let Err(wait) = wait {
+                    state.metrics.auth_failure("rate_limited");
+                    return rate_limited(wait, format!("too many unknown API keys from {ip}; try again later"));
+                }
             }
             state.metrics.auth_failure(e.code());
             ApiError::from(e).into_response()
@@ -170,6 +171,38 @@ pub async fn mcp_guard(req: Request, next: Next) -> Response {
         _ => return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "Invalid Request: expected a JSON-RPC object"),
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// rmcp answers its own refusals (a Host or Origin it does not allow, an `Accept` without
+/// JSON and an event stream, a content type) in plain text; every refusal of the API has
+/// one shape, so they are put in it here, with a message that says what to change.
+pub async fn mcp_json_refusals(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    // Plain text, or no content type at all (rmcp's 403s carry none).
+    let plain = res.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return res;
+    }
+    let status = res.status();
+    let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, message) = if text.contains("Host header") {
+        ("host_not_allowed", format!("{text}: send the Host of RAPPORT_PUBLIC_URL, or a loopback name"))
+    } else if text.contains("Origin header") {
+        (
+            "origin_not_allowed",
+            format!("{text}: the page's origin must be RAPPORT_PUBLIC_URL's or listed in RAPPORT_ALLOWED_ORIGINS"),
+        )
+    } else if status == StatusCode::NOT_ACCEPTABLE {
+        ("not_acceptable", format!("{text}: send `Accept: application/json, text/event-stream`"))
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        ("method_not_allowed", format!("{text}: the MCP endpoint takes POST"))
+    } else if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        ("unsupported_media_type", format!("{text}: send `Content-Type: application/json`"))
+    } else {
+        ("bad_request", text)
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// The query string with every `api_key` value replaced, for logs.

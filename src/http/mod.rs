@@ -43,6 +43,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
     // The JSON-RPC guard belongs to the MCP endpoint alone; the key check to every route.
     let api = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(from_fn(middleware::mcp_json_refusals))
         .layer(from_fn(middleware::mcp_guard))
         .merge(admin::routes())
         .merge(rest::routes())

@@ -281,7 +281,7 @@ fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
         ]),
         "delete": with(op("delete_api_key", "Delete an API key for good (confirm=true if used in the last 24 hours)", "API keys"), &[
             ("parameters", query_params::<Confirm>()),
-            ("responses", responses(&[("200", ok("The key as it was.", key.clone()))], &[])),
+            ("responses", responses(&[("204", json!({ "description": "Deleted." }))], &[])),
         ]),
     }));
     paths.insert(
@@ -425,18 +425,20 @@ fn build() -> Value {
                 &["415", "422"],
             ),
         );
-        let (merge_body, merge_out) =
-            (s.body("merge_records", &["entity", "idempotency_key"]), s.output("merge_records"));
-        paths.insert(
-            format!("/{plural}/merge"),
-            post(
-                format!("merge_{plural}"),
-                format!("Merge {plural} into one"),
-                merge_body,
-                merge_out,
-                &["404", "409", "415", "422"],
-            ),
-        );
+        if crate::crm::merge::MERGEABLE.contains(&e) {
+            let (merge_body, merge_out) =
+                (s.body("merge_records", &["entity", "idempotency_key"]), s.output("merge_records"));
+            paths.insert(
+                format!("/{plural}/merge"),
+                post(
+                    format!("merge_{plural}"),
+                    format!("Merge {plural} into one"),
+                    merge_body,
+                    merge_out,
+                    &["404", "409", "415", "422"],
+                ),
+            );
+        }
         if let Some(upsert) = def.tools.upsert {
             let tool = ToolDef::find(upsert).expect("upsert tool");
             let item = s.take(&tool.input_schema)["properties"][plural]["items"].clone();

@@ -49,7 +49,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Query::<T>::from_request_parts(parts, state).await {
             Ok(Query(v)) => Ok(ApiQuery(v)),
-            Err(r) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", r.body_text())),
+            Err(r) => Err(ApiError::bad_request(r.body_text())),
         }
     }
 }
@@ -147,7 +147,7 @@ fn comma_list(s: &str) -> Vec<String> {
 
 impl ListQuery {
     fn into_args(self, entity: Entity) -> Result<Map<String, Value>, ApiError> {
-        let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m);
+        let bad = |m: String| ApiError::bad_request(m);
         let mut args = Map::new();
         args.insert("entity".into(), entity.as_str().into());
         if let Some(q) = self.q.filter(|q| !q.is_empty()) {
@@ -238,21 +238,6 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
             }),
         )
         .route(
-            &format!("/{plural}/merge"),
-            post(
-                move |State(s): State<AppState>,
-                      Extension(p): Caller,
-                      headers: HeaderMap,
-                      ApiJson(body): ApiJson<Value>| async move {
-                    let mut args = for_entity(body, entity)?;
-                    if let Some(k) = header(&headers, "idempotency-key") {
-                        args.insert("idempotency_key".into(), k.into());
-                    }
-                    Ok::<_, ApiError>(Json(tool(&s, &p, "merge_records", args).await?).into_response())
-                },
-            ),
-        )
-        .route(
             &format!("/{plural}/{{id}}"),
             get(
                 move |State(s): State<AppState>,
@@ -323,6 +308,23 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                 },
             ),
         );
+    if crate::crm::merge::MERGEABLE.contains(&entity) {
+        r = r.route(
+            &format!("/{plural}/merge"),
+            post(
+                move |State(s): State<AppState>,
+                      Extension(p): Caller,
+                      headers: HeaderMap,
+                      ApiJson(body): ApiJson<Value>| async move {
+                    let mut args = for_entity(body, entity)?;
+                    if let Some(k) = header(&headers, "idempotency-key") {
+                        args.insert("idempotency_key".into(), k.into());
+                    }
+                    Ok::<_, ApiError>(Json(tool(&s, &p, "merge_records", args).await?).into_response())
+                },
+            ),
+        );
+    }
     if let Some(upsert) = tools.upsert {
         r = r.route(
             &format!("/{plural}/upsert"),
@@ -385,13 +387,14 @@ async fn changes(
     }
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "limit is 1 to 500"));
+        return Err(ApiError::bad_request("limit is 1 to 500"));
     }
     let before = match q.cursor.filter(|c| !c.is_empty()) {
         None => None,
-        Some(c) => Some(crate::crm::cursor::decode_at_id(&c).ok_or_else(|| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "cursor is not one this server issued")
-        })?),
+        Some(c) => Some(
+            crate::crm::cursor::decode_at_id(&c)
+                .ok_or_else(|| ApiError::bad_request("cursor is not one this server issued"))?,
+        ),
     };
     // `audit:read` tells who changed what; the values are for those who may read the records.
     let filter = ChangeFilter {

@@ -36,6 +36,9 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
+/// The role of a key created without `--role` or scopes.
+pub const DEFAULT_ROLE: Role = Role::Member;
+
 /// What a request to create a key asks for.
 #[derive(Debug, Clone, Default)]
 pub struct NewKeyRequest {
@@ -231,7 +234,12 @@ pub async fn create(
                 .collect::<Result<Scopes, _>>()?;
             (None, scopes)
         }
-        (None, true) => (Some(owner.role), owner.role.scopes()),
+        // A key does what an agent needs, not all its owner may (SPEC 2): `member`, or the
+        // owner's role where that is less.
+        (None, true) => {
+            let role = owner.role.min(DEFAULT_ROLE);
+            (Some(role), role.scopes())
+        }
     };
     if let Some(beyond) = scopes.iter().find(|s| !creator.scopes.contains(s)) {
         return Err(KeyError::Forbidden(format!("you cannot grant `{beyond}`: you do not hold it yourself")));

@@ -106,7 +106,7 @@ async fn every_clients_output_works_over_http() {
     assert_eq!(one["kind"], "deeplink");
     assert!(one["value"].as_str().unwrap().contains("name=crm"));
     let (s, v) = app.api(&app.key, Method::POST, "/connect", Some(json!({"client": "emacs"}))).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(v["error"]["message"].as_str().unwrap().contains("claude-code"));
     let viewer = app.key_with(Some("viewer"), &[]).await;
     let (s, _) = app.api(&viewer, Method::POST, "/connect", Some(json!({"client": "codex"}))).await;

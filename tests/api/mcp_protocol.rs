@@ -167,6 +167,10 @@ async fn transport_faults_get_protocol_answers() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Every refusal has the API's one error shape, these included.
+    let v: Value = res.json().await.expect("a JSON body");
+    assert_eq!(v["error"]["code"], "origin_not_allowed", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("RAPPORT_ALLOWED_ORIGINS"));
     // The server's own origin is fine.
     let res = post()
         .header("origin", app.base.clone())
@@ -183,6 +187,21 @@ async fn transport_faults_get_protocol_answers() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let v: Value = res.json().await.expect("a JSON body");
+    assert_eq!(v["error"]["code"], "host_not_allowed", "{v}");
+    // A client must accept both JSON and an event stream.
+    let res = app
+        .client
+        .post(app.mcp_url())
+        .header("x-api-key", &app.key)
+        .header("accept", "application/json")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_ACCEPTABLE);
+    let v: Value = res.json().await.expect("a JSON body");
+    assert_eq!(v["error"]["code"], "not_acceptable", "{v}");
     // No session to serve: GET and DELETE.
     let res = app
         .client

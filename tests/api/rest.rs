@@ -141,7 +141,7 @@ async fn lists_search_count_and_batches() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     // Bad query strings are 400s in the error shape.
     let (status, e) = app.api(k, Method::GET, "/contacts?sort=last_name:sideways", None).await;
-    assert_eq!((status, e["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid_request")));
+    assert_eq!((status, e["error"]["code"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")));
     let (status, _) = app.api(k, Method::GET, "/contacts?filter=nope", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = app.api(k, Method::GET, "/contacts?bogus=1", None).await;
@@ -213,7 +213,7 @@ async fn errors_answer_in_one_shape() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "invalid_request");
+    assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], "bad_request");
 
     // A viewer may read but not write, and the refusal is audited.
     let viewer = app.key_with(Some("viewer"), &[]).await;
