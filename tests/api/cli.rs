@@ -171,3 +171,25 @@ async fn the_whole_lifecycle_from_the_cli() {
     let text = audit.to_string();
     assert!(!text.contains(created["key"].as_str().unwrap()) && !text.contains(rotated["key"].as_str().unwrap()));
 }
+
+/// Without `--role` a key is a `member` key (SPEC 2), like the connect helper's: an agent's
+/// key does not carry the owner's 22 scopes by accident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_without_a_role_is_a_member_key() {
+    let (db, _dir) = fresh_database().await;
+    let out = rapport(&db, &["keys", "create", "--name", "laptop", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["role"], "member");
+    assert!(!created["scopes"].as_array().unwrap().contains(&Value::from("org:manage")));
+    // For a viewer it is a viewer key: never more than its owner may do.
+    assert!(rapport(&db, &["users", "create", "--email", "v@example.com", "--role", "viewer"]).status.success());
+    let out = rapport(&db, &["keys", "create", "--name", "theirs", "--user", "v@example.com", "--json"]);
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["role"], "viewer");
+    // `--role` takes only the four roles, and says so.
+    let out = rapport(&db, &["keys", "create", "--name", "x", "--role", "superuser"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("viewer") && err.contains("owner"), "{err}");
+}

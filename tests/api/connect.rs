@@ -195,3 +195,109 @@ async fn every_clients_cli_output_works_against_the_server() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("mcp_config.json") && text.contains("serverUrl"));
 }
+
+/// What the helper hands out must work (SPEC 6): a public URL `serve` would refuse is refused
+/// here too; connectors called from the internet are warned about an http or local URL; with
+/// keys in URLs turned off no `?api_key=` URL is given; a second key for a client is named
+/// apart; a revoked key is called what it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_hands_out_only_what_can_work() {
+    let (db, _dir) = fresh_database().await;
+    for bad in [
+        "crm.example.com",
+        "https://crm.example.com/?toolsets=deals",
+        "ftp://crm.example.com",
+        "https://crm.example.com/#x",
+    ] {
+        let out = connect_cli(&db, bad, &["claude-code", "--json"]);
+        assert!(!out.status.success(), "{bad} was taken");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("RAPPORT_PUBLIC_URL"), "{bad}: {err}");
+        assert!(out.stdout.is_empty(), "no half answer on stdout");
+    }
+    let keys = |db: &str| -> Vec<Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .args(["keys", "list", "--all", "--json"])
+            .env("RAPPORT_DATABASE_URL", db)
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    };
+    assert!(keys(&db).is_empty(), "nothing was created for a refused URL");
+
+    // Plain http or a local address: Claude Desktop and ChatGPT get a warning; others none.
+    let out = connect_cli(&db, "http://127.0.0.1:9", &["all", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for c in all.as_array().unwrap() {
+        let warnings = c["warnings"].as_array().unwrap();
+        match c["client"].as_str().unwrap() {
+            "claude-desktop" | "chatgpt" => {
+                let text = Value::Array(warnings.clone()).to_string();
+                assert!(text.contains("https") && text.contains("127.0.0.1"), "{text}");
+            }
+            other => assert!(warnings.is_empty(), "{other}: {warnings:?}"),
+        }
+    }
+    let out = connect_cli(&db, "https://crm.example.com", &["chatgpt", "--json"]);
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(c["warnings"], json!([]), "a public https URL is fine");
+    assert!(c["value"].as_str().unwrap().starts_with("https://crm.example.com/api/v1/mcp?api_key=rpk_"));
+
+    // Keys in URLs off: no connector URL for those clients.
+    let no_query = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rapport"))
+            .arg("connect")
+            .args(args)
+            .env("RAPPORT_DATABASE_URL", &db)
+            .env("RAPPORT_PUBLIC_URL", "https://crm.example.com")
+            .env("RAPPORT_QUERY_KEYS", "false")
+            .output()
+            .unwrap()
+    };
+    let out = no_query(&["claude-desktop", "--json"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RAPPORT_QUERY_KEYS=false"));
+    let out = no_query(&["all", "--json"]);
+    assert!(out.status.success());
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let clients: Vec<&str> = all.as_array().unwrap().iter().map(|c| c["client"].as_str().unwrap()).collect();
+    assert_eq!(clients, ["claude-code", "codex", "vscode", "cursor", "gemini", "windsurf"]);
+    assert!(!out.stdout.windows(8).any(|w| w == b"api_key="));
+
+    // Each run for one client makes a key with a name of its own.
+    for _ in 0..2 {
+        assert!(connect_cli(&db, "https://crm.example.com", &["cursor", "--json"]).status.success());
+    }
+    let names: Vec<String> = keys(&db).iter().map(|k| k["name"].as_str().unwrap().to_owned()).collect();
+    assert!(names.contains(&"cursor".to_owned()) && names.contains(&"cursor 2".to_owned()), "{names:?}");
+
+    // A revoked key: revoked for good, not "enable it".
+    let out = connect_cli(&db, "https://crm.example.com", &["codex", "--json"]);
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secret = shell_words::split(c["value"].as_str().unwrap()).unwrap()[1].split_once('=').unwrap().1.to_owned();
+    let revoke = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["keys", "revoke", c["key_id"].as_str().unwrap()])
+        .env("RAPPORT_DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(revoke.status.success());
+    let out = connect_cli(&db, "https://crm.example.com", &["codex", "--key", &secret]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("revoked") && !err.contains("enable it"), "{err}");
+}
+
+/// Over HTTP the same checks hold, with the server's own settings.
+#[tokio::test]
+async fn the_http_helper_warns_and_refuses_alike() {
+    let mut args = crate::helpers::serve_args();
+    args.query_keys = false;
+    let app = crate::helpers::spawn_app_with(args).await;
+    let (s, v) = app.api(&app.key, Method::POST, "/connect", Some(json!({"client": "chatgpt"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("RAPPORT_QUERY_KEYS=false"));
+    let app = spawn_app().await;
+    let (s, v) = app.api(&app.key, Method::POST, "/connect", Some(json!({"client": "claude-desktop"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["warnings"].as_array().unwrap().len() == 2, "http and loopback: {v}");
+}
