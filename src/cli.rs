@@ -26,7 +26,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Serve(args) => serve(&cli, args).await,
+        Command::Serve { args, limit } => serve(&cli, args, limit.max_active_keys).await,
         Command::Migrate => {
             open(&cli).await?;
             println!("database is up to date");
@@ -48,7 +48,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 args.base.url().map_err(anyhow::Error::msg)?.as_str(),
             )
             .await?;
-            if args.json {
+            if args.json.json {
                 println!(
                     "{}",
                     serde_json::json!({ "url": link.url, "email": link.user.email, "expires_at": crate::time::rfc3339(link.expires_at) })
@@ -66,12 +66,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let store = open(&cli).await?;
             let org = org(store.as_ref(), &o.org).await?;
             let page = keys::audit::list(store.as_ref(), &org, &Default::default(), *limit, None).await?;
-            if *json {
+            if json.json {
                 println!("{}", serde_json::to_string(&page.items)?);
             } else {
+                println!("{:<24}  {:<16} {:<6} {:<38} {:<15} DETAILS", "AT", "ACTION", "ACTOR", "TARGET", "ADDRESS");
                 for e in &page.items {
                     println!(
-                        "{}  {:<16} {:<6} {:<38} {:<15} {}",
+                        "{:<24}  {:<16} {:<6} {:<38} {:<15} {}",
                         e.at,
                         e.action,
                         e.actor,
@@ -86,7 +87,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Orgs(OrgsCommand::Create { name, json }) => {
             let store = open(&cli).await?;
             let (org, owner) = keys::create_org(store.as_ref(), name, crate::store::Actor::Cli).await?;
-            if *json {
+            if json.json {
                 println!(
                     "{}",
                     serde_json::json!({ "id": org.id, "name": org.name, "owner": owner.email, "created_at": crate::time::rfc3339(org.created_at) })
@@ -99,13 +100,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Orgs(OrgsCommand::List { json }) => {
             let store = open(&cli).await?;
             let orgs = store.list_orgs().await?;
-            if *json {
+            if json.json {
                 let list: Vec<_> = orgs
                     .iter()
                     .map(|o| serde_json::json!({ "id": o.id, "name": o.name, "created_at": crate::time::rfc3339(o.created_at) }))
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else {
+                println!("{:<38} NAME", "ID");
                 for o in orgs {
                     println!("{:<38} {}", o.id, o.name);
                 }
@@ -126,8 +128,8 @@ async fn org(store: &Store, name: &str) -> anyhow::Result<Org> {
     store.org_by_name(name).await?.with_context(|| format!("no organization `{name}`; `rapport orgs list` shows them"))
 }
 
-async fn serve(cli: &Cli, args: &crate::config::ServeArgs) -> anyhow::Result<()> {
-    let server = Server::build(args, &cli.database_url, cli.max_active_keys).await?;
+async fn serve(cli: &Cli, args: &crate::config::ServeArgs, max_active_keys: u32) -> anyhow::Result<()> {
+    let server = Server::build(args, &cli.database_url, max_active_keys).await?;
     let shutdown = CancellationToken::new();
     {
         let shutdown = shutdown.clone();
@@ -198,8 +200,8 @@ async fn keys_create(cli: &Cli, args: &KeysCreateArgs) -> anyhow::Result<()> {
         allowed_cidrs: args.allow_cidr.clone(),
         user_email: args.user.clone(),
     };
-    let created = keys::create(store.as_ref(), &org, &Creator::cli(), req, cli.max_active_keys).await?;
-    if args.json {
+    let created = keys::create(store.as_ref(), &org, &Creator::cli(), req, args.limit.max_active_keys).await?;
+    if args.json.json {
         println!("{}", serde_json::to_string(&created)?);
     } else {
         println!("Created key {} ({}) in organization {}.", created.name, created.id, org.name);
@@ -219,7 +221,7 @@ async fn keys_list(cli: &Cli, args: &KeysListArgs) -> anyhow::Result<()> {
     let store = open(cli).await?;
     let org = org(store.as_ref(), &args.org.org).await?;
     let list = keys::list(store.as_ref(), &org, args.all).await?;
-    if args.json {
+    if args.json.json {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(());
     }
@@ -251,7 +253,7 @@ async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Show { org: o, id, json } => {
             let org = org(s, &o.org).await?;
             let key = keys::KeyView::from(&keys::show(s, &org, id).await?);
-            if *json {
+            if json.json {
                 println!("{}", serde_json::to_string(&key)?);
             } else {
                 print_key(&key);
@@ -267,15 +269,15 @@ async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             let key = keys::disable(s, &org, &actor, id).await?;
             println!("Disabled key {} ({}). It is refused until enabled again.", key.name, key.id);
         }
-        KeysCommand::Enable { org: o, id } => {
+        KeysCommand::Enable { org: o, id, limit } => {
             let org = org(s, &o.org).await?;
-            let key = keys::enable(s, &org, &actor, id, cli.max_active_keys).await?;
+            let key = keys::enable(s, &org, &actor, id, limit.max_active_keys).await?;
             println!("Enabled key {} ({}).", key.name, key.id);
         }
         KeysCommand::Rotate { org: o, id, grace_hours, json } => {
             let org = org(s, &o.org).await?;
             let key = keys::rotate(s, &org, &actor, id, *grace_hours).await?;
-            if *json {
+            if json.json {
                 println!("{}", serde_json::to_string(&key)?);
             } else {
                 println!("Rotated key {} ({}). The new secret:", key.name, key.id);
@@ -320,7 +322,7 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
         key: supplied.as_ref().map_or(KeySource::Create, KeySource::Supplied),
         user_email: None,
     };
-    let list = keys::connect::connect(store.as_ref(), &org, &Creator::cli(), req, cli.max_active_keys).await?;
+    let list = keys::connect::connect(store.as_ref(), &org, &Creator::cli(), req, args.limit.max_active_keys).await?;
     if args.json {
         match list.as_slice() {
             [one] => println!("{}", serde_json::to_string(one)?),
@@ -423,9 +425,10 @@ async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
         UsersCommand::List { org: o, json } => {
             let org = org(s, &o.org).await?;
             let list = users::list(s, &org).await?;
-            if *json {
+            if json.json {
                 println!("{}", serde_json::to_string(&list)?);
             } else {
+                println!("{:<38} {:<32} {:<7} STATUS", "ID", "EMAIL", "ROLE");
                 for u in list {
                     println!(
                         "{:<38} {:<32} {:<7} {}",

@@ -13,12 +13,10 @@ pub struct Cli {
     #[arg(long, env = "RAPPORT_LOG", default_value = "info", global = true)]
     pub log: String,
 
+    /// How logs are written to stderr: `pretty` for people, `json` (one object per line)
+    /// for a log collector.
     #[arg(long, env = "RAPPORT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
-
-    /// Enabled keys allowed per organization.
-    #[arg(long, env = "RAPPORT_MAX_ACTIVE_KEYS", default_value_t = 10, global = true)]
-    pub max_active_keys: u32,
 
     #[command(subcommand)]
     pub command: Command,
@@ -26,8 +24,26 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Readable lines, coloured on a terminal.
     Pretty,
+    /// One JSON object per line.
     Json,
+}
+
+/// `RAPPORT_MAX_ACTIVE_KEYS`, for the commands that enable keys.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct KeyLimit {
+    /// Enabled keys allowed per organization.
+    #[arg(long, env = "RAPPORT_MAX_ACTIVE_KEYS", default_value_t = 10)]
+    pub max_active_keys: u32,
+}
+
+/// `--json`: one JSON value on stdout and nothing else.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonArg {
+    /// Print one JSON value and nothing else on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub struct Telemetry {
@@ -44,7 +60,12 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server (MCP endpoint, REST API).
-    Serve(ServeArgs),
+    Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+        #[command(flatten)]
+        limit: KeyLimit,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Manage API keys.
@@ -65,10 +86,11 @@ pub enum Command {
     Audit {
         #[command(flatten)]
         org: OrgArg,
+        /// How many entries, newest first (1 to 500).
         #[arg(long, default_value_t = 50)]
         limit: u32,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
 }
 
@@ -78,13 +100,13 @@ pub enum OrgsCommand {
     Create {
         /// A slug: lowercase letters, digits, `-`.
         name: String,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// List organizations.
     List {
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
 }
 
@@ -143,51 +165,62 @@ pub enum KeysCommand {
     Show {
         #[command(flatten)]
         org: OrgArg,
+        /// The key's id (`rapport keys list` shows them).
         id: String,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Rename a key.
     Rename {
         #[command(flatten)]
         org: OrgArg,
+        /// The key's id (`rapport keys list` shows them).
         id: String,
+        /// The new name.
         name: String,
     },
     /// Refuse a key until it is enabled again.
     Disable {
         #[command(flatten)]
         org: OrgArg,
+        /// The key's id (`rapport keys list` shows them).
         id: String,
     },
     /// Accept a disabled key again (counts against the enabled-key limit).
     Enable {
         #[command(flatten)]
         org: OrgArg,
+        /// The key's id (`rapport keys list` shows them).
         id: String,
+        #[command(flatten)]
+        limit: KeyLimit,
     },
     /// Give a key a new secret; the old one is refused at once or after --grace-hours.
     Rotate {
         #[command(flatten)]
         org: OrgArg,
+        /// The key's id (`rapport keys list` shows them).
         id: String,
         /// Keep accepting the old secret this many hours (never past the key's expiry).
         #[arg(long)]
         grace_hours: Option<u32>,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Refuse a key for good; its record stays for the audit trail.
     Revoke {
         #[command(flatten)]
         org: OrgArg,
+        /// The key's id (`rapport keys list --all` shows them).
         id: String,
     },
     /// Remove a key's record (a key used in the last 24 hours needs --yes).
     Delete {
         #[command(flatten)]
         org: OrgArg,
+        /// The key's id (`rapport keys list --all` shows them).
         id: String,
+        /// Delete even though the key was used in the last 24 hours.
         #[arg(long)]
         yes: bool,
     },
@@ -199,31 +232,38 @@ pub enum UsersCommand {
     Create {
         #[command(flatten)]
         org: OrgArg,
+        /// Their email address, which they log in with.
         #[arg(long)]
         email: String,
+        /// Their name, as the console and the change log show it.
         #[arg(long)]
         name: Option<String>,
-        /// viewer, member, admin or owner.
-        #[arg(long)]
+        /// What they and their keys may do at most.
+        #[arg(long, value_parser = ["viewer", "member", "admin", "owner"])]
         role: String,
     },
     /// Change a user's role; their keys follow on their next request.
     SetRole {
         #[command(flatten)]
         org: OrgArg,
+        /// The user's email.
         email: String,
+        /// The new role.
+        #[arg(value_parser = ["viewer", "member", "admin", "owner"])]
         role: String,
     },
     /// Stop a user and every key they own.
     Deactivate {
         #[command(flatten)]
         org: OrgArg,
+        /// The user's email.
         email: String,
     },
     /// Let a deactivated user (and their keys) back in.
     Activate {
         #[command(flatten)]
         org: OrgArg,
+        /// The user's email.
         email: String,
     },
     /// Set a user's console password (asked on the terminal, or one line on stdin); ends
@@ -231,14 +271,15 @@ pub enum UsersCommand {
     SetPassword {
         #[command(flatten)]
         org: OrgArg,
+        /// The user's email.
         email: String,
     },
     /// List users.
     List {
         #[command(flatten)]
         org: OrgArg,
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        json: JsonArg,
     },
 }
 
@@ -259,6 +300,8 @@ pub struct ConnectArgs {
     /// Whether the server accepts `?api_key=` (as `serve` reads it): connector URLs need it.
     #[arg(long, env = "RAPPORT_QUERY_KEYS", default_value_t = true, action = clap::ArgAction::Set)]
     pub query_keys: bool,
+    #[command(flatten)]
+    pub limit: KeyLimit,
     /// Print one JSON value (an object, or a list for `all`) and nothing else on stdout.
     #[arg(long)]
     pub json: bool,
@@ -273,8 +316,8 @@ pub struct SetupLinkArgs {
     pub email: Option<String>,
     #[command(flatten)]
     pub base: BaseUrl,
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 /// `RAPPORT_PUBLIC_URL`: an absolute http(s) base URL without a query or fragment, where
@@ -378,8 +421,10 @@ pub struct KeysCreateArgs {
     /// The user who owns the key (default: the organization's first owner).
     #[arg(long)]
     pub user: Option<String>,
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub limit: KeyLimit,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -389,6 +434,6 @@ pub struct KeysListArgs {
     /// Include revoked keys.
     #[arg(long)]
     pub all: bool,
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
 }

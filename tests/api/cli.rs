@@ -193,3 +193,57 @@ async fn a_key_without_a_role_is_a_member_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("viewer") && err.contains("owner"), "{err}");
 }
+
+/// Every command's `--help` describes every flag and argument it takes, and a flag shows
+/// only on the commands it does something for.
+#[test]
+fn every_flag_and_argument_says_what_it_is_for() {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, path: &mut Vec<String>, missing: &mut Vec<String>, seen: &mut Vec<Vec<String>>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            if a.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                missing.push(format!("rapport {} {id}", path.join(" ")));
+            }
+        }
+        seen.push(path.clone());
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            path.push(sub.get_name().to_owned());
+            walk(sub, path, missing, seen);
+            path.pop();
+        }
+    }
+    let (mut missing, mut seen) = (Vec::new(), Vec::new());
+    walk(&rapport::config::Cli::command(), &mut Vec::new(), &mut missing, &mut seen);
+    assert!(missing.is_empty(), "flags or arguments without a description: {missing:#?}");
+    assert!(seen.len() > 20, "{seen:?}");
+
+    // As a user sees it: the real binary's help, for a few commands.
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rapport")).args(args).arg("--help").output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(help(&["keys", "create"]).contains("--max-active-keys"));
+    assert!(!help(&["keys", "list"]).contains("--max-active-keys"), "it does nothing there");
+    assert!(!help(&["users", "list"]).contains("--max-active-keys"));
+    let create = help(&["keys", "create"]);
+    assert!(create.contains("viewer") && create.contains("owner") && create.contains("default: member"), "{create}");
+    assert!(help(&["connect"]).contains("[default: rapport]"));
+    assert!(help(&["users", "set-role"]).contains("<EMAIL>"));
+}
+
+/// Tables a person reads start with a header row, as `keys list` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_have_header_rows() {
+    let (db, _dir) = fresh_database().await;
+    let text = |args: &[&str]| String::from_utf8(rapport(&db, args).stdout).unwrap();
+    assert!(text(&["users", "list"]).starts_with("ID "), "{}", text(&["users", "list"]));
+    assert!(text(&["audit"]).starts_with("AT "));
+    assert!(text(&["orgs", "list"]).starts_with("ID "));
+    assert!(rapport(&db, &["keys", "create", "--name", "x"]).status.success());
+    assert!(text(&["keys", "list"]).starts_with("ID "));
+}
