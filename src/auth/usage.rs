@@ -29,9 +29,14 @@ impl Usage {
         }
     }
 
-    /// A use noted here and not yet written to the database.
+    /// The latest use noted here and not yet written to the database: when, and from where.
+    pub fn last(&self, key_id: &str) -> Option<KeyUse> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).get(key_id).cloned()
+    }
+
+    /// When that use was.
     pub fn last_use(&self, key_id: &str) -> Option<Millis> {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).get(key_id).map(|u| u.at)
+        self.last(key_id).map(|u| u.at)
     }
 
     pub async fn flush(&self, store: &Store) {

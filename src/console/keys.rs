@@ -40,8 +40,12 @@ pub struct KeyRow {
 }
 
 impl KeyRow {
-    fn new(k: &KeyRecord, last_use: Option<i64>, holder: &rapport_tools::Scopes) -> KeyRow {
-        let last = k.last_used_at.max(last_use);
+    /// `seen` is a use this process saw and has not written yet.
+    fn new(k: &KeyRecord, seen: Option<crate::store::KeyUse>, holder: &rapport_tools::Scopes) -> KeyRow {
+        let (last, ip) = match seen {
+            Some(u) if Some(u.at) > k.last_used_at => (Some(u.at), Some(u.ip)),
+            _ => (k.last_used_at, k.last_used_ip.clone()),
+        };
         KeyRow {
             id: k.id.clone(),
             name: k.name.clone(),
@@ -54,7 +58,7 @@ impl KeyRow {
             status: k.status.as_str(),
             last_used: last.map(when),
             last_used_ago: last.map(ago).unwrap_or_else(|| "Never used".into()),
-            last_used_ip: k.last_used_ip.clone().unwrap_or_default(),
+            last_used_ip: ip.unwrap_or_default(),
             expires: k.expires_at.map(when).unwrap_or_else(|| "Never".into()),
             expired: k.expires_at.is_some_and(|e| e <= time::now_ms()),
             created: when(k.created_at),
@@ -183,7 +187,7 @@ async fn keys_page(
         expiries: Vec::new(),
     };
     for k in &all {
-        let row = KeyRow::new(k, state.usage.last_use(&k.id), &s.principal.scopes);
+        let row = KeyRow::new(k, state.usage.last(&k.id), &s.principal.scopes);
         match k.status {
             KeyStatus::Enabled => page.enabled.push(row),
             KeyStatus::Disabled => page.disabled.push(row),
@@ -458,8 +462,8 @@ async fn confirm(
 ) -> Result<ConfirmPage, PageError> {
     s.require(Scope::KeysManage)?;
     let record: KeyRecord = keys::show(&state.store, &s.principal.org, id).await?;
-    let last_use = state.usage.last_use(&record.id);
-    let last = record.last_used_at.max(last_use);
+    let seen = state.usage.last(&record.id);
+    let last = record.last_used_at.max(seen.as_ref().map(|u| u.at));
     let title = match action {
         "rotate" => "Rotate key",
         "revoke" => "Revoke key",
@@ -469,7 +473,7 @@ async fn confirm(
         c: Chrome::new(s, title, PAGE, flash),
         action,
         recent: last.is_some_and(|at| at > time::now_ms() - RECENT_USE_MS),
-        key: KeyRow::new(&record, last_use, &s.principal.scopes),
+        key: KeyRow::new(&record, seen, &s.principal.scopes),
         graces: [
             ("0", "None: the old secret stops now"),
             ("1", "1 hour"),

@@ -19,7 +19,6 @@ use super::rest::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::keys::{self, Creator, KeyError, NewKeyRequest, users};
-use crate::time;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -118,9 +117,7 @@ async fn list_keys(
     let mut list = keys::list(s.store.as_ref(), &p.org, q.all).await?;
     // Uses this process saw but has not written yet.
     for k in &mut list {
-        if let Some(at) = s.usage.last_use(&k.id) {
-            k.last_used_at = Some(time::rfc3339(at));
-        }
+        k.seen(s.usage.last(&k.id));
     }
     Ok(Json(serde_json::json!({ "items": list })).into_response())
 }
@@ -179,9 +176,7 @@ async fn show_key(
 ) -> Result<Response, ApiError> {
     require(&s, &p, Scope::KeysManage).await?;
     let mut view = keys::KeyView::from(&keys::show(s.store.as_ref(), &p.org, &id).await?);
-    if let Some(at) = s.usage.last_use(&view.id) {
-        view.last_used_at = Some(time::rfc3339(at));
-    }
+    view.seen(s.usage.last(&view.id));
     Ok(Json(view).into_response())
 }
 

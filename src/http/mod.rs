@@ -42,7 +42,8 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
 
     // The JSON-RPC guard belongs to the MCP endpoint alone; the key check to every route.
     let api = Router::new()
-        .nest_service("/mcp", mcp)
+        // Exactly `/api/v1/mcp`: nothing below it is the endpoint.
+        .route_service("/mcp", mcp)
         .layer(from_fn(middleware::mcp_json_refusals))
         .layer(from_fn(middleware::mcp_guard))
         .merge(admin::routes())

@@ -129,6 +129,16 @@ impl From<&KeyRecord> for KeyView {
     }
 }
 
+impl KeyView {
+    /// Shows a use this process saw and has not written yet, time and address together.
+    pub fn seen(&mut self, latest: Option<crate::store::KeyUse>) {
+        if let Some(u) = latest {
+            self.last_used_at = Some(time::rfc3339(u.at));
+            self.last_used_ip = Some(u.ip);
+        }
+    }
+}
+
 /// The answer to a create: the record and, this once, the secret.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CreatedKey {

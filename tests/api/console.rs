@@ -623,6 +623,18 @@ async fn a_viewers_activity_menus_name_keys_and_people_without_their_ids() {
     assert_eq!(filtered.body.matches("<li class=\"entry\">").count(), 3, "{}", filtered.body);
 }
 
+/// The keys page shows a use this process saw at once, time and address together, before
+/// the periodic write.
+#[tokio::test]
+async fn the_keys_page_shows_where_a_key_was_just_used() {
+    let app = spawn_app().await;
+    let mut b = logged_in(&app).await;
+    assert_eq!(app.mcp_status(&app.key).await, StatusCode::OK);
+    let page = b.get("/settings/keys").await;
+    assert!(page.body.contains("just now"), "{}", page.body);
+    assert!(page.body.contains("from <code>127.0.0.1</code>"), "{}", page.body);
+}
+
 /// An invitation is judged against the role its person had when it was sent: a link an admin
 /// holds for a member opens nothing once the member became an owner.
 #[tokio::test]

@@ -259,9 +259,10 @@ async fn last_use_is_kept_without_a_write_per_request() {
     // Nothing written yet: uses wait in memory...
     let stored = app.store.list_keys(&app.default_org.id, false).await.unwrap();
     assert_eq!(stored, before, "no database write per request");
-    // ...but the API shows them.
+    // ...but the API shows them, time and address together.
     let (_, list) = app.api(&app.key, Method::GET, "/keys", None).await;
     assert!(list["items"][0]["last_used_at"].is_string());
+    assert_eq!(list["items"][0]["last_used_ip"], "127.0.0.1", "{list}");
     // The periodic flush (every 30 s) writes one row per key.
     app.flush_usage().await;
     let stored = app.store.list_keys(&app.default_org.id, false).await.unwrap();

@@ -202,6 +202,21 @@ async fn transport_faults_get_protocol_answers() {
     assert_eq!(res.status(), StatusCode::NOT_ACCEPTABLE);
     let v: Value = res.json().await.expect("a JSON body");
     assert_eq!(v["error"]["code"], "not_acceptable", "{v}");
+    // Only `/api/v1/mcp` is the endpoint: a path below it is no route at all.
+    for path in ["/api/v1/mcp/anything", "/api/v1/mcp/"] {
+        let res = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .header("x-api-key", &app.key)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        let v: Value = res.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "not_found", "{path}: {v}");
+    }
     // No session to serve: GET and DELETE.
     let res = app
         .client
