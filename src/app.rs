@@ -156,8 +156,8 @@ async fn first_run_link(store: &Store, public_url: &str) -> anyhow::Result<Optio
     if store.org_has_login(&org.id).await? {
         return Ok(None);
     }
-    let creator = crate::keys::Creator::system();
-    match crate::keys::access::setup_link(store, &org, &creator, None, public_url).await {
+    let server = crate::crm::Principal::system(org);
+    match crate::keys::access::setup_link(store, &server, None, public_url).await {
         Ok(link) => Ok(Some(link)),
         // No active owner to set up: the command line can still make one.
         Err(crate::keys::KeyError::NotFound(_) | crate::keys::KeyError::Invalid(_)) => Ok(None),

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use crate::app::Server;
 use crate::auth::key::PlainKey;
 use crate::config::{Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand, UsersCommand};
-use crate::keys::{self, Creator, NewKeyRequest};
+use crate::crm::Principal;
+use crate::keys::{self, NewKeyRequest};
 use crate::store::{Org, Store};
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -42,8 +43,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let org = org(store.as_ref(), &args.org.org).await?;
             let link = keys::access::setup_link(
                 store.as_ref(),
-                &org,
-                &Creator::cli(),
+                &Principal::cli(org),
                 args.email.as_deref(),
                 args.base.url().map_err(anyhow::Error::msg)?.as_str(),
             )
@@ -65,7 +65,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { org: o, limit, json } => {
             let store = open(&cli).await?;
             let org = org(store.as_ref(), &o.org).await?;
-            let page = keys::audit::list(store.as_ref(), &org, &Default::default(), *limit, None).await?;
+            let page =
+                keys::audit::list(store.as_ref(), &Principal::cli(org), &Default::default(), *limit, None).await?;
             if json.json {
                 println!("{}", serde_json::to_string(&page.items)?);
             } else {
@@ -200,7 +201,7 @@ async fn keys_create(cli: &Cli, args: &KeysCreateArgs) -> anyhow::Result<()> {
         allowed_cidrs: args.allow_cidr.clone(),
         user_email: args.user.clone(),
     };
-    let created = keys::create(store.as_ref(), &org, &Creator::cli(), req, args.limit.max_active_keys).await?;
+    let created = keys::create(store.as_ref(), &Principal::cli(org.clone()), req, args.limit.max_active_keys).await?;
     if args.json.json {
         println!("{}", serde_json::to_string(&created)?);
     } else {
@@ -220,7 +221,7 @@ async fn keys_create(cli: &Cli, args: &KeysCreateArgs) -> anyhow::Result<()> {
 async fn keys_list(cli: &Cli, args: &KeysListArgs) -> anyhow::Result<()> {
     let store = open(cli).await?;
     let org = org(store.as_ref(), &args.org.org).await?;
-    let list = keys::list(store.as_ref(), &org, args.all).await?;
+    let list = keys::list(store.as_ref(), &Principal::cli(org.clone()), args.all).await?;
     if args.json.json {
         println!("{}", serde_json::to_string(&list)?);
         return Ok(());
@@ -247,12 +248,11 @@ async fn keys_list(cli: &Cli, args: &KeysListArgs) -> anyhow::Result<()> {
 async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
     let store = open(cli).await?;
     let s = store.as_ref();
-    let actor = Creator::cli();
     match cmd {
         KeysCommand::Create(_) | KeysCommand::List(_) => unreachable!("handled by dispatch"),
         KeysCommand::Show { org: o, id, json } => {
-            let org = org(s, &o.org).await?;
-            let key = keys::KeyView::from(&keys::show(s, &org, id).await?);
+            let p = Principal::cli(org(s, &o.org).await?);
+            let key = keys::KeyView::from(&keys::show(s, &p, id).await?);
             if json.json {
                 println!("{}", serde_json::to_string(&key)?);
             } else {
@@ -260,23 +260,23 @@ async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Rename { org: o, id, name } => {
-            let org = org(s, &o.org).await?;
-            let key = keys::rename(s, &org, &actor, id, name).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
+            let key = keys::rename(s, &p, id, name).await?;
             println!("Renamed key {} to {}.", key.id, key.name);
         }
         KeysCommand::Disable { org: o, id } => {
-            let org = org(s, &o.org).await?;
-            let key = keys::disable(s, &org, &actor, id).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
+            let key = keys::disable(s, &p, id).await?;
             println!("Disabled key {} ({}). It is refused until enabled again.", key.name, key.id);
         }
         KeysCommand::Enable { org: o, id, limit } => {
-            let org = org(s, &o.org).await?;
-            let key = keys::enable(s, &org, &actor, id, limit.max_active_keys).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
+            let key = keys::enable(s, &p, id, limit.max_active_keys).await?;
             println!("Enabled key {} ({}).", key.name, key.id);
         }
         KeysCommand::Rotate { org: o, id, grace_hours, json } => {
-            let org = org(s, &o.org).await?;
-            let key = keys::rotate(s, &org, &actor, id, *grace_hours).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
+            let key = keys::rotate(s, &p, id, *grace_hours).await?;
             if json.json {
                 println!("{}", serde_json::to_string(&key)?);
             } else {
@@ -292,16 +292,16 @@ async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { org: o, id } => {
-            let org = org(s, &o.org).await?;
-            let key = keys::revoke(s, &org, &actor, id).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
+            let key = keys::revoke(s, &p, id).await?;
             println!(
                 "Revoked key {} ({}). It is refused for good; `keys list --all` still shows it.",
                 key.name, key.id
             );
         }
         KeysCommand::Delete { org: o, id, yes } => {
-            let org = org(s, &o.org).await?;
-            let key = keys::delete(s, &org, &actor, id, *yes, None).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
+            let key = keys::delete(s, &p, id, *yes, None).await?;
             println!("Deleted key {} ({}).", key.name, key.id);
         }
     }
@@ -322,7 +322,7 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
         key: supplied.as_ref().map_or(KeySource::Create, KeySource::Supplied),
         user_email: None,
     };
-    let list = keys::connect::connect(store.as_ref(), &org, &Creator::cli(), req, args.limit.max_active_keys).await?;
+    let list = keys::connect::connect(store.as_ref(), &Principal::cli(org), req, args.limit.max_active_keys).await?;
     if args.json {
         match list.as_slice() {
             [one] => println!("{}", serde_json::to_string(one)?),
@@ -395,36 +395,35 @@ async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
     use keys::users;
     let store = open(cli).await?;
     let s = store.as_ref();
-    let actor = Creator::cli();
     let done = |u: users::UserView, what: &str| {
         println!("{what} {} ({}, {}).", u.email, u.role, if u.active { "active" } else { "deactivated" })
     };
     match cmd {
         UsersCommand::Create { org: o, email, name, role } => {
-            let org = org(s, &o.org).await?;
-            done(users::create(s, &org, &actor, email, name.as_deref(), role).await?, "Created");
+            let p = Principal::cli(org(s, &o.org).await?);
+            done(users::create(s, &p, email, name.as_deref(), role).await?, "Created");
         }
         UsersCommand::SetRole { org: o, email, role } => {
-            let org = org(s, &o.org).await?;
-            done(users::set_role(s, &org, &actor, email, role).await?, "Updated");
+            let p = Principal::cli(org(s, &o.org).await?);
+            done(users::set_role(s, &p, email, role).await?, "Updated");
         }
         UsersCommand::Deactivate { org: o, email } => {
-            let org = org(s, &o.org).await?;
-            done(users::set_active(s, &org, &actor, email, false).await?, "Deactivated");
+            let p = Principal::cli(org(s, &o.org).await?);
+            done(users::set_active(s, &p, email, false).await?, "Deactivated");
         }
         UsersCommand::Activate { org: o, email } => {
-            let org = org(s, &o.org).await?;
-            done(users::set_active(s, &org, &actor, email, true).await?, "Activated");
+            let p = Principal::cli(org(s, &o.org).await?);
+            done(users::set_active(s, &p, email, true).await?, "Activated");
         }
         UsersCommand::SetPassword { org: o, email } => {
-            let org = org(s, &o.org).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
             let password = read_password(email)?;
-            let u = keys::access::set_password(s, &org, &actor, email, password).await?;
+            let u = keys::access::set_password(s, &p, email, password).await?;
             println!("Set the console password of {}; their console sessions ended.", u.email);
         }
         UsersCommand::List { org: o, json } => {
-            let org = org(s, &o.org).await?;
-            let list = users::list(s, &org).await?;
+            let p = Principal::cli(org(s, &o.org).await?);
+            let list = users::list(s, &p).await?;
             if json.json {
                 println!("{}", serde_json::to_string(&list)?);
             } else {

@@ -14,7 +14,6 @@ use ipnet::IpNet;
 use rapport_tools::Scope;
 
 pub use crate::crm::Principal;
-use crate::crm::Via;
 use crate::store::{Actor, AuditEntry, KeyAuth, KeyStatus, Store, StoreError, Target};
 use crate::time;
 use cache::AuthCache;
@@ -144,12 +143,12 @@ pub async fn authenticate(
     let scopes = record.scopes.intersection(&user.role.scopes());
     Ok(Principal {
         org: org.clone(),
-        user: user.clone(),
-        via: Via::Key {
+        acting: crate::crm::Acting::Key {
             id: record.id.clone(),
             name: record.name.clone(),
             preview: record.preview.clone(),
             expires_at: record.expires_at,
+            user: user.clone(),
         },
         scopes,
         ip: Some(ip.to_string()),

@@ -195,7 +195,7 @@ async fn keys_page(
         }
     }
     let form = form.unwrap_or_else(|| CreateValues { role: Role::Member.as_str().to_owned(), ..Default::default() });
-    let grantable = crate::keys::access::grantable_roles(&s.creator());
+    let grantable = crate::keys::access::grantable_roles(&s.principal);
     let role = if form.role.is_empty() { "member".to_owned() } else { form.role.clone() };
     page.roles = grantable
         .iter()
@@ -288,12 +288,11 @@ async fn reveal(
         key: KeySource::Supplied(&secret),
         user_email: None,
     };
-    let tabs =
-        keys::connect::connect(&state.store, &s.principal.org, &s.creator(), req, state.settings.max_active_keys)
-            .await?
-            .into_iter()
-            .map(ConnectTab::new)
-            .collect();
+    let tabs = keys::connect::connect(&state.store, &s.principal, req, state.settings.max_active_keys)
+        .await?
+        .into_iter()
+        .map(ConnectTab::new)
+        .collect();
     Ok(Revealed { heading, note, key_id: created.id.clone(), key: created.key.clone(), tabs })
 }
 
@@ -336,9 +335,9 @@ pub async fn create(State(state): State<AppState>, Posted { session: s, pairs, .
             .filter(|c| !c.is_empty())
             .map(str::to_owned)
             .collect(),
-        user_email: Some(s.principal.user.email.clone()),
+        user_email: Some(s.user.email.clone()),
     };
-    match keys::create(&state.store, &s.principal.org, &s.creator(), req, state.settings.max_active_keys).await {
+    match keys::create(&state.store, &s.principal, req, state.settings.max_active_keys).await {
         Ok(created) => {
             let note = "Copy the key now: it is shown only this once. Rapport keeps only its digest.".to_owned();
             let revealed = reveal(&state, &s, &created, format!("Key “{}” created", created.name), note).await?;
@@ -357,16 +356,15 @@ pub async fn create(State(state): State<AppState>, Posted { session: s, pairs, .
 /// once with every client's command or link.
 pub async fn connect(State(state): State<AppState>, Posted { session: s, .. }: Posted) -> PageResult {
     s.require(Scope::KeysManage)?;
-    let creator = s.creator();
     let req = ConnectRequest {
         client: "all",
         name: None,
         public_url: &state.settings.public_url,
         query_keys: state.settings.query_keys,
         key: KeySource::Create,
-        user_email: Some(&s.principal.user.email),
+        user_email: Some(&s.user.email),
     };
-    match keys::connect::connect(&state.store, &s.principal.org, &creator, req, state.settings.max_active_keys).await {
+    match keys::connect::connect(&state.store, &s.principal, req, state.settings.max_active_keys).await {
         Ok(list) => {
             let key_id = list.first().map(|c| c.key_id.clone()).unwrap_or_default();
             let key = state.store.get_key(&s.principal.org.id, &key_id).await?.ok_or_else(PageError::not_found)?;
@@ -412,9 +410,7 @@ pub async fn rename(
     Posted { session: s, form: f, .. }: Posted<RenameForm>,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
-    done(keys::rename(&state.store, &s.principal.org, &s.creator(), &id, &f.name).await, |k| {
-        format!("Renamed the key to “{}”.", k.name)
-    })
+    done(keys::rename(&state.store, &s.principal, &id, &f.name).await, |k| format!("Renamed the key to “{}”.", k.name))
 }
 
 #[derive(Deserialize)]
@@ -429,12 +425,12 @@ pub async fn status(
     Posted { session: s, form: f, .. }: Posted<StatusForm>,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
-    let (org, actor) = (&s.principal.org, s.creator());
+    let actor = &s.principal;
     if f.enabled == "true" {
-        let r = keys::enable(&state.store, org, &actor, &id, state.settings.max_active_keys).await;
+        let r = keys::enable(&state.store, actor, &id, state.settings.max_active_keys).await;
         done(r, |k| format!("Enabled “{}”: it works again.", k.name))
     } else {
-        let r = keys::disable(&state.store, org, &actor, &id).await;
+        let r = keys::disable(&state.store, actor, &id).await;
         done(r, |k| format!("Disabled “{}”: it is refused until you enable it.", k.name))
     }
 }
@@ -461,7 +457,7 @@ async fn confirm(
     flash: Option<Flash>,
 ) -> Result<ConfirmPage, PageError> {
     s.require(Scope::KeysManage)?;
-    let record: KeyRecord = keys::show(&state.store, &s.principal.org, id).await?;
+    let record: KeyRecord = keys::show(&state.store, &s.principal, id).await?;
     let seen = state.usage.last(&record.id);
     let last = record.last_used_at.max(seen.as_ref().map(|u| u.at));
     let title = match action {
@@ -512,7 +508,7 @@ pub async fn rotate(
     Posted { session: s, form: f, .. }: Posted<RotateForm>,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
-    match keys::rotate(&state.store, &s.principal.org, &s.creator(), &id, f.grace_hours).await {
+    match keys::rotate(&state.store, &s.principal, &id, f.grace_hours).await {
         Ok(created) => {
             let note = match f.grace_hours.filter(|h| *h > 0) {
                 Some(h) => format!(
@@ -537,7 +533,7 @@ pub async fn revoke(
     Posted { session: s, .. }: Posted,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
-    done(keys::revoke(&state.store, &s.principal.org, &s.creator(), &id).await, |k| {
+    done(keys::revoke(&state.store, &s.principal, &id).await, |k| {
         format!("Revoked “{}”: it is refused for good and stays listed for the record.", k.name)
     })
 }
@@ -556,7 +552,7 @@ pub async fn delete(
     s.require(Scope::KeysManage)?;
     let confirmed = f.confirm.as_deref() == Some("true");
     let recent = state.usage.last_use(&id);
-    match keys::delete(&state.store, &s.principal.org, &s.creator(), &id, confirmed, recent).await {
+    match keys::delete(&state.store, &s.principal, &id, confirmed, recent).await {
         Ok(k) => Ok(back(PAGE, Flash::ok(format!("Deleted “{}”.", k.name)))),
         Err(KeyError::Store(e)) => Err(e.into()),
         Err(e @ KeyError::NeedsConfirmation(_)) => {

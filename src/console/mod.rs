@@ -112,9 +112,9 @@ impl Chrome {
             .collect();
         Chrome {
             title: title.into(),
-            user: p.user.email.clone(),
+            user: p.user().map(|u| u.email.clone()).unwrap_or_default(),
             org: p.org.name.clone(),
-            role: p.user.role.as_str().to_owned(),
+            role: p.user().map_or("", |u| u.role.as_str()).to_owned(),
             csrf: s.csrf.clone(),
             nav,
             flash,

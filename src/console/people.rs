@@ -55,7 +55,7 @@ async fn users_page(
     invite: Option<InviteShown>,
 ) -> Result<UsersPage, PageError> {
     s.require(Scope::UsersManage)?;
-    let creator = s.creator();
+    let creator = s.principal.clone();
     let grantable = access::grantable_roles(&creator);
     let choices = |current: &str| -> Vec<Choice> {
         grantable
@@ -72,7 +72,7 @@ async fn users_page(
             role: u.role.as_str().into(),
             active: u.active,
             created: when(u.created_at),
-            is_self: u.id == s.principal.user.id,
+            is_self: u.id == s.user.id,
             roles: choices(u.role.as_str()),
             manageable: u.role.scopes().first_beyond(&creator.scopes).is_none(),
             email: u.email,
@@ -106,9 +106,7 @@ pub async fn invite(
     Posted { session: s, form: f, .. }: Posted<InviteForm>,
 ) -> PageResult {
     s.require(Scope::UsersManage)?;
-    match access::invite(&state.store, &s.principal.org, &s.creator(), &f.email, &f.role, &state.settings.public_url)
-        .await
-    {
+    match access::invite(&state.store, &s.principal, &f.email, &f.role, &state.settings.public_url).await {
         Ok((user, link)) => {
             let shown = InviteShown { email: user.email, url: link.url, expires: when(link.expires_at) };
             let page = users_page(&state, &s, None, Some(shown)).await?;
@@ -140,7 +138,7 @@ pub async fn set_role(
 ) -> PageResult {
     s.require(Scope::UsersManage)?;
     let user = target(&state, &s, &id).await?;
-    let r = users::set_role(&state.store, &s.principal.org, &s.creator(), &user.email, &f.role).await;
+    let r = users::set_role(&state.store, &s.principal, &user.email, &f.role).await;
     finish(r, |u| format!("{} is now {}.", u.email, u.role))
 }
 
@@ -158,7 +156,7 @@ pub async fn set_active(
     s.require(Scope::UsersManage)?;
     let user = target(&state, &s, &id).await?;
     let active = f.active == "true";
-    let r = users::set_active(&state.store, &s.principal.org, &s.creator(), &user.email, active).await;
+    let r = users::set_active(&state.store, &s.principal, &user.email, active).await;
     finish(r, |u| {
         if u.active {
             format!("{} is active again.", u.email)

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 use super::{Chrome, Flash, PageError, PageResult, render};
 use crate::app::AppState;
 use crate::auth::session::{self as auth_session, IDLE_TIMEOUT_MS, LoginError, Password, Secret, TOUCH_EVERY_MS};
-use crate::crm::{Principal, Via};
-use crate::keys::{Creator, access};
+use crate::crm::Principal;
+use crate::keys::access;
 use crate::store::{LinkPurpose, Org, User};
 use crate::time;
 
@@ -62,16 +62,13 @@ const PRE_CSRF_COOKIE: &str = "rapport_csrf";
 /// A logged-in person: their principal (the role's scopes), the session's CSRF token.
 pub struct Session {
     pub principal: Principal,
+    /// The person logged in (the principal's user).
+    pub user: crate::store::User,
     pub csrf: String,
     digest: String,
 }
 
 impl Session {
-    /// The actor of key and user changes made from the console.
-    pub fn creator(&self) -> Creator {
-        Creator { actor: self.principal.actor(), scopes: self.principal.scopes, ip: self.principal.ip.clone() }
-    }
-
     /// Refuses a form that does not carry this session's token (a forged cross-site post).
     fn check(&self, token: &str) -> Result<(), PageError> {
         if same(token, &self.csrf) { Ok(()) } else { Err(csrf_refused()) }
@@ -167,9 +164,9 @@ impl FromRequestParts<AppState> for Session {
             tracing::warn!(error = %e, "could not note a session's use");
         }
         let ip = client_ip(state, parts);
-        let scopes = row.user.role.scopes();
-        let principal = Principal { org: row.org, user: row.user, via: Via::Session, scopes, ip: Some(ip) };
-        Ok(Session { principal, csrf: row.csrf, digest })
+        let user = row.user.clone();
+        let principal = Principal::person(row.org, row.user, Some(ip));
+        Ok(Session { principal, user, csrf: row.csrf, digest })
     }
 }
 

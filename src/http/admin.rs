@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::rest::ApiQuery;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::keys::{self, Creator, KeyError, NewKeyRequest, users};
+use crate::keys::{self, KeyError, NewKeyRequest, users};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -84,22 +84,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 type Caller = Extension<Arc<Principal>>;
 
-/// The caller's scopes must include `scope`; a refusal is audited as a refused use.
-async fn require(state: &AppState, p: &Principal, scope: Scope) -> Result<Creator, ApiError> {
-    if !p.scopes.contains(&scope) {
-        let entry = p.refusal(serde_json::json!({ "reason": "insufficient_scope", "scope": scope.as_str() }));
-        if let Err(e) = state.store.insert_audit(&entry).await {
-            tracing::warn!(error = %e, "could not audit a refused key");
-        }
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            format!("this API key lacks the `{scope}` scope"),
-        ));
-    }
-    Ok(Creator { actor: p.actor(), scopes: p.scopes, ip: p.ip.clone() })
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListKeys {
@@ -113,8 +97,7 @@ async fn list_keys(
     Extension(p): Caller,
     ApiQuery(q): ApiQuery<ListKeys>,
 ) -> Result<Response, ApiError> {
-    require(&s, &p, Scope::KeysManage).await?;
-    let mut list = keys::list(s.store.as_ref(), &p.org, q.all).await?;
+    let mut list = keys::list(s.store.as_ref(), &p, q.all).await?;
     // Uses this process saw but has not written yet.
     for k in &mut list {
         k.seen(s.usage.last(&k.id));
@@ -152,20 +135,16 @@ async fn create_key(
     Extension(p): Caller,
     ApiJson(b): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::KeysManage).await?;
-    let for_someone_else = b.user.as_deref().is_some_and(|u| !u.trim().eq_ignore_ascii_case(&p.user.email));
-    if for_someone_else {
-        require(&s, &p, Scope::UsersManage).await?;
-    }
     let req = NewKeyRequest {
         name: b.name,
         role: b.role,
         scopes: b.scopes,
         expires_in_days: b.expires_in_days,
         allowed_cidrs: b.allowed_cidrs,
-        user_email: Some(b.user.unwrap_or_else(|| p.user.email.clone())),
+        // Default: the caller's own user.
+        user_email: b.user.or_else(|| p.user().map(|u| u.email.clone())),
     };
-    let created = keys::create(s.store.as_ref(), &p.org, &creator, req, s.settings.max_active_keys).await?;
+    let created = keys::create(s.store.as_ref(), &p, req, s.settings.max_active_keys).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -174,8 +153,7 @@ async fn show_key(
     Extension(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    require(&s, &p, Scope::KeysManage).await?;
-    let mut view = keys::KeyView::from(&keys::show(s.store.as_ref(), &p.org, &id).await?);
+    let mut view = keys::KeyView::from(&keys::show(s.store.as_ref(), &p, &id).await?);
     view.seen(s.usage.last(&view.id));
     Ok(Json(view).into_response())
 }
@@ -193,8 +171,7 @@ async fn rename_key(
     Path(id): Path<String>,
     ApiJson(b): ApiJson<Rename>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::KeysManage).await?;
-    Ok(Json(keys::rename(s.store.as_ref(), &p.org, &creator, &id, &b.name).await?).into_response())
+    Ok(Json(keys::rename(s.store.as_ref(), &p, &id, &b.name).await?).into_response())
 }
 
 async fn disable_key(
@@ -202,8 +179,7 @@ async fn disable_key(
     Extension(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::KeysManage).await?;
-    Ok(Json(keys::disable(s.store.as_ref(), &p.org, &creator, &id).await?).into_response())
+    Ok(Json(keys::disable(s.store.as_ref(), &p, &id).await?).into_response())
 }
 
 async fn enable_key(
@@ -211,9 +187,8 @@ async fn enable_key(
     Extension(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::KeysManage).await?;
     let max = s.settings.max_active_keys;
-    Ok(Json(keys::enable(s.store.as_ref(), &p.org, &creator, &id, max).await?).into_response())
+    Ok(Json(keys::enable(s.store.as_ref(), &p, &id, max).await?).into_response())
 }
 
 async fn revoke_key(
@@ -221,8 +196,7 @@ async fn revoke_key(
     Extension(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::KeysManage).await?;
-    Ok(Json(keys::revoke(s.store.as_ref(), &p.org, &creator, &id).await?).into_response())
+    Ok(Json(keys::revoke(s.store.as_ref(), &p, &id).await?).into_response())
 }
 
 #[derive(Deserialize, Default, JsonSchema)]
@@ -239,7 +213,6 @@ async fn rotate_key(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::KeysManage).await?;
     // The body is optional: no body rotates with no grace period.
     let b: Rotate = if body.iter().all(u8::is_ascii_whitespace) {
         Rotate::default()
@@ -247,7 +220,7 @@ async fn rotate_key(
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let grace = b.grace_hours;
-    Ok(Json(keys::rotate(s.store.as_ref(), &p.org, &creator, &id, grace).await?).into_response())
+    Ok(Json(keys::rotate(s.store.as_ref(), &p, &id, grace).await?).into_response())
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -264,16 +237,14 @@ async fn delete_key(
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<Confirm>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::KeysManage).await?;
     let recent = s.usage.last_use(id.trim());
     // 204 like every other delete of the API; the audit log keeps what the key was.
-    keys::delete(s.store.as_ref(), &p.org, &creator, &id, q.confirm, recent).await?;
+    keys::delete(s.store.as_ref(), &p, &id, q.confirm, recent).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn list_users(State(s): State<AppState>, Extension(p): Caller) -> Result<Response, ApiError> {
-    require(&s, &p, Scope::UsersManage).await?;
-    Ok(Json(serde_json::json!({ "items": users::list(s.store.as_ref(), &p.org).await? })).into_response())
+    Ok(Json(serde_json::json!({ "items": users::list(s.store.as_ref(), &p).await? })).into_response())
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -293,8 +264,7 @@ async fn create_user(
     Extension(p): Caller,
     ApiJson(b): ApiJson<CreateUser>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::UsersManage).await?;
-    let user = users::create(s.store.as_ref(), &p.org, &creator, &b.email, b.name.as_deref(), &b.role).await?;
+    let user = users::create(s.store.as_ref(), &p, &b.email, b.name.as_deref(), &b.role).await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
@@ -316,7 +286,6 @@ async fn update_user(
     Path(email): Path<String>,
     ApiJson(b): ApiJson<UpdateUser>,
 ) -> Result<Response, ApiError> {
-    let creator = require(&s, &p, Scope::UsersManage).await?;
     if b.role.is_none() && b.active.is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -325,7 +294,7 @@ async fn update_user(
         ));
     }
     // Both in one step: a refusal of either changes nothing.
-    let user = users::update(s.store.as_ref(), &p.org, &creator, &email, b.role.as_deref(), b.active).await?;
+    let user = users::update(s.store.as_ref(), &p, &email, b.role.as_deref(), b.active).await?;
     Ok(Json(user).into_response())
 }
 
@@ -352,9 +321,8 @@ async fn audit(
     Extension(p): Caller,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    require(&s, &p, Scope::AuditRead).await?;
     let filter = crate::store::AuditFilter { action: q.action, key_id: q.key_id };
-    let page = keys::audit::list(s.store.as_ref(), &p.org, &filter, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
+    let page = keys::audit::list(s.store.as_ref(), &p, &filter, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
     Ok(Json(page).into_response())
 }
 
@@ -376,7 +344,6 @@ async fn connect(
     ApiJson(b): ApiJson<Connect>,
 ) -> Result<Response, ApiError> {
     use crate::keys::connect::{ConnectRequest, KeySource};
-    let creator = require(&s, &p, Scope::KeysManage).await?;
     let req = ConnectRequest {
         client: &b.client,
         name: b.name.as_deref(),
@@ -385,6 +352,6 @@ async fn connect(
         key: KeySource::Supplied(&key),
         user_email: None,
     };
-    let mut list = keys::connect::connect(s.store.as_ref(), &p.org, &creator, req, s.settings.max_active_keys).await?;
+    let mut list = keys::connect::connect(s.store.as_ref(), &p, req, s.settings.max_active_keys).await?;
     Ok(if list.len() == 1 { Json(list.remove(0)).into_response() } else { Json(list).into_response() })
 }

@@ -4,8 +4,11 @@
 use rapport_tools::Role;
 
 use super::users::{UserView, parse_email};
-use super::{Creator, KeyError};
+use rapport_tools::Scope;
+
+use super::{KeyError, check};
 use crate::auth::session::{Password, Secret};
+use crate::crm::Principal;
 use crate::store::{Actor, AuditEntry, LinkPurpose, Org, Store, StoreError, Target, User};
 use crate::time::{self, DAY_MS, Millis};
 
@@ -28,8 +31,7 @@ fn link_url(public_url: &str, purpose: LinkPurpose, secret: &Secret) -> String {
 
 async fn issue(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     user: &User,
     purpose: LinkPurpose,
     public_url: &str,
@@ -39,7 +41,7 @@ async fn issue(
     let expires_at = now + if purpose == LinkPurpose::Setup { SETUP_LINK_MS } else { INVITE_LINK_MS };
     let action = format!("user.{}_link", purpose.as_str());
     let details = serde_json::json!({ "email": user.email, "expires_at": time::rfc3339(expires_at) });
-    let entry = AuditEntry::new(&org.id, &actor.actor, actor.ip.as_deref(), &action, Target::User(&user.id), details);
+    let entry = actor.audit(&action, Target::User(&user.id), details);
     let mut tx = store.begin().await?;
     tx.insert_link_token(secret.digest().as_str(), purpose, &user.id, now, expires_at).await?;
     tx.insert_audit(&entry).await?;
@@ -51,11 +53,15 @@ async fn issue(
 /// console on a new install, and back in for an owner who lost their password.
 pub async fn setup_link(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     email: Option<&str>,
     public_url: &str,
 ) -> Result<Link, KeyError> {
+    let org = &actor.org;
+    // A setup link opens any account: the command line's and the server's alone.
+    if actor.user().is_some() {
+        return Err(KeyError::Forbidden("setup links are made on the server: `rapport setup-link`".into()));
+    }
     let user = match email {
         Some(e) => super::users::find(store, org, e).await?,
         None => store
@@ -66,19 +72,20 @@ pub async fn setup_link(
     if !user.active {
         return Err(KeyError::Invalid(format!("user {} is deactivated; activate them first", user.email)));
     }
-    issue(store, org, actor, &user, LinkPurpose::Setup, public_url).await
+    issue(store, actor, &user, LinkPurpose::Setup, public_url).await
 }
 
 /// Invites someone by email: a user with the role and no password yet, and a one-time
 /// link where they choose one. Inviting someone who never accepted sends a new link.
 pub async fn invite(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     email: &str,
     role: &str,
     public_url: &str,
 ) -> Result<(UserView, Link), KeyError> {
+    check(store, actor, Scope::UsersManage).await?;
+    let org = &actor.org;
     let email = parse_email(email)?;
     let existing = store.user_by_email(&org.id, &email).await?;
     let user = match existing {
@@ -91,20 +98,20 @@ pub async fn invite(
             if !u.active {
                 return Err(KeyError::Invalid(format!("{email} is deactivated; activate them first")));
             }
-            if !u.role.scopes().is_subset(&actor.scopes) {
-                return Err(KeyError::Forbidden(format!(
+            actor.authorize(&u.role.scopes(), |_| {
+                KeyError::Forbidden(format!(
                     "{email} is a {}, a role beyond yours; only someone holding it can send them a link",
                     u.role
-                )));
-            }
+                ))
+            })?;
             u
         }
         None => {
-            let view = super::users::create(store, org, actor, &email, None, role).await?;
+            let view = super::users::create(store, actor, &email, None, role).await?;
             store.user_by_id(&org.id, &view.id).await?.ok_or(StoreError::NotFound)?
         }
     };
-    let link = issue(store, org, actor, &user, LinkPurpose::Invite, public_url).await?;
+    let link = issue(store, actor, &user, LinkPurpose::Invite, public_url).await?;
     Ok((UserView::from(&user), link))
 }
 
@@ -163,21 +170,17 @@ pub async fn redeem(
 /// Sets a user's password from the command line, ending their sessions.
 pub async fn set_password(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     email: &str,
     password: Password,
 ) -> Result<UserView, KeyError> {
-    let user = super::users::find(store, org, email).await?;
+    // Setting someone's password takes over their account: the command line's alone.
+    if actor.user().is_some() {
+        return Err(KeyError::Forbidden("passwords are set by their person, or on the server".into()));
+    }
+    let user = super::users::find(store, &actor.org, email).await?;
     let hash = password.hash().await;
-    let entry = AuditEntry::new(
-        &org.id,
-        &actor.actor,
-        actor.ip.as_deref(),
-        "user.set_password",
-        Target::User(&user.id),
-        serde_json::json!({ "email": user.email }),
-    );
+    let entry = actor.audit("user.set_password", Target::User(&user.id), serde_json::json!({ "email": user.email }));
     let mut tx = store.begin().await?;
     tx.set_password(&user.id, &hash).await?;
     tx.delete_user_sessions(&user.id).await?;
@@ -187,6 +190,6 @@ pub async fn set_password(
 }
 
 /// Roles a person with `actor`'s powers may hand out.
-pub fn grantable_roles(actor: &Creator) -> Vec<Role> {
-    Role::ALL.iter().copied().filter(|r| r.scopes().is_subset(&actor.scopes)).collect()
+pub fn grantable_roles(actor: &Principal) -> Vec<Role> {
+    Role::ALL.iter().copied().filter(|r| super::users::may_grant(actor, *r).is_ok()).collect()
 }

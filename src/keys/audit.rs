@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 use super::KeyError;
-use crate::store::{AuditEntry, AuditFilter, Org, Store};
+use crate::crm::Principal;
+use crate::store::{AuditEntry, AuditFilter, Store};
 use crate::time;
 
 pub const MAX_LIMIT: u32 = 500;
@@ -53,11 +54,13 @@ pub struct AuditPage {
 
 pub async fn list(
     store: &Store,
-    org: &Org,
+    p: &Principal,
     filter: &AuditFilter,
     limit: u32,
     cursor: Option<&str>,
 ) -> Result<AuditPage, KeyError> {
+    super::check(store, p, rapport_tools::Scope::AuditRead).await?;
+    let org = &p.org;
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(KeyError::Invalid(format!("limit is 1 to {MAX_LIMIT}")));
     }

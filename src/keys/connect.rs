@@ -8,9 +8,12 @@ use rapport_clients::{Client, Install, Kind};
 use crate::config::PublicUrl;
 use serde::Serialize;
 
-use super::{Creator, KeyError, NewKeyRequest};
+use rapport_tools::Scope;
+
+use super::{KeyError, NewKeyRequest, check};
 use crate::auth::key::PlainKey;
-use crate::store::{KeyStatus, Org, Store};
+use crate::crm::Principal;
+use crate::store::{KeyStatus, Store};
 
 /// Role of keys the helper creates: agents read and write records; deleting and
 /// administering take a key made on purpose (`rapport keys create --role …`).
@@ -55,11 +58,12 @@ pub struct ConnectRequest<'a> {
 
 pub async fn connect(
     store: &Store,
-    org: &Org,
-    creator: &Creator,
+    creator: &Principal,
     req: ConnectRequest<'_>,
     max_active: u32,
 ) -> Result<Vec<Connection>, KeyError> {
+    check(store, creator, Scope::KeysManage).await?;
+    let org = &creator.org;
     let mut clients = Client::select(req.client).map_err(|e| KeyError::Invalid(e.to_string()))?.to_vec();
     let name = req.name.unwrap_or(rapport_clients::DEFAULT_NAME);
     rapport_clients::validate_name(name).map_err(|e| KeyError::Invalid(e.to_string()))?;
@@ -120,7 +124,7 @@ pub async fn connect(
                 user_email: req.user_email.map(str::to_owned),
                 ..Default::default()
             };
-            let created = super::create(store, org, creator, new, max_active).await.map_err(|e| match e {
+            let created = super::create(store, creator, new, max_active).await.map_err(|e| match e {
                 KeyError::Limit(n) => KeyError::Invalid(format!(
                     "cannot create a key for this connection: organization {} already has {n} enabled keys, the most RAPPORT_MAX_ACTIVE_KEYS allows. Pass an existing key (--key KEY), or disable or revoke a key first",
                     org.name

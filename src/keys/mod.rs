@@ -11,6 +11,7 @@ use rapport_tools::{Role, Scope, Scopes};
 use serde::Serialize;
 
 use crate::auth::key::PlainKey;
+use crate::crm::Principal;
 use crate::store::{
     Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, OrgId, Pipeline, Store, StoreError, Target, User,
 };
@@ -51,39 +52,14 @@ pub struct NewKeyRequest {
     pub user_email: Option<String>,
 }
 
-/// Who is creating: the audit actor, and the scopes they hold (all of them for the CLI,
-/// which runs with the database's own authority).
-#[derive(Debug, Clone)]
-pub struct Creator {
-    pub actor: Actor,
-    pub scopes: Scopes,
-    pub ip: Option<String>,
+/// A refusal for a scope the principal lacks (audited by `Principal::require_audited`).
+fn lacks(scope: Scope) -> KeyError {
+    KeyError::Forbidden(format!("this API key lacks the `{scope}` scope"))
 }
 
-impl Creator {
-    pub fn cli() -> Self {
-        Creator { actor: Actor::Cli, scopes: Scope::ALL.iter().copied().collect(), ip: None }
-    }
-
-    /// The server itself (the first-run setup link).
-    pub fn system() -> Self {
-        Creator { actor: Actor::System, ..Creator::cli() }
-    }
-
-    /// The user the actor acts as; none for the CLI and the server.
-    pub fn user_id(&self) -> Option<&str> {
-        self.actor.id()
-    }
-
-    /// SPEC 3, Authority: nobody hands out or takes over more power than they hold. `Ok`
-    /// when every one of `powers` is the actor's own; else the refusal `refuse` words,
-    /// given the first power the actor lacks.
-    pub fn authorize(&self, powers: &Scopes, refuse: impl FnOnce(Scope) -> String) -> Result<(), KeyError> {
-        match powers.first_beyond(&self.scopes) {
-            None => Ok(()),
-            Some(beyond) => Err(KeyError::Forbidden(refuse(beyond))),
-        }
-    }
+/// The principal must hold `scope`; a refusal is audited.
+pub(crate) async fn check(store: &Store, p: &Principal, scope: Scope) -> Result<(), KeyError> {
+    p.require_audited(store, scope).await.map_err(lacks)
 }
 
 /// A key as lists and `--json` show it. The secret appears only in `CreatedKey`.
@@ -201,11 +177,12 @@ fn parse_cidrs(cidrs: &[String]) -> Result<Vec<String>, KeyError> {
 
 pub async fn create(
     store: &Store,
-    org: &Org,
-    creator: &Creator,
+    creator: &Principal,
     req: NewKeyRequest,
     max_active: u32,
 ) -> Result<CreatedKey, KeyError> {
+    check(store, creator, Scope::KeysManage).await?;
+    let org = &creator.org;
     let name = parse_name(&req.name)?;
     let owner: User = match &req.user_email {
         Some(email) => store
@@ -221,13 +198,14 @@ pub async fn create(
         return Err(KeyError::Invalid(format!("user {} is deactivated; activate them first", owner.email)));
     }
     // A key acts as its owner and outlives whoever made it: making one for someone else
-    // takes holding every power they have.
-    if creator.user_id() != Some(owner.id.as_str()) {
+    // takes managing people, and holding every power they have.
+    if creator.user().map(|u| u.id.as_str()) != Some(owner.id.as_str()) {
+        check(store, creator, Scope::UsersManage).await?;
         creator.authorize(&owner.role.scopes(), |beyond| {
-            format!(
+            KeyError::Forbidden(format!(
                 "you cannot create a key owned by {}, who has the role {} and holds `{beyond}`, which you do not hold; create keys for yourself or for people whose powers are within yours",
                 owner.email, owner.role
-            )
+            ))
         })?;
     }
     let (role, scopes): (Option<Role>, Scopes) = match (&req.role, req.scopes.is_empty()) {
@@ -287,7 +265,7 @@ pub async fn create(
         rotated_from: None,
     };
     let details = serde_json::json!({ "name": record.name, "user": owner.email, "preview": record.preview });
-    let audit = key_audit(org, creator, "key.create", &record, details);
+    let audit = key_audit(creator, "key.create", &record, details);
     // The limit is checked and the key inserted in one transaction that holds the
     // organization, so concurrent creates cannot pass it together.
     let mut tx = store.begin().await?;
@@ -301,8 +279,9 @@ pub async fn create(
     Ok(CreatedKey::new(&record, &secret))
 }
 
-pub async fn list(store: &Store, org: &Org, include_revoked: bool) -> Result<Vec<KeyView>, KeyError> {
-    Ok(store.list_keys(&org.id, include_revoked).await?.iter().map(KeyView::from).collect())
+pub async fn list(store: &Store, p: &Principal, include_revoked: bool) -> Result<Vec<KeyView>, KeyError> {
+    check(store, p, Scope::KeysManage).await?;
+    Ok(store.list_keys(p.org_id(), include_revoked).await?.iter().map(KeyView::from).collect())
 }
 
 fn new_org(name: &str, owner_email: &str) -> (Org, User) {
@@ -377,12 +356,18 @@ pub const MAX_GRACE_HOURS: u32 = 24 * 30;
 /// A key used more recently than this needs confirmation to delete.
 pub const RECENT_USE_MS: Millis = DAY_MS;
 
-fn key_audit(org: &Org, actor: &Creator, action: &str, key: &KeyRecord, details: serde_json::Value) -> AuditEntry {
-    AuditEntry::new(&org.id, &actor.actor, actor.ip.as_deref(), action, Target::Key(&key.id), details)
+fn key_audit(actor: &Principal, action: &str, key: &KeyRecord, details: serde_json::Value) -> AuditEntry {
+    actor.audit(action, Target::Key(&key.id), details)
+}
+
+/// The key `id` of the principal's organization, for someone who manages keys.
+pub async fn show(store: &Store, p: &Principal, id: &str) -> Result<KeyRecord, KeyError> {
+    check(store, p, Scope::KeysManage).await?;
+    find(store, &p.org, id).await
 }
 
 /// The key `id` of `org`, or a message that says how to find one.
-pub async fn show(store: &Store, org: &Org, id: &str) -> Result<KeyRecord, KeyError> {
+async fn find(store: &Store, org: &Org, id: &str) -> Result<KeyRecord, KeyError> {
     store.get_key(&org.id, id.trim()).await?.ok_or_else(|| {
         KeyError::NotFound(format!("no key {id} in organization {}; `rapport keys list --all` shows the ids", org.name))
     })
@@ -390,14 +375,14 @@ pub async fn show(store: &Store, org: &Org, id: &str) -> Result<KeyRecord, KeyEr
 
 async fn change(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     key: &KeyRecord,
     action: &str,
     change: KeyChange,
     details: serde_json::Value,
 ) -> Result<KeyRecord, KeyError> {
-    let audit = key_audit(org, actor, action, key, details);
+    let org = &actor.org;
+    let audit = key_audit(actor, action, key, details);
     let gone = || KeyError::NotFound(format!("key {} was deleted meanwhile", key.id));
     let mut tx = store.begin().await?;
     // An enable counts against the enabled-key limit, checked while the organization is held.
@@ -434,55 +419,54 @@ fn not_revoked(key: &KeyRecord, what: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
-pub async fn rename(store: &Store, org: &Org, actor: &Creator, id: &str, name: &str) -> Result<KeyView, KeyError> {
-    let key = show(store, org, id).await?;
+pub async fn rename(store: &Store, actor: &Principal, id: &str, name: &str) -> Result<KeyView, KeyError> {
+    let key = show(store, actor, id).await?;
     let name = parse_name(name)?;
     let details = serde_json::json!({ "from": key.name, "to": name });
-    Ok(KeyView::from(&change(store, org, actor, &key, "key.rename", KeyChange::Rename(name), details).await?))
+    Ok(KeyView::from(&change(store, actor, &key, "key.rename", KeyChange::Rename(name), details).await?))
 }
 
-pub async fn disable(store: &Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
-    let key = show(store, org, id).await?;
+pub async fn disable(store: &Store, actor: &Principal, id: &str) -> Result<KeyView, KeyError> {
+    let key = show(store, actor, id).await?;
     not_revoked(&key, "disabled")?;
-    Ok(KeyView::from(&change(store, org, actor, &key, "key.disable", KeyChange::Disable, serde_json::json!({})).await?))
+    Ok(KeyView::from(&change(store, actor, &key, "key.disable", KeyChange::Disable, serde_json::json!({})).await?))
 }
 
 /// Rotating or enabling a key hands its powers to whoever does it (SPEC 3, Authority);
 /// disabling, revoking and deleting stay open to `keys:manage` as an emergency stop.
-fn may_take_over(actor: &Creator, key: &KeyRecord, what: &str) -> Result<(), KeyError> {
+fn may_take_over(actor: &Principal, key: &KeyRecord, what: &str) -> Result<(), KeyError> {
     actor.authorize(&key.scopes, |beyond| {
-        format!(
+        KeyError::Forbidden(format!(
             "you cannot {what} key {} ({}): it carries `{beyond}`, which you do not hold, and {what} would hand you its powers. You may still disable, revoke or delete it",
             key.name, key.id
-        )
+        ))
     })
 }
 
-pub async fn enable(store: &Store, org: &Org, actor: &Creator, id: &str, max_active: u32) -> Result<KeyView, KeyError> {
-    let key = show(store, org, id).await?;
+pub async fn enable(store: &Store, actor: &Principal, id: &str, max_active: u32) -> Result<KeyView, KeyError> {
+    let key = show(store, actor, id).await?;
     not_revoked(&key, "enabled")?;
     may_take_over(actor, &key, "enable")?;
     let c = KeyChange::Enable { max_active };
-    Ok(KeyView::from(&change(store, org, actor, &key, "key.enable", c, serde_json::json!({})).await?))
+    Ok(KeyView::from(&change(store, actor, &key, "key.enable", c, serde_json::json!({})).await?))
 }
 
-pub async fn revoke(store: &Store, org: &Org, actor: &Creator, id: &str) -> Result<KeyView, KeyError> {
-    let key = show(store, org, id).await?;
+pub async fn revoke(store: &Store, actor: &Principal, id: &str) -> Result<KeyView, KeyError> {
+    let key = show(store, actor, id).await?;
     not_revoked(&key, "revoked again")?;
     let c = KeyChange::Revoke { at: time::now_ms() };
-    Ok(KeyView::from(&change(store, org, actor, &key, "key.revoke", c, serde_json::json!({})).await?))
+    Ok(KeyView::from(&change(store, actor, &key, "key.revoke", c, serde_json::json!({})).await?))
 }
 
 /// A new secret for the same key; the old one is refused at once, or after
 /// `grace_hours` (never past the key's own expiry).
 pub async fn rotate(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     id: &str,
     grace_hours: Option<u32>,
 ) -> Result<CreatedKey, KeyError> {
-    let key = show(store, org, id).await?;
+    let key = show(store, actor, id).await?;
     not_revoked(&key, "rotated")?;
     may_take_over(actor, &key, "rotate")?;
     if grace_hours.is_some_and(|h| h > MAX_GRACE_HOURS) {
@@ -500,7 +484,7 @@ pub async fn rotate(
         "grace_until": grace_until.map(time::rfc3339),
     });
     let c = KeyChange::Rotate { digest: secret.digest(), preview: secret.preview(), grace_until };
-    let rotated = change(store, org, actor, &key, "key.rotate", c, details).await?;
+    let rotated = change(store, actor, &key, "key.rotate", c, details).await?;
     Ok(CreatedKey::new(&rotated, &secret))
 }
 
@@ -508,13 +492,12 @@ pub async fn rotate(
 /// use this process knows of that may not be written to the database yet.
 pub async fn delete(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     id: &str,
     confirmed: bool,
     recent_use: Option<Millis>,
 ) -> Result<KeyView, KeyError> {
-    let key = show(store, org, id).await?;
+    let key = show(store, actor, id).await?;
     let last_used = key.last_used_at.max(recent_use);
     if let Some(at) = last_used
         && at > time::now_ms() - RECENT_USE_MS
@@ -528,5 +511,5 @@ pub async fn delete(
         )));
     }
     let details = serde_json::json!({ "name": key.name, "preview": key.preview });
-    Ok(KeyView::from(&change(store, org, actor, &key, "key.delete", KeyChange::Delete, details).await?))
+    Ok(KeyView::from(&change(store, actor, &key, "key.delete", KeyChange::Delete, details).await?))
 }

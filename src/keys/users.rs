@@ -3,7 +3,10 @@
 use rapport_tools::Role;
 use serde::Serialize;
 
-use super::{Creator, KeyError};
+use rapport_tools::Scope;
+
+use super::{KeyError, check};
+use crate::crm::Principal;
 use crate::store::{AuditEntry, Org, Store, StoreError, Target, User};
 use crate::time;
 
@@ -43,34 +46,37 @@ fn parse_role(role: &str) -> Result<Role, KeyError> {
 }
 
 /// Handing out a role takes holding every power it grants (SPEC 3, Authority).
-fn may_grant(actor: &Creator, role: Role) -> Result<(), KeyError> {
+pub(super) fn may_grant(actor: &Principal, role: Role) -> Result<(), KeyError> {
     actor.authorize(&role.scopes(), |beyond| {
-        format!("you cannot give anyone the role {role}: it grants `{beyond}`, which you do not hold")
+        KeyError::Forbidden(format!(
+            "you cannot give anyone the role {role}: it grants `{beyond}`, which you do not hold"
+        ))
     })
 }
 
 /// Acting on a person takes holding every power they have now.
-fn may_act_on(actor: &Creator, user: &User) -> Result<(), KeyError> {
+fn may_act_on(actor: &Principal, user: &User) -> Result<(), KeyError> {
     actor.authorize(&user.role.scopes(), |beyond| {
-        format!(
+        KeyError::Forbidden(format!(
             "{} has the role {}, holding `{beyond}`, which you do not hold; only someone with all of their powers can change their role or (de)activate them",
             user.email, user.role
-        )
+        ))
     })
 }
 
-fn audit(org: &Org, actor: &Creator, action: &str, user: &User, details: serde_json::Value) -> AuditEntry {
-    AuditEntry::new(&org.id, &actor.actor, actor.ip.as_deref(), action, Target::User(&user.id), details)
+fn audit(actor: &Principal, action: &str, user: &User, details: serde_json::Value) -> AuditEntry {
+    actor.audit(action, Target::User(&user.id), details)
 }
 
 pub async fn create(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     email: &str,
     name: Option<&str>,
     role: &str,
 ) -> Result<UserView, KeyError> {
+    check(store, actor, Scope::UsersManage).await?;
+    let org = &actor.org;
     let role = parse_role(role)?;
     may_grant(actor, role)?;
     let user = User {
@@ -82,7 +88,7 @@ pub async fn create(
         active: true,
         created_at: time::now_ms(),
     };
-    let entry = audit(org, actor, "user.create", &user, serde_json::json!({ "email": user.email, "role": role }));
+    let entry = audit(actor, "user.create", &user, serde_json::json!({ "email": user.email, "role": role }));
     let mut tx = store.begin().await?;
     tx.insert_user(&user).await.map_err(|e| match e {
         StoreError::Conflict(_) => KeyError::Invalid(format!("user {} already exists in {}", user.email, org.name)),
@@ -104,12 +110,13 @@ pub async fn find(store: &Store, org: &Org, email: &str) -> Result<User, KeyErro
 /// not given; the organization always keeps an active owner.
 pub async fn update(
     store: &Store,
-    org: &Org,
-    actor: &Creator,
+    actor: &Principal,
     email: &str,
     role: Option<&str>,
     active: Option<bool>,
 ) -> Result<UserView, KeyError> {
+    check(store, actor, Scope::UsersManage).await?;
+    let org = &actor.org;
     let user = find(store, org, email).await?;
     let new_role = role.map(parse_role).transpose()?;
     // The rule and the change share one transaction that holds the organization, so two
@@ -137,7 +144,7 @@ pub async fn update(
         )));
     }
     let details = serde_json::json!({ "from": { "role": user.role, "active": user.active }, "to": { "role": role, "active": active } });
-    let entry = audit(org, actor, action, &user, details);
+    let entry = audit(actor, action, &user, details);
     tx.update_user(&org.id, &user.id, role, active).await?;
     if role != user.role {
         // An invitation was judged against the role the person had when it was sent: a link
@@ -153,9 +160,7 @@ pub async fn update(
         let reason = format!("its creator {} was deactivated; an owner can take it over", user.email);
         for e in tx.disable_endpoints_of(&org.id, &user.id, &reason, time::now_ms()).await? {
             let details = serde_json::json!({ "reason": reason });
-            let at = actor.ip.as_deref();
-            let entry = AuditEntry::new(&org.id, &actor.actor, at, "webhook.disabled", Target::Webhook(&e.id), details);
-            tx.insert_audit(&entry).await?;
+            tx.insert_audit(&actor.audit("webhook.disabled", Target::Webhook(&e.id), details)).await?;
         }
     }
     tx.insert_audit(&entry).await?;
@@ -163,26 +168,15 @@ pub async fn update(
     Ok(UserView::from(&User { role, active, ..user }))
 }
 
-pub async fn set_role(
-    store: &Store,
-    org: &Org,
-    actor: &Creator,
-    email: &str,
-    role: &str,
-) -> Result<UserView, KeyError> {
-    update(store, org, actor, email, Some(role), None).await
+pub async fn set_role(store: &Store, actor: &Principal, email: &str, role: &str) -> Result<UserView, KeyError> {
+    update(store, actor, email, Some(role), None).await
 }
 
-pub async fn set_active(
-    store: &Store,
-    org: &Org,
-    actor: &Creator,
-    email: &str,
-    active: bool,
-) -> Result<UserView, KeyError> {
-    update(store, org, actor, email, None, Some(active)).await
+pub async fn set_active(store: &Store, actor: &Principal, email: &str, active: bool) -> Result<UserView, KeyError> {
+    update(store, actor, email, None, Some(active)).await
 }
 
-pub async fn list(store: &Store, org: &Org) -> Result<Vec<UserView>, KeyError> {
-    Ok(store.list_users(&org.id).await?.iter().map(UserView::from).collect())
+pub async fn list(store: &Store, p: &Principal) -> Result<Vec<UserView>, KeyError> {
+    check(store, p, Scope::UsersManage).await?;
+    Ok(store.list_users(p.org_id()).await?.iter().map(UserView::from).collect())
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::crm::{CrmError, MAX_BATCH, MAX_PAGE, Via, links, merge, records, schema, timeline, trash, workspace};
+use crate::crm::{Acting, CrmError, MAX_BATCH, MAX_PAGE, links, merge, records, schema, timeline, trash, workspace};
 use crate::store::Claim;
 use crate::time;
 use crate::webhooks::endpoints as hooks;
@@ -239,18 +239,21 @@ async fn run(
         "get_workspace" => {
             let NoArguments {} = parse(def, args)?;
             let counts = Box::pin(workspace::counts(store, p)).await.map_err(domain)?;
-            let (key_id, key_name, key_preview, expires_at) = match &p.via {
-                Via::Key { id, name, preview, expires_at } => (id.clone(), name.clone(), preview.clone(), *expires_at),
-                Via::Cli => (String::new(), "cli".to_owned(), String::new(), None),
-                Via::Session => (String::new(), "console".to_owned(), String::new(), None),
+            let (key_id, key_name, key_preview, expires_at) = match &p.acting {
+                Acting::Key { id, name, preview, expires_at, .. } => {
+                    (id.clone(), name.clone(), preview.clone(), *expires_at)
+                }
+                Acting::Person(_) => (String::new(), "console".to_owned(), String::new(), None),
+                Acting::Cli | Acting::System => (String::new(), "cli".to_owned(), String::new(), None),
             };
+            let user = p.acting_user().map_err(domain)?;
             out(Workspace {
                 organization: NamedId { id: p.org.id.to_string(), name: p.org.name.clone() },
                 user: WorkspaceUser {
-                    id: p.user.id.clone(),
-                    email: p.user.email.clone(),
-                    name: p.user.name.clone(),
-                    role: p.user.role,
+                    id: user.id.clone(),
+                    email: user.email.clone(),
+                    name: user.name.clone(),
+                    role: user.role,
                 },
                 key: WorkspaceKey {
                     id: key_id,

@@ -1,6 +1,6 @@
 //! The briefing `initialize` and `server/discover` give an agent.
 
-use crate::crm::{Principal, Via};
+use crate::crm::{Acting, Principal};
 
 const BODY: &str = "\
 Rapport is a CRM. It holds contacts (people), companies, deals (opportunities moving through a pipeline's stages, won or lost at the end), tasks and notes. A contact links to its company with company_id; a deal to a company and its contacts (company_id, contact_ids); a task or a note to any record (record: {\"entity\", \"id\"}).
@@ -18,15 +18,14 @@ pub fn general() -> String {
 }
 
 pub fn for_principal(p: &Principal) -> String {
+    let who = p.user().map_or_else(|| "the command line".to_owned(), |u| format!("{} ({})", u.email, u.role));
     format!(
-        "You are working in the organization \"{}\" as {} ({}), {}.\n\n{BODY}",
+        "You are working in the organization \"{}\" as {who}, {}.\n\n{BODY}",
         p.org.name,
-        p.user.email,
-        p.user.role,
-        match &p.via {
-            Via::Key { name, .. } => format!("through the API key \"{name}\""),
-            Via::Cli => "from the command line".to_owned(),
-            Via::Session => "from the web console".to_owned(),
+        match &p.acting {
+            Acting::Key { name, .. } => format!("through the API key \"{name}\""),
+            Acting::Person(_) => "from the web console".to_owned(),
+            Acting::Cli | Acting::System => "from the command line".to_owned(),
         }
     )
 }

@@ -115,7 +115,7 @@ fn audit(p: &Principal, action: &str, id: &str, details: Value) -> AuditEntry {
 fn creator(p: &Principal) -> (Option<String>, Option<String>, Option<Scopes>) {
     let key = p.key_id().map(str::to_owned);
     let scopes = key.as_ref().map(|_| p.scopes);
-    (Some(p.user.id.clone()), key, scopes)
+    (p.user().map(|u| u.id.clone()), key, scopes)
 }
 
 /// The endpoint's creator, when they are still a user of the organization.
@@ -153,6 +153,8 @@ pub async fn create(
     allow_private: bool,
 ) -> Result<Webhook, CrmError> {
     p.require(Scope::WebhooksManage)?;
+    // An endpoint carries its creator's powers: a person's, or a key's owner's.
+    p.acting_user()?;
     let events = patterns(input.events)?;
     let description = description(input.description)?;
     let url = check_url(&input.url, allow_private).await?;
@@ -188,7 +190,7 @@ pub async fn create(
     let details = json!({ "url": redacted(&e.url), "events": e.events, "enabled": e.enabled });
     tx.insert_audit(&audit(p, "webhook.create", &e.id, details)).await?;
     tx.commit().await?;
-    Ok(view(&e, Some(&secret), now, Some(&p.user)))
+    Ok(view(&e, Some(&secret), now, p.user()))
 }
 
 pub async fn update(
@@ -210,12 +212,12 @@ pub async fn update(
     let mut owner = creator_of(store, p, &e).await?;
     let mut changes = serde_json::Map::new();
     let take_over = input.take_over.unwrap_or(false);
-    if take_over && owner.as_ref().is_none_or(|u| u.id != p.user.id || e.scopes != creator(p).2) {
+    if take_over && (owner.as_ref().map(|u| &u.id) != p.user().map(|u| &u.id) || e.scopes != creator(p).2) {
         // It carries the actor's powers from now on: never more than they hold.
         let before = owner.as_ref().map(|u| u.email.clone());
         (e.created_by, e.created_by_key, e.scopes) = creator(p);
-        changes.insert("created_by".into(), json!({ "before": before, "after": p.user.email }));
-        owner = Some(p.user.clone());
+        changes.insert("created_by".into(), json!({ "before": before, "after": p.user().map(|u| &u.email) }));
+        owner = p.user().cloned();
     }
     // Only what would change counts: a form that sends every field back unchanged steers nothing.
     let steers = url.as_ref().is_some_and(|u| *u != e.url)

@@ -111,7 +111,7 @@ async fn refusals_carry_their_codes() {
 
 #[tokio::test]
 async fn expired_disabled_and_address_bound_keys_are_refused() {
-    use rapport::keys::{Creator, NewKeyRequest, create};
+    use rapport::keys::{NewKeyRequest, create};
     let app = spawn_app().await;
     let post = |key: &str| {
         app.client
@@ -126,7 +126,7 @@ async fn expired_disabled_and_address_bound_keys_are_refused() {
         allowed_cidrs: vec!["203.0.113.0/24".into()],
         ..Default::default()
     };
-    let fenced = create(app.store.as_ref(), &app.default_org, &Creator::cli(), req, 100).await.unwrap();
+    let fenced = create(app.store.as_ref(), &app.cli(), req, 100).await.unwrap();
     refusal(post(&fenced.key).send().await.unwrap(), StatusCode::FORBIDDEN, "ip_not_allowed").await;
     // ...and one bound to loopback, which is us.
     let req = NewKeyRequest {
@@ -134,7 +134,7 @@ async fn expired_disabled_and_address_bound_keys_are_refused() {
         allowed_cidrs: vec!["127.0.0.0/8".into(), "::1/128".into()],
         ..Default::default()
     };
-    let local = create(app.store.as_ref(), &app.default_org, &Creator::cli(), req, 100).await.unwrap();
+    let local = create(app.store.as_ref(), &app.cli(), req, 100).await.unwrap();
     assert_eq!(post(&local.key).send().await.unwrap().status(), StatusCode::OK);
     // The refusal is in the audit log, without the key.
     let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 50).await.unwrap();
@@ -226,7 +226,7 @@ async fn a_key_disabled_by_another_process_is_refused_within_a_second() {
     assert_eq!(app.tool_names(&key, "").await.len(), crate::helpers::tools_for(Role::Member).len());
     // Another process on the same database (as the CLI is) disables it...
     let other = rapport::store::Store::connect(&app.db_url).await.unwrap();
-    rapport::keys::disable(&other, &app.default_org, &rapport::keys::Creator::cli(), &id).await.unwrap();
+    rapport::keys::disable(&other, &app.cli(), &id).await.unwrap();
     // ...and it is refused within a second (on SQLite, on the very next request).
     let send = || {
         app.client
@@ -241,7 +241,7 @@ async fn a_key_disabled_by_another_process_is_refused_within_a_second() {
     });
     assert!(refused.await, "disabled by another process");
     refusal(send().await.unwrap(), StatusCode::UNAUTHORIZED, "api_key_disabled").await;
-    rapport::keys::enable(&other, &app.default_org, &rapport::keys::Creator::cli(), &id, 10).await.unwrap();
+    rapport::keys::enable(&other, &app.cli(), &id, 10).await.unwrap();
     let back = crate::helpers::holds_within(crate::helpers::PROPAGATION, || async {
         app.mcp_status(&key).await == StatusCode::OK
     });

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use rapport::auth::session::Password;
-use rapport::keys::{Creator, access};
+use rapport::crm::Principal;
+use rapport::keys::access;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
@@ -100,9 +101,7 @@ impl Browser {
 }
 
 async fn set_password(app: &TestApp, email: &str) {
-    access::set_password(&app.store, &app.default_org, &Creator::cli(), email, Password::parse(PASSWORD).unwrap())
-        .await
-        .unwrap();
+    access::set_password(&app.store, &app.cli(), email, Password::parse(PASSWORD).unwrap()).await.unwrap();
 }
 
 async fn logged_in(app: &TestApp) -> Browser {
@@ -224,17 +223,11 @@ async fn sessions_live_in_the_database_and_end_everywhere() {
     // Deactivating a person ends their sessions.
     let mut a = logged_in(&app).await;
     let mut b = a.at(&other.base);
-    rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), "second@example.com", None, "owner")
-        .await
-        .unwrap();
-    rapport::keys::users::set_active(&app.store, &app.default_org, &Creator::cli(), "owner@localhost", false)
-        .await
-        .unwrap();
+    rapport::keys::users::create(&app.store, &app.cli(), "second@example.com", None, "owner").await.unwrap();
+    rapport::keys::users::set_active(&app.store, &app.cli(), "owner@localhost", false).await.unwrap();
     assert!(a.get("/activity").await.location().starts_with("/login"));
     assert!(b.get("/activity").await.location().starts_with("/login"));
-    rapport::keys::users::set_active(&app.store, &app.default_org, &Creator::cli(), "owner@localhost", true)
-        .await
-        .unwrap();
+    rapport::keys::users::set_active(&app.store, &app.cli(), "owner@localhost", true).await.unwrap();
 
     // Idle for 12 hours: over.
     let mut a = logged_in(&app).await;
@@ -246,7 +239,7 @@ async fn sessions_live_in_the_database_and_end_everywhere() {
 #[tokio::test]
 async fn setup_links_work_once_and_expire() {
     let app = spawn_app().await;
-    let link = access::setup_link(&app.store, &app.default_org, &Creator::cli(), None, &app.base).await.unwrap();
+    let link = access::setup_link(&app.store, &app.cli(), None, &app.base).await.unwrap();
     let path = link.url.strip_prefix(&app.base).unwrap().to_owned();
     let mut b = Browser::new(&app.base);
     let page = b.get(&path).await;
@@ -270,7 +263,7 @@ async fn setup_links_work_once_and_expire() {
     assert!(page.body.contains("rapport setup-link"));
 
     // A link older than 24 hours is refused.
-    let link = access::setup_link(&app.store, &app.default_org, &Creator::cli(), None, &app.base).await.unwrap();
+    let link = access::setup_link(&app.store, &app.cli(), None, &app.base).await.unwrap();
     app.sql("UPDATE link_tokens SET expires_at = created_at - 1 WHERE purpose = $1", "setup").await;
     let path = link.url.strip_prefix(&app.base).unwrap();
     assert_eq!(Browser::new(&app.base).get(path).await.status, StatusCode::GONE);
@@ -304,9 +297,7 @@ async fn cookies_are_secure_behind_https() {
 #[tokio::test]
 async fn the_console_grants_no_more_than_the_person_holds() {
     let app = spawn_app().await;
-    rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), "admin@example.com", None, "admin")
-        .await
-        .unwrap();
+    rapport::keys::users::create(&app.store, &app.cli(), "admin@example.com", None, "admin").await.unwrap();
     set_password(&app, "admin@example.com").await;
     let mut b = Browser::new(&app.base);
     assert_eq!(b.login("admin@example.com", PASSWORD).await.status, StatusCode::SEE_OTHER);
@@ -434,16 +425,12 @@ async fn a_burst_of_guesses_counts_in_full() {
 #[tokio::test]
 async fn links_cannot_open_an_account_beyond_the_sender_or_reset_a_chosen_password() {
     let app = spawn_app().await;
-    let cli = Creator::cli();
-    rapport::keys::users::create(&app.store, &app.default_org, &cli, "admin@example.com", None, "admin").await.unwrap();
+    let cli = app.cli();
+    rapport::keys::users::create(&app.store, &cli, "admin@example.com", None, "admin").await.unwrap();
     let admin_user = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
-    let admin = Creator {
-        actor: rapport::store::Actor::User { user_id: admin_user.id.clone() },
-        scopes: rapport_tools::Role::Admin.scopes(),
-        ip: None,
-    };
+    let admin = Principal::person(app.default_org.clone(), admin_user.clone(), None);
     // owner@localhost has no password yet: an admin may not send them a link.
-    let refused = access::invite(&app.store, &app.default_org, &admin, "owner@localhost", "owner", &app.base).await;
+    let refused = access::invite(&app.store, &admin, "owner@localhost", "owner", &app.base).await;
     assert!(matches!(refused, Err(rapport::keys::KeyError::Forbidden(_))), "{refused:?}");
     // Through the console too.
     set_password(&app, "admin@example.com").await;
@@ -455,21 +442,18 @@ async fn links_cannot_open_an_account_beyond_the_sender_or_reset_a_chosen_passwo
     assert!(page.body.contains("a role beyond yours") && !page.body.contains("/invite?token="), "{}", page.body);
 
     // An invitation, then a password chosen another way: the invitation is spent.
-    let (_, invite) =
-        access::invite(&app.store, &app.default_org, &admin, "new@example.com", "member", &app.base).await.unwrap();
+    let (_, invite) = access::invite(&app.store, &admin, "new@example.com", "member", &app.base).await.unwrap();
     let path = invite.url.strip_prefix(&app.base).unwrap().to_owned();
     assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::OK);
-    access::set_password(&app.store, &app.default_org, &cli, "new@example.com", Password::parse(PASSWORD).unwrap())
-        .await
-        .unwrap();
+    access::set_password(&app.store, &cli, "new@example.com", Password::parse(PASSWORD).unwrap()).await.unwrap();
     assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::GONE);
     // And once someone has a password, no new invitation is made for them.
-    let again = access::invite(&app.store, &app.default_org, &admin, "new@example.com", "member", &app.base).await;
+    let again = access::invite(&app.store, &admin, "new@example.com", "member", &app.base).await;
     assert!(again.is_err());
 
     // A setup link used spends the owner's other links; deactivation spends them all.
-    let first = access::setup_link(&app.store, &app.default_org, &cli, None, &app.base).await.unwrap();
-    let second = access::setup_link(&app.store, &app.default_org, &cli, None, &app.base).await.unwrap();
+    let first = access::setup_link(&app.store, &cli, None, &app.base).await.unwrap();
+    let second = access::setup_link(&app.store, &cli, None, &app.base).await.unwrap();
     let mut b = Browser::new(&app.base);
     let path = first.url.strip_prefix(&app.base).unwrap().to_owned();
     let csrf = b.get(&path).await.csrf();
@@ -478,9 +462,8 @@ async fn links_cannot_open_an_account_beyond_the_sender_or_reset_a_chosen_passwo
         b.post("/setup", &[("csrf", &csrf), ("token", &token), ("password", PASSWORD), ("confirm", PASSWORD)]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(Browser::new(&app.base).get(second.url.strip_prefix(&app.base).unwrap()).await.status, StatusCode::GONE);
-    let link =
-        access::setup_link(&app.store, &app.default_org, &cli, Some("admin@example.com"), &app.base).await.unwrap();
-    rapport::keys::users::set_active(&app.store, &app.default_org, &cli, "admin@example.com", false).await.unwrap();
+    let link = access::setup_link(&app.store, &cli, Some("admin@example.com"), &app.base).await.unwrap();
+    rapport::keys::users::set_active(&app.store, &cli, "admin@example.com", false).await.unwrap();
     assert_eq!(Browser::new(&app.base).get(link.url.strip_prefix(&app.base).unwrap()).await.status, StatusCode::GONE);
 }
 
@@ -642,21 +625,14 @@ async fn an_invitation_dies_when_its_persons_role_changes() {
     let app = spawn_app().await;
     app.person("admin@example.com", "admin").await;
     let admin_user = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
-    let admin = Creator {
-        actor: rapport::store::Actor::User { user_id: admin_user.id.clone() },
-        scopes: rapport_tools::Role::Admin.scopes(),
-        ip: None,
-    };
-    let (_, link) =
-        access::invite(&app.store, &app.default_org, &admin, "x@example.com", "member", &app.base).await.unwrap();
+    let admin = Principal::person(app.default_org.clone(), admin_user.clone(), None);
+    let (_, link) = access::invite(&app.store, &admin, "x@example.com", "member", &app.base).await.unwrap();
     let path = link.url.strip_prefix(&app.base).unwrap().to_owned();
     assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::OK);
-    rapport::keys::users::set_role(&app.store, &app.default_org, &Creator::cli(), "x@example.com", "owner")
-        .await
-        .unwrap();
+    rapport::keys::users::set_role(&app.store, &app.cli(), "x@example.com", "owner").await.unwrap();
     assert_eq!(Browser::new(&app.base).get(&path).await.status, StatusCode::GONE);
     // And the admin cannot send a new one.
-    let again = access::invite(&app.store, &app.default_org, &admin, "x@example.com", "member", &app.base).await;
+    let again = access::invite(&app.store, &admin, "x@example.com", "member", &app.base).await;
     assert!(matches!(again, Err(rapport::keys::KeyError::Forbidden(_))), "{again:?}");
 }
 
@@ -941,7 +917,7 @@ async fn members_and_viewers_cannot_reach_webhooks() {
     let endpoint = format!("/settings/webhooks/{}", hook["id"].as_str().unwrap());
     for role in ["member", "viewer"] {
         let email = format!("{role}@example.com");
-        rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), &email, None, role).await.unwrap();
+        rapport::keys::users::create(&app.store, &app.cli(), &email, None, role).await.unwrap();
         set_password(&app, &email).await;
         let mut b = Browser::new(&app.base);
         assert_eq!(b.login(&email, PASSWORD).await.status, StatusCode::SEE_OTHER);
@@ -962,9 +938,7 @@ async fn members_and_viewers_cannot_reach_webhooks() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["url"], hook["url"]);
     // An admin holds webhooks:manage.
-    rapport::keys::users::create(&app.store, &app.default_org, &Creator::cli(), "admin@example.com", None, "admin")
-        .await
-        .unwrap();
+    rapport::keys::users::create(&app.store, &app.cli(), "admin@example.com", None, "admin").await.unwrap();
     set_password(&app, "admin@example.com").await;
     let mut b = Browser::new(&app.base);
     b.login("admin@example.com", PASSWORD).await;

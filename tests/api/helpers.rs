@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rapport::app::Server;
 use rapport::config::ServeArgs;
-use rapport::keys::{self, Creator, NewKeyRequest};
+use rapport::keys::{self, NewKeyRequest};
 use rapport::store::{Actor, Org, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -118,10 +118,15 @@ pub async fn create_key(store: &Store, org: &Org, name: &str, role: Option<&str>
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     };
-    keys::create(store, org, &Creator::cli(), req, 1000).await.expect("key created").key
+    keys::create(store, &rapport::crm::Principal::cli(org.clone()), req, 1000).await.expect("key created").key
 }
 
 impl TestApp {
+    /// The command line, acting in the `default` organization.
+    pub fn cli(&self) -> rapport::crm::Principal {
+        rapport::crm::Principal::cli(self.default_org.clone())
+    }
+
     pub fn mcp_url(&self) -> String {
         format!("{}/api/v1/mcp", self.base)
     }
@@ -138,9 +143,7 @@ impl TestApp {
 
     /// A person of the `default` organization with `role`, made from the command line.
     pub async fn person(&self, email: &str, role: &str) {
-        keys::users::create(self.store.as_ref(), &self.default_org, &Creator::cli(), email, None, role)
-            .await
-            .expect("user created");
+        keys::users::create(self.store.as_ref(), &self.cli(), email, None, role).await.expect("user created");
     }
 
     /// A key owned by `email`, with a role or scopes; answers the key and its id.
@@ -152,9 +155,7 @@ impl TestApp {
             user_email: Some(email.into()),
             ..Default::default()
         };
-        let created = keys::create(self.store.as_ref(), &self.default_org, &Creator::cli(), req, 1000)
-            .await
-            .expect("key created");
+        let created = keys::create(self.store.as_ref(), &self.cli(), req, 1000).await.expect("key created");
         (created.key, created.id)
     }
 

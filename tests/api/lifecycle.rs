@@ -316,12 +316,12 @@ async fn a_change_through_one_process_holds_in_another_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_addresses_count_only_from_trusted_proxies() {
-    use rapport::keys::{Creator, NewKeyRequest, create};
+    use rapport::keys::{NewKeyRequest, create};
     // Without trusted proxies, X-Forwarded-For is ignored: the peer (127.0.0.1) is the client.
     let app = spawn_app().await;
     let req =
         NewKeyRequest { name: "office".into(), allowed_cidrs: vec!["203.0.113.0/24".into()], ..Default::default() };
-    let office = create(app.store.as_ref(), &app.default_org, &Creator::cli(), req, 100).await.unwrap().key;
+    let office = create(app.store.as_ref(), &app.cli(), req, 100).await.unwrap().key;
     let send = |app: &TestApp, xff: &str| {
         app.client
             .post(app.mcp_url())
@@ -341,7 +341,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         allowed_cidrs: vec!["203.0.113.0/24".into(), "2001:db8::/32".into()],
         ..Default::default()
     };
-    let office = create(proxied.store.as_ref(), &proxied.default_org, &Creator::cli(), req, 100).await.unwrap().key;
+    let office = create(proxied.store.as_ref(), &proxied.cli(), req, 100).await.unwrap().key;
     let send = |xff: &str| {
         proxied
             .client

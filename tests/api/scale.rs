@@ -39,7 +39,7 @@ async fn a_killed_listener_cannot_keep_a_stale_key_for_more_than_a_second() {
     let schema = app.db_url.rsplit("search_path]=").next().unwrap().to_owned();
     let killed = kill_listeners(&app.db_url, &schema).await;
     assert!(killed >= 1, "the server listens for key changes");
-    rapport::keys::disable(&other, &app.default_org, &rapport::keys::Creator::cli(), &id).await.unwrap();
+    rapport::keys::disable(&other, &app.cli(), &id).await.unwrap();
     let changed = Instant::now();
     let refused = holds_within(PROPAGATION, || async { app.mcp_status(&key).await == StatusCode::UNAUTHORIZED });
     assert!(refused.await, "a stale key was still served {:?} after the change", changed.elapsed());
@@ -48,10 +48,10 @@ async fn a_killed_listener_cannot_keep_a_stale_key_for_more_than_a_second() {
         assert_eq!(app.mcp_status(&key).await, StatusCode::UNAUTHORIZED);
     }
     // The listener came back: later changes reach this process too.
-    rapport::keys::enable(&other, &app.default_org, &rapport::keys::Creator::cli(), &id, 10).await.unwrap();
+    rapport::keys::enable(&other, &app.cli(), &id, 10).await.unwrap();
     assert!(holds_within(PROPAGATION, || async { app.mcp_status(&key).await == StatusCode::OK }).await);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    rapport::keys::disable(&other, &app.default_org, &rapport::keys::Creator::cli(), &id).await.unwrap();
+    rapport::keys::disable(&other, &app.cli(), &id).await.unwrap();
     assert!(holds_within(PROPAGATION, || async { app.mcp_status(&key).await == StatusCode::UNAUTHORIZED }).await);
 }
 

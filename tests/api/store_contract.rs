@@ -96,7 +96,7 @@ async fn the_active_key_limit_holds_under_concurrency() {
         let org = app.default_org.clone();
         tokio::spawn(async move {
             let req = rapport::keys::NewKeyRequest { name: format!("race {i}"), ..Default::default() };
-            rapport::keys::create(store.as_ref(), &org, &rapport::keys::Creator::cli(), req, max).await
+            rapport::keys::create(store.as_ref(), &rapport::crm::Principal::cli(org.clone()), req, max).await
         })
     });
     let results = futures::future::join_all(tasks).await;
