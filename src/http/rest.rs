@@ -1,6 +1,6 @@
 //! The REST API (SPEC section 7): every route is a tool call. Routes are derived from the
 //! entity descriptions (one set per entity, named by its plural), arguments are built from
-//! the path, query and body, and the call runs through `mcp::dispatch::invoke`: the same
+//! the path, query and body, and the call runs through `service::invoke`: the same
 //! scopes, validation messages, change-log entries, idempotency and audit as over MCP.
 //! Only the answer's shape and status are REST's own.
 
@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use rapport_tools::{Entity, Scope, ToolDef};
+use rapport_tools::{Entity, Scope, Tool, ToolDef};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -21,7 +21,7 @@ use super::admin::ApiJson;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::mcp::dispatch::{self, Failure, ToolError};
+use crate::service::{self as dispatch, Failure, ToolError};
 use crate::store::ChangeFilter;
 
 type Caller = Extension<Arc<Principal>>;
@@ -54,11 +54,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// Runs the tool `name` with `args` for the caller.
-async fn tool(state: &AppState, p: &Principal, name: &str, args: Map<String, Value>) -> Result<Value, ApiError> {
-    let def = ToolDef::find(name)
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("no tool {name}")))?;
-    Ok(dispatch::invoke(state, p, def, args).await?)
+/// Runs `t` with `args` for the caller, through the tool layer MCP uses.
+async fn tool(state: &AppState, p: &Principal, t: Tool, args: Map<String, Value>) -> Result<Value, ApiError> {
+    Ok(dispatch::invoke(state, p, ToolDef::of(t), args).await?)
 }
 
 fn object(v: Value, what: &str) -> Result<Map<String, Value>, ApiError> {
@@ -208,7 +206,7 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
         .route(
             &format!("/{plural}"),
             get(move |State(s): State<AppState>, Extension(p): Caller, ApiQuery(q): ApiQuery<ListQuery>| async move {
-                let v = tool(&s, &p, "search_records", q.into_args(entity)?).await?;
+                let v = tool(&s, &p, Tool::SearchRecords, q.into_args(entity)?).await?;
                 Ok::<_, ApiError>(Json(v).into_response())
             })
             .post(
@@ -217,7 +215,7 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                       headers: HeaderMap,
                       ApiJson(body): ApiJson<Value>| async move {
                     let (items, many) = one_or_items(body);
-                    let v = tool(&s, &p, tools.create, write_args(entity, items, &headers)).await?;
+                    let v = tool(&s, &p, Tool::Create(entity), write_args(entity, items, &headers)).await?;
                     let out = if many { json!({ "items": v["items"] }) } else { first_item(&v) };
                     Ok::<_, ApiError>((StatusCode::CREATED, Json(out)).into_response())
                 },
@@ -227,14 +225,16 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
             &format!("/{plural}/search"),
             post(move |State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
                 Ok::<_, ApiError>(
-                    Json(tool(&s, &p, "search_records", for_entity(body, entity)?).await?).into_response(),
+                    Json(tool(&s, &p, Tool::SearchRecords, for_entity(body, entity)?).await?).into_response(),
                 )
             }),
         )
         .route(
             &format!("/{plural}/count"),
             post(move |State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
-                Ok::<_, ApiError>(Json(tool(&s, &p, "count_records", for_entity(body, entity)?).await?).into_response())
+                Ok::<_, ApiError>(
+                    Json(tool(&s, &p, Tool::CountRecords, for_entity(body, entity)?).await?).into_response(),
+                )
             }),
         )
         .route(
@@ -249,7 +249,7 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                     if let Some(f) = q.fields {
                         args.insert("fields".into(), comma_list(&f).into());
                     }
-                    let v = tool(&s, &p, "get_records", args).await?;
+                    let v = tool(&s, &p, Tool::GetRecords, args).await?;
                     match first_item(&v) {
                         Value::Null => Err(ApiError::new(
                             StatusCode::NOT_FOUND,
@@ -273,14 +273,14 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                     }
                     let mut args = Map::new();
                     args.insert(entity.plural().into(), json!([item]));
-                    let v = tool(&s, &p, tools.update, args).await?;
+                    let v = tool(&s, &p, Tool::Update(entity), args).await?;
                     Ok::<_, ApiError>(Json(first_item(&v)).into_response())
                 },
             )
             .delete(
                 move |State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
                     let args = object(json!({ "entity": entity.as_str(), "ids": [id] }), "")?;
-                    tool(&s, &p, "delete_records", args).await?;
+                    tool(&s, &p, Tool::DeleteRecords, args).await?;
                     Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
                 },
             ),
@@ -289,7 +289,7 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
             &format!("/{plural}/{{id}}/restore"),
             post(move |State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
                 let args = object(json!({ "entity": entity.as_str(), "ids": [id] }), "")?;
-                Ok::<_, ApiError>(Json(tool(&s, &p, "restore_records", args).await?).into_response())
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::RestoreRecords, args).await?).into_response())
             }),
         )
         .route(
@@ -304,7 +304,7 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                         "",
                     )?;
                     let args = args.into_iter().filter(|(_, v)| !v.is_null()).collect();
-                    Ok::<_, ApiError>(Json(tool(&s, &p, "get_timeline", args).await?).into_response())
+                    Ok::<_, ApiError>(Json(tool(&s, &p, Tool::GetTimeline, args).await?).into_response())
                 },
             ),
         );
@@ -320,12 +320,12 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                     if let Some(k) = header(&headers, "idempotency-key") {
                         args.insert("idempotency_key".into(), k.into());
                     }
-                    Ok::<_, ApiError>(Json(tool(&s, &p, "merge_records", args).await?).into_response())
+                    Ok::<_, ApiError>(Json(tool(&s, &p, Tool::MergeRecords, args).await?).into_response())
                 },
             ),
         );
     }
-    if let Some(upsert) = tools.upsert {
+    if tools.upsert.is_some() {
         r = r.route(
             &format!("/{plural}/upsert"),
             post(
@@ -335,7 +335,8 @@ fn entity_routes(entity: Entity) -> Router<AppState> {
                       ApiJson(body): ApiJson<Value>| async move {
                     let (items, _) = one_or_items(body);
                     Ok::<_, ApiError>(
-                        Json(tool(&s, &p, upsert, write_args(entity, items, &headers)).await?).into_response(),
+                        Json(tool(&s, &p, Tool::Upsert(entity), write_args(entity, items, &headers)).await?)
+                            .into_response(),
                     )
                 },
             ),
@@ -428,10 +429,10 @@ pub fn routes() -> Router<AppState> {
                 if let Some(k) = header(&headers, "idempotency-key") {
                     args.insert("idempotency_key".into(), k.into());
                 }
-                Ok::<_, ApiError>(Json(tool(&s, &p, "link_records", args).await?).into_response())
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::LinkRecords, args).await?).into_response())
             })
             .delete(|State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
-                Ok::<_, ApiError>(Json(tool(&s, &p, "unlink_records", object(body, "the body")?).await?).into_response())
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::UnlinkRecords, object(body, "the body")?).await?).into_response())
             }),
         )
         .route(
@@ -442,17 +443,17 @@ pub fn routes() -> Router<AppState> {
                 if let Some(l) = q.limit {
                     args.insert("limit".into(), l.into());
                 }
-                Ok::<_, ApiError>(Json(tool(&s, &p, "search_all", args).await?).into_response())
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::SearchAll, args).await?).into_response())
             }),
         )
         .route(
             "/pipelines",
             get(|State(s): State<AppState>, Extension(p): Caller| async move {
-                let v = tool(&s, &p, "describe_entity", object(json!({ "entity": "deal" }), "")?).await?;
+                let v = tool(&s, &p, Tool::DescribeEntity, object(json!({ "entity": "deal" }), "")?).await?;
                 Ok::<_, ApiError>(Json(json!({ "items": v["pipelines"] })).into_response())
             })
             .post(|State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
-                let v = tool(&s, &p, "create_pipeline", object(body, "the body")?).await?;
+                let v = tool(&s, &p, Tool::CreatePipeline, object(body, "the body")?).await?;
                 Ok::<_, ApiError>((StatusCode::CREATED, Json(v)).into_response())
             }),
         )
@@ -461,7 +462,7 @@ pub fn routes() -> Router<AppState> {
             axum::routing::patch(|State(s): State<AppState>, Extension(p): Caller, Path(name): Path<String>, ApiJson(body): ApiJson<Value>| async move {
                 let mut args = object(body, "the body")?;
                 args.insert("name".into(), name.into());
-                Ok::<_, ApiError>(Json(tool(&s, &p, "update_pipeline", args).await?).into_response())
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::UpdatePipeline, args).await?).into_response())
             }),
         )
         .route(
@@ -470,7 +471,7 @@ pub fn routes() -> Router<AppState> {
                 // Every entity the key may read, each described as `describe_entity` does.
                 let mut items = Vec::new();
                 for e in Entity::ALL.iter().filter(|e| p.scopes.contains(&e.def().read)) {
-                    let v = tool(&s, &p, "describe_entity", object(json!({ "entity": e.as_str() }), "")?).await?;
+                    let v = tool(&s, &p, Tool::DescribeEntity, object(json!({ "entity": e.as_str() }), "")?).await?;
                     for mut f in v["custom_fields"].as_array().cloned().unwrap_or_default() {
                         f["entity"] = e.as_str().into();
                         items.push(f);
@@ -479,7 +480,7 @@ pub fn routes() -> Router<AppState> {
                 Ok::<_, ApiError>(Json(json!({ "items": items })).into_response())
             })
             .post(|State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
-                let v = tool(&s, &p, "create_custom_field", object(body, "the body")?).await?;
+                let v = tool(&s, &p, Tool::CreateCustomField, object(body, "the body")?).await?;
                 Ok::<_, ApiError>((StatusCode::CREATED, Json(v)).into_response())
             }),
         )
@@ -489,11 +490,11 @@ pub fn routes() -> Router<AppState> {
                 let mut args = object(body, "the body")?;
                 args.insert("entity".into(), entity.into());
                 args.insert("key".into(), key.into());
-                Ok::<_, ApiError>(Json(tool(&s, &p, "update_custom_field", args).await?).into_response())
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::UpdateCustomField, args).await?).into_response())
             })
             .delete(|State(s): State<AppState>, Extension(p): Caller, Path((entity, key)): Path<(String, String)>| async move {
                 let args = object(json!({ "entity": entity, "key": key }), "")?;
-                tool(&s, &p, "delete_custom_field", args).await?;
+                tool(&s, &p, Tool::DeleteCustomField, args).await?;
                 Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
             }),
         )
@@ -529,11 +530,11 @@ fn webhook_routes() -> Router<AppState> {
         .route(
             "/webhooks",
             get(|State(s): State<AppState>, Extension(p): Caller| async move {
-                Ok::<_, ApiError>(Json(tool(&s, &p, "list_webhooks", Map::new()).await?).into_response())
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::ListWebhooks, Map::new()).await?).into_response())
             })
             .post(
                 |State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
-                    let v = tool(&s, &p, "create_webhook", object(body, "the body")?).await?;
+                    let v = tool(&s, &p, Tool::CreateWebhook, object(body, "the body")?).await?;
                     Ok::<_, ApiError>((StatusCode::CREATED, Json(v)).into_response())
                 },
             ),
@@ -541,7 +542,7 @@ fn webhook_routes() -> Router<AppState> {
         .route(
             "/webhooks/{id}",
             get(|State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
-                let all = tool(&s, &p, "list_webhooks", Map::new()).await?;
+                let all = tool(&s, &p, Tool::ListWebhooks, Map::new()).await?;
                 let found = all["items"].as_array().and_then(|l| l.iter().find(|w| w["id"] == id.as_str())).cloned();
                 match found {
                     Some(w) => Ok(Json(w).into_response()),
@@ -558,13 +559,13 @@ fn webhook_routes() -> Router<AppState> {
                       Path(id): Path<String>,
                       ApiJson(body): ApiJson<Value>| async move {
                     Ok::<_, ApiError>(
-                        Json(tool(&s, &p, "update_webhook", with_id(id, Some(body))?).await?).into_response(),
+                        Json(tool(&s, &p, Tool::UpdateWebhook, with_id(id, Some(body))?).await?).into_response(),
                     )
                 },
             )
             .delete(
                 move |State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
-                    tool(&s, &p, "delete_webhook", with_id(id, None)?).await?;
+                    tool(&s, &p, Tool::DeleteWebhook, with_id(id, None)?).await?;
                     Ok::<_, ApiError>(StatusCode::NO_CONTENT.into_response())
                 },
             ),
@@ -583,7 +584,7 @@ fn webhook_routes() -> Router<AppState> {
                     if let Some(c) = q.cursor {
                         args.insert("cursor".into(), c.into());
                     }
-                    Ok::<_, ApiError>(Json(tool(&s, &p, "list_webhook_deliveries", args).await?).into_response())
+                    Ok::<_, ApiError>(Json(tool(&s, &p, Tool::ListWebhookDeliveries, args).await?).into_response())
                 },
             ),
         )
@@ -591,7 +592,7 @@ fn webhook_routes() -> Router<AppState> {
             "/webhooks/deliveries/{delivery_id}/resend",
             post(|State(s): State<AppState>, Extension(p): Caller, Path(id): Path<String>| async move {
                 let args = object(json!({ "delivery_id": id }), "")?;
-                let v = tool(&s, &p, "resend_webhook_delivery", args).await?;
+                let v = tool(&s, &p, Tool::ResendWebhookDelivery, args).await?;
                 Ok::<_, ApiError>((StatusCode::ACCEPTED, Json(v)).into_response())
             }),
         )

@@ -2,7 +2,6 @@
 //! auth middleware put in the HTTP request. Tool handlers are thin: parse the arguments
 //! into the contract's input type, call the domain, answer with the contract's output.
 
-pub mod dispatch;
 mod instructions;
 
 use std::borrow::Cow;
@@ -149,7 +148,7 @@ impl ServerHandler for RapportMcp {
                 None,
             ));
         };
-        let outcome = dispatch::invoke(&self.state, &principal, def, request.arguments.unwrap_or_default()).await;
+        let outcome = crate::service::invoke(&self.state, &principal, def, request.arguments.unwrap_or_default()).await;
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
+use crate::call::Tool;
 use crate::entities::{Entity, EntityDef};
 use crate::inputs::*;
 use crate::scope::{Scope, Scopes};
@@ -68,15 +69,6 @@ impl Access {
     }
 }
 
-/// What a tool does, for dispatch: a fixed tool by name, or a write on an entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
-    Fixed,
-    Create(Entity),
-    Update(Entity),
-    Upsert(Entity),
-}
-
 /// One tool's contract.
 #[derive(Debug, Clone)]
 pub struct ToolDef {
@@ -90,12 +82,18 @@ pub struct ToolDef {
     pub idempotent: bool,
     pub input_schema: Map<String, Value>,
     pub output_schema: Map<String, Value>,
-    pub call: Call,
+    /// The tool, by type: what dispatch matches on.
+    pub tool: Tool,
 }
 
 impl ToolDef {
     pub fn find(name: &str) -> Option<&'static ToolDef> {
         catalog().iter().find(|t| t.name == name)
+    }
+
+    /// The catalog's entry for `tool`; every tool has one (`call.rs` tests it).
+    pub fn of(tool: Tool) -> &'static ToolDef {
+        catalog().iter().find(|t| t.tool == tool).expect("every tool is in the catalog")
     }
 
     /// The example call at the end of the description.
@@ -140,7 +138,7 @@ pub fn output_of<T: JsonSchema>() -> Map<String, Value> {
 
 #[allow(clippy::too_many_arguments)]
 fn fixed(
-    name: &'static str,
+    tool: Tool,
     title: &'static str,
     description: &'static str,
     access: Access,
@@ -149,7 +147,7 @@ fn fixed(
     output_schema: Map<String, Value>,
 ) -> ToolDef {
     ToolDef {
-        name,
+        name: tool.name(),
         title: title.into(),
         description: description.into(),
         toolset: Toolset::Core,
@@ -159,7 +157,7 @@ fn fixed(
         idempotent,
         input_schema,
         output_schema,
-        call: Call::Fixed,
+        tool,
     }
 }
 
@@ -175,7 +173,7 @@ fn build() -> Vec<ToolDef> {
     let any_read = Access::AnyEntity(|d| d.read);
     let mut tools = vec![
         fixed(
-            "get_workspace",
+            Tool::GetWorkspace,
             "Get workspace",
             include_str!("descriptions/get_workspace.md"),
             Access::Always,
@@ -184,7 +182,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<Workspace>(),
         ),
         fixed(
-            "describe_entity",
+            Tool::DescribeEntity,
             "Describe an entity",
             include_str!("descriptions/describe_entity.md"),
             any_read,
@@ -193,7 +191,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<EntityDescription>(),
         ),
         fixed(
-            "search_records",
+            Tool::SearchRecords,
             "Search records",
             include_str!("descriptions/search_records.md"),
             any_read,
@@ -202,7 +200,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<SearchResult>(),
         ),
         fixed(
-            "count_records",
+            Tool::CountRecords,
             "Count records",
             include_str!("descriptions/count_records.md"),
             any_read,
@@ -211,7 +209,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<CountResult>(),
         ),
         fixed(
-            "get_records",
+            Tool::GetRecords,
             "Get records by id",
             include_str!("descriptions/get_records.md"),
             any_read,
@@ -220,7 +218,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<GetRecordsResult>(),
         ),
         fixed(
-            "search_all",
+            Tool::SearchAll,
             "Search everything",
             include_str!("descriptions/search_all.md"),
             any_read,
@@ -229,7 +227,7 @@ fn build() -> Vec<ToolDef> {
             records_output("The records found, best first, each with its entity."),
         ),
         fixed(
-            "get_timeline",
+            Tool::GetTimeline,
             "Get a record's timeline",
             include_str!("descriptions/get_timeline.md"),
             any_read,
@@ -247,7 +245,7 @@ fn build() -> Vec<ToolDef> {
     const SCHEMA: &[Scope] = &[Scope::SchemaManage];
     let mut rest = vec![
         fixed(
-            "link_records",
+            Tool::LinkRecords,
             "Link records",
             include_str!("descriptions/link_records.md"),
             any_write,
@@ -256,7 +254,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<LinkResult>(),
         ),
         fixed(
-            "unlink_records",
+            Tool::UnlinkRecords,
             "Unlink records",
             include_str!("descriptions/unlink_records.md"),
             any_write,
@@ -265,7 +263,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<LinkResult>(),
         ),
         fixed(
-            "merge_records",
+            Tool::MergeRecords,
             "Merge duplicates",
             include_str!("descriptions/merge_records.md"),
             Access::Any(&[Scope::ContactsDelete, Scope::CompaniesDelete]),
@@ -274,7 +272,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<MergeResult>(),
         ),
         fixed(
-            "delete_records",
+            Tool::DeleteRecords,
             "Delete records",
             include_str!("descriptions/delete_records.md"),
             any_delete,
@@ -283,7 +281,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<DeleteResult>(),
         ),
         fixed(
-            "restore_records",
+            Tool::RestoreRecords,
             "Restore deleted records",
             include_str!("descriptions/restore_records.md"),
             any_delete,
@@ -292,7 +290,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<RestoreResult>(),
         ),
         fixed(
-            "create_custom_field",
+            Tool::CreateCustomField,
             "Create a custom field",
             include_str!("descriptions/create_custom_field.md"),
             Access::All(SCHEMA),
@@ -301,7 +299,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<CustomFieldResult>(),
         ),
         fixed(
-            "update_custom_field",
+            Tool::UpdateCustomField,
             "Update a custom field",
             include_str!("descriptions/update_custom_field.md"),
             Access::All(SCHEMA),
@@ -310,7 +308,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<CustomFieldResult>(),
         ),
         fixed(
-            "delete_custom_field",
+            Tool::DeleteCustomField,
             "Delete a custom field",
             include_str!("descriptions/delete_custom_field.md"),
             Access::All(SCHEMA),
@@ -319,7 +317,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<DeletedCustomField>(),
         ),
         fixed(
-            "create_pipeline",
+            Tool::CreatePipeline,
             "Create a pipeline",
             include_str!("descriptions/create_pipeline.md"),
             Access::All(SCHEMA),
@@ -328,7 +326,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<PipelineInfo>(),
         ),
         fixed(
-            "update_pipeline",
+            Tool::UpdatePipeline,
             "Update a pipeline",
             include_str!("descriptions/update_pipeline.md"),
             Access::All(SCHEMA),
@@ -340,7 +338,7 @@ fn build() -> Vec<ToolDef> {
     const HOOKS: Access = Access::All(&[Scope::WebhooksManage]);
     rest.extend([
         fixed(
-            "create_webhook",
+            Tool::CreateWebhook,
             "Create a webhook",
             include_str!("descriptions/create_webhook.md"),
             HOOKS,
@@ -349,7 +347,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<Webhook>(),
         ),
         fixed(
-            "update_webhook",
+            Tool::UpdateWebhook,
             "Update a webhook",
             include_str!("descriptions/update_webhook.md"),
             HOOKS,
@@ -358,7 +356,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<Webhook>(),
         ),
         fixed(
-            "delete_webhook",
+            Tool::DeleteWebhook,
             "Delete a webhook",
             include_str!("descriptions/delete_webhook.md"),
             HOOKS,
@@ -367,7 +365,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<DeletedWebhook>(),
         ),
         fixed(
-            "list_webhooks",
+            Tool::ListWebhooks,
             "List webhooks",
             include_str!("descriptions/list_webhooks.md"),
             HOOKS,
@@ -376,7 +374,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<WebhookList>(),
         ),
         fixed(
-            "list_webhook_deliveries",
+            Tool::ListWebhookDeliveries,
             "List a webhook's deliveries",
             include_str!("descriptions/list_webhook_deliveries.md"),
             HOOKS,
@@ -385,7 +383,7 @@ fn build() -> Vec<ToolDef> {
             output_of::<WebhookDeliveries>(),
         ),
         fixed(
-            "resend_webhook_delivery",
+            Tool::ResendWebhookDelivery,
             "Resend a webhook delivery",
             include_str!("descriptions/resend_webhook_delivery.md"),
             HOOKS,

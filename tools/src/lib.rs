@@ -5,6 +5,7 @@
 //! This crate knows nothing of storage or transport; the server parses these inputs into
 //! domain types and answers with these outputs.
 
+pub mod call;
 pub mod catalog;
 pub mod entities;
 pub mod inputs;
@@ -13,6 +14,7 @@ pub mod schema;
 pub mod scope;
 pub mod webhooks;
 
-pub use catalog::{Access, Call, ToolDef, Toolset, catalog};
+pub use call::{ArgumentsError, Effect, Tool, ToolCall};
+pub use catalog::{Access, ToolDef, Toolset, catalog};
 pub use entities::{Entity, EntityDef, Field, FieldType, Rule, Storage};
 pub use scope::{Role, Scope, Scopes};

@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Access, Call, ToolDef, records_output};
+use crate::call::Tool;
+use crate::catalog::{Access, ToolDef, records_output};
 use crate::entities::{EntityDef, Field, FieldType};
 
 /// `format`s every JSON Schema validator knows; schemars also writes `uint64` and the like.
@@ -315,7 +316,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             idempotent: false,
             input_schema: input(def, Mode::Create, "1 to 100 new records."),
             output_schema: records_output("In the order given."),
-            call: Call::Create(entity),
+            tool: Tool::Create(entity),
         },
         ToolDef {
             name: def.tools.update,
@@ -331,7 +332,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             idempotent: true,
             input_schema: input(def, Mode::Update, "1 to 100 changes, each naming the record's `id`."),
             output_schema: records_output("As they now are, in the order given."),
-            call: Call::Update(entity),
+            tool: Tool::Update(entity),
         },
     ];
     if let (Some(name), Some(key)) = (def.tools.upsert, def.upsert_key) {
@@ -350,7 +351,7 @@ pub fn write_tools(def: &'static EntityDef) -> Vec<ToolDef> {
             idempotent: true,
             input_schema: input(def, Mode::Upsert, "1 to 100 records, each with its match key."),
             output_schema: crate::catalog::output_of::<crate::inputs::UpsertResult>(),
-            call: Call::Upsert(entity),
+            tool: Tool::Upsert(entity),
         });
     }
     tools

@@ -1,10 +1,11 @@
-//! From a tool name and its arguments to the domain call and back. Every domain error
-//! becomes a message the model can act on; this is the one place that mapping happens.
+//! The tool layer every front-end calls: a tool and its arguments become a typed `ToolCall`
+//! once, run against the domain, and come back as the tool's answer. MCP and REST reach the
+//! domain only through here. Every domain error becomes a message the model can act on;
+//! this is the one place that mapping happens.
 
 use rapport_tools::inputs::*;
-use rapport_tools::{Call, Entity, ToolDef};
+use rapport_tools::{ArgumentsError, ToolCall, ToolDef};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::app::AppState;
@@ -97,36 +98,8 @@ impl From<CrmError> for ToolError {
     }
 }
 
-fn parse<T: DeserializeOwned>(def: &ToolDef, args: Map<String, Value>) -> Result<T, ToolError> {
-    serde_path_to_error::deserialize(Value::Object(args)).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." { String::new() } else { format!(" at `{path}`") };
-        ToolError::arguments(def, format!("{at}: {}", e.inner()))
-    })
-}
-
 fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
     serde_json::to_value(v).map_err(|e| ToolError::of(Failure::Internal, format!("could not encode the result: {e}")))
-}
-
-/// The records list of a write tool: `{"contacts": [...]}` (and an `idempotency_key`,
-/// taken off before this is called).
-fn items(def: &ToolDef, entity: Entity, mut args: Map<String, Value>) -> Result<Vec<Value>, ToolError> {
-    let list = entity.plural();
-    let invalid = |message: String| ToolError::arguments(def, format!(": {message}"));
-    if let Some(other) = args.keys().find(|k| k.as_str() != list) {
-        return Err(invalid(format!("unknown field `{other}`, expected `{list}`")));
-    }
-    match args.remove(list) {
-        Some(Value::Array(items)) => Ok(items),
-        Some(other) => Err(invalid(format!("`{list}` takes a list of objects, got {other}"))),
-        None => Err(invalid(format!("missing field `{list}`"))),
-    }
-}
-
-/// Tools that take an `idempotency_key`.
-fn takes_idempotency_key(def: &ToolDef) -> bool {
-    matches!(def.call, Call::Create(_) | Call::Upsert(_)) || matches!(def.name, "merge_records" | "link_records")
 }
 
 /// A tool call as MCP and the REST API make it: the key's scopes checked, the call run,
@@ -162,7 +135,7 @@ pub async fn call(
     def: &ToolDef,
     mut args: Map<String, Value>,
 ) -> Result<Value, ToolError> {
-    let idem = match (takes_idempotency_key(def), args.remove("idempotency_key")) {
+    let idem = match (def.tool.takes_idempotency_key(), args.remove("idempotency_key")) {
         (true, Some(Value::String(k))) if (1..=200).contains(&k.chars().count()) => Some(k),
         (true, Some(Value::Null)) | (_, None) => None,
         (true, Some(other)) => {
@@ -172,11 +145,12 @@ pub async fn call(
             return Err(ToolError::arguments(def, ": unknown field `idempotency_key`; only creating calls take it"));
         }
     };
+    let hash = crate::crm::cursor::fingerprint(&[def.name, &Value::Object(args.clone()).to_string()]);
+    let parsed = ToolCall::parse(def.tool, args).map_err(|e: ArgumentsError| ToolError::arguments(def, e))?;
     let (Some(idem), Some(key_id)) = (idem, principal.key_id()) else {
-        return run(state, principal, def, args).await;
+        return run(state, principal, def, parsed).await;
     };
     let store = state.store.as_ref();
-    let hash = crate::crm::cursor::fingerprint(&[def.name, &Value::Object(args.clone()).to_string()]);
     let unavailable = |e: crate::store::StoreError| ToolError::from(CrmError::Store(e));
     match store
         .claim_idempotency(principal.org_id(), key_id, &idem, def.name, &hash, time::now_ms())
@@ -198,7 +172,7 @@ pub async fn call(
             ),
         )),
         Claim::Fresh => {
-            let outcome = run(state, principal, def, args).await;
+            let outcome = run(state, principal, def, parsed).await;
             let answer = outcome.as_ref().ok().map(Value::to_string);
             if let Err(e) = store.finish_idempotency(key_id, &idem, answer.as_deref()).await {
                 tracing::warn!(error = %e, "could not record an idempotent call's answer");
@@ -208,36 +182,21 @@ pub async fn call(
     }
 }
 
-async fn run(
-    state: &AppState,
-    principal: &Principal,
-    def: &ToolDef,
-    args: Map<String, Value>,
-) -> Result<Value, ToolError> {
+async fn run(state: &AppState, p: &Principal, def: &ToolDef, call: ToolCall) -> Result<Value, ToolError> {
     let store = state.store.as_ref();
-    let p = principal;
     let domain = |e: CrmError| ToolError::domain(def, e);
-    match def.call {
-        Call::Create(entity) => {
-            return out(Box::pin(records::create(store, p, entity, items(def, entity, args)?))
-                .await
-                .map_err(domain)?);
+    let private = state.settings.webhook_allow_private;
+    match call {
+        ToolCall::Create(entity, items) => {
+            out(Box::pin(records::create(store, p, entity, items)).await.map_err(domain)?)
         }
-        Call::Update(entity) => {
-            return out(Box::pin(records::update(store, p, entity, items(def, entity, args)?))
-                .await
-                .map_err(domain)?);
+        ToolCall::Update(entity, items) => {
+            out(Box::pin(records::update(store, p, entity, items)).await.map_err(domain)?)
         }
-        Call::Upsert(entity) => {
-            return out(Box::pin(records::upsert(store, p, entity, items(def, entity, args)?))
-                .await
-                .map_err(domain)?);
+        ToolCall::Upsert(entity, items) => {
+            out(Box::pin(records::upsert(store, p, entity, items)).await.map_err(domain)?)
         }
-        Call::Fixed => {}
-    }
-    match def.name {
-        "get_workspace" => {
-            let NoArguments {} = parse(def, args)?;
+        ToolCall::GetWorkspace => {
             let counts = Box::pin(workspace::counts(store, p)).await.map_err(domain)?;
             let (key_id, key_name, key_preview, expires_at) = match &p.acting {
                 Acting::Key { id, name, preview, expires_at, .. } => {
@@ -271,74 +230,67 @@ async fn run(
                 counts,
             })
         }
-        "describe_entity" => {
-            let input: DescribeEntityInput = parse(def, args)?;
+        ToolCall::DescribeEntity(input) => {
             out(Box::pin(workspace::describe(store, p, input.entity)).await.map_err(domain)?)
         }
-        "search_records" => {
-            let r = records::search(store, p, parse(def, args)?).await.map_err(domain)?;
+        ToolCall::SearchRecords(input) => {
+            let r = records::search(store, p, input).await.map_err(domain)?;
             let mut v = Map::new();
             v.insert("items".into(), Value::Array(r.items.into_iter().map(Value::Object).collect()));
             v.insert("next_cursor".into(), r.next_cursor.map_or(Value::Null, Value::String));
             Ok(Value::Object(v))
         }
-        "count_records" => out(Box::pin(records::count(store, p, parse(def, args)?)).await.map_err(domain)?),
-        "get_records" => {
+        ToolCall::CountRecords(input) => out(Box::pin(records::count(store, p, input)).await.map_err(domain)?),
+        ToolCall::GetRecords(input) => {
             // Built by moving the records in: `out` would copy every value once more.
-            let r = records::get(store, p, parse(def, args)?).await.map_err(domain)?;
+            let r = records::get(store, p, input).await.map_err(domain)?;
             let mut v = Map::new();
             v.insert("items".into(), Value::Array(r.items.into_iter().map(Value::Object).collect()));
             v.insert("missing".into(), out(r.missing)?);
             Ok(Value::Object(v))
         }
-        "search_all" => out(Box::pin(records::search_all(store, p, parse(def, args)?)).await.map_err(domain)?),
-        "get_timeline" => out(Box::pin(timeline::timeline(store, p, parse(def, args)?)).await.map_err(domain)?),
-        "link_records" => {
-            let input: LinkRecordsInput = parse(def, args)?;
+        ToolCall::SearchAll(input) => out(Box::pin(records::search_all(store, p, input)).await.map_err(domain)?),
+        ToolCall::GetTimeline(input) => out(Box::pin(timeline::timeline(store, p, input)).await.map_err(domain)?),
+        ToolCall::LinkRecords(input) => {
             out(Box::pin(links::set(store, p, &input.links, true)).await.map_err(domain)?)
         }
-        "unlink_records" => {
-            let input: UnlinkRecordsInput = parse(def, args)?;
+        ToolCall::UnlinkRecords(input) => {
             out(Box::pin(links::set(store, p, &input.links, false)).await.map_err(domain)?)
         }
-        "merge_records" => out(Box::pin(merge::merge(store, p, parse(def, args)?)).await.map_err(domain)?),
-        "delete_records" => out(Box::pin(trash::delete(store, p, parse(def, args)?)).await.map_err(domain)?),
-        "restore_records" => {
+        ToolCall::MergeRecords(input) => out(Box::pin(merge::merge(store, p, input)).await.map_err(domain)?),
+        ToolCall::DeleteRecords(input) => out(Box::pin(trash::delete(store, p, input)).await.map_err(domain)?),
+        ToolCall::RestoreRecords(input) => {
             let days = state.settings.trash_days;
-            out(Box::pin(trash::restore(store, p, parse(def, args)?, days)).await.map_err(domain)?)
+            out(Box::pin(trash::restore(store, p, input, days)).await.map_err(domain)?)
         }
-        "create_custom_field" => {
-            out(Box::pin(schema::create_custom_field(store, p, parse(def, args)?)).await.map_err(domain)?)
+        ToolCall::CreateCustomField(input) => {
+            out(Box::pin(schema::create_custom_field(store, p, input)).await.map_err(domain)?)
         }
-        "update_custom_field" => {
-            out(Box::pin(schema::update_custom_field(store, p, parse(def, args)?)).await.map_err(domain)?)
+        ToolCall::UpdateCustomField(input) => {
+            out(Box::pin(schema::update_custom_field(store, p, input)).await.map_err(domain)?)
         }
-        "delete_custom_field" => {
-            out(Box::pin(schema::delete_custom_field(store, p, parse(def, args)?)).await.map_err(domain)?)
+        ToolCall::DeleteCustomField(input) => {
+            out(Box::pin(schema::delete_custom_field(store, p, input)).await.map_err(domain)?)
         }
-        "create_pipeline" => {
-            out(Box::pin(schema::create_pipeline(store, p, parse(def, args)?)).await.map_err(domain)?)
+        ToolCall::CreatePipeline(input) => {
+            out(Box::pin(schema::create_pipeline(store, p, input)).await.map_err(domain)?)
         }
-        "update_pipeline" => {
-            out(Box::pin(schema::update_pipeline(store, p, parse(def, args)?)).await.map_err(domain)?)
+        ToolCall::UpdatePipeline(input) => {
+            out(Box::pin(schema::update_pipeline(store, p, input)).await.map_err(domain)?)
         }
-        "create_webhook" => {
-            let private = state.settings.webhook_allow_private;
-            out(Box::pin(hooks::create(store, p, parse(def, args)?, private)).await.map_err(domain)?)
+        ToolCall::CreateWebhook(input) => {
+            out(Box::pin(hooks::create(store, p, input, private)).await.map_err(domain)?)
         }
-        "update_webhook" => {
-            let private = state.settings.webhook_allow_private;
-            out(Box::pin(hooks::update(store, p, parse(def, args)?, private)).await.map_err(domain)?)
+        ToolCall::UpdateWebhook(input) => {
+            out(Box::pin(hooks::update(store, p, input, private)).await.map_err(domain)?)
         }
-        "delete_webhook" => out(Box::pin(hooks::delete(store, p, parse(def, args)?)).await.map_err(domain)?),
-        "list_webhooks" => {
-            let NoArguments {} = parse(def, args)?;
-            out(Box::pin(hooks::list(store, p)).await.map_err(domain)?)
+        ToolCall::DeleteWebhook(input) => out(Box::pin(hooks::delete(store, p, input)).await.map_err(domain)?),
+        ToolCall::ListWebhooks => out(Box::pin(hooks::list(store, p)).await.map_err(domain)?),
+        ToolCall::ListWebhookDeliveries(input) => {
+            out(Box::pin(hooks::deliveries(store, p, input)).await.map_err(domain)?)
         }
-        "list_webhook_deliveries" => {
-            out(Box::pin(hooks::deliveries(store, p, parse(def, args)?)).await.map_err(domain)?)
+        ToolCall::ResendWebhookDelivery(input) => {
+            out(Box::pin(hooks::resend(store, p, input)).await.map_err(domain)?)
         }
-        "resend_webhook_delivery" => out(Box::pin(hooks::resend(store, p, parse(def, args)?)).await.map_err(domain)?),
-        other => Err(ToolError::of(Failure::Internal, format!("tool {other} is listed but not served; this is a bug"))),
     }
 }

@@ -1,0 +1,289 @@
+//! Tools by type: `Tool` names each tool of the catalog, `ToolCall` is a call of one with
+//! its input parsed. Every front-end (MCP, REST, later the console and the CLI) turns what
+//! it received into a `ToolCall` once; what a call is (reads, writes, deletes, schema or
+//! webhooks, how many records it names) is a method here, not a string comparison in each.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::entities::Entity;
+use crate::inputs::*;
+use crate::webhooks::*;
+
+/// Every tool of the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tool {
+    GetWorkspace,
+    DescribeEntity,
+    SearchRecords,
+    CountRecords,
+    GetRecords,
+    SearchAll,
+    GetTimeline,
+    Create(Entity),
+    Update(Entity),
+    Upsert(Entity),
+    LinkRecords,
+    UnlinkRecords,
+    MergeRecords,
+    DeleteRecords,
+    RestoreRecords,
+    CreateCustomField,
+    UpdateCustomField,
+    DeleteCustomField,
+    CreatePipeline,
+    UpdatePipeline,
+    CreateWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    ListWebhooks,
+    ListWebhookDeliveries,
+    ResendWebhookDelivery,
+}
+
+/// What a call does, as oversight sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only.
+    Read,
+    /// Creates or changes records (links included).
+    Write,
+    /// Moves records to the trash, or folds them into others.
+    Delete,
+    /// Changes custom fields or pipelines.
+    Schema,
+    /// Changes where webhooks go.
+    Webhooks,
+}
+
+impl Tool {
+    /// The tool's name in the catalog.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::GetWorkspace => "get_workspace",
+            Tool::DescribeEntity => "describe_entity",
+            Tool::SearchRecords => "search_records",
+            Tool::CountRecords => "count_records",
+            Tool::GetRecords => "get_records",
+            Tool::SearchAll => "search_all",
+            Tool::GetTimeline => "get_timeline",
+            Tool::Create(e) => e.def().tools.create,
+            Tool::Update(e) => e.def().tools.update,
+            Tool::Upsert(e) => e.def().tools.upsert.unwrap_or("upsert"),
+            Tool::LinkRecords => "link_records",
+            Tool::UnlinkRecords => "unlink_records",
+            Tool::MergeRecords => "merge_records",
+            Tool::DeleteRecords => "delete_records",
+            Tool::RestoreRecords => "restore_records",
+            Tool::CreateCustomField => "create_custom_field",
+            Tool::UpdateCustomField => "update_custom_field",
+            Tool::DeleteCustomField => "delete_custom_field",
+            Tool::CreatePipeline => "create_pipeline",
+            Tool::UpdatePipeline => "update_pipeline",
+            Tool::CreateWebhook => "create_webhook",
+            Tool::UpdateWebhook => "update_webhook",
+            Tool::DeleteWebhook => "delete_webhook",
+            Tool::ListWebhooks => "list_webhooks",
+            Tool::ListWebhookDeliveries => "list_webhook_deliveries",
+            Tool::ResendWebhookDelivery => "resend_webhook_delivery",
+        }
+    }
+
+    /// What the tool does.
+    pub fn effect(self) -> Effect {
+        match self {
+            Tool::GetWorkspace
+            | Tool::DescribeEntity
+            | Tool::SearchRecords
+            | Tool::CountRecords
+            | Tool::GetRecords
+            | Tool::SearchAll
+            | Tool::GetTimeline
+            | Tool::ListWebhooks
+            | Tool::ListWebhookDeliveries => Effect::Read,
+            Tool::Create(_)
+            | Tool::Update(_)
+            | Tool::Upsert(_)
+            | Tool::LinkRecords
+            | Tool::UnlinkRecords
+            | Tool::RestoreRecords => Effect::Write,
+            Tool::MergeRecords | Tool::DeleteRecords | Tool::DeleteCustomField => Effect::Delete,
+            Tool::CreateCustomField | Tool::UpdateCustomField | Tool::CreatePipeline | Tool::UpdatePipeline => {
+                Effect::Schema
+            }
+            Tool::CreateWebhook | Tool::UpdateWebhook | Tool::DeleteWebhook | Tool::ResendWebhookDelivery => {
+                Effect::Webhooks
+            }
+        }
+    }
+
+    /// Whether a call takes an `idempotency_key` (SPEC 5: creating calls, merges, links).
+    pub fn takes_idempotency_key(self) -> bool {
+        matches!(self, Tool::Create(_) | Tool::Upsert(_) | Tool::MergeRecords | Tool::LinkRecords)
+    }
+}
+
+/// A call of a tool, its input parsed into the tool's type. Record writes keep their items
+/// as JSON: the domain parses each against the entity's description, naming the item.
+#[derive(Debug, Clone)]
+pub enum ToolCall {
+    GetWorkspace,
+    DescribeEntity(DescribeEntityInput),
+    SearchRecords(SearchRecordsInput),
+    CountRecords(CountRecordsInput),
+    GetRecords(GetRecordsInput),
+    SearchAll(SearchAllInput),
+    GetTimeline(GetTimelineInput),
+    Create(Entity, Vec<Value>),
+    Update(Entity, Vec<Value>),
+    Upsert(Entity, Vec<Value>),
+    LinkRecords(LinkRecordsInput),
+    UnlinkRecords(UnlinkRecordsInput),
+    MergeRecords(MergeRecordsInput),
+    DeleteRecords(DeleteRecordsInput),
+    RestoreRecords(RestoreRecordsInput),
+    CreateCustomField(CreateCustomFieldInput),
+    UpdateCustomField(UpdateCustomFieldInput),
+    DeleteCustomField(DeleteCustomFieldInput),
+    CreatePipeline(CreatePipelineInput),
+    UpdatePipeline(UpdatePipelineInput),
+    CreateWebhook(CreateWebhookInput),
+    UpdateWebhook(UpdateWebhookInput),
+    DeleteWebhook(WebhookIdInput),
+    ListWebhooks,
+    ListWebhookDeliveries(ListWebhookDeliveriesInput),
+    ResendWebhookDelivery(ResendWebhookDeliveryInput),
+}
+
+/// Arguments that do not fit the tool: where (a path such as `links[0].from`, when known)
+/// and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgumentsError {
+    pub path: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ArgumentsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, " at `{p}`: {}", self.message),
+            None => write!(f, ": {}", self.message),
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(args: Map<String, Value>) -> Result<T, ArgumentsError> {
+    serde_path_to_error::deserialize(Value::Object(args)).map_err(|e| {
+        let path = e.path().to_string();
+        ArgumentsError { path: (path != ".").then_some(path), message: e.inner().to_string() }
+    })
+}
+
+/// The items of a record write: `{"contacts": [...]}` and nothing else.
+fn items(entity: Entity, mut args: Map<String, Value>) -> Result<Vec<Value>, ArgumentsError> {
+    let list = entity.plural();
+    let invalid = |message: String| ArgumentsError { path: None, message };
+    if let Some(other) = args.keys().find(|k| k.as_str() != list) {
+        return Err(invalid(format!("unknown field `{other}`, expected `{list}`")));
+    }
+    match args.remove(list) {
+        Some(Value::Array(items)) => Ok(items),
+        Some(other) => Err(invalid(format!("`{list}` takes a list of objects, got {other}"))),
+        None => Err(invalid(format!("missing field `{list}`"))),
+    }
+}
+
+impl ToolCall {
+    /// Parses `args` as a call of `tool`.
+    pub fn parse(tool: Tool, args: Map<String, Value>) -> Result<ToolCall, ArgumentsError> {
+        Ok(match tool {
+            Tool::GetWorkspace => {
+                let NoArguments {} = parse(args)?;
+                ToolCall::GetWorkspace
+            }
+            Tool::DescribeEntity => ToolCall::DescribeEntity(parse(args)?),
+            Tool::SearchRecords => ToolCall::SearchRecords(parse(args)?),
+            Tool::CountRecords => ToolCall::CountRecords(parse(args)?),
+            Tool::GetRecords => ToolCall::GetRecords(parse(args)?),
+            Tool::SearchAll => ToolCall::SearchAll(parse(args)?),
+            Tool::GetTimeline => ToolCall::GetTimeline(parse(args)?),
+            Tool::Create(e) => ToolCall::Create(e, items(e, args)?),
+            Tool::Update(e) => ToolCall::Update(e, items(e, args)?),
+            Tool::Upsert(e) => ToolCall::Upsert(e, items(e, args)?),
+            Tool::LinkRecords => ToolCall::LinkRecords(parse(args)?),
+            Tool::UnlinkRecords => ToolCall::UnlinkRecords(parse(args)?),
+            Tool::MergeRecords => ToolCall::MergeRecords(parse(args)?),
+            Tool::DeleteRecords => ToolCall::DeleteRecords(parse(args)?),
+            Tool::RestoreRecords => ToolCall::RestoreRecords(parse(args)?),
+            Tool::CreateCustomField => ToolCall::CreateCustomField(parse(args)?),
+            Tool::UpdateCustomField => ToolCall::UpdateCustomField(parse(args)?),
+            Tool::DeleteCustomField => ToolCall::DeleteCustomField(parse(args)?),
+            Tool::CreatePipeline => ToolCall::CreatePipeline(parse(args)?),
+            Tool::UpdatePipeline => ToolCall::UpdatePipeline(parse(args)?),
+            Tool::CreateWebhook => ToolCall::CreateWebhook(parse(args)?),
+            Tool::UpdateWebhook => ToolCall::UpdateWebhook(parse(args)?),
+            Tool::DeleteWebhook => ToolCall::DeleteWebhook(parse(args)?),
+            Tool::ListWebhooks => {
+                let NoArguments {} = parse(args)?;
+                ToolCall::ListWebhooks
+            }
+            Tool::ListWebhookDeliveries => ToolCall::ListWebhookDeliveries(parse(args)?),
+            Tool::ResendWebhookDelivery => ToolCall::ResendWebhookDelivery(parse(args)?),
+        })
+    }
+
+    /// Which tool this is a call of.
+    pub fn tool(&self) -> Tool {
+        match self {
+            ToolCall::GetWorkspace => Tool::GetWorkspace,
+            ToolCall::DescribeEntity(_) => Tool::DescribeEntity,
+            ToolCall::SearchRecords(_) => Tool::SearchRecords,
+            ToolCall::CountRecords(_) => Tool::CountRecords,
+            ToolCall::GetRecords(_) => Tool::GetRecords,
+            ToolCall::SearchAll(_) => Tool::SearchAll,
+            ToolCall::GetTimeline(_) => Tool::GetTimeline,
+            ToolCall::Create(e, _) => Tool::Create(*e),
+            ToolCall::Update(e, _) => Tool::Update(*e),
+            ToolCall::Upsert(e, _) => Tool::Upsert(*e),
+            ToolCall::LinkRecords(_) => Tool::LinkRecords,
+            ToolCall::UnlinkRecords(_) => Tool::UnlinkRecords,
+            ToolCall::MergeRecords(_) => Tool::MergeRecords,
+            ToolCall::DeleteRecords(_) => Tool::DeleteRecords,
+            ToolCall::RestoreRecords(_) => Tool::RestoreRecords,
+            ToolCall::CreateCustomField(_) => Tool::CreateCustomField,
+            ToolCall::UpdateCustomField(_) => Tool::UpdateCustomField,
+            ToolCall::DeleteCustomField(_) => Tool::DeleteCustomField,
+            ToolCall::CreatePipeline(_) => Tool::CreatePipeline,
+            ToolCall::UpdatePipeline(_) => Tool::UpdatePipeline,
+            ToolCall::CreateWebhook(_) => Tool::CreateWebhook,
+            ToolCall::UpdateWebhook(_) => Tool::UpdateWebhook,
+            ToolCall::DeleteWebhook(_) => Tool::DeleteWebhook,
+            ToolCall::ListWebhooks => Tool::ListWebhooks,
+            ToolCall::ListWebhookDeliveries(_) => Tool::ListWebhookDeliveries,
+            ToolCall::ResendWebhookDelivery(_) => Tool::ResendWebhookDelivery,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_entry_is_a_tool_of_its_own_name() {
+        for def in crate::catalog() {
+            assert_eq!(def.tool.name(), def.name);
+        }
+    }
+
+    #[test]
+    fn every_example_parses_as_a_call_of_its_tool() {
+        for def in crate::catalog() {
+            let Value::Object(args) = serde_json::from_str(def.example().trim_matches('`')).unwrap() else {
+                panic!("{}: the example is an object", def.name)
+            };
+            let call = ToolCall::parse(def.tool, args).unwrap_or_else(|e| panic!("{}{e}", def.name));
+            assert_eq!(call.tool(), def.tool);
+        }
+    }
+}
