@@ -169,7 +169,7 @@ impl Server {
     /// Opens the database, migrates it, bootstraps an empty one, and binds the address.
     pub async fn build(args: &ServeArgs, database_url: &str, max_active_keys: u32) -> anyhow::Result<Server> {
         crate::webhooks::deliver::install_crypto();
-        let store = Arc::new(crate::store::Store::connect(database_url).await?);
+        let store = Arc::new(crate::store::Store::connect(database_url, crate::webhooks::announcer()).await?);
         if crate::keys::bootstrap(store.as_ref()).await? {
             tracing::info!("created organization `default` with owner owner@localhost");
         }

@@ -120,7 +120,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 
 /// Opens and migrates the database; an empty one gets its default organization.
 async fn open(cli: &Cli) -> anyhow::Result<Arc<Store>> {
-    let store = Arc::new(Store::connect(&cli.database_url).await.context("cannot open the database")?);
+    let store = Arc::new(
+        Store::connect(&cli.database_url, crate::webhooks::announcer()).await.context("cannot open the database")?,
+    );
     keys::bootstrap(store.as_ref()).await?;
     Ok(store)
 }

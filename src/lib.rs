@@ -7,6 +7,7 @@ pub mod crm;
 pub mod http;
 pub mod keys;
 pub mod mcp;
+pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use sha2::{Digest, Sha256};
+pub use crate::secrets::KeyDigest;
 
 pub const PREFIX: &str = "rpk_";
 const RANDOM_LEN: usize = 58;
@@ -88,32 +88,6 @@ impl fmt::Debug for PlainKey {
 impl fmt::Display for PlainKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}…", self.preview())
-    }
-}
-
-/// Hex SHA-256 of a whole key: what the database stores. `Debug` prints nothing of it.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct KeyDigest(String);
-
-impl KeyDigest {
-    pub fn of(key: &str) -> Self {
-        let hash = Sha256::digest(key.as_bytes());
-        let mut hex = String::with_capacity(64);
-        for b in hash {
-            hex.push_str(&format!("{b:02x}"));
-        }
-        KeyDigest(hex)
-    }
-
-    /// For the store layer only.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for KeyDigest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyDigest(…)")
     }
 }
 

@@ -431,17 +431,16 @@ impl Db {
 
     /// A write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock at once, so
     /// whatever the transaction reads stays true until it commits.
-    pub async fn begin(&self) -> StoreResult<Tx> {
-        Ok(match self {
-            Db::Sqlite { write, fast, .. } => {
-                Tx { inner: TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?, fast.clone()), notify: false }
-            }
+    pub async fn begin(&self, announcer: &Arc<dyn super::Announcer>) -> StoreResult<Tx> {
+        let inner = match self {
+            Db::Sqlite { write, fast, .. } => TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?, fast.clone()),
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
                 let tx = watch.observe(pool.begin().await)?;
-                Tx { inner: TxInner::Postgres(tx, watch.clone()), notify: false }
+                TxInner::Postgres(tx, watch.clone())
             }
-        })
+        };
+        Ok(Tx { inner, notify: false, announcer: announcer.clone() })
     }
 
     pub async fn ping(&self) -> StoreResult<()> {
@@ -467,6 +466,8 @@ pub struct Tx {
     inner: TxInner,
     /// A key, user or organization changed: this process's cache is dropped at commit.
     notify: bool,
+    /// What changes written here announce to webhooks.
+    pub(super) announcer: Arc<dyn super::Announcer>,
 }
 
 enum TxInner {

@@ -5,7 +5,7 @@ use rapport_tools::{Role, Scope, Scopes};
 use super::db::{DbRow, Tx};
 use super::users::{parse_role, user_at};
 use super::*;
-use crate::auth::key::KeyDigest;
+use crate::secrets::KeyDigest;
 
 const KEY_COLS: &str = "k.id, k.org_id, k.user_id, k.name, k.preview, k.role, k.scopes, k.status, k.created_at, \
      k.expires_at, k.allowed_cidrs, k.last_used_at, k.last_used_ip, k.revoked_at, k.rotated_from";

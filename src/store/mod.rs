@@ -88,12 +88,29 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The database, with every read and the way into write transactions.
 pub struct Store {
     db: Db,
+    announcer: std::sync::Arc<dyn Announcer>,
+}
+
+/// What the webhook outbox needs to know of events, given by the layer that owns them
+/// (SPEC 10): the store queues deliveries in the transaction of each change, and imports
+/// nothing above itself to do so.
+pub trait Announcer: Send + Sync {
+    /// The event types a change announces, in the order they are sent; none when it
+    /// announces nothing (a change that is not of a record).
+    fn types(&self, change: &Change) -> Vec<String>;
+    /// Whether an endpoint's event patterns take `event_type`.
+    fn subscribed(&self, patterns: &[String], event_type: &str) -> bool;
+    /// The record as deliveries show it (`None`: it is gone), made once per change.
+    fn record(&self, record: Option<Record>) -> serde_json::Value;
+    /// One event's body.
+    fn body(&self, change: &Change, event_type: &str, record: &serde_json::Value) -> String;
 }
 
 impl Store {
-    /// Opens (creating a SQLite file if needed) and migrates the database `url` names.
-    pub async fn connect(url: &str) -> anyhow::Result<Store> {
-        let store = Store { db: Db::connect(url).await? };
+    /// Opens (creating a SQLite file if needed) and migrates the database `url` names;
+    /// `announcer` says what its changes announce to webhooks.
+    pub async fn connect(url: &str, announcer: std::sync::Arc<dyn Announcer>) -> anyhow::Result<Store> {
+        let store = Store { db: Db::connect(url).await?, announcer };
         store.ensure_indexes().await?;
         Ok(store)
     }
@@ -140,7 +157,7 @@ impl Store {
 
     /// A write transaction; it rolls back unless committed.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        self.db.begin().await
+        self.db.begin(&self.announcer).await
     }
 }
 

@@ -96,7 +96,7 @@ pub enum KeyChange {
     },
     /// A new secret; the old one keeps working until `grace_until` (if any).
     Rotate {
-        digest: crate::auth::key::KeyDigest,
+        digest: crate::secrets::KeyDigest,
         preview: String,
         grace_until: Option<Millis>,
     },

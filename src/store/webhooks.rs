@@ -7,9 +7,8 @@
 
 use super::db::{DbRow, Tx};
 use super::*;
+use crate::secrets::WebhookSecret as Secret;
 use crate::time::Millis;
-use crate::webhooks::sign::Secret;
-use crate::webhooks::{events, payload};
 use rapport_tools::Scopes;
 
 /// An endpoint as stored, secrets included: only `webhooks::` reads those.
@@ -191,7 +190,8 @@ impl Tx {
     /// Queues a delivery of each change for every enabled endpoint of its organization
     /// subscribed to the change's events. One read when nothing is subscribed.
     pub(super) async fn queue_webhooks(&mut self, changes: &[Change]) -> StoreResult<()> {
-        let Some(first) = changes.iter().find(|c| events::announced(c)) else { return Ok(()) };
+        let announcer = self.announcer.clone();
+        let Some(first) = changes.iter().find(|c| !announcer.types(c).is_empty()) else { return Ok(()) };
         // On PostgreSQL the endpoints are held (FOR KEY SHARE) until this write commits, so
         // one deleted meanwhile waits instead of failing the write on a foreign key.
         let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE OF e" } else { "" };
@@ -220,10 +220,10 @@ impl Tx {
         for c in changes.iter().filter(|c| c.org_id == first.org_id) {
             let mut record = None;
             let Some(entity) = rapport_tools::Entity::parse(&c.entity) else { continue };
-            for ty in events::types(c) {
+            for ty in announcer.types(c) {
                 let to: Vec<&Endpoint> = endpoints
                     .iter()
-                    .filter(|(e, powers)| powers.contains(&entity.def().read) && events::subscribed(&e.events, &ty))
+                    .filter(|(e, powers)| powers.contains(&entity.def().read) && announcer.subscribed(&e.events, &ty))
                     .map(|(e, _)| e)
                     .collect();
                 if to.is_empty() {
@@ -231,9 +231,9 @@ impl Tx {
                 }
                 if record.is_none() {
                     // Read once per change, inside this transaction: the record as it leaves it.
-                    record = Some(payload::record(self.record_any(&c.org_id, entity, &c.record_id).await?));
+                    record = Some(announcer.record(self.record_any(&c.org_id, entity, &c.record_id).await?));
                 }
-                let body = payload::body(c, &ty, record.as_ref().expect("read above"));
+                let body = announcer.body(c, &ty, record.as_ref().expect("read above"));
                 for e in to {
                     rows.push(delivery_values(&NewDelivery { endpoint: e, change: c, event_type: &ty, body: &body }));
                 }

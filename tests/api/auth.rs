@@ -225,7 +225,7 @@ async fn a_key_disabled_by_another_process_is_refused_within_a_second() {
     // Used once, so the server has it cached.
     assert_eq!(app.tool_names(&key, "").await.len(), crate::helpers::tools_for(Role::Member).len());
     // Another process on the same database (as the CLI is) disables it...
-    let other = rapport::store::Store::connect(&app.db_url).await.unwrap();
+    let other = rapport::store::Store::connect(&app.db_url, rapport::webhooks::announcer()).await.unwrap();
     rapport::keys::disable(&other, &app.cli(), &id).await.unwrap();
     // ...and it is refused within a second (on SQLite, on the very next request).
     let send = || {

@@ -35,7 +35,7 @@ async fn a_killed_listener_cannot_keep_a_stale_key_for_more_than_a_second() {
 
     // Kill this server's listener connection, and change the key from another process at
     // once: the NOTIFY may well reach nobody.
-    let other = rapport::store::Store::connect(&app.db_url).await.unwrap();
+    let other = rapport::store::Store::connect(&app.db_url, rapport::webhooks::announcer()).await.unwrap();
     let schema = app.db_url.rsplit("search_path]=").next().unwrap().to_owned();
     let killed = kill_listeners(&app.db_url, &schema).await;
     assert!(killed >= 1, "the server listens for key changes");
