@@ -8,9 +8,9 @@ use rapport_tools::{ArgumentsError, ToolCall, ToolDef};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::crm::{Acting, CrmError, MAX_BATCH, MAX_PAGE, links, merge, records, schema, timeline, trash, workspace};
+use crate::state::AppState;
 use crate::store::Claim;
 use crate::time;
 use crate::webhooks::endpoints as hooks;

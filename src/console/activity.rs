@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::keys::Choice;
 use super::session::Session;
 use super::{Chrome, PageError, PageResult, ago, entity_of, render, urlencode, when};
-use crate::app::AppState;
 use crate::crm::cursor;
+use crate::state::AppState;
 use crate::store::{AuditFilter, ChangeFilter};
 
 const PAGE_SIZE: u32 = 50;

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use super::session::{Posted, Session};
 use super::{Chrome, Flash, PageError, PageResult, ago, back, cleared, outcome, render, take_flash, when};
-use crate::app::AppState;
 use crate::keys::connect::{ConnectRequest, Connection, KeySource};
 use crate::keys::{self, CreatedKey, KeyError, KeyView, NewKeyRequest, RECENT_USE_MS};
+use crate::state::AppState;
 use crate::store::{KeyRecord, KeyStatus};
 use crate::time;
 

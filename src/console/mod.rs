@@ -18,8 +18,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use rapport_tools::{Entity, Scope};
 
-use crate::app::AppState;
 use crate::keys::KeyError;
+use crate::state::AppState;
 use crate::time::{self, Millis};
 use session::Session;
 

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::keys::Choice;
 use super::session::{Posted, Session};
 use super::{Chrome, Flash, PageError, PageResult, cleared, outcome, render, take_flash, when};
-use crate::app::AppState;
 use crate::keys::{KeyError, access, users};
+use crate::state::AppState;
 use crate::store::User;
 
 const PAGE: &str = "/settings/users";

@@ -15,8 +15,8 @@ use serde_json::{Map, Value};
 use super::activity::FieldChange;
 use super::session::Session;
 use super::{Chrome, PageError, PageResult, ago, entity_of, render, urlencode, when};
-use crate::app::AppState;
 use crate::crm::{records, timeline};
+use crate::state::AppState;
 
 pub struct Tab {
     pub href: String,

@@ -13,10 +13,10 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::{Chrome, Flash, PageError, PageResult, render};
-use crate::app::AppState;
 use crate::auth::session::{self as auth_session, IDLE_TIMEOUT_MS, LoginError, Password, Secret, TOUCH_EVERY_MS};
 use crate::crm::Principal;
 use crate::keys::access;
+use crate::state::AppState;
 use crate::store::{LinkPurpose, Org, User};
 use crate::time;
 

@@ -17,8 +17,8 @@ use serde::Deserialize;
 
 use super::session::{Posted, Session};
 use super::{Chrome, Flash, PageError, PageResult, ago, back, cleared, entity_of, render, take_flash, urlencode, when};
-use crate::app::AppState;
 use crate::crm::CrmError;
+use crate::state::AppState;
 use crate::time::{self, Millis};
 use crate::webhooks::endpoints;
 

@@ -16,9 +16,9 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::rest::ApiQuery;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::keys::{self, KeyError, NewKeyRequest, users};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::auth::{self, AuthError, Presented};
+use crate::state::AppState;
 use crate::time;
 
 /// The largest MCP request body accepted.

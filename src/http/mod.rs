@@ -19,8 +19,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::mcp::RapportMcp;
+use crate::state::AppState;
 use error::ApiError;
 
 pub fn router(state: AppState, shutdown: CancellationToken) -> Router {

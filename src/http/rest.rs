@@ -19,9 +19,9 @@ use serde_json::{Map, Value, json};
 
 use super::admin::ApiJson;
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::service::{self as dispatch, Failure, ToolError};
+use crate::state::AppState;
 use crate::store::ChangeFilter;
 
 type Caller = Extension<Arc<Principal>>;

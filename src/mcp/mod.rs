@@ -16,8 +16,8 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
-use crate::app::AppState;
 use crate::auth::Principal;
+use crate::state::AppState;
 
 /// The protocol revisions Rapport speaks (SPEC section 5).
 pub static PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
@@ -27,7 +27,10 @@ pub static PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2026_07_28,
 ];
 
-/// Tool definitions as rmcp sends them, built once at start-up.
+/// Tool definitions as rmcp sends them, built once.
+static TOOLS: std::sync::LazyLock<ToolIndex> = std::sync::LazyLock::new(ToolIndex::build);
+
+/// Tool definitions as rmcp sends them.
 pub struct ToolIndex {
     tools: Vec<(&'static ToolDef, Tool)>,
 }
@@ -131,7 +134,7 @@ impl ServerHandler for RapportMcp {
     ) -> Result<ListToolsResult, McpError> {
         let principal = principal(&context)?;
         let sets = toolsets(&context);
-        let tools = self.state.tools.visible(&principal, sets.as_deref());
+        let tools = TOOLS.visible(&principal, sets.as_deref());
         // Each key sees its own list; clients of 2026-07-28 must not share it.
         Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
     }

@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::guard;
 use super::sign;
-use crate::app::AppState;
+use crate::metrics::Metrics;
+use crate::store::Store;
 use crate::store::{Actor, Attempt, AuditEntry, DueDelivery, Outcome, Target};
 use crate::time::{self, Millis};
 
@@ -79,8 +80,22 @@ pub fn client(allow_private: bool) -> reqwest::Client {
 /// batches, one transaction for all that finished meanwhile (on SQLite one fsync, not one per
 /// delivery). At `stop` it claims no more and waits for the requests in flight (each ends
 /// within the 10 s timeout) to record them, so a restart sends nothing twice.
-pub async fn run(state: AppState, stop: CancellationToken) {
-    let http = client(state.settings.webhook_allow_private);
+/// What the sender needs, and no more.
+pub struct Sender {
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    /// `RAPPORT_WEBHOOK_ALLOW_PRIVATE`.
+    pub allow_private: bool,
+}
+
+impl Sender {
+    pub async fn run(self, stop: CancellationToken) {
+        run(&self, stop).await
+    }
+}
+
+async fn run(state: &Sender, stop: CancellationToken) {
+    let http = client(state.allow_private);
     let mut flying = tokio::task::JoinSet::new();
     let mut per_endpoint: HashMap<String, usize> = HashMap::new();
     let mut done: Vec<(DueDelivery, Outcome)> = Vec::new();
@@ -95,7 +110,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 }
             }
             per_endpoint.retain(|_, n| *n > 0);
-            record(&state, std::mem::take(&mut done)).await;
+            record(state, std::mem::take(&mut done)).await;
         }
         let room = IN_FLIGHT - flying.len();
         let now = time::now_ms();
@@ -147,7 +162,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
             continue;
         }
         for d in due {
-            let (http, allow_private) = (http.clone(), state.settings.webhook_allow_private);
+            let (http, allow_private) = (http.clone(), state.allow_private);
             flying.spawn(async move {
                 let outcome = send(&http, &d, allow_private).await;
                 (d, outcome)
@@ -163,7 +178,7 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         }
     });
     let _ = drained.await;
-    record(&state, done).await;
+    record(state, done).await;
 }
 
 /// Sends one delivery and says what follows: delivered, failed, or pending again later.
@@ -191,7 +206,7 @@ async fn send(http: &reqwest::Client, d: &DueDelivery, allow_private: bool) -> O
 
 /// Records finished attempts, counts them, and turns off the endpoints that answered 410 or
 /// have failed for 5 days, with the audit entry that says why.
-async fn record(state: &AppState, done: Vec<(DueDelivery, Outcome)>) {
+async fn record(state: &Sender, done: Vec<(DueDelivery, Outcome)>) {
     let store = state.store.as_ref();
     let since = match store.finish_attempts(&done).await {
         Ok(s) => s,

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub struct TestApp {
     pub base: String,
     pub store: Arc<Store>,
-    pub state: rapport::app::AppState,
+    pub state: rapport::state::AppState,
     pub db_url: String,
     /// An owner key of the `default` organization.
     pub key: String,
