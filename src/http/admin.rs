@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -12,10 +12,9 @@ use axum::{Extension, Json, Router};
 use rapport_tools::Scope;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use super::rest::ApiQuery;
+use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::keys::{self, KeyError, NewKeyRequest, users};
 use crate::state::AppState;
@@ -56,29 +55,6 @@ impl From<KeyError> for ApiError {
             e.to_string()
         };
         ApiError::new(status, code, message)
-    }
-}
-
-/// JSON bodies whose rejections (bad JSON, wrong types, unknown fields) answer in the API's
-/// own error shape.
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => {
-                let code = match rejection.status() {
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-                    StatusCode::BAD_REQUEST => "bad_request",
-                    _ => "invalid_request",
-                };
-                Err(ApiError::new(rejection.status(), code, rejection.body_text()))
-            }
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod docs;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod middleware;
 pub mod openapi;

@@ -6,19 +6,17 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use rapport_tools::{Entity, Scope, Tool, ToolDef};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use super::admin::ApiJson;
 use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::service::{self as dispatch, Failure, ToolError};
 use crate::state::AppState;
@@ -37,20 +35,6 @@ impl From<ToolError> for ApiError {
             Failure::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError::new(status, code, e.message)
-    }
-}
-
-/// Query strings whose rejections answer in the API's error shape.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(ApiQuery(v)),
-            Err(r) => Err(ApiError::bad_request(r.body_text())),
-        }
     }
 }
 
