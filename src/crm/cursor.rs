@@ -101,3 +101,38 @@ fn sort_value(r: &Record, s: &SortExpr) -> Value {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_cursors_round_trip_and_refuse_forgeries() {
+        let c = encode_at_id(1_700_000_000_123, "0190-abc");
+        assert_eq!(decode_at_id(&c), Some((1_700_000_000_123, "0190-abc".to_owned())));
+        for forged in ["", "not base64!", "bm90IGEgY3Vyc29y"] {
+            assert_eq!(decode_at_id(forged), None, "{forged}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_tell_searches_apart() {
+        assert_eq!(fingerprint(&["contact", "ada"]), fingerprint(&["contact", "ada"]));
+        assert_ne!(fingerprint(&["contact", "ada"]), fingerprint(&["contact", "bob"]));
+        // Parts are separated: ("ab", "c") is not ("a", "bc").
+        assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
+    }
+
+    #[test]
+    fn a_page_cursor_belongs_to_its_search() {
+        let schema = super::super::filter::Schema { entity: rapport_tools::Entity::Contact, custom: &[], now: 0 };
+        let sort = schema.parse_sort(&[]).unwrap();
+        let last = Record::new(rapport_tools::Entity::Contact, crate::store::RecordId::from("r1"), 5);
+        let c = encode(&sort, &last, fingerprint(&["one search"]));
+        let (values, id) = decode(&c, &sort, &fingerprint(&["one search"])).unwrap();
+        assert_eq!((values.len(), id.as_str()), (sort.len(), "r1"));
+        let other = decode(&c, &sort, &fingerprint(&["another search"])).unwrap_err().to_string();
+        assert!(other.contains("another") || other.contains("belongs to a search"), "{other}");
+        assert!(decode("garbage", &sort, "x").is_err());
+    }
+}

@@ -409,3 +409,57 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 }
 
 pub use crate::store::query::like_escape;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema() -> Schema<'static> {
+        Schema { entity: Entity::Contact, custom: &[], now: 1_700_000_000_000 }
+    }
+
+    fn refused(filters: Value) -> String {
+        let list = filters.as_array().unwrap().clone();
+        match schema().parse_filters(&list) {
+            Ok(_) => panic!("{filters} was taken"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn conditions_of_every_shape_parse() {
+        let ok = json!([
+            { "field": "email", "op": "eq", "value": "ada@example.com" },
+            { "field": "last_name", "op": "starts_with", "value": "Lo" },
+            { "field": "created_at", "op": "in_last_days", "value": 30 },
+            { "field": "tags", "op": "has_any", "value": ["vip"] },
+            { "any": [{ "field": "title", "op": "is_null" }, { "field": "title", "op": "contains", "value": "CTO" }] },
+        ]);
+        assert_eq!(schema().parse_filters(ok.as_array().unwrap()).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn unknown_fields_and_unfit_operators_are_refused_with_what_is_valid() {
+        let e = refused(json!([{ "field": "shoe_size", "op": "eq", "value": 42 }]));
+        assert!(e.contains("unknown field `shoe_size`") && e.contains("email"), "{e}");
+        assert!(refused(json!([{ "field": "email", "op": "gt", "value": 1 }])).contains("email"));
+        assert!(refused(json!([{ "field": "custom.nope", "op": "eq", "value": 1 }])).contains("custom.nope"));
+        assert!(refused(json!([{ "field": "email", "op": "between", "value": ["a"] }])).contains("between"));
+    }
+
+    #[test]
+    fn filters_are_bounded_in_depth_and_size() {
+        let mut deep = json!({ "field": "email", "op": "is_null" });
+        for _ in 0..=MAX_DEPTH {
+            deep = json!({ "any": [deep] });
+        }
+        assert!(schema().parse_filters(&[deep]).is_err(), "nesting past {MAX_DEPTH} is refused");
+        let many: Vec<Value> = (0..=MAX_CONDITIONS).map(|_| json!({ "field": "email", "op": "is_null" })).collect();
+        assert!(schema().parse_filters(&many).is_err(), "more than {MAX_CONDITIONS} conditions are refused");
+        let long: Vec<String> = (0..=MAX_LIST).map(|i| format!("{i}@example.com")).collect();
+        let big_in = json!([{ "field": "email", "op": "in", "value": long }]);
+        assert!(schema().parse_filters(big_in.as_array().unwrap()).is_err());
+    }
+}

@@ -354,3 +354,52 @@ fn custom_value(path: &str, def: &CustomFieldDef, v: Value) -> Result<Value, Crm
         CustomType::Text | CustomType::Phone => Value::String(text(&v)?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT: At = At { list: "contacts", index: 0 };
+
+    #[test]
+    fn emails_are_lowercased_and_checked() {
+        assert_eq!(email(&AT, Some(" Ada@Example.COM ".into())).unwrap().as_deref(), Some("ada@example.com"));
+        for bad in
+            ["ada", "ada@", "@example.com", "ada@example", "a b@example.com", "ada@@example.com", "ada@.example.com"]
+        {
+            let e = email(&AT, Some(bad.into())).unwrap_err().to_string();
+            assert!(e.contains("contacts[0].email"), "{bad}: {e}");
+        }
+        assert_eq!(email(&AT, Some(String::new())).unwrap(), None, "empty clears");
+    }
+
+    #[test]
+    fn domains_are_hosts() {
+        let d = |s: &str| domain(&AT, Some(s.into()));
+        assert_eq!(d("https://www.Acme.example/about?x=1").unwrap().as_deref(), Some("www.acme.example"));
+        assert_eq!(d("acme.example").unwrap().as_deref(), Some("acme.example"));
+        for bad in ["localhost", "-acme.example", "acme..example", "ac me.example"] {
+            assert!(d(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn links_are_http_https_or_mailto() {
+        let l = |s: &str| link("site", s);
+        assert_eq!(l("example.com/x").unwrap(), "https://example.com/x");
+        assert_eq!(l("example.com:8443/x").unwrap(), "https://example.com:8443/x");
+        assert_eq!(l("mailto:a@example.com").unwrap(), "mailto:a@example.com");
+        for bad in
+            ["javascript:alert(1)", "JAVASCRIPT:x", "data:text/html,x", "file:///etc/passwd", "https://", "mailto:"]
+        {
+            assert!(l(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_refuses_nul_and_length() {
+        assert!(text(&AT, "title", Some("a\0b".into())).is_err());
+        assert!(text(&AT, "title", Some("x".repeat(MAX_TEXT + 1))).is_err());
+        assert_eq!(text(&AT, "title", Some(String::new())).unwrap(), None);
+    }
+}
