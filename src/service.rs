@@ -4,14 +4,14 @@
 //! this is the one place that mapping happens.
 
 use rapport_tools::inputs::*;
-use rapport_tools::{ArgumentsError, ToolCall, ToolDef};
+use rapport_tools::{ArgumentsError, Effect, ToolCall, ToolDef};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Principal;
 use crate::crm::{Acting, CrmError, MAX_BATCH, MAX_PAGE, links, merge, records, schema, timeline, trash, workspace};
 use crate::state::AppState;
-use crate::store::Claim;
+use crate::store::{Claim, Via};
 use crate::time;
 use crate::webhooks::endpoints as hooks;
 
@@ -110,6 +110,16 @@ pub async fn invoke(
     def: &ToolDef,
     args: Map<String, Value>,
 ) -> Result<Value, ToolError> {
+    // The tool that ran is written beside every change and audit entry it makes; a read
+    // writes none, and keeps the principal as it is.
+    let named;
+    let principal = if def.tool.effect() == Effect::Read {
+        principal
+    } else {
+        named =
+            Principal { via: Via { tool: Some(def.name.to_owned()), ..principal.via.clone() }, ..principal.clone() };
+        &named
+    };
     let outcome = if def.access.allows(&principal.scopes) {
         call(state, principal, def, args).await
     } else {
@@ -119,7 +129,8 @@ pub async fn invoke(
     if let Err(e) = &outcome
         && e.denied()
     {
-        let entry = principal.refusal(serde_json::json!({ "reason": "insufficient_scope", "tool": def.name }));
+        let mut entry = principal.refusal(serde_json::json!({ "reason": "insufficient_scope", "tool": def.name }));
+        entry.via.tool = Some(def.name.to_owned());
         if let Err(e) = state.store.insert_audit(&entry).await {
             tracing::warn!(error = %e, "could not audit a refused tool call");
         }

@@ -152,6 +152,8 @@ pub async fn authenticate(
         },
         scopes,
         ip: Some(ip.to_string()),
+        // The front-end says how the request came.
+        via: crate::store::Via::default(),
     })
 }
 

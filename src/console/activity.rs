@@ -37,6 +37,17 @@ pub struct ChangeRow {
     pub href: Option<String>,
     pub fields: Vec<FieldChange>,
     pub more: usize,
+    /// How it came: the tool and the client, in words.
+    pub via: String,
+    /// When this entry starts a run (the changes one call made, more than one), its head.
+    pub run: Option<RunHead>,
+}
+
+/// The head of a run: the changes of one call, shown together.
+pub struct RunHead {
+    pub count: usize,
+    /// The run's changes alone.
+    pub href: String,
 }
 
 /// A value as one short line.
@@ -58,6 +69,13 @@ pub struct ActivityQuery {
     #[serde(default)]
     entity: Option<String>,
     #[serde(default)]
+    client: Option<String>,
+    #[serde(default)]
+    tool: Option<String>,
+    /// One call's changes (its request id).
+    #[serde(default)]
+    call: Option<String>,
+    #[serde(default)]
     cursor: Option<String>,
 }
 
@@ -69,6 +87,10 @@ struct ActivityPage {
     keys: Vec<Choice>,
     users: Vec<Choice>,
     entities: Vec<Choice>,
+    clients: Vec<Choice>,
+    tools: Vec<Choice>,
+    /// The call the page is narrowed to, when it is.
+    call: Option<String>,
     filtered: bool,
     next: Option<String>,
 }
@@ -202,8 +224,11 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
         key_id: keys.id_of(q.key),
         user_id: users.id_of(q.user),
         entity: nonempty(q.entity),
-        record_id: None,
+        client: nonempty(q.client),
+        tool: nonempty(q.tool),
+        request_id: nonempty(q.call),
         visible: Some(p.visible_changes()),
+        ..Default::default()
     };
     if let Some(e) = &filter.entity
         && !entity_of(e).is_some_and(|e| readable.contains(&e))
@@ -217,15 +242,36 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
     let next = if more {
         let (key, user) =
             (filter.key_id.as_deref().map(|k| keys.value(k)), filter.user_id.as_deref().map(|u| users.value(u)));
-        let f = [("key", &key), ("user", &user), ("entity", &filter.entity)];
+        let f = [
+            ("key", &key),
+            ("user", &user),
+            ("entity", &filter.entity),
+            ("client", &filter.client),
+            ("tool", &filter.tool),
+            ("call", &filter.request_id),
+        ];
         next_link("/activity", &f, changes.last().map(|c| (c.at, c.id.as_str())))
     } else {
         None
     };
     let names = record_names(&state, p, &changes).await?;
+    // Consecutive entries of one call form a run: its head counts them and narrows to them.
+    let run_of = |i: usize| changes[i].via.request_id.clone();
+    let mut runs: Vec<Option<RunHead>> = Vec::with_capacity(changes.len());
+    for i in 0..changes.len() {
+        let starts = i == 0 || run_of(i - 1) != run_of(i);
+        let count = (i..changes.len()).take_while(|j| run_of(*j) == run_of(i)).count();
+        runs.push(match run_of(i) {
+            Some(r) if starts && count > 1 && filter.request_id.is_none() => {
+                Some(RunHead { count, href: format!("/activity?call={}", urlencode(&r)) })
+            }
+            _ => None,
+        });
+    }
     let rows = changes
         .into_iter()
-        .map(|c| {
+        .zip(runs)
+        .map(|(c, run)| {
             let record_entity = entity_of(&c.entity);
             let live = c.action != "purged";
             let fields: Vec<FieldChange> = c
@@ -250,19 +296,46 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
                 record_id: c.record_id,
                 more: c.changes.len().saturating_sub(fields.len()),
                 fields,
+                via: via_words(&c.via),
+                run,
             }
         })
         .collect();
+    let clients = state.store.change_values(&p.org.id, "client_name").await?;
+    let tools = state.store.change_values(&p.org.id, "tool").await?;
     let page = ActivityPage {
         c: Chrome::new(&s, "Activity", "/activity", None),
         rows,
         keys: keys.choices(&filter.key_id),
         users: users.choices(&filter.user_id),
         entities: choices(readable.iter().map(|e| (e.as_str().to_owned(), e.def().plural.to_owned())), &filter.entity),
-        filtered: filter.key_id.is_some() || filter.user_id.is_some() || filter.entity.is_some(),
+        clients: choices(clients.into_iter().map(|c| (c.clone(), c)), &filter.client),
+        tools: choices(tools.into_iter().map(|t| (t.clone(), t.replace('_', " "))), &filter.tool),
+        filtered: filter.key_id.is_some()
+            || filter.user_id.is_some()
+            || filter.entity.is_some()
+            || filter.client.is_some()
+            || filter.tool.is_some()
+            || filter.request_id.is_some(),
+        call: filter.request_id.clone(),
         next,
     };
     Ok(render(&page))
+}
+
+/// How a change came, in words: `create contacts from claude-code 2.1`.
+fn via_words(v: &crate::store::Via) -> String {
+    let tool = v.tool.as_deref().map(|t| t.replace('_', " "));
+    let client = v.client.as_ref().map(|c| match &c.version {
+        Some(ver) => format!("{} {ver}", c.name),
+        None => c.name.clone(),
+    });
+    match (tool, client) {
+        (Some(t), Some(c)) => format!("{t}, from {c}"),
+        (Some(t), None) => t,
+        (None, Some(c)) => format!("from {c}"),
+        (None, None) => String::new(),
+    }
 }
 
 pub struct AuditRow {

@@ -22,6 +22,7 @@ pub fn entry(
         entity: entity.to_owned(),
         record_id: record_id.to_owned(),
         actor: p.change_actor(),
+        via: p.via.clone(),
         changes,
     }
 }

@@ -6,7 +6,7 @@
 use rapport_tools::{Scope, Scopes};
 
 use super::CrmError;
-use crate::store::{Actor, AuditEntry, ChangeActor, Org, OrgId, Store, Target, User};
+use crate::store::{Actor, AuditEntry, ChangeActor, ClientInfo, Org, OrgId, Store, Target, User, Via};
 use crate::time::Millis;
 
 /// Who acts, and how they proved it.
@@ -29,22 +29,35 @@ pub struct Principal {
     /// What it may do now: a key's scopes within its owner's role, a person's role, or all.
     pub scopes: Scopes,
     pub ip: Option<String>,
+    /// How the call came (SPEC 12): written beside the actor in every change and audit entry.
+    pub via: Via,
+}
+
+/// The client name of the command line, in `via`.
+pub const CLI_CLIENT: &str = "rapport-cli";
+/// The client name of the web console, in `via`.
+pub const CONSOLE_CLIENT: &str = "console";
+
+fn named(name: &str) -> Option<ClientInfo> {
+    Some(ClientInfo { name: name.to_owned(), version: Some(env!("CARGO_PKG_VERSION").to_owned()) })
 }
 
 impl Principal {
     /// The command line, in `org`, with every scope.
     pub fn cli(org: Org) -> Self {
-        Principal { org, acting: Acting::Cli, scopes: Scopes::all(), ip: None }
+        let via = Via::call(named(CLI_CLIENT), "cli");
+        Principal { org, acting: Acting::Cli, scopes: Scopes::all(), ip: None, via }
     }
 
     /// The server itself, in `org`.
     pub fn system(org: Org) -> Self {
-        Principal { org, acting: Acting::System, scopes: Scopes::all(), ip: None }
+        Principal { org, acting: Acting::System, scopes: Scopes::all(), ip: None, via: Via::call(None, "server") }
     }
 
-    /// A person in the console: their role's scopes.
+    /// A person in the console, on page `route`: their role's scopes.
     pub fn person(org: Org, user: User, ip: Option<String>) -> Self {
-        Principal { org, scopes: user.role.scopes(), acting: Acting::Person(user), ip }
+        let via = Via::call(named(CONSOLE_CLIENT), "console");
+        Principal { org, scopes: user.role.scopes(), acting: Acting::Person(user), ip, via }
     }
 
     pub fn org_id(&self) -> &OrgId {
@@ -110,7 +123,8 @@ impl Principal {
 
     /// An audit entry for `action` on `target`, by this principal, now.
     pub fn audit(&self, action: &str, target: Target<'_>, details: serde_json::Value) -> AuditEntry {
-        AuditEntry::new(&self.org.id, &self.actor(), self.ip.as_deref(), action, target, details)
+        let entry = AuditEntry::new(&self.org.id, &self.actor(), self.ip.as_deref(), action, target, details);
+        AuditEntry { via: self.via.clone(), ..entry }
     }
 
     /// The actor of change-log entries, with names as they are now.

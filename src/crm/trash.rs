@@ -90,6 +90,8 @@ pub async fn restore(
 pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize, CrmError> {
     let mut tx = store.begin().await?;
     let purged = tx.purge(now - i64::from(trash_days) * DAY_MS).await?;
+    // One purge is one call of the server's own.
+    let via = crate::store::Via::call(None, "housekeeping");
     let system = ChangeActor {
         kind: "system",
         id: None,
@@ -108,6 +110,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
             entity: entity.as_str().to_owned(),
             record_id: id.as_str().to_owned(),
             actor: system.clone(),
+            via: via.clone(),
             changes: Map::new(),
         })
         .collect();
@@ -120,6 +123,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
         entity: "custom_field".to_owned(),
         record_id: format!("{entity}.{key}"),
         actor: system.clone(),
+        via: via.clone(),
         changes: Map::new(),
     });
     let entries: Vec<Change> = entries.into_iter().chain(field_entries).collect();

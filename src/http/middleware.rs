@@ -64,7 +64,8 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
         Err(e) => Err(e),
     };
     match result {
-        Ok((principal, key)) => {
+        Ok((mut principal, key)) => {
+            principal.via = via(&req);
             let key_id = principal.key_id().unwrap_or_default().to_owned();
             if let Err(wait) = state.limits.check_key(&key_id).await {
                 state.metrics.auth_failure("rate_limited");
@@ -100,6 +101,42 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             ApiError::from(e).into_response()
         }
     }
+}
+
+/// How a request came (SPEC 12): the client its `User-Agent` names (the 2026-07-28 `_meta`
+/// client info, when an MCP call carries it, wins later), the route, a new request id, and
+/// the trace id of a W3C `traceparent`.
+fn via(req: &Request) -> crate::store::Via {
+    let route = match req.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
+        Some("/api/v1/mcp") => "mcp".to_owned(),
+        Some(path) => format!("{} {path}", req.method()),
+        None => format!("{} {}", req.method(), req.uri().path()),
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let mut via = crate::store::Via::call(header("user-agent").and_then(client_of_user_agent), &route);
+    via.trace_id = header("traceparent").and_then(trace_id);
+    via
+}
+
+/// The first product token of a `User-Agent`: `curl/8.5.0` is `curl`, version `8.5.0`; a
+/// value without one is the name (at most 200 characters).
+pub fn client_of_user_agent(ua: &str) -> Option<crate::store::ClientInfo> {
+    let first = ua.split_whitespace().next()?;
+    let (name, version) = match first.split_once('/') {
+        Some((n, v)) if !n.is_empty() => (n, Some(v.to_owned()).filter(|v| !v.is_empty())),
+        _ => (ua.trim(), None),
+    };
+    let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    let version = version.map(|v| v.chars().filter(|c| !c.is_control()).take(100).collect());
+    (!name.is_empty()).then_some(crate::store::ClientInfo { name, version })
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), when well formed.
+pub fn trace_id(traceparent: &str) -> Option<String> {
+    let mut parts = traceparent.trim().split('-');
+    let (_, trace) = (parts.next()?, parts.next()?);
+    let ok = trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()) && trace.bytes().any(|b| b != b'0');
+    ok.then(|| trace.to_ascii_lowercase())
 }
 
 fn rate_limited(wait: std::time::Duration, message: String) -> Response {

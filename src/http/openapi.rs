@@ -545,14 +545,7 @@ fn build() -> Value {
     let changes_out = s.output("get_timeline");
     paths.insert("/changes".into(), json!({
         "get": with(op("list_changes", "The organization's change log, newest first (scope audit:read)", "Changes"), &[
-            ("parameters", json!([
-                query("key_id", "Only changes made with this key.", json!({ "type": "string" })),
-                query("user_id", "Only changes made by this user.", json!({ "type": "string" })),
-                query("entity", "Only changes to this entity.", json!({ "type": "string" })),
-                query("record_id", "Only changes to this record.", json!({ "type": "string" })),
-                query("limit", "1 to 500; default 50.", json!({ "type": "integer", "minimum": 1, "maximum": 500 })),
-                query("cursor", "`next_cursor` of the previous page.", json!({ "type": "string" })),
-            ])),
+            ("parameters", query_params::<crate::crm::timeline::LogQuery>()),
             ("responses", responses(&[("200", ok("A page of the change log.", changes_out))], &[])),
         ]),
     }));

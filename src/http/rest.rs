@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use rapport_tools::{Entity, Scope, Tool, ToolDef};
+use rapport_tools::{Entity, Tool, ToolDef};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -20,7 +20,6 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::service::{self as dispatch, Failure, ToolError};
 use crate::state::AppState;
-use crate::store::ChangeFilter;
 
 type Caller = Extension<Arc<Principal>>;
 
@@ -337,71 +336,14 @@ pub struct SearchAllQuery {
     limit: Option<i64>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChangesQuery {
-    #[serde(default)]
-    key_id: Option<String>,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    entity: Option<String>,
-    #[serde(default)]
-    record_id: Option<String>,
-    #[serde(default)]
-    limit: Option<u32>,
-    #[serde(default)]
-    cursor: Option<String>,
-}
-
+/// `GET /changes`: the change log, as `crm::timeline::log` reads it.
 async fn changes(
     State(s): State<AppState>,
     Extension(p): Caller,
-    ApiQuery(q): ApiQuery<ChangesQuery>,
+    ApiQuery(q): ApiQuery<crate::crm::timeline::LogQuery>,
 ) -> Result<Response, ApiError> {
-    if !p.scopes.contains(&Scope::AuditRead) {
-        let entry = p.refusal(json!({ "reason": "insufficient_scope", "scope": "audit:read" }));
-        if let Err(e) = s.store.insert_audit(&entry).await {
-            tracing::warn!(error = %e, "could not audit a refused key");
-        }
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "this API key lacks the `audit:read` scope",
-        ));
-    }
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit is 1 to 500"));
-    }
-    let before = match q.cursor.filter(|c| !c.is_empty()) {
-        None => None,
-        Some(c) => Some(
-            crate::crm::cursor::decode_at_id(&c)
-                .ok_or_else(|| ApiError::bad_request("cursor is not one this server issued"))?,
-        ),
-    };
-    // `audit:read` tells who changed what; the values are for those who may read the records.
-    let filter = ChangeFilter {
-        key_id: q.key_id,
-        user_id: q.user_id,
-        entity: q.entity,
-        record_id: q.record_id,
-        visible: Some(p.visible_changes()),
-    };
-    let mut items = s
-        .store
-        .list_changes(&p.org.id, &filter, before, limit + 1)
-        .await
-        .map_err(|e| ApiError::from(dispatch::ToolError::from(crate::crm::CrmError::Store(e))))?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|c| crate::crm::cursor::encode_at_id(c.at, &c.id))
-    } else {
-        None
-    };
-    let items: Vec<_> = items.into_iter().map(crate::crm::timeline::entry).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })).into_response())
+    let page = crate::crm::timeline::log(s.store.as_ref(), &p, q).await.map_err(dispatch::ToolError::from)?;
+    Ok(Json(page).into_response())
 }
 
 pub fn routes() -> Router<AppState> {

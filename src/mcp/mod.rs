@@ -151,7 +151,24 @@ impl ServerHandler for RapportMcp {
                 None,
             ));
         };
-        let outcome = crate::service::invoke(&self.state, &principal, def, request.arguments.unwrap_or_default()).await;
+        // A 2026-07-28 client names itself in the request's `_meta`: that beats `User-Agent`.
+        let named;
+        let info = request.meta.as_ref().and_then(|m| m.client_info()).or_else(|| context.meta.client_info());
+        let principal = match info {
+            Some(info) => {
+                let client = crate::store::ClientInfo {
+                    name: info.name.chars().take(200).collect(),
+                    version: Some(info.version.chars().take(100).collect()).filter(|v: &String| !v.is_empty()),
+                };
+                named = Principal {
+                    via: crate::store::Via { client: Some(client), ..principal.via.clone() },
+                    ..(*principal).clone()
+                };
+                &named
+            }
+            None => principal.as_ref(),
+        };
+        let outcome = crate::service::invoke(&self.state, principal, def, request.arguments.unwrap_or_default()).await;
         Ok(match outcome {
             Ok(value) => CallToolResult::structured(value),
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),

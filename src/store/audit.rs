@@ -4,8 +4,8 @@ use super::db::{DbRow, Tx};
 use super::*;
 use crate::time::Millis;
 
-const AUDIT_COLS: &str =
-    "id, org_id, at, actor_type, actor_id, action, target_type, target_id, key_id, ip, details, actor_key_id";
+const AUDIT_COLS: &str = "id, org_id, at, actor_type, actor_id, action, target_type, target_id, key_id, ip, details, \
+     actor_key_id, client_name, client_version, tool, route, request_id, trace_id";
 
 fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
     let kind = r.need_text(3)?;
@@ -32,6 +32,7 @@ fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
         key_id,
         ip: r.text(9)?,
         details: parse_json(&r.need_text(10)?, "details")?,
+        via: super::changes::via_at(&mut r, 12)?,
     })
 }
 
@@ -86,8 +87,11 @@ pub struct AuditFilter {
 
 impl Tx {
     pub async fn insert_audit(&mut self, e: &AuditEntry) -> StoreResult<()> {
-        let sql =
-            format!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
+        let sql = format!(
+            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16, $17, $18)"
+        );
+        let [v1, v2, v3, v4, v5, v6] = super::changes::via_values(&e.via);
         self.execute(
             &sql,
             &[
@@ -103,6 +107,12 @@ impl Tx {
                 (&e.ip).into(),
                 json_text(&e.details).into(),
                 e.actor.key_id().into(),
+                v1,
+                v2,
+                v3,
+                v4,
+                v5,
+                v6,
             ],
         )
         .await?;

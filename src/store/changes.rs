@@ -8,8 +8,34 @@ use super::query::Sql;
 use super::*;
 use crate::time::Millis;
 
-pub(super) const CHANGE_COLS: &str =
-    "id, org_id, at, action, entity, record_id, actor_type, actor_id, actor_name, user_id, user_email, key_id, changes";
+pub(super) const CHANGE_COLS: &str = "id, org_id, at, action, entity, record_id, actor_type, actor_id, actor_name, \
+     user_id, user_email, key_id, changes, client_name, client_version, tool, route, request_id, trace_id";
+
+/// `Via` (SPEC 12) from the six columns both logs end with (`client_name, client_version,
+/// tool, route, request_id, trace_id`), starting at column `base`.
+pub(super) fn via_at(r: &mut DbRow, base: usize) -> StoreResult<Via> {
+    let client = r.text(base)?.map(|name| ClientInfo { name, version: None });
+    let version = r.text(base + 1)?;
+    Ok(Via {
+        client: client.map(|c| ClientInfo { version, ..c }),
+        tool: r.text(base + 2)?,
+        route: r.text(base + 3)?,
+        request_id: r.text(base + 4)?,
+        trace_id: r.text(base + 5)?,
+    })
+}
+
+/// The values of those six columns.
+pub(super) fn via_values(v: &Via) -> [SqlValue; 6] {
+    [
+        v.client.as_ref().map(|c| c.name.as_str()).into(),
+        v.client.as_ref().and_then(|c| c.version.as_deref()).into(),
+        v.tool.as_deref().into(),
+        v.route.as_deref().into(),
+        v.request_id.as_deref().into(),
+        v.trace_id.as_deref().into(),
+    ]
+}
 
 pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
     let action = r.need_text(3)?;
@@ -30,6 +56,7 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
             key_id: r.text(11)?,
         },
         changes: parse_json(&r.need_text(12)?, "changes")?,
+        via: via_at(&mut r, 13)?,
     })
 }
 
@@ -40,9 +67,11 @@ impl Tx {
     /// Appends entries; only record writes in this module call it, with their own entries.
     pub async fn append_changes(&mut self, changes: &[Change]) -> StoreResult<()> {
         let sql = format!(
-            "INSERT INTO changes ({CHANGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO changes ({CHANGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $15, $16, $17, $18, $19)"
         );
         for c in changes {
+            let [v1, v2, v3, v4, v5, v6] = via_values(&c.via);
             self.execute(
                 &sql,
                 &[
@@ -59,6 +88,12 @@ impl Tx {
                     (&c.actor.user_email).into(),
                     (&c.actor.key_id).into(),
                     json_text(&Value::Object(c.changes.clone())).into(),
+                    v1,
+                    v2,
+                    v3,
+                    v4,
+                    v5,
+                    v6,
                 ],
             )
             .await?;

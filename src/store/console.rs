@@ -57,6 +57,14 @@ pub struct ChangeFilter {
     pub user_id: Option<String>,
     pub entity: Option<String>,
     pub record_id: Option<String>,
+    /// How they came (SPEC 12): the client's name, the tool, one call's request id, a trace.
+    pub client: Option<String>,
+    pub tool: Option<String>,
+    pub request_id: Option<String>,
+    pub trace_id: Option<String>,
+    /// Made at or after `since` and before `until`.
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
     /// Only entries about these entities (those the reader may read), when given.
     pub visible: Option<Vec<&'static str>>,
 }
@@ -208,6 +216,16 @@ impl Store {
         tx.commit().await
     }
 
+    /// The values the change log holds in a `via` column (`client_name` or `tool`), for a
+    /// filter's choices.
+    pub async fn change_values(&self, org_id: &OrgId, column: &'static str) -> StoreResult<Vec<String>> {
+        debug_assert!(matches!(column, "client_name" | "tool"));
+        let sql = format!(
+            "SELECT DISTINCT {column} FROM changes WHERE org_id = $1 AND {column} IS NOT NULL ORDER BY {column} LIMIT 200"
+        );
+        self.db.fetch(&sql, &[org_id.into()]).await?.into_iter().map(|mut r| r.need_text(0)).collect()
+    }
+
     /// The organization's change log, newest first, narrowed by `filter`.
     pub async fn list_changes(
         &self,
@@ -224,7 +242,17 @@ impl Store {
             ("user_id", &filter.user_id),
             ("entity", &filter.entity),
             ("record_id", &filter.record_id),
+            ("client_name", &filter.client),
+            ("tool", &filter.tool),
+            ("request_id", &filter.request_id),
+            ("trace_id", &filter.trace_id),
         ]);
+        if let Some(since) = filter.since {
+            sql.push(" AND at >= ").bind(since.into());
+        }
+        if let Some(until) = filter.until {
+            sql.push(" AND at < ").bind(until.into());
+        }
         if let Some(visible) = &filter.visible {
             sql.and_visible_changes(visible);
         }

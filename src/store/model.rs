@@ -166,6 +166,8 @@ pub struct AuditEntry {
     pub key_id: Option<String>,
     pub ip: Option<String>,
     pub details: Value,
+    /// How it came (SPEC 12).
+    pub via: Via,
 }
 
 /// What an audit entry is about: a key, a user or an organization.
@@ -204,6 +206,7 @@ impl AuditEntry {
             key_id,
             ip: ip.map(str::to_owned),
             details,
+            via: Via::default(),
         }
     }
 }
@@ -330,6 +333,37 @@ pub struct ChangeActor {
     pub key_id: Option<String>,
 }
 
+/// The program a call came from, as the request says it (SPEC 12).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClientInfo {
+    pub name: String,
+    pub version: Option<String>,
+}
+
+/// How a change or an audited action came, beside who made it (SPEC 12): the client, the
+/// tool that ran, the route it came by (`mcp`, a REST route, `console`, `cli`), the
+/// server-made id of the call, and the W3C trace id when the request had one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Via {
+    pub client: Option<ClientInfo>,
+    pub tool: Option<String>,
+    pub route: Option<String>,
+    pub request_id: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+impl Via {
+    /// A new call's: its own request id, the rest as given.
+    pub fn call(client: Option<ClientInfo>, route: &str) -> Via {
+        Via {
+            client,
+            route: Some(route.to_owned()),
+            request_id: Some(format!("req_{}", uuid::Uuid::now_v7().simple())),
+            ..Via::default()
+        }
+    }
+}
+
 /// One entry of the change log (SPEC section 11). Never edited; holds no secret.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -342,6 +376,8 @@ pub struct Change {
     pub entity: String,
     pub record_id: String,
     pub actor: ChangeActor,
+    /// How it came (SPEC 12).
+    pub via: Via,
     /// Each changed field with its value `before` and `after`.
     pub changes: Map<String, Value>,
 }

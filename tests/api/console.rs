@@ -618,6 +618,49 @@ async fn the_keys_page_shows_where_a_key_was_just_used() {
     assert!(page.body.contains("from <code>127.0.0.1</code>"), "{}", page.body);
 }
 
+/// Activity shows the changes of one call together, as a run that narrows to them, and
+/// filters by client and tool (SPEC 12).
+#[tokio::test]
+async fn activity_groups_a_calls_changes_and_filters_by_client_and_tool() {
+    let app = spawn_app().await;
+    let send = |ua: &'static str, tool: &'static str, args: serde_json::Value| {
+        let req = app
+            .client
+            .post(app.mcp_url())
+            .header("x-api-key", &app.key)
+            .header("accept", "application/json, text/event-stream")
+            .header("user-agent", ua)
+            .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": args}}));
+        async move { assert_eq!(req.send().await.unwrap().status(), StatusCode::OK) }
+    };
+    let three =
+        serde_json::json!({ "contacts": [{ "first_name": "A1" }, { "first_name": "A2" }, { "first_name": "A3" }] });
+    send("curl/8.5.0", "create_contacts", three).await;
+    send("python-httpx/0.28", "create_companies", serde_json::json!({ "companies": [{ "name": "Solo" }] })).await;
+    let mut b = logged_in(&app).await;
+    let page = b.get("/activity").await;
+    assert!(page.body.contains("One call made the 3 changes below"), "{}", page.body);
+    assert!(page.body.contains("create contacts, from curl 8.5.0"), "{}", page.body);
+    let run = page
+        .body
+        .split("<li class=\"run-head\"><a href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let narrowed = b.get(&run).await;
+    assert_eq!(narrowed.body.matches("<li class=\"entry\">").count(), 3, "{}", narrowed.body);
+    assert!(!narrowed.body.contains("Solo"));
+    let by_client = b.get("/activity?client=python-httpx").await;
+    assert_eq!(by_client.body.matches("<li class=\"entry\">").count(), 1);
+    assert!(by_client.body.contains("Solo"));
+    let by_tool = b.get("/activity?tool=create_contacts").await;
+    assert_eq!(by_tool.body.matches("<li class=\"entry\">").count(), 3);
+    assert!(page.body.contains("<option value=\"curl\">curl</option>"), "the client menu");
+}
+
 /// An invitation is judged against the role its person had when it was sent: a link an admin
 /// holds for a member opens nothing once the member became an owner.
 #[tokio::test]

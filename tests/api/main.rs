@@ -18,6 +18,7 @@ mod logs;
 mod mcp_protocol;
 mod migrations;
 mod openapi;
+mod oversight;
 mod paging;
 mod records;
 mod rest;

@@ -503,8 +503,27 @@ pub struct ChangeEntry {
     pub entity: String,
     pub record_id: String,
     pub actor: ChangeActorInfo,
+    /// How it came: the client, tool, route, request id (one per call) and trace id.
+    pub via: ViaInfo,
     /// Each changed field: {"before", "after"}.
     pub changes: Map<String, Value>,
+}
+
+/// How a change came (unknown parts are null).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ViaInfo {
+    pub client: Option<ClientInfoOut>,
+    pub tool: Option<String>,
+    pub route: Option<String>,
+    pub request_id: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+/// A client as its requests name it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ClientInfoOut {
+    pub name: String,
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -523,7 +542,7 @@ pub struct CustomFieldResult {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DeletedCustomField {
     pub entity: Entity,
-    /// The key removed; its values were removed from every record.
+    /// The key removed; it and its values wait in the trash.
     pub deleted: String,
 }
 
