@@ -70,10 +70,12 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             if let Err(wait) = state.limits.check_key(&key_id).await {
                 state.metrics.auth_failure("rate_limited");
                 let per_minute = state.settings.rate_limit;
-                return rate_limited(
-                    wait,
-                    format!("this API key is over its limit of {per_minute} requests per minute"),
-                );
+                let message = format!("this API key is over its limit of {per_minute} requests per minute");
+                return match principal.via.route.as_deref() {
+                    // A model reads tool results, not HTTP statuses (SPEC 12).
+                    Some("mcp") => refused_tool_call(req, wait, message).await,
+                    _ => rate_limited(wait, message),
+                };
             }
             state.usage.touch(&key_id, time::now_ms(), principal.ip.clone().unwrap_or_default());
             strip_credentials(&mut req);
@@ -137,6 +139,28 @@ pub fn trace_id(traceparent: &str) -> Option<String> {
     let (_, trace) = (parts.next()?, parts.next()?);
     let ok = trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()) && trace.bytes().any(|b| b != b'0');
     ok.then(|| trace.to_ascii_lowercase())
+}
+
+/// A rate-limited `tools/call` as a tool result the model can read: HTTP 200, `isError`,
+/// `retry_after_s` and a message saying when to retry, with `Retry-After` too. Any other
+/// MCP method keeps the 429.
+async fn refused_tool_call(req: Request, wait: std::time::Duration, message: String) -> Response {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let body = axum::body::to_bytes(req.into_body(), MAX_MCP_BODY).await.unwrap_or_default();
+    let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if call["method"] != "tools/call" || call.get("id").is_none() {
+        return rate_limited(wait, message);
+    }
+    let text = format!("{message}; nothing was done. Retry this call in {seconds} s.");
+    let result = json!({
+        "content": [{ "type": "text", "text": text }],
+        "structuredContent": { "retry_after_s": seconds, "message": text },
+        "isError": true,
+    });
+    let answer = json!({ "jsonrpc": "2.0", "id": call["id"], "result": result });
+    let mut res = (StatusCode::OK, axum::Json(answer)).into_response();
+    res.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+    res
 }
 
 fn rate_limited(wait: std::time::Duration, message: String) -> Response {

@@ -219,6 +219,20 @@ async fn rate_limits_per_key_and_per_address() {
     assert!(res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["error"]["code"], "rate_limited");
+    // A tool call over the limit is a tool result the model reads, with when to retry.
+    let res = app
+        .rpc(&app.key, json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "get_workspace", "arguments": {}}}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let retry = res.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
+    assert!(retry >= 1);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!((v["id"].as_i64(), v["result"]["isError"].as_bool()), (Some(7), Some(true)), "{v}");
+    assert_eq!(v["result"]["structuredContent"]["retry_after_s"], retry);
+    assert!(v["result"]["content"][0]["text"].as_str().unwrap().contains(&format!("Retry this call in {retry} s")));
+    // REST keeps the 429.
+    let (status, e) = app.api(&app.key, Method::GET, "/contacts", None).await;
+    assert_eq!((status, e["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
 
     // Guessing keys from one address is throttled, and a forged X-Forwarded-For does not help.
     let app = spawn_app().await;

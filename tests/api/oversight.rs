@@ -154,3 +154,16 @@ async fn audit_entries_say_how_they_came_too() {
     assert_eq!(created.via.route.as_deref(), Some("POST /api/v1/keys"));
     assert!(created.via.request_id.as_deref().is_some_and(|r| r.starts_with("req_")));
 }
+
+/// Keys made with a role follow the role as it is now (SPEC 3): admin keys carry
+/// `changes:revert`, which the admin preset gained.
+#[tokio::test]
+async fn an_admin_key_carries_changes_revert() {
+    let app = spawn_app().await;
+    let admin = app.key_with(Some("admin"), &[]).await;
+    let w = app.call_as(&admin, "get_workspace", json!({})).await.unwrap();
+    assert!(w["scopes"].as_array().unwrap().contains(&json!("changes:revert")), "{w}");
+    let member = app.key_with(Some("member"), &[]).await;
+    let w = app.call_as(&member, "get_workspace", json!({})).await.unwrap();
+    assert!(!w["scopes"].as_array().unwrap().contains(&json!("changes:revert")));
+}

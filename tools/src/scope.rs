@@ -42,6 +42,7 @@ scopes! {
     WebhooksManage => "webhooks:manage",
     AuditRead => "audit:read",
     UsersManage => "users:manage",
+    ChangesRevert => "changes:revert",
     OrgManage => "org:manage",
 }
 
@@ -201,7 +202,7 @@ impl Role {
         }
         if self >= Role::Admin {
             set.extend(entities.map(|d| d.delete));
-            set.extend([SchemaManage, KeysManage, WebhooksManage, AuditRead, UsersManage]);
+            set.extend([SchemaManage, KeysManage, WebhooksManage, AuditRead, UsersManage, ChangesRevert]);
         }
         if self == Role::Owner {
             set.insert(OrgManage);
