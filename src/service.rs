@@ -98,6 +98,27 @@ impl From<CrmError> for ToolError {
     }
 }
 
+/// A dry run's answer (SPEC 12): the call's own answer, with any secret it would show left
+/// out, and the change entries it would write.
+fn dry_answer(mut result: Value, changes: Vec<crate::store::Change>) -> Value {
+    if let Some(secret) = result.get_mut("secret") {
+        *secret = Value::Null;
+    }
+    let entries: Vec<Value> =
+        changes.into_iter().map(|c| serde_json::to_value(crate::crm::timeline::entry(c)).unwrap_or_default()).collect();
+    serde_json::json!({ "dry_run": true, "result": result, "changes": entries })
+}
+
+tokio::task_local! {
+    /// A REST request asked for `?dry_run=true` for the tool it runs; the dry run's answer
+    /// is left here, for the route to answer with whatever it answers otherwise.
+    pub static REST_DRY_RUN: std::sync::Arc<std::sync::Mutex<Option<Value>>>;
+}
+
+fn rest_dry_run() -> bool {
+    REST_DRY_RUN.try_with(|_| ()).is_ok()
+}
+
 fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
     serde_json::to_value(v).map_err(|e| ToolError::of(Failure::Internal, format!("could not encode the result: {e}")))
 }
@@ -156,8 +177,25 @@ pub async fn call(
             return Err(ToolError::arguments(def, ": unknown field `idempotency_key`; only creating calls take it"));
         }
     };
+    let writes = def.tool.effect() != Effect::Read;
+    let dry = match (writes, args.remove("dry_run")) {
+        (true, Some(Value::Bool(b))) => b,
+        (true, None | Some(Value::Null)) => false,
+        (true, Some(other)) => {
+            return Err(ToolError::arguments(def, format!(": `dry_run` is true or false, got {other}")));
+        }
+        (false, Some(_)) => return Err(ToolError::arguments(def, ": unknown field `dry_run`; a read changes nothing")),
+        (false, None) => false,
+    } || (writes && rest_dry_run());
     let hash = crate::crm::cursor::fingerprint(&[def.name, &Value::Object(args.clone()).to_string()]);
     let parsed = ToolCall::parse(def.tool, args).map_err(|e: ArgumentsError| ToolError::arguments(def, e))?;
+    if dry {
+        // Spends no idempotency key: the same key may make the real call afterwards.
+        let (result, changes) = crate::store::dry::run(run(state, principal, def, parsed)).await;
+        let answer = dry_answer(result?, changes);
+        let _ = REST_DRY_RUN.try_with(|cell| *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone()));
+        return Ok(answer);
+    }
     let (Some(idem), Some(key_id)) = (idem, principal.key_id()) else {
         return run(state, principal, def, parsed).await;
     };

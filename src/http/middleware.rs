@@ -82,7 +82,10 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             req.extensions_mut().insert(Arc::new(principal));
             // The connect helper puts the caller's own key in what it answers.
             req.extensions_mut().insert(Arc::new(key));
-            next.run(req).await
+            if !asks_dry_run(&req) {
+                return next.run(req).await;
+            }
+            dry_run(req, next).await
         }
         Err(e) => {
             // Guessing shows as a run of keys that do not exist from one address, and only
@@ -102,6 +105,36 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
             state.metrics.auth_failure(e.code());
             ApiError::from(e).into_response()
         }
+    }
+}
+
+fn asks_dry_run(req: &Request) -> bool {
+    req.uri().query().is_some_and(|q| {
+        form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "dry_run" && matches!(v.as_ref(), "true" | "1"))
+    })
+}
+
+/// `?dry_run=true` on a REST route that writes through a tool (SPEC 12): the tool works out
+/// what it would do and writes nothing, and the route answers 200 with that, whatever it
+/// answers for the real call. Routes that are no tool's refuse it rather than act for real.
+async fn dry_run(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let takes = !["/api/v1/keys", "/api/v1/users", "/api/v1/connect", "/api/v1/audit", "/api/v1/leads", "/api/v1/mcp"]
+        .iter()
+        .any(|p| route.starts_with(p));
+    if !takes {
+        return ApiError::bad_request(format!(
+            "{route} does not take dry_run: it is for record, schema and webhook writes (over MCP, the `dry_run` argument)"
+        ))
+        .into_response();
+    }
+    let cell = Arc::new(std::sync::Mutex::new(None));
+    let res = crate::service::REST_DRY_RUN.scope(cell.clone(), next.run(req)).await;
+    let answer = cell.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match answer {
+        Some(a) => (StatusCode::OK, axum::Json(a)).into_response(),
+        // A read, or a refusal: as it is.
+        None => res,
     }
 }
 

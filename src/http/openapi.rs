@@ -44,6 +44,8 @@ impl Schemas {
         let def = ToolDef::find(tool).expect("a tool of the catalog");
         let mut v = self.take(&def.input_schema);
         strip(&mut v, drop);
+        // REST takes a dry run as `?dry_run=true`, answered 200 whatever the route's status.
+        strip(&mut v, &["dry_run"]);
         v
     }
 

@@ -66,6 +66,7 @@ pub const ACTIONS: &[&str] = &["created", "updated", "deleted", "restored", "mer
 impl Tx {
     /// Appends entries; only record writes in this module call it, with their own entries.
     pub async fn append_changes(&mut self, changes: &[Change]) -> StoreResult<()> {
+        super::dry::note(changes);
         let sql = format!(
             "INSERT INTO changes ({CHANGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
              $14, $15, $16, $17, $18, $19)"

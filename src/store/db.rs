@@ -540,6 +540,15 @@ impl Tx {
     }
 
     pub async fn commit(self) -> StoreResult<()> {
+        // A dry run (SPEC 12) works everything out and writes nothing: each transaction it
+        // opens is rolled back where it would commit.
+        if super::dry::active() {
+            match self.inner {
+                TxInner::Sqlite(tx, _) => tx.rollback().await?,
+                TxInner::Postgres(tx, watch) => watch.observe(tx.rollback().await)?,
+            }
+            return Ok(());
+        }
         match self.inner {
             TxInner::Sqlite(tx, fast) => {
                 tx.commit().await?;

@@ -9,6 +9,7 @@ mod changes;
 mod console;
 mod custom_fields;
 pub mod db;
+pub mod dry;
 mod fast;
 mod idempotency;
 pub mod ids;

@@ -261,6 +261,42 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// How many rows each table that a write may touch holds: equal before and after means
+    /// nothing was written.
+    pub async fn row_counts(&self) -> Vec<(&'static str, i64)> {
+        const TABLES: &[&str] = &[
+            "changes",
+            "audit_log",
+            "idempotency_keys",
+            "webhook_deliveries",
+            "webhook_endpoints",
+            "contacts",
+            "companies",
+            "deals",
+            "tasks",
+            "notes",
+            "record_links",
+            "custom_fields",
+            "trashed_custom_fields",
+            "pipelines",
+            "api_keys",
+            "users",
+        ];
+        let mut out = Vec::new();
+        for t in TABLES {
+            let sql = format!("SELECT COUNT(*) FROM {t}");
+            let n: i64 = if self.db_url.starts_with("postgres") {
+                let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&self.db_url).await.unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut c).await.unwrap()
+            } else {
+                let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&self.db_url).await.unwrap();
+                sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&mut c).await.unwrap()
+            };
+            out.push((*t, n));
+        }
+        out
+    }
+
     /// A second server process on the same database, as when several run behind a load
     /// balancer.
     /// The same database and keys, as served at another address (another process's).

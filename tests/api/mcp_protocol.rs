@@ -248,8 +248,9 @@ async fn a_bare_tools_call_needs_no_handshake() {
     assert_eq!(v["limits"]["max_batch"], 100);
 }
 
-/// An agent pays for `tools/list` in every conversation: the whole catalog, as an owner
-/// key sees it, stays within 48 KB of compact JSON (SPEC section 5).
+/// An agent pays for `tools/list` in every conversation: the whole (full) catalog, as an
+/// owner key sees it, stays within 64 KB of compact JSON (SPEC section 5; `dry_run` on every
+/// writing tool raised it from 48 KB).
 #[tokio::test]
 async fn the_catalog_fits_the_token_budget() {
     let app = spawn_app().await;
@@ -257,7 +258,7 @@ async fn the_catalog_fits_the_token_budget() {
     let tools = v["result"]["tools"].as_array().unwrap().clone();
     assert_eq!(tools.len(), rapport_tools::catalog().len(), "an owner sees every tool");
     let bytes = serde_json::to_vec(&json!({ "tools": tools })).unwrap().len();
-    assert!(bytes <= 48 * 1024, "tools/list is {bytes} bytes, over the 48 KB budget");
+    assert!(bytes <= 64 * 1024, "tools/list is {bytes} bytes, over the 64 KB budget");
     // Record schemas live in describe_entity, not in every tool's output schema.
     for t in &tools {
         let out = t["outputSchema"].to_string();

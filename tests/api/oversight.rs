@@ -167,3 +167,180 @@ async fn an_admin_key_carries_changes_revert() {
     let w = app.call_as(&member, "get_workspace", json!({})).await.unwrap();
     assert!(!w["scopes"].as_array().unwrap().contains(&json!("changes:revert")));
 }
+
+/// What differs between two runs of the same call: generated ids, times, request ids and
+/// secrets. Everything else must be equal.
+fn normalized(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "id" | "record_id"
+                            | "at"
+                            | "created_at"
+                            | "updated_at"
+                            | "via"
+                            | "secret"
+                            | "matches"
+                            | "next_attempt_at"
+                            | "previous_secret_expires_at"
+                            | "restored"
+                            | "deleted"
+                    )
+                })
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
+        Value::String(s) if s.len() >= 32 && s.chars().filter(|c| *c == '-').count() == 4 => json!("<id>"),
+        Value::String(s) if s.starts_with("msg_") || s.starts_with("wh_") => json!("<id>"),
+        // A time the call stamps (`done_at`): when it ran.
+        Value::String(s) if s.len() > 19 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' => json!("<time>"),
+        other => other.clone(),
+    }
+}
+
+/// Runs `tool` as a dry run, checks it wrote nothing and answered a preview, then runs it for
+/// real and checks the preview was what the real call answered and wrote.
+async fn both_ways(app: &TestApp, tool: &str, args: Value) -> Value {
+    let before = app.row_counts().await;
+    let mut dry_args = args.clone();
+    dry_args["dry_run"] = json!(true);
+    let dry = app.call(tool, dry_args).await.unwrap_or_else(|e| panic!("{tool} dry: {e}"));
+    assert_eq!(dry["dry_run"], true, "{tool}: {dry}");
+    assert_eq!(app.row_counts().await, before, "{tool}: a dry run wrote nothing");
+    let real = app.call(tool, args).await.unwrap_or_else(|e| panic!("{tool}: {e}"));
+    assert_eq!(normalized(&dry["result"]), normalized(&real), "{tool}: the preview answers as the call does");
+    let n = dry["changes"].as_array().unwrap().len();
+    let (_, log) = app.api(&app.key, Method::GET, &format!("/changes?tool={tool}&limit=100"), None).await;
+    let written: Vec<Value> = log["items"].as_array().unwrap().iter().take(n).cloned().collect();
+    assert_eq!(written.len(), n, "{tool}");
+    let mut previewed = dry["changes"].as_array().unwrap().clone();
+    let order = |v: &Value| format!("{}{}{}", v["entity"], v["action"], v["changes"]);
+    previewed.sort_by_key(order);
+    let mut written = written;
+    written.sort_by_key(order);
+    assert_eq!(normalized(&json!(previewed)), normalized(&json!(written)), "{tool}: the preview's change entries");
+    real
+}
+
+#[tokio::test]
+async fn every_writing_tool_previews_exactly_what_it_does_and_writes_nothing() {
+    let app = spawn_app().await;
+    let id = |v: &Value| v["items"][0]["id"].as_str().unwrap().to_owned();
+    let co = id(&both_ways(
+        &app,
+        "create_companies",
+        json!({ "companies": [{ "name": "Acme", "domain": "acme.example" }] }),
+    )
+    .await);
+    let ada = id(&both_ways(
+        &app,
+        "create_contacts",
+        json!({ "contacts": [{ "first_name": "Ada", "email": "ada@acme.example" }] }),
+    )
+    .await);
+    let bob = id(&app
+        .ok("create_contacts", json!({ "contacts": [{ "first_name": "Bob", "email": "bob@acme.example" }] }))
+        .await);
+    let deal = id(&both_ways(
+        &app,
+        "create_deals",
+        json!({ "deals": [{ "name": "Big", "value": "100.00", "currency": "EUR" }] }),
+    )
+    .await);
+    let task = id(&both_ways(
+        &app,
+        "create_tasks",
+        json!({ "tasks": [{ "title": "Call", "record": { "entity": "contact", "id": ada } }] }),
+    )
+    .await);
+    let note = id(&both_ways(
+        &app,
+        "add_notes",
+        json!({ "notes": [{ "body": "hi", "record": { "entity": "contact", "id": ada } }] }),
+    )
+    .await);
+    both_ways(&app, "update_companies", json!({ "companies": [{ "id": co, "industry": "robots" }] })).await;
+    both_ways(&app, "update_contacts", json!({ "contacts": [{ "id": ada, "title": "CTO" }] })).await;
+    both_ways(&app, "update_deals", json!({ "deals": [{ "id": deal, "stage": "won" }] })).await;
+    both_ways(&app, "update_tasks", json!({ "tasks": [{ "id": task, "status": "done" }] })).await;
+    both_ways(&app, "update_notes", json!({ "notes": [{ "id": note, "body": "hello" }] })).await;
+    both_ways(&app, "upsert_contacts", json!({ "contacts": [{ "email": "ada@acme.example", "phone": "+1 555" }, { "email": "cy@acme.example", "first_name": "Cy" }] })).await;
+    both_ways(&app, "upsert_companies", json!({ "companies": [{ "domain": "acme.example", "name": "Acme Inc" }] }))
+        .await;
+    let link =
+        json!({ "links": [{ "from": { "entity": "contact", "id": bob }, "to": { "entity": "company", "id": co } }] });
+    both_ways(&app, "link_records", link.clone()).await;
+    both_ways(&app, "unlink_records", link).await;
+    both_ways(&app, "merge_records", json!({ "entity": "contact", "keep_id": ada, "merge_ids": [bob] })).await;
+    both_ways(&app, "delete_records", json!({ "entity": "deal", "ids": [deal] })).await;
+    both_ways(&app, "restore_records", json!({ "entity": "deal", "ids": [deal] })).await;
+    both_ways(
+        &app,
+        "create_custom_field",
+        json!({ "entity": "company", "key": "tier", "label": "Tier", "type": "text" }),
+    )
+    .await;
+    both_ways(&app, "update_custom_field", json!({ "entity": "company", "key": "tier", "label": "Level" })).await;
+    both_ways(&app, "delete_custom_field", json!({ "entity": "company", "key": "tier" })).await;
+    both_ways(
+        &app,
+        "create_pipeline",
+        json!({ "name": "renewals", "stages": [{ "name": "due" }, { "name": "done", "kind": "won" }] }),
+    )
+    .await;
+    both_ways(&app, "update_pipeline", json!({ "name": "renewals", "new_name": "renewal" })).await;
+    // Webhook changes write no change entries; the preview still answers as the call does,
+    // without a secret.
+    let before = app.row_counts().await;
+    let dry =
+        app.ok("create_webhook", json!({ "url": "http://127.0.0.1:9/h", "events": ["*"], "dry_run": true })).await;
+    assert_eq!((dry["dry_run"].as_bool(), dry["result"]["secret"].is_null()), (Some(true), true), "{dry}");
+    assert_eq!(app.row_counts().await, before);
+    let hook = app.ok("create_webhook", json!({ "url": "http://127.0.0.1:9/h", "events": ["*"] })).await;
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    let before = app.row_counts().await;
+    let dry = app.ok("update_webhook", json!({ "id": hook_id, "rotate_secret": true, "dry_run": true })).await;
+    assert!(dry["result"]["secret"].is_null(), "a key or secret it would make is null: {dry}");
+    app.ok("delete_webhook", json!({ "id": hook_id, "dry_run": true })).await;
+    assert_eq!(app.row_counts().await, before, "nothing changed");
+    assert_eq!(app.ok("list_webhooks", json!({})).await["items"].as_array().unwrap().len(), 1);
+    // A dry run spends no idempotency key: the real call with the same key then runs.
+    let args = json!({ "contacts": [{ "first_name": "Idem" }], "idempotency_key": "once" });
+    let mut dry_args = args.clone();
+    dry_args["dry_run"] = json!(true);
+    app.ok("create_contacts", dry_args).await;
+    let real = app.ok("create_contacts", args.clone()).await;
+    assert_eq!(app.ok("create_contacts", args).await, real, "the key was spent by the real call only");
+    // A read takes no dry_run.
+    let e = app.err("search_records", json!({ "entity": "contact", "dry_run": true })).await;
+    assert!(e.contains("dry_run"), "{e}");
+}
+
+#[tokio::test]
+async fn rest_dry_runs_answer_200_with_the_preview_and_write_nothing() {
+    let app = spawn_app().await;
+    let before = app.row_counts().await;
+    let (status, v) =
+        app.api(&app.key, Method::POST, "/contacts?dry_run=true", Some(json!({ "first_name": "Ada" }))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["changes"][0]["action"], "created");
+    assert_eq!(v["result"]["items"][0]["first_name"], "Ada");
+    assert_eq!(app.row_counts().await, before);
+    let c = app.create_contacts(json!([{ "first_name": "Bob" }])).await;
+    let id = c[0]["id"].as_str().unwrap();
+    let before = app.row_counts().await;
+    let (status, v) = app.api(&app.key, Method::DELETE, &format!("/contacts/{id}?dry_run=true"), None).await;
+    assert_eq!(status, StatusCode::OK, "a delete's preview has a body: {v}");
+    assert_eq!(v["changes"][0]["action"], "deleted");
+    assert_eq!(app.row_counts().await, before);
+    // Routes that are no tool's refuse it rather than act for real.
+    let (status, e) = app.api(&app.key, Method::POST, "/keys?dry_run=true", Some(json!({ "name": "x" }))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("dry_run"));
+    assert_eq!(app.row_counts().await, before);
+}

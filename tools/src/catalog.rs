@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use schemars::JsonSchema;
 use serde_json::{Map, Value, json};
 
-use crate::call::Tool;
+use crate::call::{Effect, Tool};
 use crate::entities::{Entity, EntityDef};
 use crate::inputs::*;
 use crate::scope::{Scope, Scopes};
@@ -401,7 +401,24 @@ fn build() -> Vec<ToolDef> {
         }
     }
     tools.extend(rest);
+    for t in tools.iter_mut().filter(|t| t.tool.effect() != Effect::Read) {
+        previewable(t);
+    }
     tools
+}
+
+/// Every tool that writes takes `dry_run` (SPEC 12), and may answer a preview instead of
+/// its result: `{"dry_run": true, "result", "changes"}`. The output schema admits both.
+fn previewable(t: &mut ToolDef) {
+    if let Some(Value::Object(props)) = t.input_schema.get_mut("properties") {
+        props.insert("dry_run".into(), json!({ "type": "boolean", "description": "Preview: change nothing." }));
+    }
+    t.output_schema.remove("required");
+    if let Some(Value::Object(props)) = t.output_schema.get_mut("properties") {
+        props.insert("dry_run".into(), json!({ "type": "boolean" }));
+        props.insert("result".into(), json!({ "type": "object" }));
+        props.insert("changes".into(), json!({ "type": "array" }));
+    }
 }
 
 /// The JSON of `{"items": [...]}` results that list records: records are described once,

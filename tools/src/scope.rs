@@ -238,7 +238,7 @@ mod tests {
     fn presets_nest() {
         assert_eq!(Role::Viewer.scopes().len(), 5);
         assert_eq!(Role::Member.scopes().len(), 11);
-        assert_eq!(Role::Admin.scopes().len(), 21);
+        assert_eq!(Role::Admin.scopes().len(), 22);
         assert_eq!(Role::Owner.scopes().len(), Scope::ALL.len());
         assert!(Role::Viewer.scopes().is_subset(&Role::Member.scopes()));
     }
