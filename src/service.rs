@@ -9,7 +9,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::auth::Principal;
-use crate::crm::{Acting, CrmError, MAX_BATCH, MAX_PAGE, links, merge, records, schema, timeline, trash, workspace};
+use crate::crm::{
+    Acting, CrmError, MAX_BATCH, MAX_PAGE, links, merge, records, revert, schema, timeline, trash, workspace,
+};
 use crate::state::AppState;
 use crate::store::{Claim, Via};
 use crate::time;
@@ -341,5 +343,6 @@ async fn run(state: &AppState, p: &Principal, def: &ToolDef, call: ToolCall) -> 
         ToolCall::ResendWebhookDelivery(input) => {
             out(Box::pin(hooks::resend(store, p, input)).await.map_err(domain)?)
         }
+        ToolCall::RevertChanges(input) => out(Box::pin(revert::revert(store, p, input)).await.map_err(domain)?),
     }
 }

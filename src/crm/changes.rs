@@ -23,6 +23,7 @@ pub fn entry(
         record_id: record_id.to_owned(),
         actor: p.change_actor(),
         via: p.via.clone(),
+        reverts: Vec::new(),
         changes,
     }
 }

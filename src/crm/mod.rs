@@ -12,6 +12,7 @@ pub mod merge;
 pub mod money;
 pub mod principal;
 pub mod records;
+pub mod revert;
 pub mod rules;
 pub mod schema;
 pub mod timeline;

@@ -27,6 +27,7 @@ pub fn entry(c: Change) -> ChangeEntry {
             request_id: c.via.request_id,
             trace_id: c.via.trace_id,
         },
+        reverts: c.reverts,
         changes: c.changes,
     }
 }

@@ -111,6 +111,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
             record_id: id.as_str().to_owned(),
             actor: system.clone(),
             via: via.clone(),
+            reverts: Vec::new(),
             changes: Map::new(),
         })
         .collect();
@@ -124,6 +125,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
         record_id: format!("{entity}.{key}"),
         actor: system.clone(),
         via: via.clone(),
+        reverts: Vec::new(),
         changes: Map::new(),
     });
     let entries: Vec<Change> = entries.into_iter().chain(field_entries).collect();

@@ -552,6 +552,14 @@ fn build() -> Value {
         ]),
     }));
 
+    let (revert_body, revert_out) = (s.body("revert_changes", &[]), s.output("revert_changes"));
+    paths.insert("/changes/revert".into(), json!({
+        "post": with(op("revert_changes", "Undo changes by id, by one call's request id, or what one key did in a time window (scope changes:revert)", "Changes"), &[
+            ("requestBody", body(revert_body)),
+            ("responses", responses(&[("200", ok("What was undone, what was skipped, and the revert's own change entries.", revert_out))], &["409", "413", "415"])),
+        ]),
+    }));
+
     webhook_paths(&mut s, &mut paths);
     admin_paths(&mut s, &mut paths);
 

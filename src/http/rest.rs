@@ -425,6 +425,12 @@ pub fn routes() -> Router<AppState> {
             }),
         )
         .route("/changes", get(changes))
+        .route(
+            "/changes/revert",
+            post(|State(s): State<AppState>, Extension(p): Caller, ApiJson(body): ApiJson<Value>| async move {
+                Ok::<_, ApiError>(Json(tool(&s, &p, Tool::RevertChanges, object(body, "the body")?).await?).into_response())
+            }),
+        )
         .route("/leads/inbound", post(inbound_lead));
     for e in Entity::ALL {
         r = r.merge(entity_routes(*e));

@@ -9,7 +9,7 @@ use super::*;
 use crate::time::Millis;
 
 pub(super) const CHANGE_COLS: &str = "id, org_id, at, action, entity, record_id, actor_type, actor_id, actor_name, \
-     user_id, user_email, key_id, changes, client_name, client_version, tool, route, request_id, trace_id";
+     user_id, user_email, key_id, changes, client_name, client_version, tool, route, request_id, trace_id, reverts";
 
 /// `Via` (SPEC 12) from the six columns both logs end with (`client_name, client_version,
 /// tool, route, request_id, trace_id`), starting at column `base`.
@@ -57,6 +57,7 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
         },
         changes: parse_json(&r.need_text(12)?, "changes")?,
         via: via_at(&mut r, 13)?,
+        reverts: r.text(19)?.map(|s| parse_json(&s, "reverts")).transpose()?.unwrap_or_default(),
     })
 }
 
@@ -69,7 +70,7 @@ impl Tx {
         super::dry::note(changes);
         let sql = format!(
             "INSERT INTO changes ({CHANGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19)"
+             $14, $15, $16, $17, $18, $19, $20)"
         );
         for c in changes {
             let [v1, v2, v3, v4, v5, v6] = via_values(&c.via);
@@ -95,6 +96,7 @@ impl Tx {
                     v4,
                     v5,
                     v6,
+                    (!c.reverts.is_empty()).then(|| json_text(&c.reverts)).into(),
                 ],
             )
             .await?;
@@ -141,5 +143,73 @@ impl Store {
         sql.push(")");
         sql.newest_first(before.as_ref(), limit);
         self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
+    }
+}
+
+/// Which change entries a revert takes (SPEC 12): given ids, one call's, or what one key did
+/// in a time window.
+#[derive(Debug, Clone, Default)]
+pub struct RevertSelection {
+    pub ids: Vec<String>,
+    pub request_id: Option<String>,
+    pub key_id: Option<String>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+}
+
+impl Store {
+    /// The entries `sel` names, newest first, at most `limit`.
+    pub async fn changes_to_revert(
+        &self,
+        org_id: &OrgId,
+        sel: &RevertSelection,
+        limit: u32,
+    ) -> StoreResult<Vec<Change>> {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT {CHANGE_COLS} FROM changes WHERE org_id = "));
+        sql.bind(org_id.into());
+        if !sel.ids.is_empty() {
+            sql.push(" AND id IN ");
+            sql.bind_list(sel.ids.iter().map(SqlValue::from));
+        }
+        sql.and_equal(&[("request_id", &sel.request_id), ("key_id", &sel.key_id)]);
+        if let Some(since) = sel.since {
+            sql.push(" AND at >= ").bind(since.into());
+        }
+        if let Some(until) = sel.until {
+            sql.push(" AND at < ").bind(until.into());
+        }
+        sql.newest_first(None, limit);
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(change).collect()
+    }
+
+    /// The entries about one record made after the entry `(at, id)`, oldest first.
+    pub async fn changes_after(
+        &self,
+        org_id: &OrgId,
+        entity: &str,
+        record_id: &str,
+        (at, id): (Millis, &str),
+    ) -> StoreResult<Vec<Change>> {
+        let sql = format!(
+            "SELECT {CHANGE_COLS} FROM changes WHERE org_id = $1 AND entity = $2 AND record_id = $3 \
+             AND (at, id) > ($4, $5) ORDER BY at, id"
+        );
+        let binds = [org_id.into(), entity.into(), record_id.into(), at.into(), id.into()];
+        self.db.fetch(&sql, &binds).await?.into_iter().map(change).collect()
+    }
+}
+
+impl Tx {
+    /// Whether a record is live (`Some(false)`), in the trash (`Some(true)`) or gone.
+    pub async fn record_trashed(
+        &mut self,
+        org_id: &OrgId,
+        entity: rapport_tools::Entity,
+        id: &str,
+    ) -> StoreResult<Option<bool>> {
+        let sql = format!("SELECT deleted_at FROM {} WHERE org_id = $1 AND id = $2", entity.def().plural);
+        let row = self.fetch_one(&sql, &[org_id.into(), id.into()]).await?;
+        row.map(|mut r| r.int(0).map(|d| d.is_some())).transpose()
     }
 }

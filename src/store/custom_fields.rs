@@ -95,6 +95,57 @@ impl Tx {
         Ok(kept)
     }
 
+    /// Brings back the newest trashed field of `entity` named `key`, with the values its
+    /// records held, for records that still exist: a revert of its deletion. `None` when no
+    /// such field is in the trash (it was purged); `Conflict` when a live field has the key.
+    pub async fn restore_custom_field(
+        &mut self,
+        org_id: &OrgId,
+        entity: Entity,
+        key: &str,
+        changes: &[Change],
+    ) -> StoreResult<Option<u64>> {
+        if !is_safe_key(key) {
+            return Err(StoreError::Corrupt(format!("custom field key {key:?}")));
+        }
+        let row = self
+            .fetch_one(
+                "SELECT id FROM trashed_custom_fields WHERE org_id = $1 AND entity = $2 AND key = $3 \
+                 ORDER BY deleted_at DESC LIMIT 1",
+                &[org_id.into(), entity.as_str().into(), key.into()],
+            )
+            .await?;
+        let Some(mut row) = row else { return Ok(None) };
+        let field_id = row.need_text(0)?;
+        self.execute(
+            "INSERT INTO custom_fields (id, org_id, entity, key, label, field_type, options, created_at) \
+             SELECT id, org_id, entity, key, label, field_type, options, created_at FROM trashed_custom_fields \
+             WHERE id = $1",
+            &[field_id.as_str().into()],
+        )
+        .await
+        .map_err(|e| e.on_write("a custom field with this key"))?;
+        let table = entity.def().plural;
+        let set = match self.dialect() {
+            Dialect::Sqlite => format!("custom = json_set({table}.custom, '$.{key}', json(v.value))"),
+            Dialect::Postgres => {
+                format!("custom = ({table}.custom::jsonb || jsonb_build_object('{key}', v.value::jsonb))::text")
+            }
+        };
+        let restored = self
+            .execute(
+                &format!(
+                    "UPDATE {table} SET {set} FROM trashed_custom_values v \
+                     WHERE v.field_id = $1 AND {table}.id = v.record_id AND {table}.org_id = $2"
+                ),
+                &[field_id.as_str().into(), org_id.into()],
+            )
+            .await?;
+        self.execute("DELETE FROM trashed_custom_fields WHERE id = $1", &[field_id.as_str().into()]).await?;
+        self.append_changes(changes).await?;
+        Ok(Some(restored))
+    }
+
     /// Removes for good the custom fields trashed before `before`, with their values;
     /// answers `(org, entity, key)` of each, for the change log.
     pub async fn purge_custom_fields(

@@ -26,7 +26,7 @@ pub mod watch;
 mod webhooks;
 
 pub use audit::AuditFilter;
-pub use changes::ACTIONS;
+pub use changes::{ACTIONS, RevertSelection};
 pub use console::{ChangeFilter, LinkPurpose, LoginCandidate, SessionRow};
 pub use db::{ColKind, Dialect, SqlValue, Tx};
 pub use idempotency::Claim;

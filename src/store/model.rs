@@ -378,6 +378,8 @@ pub struct Change {
     pub actor: ChangeActor,
     /// How it came (SPEC 12).
     pub via: Via,
+    /// The entries this one reverts (SPEC 12), when it is part of a revert.
+    pub reverts: Vec<String>,
     /// Each changed field with its value `before` and `after`.
     pub changes: Map<String, Value>,
 }

@@ -80,6 +80,23 @@ impl Tx {
         self.append_changes(changes).await
     }
 
+    /// Removes a pipeline that no deal (trashed ones included) is in: a revert of its
+    /// creation. `Conflict` when deals use it.
+    pub async fn delete_pipeline(&mut self, org_id: &OrgId, name: &str, changes: &[Change]) -> StoreResult<()> {
+        let used: i64 = self
+            .scalar("SELECT COUNT(*) FROM deals WHERE org_id = $1 AND pipeline = $2", &[org_id.into(), name.into()])
+            .await?;
+        if used > 0 {
+            return Err(StoreError::Conflict(format!("pipeline `{name}` holds {used} deals, and so it")));
+        }
+        if self.execute("DELETE FROM pipelines WHERE org_id = $1 AND name = $2", &[org_id.into(), name.into()]).await?
+            == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        self.append_changes(changes).await
+    }
+
     /// How many deals (trashed ones too, so a restore finds its stage) sit in each stage.
     pub async fn deals_per_stage(&mut self, org_id: &OrgId, pipeline: &str) -> StoreResult<Vec<(String, u64)>> {
         let rows = self

@@ -344,3 +344,168 @@ async fn rest_dry_runs_answer_200_with_the_preview_and_write_nothing() {
     assert!(e["error"]["message"].as_str().unwrap().contains("dry_run"));
     assert_eq!(app.row_counts().await, before);
 }
+
+/// Every live record of the organization as `get_records` shows it, without times, by id.
+async fn world(app: &TestApp) -> Vec<Value> {
+    let mut out = Vec::new();
+    for entity in ["contact", "company", "deal", "task", "note"] {
+        let ids = app.search_ids(json!({ "entity": entity, "limit": 100 })).await;
+        if ids.is_empty() {
+            continue;
+        }
+        let records: Vec<Value> = ids.iter().map(|id| json!({ "entity": entity, "id": id })).collect();
+        let got = app.ok("get_records", json!({ "records": records })).await;
+        for mut r in got["items"].as_array().unwrap().clone() {
+            let o = r.as_object_mut().unwrap();
+            o.remove("updated_at");
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| format!("{}{}", r["entity"], r["id"]));
+    out
+}
+
+#[tokio::test]
+async fn an_agents_burst_is_undone_exactly_and_the_undo_can_be_undone() {
+    let app = spawn_app().await;
+    // What a person had before the agent came.
+    let acme = app.create_companies(json!([{ "name": "Acme", "domain": "acme.example" }])).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ada = app
+        .create_contacts(
+            json!([{ "first_name": "Ada", "email": "ada@acme.example", "title": "CTO", "company_id": acme }]),
+        )
+        .await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deal = app
+        .ok("create_deals", json!({ "deals": [{ "name": "Big", "company_id": acme, "contact_ids": [ada] }] }))
+        .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = world(&app).await;
+    let since = chrono_now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+
+    // The agent, with its own key: a company and contacts, updates, links, a merge, a
+    // trashed record and a stage move.
+    let agent = app.key_with(Some("admin"), &[]).await;
+    let call = |tool: &'static str, args: Value| {
+        let agent = agent.clone();
+        let app = &app;
+        async move { app.call_as(&agent, tool, args).await.unwrap_or_else(|e| panic!("{tool}: {e}")) }
+    };
+    let globex = call("create_companies", json!({ "companies": [{ "name": "Globex", "domain": "globex.example" }] }))
+        .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let made = call(
+        "create_contacts",
+        json!({ "contacts": [
+        { "first_name": "Hank", "email": "hank@globex.example" },
+        { "first_name": "Ada", "last_name": "Duplicate", "email": "ada2@acme.example" }
+    ] }),
+    )
+    .await;
+    let (hank, ada2) =
+        (made["items"][0]["id"].as_str().unwrap().to_owned(), made["items"][1]["id"].as_str().unwrap().to_owned());
+    call("update_contacts", json!({ "contacts": [{ "id": ada, "title": "CEO", "phone": "+1 555 0100" }] })).await;
+    call("link_records", json!({ "links": [{ "from": { "entity": "contact", "id": hank }, "to": { "entity": "company", "id": globex } }] })).await;
+    call(
+        "link_records",
+        json!({ "links": [{ "from": { "entity": "deal", "id": deal }, "to": { "entity": "contact", "id": ada2 } }] }),
+    )
+    .await;
+    call("merge_records", json!({ "entity": "contact", "keep_id": ada, "merge_ids": [ada2] })).await;
+    call("delete_records", json!({ "entity": "company", "ids": [acme] })).await;
+    call("update_deals", json!({ "deals": [{ "id": deal, "stage": "won" }] })).await;
+    assert_ne!(world(&app).await, before);
+
+    // The owner previews the undo of everything the key did since, then undoes it.
+    let key_id = app
+        .store
+        .list_keys(&app.default_org.id, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.name == "scoped")
+        .unwrap()
+        .id;
+    let revert = json!({ "key_id": key_id, "since": since });
+    let mut dry = revert.clone();
+    dry["dry_run"] = json!(true);
+    let counts = app.row_counts().await;
+    let preview = app.ok("revert_changes", dry).await;
+    assert_eq!(preview["dry_run"], true);
+    assert!(!preview["result"]["reverted"].as_array().unwrap().is_empty(), "{preview}");
+    assert_eq!(app.row_counts().await, counts, "the preview wrote nothing");
+    let (status, done) = app.api(&app.key, Method::POST, "/changes/revert", Some(revert)).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done["skipped"].as_array().unwrap().is_empty(), "{done}");
+    assert_eq!(world(&app).await, before, "every record, link and field is as before");
+    // The trash tells the same story: what the agent made is there, what it trashed is not.
+    let trashed = app.ok("restore_records", json!({ "entity": "company", "ids": [globex], "dry_run": true })).await;
+    assert_eq!(trashed["dry_run"], true, "the agent's company is in the trash: {trashed}");
+    // The revert is itself changes that name what they revert, and can be undone in turn.
+    let entries = done["changes"].as_array().unwrap();
+    assert!(entries.iter().all(|e| !e["reverts"].as_array().unwrap().is_empty()), "{done}");
+    let (_, log) = app.api(&app.key, Method::GET, "/changes?tool=revert_changes&limit=1", None).await;
+    let request = log["items"][0]["via"]["request_id"].as_str().unwrap().to_owned();
+    let again = app.ok("revert_changes", json!({ "request_id": request })).await;
+    assert!(again["skipped"].as_array().unwrap().is_empty(), "{again}");
+    let after_redo = world(&app).await;
+    assert_ne!(after_redo, before, "undoing the undo brings the agent's work back");
+    assert!(after_redo.iter().any(|r| r["name"] == "Globex"));
+}
+
+fn chrono_now() -> String {
+    let ms = rapport::time::now_ms();
+    rapport::time::rfc3339(ms)
+}
+
+#[tokio::test]
+async fn a_revert_with_conflicts_is_refused_and_lists_them_unless_forced() {
+    let app = spawn_app().await;
+    let c = app.create_contacts(json!([{ "first_name": "Ada", "title": "CTO" }, { "first_name": "Bob" }])).await;
+    let (ada, bob) = (c[0]["id"].as_str().unwrap().to_owned(), c[1]["id"].as_str().unwrap().to_owned());
+    let agent = app.key_with(Some("admin"), &[]).await;
+    app.call_as(
+        &agent,
+        "update_contacts",
+        json!({ "contacts": [{ "id": ada, "title": "CEO" }, { "id": bob, "title": "Intern" }] }),
+    )
+    .await
+    .unwrap();
+    let (_, log) = app.api(&app.key, Method::GET, "/changes?tool=update_contacts", None).await;
+    let request = log["items"][0]["via"]["request_id"].as_str().unwrap().to_owned();
+    // Someone changes Ada's title after the agent did.
+    app.ok("update_contacts", json!({ "contacts": [{ "id": ada, "title": "Founder" }] })).await;
+    let e = app.err("revert_changes", json!({ "request_id": request })).await;
+    assert!(e.contains("nothing was reverted") && e.contains("`title` was changed since"), "{e}");
+    let get = |id: &str| {
+        let id = id.to_owned();
+        let app = &app;
+        async move {
+            app.ok("get_records", json!({ "records": [{ "entity": "contact", "id": id }] })).await["items"][0].clone()
+        }
+    };
+    assert_eq!(get(&bob).await["title"], "Intern", "refused: nothing changed");
+    // Forced: what has no conflict is undone, and the later change is never overwritten.
+    let r = app.ok("revert_changes", json!({ "request_id": request, "force": true })).await;
+    assert_eq!(r["skipped"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(get(&bob).await["title"], Value::Null);
+    assert_eq!(get(&ada).await["title"], "Founder");
+    // Bad selections are refused by name.
+    assert!(app.err("revert_changes", json!({})).await.contains("one way"));
+    assert!(app.err("revert_changes", json!({ "key_id": "x" })).await.contains("since"));
+    assert!(app.err("revert_changes", json!({ "request_id": "req_nothing" })).await.contains("no change matches"));
+    // A member key may not revert.
+    let member = app.key_with(Some("member"), &[]).await;
+    let e = app.call_as(&member, "revert_changes", json!({ "request_id": request })).await.unwrap_err();
+    assert!(e.contains("may not call revert_changes"), "{e}");
+}

@@ -39,6 +39,7 @@ pub enum Tool {
     ListWebhooks,
     ListWebhookDeliveries,
     ResendWebhookDelivery,
+    RevertChanges,
 }
 
 /// What a call does, as oversight sees it.
@@ -86,6 +87,7 @@ impl Tool {
             Tool::ListWebhooks => "list_webhooks",
             Tool::ListWebhookDeliveries => "list_webhook_deliveries",
             Tool::ResendWebhookDelivery => "resend_webhook_delivery",
+            Tool::RevertChanges => "revert_changes",
         }
     }
 
@@ -106,7 +108,8 @@ impl Tool {
             | Tool::Upsert(_)
             | Tool::LinkRecords
             | Tool::UnlinkRecords
-            | Tool::RestoreRecords => Effect::Write,
+            | Tool::RestoreRecords
+            | Tool::RevertChanges => Effect::Write,
             Tool::MergeRecords | Tool::DeleteRecords | Tool::DeleteCustomField => Effect::Delete,
             Tool::CreateCustomField | Tool::UpdateCustomField | Tool::CreatePipeline | Tool::UpdatePipeline => {
                 Effect::Schema
@@ -153,6 +156,7 @@ pub enum ToolCall {
     ListWebhooks,
     ListWebhookDeliveries(ListWebhookDeliveriesInput),
     ResendWebhookDelivery(ResendWebhookDeliveryInput),
+    RevertChanges(RevertChangesInput),
 }
 
 /// Arguments that do not fit the tool: where (a path such as `links[0].from`, when known)
@@ -229,6 +233,7 @@ impl ToolCall {
             }
             Tool::ListWebhookDeliveries => ToolCall::ListWebhookDeliveries(parse(args)?),
             Tool::ResendWebhookDelivery => ToolCall::ResendWebhookDelivery(parse(args)?),
+            Tool::RevertChanges => ToolCall::RevertChanges(parse(args)?),
         })
     }
 
@@ -261,6 +266,7 @@ impl ToolCall {
             ToolCall::ListWebhooks => Tool::ListWebhooks,
             ToolCall::ListWebhookDeliveries(_) => Tool::ListWebhookDeliveries,
             ToolCall::ResendWebhookDelivery(_) => Tool::ResendWebhookDelivery,
+            ToolCall::RevertChanges(_) => Tool::RevertChanges,
         }
     }
 }

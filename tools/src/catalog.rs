@@ -392,6 +392,15 @@ fn build() -> Vec<ToolDef> {
             output_of::<WebhookDelivery>(),
         ),
     ]);
+    rest.push(fixed(
+        Tool::RevertChanges,
+        "Undo changes",
+        include_str!("descriptions/revert_changes.md"),
+        Access::All(&[Scope::ChangesRevert]),
+        (false, true, false),
+        schema_of::<RevertChangesInput>(),
+        output_of::<RevertResult>(),
+    ));
     for t in &mut rest {
         if t.name.ends_with("_custom_field") || t.name.ends_with("_pipeline") {
             t.toolset = Toolset::Schema;

@@ -505,6 +505,9 @@ pub struct ChangeEntry {
     pub actor: ChangeActorInfo,
     /// How it came: the client, tool, route, request id (one per call) and trace id.
     pub via: ViaInfo,
+    /// The entries this one reverts, when it is part of a revert.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverts: Vec<String>,
     /// Each changed field: {"before", "after"}.
     pub changes: Map<String, Value>,
 }
@@ -579,4 +582,42 @@ pub struct DeleteResult {
     pub entity: Entity,
     /// The ids deleted.
     pub deleted: Vec<String>,
+}
+
+/// Which changes to revert: by id, one call's `request_id`, or what one key did in a time
+/// window (`key_id` with `since`, and `until` when given). Give one way.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevertChangesInput {
+    #[serde(default)]
+    pub change_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// RFC 3339.
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Apply what has no conflict, skip the rest.
+    #[serde(default)]
+    pub force: Option<bool>,
+}
+
+/// A change a revert could not undo, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RevertConflict {
+    pub change_id: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RevertResult {
+    /// The ids of the changes undone.
+    pub reverted: Vec<String>,
+    /// What was skipped (with force) and why.
+    pub skipped: Vec<RevertConflict>,
+    /// The revert's own change entries (each names what it reverts).
+    pub changes: Vec<ChangeEntry>,
 }
