@@ -10,7 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
 use crate::auth::key::PlainKey;
-use crate::config::{Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand, UsersCommand};
+use crate::config::{
+    ChangesCommand, ChangesListArgs, Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand, RevertArgs,
+    UsersCommand,
+};
 use crate::crm::Principal;
 use crate::keys::{self, NewKeyRequest};
 use crate::store::{Org, Store};
@@ -62,6 +65,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Changes(ChangesCommand::List(args)) => changes_list(&cli, args).await,
+        Command::Changes(ChangesCommand::Revert(args)) => changes_revert(&cli, args).await,
         Command::Audit { org: o, limit, json } => {
             let store = open(&cli).await?;
             let org = org(store.as_ref(), &o.org).await?;
@@ -447,4 +452,132 @@ async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
 
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
+
+async fn changes_list(cli: &Cli, args: &ChangesListArgs) -> anyhow::Result<()> {
+    let store = open(cli).await?;
+    let p = Principal::cli(org(store.as_ref(), &args.org.org).await?);
+    let q = crate::crm::timeline::LogQuery {
+        key_id: args.key.clone(),
+        user: args.user.clone(),
+        request_id: args.request_id.clone(),
+        tool: args.tool.clone(),
+        client: args.client.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        limit: Some(args.limit),
+        ..Default::default()
+    };
+    let page = crate::crm::timeline::log(store.as_ref(), &p, q).await?;
+    if args.json.json {
+        println!("{}", serde_json::to_string(&page.items)?);
+        return Ok(());
+    }
+    println!("{:<24}  {:<36}  {:<14} {:<40} {:<24} {:<36} CHANGES", "AT", "ID", "BY", "WHAT", "TOOL", "REQUEST");
+    for e in &page.items {
+        let by = e.actor.name.clone().unwrap_or_else(|| e.actor.kind.clone());
+        println!(
+            "{:<24}  {:<36}  {:<14} {:<40} {:<24} {:<36} {}",
+            e.at,
+            e.id,
+            truncate(&by, 14),
+            truncate(&format!("{} {} {}", e.action, e.entity, e.record_id), 40),
+            e.via.tool.as_deref().unwrap_or("-"),
+            e.via.request_id.as_deref().unwrap_or("-"),
+            fields_in_words(&e.changes)
+        );
+    }
+    Ok(())
+}
+
+/// Each changed field as `name: before → after`.
+fn fields_in_words(changes: &serde_json::Map<String, serde_json::Value>) -> String {
+    let short = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => "∅".to_owned(),
+        Some(serde_json::Value::String(s)) => truncate(s, 40),
+        Some(other) => truncate(&other.to_string(), 40),
+    };
+    let parts: Vec<String> =
+        changes.iter().map(|(k, v)| format!("{k}: {} → {}", short(v.get("before")), short(v.get("after")))).collect();
+    parts.join("; ")
+}
+
+async fn changes_revert(cli: &Cli, args: &RevertArgs) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let store = open(cli).await?;
+    let mut p = Principal::cli(org(store.as_ref(), &args.org.org).await?);
+    p.via.tool = Some("revert_changes".into());
+    let input = rapport_tools::inputs::RevertChangesInput {
+        change_ids: (!args.change.is_empty()).then(|| args.change.clone()),
+        request_id: args.request_id.clone(),
+        key_id: args.key.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        force: Some(args.force),
+    };
+    let (preview, _) = crate::crm::revert::preview(store.as_ref(), &p, input.clone()).await?;
+    let refused = !preview.skipped.is_empty() && !args.force;
+    if args.dry_run {
+        if args.json.json {
+            println!("{}", serde_json::json!({ "dry_run": true, "result": preview, "refused": refused }));
+        } else {
+            print_revert(&preview, refused);
+        }
+        return Ok(());
+    }
+    if !args.yes {
+        if args.json.json {
+            anyhow::bail!("--json prints one answer and cannot ask: pass --yes to undo, or --dry-run to preview");
+        }
+        if !std::io::stdin().is_terminal() {
+            anyhow::bail!(
+                "stdin is not a terminal: pass --yes to undo without asking (--dry-run shows what it would do)"
+            );
+        }
+        print_revert(&preview, refused);
+        if refused {
+            anyhow::bail!("nothing was undone: the revert has conflicts; --force undoes the rest and skips them");
+        }
+        print!("Undo {} change(s)? [y/N] ", preview.reverted.len());
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("Nothing was undone.");
+            return Ok(());
+        }
+    }
+    let done = crate::crm::revert::revert(store.as_ref(), &p, input).await?;
+    if args.json.json {
+        println!("{}", serde_json::to_string(&done)?);
+        return Ok(());
+    }
+    println!("Undid {} change(s), with {} new change entries.", done.reverted.len(), done.changes.len());
+    for c in &done.skipped {
+        println!("Skipped {}: {}", c.change_id, c.reason);
+    }
+    for n in &done.notes {
+        println!("Note: {n}");
+    }
+    if let Some(r) = &p.via.request_id {
+        println!("To undo this undo: rapport changes revert --org {} --request-id {r}", args.org.org);
+    }
+    Ok(())
+}
+
+fn print_revert(preview: &rapport_tools::inputs::RevertResult, refused: bool) {
+    println!("Would undo {} change(s) by writing:", preview.reverted.len());
+    for e in &preview.changes {
+        println!("  {} {} {}  {}", e.action, e.entity, e.record_id, fields_in_words(&e.changes));
+    }
+    if !preview.skipped.is_empty() {
+        let what = if refused { "Conflicts (they refuse the revert; --force skips them):" } else { "Skipped:" };
+        println!("{what}");
+        for c in &preview.skipped {
+            println!("  {}: {}", c.change_id, c.reason);
+        }
+    }
+    for n in &preview.notes {
+        println!("Note: {n}");
+    }
 }

@@ -82,6 +82,9 @@ pub enum Command {
     /// Print a fresh one-time link to the web console's setup page, where the owner (or
     /// --email) chooses a password: for a new install, or an owner locked out.
     SetupLink(SetupLinkArgs),
+    /// Read and undo the change log (what keys and people changed in the records).
+    #[command(subcommand)]
+    Changes(ChangesCommand),
     /// Show the audit log, newest first.
     Audit {
         #[command(flatten)]
@@ -92,6 +95,80 @@ pub enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChangesCommand {
+    /// List changes, newest first, with their ids and the request id of the call that made
+    /// them.
+    List(ChangesListArgs),
+    /// Undo changes: given ids, one call's (--request-id), or everything one key did in a
+    /// time window (--key with --since). Shows what it would do and asks first at a terminal.
+    Revert(RevertArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ChangesListArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// Only what this key did (its id).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Only what this person did, directly or through their keys (an email).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only the changes of one call.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Only what this tool did, e.g. update_contacts.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only what came from this client, e.g. claude-code.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Made at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Made before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// How many entries, newest first (1 to 500).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RevertArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// A change to undo, by id (repeatable; `rapport changes list` shows them).
+    #[arg(long = "change")]
+    pub change: Vec<String>,
+    /// Undo every change of one call.
+    #[arg(long)]
+    pub request_id: Option<String>,
+    /// Undo what this key did (its id), from --since to --until.
+    #[arg(long, requires = "since")]
+    pub key: Option<String>,
+    /// With --key: the window's start (RFC 3339).
+    #[arg(long, requires = "key")]
+    pub since: Option<String>,
+    /// With --key: the window's end (RFC 3339; default now).
+    #[arg(long, requires = "key")]
+    pub until: Option<String>,
+    /// Undo what has no conflict and skip the rest (a later change is never overwritten).
+    #[arg(long)]
+    pub force: bool,
+    /// Show what it would do and write nothing.
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Undo without asking (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Subcommand)]

@@ -46,7 +46,13 @@ enum Inverse {
     /// Set a field's label and options back.
     FieldBack { entity: Entity, key: String, label: Option<String>, options: Option<Vec<String>> },
     /// Bring a deleted field back (from the trash with its values, else without them).
-    RestoreField { entity: Entity, key: String, ty: Option<String>, label: Option<String> },
+    RestoreField {
+        entity: Entity,
+        key: String,
+        ty: Option<String>,
+        label: Option<String>,
+        options: Option<Vec<String>>,
+    },
     /// Remove a pipeline a change created.
     DropPipeline { name: String },
     /// Set a pipeline's name and stages back.
@@ -137,7 +143,9 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
             }
         };
     }
-    if let Some(l) = later.first() {
+    // A purge after a custom field's deletion is no conflict: the field comes back empty.
+    let field_purge = |l: &&Change| c.entity == "custom_field" && c.action == "deleted" && l.action == "purged";
+    if let Some(l) = later.iter().find(|l| !field_purge(l)) {
         return Err(format!("the {} was changed since (change {})", c.entity.replace('_', " "), l.id));
     }
     let before = |k: &str| c.changes.get(k).and_then(|v| v.get("before")).cloned();
@@ -157,9 +165,13 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
                     label: text(before("label")),
                     options: before("options").and_then(|o| serde_json::from_value(o).ok()),
                 },
-                "deleted" => {
-                    Inverse::RestoreField { entity, key, ty: text(before("type")), label: text(before("label")) }
-                }
+                "deleted" => Inverse::RestoreField {
+                    entity,
+                    key,
+                    ty: text(before("type")),
+                    label: text(before("label")),
+                    options: before("options").and_then(|o| serde_json::from_value(o).ok()),
+                },
                 other => return Err(format!("a custom field's `{other}` has no inverse")),
             })
         }
@@ -252,6 +264,7 @@ async fn apply(
     c: &Change,
     inv: &Inverse,
     now: Millis,
+    notes: &mut Vec<String>,
 ) -> Result<Result<Vec<Change>, String>, CrmError> {
     let org = p.org_id();
     Ok(match inv {
@@ -345,7 +358,7 @@ async fn apply(
             tx.update_custom_field(org, &after, std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
-        Inverse::RestoreField { entity, key, ty, label } => {
+        Inverse::RestoreField { entity, key, ty, label, options } => {
             if tx.custom_field(org, *entity, key).await?.is_some() {
                 return Ok(Err(format!("{entity} has a custom field `{key}` again; the two cannot share the key")));
             }
@@ -361,7 +374,8 @@ async fn apply(
             let Some(field_type) = ty.as_deref().and_then(CustomType::parse) else {
                 return Ok(Err("the field was purged, and its type is not known to recreate it".into()));
             };
-            if matches!(field_type, CustomType::Select | CustomType::MultiSelect) {
+            let options = options.clone().unwrap_or_default();
+            if matches!(field_type, CustomType::Select | CustomType::MultiSelect) && options.is_empty() {
                 return Ok(Err("the field was purged, and its options are not known to recreate it".into()));
             }
             let def = CustomFieldDef {
@@ -370,9 +384,12 @@ async fn apply(
                 key: key.clone(),
                 label: label.clone().unwrap_or_else(|| key.clone()),
                 field_type,
-                options: vec![],
+                options,
             };
             tx.insert_custom_field(org, &def, now, std::slice::from_ref(&entry)).await?;
+            notes.push(format!(
+                "the custom field {entity}.{key} comes back without its values: they were purged from the trash"
+            ));
             Ok(vec![entry])
         }
         Inverse::DropPipeline { name } => {
@@ -478,9 +495,9 @@ pub async fn revert(store: &Store, p: &Principal, input: RevertChangesInput) -> 
     }
     let mut tx = store.begin().await?;
     let now = time::now_ms();
-    let (mut reverted, mut written) = (Vec::new(), Vec::new());
+    let (mut reverted, mut written, mut notes) = (Vec::new(), Vec::new(), Vec::new());
     for (c, inv) in &plan {
-        match apply(&mut tx, store, p, c, inv, now).await? {
+        match apply(&mut tx, store, p, c, inv, now, &mut notes).await? {
             Ok(entries) => {
                 reverted.push(c.id.clone());
                 written.extend(entries);
@@ -496,6 +513,7 @@ pub async fn revert(store: &Store, p: &Principal, input: RevertChangesInput) -> 
     Ok(RevertResult {
         reverted,
         skipped: conflicts,
+        notes,
         changes: written.into_iter().map(super::timeline::entry).collect(),
     })
 }
@@ -507,4 +525,16 @@ fn refusal(conflicts: &[RevertConflict]) -> CrmError {
         conflicts.len(),
         list.join("; ")
     ))
+}
+
+/// What `revert` would do, written nowhere: what it would undo, what it would skip (the
+/// conflicts, which refuse the revert unless forced) and the change entries it would write.
+pub async fn preview(
+    store: &Store,
+    p: &Principal,
+    input: RevertChangesInput,
+) -> Result<(RevertResult, Vec<Change>), CrmError> {
+    let forced = RevertChangesInput { force: Some(true), ..input };
+    let (result, changes) = crate::store::dry::run(revert(store, p, forced)).await;
+    Ok((result?, changes))
 }

@@ -167,6 +167,13 @@ pub async fn delete_custom_field(
     let mut diff = Map::new();
     diff.insert("type".into(), changes::pair(def.field_type.as_str(), Value::Null));
     diff.insert("label".into(), changes::pair(def.label.clone(), Value::Null));
+    if !def.options.is_empty() {
+        // Kept so an undo after the purge can make the field again as it was.
+        diff.insert(
+            "options".into(),
+            changes::pair(serde_json::to_value(&def.options).unwrap_or_default(), Value::Null),
+        );
+    }
     let entry = field_change(p, "deleted", &def, diff);
     tx.trash_custom_field(p.org_id(), &def, entry.at, &[entry]).await?;
     tx.commit().await?;

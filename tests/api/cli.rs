@@ -246,4 +246,67 @@ async fn lists_have_header_rows() {
     assert!(text(&["orgs", "list"]).starts_with("ID "));
     assert!(rapport(&db, &["keys", "create", "--name", "x"]).status.success());
     assert!(text(&["keys", "list"]).starts_with("ID "));
+    assert!(text(&["changes", "list"]).starts_with("AT "));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_call_is_found_previewed_and_undone_from_the_cli() {
+    let app = crate::helpers::spawn_app().await;
+    let ada = app.create_contacts(serde_json::json!([{ "first_name": "Ada", "title": "CTO" }])).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent = app.key_with(Some("admin"), &[]).await;
+    let update = serde_json::json!({ "contacts": [{ "id": ada, "title": "CEO", "phone": "+1 555 0100" }] });
+    app.call_as(&agent, "update_contacts", update).await.unwrap();
+    let db = app.db_url.as_str();
+    let title = || async {
+        let got = app.ok("get_records", serde_json::json!({ "records": [{ "entity": "contact", "id": ada }] })).await;
+        got["items"][0]["title"].clone()
+    };
+
+    let out = rapport(db, &["changes", "list", "--tool", "update_contacts", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let request = listed[0]["via"]["request_id"].as_str().unwrap().to_owned();
+    let text = String::from_utf8(rapport(db, &["changes", "list"]).stdout).unwrap();
+    assert!(text.contains(&request) && text.contains("title: CTO → CEO"), "{text}");
+
+    // Without a terminal it neither asks nor acts.
+    let out = rapport(db, &["changes", "revert", "--request-id", &request]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(title().await, "CEO");
+    // The preview, in words and as JSON, writes nothing.
+    let out = rapport(db, &["changes", "revert", "--request-id", &request, "--dry-run"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success() && text.contains("Would undo 1 change(s)") && text.contains("title: CEO → CTO"),
+        "{text}"
+    );
+    let out = rapport(db, &["changes", "revert", "--request-id", &request, "--dry-run", "--json"]);
+    let preview: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(preview["result"]["reverted"].as_array().unwrap().len(), 1, "{preview}");
+    assert_eq!(title().await, "CEO");
+
+    // Undone, as the CLI, and the undo says how to undo it.
+    let out = rapport(db, &["changes", "revert", "--request-id", &request, "--yes"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Undid 1 change(s)") && text.contains("--request-id req_"), "{text}");
+    assert_eq!(title().await, "CTO");
+    let (_, log) = app.api(&app.key, reqwest::Method::GET, "/changes?tool=revert_changes", None).await;
+    assert_eq!(log["items"][0]["via"]["client"]["name"], "rapport-cli", "{log}");
+    assert_eq!(log["items"][0]["actor"]["type"], "cli", "{log}");
+
+    // A change made since is a conflict: refused unless forced.
+    app.ok("update_contacts", serde_json::json!({ "contacts": [{ "id": ada, "title": "Founder" }] })).await;
+    let undo = log["items"][0]["via"]["request_id"].as_str().unwrap().to_owned();
+    let out = rapport(db, &["changes", "revert", "--request-id", &undo, "--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("nothing was reverted"), "{err}");
+    assert_eq!(title().await, "Founder");
+    // A window needs its key and its start.
+    let out = rapport(db, &["changes", "revert", "--since", "2026-01-01T00:00:00Z", "--dry-run"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--key"));
 }

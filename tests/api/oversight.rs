@@ -388,6 +388,9 @@ async fn an_agents_burst_is_undone_exactly_and_the_undo_can_be_undone() {
         .unwrap()
         .to_owned();
     let before = world(&app).await;
+    // Webhooks hear the burst and its undo (sent to a closed port: the queue is what counts).
+    let hook = app.ok("create_webhook", json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })).await;
+    let hook = hook["id"].as_str().unwrap().to_owned();
     let since = chrono_now();
     std::thread::sleep(std::time::Duration::from_millis(5));
 
@@ -439,15 +442,41 @@ async fn an_agents_burst_is_undone_exactly_and_the_undo_can_be_undone() {
     let revert = json!({ "key_id": key_id, "since": since });
     let mut dry = revert.clone();
     dry["dry_run"] = json!(true);
+    let queued = || {
+        let (app, hook) = (&app, hook.clone());
+        async move {
+            let got = app.ok("list_webhook_deliveries", json!({ "id": hook, "limit": 100 })).await;
+            let mut events: Vec<(String, String)> = got["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| (d["type"].as_str().unwrap().to_owned(), d["record_id"].as_str().unwrap().to_owned()))
+                .collect();
+            events.reverse();
+            events
+        }
+    };
+    let heard = queued().await.len();
     let counts = app.row_counts().await;
     let preview = app.ok("revert_changes", dry).await;
     assert_eq!(preview["dry_run"], true);
     assert!(!preview["result"]["reverted"].as_array().unwrap().is_empty(), "{preview}");
     assert_eq!(app.row_counts().await, counts, "the preview wrote nothing");
+    assert_eq!(queued().await.len(), heard, "the preview queued no delivery");
     let (status, done) = app.api(&app.key, Method::POST, "/changes/revert", Some(revert)).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert!(done["skipped"].as_array().unwrap().is_empty(), "{done}");
     assert_eq!(world(&app).await, before, "every record, link and field is as before");
+    // The webhooks tell the same story: what the agent made goes, what it trashed comes
+    // back, what it changed changes back.
+    let undo: Vec<(String, String)> = queued().await.split_off(heard);
+    let has = |event: &str, id: &str| undo.iter().any(|(e, r)| e == event && r == id);
+    assert!(has("company.deleted", &globex), "{undo:#?}");
+    assert!(has("contact.deleted", &hank), "{undo:#?}");
+    assert!(has("company.restored", &acme), "{undo:#?}");
+    assert!(has("contact.restored", &ada2), "{undo:#?}");
+    assert!(has("contact.updated", &ada), "{undo:#?}");
+    assert!(has("deal.stage_changed", &deal), "{undo:#?}");
     // The trash tells the same story: what the agent made is there, what it trashed is not.
     let trashed = app.ok("restore_records", json!({ "entity": "company", "ids": [globex], "dry_run": true })).await;
     assert_eq!(trashed["dry_run"], true, "the agent's company is in the trash: {trashed}");
@@ -508,4 +537,41 @@ async fn a_revert_with_conflicts_is_refused_and_lists_them_unless_forced() {
     let member = app.key_with(Some("member"), &[]).await;
     let e = app.call_as(&member, "revert_changes", json!({ "request_id": request })).await.unwrap_err();
     assert!(e.contains("may not call revert_changes"), "{e}");
+}
+
+#[tokio::test]
+async fn a_deleted_custom_field_comes_back_with_its_values_or_without_them_after_the_purge() {
+    let app = spawn_app().await;
+    app.ok("create_custom_field", json!({ "entity": "company", "key": "seats", "label": "Seats", "type": "number" }))
+        .await;
+    let acme = app.create_companies(json!([{ "name": "Acme", "custom": { "seats": 40 } }])).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seats = || async {
+        app.ok("get_records", json!({ "records": [{ "entity": "company", "id": acme }] })).await["items"][0]["custom"]
+            ["seats"]
+            .clone()
+    };
+    let deleted = || async {
+        let (_, log) = app.api(&app.key, Method::GET, "/changes?tool=delete_custom_field&limit=1", None).await;
+        log["items"][0]["id"].as_str().unwrap().to_owned()
+    };
+    app.ok("delete_custom_field", json!({ "entity": "company", "key": "seats" })).await;
+    let change = deleted().await;
+    let r = app.ok("revert_changes", json!({ "change_ids": [change] })).await;
+    assert!(r.get("notes").is_none(), "{r}");
+    assert_eq!(seats().await, 40.0, "back with its values while they are in the trash");
+
+    // Deleted again and purged from the trash: it comes back empty, and the preview says so.
+    app.ok("delete_custom_field", json!({ "entity": "company", "key": "seats" })).await;
+    let change = deleted().await;
+    rapport::crm::trash::purge(&app.store, 0, rapport::time::now_ms() + 1).await.unwrap();
+    let preview = app.ok("revert_changes", json!({ "change_ids": [change], "dry_run": true })).await;
+    let note = preview["result"]["notes"][0].as_str().unwrap_or_default();
+    assert!(note.contains("without its values"), "{preview}");
+    app.ok("revert_changes", json!({ "change_ids": [change] })).await;
+    assert_eq!(seats().await, Value::Null);
+    app.ok("update_companies", json!({ "companies": [{ "id": acme, "custom": { "seats": 12 } }] })).await;
+    assert_eq!(seats().await, 12.0, "the field works again");
 }

@@ -618,6 +618,10 @@ pub struct RevertResult {
     pub reverted: Vec<String>,
     /// What was skipped (with force) and why.
     pub skipped: Vec<RevertConflict>,
+    /// What comes back short of how it was (a custom field purged from the trash returns
+    /// without its values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The revert's own change entries (each names what it reverts).
     pub changes: Vec<ChangeEntry>,
 }
