@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::keys::Choice;
 use super::session::Session;
-use super::{Chrome, PageError, PageResult, ago, entity_of, render, urlencode, when};
+use super::{Chrome, PageError, PageResult, ago, cleared, entity_of, render, take_flash, urlencode, when};
 use crate::crm::cursor;
 use crate::state::AppState;
 use crate::store::{AuditFilter, ChangeFilter};
@@ -25,6 +25,7 @@ pub struct FieldChange {
 }
 
 pub struct ChangeRow {
+    pub id: String,
     pub when: String,
     pub ago: String,
     pub actor: String,
@@ -41,6 +42,10 @@ pub struct ChangeRow {
     pub via: String,
     /// When this entry starts a run (the changes one call made, more than one), its head.
     pub run: Option<RunHead>,
+    /// The page that previews undoing it, for someone who may.
+    pub undo: Option<String>,
+    /// It undid other changes.
+    pub reverts: bool,
 }
 
 /// The head of a run: the changes of one call, shown together.
@@ -48,6 +53,8 @@ pub struct RunHead {
     pub count: usize,
     /// The run's changes alone.
     pub href: String,
+    /// The page that previews undoing the run, for someone who may.
+    pub undo: Option<String>,
 }
 
 /// A value as one short line.
@@ -91,6 +98,8 @@ struct ActivityPage {
     tools: Vec<Choice>,
     /// The call the page is narrowed to, when it is.
     call: Option<String>,
+    /// Undo for the call the page is narrowed to.
+    undo_call: Option<String>,
     filtered: bool,
     next: Option<String>,
 }
@@ -125,7 +134,7 @@ fn next_link(base: &str, filters: &[(&str, &Option<String>)], last: Option<(i64,
 }
 
 /// The current names of the records a page of changes is about, read once per entity.
-async fn record_names(
+pub(super) async fn record_names(
     state: &AppState,
     p: &crate::crm::Principal,
     changes: &[crate::store::Change],
@@ -150,7 +159,7 @@ async fn record_names(
 /// A filter menu's choices: each `(id, full label, name)`. Someone who may manage them sees
 /// the full label with the id as value; anyone else the name only, with an opaque value in
 /// place of the id (SPEC 8: no key previews, ids or emails for them).
-struct Menu {
+pub(super) struct Menu {
     manages: bool,
     items: Vec<(String, String, String)>,
 }
@@ -191,7 +200,14 @@ impl Menu {
     }
 }
 
-pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query<ActivityQuery>) -> PageResult {
+pub async fn activity(
+    State(state): State<AppState>,
+    s: Session,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<ActivityQuery>,
+) -> PageResult {
+    let flash = take_flash(&headers);
+    let had_flash = flash.is_some();
     let p = &s.principal;
     let readable: Vec<Entity> = Entity::ALL.iter().copied().filter(|e| p.scopes.contains(&e.def().read)).collect();
     if readable.is_empty() {
@@ -207,19 +223,7 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
             .map(|k| (k.id, format!("{} ({}…)", k.name, k.preview), k.name))
             .collect(),
     };
-    let users = Menu {
-        manages: p.scopes.contains(&Scope::UsersManage),
-        items: state
-            .store
-            .list_users(&p.org.id)
-            .await?
-            .into_iter()
-            .map(|u| {
-                let name = u.name.clone().unwrap_or_else(|| "(no name)".into());
-                (u.id, u.email, name)
-            })
-            .collect(),
-    };
+    let users = people_menu(&state, p).await?;
     let filter = ChangeFilter {
         key_id: keys.id_of(q.key),
         user_id: users.id_of(q.user),
@@ -256,6 +260,7 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
     };
     let names = record_names(&state, p, &changes).await?;
     // Consecutive entries of one call form a run: its head counts them and narrows to them.
+    let may_undo = p.scopes.contains(&Scope::ChangesRevert);
     let run_of = |i: usize| changes[i].via.request_id.clone();
     let mut runs: Vec<Option<RunHead>> = Vec::with_capacity(changes.len());
     for i in 0..changes.len() {
@@ -263,48 +268,22 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
         let count = (i..changes.len()).take_while(|j| run_of(*j) == run_of(i)).count();
         runs.push(match run_of(i) {
             Some(r) if starts && count > 1 && filter.request_id.is_none() => {
-                Some(RunHead { count, href: format!("/activity?call={}", urlencode(&r)) })
+                let undo = may_undo.then(|| format!("/activity/undo?call={}", urlencode(&r)));
+                Some(RunHead { count, href: format!("/activity?call={}", urlencode(&r)), undo })
             }
             _ => None,
         });
     }
-    let rows = changes
-        .into_iter()
-        .zip(runs)
-        .map(|(c, run)| {
-            let record_entity = entity_of(&c.entity);
-            let live = c.action != "purged";
-            let fields: Vec<FieldChange> = c
-                .changes
-                .iter()
-                .take(6)
-                .map(|(k, v)| FieldChange {
-                    field: k.clone(),
-                    before: short(v.get("before").unwrap_or(&Value::Null)),
-                    after: short(v.get("after").unwrap_or(&Value::Null)),
-                })
-                .collect();
-            ChangeRow {
-                when: when(c.at),
-                ago: ago(c.at),
-                actor: users.actor_name(&c.actor),
-                actor_kind: c.actor.kind.to_owned(),
-                action: c.action.to_owned(),
-                entity: c.entity.replace('_', " "),
-                href: record_entity.filter(|_| live).map(|e| format!("/records/{}/{}", e.def().plural, c.record_id)),
-                name: names.get(&(c.entity.clone(), c.record_id.clone())).cloned().unwrap_or_default(),
-                record_id: c.record_id,
-                more: c.changes.len().saturating_sub(fields.len()),
-                fields,
-                via: via_words(&c.via),
-                run,
-            }
-        })
-        .collect();
+    let rows = changes.into_iter().zip(runs).map(|(c, run)| change_row(c, run, &names, &users, may_undo)).collect();
     let clients = state.store.change_values(&p.org.id, "client_name").await?;
     let tools = state.store.change_values(&p.org.id, "tool").await?;
     let page = ActivityPage {
-        c: Chrome::new(&s, "Activity", "/activity", None),
+        c: Chrome::new(&s, "Activity", "/activity", flash),
+        undo_call: filter
+            .request_id
+            .as_ref()
+            .filter(|_| may_undo)
+            .map(|r| format!("/activity/undo?call={}", urlencode(r))),
         rows,
         keys: keys.choices(&filter.key_id),
         users: users.choices(&filter.user_id),
@@ -320,7 +299,62 @@ pub async fn activity(State(state): State<AppState>, s: Session, Query(q): Query
         call: filter.request_id.clone(),
         next,
     };
-    Ok(render(&page))
+    Ok(cleared(render(&page), had_flash))
+}
+
+/// The people of the organization, as a menu and to name who made a change.
+pub(super) async fn people_menu(state: &AppState, p: &crate::crm::Principal) -> Result<Menu, PageError> {
+    let items = state
+        .store
+        .list_users(&p.org.id)
+        .await?
+        .into_iter()
+        .map(|u| {
+            let name = u.name.clone().unwrap_or_else(|| "(no name)".into());
+            (u.id, u.email, name)
+        })
+        .collect();
+    Ok(Menu { manages: p.scopes.contains(&Scope::UsersManage), items })
+}
+
+/// One change as the feed shows it.
+pub(super) fn change_row(
+    c: crate::store::Change,
+    run: Option<RunHead>,
+    names: &HashMap<(String, String), String>,
+    users: &Menu,
+    may_undo: bool,
+) -> ChangeRow {
+    let record_entity = entity_of(&c.entity);
+    let live = c.action != "purged";
+    let fields: Vec<FieldChange> = c
+        .changes
+        .iter()
+        .take(6)
+        .map(|(k, v)| FieldChange {
+            field: k.clone(),
+            before: short(v.get("before").unwrap_or(&Value::Null)),
+            after: short(v.get("after").unwrap_or(&Value::Null)),
+        })
+        .collect();
+    ChangeRow {
+        undo: (may_undo && live).then(|| format!("/activity/undo?change={}", urlencode(&c.id))),
+        id: c.id,
+        when: when(c.at),
+        ago: ago(c.at),
+        actor: users.actor_name(&c.actor),
+        actor_kind: c.actor.kind.to_owned(),
+        action: c.action.to_owned(),
+        entity: c.entity.replace('_', " "),
+        href: record_entity.filter(|_| live).map(|e| format!("/records/{}/{}", e.def().plural, c.record_id)),
+        name: names.get(&(c.entity.clone(), c.record_id.clone())).cloned().unwrap_or_default(),
+        record_id: c.record_id,
+        more: c.changes.len().saturating_sub(fields.len()),
+        fields,
+        via: via_words(&c.via),
+        reverts: !c.reverts.is_empty(),
+        run,
+    }
 }
 
 /// How a change came, in words: `create contacts from claude-code 2.1`.

@@ -7,6 +7,7 @@ mod keys;
 mod people;
 mod records;
 pub mod session;
+mod undo;
 mod webhooks;
 
 use askama::Template;
@@ -49,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/webhooks/deliveries/{delivery_id}/resend", post(webhooks::resend))
         .route("/settings/audit", get(activity::audit))
         .route("/activity", get(activity::activity))
+        .route("/activity/undo", get(undo::page).post(undo::undo))
         .route("/records", get(records::index))
         .route("/records/{entity}", get(records::list))
         .route("/records/{entity}/{id}", get(records::show))

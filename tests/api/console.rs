@@ -359,22 +359,22 @@ async fn activity_pages_filters_and_links_only_what_the_person_may_read() {
     let mut b = logged_in(&app).await;
     let page = b.get("/activity").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert_eq!(page.body.matches("<li class=\"entry\">").count(), 50);
+    assert_eq!(page.body.matches("<li class=\"entry\"").count(), 50);
     assert!(page.body.contains("Other2") && !page.body.contains("Paged00"), "newest first");
     let next = page.body.split("href=\"/activity?cursor=").nth(1).expect("a link to older activity");
     let next = format!("/activity?cursor={}", next.split('"').next().unwrap().replace("&amp;", "&"));
     let older = b.get(&next).await;
-    assert_eq!(older.body.matches("<li class=\"entry\">").count(), 13);
+    assert_eq!(older.body.matches("<li class=\"entry\"").count(), 13);
     assert!(older.body.contains("Paged00") && !older.body.contains("Older activity"));
 
     // By key: only the second key's three.
     let keys = app.store.list_keys(&app.default_org.id, false).await.unwrap();
     let second = keys.iter().find(|k| k.name == "scoped").unwrap();
     let page = b.get(&format!("/activity?key={}", second.id)).await;
-    assert_eq!(page.body.matches("<li class=\"entry\">").count(), 3);
+    assert_eq!(page.body.matches("<li class=\"entry\"").count(), 3);
     // By person: the owner made them all (both keys are theirs); nobody else made any.
     let owner = app.store.user_by_email(&app.default_org.id, "owner@localhost").await.unwrap().unwrap();
-    assert_eq!(b.get(&format!("/activity?user={}", owner.id)).await.body.matches("<li class=\"entry\">").count(), 50);
+    assert_eq!(b.get(&format!("/activity?user={}", owner.id)).await.body.matches("<li class=\"entry\"").count(), 50);
     assert!(b.get("/activity?user=nobody").await.body.contains("Nothing matches these filters"));
     // By entity: no companies.
     assert!(b.get("/activity?entity=company").await.body.contains("Nothing matches these filters"));
@@ -603,7 +603,7 @@ async fn a_viewers_activity_menus_name_keys_and_people_without_their_ids() {
     });
     let value = value.expect("an option for the key named scoped").to_owned();
     let filtered = b.get(&format!("/activity?key={value}")).await;
-    assert_eq!(filtered.body.matches("<li class=\"entry\">").count(), 3, "{}", filtered.body);
+    assert_eq!(filtered.body.matches("<li class=\"entry\"").count(), 3, "{}", filtered.body);
 }
 
 /// The keys page shows a use this process saw at once, time and address together, before
@@ -651,13 +651,13 @@ async fn activity_groups_a_calls_changes_and_filters_by_client_and_tool() {
         .unwrap()
         .replace("&amp;", "&");
     let narrowed = b.get(&run).await;
-    assert_eq!(narrowed.body.matches("<li class=\"entry\">").count(), 3, "{}", narrowed.body);
+    assert_eq!(narrowed.body.matches("<li class=\"entry\"").count(), 3, "{}", narrowed.body);
     assert!(!narrowed.body.contains("Solo"));
     let by_client = b.get("/activity?client=python-httpx").await;
-    assert_eq!(by_client.body.matches("<li class=\"entry\">").count(), 1);
+    assert_eq!(by_client.body.matches("<li class=\"entry\"").count(), 1);
     assert!(by_client.body.contains("Solo"));
     let by_tool = b.get("/activity?tool=create_contacts").await;
-    assert_eq!(by_tool.body.matches("<li class=\"entry\">").count(), 3);
+    assert_eq!(by_tool.body.matches("<li class=\"entry\"").count(), 3);
     assert!(page.body.contains("<option value=\"curl\">curl</option>"), "the client menu");
 }
 
@@ -988,4 +988,85 @@ async fn members_and_viewers_cannot_reach_webhooks() {
     let page = b.get("/settings/webhooks").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("http://127.0.0.1:9/hook"));
+}
+
+/// The first `href` after `marker` in a page, unescaped.
+fn link_after(body: &str, marker: &str) -> String {
+    let at = body.find(marker).unwrap_or_else(|| panic!("{marker} in {body}"));
+    let rest = &body[..at];
+    let href = rest.rfind("href=\"").expect("a link before the marker") + 6;
+    body[href..].split('"').next().unwrap().replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn a_run_is_undone_from_activity_after_its_preview() {
+    let app = spawn_app().await;
+    let agent = app.key_with(Some("admin"), &[]).await;
+    let made = app
+        .call_as(
+            &agent,
+            "create_contacts",
+            serde_json::json!({ "contacts": [{ "first_name": "Hank" }, { "first_name": "Iris" }] }),
+        )
+        .await
+        .unwrap();
+    let hank = made["items"][0]["id"].as_str().unwrap().to_owned();
+    let live = || async { app.search_ids(serde_json::json!({ "entity": "contact" })).await.len() };
+    assert_eq!(live().await, 2);
+    let mut b = logged_in(&app).await;
+    let page = b.get("/activity").await;
+    let preview_link = link_after(&page.body, "aria-label=\"Undo the 2 changes of this call\"");
+    assert!(preview_link.starts_with("/activity/undo?call=req_"), "{preview_link}");
+    assert!(page.body.contains("aria-label=\"Undo this change\""));
+
+    // The preview says what the undo writes, and writes nothing.
+    let preview = b.get(&preview_link).await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.body);
+    assert!(preview.body.contains("Undo 2 changes"), "{}", preview.body);
+    assert_eq!(preview.body.matches("<li class=\"entry\"").count(), 2, "{}", preview.body);
+    assert!(preview.body.contains("deleted contact"), "{}", preview.body);
+    assert_eq!(live().await, 2, "the preview wrote nothing");
+    let call = preview_link.split("call=").nth(1).unwrap().to_owned();
+
+    // A forged form changes nothing; the real one undoes the run.
+    let forged = b.post("/activity/undo", &[("csrf", "nope"), ("call", &call)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(live().await, 2);
+    let done = b.post("/activity/undo", &[("csrf", &preview.csrf()), ("call", &call)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(done.location().starts_with("/activity?call=req_"), "{}", done.location());
+    assert_eq!(live().await, 0);
+    let shown = b.get(done.location()).await;
+    assert!(shown.body.contains("Undid 2 change(s)."), "{}", shown.body);
+    assert!(shown.body.contains("an undo"), "the undo's entries say what they are: {}", shown.body);
+
+    // The undo of the undo meets a conflict once someone changed a record since; the page
+    // lists it and asks before skipping it.
+    let undo_again = link_after(&shown.body, "Undo this call");
+    app.ok("restore_records", serde_json::json!({ "entity": "contact", "ids": [hank] })).await;
+    let preview = b.get(&undo_again).await;
+    assert!(preview.body.contains("cannot be undone as they stand"), "{}", preview.body);
+    assert!(preview.body.contains("name=\"force\""), "{}", preview.body);
+    let csrf = preview.csrf();
+    let call = undo_again.split("call=").nth(1).unwrap().to_owned();
+    let refused = b.post("/activity/undo", &[("csrf", &csrf), ("call", &call)]).await;
+    assert_eq!(refused.location(), undo_again, "back to the preview");
+    assert!(b.get(refused.location()).await.body.contains("nothing was reverted"));
+    assert_eq!(live().await, 1);
+    let forced = b.post("/activity/undo", &[("csrf", &csrf), ("call", &call), ("force", "true")]).await;
+    assert_eq!(forced.status, StatusCode::SEE_OTHER);
+    assert_eq!(live().await, 2, "Iris came back; Hank, restored by hand since, stays as he is");
+
+    // A member may not undo: no button, and the page and the form are refused.
+    rapport::keys::users::create(&app.store, &app.cli(), "member@example.com", None, "member").await.unwrap();
+    set_password(&app, "member@example.com").await;
+    let mut m = Browser::new(&app.base);
+    m.login("member@example.com", PASSWORD).await;
+    let page = m.get("/activity").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("/activity/undo"), "{}", page.body);
+    assert_eq!(m.get(&undo_again).await.status, StatusCode::FORBIDDEN);
+    let refused = m.post("/activity/undo", &[("csrf", &page.csrf()), ("call", &call)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(live().await, 2);
 }

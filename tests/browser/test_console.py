@@ -351,6 +351,51 @@ def test_agent_writes_show_on_activity_and_the_record(owner: Page) -> None:
     expect(page.get_by_text("No contacts match")).to_be_visible()
 
 
+def contacts_named(page: Page, text: str) -> list[str]:
+    page.goto(f"/records/contacts?q={text}")
+    return page.locator("main table tbody td:first-child a").all_inner_texts()
+
+
+def test_an_agents_run_is_previewed_and_undone_from_activity(owner: Page) -> None:
+    page = owner
+    page.goto("/settings/keys")
+    page.get_by_role("button", name="Connect an agent").click()
+    key = page.locator("#new-key").inner_text().strip()
+    r = mcp(page, key, "tools/call", {
+        "name": "create_contacts",
+        "arguments": {"contacts": [{"first_name": "Oops", "last_name": "One"}, {"first_name": "Oops", "last_name": "Two"}]},
+    })
+    assert r.status == 200, r.text()
+    assert len(contacts_named(page, "oops")) == 2
+
+    # Undo on the run opens its preview, which writes nothing.
+    page.goto("/activity")
+    page.get_by_role("link", name="Undo the 2 changes of this call").click()
+    expect(page.get_by_role("heading", name="Undo one call", level=1)).to_be_visible()
+    preview = page.get_by_role("list", name="What the undo writes")
+    expect(preview.locator("li.entry")).to_have_count(2)
+    expect(preview).to_contain_text("deleted contact")
+    check_a11y(page, "the undo preview")
+    shot(page, "undo")
+    url = page.url
+    assert len(contacts_named(page, "oops")) == 2, "the preview wrote nothing"
+
+    # Confirmed: the run is undone, and the undo shows as a run of its own.
+    page.goto(url)
+    page.get_by_role("button", name="Undo 2 changes").click()
+    expect(page.get_by_text("Undid 2 change(s).")).to_be_visible()
+    expect(page.locator("li.entry").first).to_contain_text("an undo")
+    assert contacts_named(page, "oops") == []
+
+    # The undo is undone in turn, from a single change this time.
+    page.goto("/activity?tool=revert_changes")
+    page.get_by_role("link", name="Undo this change").first.click()
+    expect(page.get_by_role("list", name="What the undo writes")).to_contain_text("restored contact")
+    page.get_by_role("button", name="Undo 1 change").click()
+    expect(page.get_by_text("Undid 1 change(s).")).to_be_visible()
+    assert len(contacts_named(page, "oops")) == 1
+
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 (Python's http.server in a thread): keeps each
     request's headers and raw body, answers 200 with a short JSON body."""
