@@ -533,6 +533,18 @@ async fn a_revert_with_conflicts_is_refused_and_lists_them_unless_forced() {
     assert!(app.err("revert_changes", json!({})).await.contains("one way"));
     assert!(app.err("revert_changes", json!({ "key_id": "x" })).await.contains("since"));
     assert!(app.err("revert_changes", json!({ "request_id": "req_nothing" })).await.contains("no change matches"));
+    // Bringing back a company whose domain another company now holds would break the rule
+    // that a domain is one company's.
+    let acme = app.create_companies(json!([{ "name": "Acme", "domain": "acme.example" }])).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call_as(&agent, "delete_records", json!({ "entity": "company", "ids": [acme] })).await.unwrap();
+    let (_, log) = app.api(&app.key, Method::GET, "/changes?tool=delete_records&limit=1", None).await;
+    let trashed = log["items"][0]["id"].as_str().unwrap().to_owned();
+    app.create_companies(json!([{ "name": "Acme Again", "domain": "acme.example" }])).await;
+    let e = app.err("revert_changes", json!({ "change_ids": [trashed] })).await;
+    assert!(e.contains("nothing was reverted") && e.contains("acme.example"), "{e}");
     // A member key may not revert.
     let member = app.key_with(Some("member"), &[]).await;
     let e = app.call_as(&member, "revert_changes", json!({ "request_id": request })).await.unwrap_err();
