@@ -10,9 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Server;
 use crate::auth::key::PlainKey;
+use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy};
+
 use crate::config::{
-    ChangesCommand, ChangesListArgs, Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs, OrgsCommand, RevertArgs,
-    UsersCommand,
+    ApprovalsCommand, ChangesCommand, ChangesListArgs, Cli, Command, KeysCommand, KeysCreateArgs, KeysListArgs,
+    OrgsCommand, RevertArgs, UsersCommand,
 };
 use crate::crm::Principal;
 use crate::keys::{self, NewKeyRequest};
@@ -66,6 +68,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Changes(ChangesCommand::List(args)) => changes_list(&cli, args).await,
+        Command::Approvals(cmd) => approvals(&cli, cmd).await,
         Command::Changes(ChangesCommand::Revert(args)) => changes_revert(&cli, args).await,
         Command::Audit { org: o, limit, json } => {
             let store = open(&cli).await?;
@@ -207,6 +210,7 @@ async fn keys_create(cli: &Cli, args: &KeysCreateArgs) -> anyhow::Result<()> {
         expires_in_days: args.expires_in_days,
         allowed_cidrs: args.allow_cidr.clone(),
         user_email: args.user.clone(),
+        approval: policy(&args.require_approval, args.bulk_limit)?,
     };
     let created = keys::create(store.as_ref(), &Principal::cli(org.clone()), req, args.limit.max_active_keys).await?;
     if args.json.json {
@@ -220,6 +224,9 @@ async fn keys_create(cli: &Cli, args: &KeysCreateArgs) -> anyhow::Result<()> {
         println!("Scopes: {}", created.scopes.join(", "));
         if let Some(at) = &created.expires_at {
             println!("Expires: {at}");
+        }
+        if let Some(p) = &created.approval {
+            println!("Waits for a person's approval: {}", p.words());
         }
     }
     Ok(())
@@ -305,6 +312,25 @@ async fn keys_lifecycle(cli: &Cli, cmd: &KeysCommand) -> anyhow::Result<()> {
                 "Revoked key {} ({}). It is refused for good; `keys list --all` still shows it.",
                 key.name, key.id
             );
+        }
+        KeysCommand::SetApproval { org: o, id, kinds, bulk_limit } => {
+            let p = Principal::cli(org(s, &o.org).await?);
+            let list: Vec<String> = if kinds.trim() == "none" {
+                Vec::new()
+            } else {
+                kinds.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect()
+            };
+            anyhow::ensure!(
+                !list.is_empty() || kinds.trim() == "none",
+                "give the kinds, comma-separated (delete, bulk, schema, webhooks), or `none`"
+            );
+            let key = keys::set_approval(s, &p, id, policy(&list, *bulk_limit)?).await?;
+            match &key.approval {
+                Some(a) => {
+                    println!("Key {} ({}) now waits for a person's approval on: {}.", key.name, key.id, a.words())
+                }
+                None => println!("Key {} ({}) no longer waits for approval.", key.name, key.id),
+            }
         }
         KeysCommand::Delete { org: o, id, yes } => {
             let p = Principal::cli(org(s, &o.org).await?);
@@ -452,6 +478,106 @@ async fn users(cli: &Cli, cmd: &UsersCommand) -> anyhow::Result<()> {
 
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n { s.to_owned() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+}
+
+/// A policy from `delete,bulk` and a bulk limit; none when no kind is given.
+fn policy(kinds: &[String], bulk_limit: Option<u32>) -> anyhow::Result<Option<ApprovalPolicy>> {
+    let kinds =
+        kinds.iter().map(|k| ApprovalKind::parse(k)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    ApprovalPolicy::new(kinds, bulk_limit).map_err(anyhow::Error::msg)
+}
+
+/// An `App` as `serve` would make it from this environment, to run what a person approves.
+fn offline_app(store: Arc<Store>) -> anyhow::Result<crate::state::AppState> {
+    use clap::Parser;
+    let env = crate::config::ServerEnv::try_parse_from(["rapport"])?;
+    let addr = env.serve.addr.parse().unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let settings = crate::state::Settings::new(&env.serve, addr, env.limit.max_active_keys)?;
+    Ok(crate::state::App::offline(store, settings))
+}
+
+async fn approvals(cli: &Cli, cmd: &ApprovalsCommand) -> anyhow::Result<()> {
+    use crate::service::approvals as a;
+    let store = open(cli).await?;
+    let state = offline_app(store.clone())?;
+    match cmd {
+        ApprovalsCommand::List { org: o, state: st, limit, json } => {
+            let p = Principal::cli(org(&store, &o.org).await?);
+            let filter = crate::store::ApprovalFilter { state: st.clone(), key_id: None };
+            anyhow::ensure!((1..=500).contains(limit), "--limit is 1 to 500");
+            let list: Vec<_> = a::list(&state, &p, filter, None, *limit).await?.iter().map(a::view).collect();
+            if json.json {
+                println!("{}", serde_json::to_string(&list)?);
+                return Ok(());
+            }
+            println!("{:<36}  {:<8} {:<24} {:<36} SUMMARY", "ID", "STATUS", "ASKED", "KEY");
+            for v in &list {
+                println!("{:<36}  {:<8} {:<24} {:<36} {}", v.id, v.status, v.created_at, v.key_id, v.summary);
+            }
+        }
+        ApprovalsCommand::Show { org: o, id, json } => {
+            let p = Principal::cli(org(&store, &o.org).await?);
+            let v = a::show(&state, &p, id).await?;
+            if json.json {
+                println!("{}", serde_json::to_string(&v)?);
+            } else {
+                print_approval(&v);
+            }
+        }
+        ApprovalsCommand::Approve { org: o, id, as_person, json } => {
+            let p = as_person_at_terminal(&store, &o.org, as_person).await?;
+            let v = a::approve(&state, &p, id).await?;
+            if json.json {
+                println!("{}", serde_json::to_string(&v)?);
+            } else if v.status == "approved" {
+                println!("Approved {}: the call ran as its key.", v.id);
+            } else {
+                println!("Approved {}, but it did not run: {}.", v.id, v.reason.as_deref().unwrap_or("it went stale"));
+            }
+        }
+        ApprovalsCommand::Deny { org: o, id, as_person, reason, json } => {
+            let p = as_person_at_terminal(&store, &o.org, as_person).await?;
+            let v = a::deny(&state, &p, id, reason).await?;
+            if json.json {
+                println!("{}", serde_json::to_string(&v)?);
+            } else {
+                println!("Denied {}; the agent reads why.", v.id);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The person `email`, once their console password is typed at this terminal: a decision
+/// is a person's, never a script's.
+async fn as_person_at_terminal(store: &Store, org_name: &str, email: &str) -> anyhow::Result<Principal> {
+    use std::io::IsTerminal;
+    anyhow::ensure!(
+        std::io::stdin().is_terminal(),
+        "approvals are decided by a person: run this at a terminal, where {email}'s password is asked"
+    );
+    org(store, org_name).await?;
+    let password = rpassword::prompt_password(format!("Console password of {email}: "))?;
+    // Counted with the console's logins, from the address `cli`.
+    let (user, o) = crate::auth::session::login(store, email, &password, Some(org_name), "cli").await?;
+    let mut p = Principal::person(o, user, None);
+    p.via = crate::store::Via::call(p.via.client.clone(), "cli");
+    Ok(p)
+}
+
+fn print_approval(v: &rapport_tools::approvals::ApprovalView) {
+    println!("Approval {} ({})", v.id, v.status);
+    println!("  {}", v.summary);
+    println!("  asked by key {} at {}; waits until {}", v.key_id, v.created_at, v.expires_at);
+    if let Some(by) = &v.decided_by {
+        println!("  decided by {by} at {}", v.decided_at.as_deref().unwrap_or("-"));
+    }
+    if let Some(r) = &v.reason {
+        println!("  reason: {r}");
+    }
+    for e in &v.changes {
+        println!("  {} {} {}  {}", e.action, e.entity, e.record_id, fields_in_words(&e.changes));
+    }
 }
 
 async fn changes_list(cli: &Cli, args: &ChangesListArgs) -> anyhow::Result<()> {

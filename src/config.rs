@@ -85,6 +85,9 @@ pub enum Command {
     /// Read and undo the change log (what keys and people changed in the records).
     #[command(subcommand)]
     Changes(ChangesCommand),
+    /// Calls held for a person's approval: list them, approve or deny them as a person.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Show the audit log, newest first.
     Audit {
         #[command(flatten)]
@@ -95,6 +98,70 @@ pub enum Command {
         #[command(flatten)]
         json: JsonArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first.
+    List {
+        #[command(flatten)]
+        org: OrgArg,
+        /// Only those in this state.
+        #[arg(long, value_parser = ["pending", "approved", "denied", "stale", "expired"])]
+        state: Option<String>,
+        /// How many, newest first (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Show one approval with the changes it would make.
+    Show {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The approval's id (`rapport approvals list` shows them).
+        id: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Approve a held call, as a person (their password is asked at the terminal); it
+    /// then runs as its key.
+    Approve {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The approval's id.
+        id: String,
+        /// The email of the person deciding; their role must cover the call.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_person: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Deny a held call, as a person, with the reason the agent will read.
+    Deny {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The approval's id.
+        id: String,
+        /// The email of the person deciding; their role must cover the call.
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_person: String,
+        /// Why, for the agent to read.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+}
+
+/// What `serve` would take from the environment, for commands that act as the server
+/// does (running an approved call).
+#[derive(Debug, clap::Parser)]
+pub struct ServerEnv {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub limit: KeyLimit,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +357,18 @@ pub enum KeysCommand {
         org: OrgArg,
         /// The key's id (`rapport keys list --all` shows them).
         id: String,
+    },
+    /// Set the calls of a key that wait for a person's approval, or `none`.
+    SetApproval {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The key's id (`rapport keys list --all` shows them).
+        id: String,
+        /// Comma-separated kinds (delete, bulk, schema, webhooks), or `none`.
+        kinds: String,
+        /// With bulk: a call touching more records than this waits (default 25).
+        #[arg(long)]
+        bulk_limit: Option<u32>,
     },
     /// Remove a key's record (a key used in the last 24 hours needs --yes).
     Delete {
@@ -498,6 +577,13 @@ pub struct KeysCreateArgs {
     /// The user who owns the key (default: the organization's first owner).
     #[arg(long)]
     pub user: Option<String>,
+    /// Calls that wait for a person's approval, comma-separated: delete, bulk, schema,
+    /// webhooks.
+    #[arg(long, value_delimiter = ',', value_parser = ["delete", "bulk", "schema", "webhooks"])]
+    pub require_approval: Vec<String>,
+    /// With bulk: a call touching more records than this waits (default 25).
+    #[arg(long, requires = "require_approval")]
+    pub bulk_limit: Option<u32>,
     #[command(flatten)]
     pub limit: KeyLimit,
     #[command(flatten)]

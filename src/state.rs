@@ -71,6 +71,18 @@ impl Deref for AppState {
 pub const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl App {
+    /// An `App` that serves nothing: for commands that run a call as the server would.
+    pub fn offline(store: Arc<Store>, settings: Settings) -> AppState {
+        AppState(Arc::new(App {
+            limits: Limits::new(settings.rate_limit, &store),
+            settings,
+            store,
+            usage: Usage::default(),
+            auth_cache: AuthCache::default(),
+            metrics: Arc::new(Metrics::default()),
+        }))
+    }
+
     /// Purges the trash past `RAPPORT_TRASH_DAYS`, forgets idempotency keys past 24 hours
     /// and webhook deliveries 30 days after they ended. Every process may run it: each purge is one transaction, and a second finds
     /// nothing left to do.
@@ -88,6 +100,11 @@ impl App {
         }
         if let Err(e) = self.store.expire_idempotency(now).await {
             tracing::warn!(error = %e, "could not expire idempotency keys");
+        }
+        match self.store.expire_approvals(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(approvals = n, "approvals expired unanswered"),
+            Err(e) => tracing::warn!(error = %e, "could not expire approvals"),
         }
         use crate::auth::session::{IDLE_TIMEOUT_MS, THROTTLE_WINDOW_MS};
         if let Err(e) = self.store.expire_console(now - THROTTLE_WINDOW_MS, now - IDLE_TIMEOUT_MS, now).await {

@@ -149,6 +149,7 @@ pub async fn authenticate(
             preview: record.preview.clone(),
             expires_at: record.expires_at,
             user: user.clone(),
+            approval: record.approval.clone(),
         },
         scopes,
         ip: Some(ip.to_string()),

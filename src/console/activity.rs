@@ -358,7 +358,7 @@ pub(super) fn change_row(
 }
 
 /// How a change came, in words: `create contacts from claude-code 2.1`.
-fn via_words(v: &crate::store::Via) -> String {
+pub(super) fn via_words(v: &crate::store::Via) -> String {
     let tool = v.tool.as_deref().map(|t| t.replace('_', " "));
     let client = v.client.as_ref().map(|c| match &c.version {
         Some(ver) => format!("{} {ver}", c.name),

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rapport_clients::Kind;
+use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy, DEFAULT_BULK_LIMIT};
 use rapport_tools::{Role, Scope};
 use serde::Deserialize;
 
@@ -37,6 +38,11 @@ pub struct KeyRow {
     pub cidrs: String,
     /// Whether its powers are within the person's own: rotating and enabling hand them over.
     pub within: bool,
+    /// The calls that wait for a person, in words; empty when none do.
+    pub approval: String,
+    /// The policy's form: each kind, checked when held.
+    pub approval_kinds: Vec<Choice>,
+    pub bulk_limit: u32,
 }
 
 impl KeyRow {
@@ -64,8 +70,36 @@ impl KeyRow {
             created: when(k.created_at),
             cidrs: k.allowed_cidrs.join(", "),
             within: k.scopes.first_beyond(holder).is_none(),
+            approval: k.approval.as_ref().map(ApprovalPolicy::words).unwrap_or_default(),
+            approval_kinds: kind_choices(
+                k.approval.as_ref().map(|p| p.kinds.iter().map(|k| k.as_str()).collect()).unwrap_or_default(),
+            ),
+            bulk_limit: k.approval.as_ref().map_or(DEFAULT_BULK_LIMIT, |p| p.bulk_limit),
         }
     }
+}
+
+/// Each kind of call a policy may hold, checked when `held` names it.
+fn kind_choices(held: Vec<&str>) -> Vec<Choice> {
+    [
+        ("delete", "Deletes and merges"),
+        ("bulk", "Bulk changes"),
+        ("schema", "Custom fields and pipelines"),
+        ("webhooks", "Webhooks"),
+    ]
+    .into_iter()
+    .map(|(v, l)| Choice { value: v.into(), label: l.into(), selected: held.contains(&v) })
+    .collect()
+}
+
+/// A policy from a form's `approval` checkboxes and `bulk_limit`.
+fn policy_of(kinds: &[String], bulk_limit: &str) -> Result<Option<ApprovalPolicy>, String> {
+    let kinds = kinds.iter().map(|k| ApprovalKind::parse(k)).collect::<Result<Vec<_>, _>>()?;
+    let limit = match bulk_limit.trim() {
+        "" => None,
+        n => Some(n.parse::<u32>().map_err(|_| "The bulk limit is a number of records.".to_owned())?),
+    };
+    ApprovalPolicy::new(kinds, limit)
 }
 
 /// One client's tab of the connect card.
@@ -153,6 +187,7 @@ struct KeysPage {
     roles: Vec<Choice>,
     scopes: Vec<Choice>,
     expiries: Vec<Choice>,
+    approval_kinds: Vec<Choice>,
 }
 
 #[derive(Default, Clone)]
@@ -162,6 +197,8 @@ struct CreateValues {
     scopes: Vec<String>,
     expires_in_days: String,
     allowed_cidrs: String,
+    approval: Vec<String>,
+    bulk_limit: String,
 }
 
 async fn keys_page(
@@ -185,6 +222,7 @@ async fn keys_page(
         roles: Vec::new(),
         scopes: Vec::new(),
         expiries: Vec::new(),
+        approval_kinds: Vec::new(),
     };
     for k in &all {
         let row = KeyRow::new(k, state.usage.last(&k.id), &s.principal.scopes);
@@ -220,6 +258,7 @@ async fn keys_page(
         .iter()
         .map(|(v, l)| Choice { value: (*v).into(), label: (*l).into(), selected: *v == form.expires_in_days })
         .collect();
+    page.approval_kinds = kind_choices(form.approval.iter().map(String::as_str).collect());
     page.form = form;
     Ok(page)
 }
@@ -257,6 +296,8 @@ fn parse_create(pairs: Vec<(String, String)>) -> CreateValues {
             "scope" => v.scopes.push(val),
             "expires_in_days" => v.expires_in_days = val,
             "allowed_cidrs" => v.allowed_cidrs = val,
+            "approval" => v.approval.push(val),
+            "bulk_limit" => v.bulk_limit = val,
             _ => {}
         }
     }
@@ -324,7 +365,15 @@ pub async fn create(State(state): State<AppState>, Posted { session: s, pairs, .
             }
         },
     };
+    let approval = match policy_of(&form.approval, &form.bulk_limit) {
+        Ok(p) => p,
+        Err(e) => {
+            let page = keys_page(&state, &s, Flash::error(e), None, Some(form)).await?;
+            return Ok(secret_page(&page, StatusCode::BAD_REQUEST));
+        }
+    };
     let req = NewKeyRequest {
+        approval,
         name: form.name.clone(),
         role,
         scopes,
@@ -402,6 +451,25 @@ pub struct RenameForm {
 
 fn done(result: Result<KeyView, KeyError>, ok: impl FnOnce(&KeyView) -> String) -> PageResult {
     outcome(PAGE, result, ok)
+}
+
+/// The calls of a key that wait for a person (SPEC 12): set, tightened or removed.
+pub async fn approval(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { session: s, pairs, .. }: Posted,
+) -> PageResult {
+    s.require(Scope::KeysManage)?;
+    let kinds: Vec<String> = pairs.iter().filter(|(k, _)| k == "approval").map(|(_, v)| v.clone()).collect();
+    let limit = pairs.iter().find(|(k, _)| k == "bulk_limit").map_or("", |(_, v)| v.as_str());
+    let policy = match policy_of(&kinds, limit) {
+        Ok(p) => p,
+        Err(e) => return Ok(back(PAGE, Flash::error(e))),
+    };
+    done(keys::set_approval(&state.store, &s.principal, &id, policy).await, |k| match &k.approval {
+        Some(p) => format!("“{}” now waits for a person's approval on: {}.", k.name, p.words()),
+        None => format!("“{}” no longer waits for approval.", k.name),
+    })
 }
 
 pub async fn rename(

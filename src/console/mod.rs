@@ -3,6 +3,7 @@
 //! headers, and every asset is served from the binary.
 
 mod activity;
+mod approvals;
 mod keys;
 mod people;
 mod records;
@@ -35,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/keys/new", get(keys::new_page))
         .route("/settings/keys/connect", post(keys::connect))
         .route("/settings/keys/{id}/rename", post(keys::rename))
+        .route("/settings/keys/{id}/approval", post(keys::approval))
         .route("/settings/keys/{id}/status", post(keys::status))
         .route("/settings/keys/{id}/rotate", get(keys::confirm_page).post(keys::rotate))
         .route("/settings/keys/{id}/revoke", get(keys::confirm_page).post(keys::revoke))
@@ -51,6 +53,9 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/audit", get(activity::audit))
         .route("/activity", get(activity::activity))
         .route("/activity/undo", get(undo::page).post(undo::undo))
+        .route("/approvals", get(approvals::page))
+        .route("/approvals/{id}/approve", post(approvals::approve))
+        .route("/approvals/{id}/deny", post(approvals::deny))
         .route("/records", get(records::index))
         .route("/records/{entity}", get(records::list))
         .route("/records/{entity}/{id}", get(records::show))
@@ -75,6 +80,8 @@ pub struct NavItem {
     pub href: &'static str,
     pub label: &'static str,
     pub current: bool,
+    /// Shown beside the label when not zero (calls waiting for approval).
+    pub count: u64,
 }
 
 pub struct Flash {
@@ -98,6 +105,7 @@ impl Flash {
 const NAV: &[(&str, &str, Option<Scope>)] = &[
     ("/activity", "Activity", None),
     ("/records", "Records", None),
+    ("/approvals", "Approvals", Some(Scope::AuditRead)),
     ("/settings/keys", "API keys", Some(Scope::KeysManage)),
     ("/settings/users", "Users", Some(Scope::UsersManage)),
     ("/settings/webhooks", "Webhooks", Some(Scope::WebhooksManage)),
@@ -110,7 +118,12 @@ impl Chrome {
         let nav = NAV
             .iter()
             .filter(|(_, _, scope)| scope.is_none_or(|sc| p.scopes.contains(&sc)))
-            .map(|(href, label, _)| NavItem { href, label, current: *href == section })
+            .map(|(href, label, _)| NavItem {
+                href,
+                label,
+                current: *href == section,
+                count: if *href == "/approvals" { s.waiting } else { 0 },
+            })
             .collect();
         Chrome {
             title: title.into(),

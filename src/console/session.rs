@@ -66,6 +66,8 @@ pub struct Session {
     pub user: crate::store::User,
     pub csrf: String,
     digest: String,
+    /// How many calls wait for approval (the navigation's count).
+    pub waiting: u64,
 }
 
 impl Session {
@@ -166,7 +168,8 @@ impl FromRequestParts<AppState> for Session {
         let ip = client_ip(state, parts);
         let user = row.user.clone();
         let principal = Principal::person(row.org, row.user, Some(ip));
-        Ok(Session { principal, user, csrf: row.csrf, digest })
+        let waiting = crate::service::approvals::pending(state, &principal).await;
+        Ok(Session { principal, user, csrf: row.csrf, digest, waiting })
     }
 }
 

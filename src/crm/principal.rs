@@ -13,7 +13,15 @@ use crate::time::Millis;
 #[derive(Debug, Clone)]
 pub enum Acting {
     /// An API key, by its record (never its secret), for the user who owns it.
-    Key { id: String, name: String, preview: String, expires_at: Option<Millis>, user: User },
+    Key {
+        id: String,
+        name: String,
+        preview: String,
+        expires_at: Option<Millis>,
+        user: User,
+        /// The calls of this key that wait for a person (SPEC 12).
+        approval: Option<rapport_tools::approvals::ApprovalPolicy>,
+    },
     /// A person logged in to the web console, with their role's scopes.
     Person(User),
     /// The command line, with the database's own authority.
@@ -75,6 +83,14 @@ impl Principal {
     /// The user acting, for what only a person or a key can do.
     pub fn acting_user(&self) -> Result<&User, CrmError> {
         self.user().ok_or_else(|| CrmError::invalid("this needs a person or an API key; the command line cannot do it"))
+    }
+
+    /// The calls that wait for a person's approval: a key's policy; none for anyone else.
+    pub fn approval_policy(&self) -> Option<&rapport_tools::approvals::ApprovalPolicy> {
+        match &self.acting {
+            Acting::Key { approval, .. } => approval.as_ref(),
+            _ => None,
+        }
     }
 
     pub fn key_id(&self) -> Option<&str> {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
 use rapport_tools::Scope;
+use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -22,7 +23,7 @@ use crate::state::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/keys", get(list_keys).post(create_key))
-        .route("/keys/{id}", get(show_key).patch(rename_key).delete(delete_key))
+        .route("/keys/{id}", get(show_key).patch(patch_key).delete(delete_key))
         .route("/keys/{id}/disable", post(disable_key))
         .route("/keys/{id}/enable", post(enable_key))
         .route("/keys/{id}/rotate", post(rotate_key))
@@ -30,6 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(list_users).post(create_user))
         .route("/users/{email}", patch(update_user))
         .route("/audit", get(audit))
+        .route("/approvals", get(list_approvals))
+        .route("/approvals/{id}", get(show_approval))
         .route("/connect", post(connect))
 }
 
@@ -104,6 +107,33 @@ pub(super) struct CreateKey {
     /// Email of the key's owner; default the caller's own user.
     #[serde(default)]
     user: Option<String>,
+    /// Calls that wait for a person's approval. A key made by a key carries at least its
+    /// creator's policy.
+    #[serde(default)]
+    approval: Option<ApprovalIn>,
+}
+
+/// An approval policy as a request gives it (SPEC 12).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApprovalIn {
+    /// delete, bulk, schema, webhooks.
+    kinds: Vec<ApprovalKind>,
+    /// With `bulk`: a call touching more distinct records than this waits (default 25).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 10000))]
+    bulk_limit: Option<u32>,
+}
+
+impl ApprovalIn {
+    fn policy(self) -> Result<Option<ApprovalPolicy>, ApiError> {
+        ApprovalPolicy::new(self.kinds, self.bulk_limit).map_err(ApiError::invalid)
+    }
+}
+
+/// `null` as given, told apart from absent.
+fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn create_key(
@@ -119,6 +149,7 @@ async fn create_key(
         allowed_cidrs: b.allowed_cidrs,
         // Default: the caller's own user.
         user_email: b.user.or_else(|| p.user().map(|u| u.email.clone())),
+        approval: b.approval.map(ApprovalIn::policy).transpose()?.flatten(),
     };
     let created = keys::create(s.store.as_ref(), &p, req, s.settings.max_active_keys).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -136,18 +167,37 @@ async fn show_key(
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Rename {
+pub(super) struct PatchKey {
     /// The new name.
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
+    /// The calls that wait for a person's approval; `null` removes the policy. A key may
+    /// only tighten a policy (more kinds, a lower bulk limit).
+    #[serde(default, deserialize_with = "given")]
+    #[schemars(with = "Option<ApprovalIn>")]
+    approval: Option<Option<ApprovalIn>>,
 }
 
-async fn rename_key(
+async fn patch_key(
     State(s): State<AppState>,
     Extension(p): Caller,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<Rename>,
+    ApiJson(b): ApiJson<PatchKey>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(keys::rename(s.store.as_ref(), &p, &id, &b.name).await?).into_response())
+    if b.name.is_none() && b.approval.is_none() {
+        return Err(ApiError::invalid("nothing to change: give `name` or `approval`"));
+    }
+    let store = s.store.as_ref();
+    let mut view = match &b.name {
+        Some(name) => keys::rename(store, &p, &id, name).await?,
+        None => keys::KeyView::from(&keys::show(store, &p, &id).await?),
+    };
+    if let Some(approval) = b.approval {
+        let policy = approval.map(ApprovalIn::policy).transpose()?.flatten();
+        view = keys::set_approval(store, &p, &id, policy).await?;
+    }
+    view.seen(s.usage.last(&view.id));
+    Ok(Json(view).into_response())
 }
 
 async fn disable_key(
@@ -300,6 +350,65 @@ async fn audit(
     let filter = crate::store::AuditFilter { action: q.action, key_id: q.key_id };
     let page = keys::audit::list(s.store.as_ref(), &p, &filter, q.limit.unwrap_or(50), q.cursor.as_deref()).await?;
     Ok(Json(page).into_response())
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ApprovalsQuery {
+    /// Per page, 1 to 500; default 50.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 500))]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    cursor: Option<String>,
+    /// Only those in this state: pending, approved, denied, stale, expired.
+    #[serde(default)]
+    state: Option<String>,
+    /// Only those this key asked.
+    #[serde(default)]
+    key_id: Option<String>,
+}
+
+/// A domain refusal on a route of its own (approvals): the same codes as the tools'.
+fn domain(e: crate::crm::CrmError) -> ApiError {
+    ApiError::from(crate::service::ToolError::from(e))
+}
+
+/// The calls held for a person (SPEC 12), newest first (`audit:read`). A key may read
+/// them; only a person decides them.
+async fn list_approvals(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    ApiQuery(q): ApiQuery<ApprovalsQuery>,
+) -> Result<Response, ApiError> {
+    use crate::service::approvals;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid(format!("`limit` is 1 to 500, got {limit}")));
+    }
+    let before = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(crate::crm::cursor::decode_at_id(c).ok_or_else(|| {
+            ApiError::invalid("`cursor` is not one this server issued; pass `next_cursor` unchanged")
+        })?),
+    };
+    let filter = crate::store::ApprovalFilter { state: q.state, key_id: q.key_id };
+    let mut list = approvals::list(&s, &p, filter, before, limit + 1).await.map_err(domain)?;
+    let next = (list.len() > limit as usize).then(|| {
+        list.truncate(limit as usize);
+        list.last().map(|a| crate::crm::cursor::encode_at_id(a.created_at, &a.id))
+    });
+    let items: Vec<_> = list.iter().map(approvals::view).collect();
+    Ok(Json(serde_json::json!({ "items": items, "next_cursor": next.flatten() })).into_response())
+}
+
+async fn show_approval(
+    State(s): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(crate::service::approvals::show(&s, &p, &id).await.map_err(domain)?).into_response())
 }
 
 #[derive(Deserialize, JsonSchema)]

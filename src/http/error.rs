@@ -31,6 +31,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// Well-formed input that breaks a rule: 422 `invalid_request`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+
     pub fn unavailable() -> Self {
         let mut err = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -78,14 +78,24 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
                 };
             }
             state.usage.touch(&key_id, time::now_ms(), principal.ip.clone().unwrap_or_default());
+            let rest = principal.via.route.as_deref() != Some("mcp");
             strip_credentials(&mut req);
             req.extensions_mut().insert(Arc::new(principal));
             // The connect helper puts the caller's own key in what it answers.
             req.extensions_mut().insert(Arc::new(key));
-            if !asks_dry_run(&req) {
-                return next.run(req).await;
+            let run = async move { if asks_dry_run(&req) { dry_run(req, next).await } else { next.run(req).await } };
+            if !rest {
+                return run.await;
             }
-            dry_run(req, next).await
+            // A REST call held for approval (SPEC 12) answers 202 with the approval,
+            // whatever the route answers when it runs.
+            let cell = Arc::new(std::sync::Mutex::new(None));
+            let res = crate::service::REST_HELD.scope(cell.clone(), run).await;
+            let held = cell.lock().unwrap_or_else(|p| p.into_inner()).take();
+            match held {
+                Some(answer) => (StatusCode::ACCEPTED, axum::Json(answer)).into_response(),
+                None => res,
+            }
         }
         Err(e) => {
             // Guessing shows as a run of keys that do not exist from one address, and only

@@ -237,8 +237,17 @@ fn webhook_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
 
 /// The administration routes (`src/http/admin.rs`): bodies and answers from the types the
 /// handlers read and write.
+/// An approval as the API shows it.
+fn s_approval() -> Value {
+    let mut schema = rapport_tools::catalog::answer_of::<rapport_tools::approvals::ApprovalView>();
+    schema.remove("$schema");
+    Value::Object(schema)
+}
+
 fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
-    use super::admin::{AuditQuery, Confirm, Connect, CreateKey, CreateUser, ListKeys, Rename, Rotate, UpdateUser};
+    use super::admin::{
+        ApprovalsQuery, AuditQuery, Confirm, Connect, CreateKey, CreateUser, ListKeys, PatchKey, Rotate, UpdateUser,
+    };
     use crate::keys::{CreatedKey, KeyView, audit::AuditPage, connect::Connection, users::UserView};
     use rapport_tools::catalog::{answer_of, schema_of};
 
@@ -277,8 +286,8 @@ fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
         "get": with(op("get_api_key", "One API key", "API keys"), &[
             ("responses", responses(&[("200", ok("The key.", key.clone()))], &[])),
         ]),
-        "patch": with(op("rename_api_key", "Rename an API key", "API keys"), &[
-            ("requestBody", input(s, schema_of::<Rename>())),
+        "patch": with(op("update_api_key", "Rename an API key or set its approval policy", "API keys"), &[
+            ("requestBody", input(s, schema_of::<PatchKey>())),
             ("responses", responses(&[("200", ok("The key as it is now.", key.clone()))], &["413", "415"])),
         ]),
         "delete": with(op("delete_api_key", "Delete an API key for good (confirm=true if used in the last 24 hours)", "API keys"), &[
@@ -323,6 +332,23 @@ fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
         "get": with(op("list_audit", "The audit log of keys and users, newest first (scope audit:read)", "Audit"), &[
             ("parameters", query_params::<AuditQuery>()),
             ("responses", responses(&[("200", ok("A page of the audit log.", audit))], &[])),
+        ]),
+    }));
+    let approval = schema_ref("Approval");
+    paths.insert("/approvals".into(), json!({
+        "get": with(op("list_approvals", "Calls held for a person's approval, newest first (scope audit:read); only a person decides them", "Approvals"), &[
+            ("parameters", query_params::<ApprovalsQuery>()),
+            ("responses", responses(&[("200", ok("A page of approvals.", json!({
+                "type": "object",
+                "properties": { "items": { "type": "array", "items": approval.clone() }, "next_cursor": { "type": ["string", "null"] } },
+                "required": ["items", "next_cursor"]
+            })))], &[])),
+        ]),
+    }));
+    paths.insert("/approvals/{id}".into(), json!({
+        "parameters": [path_param("id", "The approval's id.")],
+        "get": with(op("get_approval", "One approval: pending, approved (with the call's answer), denied (with the reason), stale or expired", "Approvals"), &[
+            ("responses", responses(&[("200", ok("The approval.", approval))], &[])),
         ]),
     }));
     paths.insert("/connect".into(), json!({
@@ -561,9 +587,18 @@ fn build() -> Value {
     }));
 
     webhook_paths(&mut s, &mut paths);
+    // Any route that writes through a tool may be held for a person (SPEC 12).
+    for (_, item) in paths.iter_mut().filter(|(p, _)| !p.starts_with("/leads")) {
+        for method in ["post", "patch", "delete"] {
+            if let Some(Value::Object(responses)) = item.get_mut(method).and_then(|o| o.get_mut("responses")) {
+                responses.insert("202".into(), json!({ "$ref": "#/components/responses/Held" }));
+            }
+        }
+    }
     admin_paths(&mut s, &mut paths);
 
     let mut components = s.components;
+    components.insert("Approval".into(), s_approval());
     components.insert(
         "Error".into(),
         json!({
@@ -595,6 +630,20 @@ fn build() -> Value {
             },
             "schemas": components,
             "responses": {
+                "Held": {
+                    "description": "The key's approval policy holds this call for a person: nothing was written. `GET /approvals/{approval_id}` tells how it was decided.",
+                    "content": json_content(json!({
+                        "type": "object",
+                        "properties": {
+                            "status": { "const": "pending_approval" },
+                            "approval_id": { "type": "string" },
+                            "summary": { "type": "string" },
+                            "changes": { "type": "array", "items": { "type": "object" } },
+                            "expires_at": { "type": "string", "format": "date-time" }
+                        },
+                        "required": ["status", "approval_id", "summary", "changes", "expires_at"]
+                    }))
+                },
                 "E400": error("The request is malformed: bad JSON, an unknown query parameter, a bad cursor."),
                 "E401": error("No key, or one that is unknown, revoked, disabled or expired."),
                 "E403": error("The key lacks a scope, or comes from an address it may not."),

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod users;
 
 use ipnet::IpNet;
+use rapport_tools::approvals::ApprovalPolicy;
 use rapport_tools::{Role, Scope, Scopes};
 use serde::Serialize;
 
@@ -50,6 +51,9 @@ pub struct NewKeyRequest {
     pub allowed_cidrs: Vec<String>,
     /// Email of the owning user; default: the organization's first owner.
     pub user_email: Option<String>,
+    /// The calls that wait for a person's approval (SPEC 12); a key made by a key carries
+    /// at least its creator's.
+    pub approval: Option<ApprovalPolicy>,
 }
 
 /// A refusal for a scope the principal lacks (audited by `Principal::require_audited`).
@@ -82,6 +86,8 @@ pub struct KeyView {
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<String>,
     pub rotated_from: Option<String>,
+    /// The calls that wait for a person's approval; null when none do.
+    pub approval: Option<ApprovalPolicy>,
 }
 
 impl From<&KeyRecord> for KeyView {
@@ -101,6 +107,7 @@ impl From<&KeyRecord> for KeyView {
             last_used_ip: k.last_used_ip.clone(),
             revoked_at: k.revoked_at.map(time::rfc3339),
             rotated_from: k.rotated_from.clone(),
+            approval: k.approval.clone(),
         }
     }
 }
@@ -132,6 +139,7 @@ pub struct CreatedKey {
     #[schemars(extend("enum" = ["enabled", "disabled", "revoked"]))]
     pub status: &'static str,
     pub created_at: String,
+    pub approval: Option<ApprovalPolicy>,
 }
 
 impl CreatedKey {
@@ -148,6 +156,7 @@ impl CreatedKey {
             allowed_cidrs: view.allowed_cidrs,
             status: view.status,
             created_at: view.created_at,
+            approval: view.approval,
         }
     }
 }
@@ -263,8 +272,13 @@ pub async fn create(
         last_used_ip: None,
         revoked_at: None,
         rotated_from: None,
+        // A key made by a key holds at least what holds its maker.
+        approval: ApprovalPolicy::union(req.approval.as_ref(), creator.approval_policy()),
     };
-    let details = serde_json::json!({ "name": record.name, "user": owner.email, "preview": record.preview });
+    let mut details = serde_json::json!({ "name": record.name, "user": owner.email, "preview": record.preview });
+    if let Some(p) = &record.approval {
+        details["approval"] = serde_json::json!(p);
+    }
     let audit = key_audit(creator, "key.create", &record, details);
     // The limit is checked and the key inserted in one transaction that holds the
     // organization, so concurrent creates cannot pass it together.
@@ -430,6 +444,33 @@ pub async fn disable(store: &Store, actor: &Principal, id: &str) -> Result<KeyVi
     let key = show(store, actor, id).await?;
     not_revoked(&key, "disabled")?;
     Ok(KeyView::from(&change(store, actor, &key, "key.disable", KeyChange::Disable, serde_json::json!({})).await?))
+}
+
+/// Sets (or, with `None`, removes) the calls of key `id` that wait for a person's approval
+/// (SPEC 12). A key may only tighten a policy; a person may loosen one only on a key whose
+/// powers are within theirs.
+pub async fn set_approval(
+    store: &Store,
+    actor: &Principal,
+    id: &str,
+    policy: Option<ApprovalPolicy>,
+) -> Result<KeyView, KeyError> {
+    let key = show(store, actor, id).await?;
+    not_revoked(&key, "given an approval policy")?;
+    let tightens = ApprovalPolicy::at_least(policy.as_ref(), key.approval.as_ref());
+    if !tightens {
+        if actor.key_id().is_some() {
+            return Err(KeyError::Forbidden(format!(
+                "an API key may only tighten an approval policy: key {} holds {}, which this would loosen. A person sets or removes one in the console or with `rapport keys set-approval`",
+                key.id,
+                key.approval.as_ref().map_or_else(|| "nothing".to_owned(), ApprovalPolicy::words)
+            )));
+        }
+        may_take_over(actor, &key, "loosen the approval policy of")?;
+    }
+    let details = serde_json::json!({ "from": key.approval, "to": policy });
+    let c = KeyChange::Approval(policy);
+    Ok(KeyView::from(&change(store, actor, &key, "key.approval", c, details).await?))
 }
 
 /// Rotating or enabling a key hands its powers to whoever does it (SPEC 3, Authority);

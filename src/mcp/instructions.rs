@@ -19,8 +19,14 @@ pub fn general() -> String {
 
 pub fn for_principal(p: &Principal) -> String {
     let who = p.user().map_or_else(|| "the command line".to_owned(), |u| format!("{} ({})", u.email, u.role));
+    let held = p.approval_policy().map_or_else(String::new, |policy| {
+        format!(
+            "\n\nThis key's calls of these kinds wait for a person's approval: {}. Such a call changes nothing yet and answers {{\"status\": \"pending_approval\", \"approval_id\", \"summary\", \"changes\", \"expires_at\"}}; tell the user, and check later with get_approval (approved calls carry their result; denied ones the reason). A dry run says which calls would wait (needs_approval).",
+            policy.words()
+        )
+    });
     format!(
-        "You are working in the organization \"{}\" as {who}, {}.\n\n{BODY}",
+        "You are working in the organization \"{}\" as {who}, {}.\n\n{BODY}{held}",
         p.org.name,
         match &p.acting {
             Acting::Key { name, .. } => format!("through the API key \"{name}\""),

@@ -1,5 +1,6 @@
 //! API keys: stored by digest, found by digest, changed inside the domain's transactions.
 
+use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy, DEFAULT_BULK_LIMIT};
 use rapport_tools::{Role, Scope, Scopes};
 
 use super::db::{DbRow, Tx};
@@ -8,7 +9,10 @@ use super::*;
 use crate::secrets::KeyDigest;
 
 const KEY_COLS: &str = "k.id, k.org_id, k.user_id, k.name, k.preview, k.role, k.scopes, k.status, k.created_at, \
-     k.expires_at, k.allowed_cidrs, k.last_used_at, k.last_used_ip, k.revoked_at, k.rotated_from";
+     k.expires_at, k.allowed_cidrs, k.last_used_at, k.last_used_ip, k.revoked_at, k.rotated_from, \
+     k.approval_kinds, k.approval_bulk_limit";
+/// How many columns `KEY_COLS` reads.
+const KEY_WIDTH: usize = 17;
 
 fn parse_scopes(s: &str) -> StoreResult<Scopes> {
     let names: Vec<String> = parse_json(s, "scopes")?;
@@ -16,7 +20,27 @@ fn parse_scopes(s: &str) -> StoreResult<Scopes> {
     Ok(names.iter().filter_map(|n| n.parse::<Scope>().ok()).collect())
 }
 
-/// A key from `KEY_COLS` at columns 0 to 14.
+/// A policy as stored: kinds as a JSON list, and the bulk limit.
+fn parse_policy(kinds: Option<String>, bulk_limit: Option<i64>) -> StoreResult<Option<ApprovalPolicy>> {
+    let Some(kinds) = kinds else { return Ok(None) };
+    let names: Vec<String> = parse_json(&kinds, "approval_kinds")?;
+    let kinds = names.iter().filter_map(|n| ApprovalKind::parse(n).ok());
+    let limit = bulk_limit.map(|l| u32::try_from(l).unwrap_or(DEFAULT_BULK_LIMIT));
+    ApprovalPolicy::new(kinds, limit).map_err(StoreError::Corrupt)
+}
+
+/// A policy's columns.
+fn policy_values(p: Option<&ApprovalPolicy>) -> [SqlValue; 2] {
+    match p {
+        None => [SqlValue::from(None::<String>), SqlValue::from(None::<i64>)],
+        Some(p) => {
+            let kinds: Vec<&str> = p.kinds.iter().map(|k| k.as_str()).collect();
+            [json_text(&kinds).into(), i64::from(p.bulk_limit).into()]
+        }
+    }
+}
+
+/// A key from `KEY_COLS` at columns 0 to `KEY_WIDTH - 1`.
 fn key(r: &mut DbRow) -> StoreResult<KeyRecord> {
     let status = r.need_text(7)?;
     Ok(KeyRecord {
@@ -35,6 +59,7 @@ fn key(r: &mut DbRow) -> StoreResult<KeyRecord> {
         last_used_ip: r.text(12)?,
         revoked_at: r.int(13)?,
         rotated_from: r.text(14)?,
+        approval: parse_policy(r.text(15)?, r.int(16)?)?,
     })
 }
 
@@ -65,13 +90,14 @@ impl Store {
             )
         });
         let Some(mut r) = self.db.fetch_one(&SQL, &[digest.as_str().into()]).await? else { return Ok(None) };
-        let org = Org { id: r.need_text(22)?.into(), name: r.need_text(23)?, created_at: r.need_int(24)? };
+        let w = KEY_WIDTH;
+        let org = Org { id: r.need_text(w + 7)?.into(), name: r.need_text(w + 8)?, created_at: r.need_int(w + 9)? };
         Ok(Some(KeyAuth {
             key: key(&mut r)?,
-            user: user_at(&mut r, 15)?,
+            user: user_at(&mut r, w)?,
             org,
-            via_grace: r.bool(25)?,
-            grace_until: r.int(26)?,
+            via_grace: r.bool(w + 10)?,
+            grace_until: r.int(w + 11)?,
         }))
     }
 
@@ -102,10 +128,12 @@ impl Tx {
     }
 
     pub async fn insert_key(&mut self, key: &KeyRecord, digest: &KeyDigest) -> StoreResult<()> {
+        let [a, b] = policy_values(key.approval.as_ref());
         let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
         self.execute(
             "INSERT INTO api_keys (id, org_id, user_id, name, digest, preview, role, scopes, status, created_at, \
-             expires_at, allowed_cidrs, rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             expires_at, allowed_cidrs, rotated_from, approval_kinds, approval_bulk_limit) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             &[
                 (&key.id).into(),
                 (&key.org_id).into(),
@@ -120,6 +148,8 @@ impl Tx {
                 key.expires_at.into(),
                 json_text(&key.allowed_cidrs).into(),
                 (&key.rotated_from).into(),
+                a,
+                b,
             ],
         )
         .await
@@ -164,6 +194,14 @@ impl Tx {
                 .await
                 .map_err(|e| e.on_write("a key with this secret"))?,
             KeyChange::Delete => self.execute("DELETE FROM api_keys WHERE org_id = $1 AND id = $2", &[org, id]).await?,
+            KeyChange::Approval(policy) => {
+                let [kinds, limit] = policy_values(policy.as_ref());
+                self.execute(
+                    "UPDATE api_keys SET approval_kinds = $3, approval_bulk_limit = $4 WHERE org_id = $1 AND id = $2",
+                    &[org, id, kinds, limit],
+                )
+                .await?
+            }
         };
         if done == 0 {
             return Err(StoreError::NotFound);

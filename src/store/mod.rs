@@ -4,6 +4,7 @@
 //! applied atomically). The SQL is written once for both databases; what differs between
 //! SQLite and PostgreSQL lives in `db.rs`. One contract suite runs against both.
 
+mod approvals;
 mod audit;
 mod changes;
 mod console;
@@ -25,6 +26,7 @@ mod users;
 pub mod watch;
 mod webhooks;
 
+pub use approvals::{ApprovalFilter, MAX_PENDING_PER_KEY, Requested};
 pub use audit::AuditFilter;
 pub use changes::{ACTIONS, RevertSelection};
 pub use console::{ChangeFilter, LinkPurpose, LoginCandidate, SessionRow};
@@ -34,7 +36,7 @@ pub use model::*;
 pub use query::Query;
 pub use records::RecordPage;
 pub use trash::ClearedRef;
-pub use webhooks::{Attempt, Delivery, DeliveryView, DueDelivery, Endpoint, Outcome};
+pub use webhooks::{Attempt, Delivery, DeliveryView, DueDelivery, Endpoint, OrgEvent, Outcome};
 
 use db::Db;
 

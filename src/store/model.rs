@@ -69,6 +69,8 @@ pub struct KeyRecord {
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<Millis>,
     pub rotated_from: Option<String>,
+    /// The calls that wait for a person's approval (SPEC 12), if any.
+    pub approval: Option<rapport_tools::approvals::ApprovalPolicy>,
 }
 
 /// What authentication needs in one read: the key, its owner and organization.
@@ -101,6 +103,8 @@ pub enum KeyChange {
         grace_until: Option<Millis>,
     },
     Delete,
+    /// Sets or removes the approval policy.
+    Approval(Option<rapport_tools::approvals::ApprovalPolicy>),
 }
 
 /// A use of a key, written in batches rather than on every request.
@@ -177,6 +181,7 @@ pub enum Target<'a> {
     Webhook(&'a str),
     User(&'a str),
     Org(&'a str),
+    Approval(&'a str),
 }
 
 impl AuditEntry {
@@ -194,6 +199,7 @@ impl AuditEntry {
             Target::User(id) => ("user", id, None),
             Target::Webhook(id) => ("webhook", id, None),
             Target::Org(id) => ("org", id, None),
+            Target::Approval(id) => ("approval", id, None),
         };
         AuditEntry {
             id: uuid::Uuid::now_v7().to_string(),
@@ -334,7 +340,7 @@ pub struct ChangeActor {
 }
 
 /// The program a call came from, as the request says it (SPEC 12).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientInfo {
     pub name: String,
     pub version: Option<String>,
@@ -343,7 +349,7 @@ pub struct ClientInfo {
 /// How a change or an audited action came, beside who made it (SPEC 12): the client, the
 /// tool that ran, the route it came by (`mcp`, a REST route, `console`, `cli`), the
 /// server-made id of the call, and the W3C trace id when the request had one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Via {
     pub client: Option<ClientInfo>,
     pub tool: Option<String>,
@@ -382,6 +388,67 @@ pub struct Change {
     pub reverts: Vec<String>,
     /// Each changed field with its value `before` and `after`.
     pub changes: Map<String, Value>,
+}
+
+/// Where an approval stands (SPEC 12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalState {
+    Pending,
+    Approved,
+    Denied,
+    Stale,
+    Expired,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalState::Pending => "pending",
+            ApprovalState::Approved => "approved",
+            ApprovalState::Denied => "denied",
+            ApprovalState::Stale => "stale",
+            ApprovalState::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApprovalState> {
+        [
+            ApprovalState::Pending,
+            ApprovalState::Approved,
+            ApprovalState::Denied,
+            ApprovalState::Stale,
+            ApprovalState::Expired,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+/// A call held for a person's approval (SPEC 12).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    pub id: String,
+    pub org_id: OrgId,
+    pub key_id: String,
+    pub tool: String,
+    /// The call's arguments, as the key sent them (without `idempotency_key`).
+    pub arguments: Map<String, Value>,
+    pub idempotency_key: Option<String>,
+    pub kinds: Vec<rapport_tools::approvals::ApprovalKind>,
+    pub summary: String,
+    /// The change entries a dry run showed, as the wire shows them.
+    pub changes: Vec<Value>,
+    /// How the held call came.
+    pub via: Via,
+    pub state: ApprovalState,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub decided_at: Option<Millis>,
+    pub decided_by: Option<String>,
+    pub decided_by_email: Option<String>,
+    pub reason: Option<String>,
+    /// When approved and run: the call's answer.
+    pub result: Option<Value>,
 }
 
 /// Where a stage sits in a deal's life.

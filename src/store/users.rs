@@ -38,6 +38,11 @@ impl Store {
         row.map(org).transpose()
     }
 
+    pub async fn org_by_id(&self, id: &OrgId) -> StoreResult<Option<Org>> {
+        let row = self.db.fetch_one("SELECT id, name, created_at FROM orgs WHERE id = $1", &[id.into()]).await?;
+        row.map(org).transpose()
+    }
+
     pub async fn user_by_email(&self, org_id: &OrgId, email: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE org_id = $1 AND email = $2");
         let row = self.db.fetch_one(&sql, &[org_id.into(), email.into()]).await?;

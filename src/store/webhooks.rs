@@ -186,33 +186,28 @@ pub struct Outcome {
     pub success: bool,
 }
 
+/// An event that is no record change, with its body made by the layer that owns it.
+#[derive(Debug, Clone)]
+pub struct OrgEvent {
+    pub org_id: OrgId,
+    /// Unique per event (it stands where a change's id does).
+    pub id: String,
+    pub event_type: String,
+    pub entity: String,
+    pub record_id: String,
+    pub at: Millis,
+    pub body: String,
+    /// What an endpoint's creator must hold to receive it.
+    pub needs: rapport_tools::Scope,
+}
+
 impl Tx {
     /// Queues a delivery of each change for every enabled endpoint of its organization
     /// subscribed to the change's events. One read when nothing is subscribed.
     pub(super) async fn queue_webhooks(&mut self, changes: &[Change]) -> StoreResult<()> {
         let announcer = self.announcer.clone();
         let Some(first) = changes.iter().find(|c| !announcer.types(c).is_empty()) else { return Ok(()) };
-        // On PostgreSQL the endpoints are held (FOR KEY SHARE) until this write commits, so
-        // one deleted meanwhile waits instead of failing the write on a foreign key.
-        let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE OF e" } else { "" };
-        let ecols: Vec<String> = ENDPOINT_COLS.split(", ").map(|c| format!("e.{c}")).collect();
-        let sql = format!(
-            "SELECT {}, u.role FROM webhook_endpoints e LEFT JOIN users u ON u.id = e.created_by AND u.active = $2 \
-             WHERE e.org_id = $1 AND e.enabled = $2{share}",
-            ecols.join(", ")
-        );
-        // Each endpoint with what it may deliver: its creator's powers as they are now.
-        let endpoints: Vec<(Endpoint, Scopes)> = self
-            .fetch(&sql, &[(&first.org_id).into(), true.into()])
-            .await?
-            .into_iter()
-            .map(|mut r| {
-                let role = r.text(ENDPOINT_WIDTH)?.map(|s| super::users::parse_role(&s)).transpose()?;
-                let e = endpoint(r)?;
-                let powers = e.powers(role);
-                Ok((e, powers))
-            })
-            .collect::<StoreResult<_>>()?;
+        let endpoints = self.endpoints_with_powers(&first.org_id).await?;
         if endpoints.is_empty() {
             return Ok(());
         }
@@ -240,6 +235,61 @@ impl Tx {
             }
         }
         // A write announced to ten endpoints costs one round trip, not ten.
+        self.insert_rows(
+            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
+             created_at, next_attempt_at, payload)",
+            &rows,
+        )
+        .await
+    }
+
+    /// The organization's enabled endpoints, each with what it may deliver: its creator's
+    /// powers as they are now. On PostgreSQL they are held (FOR KEY SHARE) until this write
+    /// commits, so one deleted meanwhile waits instead of failing the write on a foreign key.
+    async fn endpoints_with_powers(&mut self, org_id: &OrgId) -> StoreResult<Vec<(Endpoint, Scopes)>> {
+        let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE OF e" } else { "" };
+        let ecols: Vec<String> = ENDPOINT_COLS.split(", ").map(|c| format!("e.{c}")).collect();
+        let sql = format!(
+            "SELECT {}, u.role FROM webhook_endpoints e LEFT JOIN users u ON u.id = e.created_by AND u.active = $2 \
+             WHERE e.org_id = $1 AND e.enabled = $2{share}",
+            ecols.join(", ")
+        );
+        self.fetch(&sql, &[org_id.into(), true.into()])
+            .await?
+            .into_iter()
+            .map(|mut r| {
+                let role = r.text(ENDPOINT_WIDTH)?.map(|s| super::users::parse_role(&s)).transpose()?;
+                let e = endpoint(r)?;
+                let powers = e.powers(role);
+                Ok((e, powers))
+            })
+            .collect()
+    }
+
+    /// Queues an event that is no record change (an approval's) for every endpoint
+    /// subscribed to it whose creator holds `event.needs`.
+    pub async fn queue_event(&mut self, event: &OrgEvent) -> StoreResult<()> {
+        let announcer = self.announcer.clone();
+        let rows: Vec<[SqlValue; 10]> = self
+            .endpoints_with_powers(&event.org_id)
+            .await?
+            .iter()
+            .filter(|(e, powers)| powers.contains(&event.needs) && announcer.subscribed(&e.events, &event.event_type))
+            .map(|(e, _)| {
+                [
+                    format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
+                    (&event.org_id).into(),
+                    (&e.id).into(),
+                    (&event.id).into(),
+                    (&event.event_type).into(),
+                    (&event.entity).into(),
+                    (&event.record_id).into(),
+                    event.at.into(),
+                    event.at.into(),
+                    (&event.body).into(),
+                ]
+            })
+            .collect();
         self.insert_rows(
             "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
              created_at, next_attempt_at, payload)",

@@ -131,9 +131,9 @@ async fn run(state: &Sender, stop: CancellationToken) {
         });
         // Sent only while the endpoint's creator may read what a delivery holds: a body
         // queued under one holder is never sent for another who may not read it.
-        let (readable, withheld): (Vec<DueDelivery>, Vec<DueDelivery>) = due.into_iter().partition(|d| {
-            rapport_tools::Entity::parse(&d.delivery.entity).is_some_and(|e| d.powers.contains(&e.def().read))
-        });
+        let (readable, withheld): (Vec<DueDelivery>, Vec<DueDelivery>) = due
+            .into_iter()
+            .partition(|d| super::events::read_scope(&d.delivery.entity).is_some_and(|s| d.powers.contains(&s)));
         due = readable;
         if let Err(e) = state.store.withhold_deliveries(&withheld, WITHHELD, now).await {
             tracing::warn!(error = %e, "could not end withheld webhook deliveries; their leases run out");

@@ -126,9 +126,15 @@ async fn creator_of(store: &Store, p: &Principal, e: &Endpoint) -> Result<Option
     })
 }
 
-/// The data an endpoint delivers: the record entities its creator may read now.
+/// The data an endpoint delivers: the record entities its creator may read now, and
+/// approvals with `audit:read`.
 fn reads(powers: Scopes) -> Scopes {
-    Entity::ALL.iter().map(|e| e.def().read).filter(|s| powers.contains(s)).collect()
+    Entity::ALL
+        .iter()
+        .map(|e| e.def().read)
+        .chain([rapport_tools::Scope::AuditRead])
+        .filter(|s| powers.contains(s))
+        .collect()
 }
 
 /// SPEC 3, Authority: pointing an endpoint elsewhere, changing what it sends, turning it on
@@ -365,7 +371,10 @@ pub async fn deliveries(
     }
     store.endpoint(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
     // Which records changed, and what receivers answered, only of what the caller may read.
-    let visible = p.visible_changes();
+    let mut visible = p.visible_changes();
+    if p.scopes.contains(&rapport_tools::Scope::AuditRead) {
+        visible.push("approval");
+    }
     let mut page = store.deliveries(p.org_id(), &input.id, &visible, input.cursor.as_deref(), limit + 1).await?;
     let more = page.len() > limit as usize;
     page.truncate(limit as usize);

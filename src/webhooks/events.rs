@@ -27,15 +27,28 @@ pub fn types(c: &Change) -> Vec<String> {
     out
 }
 
-/// A valid pattern: `*`, or `ENTITY.ACTION` where either part may be `*`.
+/// What an approval announces (SPEC 12).
+pub const APPROVAL_EVENTS: &[&str] = &["approval.requested", "approval.decided"];
+
+/// The scope an endpoint's creator needs to receive events about `entity`: its records'
+/// read scope, or for approvals `audit:read`.
+pub fn read_scope(entity: &str) -> Option<rapport_tools::Scope> {
+    match entity {
+        "approval" => Some(rapport_tools::Scope::AuditRead),
+        other => Entity::parse(other).map(|e| e.def().read),
+    }
+}
+
+/// A valid pattern: `*`, `ENTITY.ACTION` where either part may be `*`, or an approval's
+/// event (`approval.requested`, `approval.decided`, `approval.*`).
 pub fn parse_pattern(p: &str) -> Result<String, String> {
     let p = p.trim();
-    if p == "*" {
+    if p == "*" || p == "approval.*" || APPROVAL_EVENTS.contains(&p) {
         return Ok(p.to_owned());
     }
     let err = || {
         format!(
-            "`{p}` is not an event pattern: use `ENTITY.ACTION` (entity contact, company, deal, task, note or *; action {} or *), `deal.stage_changed`, or `*`",
+            "`{p}` is not an event pattern: use `ENTITY.ACTION` (entity contact, company, deal, task, note or *; action {} or *), `deal.stage_changed`, `approval.requested`, `approval.decided`, or `*`",
             ACTIONS.join(", ")
         )
     };

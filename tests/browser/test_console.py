@@ -331,7 +331,7 @@ def test_agent_writes_show_on_activity_and_the_record(owner: Page) -> None:
     entries = page.locator("li.entry").all_inner_texts()
     assert entries and all("company" in e for e in entries), entries
     page.goto("/activity")
-    page.locator("li.entry", has_text="updated").first.get_by_role("link").click()
+    page.locator("li.entry", has_text="updated").first.get_by_role("link", name="Ada Quist").click()
     expect(page.get_by_role("heading", name="Ada Quist", level=1)).to_be_visible()
     expect(page.get_by_role("link", name="Acme Robotics")).to_be_visible()
     timeline = page.locator("section", has=page.get_by_role("heading", name="Timeline"))

@@ -6,6 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::approvals::GetApprovalInput;
 use crate::entities::Entity;
 use crate::inputs::*;
 use crate::webhooks::*;
@@ -40,6 +41,7 @@ pub enum Tool {
     ListWebhookDeliveries,
     ResendWebhookDelivery,
     RevertChanges,
+    GetApproval,
 }
 
 /// What a call does, as oversight sees it.
@@ -88,6 +90,7 @@ impl Tool {
             Tool::ListWebhookDeliveries => "list_webhook_deliveries",
             Tool::ResendWebhookDelivery => "resend_webhook_delivery",
             Tool::RevertChanges => "revert_changes",
+            Tool::GetApproval => "get_approval",
         }
     }
 
@@ -102,7 +105,8 @@ impl Tool {
             | Tool::SearchAll
             | Tool::GetTimeline
             | Tool::ListWebhooks
-            | Tool::ListWebhookDeliveries => Effect::Read,
+            | Tool::ListWebhookDeliveries
+            | Tool::GetApproval => Effect::Read,
             Tool::Create(_)
             | Tool::Update(_)
             | Tool::Upsert(_)
@@ -157,6 +161,7 @@ pub enum ToolCall {
     ListWebhookDeliveries(ListWebhookDeliveriesInput),
     ResendWebhookDelivery(ResendWebhookDeliveryInput),
     RevertChanges(RevertChangesInput),
+    GetApproval(GetApprovalInput),
 }
 
 /// Arguments that do not fit the tool: where (a path such as `links[0].from`, when known)
@@ -234,6 +239,7 @@ impl ToolCall {
             Tool::ListWebhookDeliveries => ToolCall::ListWebhookDeliveries(parse(args)?),
             Tool::ResendWebhookDelivery => ToolCall::ResendWebhookDelivery(parse(args)?),
             Tool::RevertChanges => ToolCall::RevertChanges(parse(args)?),
+            Tool::GetApproval => ToolCall::GetApproval(parse(args)?),
         })
     }
 
@@ -267,6 +273,7 @@ impl ToolCall {
             ToolCall::ListWebhookDeliveries(_) => Tool::ListWebhookDeliveries,
             ToolCall::ResendWebhookDelivery(_) => Tool::ResendWebhookDelivery,
             ToolCall::RevertChanges(_) => Tool::RevertChanges,
+            ToolCall::GetApproval(_) => Tool::GetApproval,
         }
     }
 }

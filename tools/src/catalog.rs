@@ -401,6 +401,36 @@ fn build() -> Vec<ToolDef> {
         schema_of::<RevertChangesInput>(),
         output_of::<RevertResult>(),
     ));
+    rest.push(fixed(
+        Tool::GetApproval,
+        "Check a held call",
+        include_str!("descriptions/get_approval.md"),
+        // Only a key that may write can have a call held.
+        Access::Any(&[
+            Scope::ContactsWrite,
+            Scope::CompaniesWrite,
+            Scope::DealsWrite,
+            Scope::TasksWrite,
+            Scope::NotesWrite,
+            Scope::SchemaManage,
+            Scope::WebhooksManage,
+            Scope::ChangesRevert,
+        ]),
+        READ,
+        schema_of::<crate::approvals::GetApprovalInput>(),
+        // The answer is an `ApprovalView`; the schema names what a model acts on.
+        object(json!({
+            "type": "object",
+            "properties": {
+                "id": { "type": "string" },
+                "status": { "type": "string", "enum": ["pending", "approved", "denied", "stale", "expired"] },
+                "summary": { "type": "string" },
+                "result": { "type": "object", "description": "When approved: what the call answered." },
+                "reason": { "type": "string", "description": "Why it was denied, or went stale." }
+            },
+            "required": ["id", "status"]
+        })),
+    ));
     for t in &mut rest {
         if t.name.ends_with("_custom_field") || t.name.ends_with("_pipeline") {
             t.toolset = Toolset::Schema;
@@ -427,6 +457,13 @@ fn previewable(t: &mut ToolDef) {
         props.insert("dry_run".into(), json!({ "type": "boolean" }));
         props.insert("result".into(), json!({ "type": "object" }));
         props.insert("changes".into(), json!({ "type": "array" }));
+    }
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("an object literal"),
     }
 }
 

@@ -5,6 +5,7 @@
 //! This crate knows nothing of storage or transport; the server parses these inputs into
 //! domain types and answers with these outputs.
 
+pub mod approvals;
 pub mod call;
 pub mod catalog;
 pub mod entities;

@@ -17,6 +17,8 @@ use crate::store::{Claim, Via};
 use crate::time;
 use crate::webhooks::endpoints as hooks;
 
+pub mod approvals;
+
 /// What kind of failure a call met: the REST API answers it with a status, MCP with the
 /// message alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +119,18 @@ tokio::task_local! {
     pub static REST_DRY_RUN: std::sync::Arc<std::sync::Mutex<Option<Value>>>;
 }
 
+tokio::task_local! {
+    /// A REST request's call was held for approval: the held answer is left here, for the
+    /// route to answer 202 with.
+    pub static REST_HELD: std::sync::Arc<std::sync::Mutex<Option<Value>>>;
+}
+
+/// A held call's answer, noted for REST.
+fn held(answer: Value) -> Value {
+    let _ = REST_HELD.try_with(|cell| *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone()));
+    answer
+}
+
 fn rest_dry_run() -> bool {
     REST_DRY_RUN.try_with(|_| ()).is_ok()
 }
@@ -190,7 +204,33 @@ pub async fn call(
         (false, None) => false,
     } || (writes && rest_dry_run());
     let hash = crate::crm::cursor::fingerprint(&[def.name, &Value::Object(args.clone()).to_string()]);
+    let arguments = args.clone();
     let parsed = ToolCall::parse(def.tool, args).map_err(|e: ArgumentsError| ToolError::arguments(def, e))?;
+    // Approvals (SPEC 12): the key's policy may hold this call for a person. What it would
+    // change is worked out by a dry run; the same idempotency key gives back the same
+    // approval.
+    if let Some(policy) = principal.approval_policy().filter(|_| writes) {
+        if let Some(idem) = idem.as_deref().filter(|_| !dry)
+            && let Some(answer) = approvals::asked_before(state, principal, idem).await?
+        {
+            return Ok(held(answer));
+        }
+        let (result, changes) = crate::store::dry::run(run(state, principal, def, parsed.clone())).await;
+        let result = result?;
+        let kinds = approvals::kinds_needed(def, policy, &changes);
+        if dry {
+            let mut answer = dry_answer(result, changes);
+            if !kinds.is_empty() {
+                answer["needs_approval"] = serde_json::json!(kinds);
+            }
+            let _ =
+                REST_DRY_RUN.try_with(|cell| *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone()));
+            return Ok(answer);
+        }
+        if !kinds.is_empty() {
+            return approvals::hold(state, principal, def, arguments, idem, kinds, changes).await.map(held);
+        }
+    }
     if dry {
         // Spends no idempotency key: the same key may make the real call afterwards.
         let (result, changes) = crate::store::dry::run(run(state, principal, def, parsed)).await;
@@ -344,5 +384,6 @@ async fn run(state: &AppState, p: &Principal, def: &ToolDef, call: ToolCall) -> 
             out(Box::pin(hooks::resend(store, p, input)).await.map_err(domain)?)
         }
         ToolCall::RevertChanges(input) => out(Box::pin(revert::revert(store, p, input)).await.map_err(domain)?),
+        ToolCall::GetApproval(input) => out(Box::pin(approvals::get(state, p, input)).await.map_err(domain)?),
     }
 }

@@ -1,0 +1,267 @@
+//! Approvals (SPEC 12): calls held for a person. A decision moves an approval out of
+//! `pending` with one conditional update, so it is taken once whatever races it, in any
+//! number of processes.
+
+use rapport_tools::approvals::ApprovalKind;
+
+use super::db::{DbRow, Tx};
+use super::*;
+use crate::time::Millis;
+
+const COLS: &str = "id, org_id, key_id, tool, arguments, idempotency_key, kinds, summary, changes, via, state, \
+     created_at, expires_at, decided_at, decided_by, decided_by_email, reason, result";
+
+/// Most approvals one key may have pending.
+pub const MAX_PENDING_PER_KEY: i64 = 100;
+
+fn approval(mut r: DbRow) -> StoreResult<Approval> {
+    let state = r.need_text(10)?;
+    let kinds: Vec<String> = parse_json(&r.need_text(6)?, "approval kinds")?;
+    Ok(Approval {
+        id: r.need_text(0)?,
+        org_id: r.need_text(1)?.into(),
+        key_id: r.need_text(2)?,
+        tool: r.need_text(3)?,
+        arguments: parse_json(&r.need_text(4)?, "approval arguments")?,
+        idempotency_key: r.text(5)?,
+        kinds: kinds.iter().filter_map(|k| ApprovalKind::parse(k).ok()).collect(),
+        summary: r.need_text(7)?,
+        changes: parse_json(&r.need_text(8)?, "approval changes")?,
+        via: parse_json(&r.need_text(9)?, "approval via")?,
+        state: ApprovalState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("approval state {state}")))?,
+        created_at: r.need_int(11)?,
+        expires_at: r.need_int(12)?,
+        decided_at: r.int(13)?,
+        decided_by: r.text(14)?,
+        decided_by_email: r.text(15)?,
+        reason: r.text(16)?,
+        result: r.text(17)?.map(|t| parse_json(&t, "approval result")).transpose()?,
+    })
+}
+
+/// What asking for an approval came to.
+#[derive(Debug, Clone)]
+pub enum Requested {
+    /// Held, as given.
+    New,
+    /// The key asked before with the same `idempotency_key`: that approval.
+    Existing(Box<Approval>),
+    /// The key has `MAX_PENDING_PER_KEY` approvals pending already.
+    Full,
+}
+
+/// Which approvals a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalFilter {
+    pub state: Option<String>,
+    pub key_id: Option<String>,
+}
+
+impl Store {
+    /// Holds `a`, with its audit entry and webhook events, unless the key asked the same
+    /// (by idempotency key) before or has too many pending.
+    pub async fn request_approval(
+        &self,
+        a: &Approval,
+        audit: &AuditEntry,
+        events: &[OrgEvent],
+    ) -> StoreResult<Requested> {
+        let mut tx = self.begin().await?;
+        if let Some(idem) = &a.idempotency_key {
+            let sql = format!("SELECT {COLS} FROM approvals WHERE key_id = $1 AND idempotency_key = $2");
+            if let Some(r) = tx.fetch_one(&sql, &[(&a.key_id).into(), idem.into()]).await? {
+                return Ok(Requested::Existing(Box::new(approval(r)?)));
+            }
+        }
+        let pending = tx
+            .scalar(
+                "SELECT COUNT(*) FROM approvals WHERE key_id = $1 AND state = 'pending' AND expires_at > $2",
+                &[(&a.key_id).into(), a.created_at.into()],
+            )
+            .await?;
+        if pending >= MAX_PENDING_PER_KEY {
+            return Ok(Requested::Full);
+        }
+        let kinds: Vec<&str> = a.kinds.iter().map(|k| k.as_str()).collect();
+        let inserted = tx
+            .execute(
+                &format!(
+                    "INSERT INTO approvals ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                     $14, $15, $16, $17, $18)"
+                ),
+                &[
+                    (&a.id).into(),
+                    (&a.org_id).into(),
+                    (&a.key_id).into(),
+                    (&a.tool).into(),
+                    json_text(&a.arguments).into(),
+                    (&a.idempotency_key).into(),
+                    json_text(&kinds).into(),
+                    (&a.summary).into(),
+                    json_text(&a.changes).into(),
+                    json_text(&a.via).into(),
+                    a.state.as_str().into(),
+                    a.created_at.into(),
+                    a.expires_at.into(),
+                    a.decided_at.into(),
+                    (&a.decided_by).into(),
+                    (&a.decided_by_email).into(),
+                    (&a.reason).into(),
+                    a.result.as_ref().map(json_text).into(),
+                ],
+            )
+            .await;
+        match inserted.map_err(|e| e.on_write("approval")) {
+            Ok(_) => {}
+            // The same idempotency key, asked at the same moment: the other one stands.
+            Err(StoreError::Conflict(_)) => {
+                drop(tx);
+                let idem = a.idempotency_key.as_deref().unwrap_or_default();
+                let sql = format!("SELECT {COLS} FROM approvals WHERE key_id = $1 AND idempotency_key = $2");
+                let r = self.db.fetch_one(&sql, &[(&a.key_id).into(), idem.into()]).await?;
+                return Ok(Requested::Existing(Box::new(approval(r.ok_or(StoreError::NotFound)?)?)));
+            }
+            Err(e) => return Err(e),
+        }
+        tx.insert_audit(audit).await?;
+        for e in events {
+            tx.queue_event(e).await?;
+        }
+        tx.commit().await?;
+        Ok(Requested::New)
+    }
+
+    /// What the key asked with this idempotency key, if it did.
+    pub async fn approval_by_idempotency(&self, key_id: &str, idem: &str) -> StoreResult<Option<Approval>> {
+        let sql = format!("SELECT {COLS} FROM approvals WHERE key_id = $1 AND idempotency_key = $2");
+        self.db.fetch_one(&sql, &[key_id.into(), idem.into()]).await?.map(approval).transpose()
+    }
+
+    pub async fn approval(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<Approval>> {
+        let sql = format!("SELECT {COLS} FROM approvals WHERE org_id = $1 AND id = $2");
+        self.db.fetch_one(&sql, &[org_id.into(), id.into()]).await?.map(approval).transpose()
+    }
+
+    /// Newest first; `before` is the `(created_at, id)` of the previous page's last one.
+    pub async fn list_approvals(
+        &self,
+        org_id: &OrgId,
+        filter: &ApprovalFilter,
+        before: Option<(Millis, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<Approval>> {
+        let mut sql = query::Sql::new(self.dialect());
+        sql.push(&format!("SELECT {COLS} FROM approvals WHERE org_id = "));
+        sql.bind(org_id.into());
+        sql.and_equal(&[("state", &filter.state), ("key_id", &filter.key_id)]);
+        if let Some((at, id)) = &before {
+            sql.push(" AND (created_at, id) < (").bind((*at).into()).push(", ").bind(id.into()).push(")");
+        }
+        sql.push(" ORDER BY created_at DESC, id DESC");
+        sql.limit(limit);
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(approval).collect()
+    }
+
+    /// How many approvals of the organization wait for a person.
+    pub async fn count_pending_approvals(&self, org_id: &OrgId, now: Millis) -> StoreResult<i64> {
+        let row = self
+            .db
+            .fetch_one(
+                "SELECT COUNT(*) FROM approvals WHERE org_id = $1 AND state = 'pending' AND expires_at > $2",
+                &[org_id.into(), now.into()],
+            )
+            .await?;
+        row.map_or(Ok(0), |mut r| r.need_int(0))
+    }
+
+    /// Ends what waited past its expiry (`expired`); answers how many.
+    pub async fn expire_approvals(&self, now: Millis) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let n = tx
+            .execute(
+                "UPDATE approvals SET state = 'expired', decided_at = expires_at \
+                 WHERE state = 'pending' AND expires_at <= $1",
+                &[now.into()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Takes the decision `decided` holds (its state, who and when, the reason) on an
+    /// approval still pending, with its audit entry and events, in one transaction; `false`
+    /// when it was no longer pending (decided by someone else, or expired).
+    pub async fn decide_approval(
+        &self,
+        decided: &Approval,
+        audit: &AuditEntry,
+        events: &[OrgEvent],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let at = decided.decided_at.unwrap_or_else(crate::time::now_ms);
+        let taken = tx
+            .execute(
+                "UPDATE approvals SET state = $3, decided_at = $4, decided_by = $5, decided_by_email = $6, reason = $7 \
+                 WHERE org_id = $1 AND id = $2 AND state = 'pending' AND expires_at > $4",
+                &[
+                    (&decided.org_id).into(),
+                    (&decided.id).into(),
+                    decided.state.as_str().into(),
+                    at.into(),
+                    (&decided.decided_by).into(),
+                    (&decided.decided_by_email).into(),
+                    (&decided.reason).into(),
+                ],
+            )
+            .await?;
+        if taken == 0 {
+            return Ok(false);
+        }
+        tx.insert_audit(audit).await?;
+        for e in events {
+            tx.queue_event(e).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records how an approved call ended: its answer, or `stale` with why.
+    pub async fn finish_approval(
+        &self,
+        a: &Approval,
+        state: ApprovalState,
+        result: Option<&serde_json::Value>,
+        reason: Option<&str>,
+        audit: Option<&AuditEntry>,
+        events: &[OrgEvent],
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.finish_approval(a, state, result, reason).await?;
+        if let Some(entry) = audit {
+            tx.insert_audit(entry).await?;
+        }
+        for e in events {
+            tx.queue_event(e).await?;
+        }
+        tx.commit().await
+    }
+}
+
+impl Tx {
+    /// Records an approved call's answer (or `stale`), inside the call's own transaction
+    /// when there is one.
+    pub async fn finish_approval(
+        &mut self,
+        a: &Approval,
+        state: ApprovalState,
+        result: Option<&serde_json::Value>,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        self.execute(
+            "UPDATE approvals SET state = $3, result = $4, reason = COALESCE($5, reason) WHERE org_id = $1 AND id = $2",
+            &[(&a.org_id).into(), (&a.id).into(), state.as_str().into(), result.map(json_text).into(), reason.into()],
+        )
+        .await?;
+        Ok(())
+    }
+}
