@@ -105,7 +105,7 @@ impl Flash {
 const NAV: &[(&str, &str, Option<Scope>)] = &[
     ("/activity", "Activity", None),
     ("/records", "Records", None),
-    ("/approvals", "Approvals", Some(Scope::AuditRead)),
+    ("/approvals", "Approvals", None),
     ("/settings/keys", "API keys", Some(Scope::KeysManage)),
     ("/settings/users", "Users", Some(Scope::UsersManage)),
     ("/settings/webhooks", "Webhooks", Some(Scope::WebhooksManage)),

@@ -1070,3 +1070,80 @@ async fn a_run_is_undone_from_activity_after_its_preview() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(live().await, 2);
 }
+
+#[tokio::test]
+async fn approvals_wait_on_their_page_and_are_decided_once_even_from_two_processes() {
+    use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy};
+    use serde_json::json;
+
+    let app = spawn_app().await;
+    let (agent, agent_id) = app.key_of("owner@localhost", "agent", Some("admin"), &[]).await;
+    let policy = ApprovalPolicy::new([ApprovalKind::Bulk, ApprovalKind::Delete], Some(2)).unwrap();
+    rapport::keys::set_approval(&app.store, &app.cli(), &agent_id, policy).await.unwrap();
+    let three = json!({ "contacts": [{ "first_name": "A" }, { "first_name": "B" }, { "first_name": "C" }] });
+    let held = app.call_as(&agent, "create_contacts", three).await.unwrap();
+    let id = held["approval_id"].as_str().unwrap().to_owned();
+
+    // The page lists it, with its count in the navigation, what it would write, and the
+    // two decisions.
+    let mut b = logged_in(&app).await;
+    let page = b.get("/approvals").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("class=\"nav-count\">1<"), "{}", page.body);
+    assert!(page.body.contains("create_contacts: created 3 contacts"));
+    assert!(page.body.contains(&format!("action=\"/approvals/{id}/approve\"")));
+    assert!(page.body.contains(&format!("action=\"/approvals/{id}/deny\"")));
+    // A forged decision is refused and decides nothing.
+    let forged = b.post(&format!("/approvals/{id}/approve"), &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.search_ids(json!({ "entity": "contact" })).await.len(), 0);
+
+    // Two people press Approve at once, on two server processes: it runs once.
+    let other = crate::helpers::start_other_process(&app.db_url, &[]);
+    let csrf = page.csrf();
+    let mut there = b.at(&other.base);
+    let path = format!("/approvals/{id}/approve");
+    let form = [("csrf", csrf.as_str())];
+    let (here, away) = tokio::join!(b.post(&path, &form), there.post(&path, &form));
+    assert_eq!((here.status, away.status), (StatusCode::SEE_OTHER, StatusCode::SEE_OTHER));
+    assert_eq!(app.search_ids(json!({ "entity": "contact" })).await.len(), 3, "the call ran exactly once");
+    let flashes = [b.get("/approvals").await.body, there.get("/approvals").await.body];
+    let ran = flashes.iter().filter(|f| f.contains("Approved: create_contacts ran as its key.")).count();
+    let told = flashes.iter().filter(|f| f.contains("is approved already")).count();
+    assert_eq!((ran, told), (1, 1), "one ran it, the other was told");
+    assert!(!flashes[0].contains("nav-count"), "nothing waits any more");
+    let (_, log) = app.api(&app.key, reqwest::Method::GET, "/changes?tool=create_contacts", None).await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 3, "{log}");
+
+    // A member sees what waits and decides what their role covers, not a delete.
+    let ids: Vec<String> = app.search_ids(json!({ "entity": "contact" })).await;
+    let delete = app.call_as(&agent, "delete_records", json!({ "entity": "contact", "ids": [ids[0]] })).await.unwrap();
+    let delete = delete["approval_id"].as_str().unwrap().to_owned();
+    let update = json!({ "contacts": ids.iter().map(|i| json!({ "id": i, "title": "CEO" })).collect::<Vec<_>>() });
+    let update = app.call_as(&agent, "update_contacts", update).await.unwrap();
+    let update = update["approval_id"].as_str().unwrap().to_owned();
+    app.person("member@example.com", "member").await;
+    set_password(&app, "member@example.com").await;
+    let mut m = Browser::new(&app.base);
+    m.login("member@example.com", PASSWORD).await;
+    let page = m.get("/approvals").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("class=\"nav-count\">2<"), "{}", page.body);
+    assert!(!page.body.contains(&format!("/approvals/{delete}/approve")), "no Approve for a delete");
+    assert!(page.body.contains("Your role does not cover this call"));
+    assert!(page.body.contains(&format!("/approvals/{update}/approve")));
+    let csrf = page.csrf();
+    let refused = m.post(&format!("/approvals/{delete}/approve"), &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert_eq!(app.search_ids(json!({ "entity": "contact" })).await.len(), 3, "nothing deleted");
+    // Denying takes a reason; with one, the agent reads it.
+    let page = m.post(&format!("/approvals/{update}/deny"), &[("csrf", &csrf), ("reason", " ")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(m.get("/approvals").await.body.contains("a denial needs a reason"), "told a reason is needed");
+    let got = app.call_as(&agent, "get_approval", json!({ "approval_id": update })).await.unwrap();
+    assert_eq!(got["status"], "pending");
+    m.post(&format!("/approvals/{update}/deny"), &[("csrf", &csrf), ("reason", "titles come from LinkedIn")]).await;
+    let got = app.call_as(&agent, "get_approval", json!({ "approval_id": update })).await.unwrap();
+    assert_eq!((got["status"].as_str(), got["reason"].as_str()), (Some("denied"), Some("titles come from LinkedIn")));
+    assert_eq!(got["decided_by"], "member@example.com");
+}
