@@ -310,3 +310,59 @@ async fn an_agents_call_is_found_previewed_and_undone_from_the_cli() {
     let out = rapport(db, &["changes", "revert", "--since", "2026-01-01T00:00:00Z", "--dry-run"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--key"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approval_policies_are_set_and_held_calls_decided_only_by_a_person_at_a_terminal() {
+    use serde_json::json;
+    let app = crate::helpers::spawn_app().await;
+    let db = app.db_url.as_str();
+    let ok = |out: &std::process::Output| assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // A key made with a policy carries it; a kind that does not exist is refused.
+    let out = rapport(db, &["keys", "create", "--name", "bot", "--role", "admin", "--require-approval", "frobnicate"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+    let args = ["keys", "create", "--name", "bot", "--role", "admin", "--require-approval", "delete,bulk"];
+    let out = rapport(db, &[&args[..], &["--bulk-limit", "2", "--json"]].concat());
+    ok(&out);
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["approval"], json!({ "kinds": ["delete", "bulk"], "bulk_limit": 2 }), "{created}");
+    let (key, id) = (created["key"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned());
+
+    // Held: the CLI lists and shows it.
+    let three = json!({ "contacts": [{ "first_name": "A" }, { "first_name": "B" }, { "first_name": "C" }] });
+    let held = app.call_as(&key, "create_contacts", three).await.unwrap();
+    let approval = held["approval_id"].as_str().unwrap().to_owned();
+    let out = rapport(db, &["approvals", "list", "--state", "pending", "--json"]);
+    ok(&out);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["id"], approval.as_str(), "{listed}");
+    let out = rapport(db, &["approvals", "show", &approval]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("create_contacts: created 3 contacts") && text.contains("pending"), "{text}");
+
+    // Deciding needs the person's password at a terminal: without one, nothing is decided.
+    for args in [
+        vec!["approvals", "approve", approval.as_str(), "--as", "owner@localhost"],
+        vec!["approvals", "deny", approval.as_str(), "--as", "owner@localhost", "--reason", "no"],
+    ] {
+        let out = rapport(db, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("terminal"), "{err}");
+    }
+    let got = app.call_as(&key, "get_approval", json!({ "approval_id": approval })).await.unwrap();
+    assert_eq!(got["status"], "pending");
+    assert_eq!(app.search_ids(json!({ "entity": "contact" })).await.len(), 0);
+
+    // A person removes the policy: the same call runs at once.
+    let out = rapport(db, &["keys", "set-approval", &id, "sometimes"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+    ok(&rapport(db, &["keys", "set-approval", &id, "schema,webhooks"]));
+    let (_, shown) = app.api(&app.key, reqwest::Method::GET, &format!("/keys/{id}"), None).await;
+    assert_eq!(shown["approval"]["kinds"], json!(["schema", "webhooks"]), "{shown}");
+    ok(&rapport(db, &["keys", "set-approval", &id, "none"]));
+    let (_, shown) = app.api(&app.key, reqwest::Method::GET, &format!("/keys/{id}"), None).await;
+    assert!(shown["approval"].is_null(), "{shown}");
+    let three = json!({ "contacts": [{ "first_name": "A" }, { "first_name": "B" }, { "first_name": "C" }] });
+    let ran = app.call_as(&key, "create_contacts", three).await.unwrap();
+    assert_eq!(ran["items"].as_array().map(Vec::len), Some(3), "{ran}");
+}
