@@ -396,6 +396,65 @@ def test_an_agents_run_is_previewed_and_undone_from_activity(owner: Page) -> Non
     assert len(contacts_named(page, "oops")) == 1
 
 
+def test_a_held_delete_waits_for_a_person_who_denies_then_approves_it(owner: Page) -> None:
+    page = owner
+    # A key whose deletes wait for a person, made in the create dialog.
+    page.goto("/settings/keys")
+    page.get_by_role("link", name="Create key").click()
+    dialog = page.get_by_role("dialog", name="Create an API key")
+    dialog.get_by_label("Name", exact=True).fill("Careful agent")
+    dialog.get_by_label("Access").select_option("admin")
+    dialog.get_by_label("Deletes and merges").check()
+    dialog.get_by_role("button", name="Create key").click()
+    key = page.locator("#new-key").inner_text().strip()
+    page.goto("/settings/keys")
+    card = page.locator("li.key-card", has_text="Careful agent")
+    expect(card).to_contain_text("Waits for a person on: delete")
+
+    r = mcp(page, key, "tools/call", {
+        "name": "create_contacts",
+        "arguments": {"contacts": [{"first_name": "Held", "last_name": "One"}, {"first_name": "Held", "last_name": "Two"}]},
+    })
+    ids = [c["id"] for c in r.json()["result"]["structuredContent"]["items"]]
+
+    def ask() -> str:
+        r = mcp(page, key, "tools/call", {"name": "delete_records", "arguments": {"entity": "contact", "ids": ids}})
+        held = r.json()["result"]["structuredContent"]
+        assert held["status"] == "pending_approval", held
+        return held["approval_id"]
+
+    def status(approval: str) -> dict:
+        r = mcp(page, key, "tools/call", {"name": "get_approval", "arguments": {"approval_id": approval}})
+        return r.json()["result"]["structuredContent"]
+
+    first = ask()
+    assert len(contacts_named(page, "held")) == 2, "a held call writes nothing"
+
+    # The navigation counts it; the page shows what it would change and asks for a reason to deny.
+    page.goto("/activity")
+    page.get_by_role("link", name=re.compile(r"Approvals\s+1 waiting")).click()
+    card = page.locator("article.approval", has_text="delete_records: deleted 2 contacts")
+    expect(card).to_contain_text("Careful agent")
+    expect(card.get_by_role("list", name=re.compile("What approving"))).to_contain_text("Held One")
+    check_a11y(page, "the approvals page")
+    shot(page, "approvals")
+    card.get_by_label("Reason for denying").fill("keep them until the renewal")
+    card.get_by_role("button", name=re.compile("^Deny")).click()
+    expect(page.get_by_text("Denied; the agent reads your reason.")).to_be_visible()
+    assert status(first)["status"] == "denied"
+    assert status(first)["reason"] == "keep them until the renewal"
+    assert len(contacts_named(page, "held")) == 2
+
+    # Asked again and approved: it runs as the key.
+    second = ask()
+    page.goto("/approvals")
+    page.locator(f'article[data-approval="{second}"]').get_by_role("button", name=re.compile("^Approve")).click()
+    expect(page.get_by_text("Approved: delete_records ran as its key.")).to_be_visible()
+    expect(page.locator("nav .nav-count")).to_have_count(0)
+    assert status(second)["status"] == "approved"
+    assert contacts_named(page, "held") == []
+
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 (Python's http.server in a thread): keeps each
     request's headers and raw body, answers 200 with a short JSON body."""
