@@ -54,7 +54,32 @@ await call("describe_entity", { entity: "deal" });
 const bad = await client.callTool({ name: "create_deals", arguments: { deals: [{ name: "X", stage: "nope" }] } });
 if (!bad.isError) fail("a bad stage should be refused");
 
+// Oversight (SPEC 12): a preview and a held call are results the SDK accepts against the
+// tools' output schemas, and the agent reads where its held call stands.
+const preview = await call("create_contacts", { contacts: [{ first_name: "Dry" }], dry_run: true });
+if (preview.dry_run !== true || preview.changes.length !== 1) fail(`a dry run answers its preview: ${JSON.stringify(preview)}`);
+const base = url.replace(/\/api\/v1\/mcp$/, "");
+const made = await fetch(`${base}/api/v1/keys`, {
+  method: "POST",
+  headers: { "x-api-key": key, "content-type": "application/json" },
+  body: JSON.stringify({ name: "ts held", role: "admin", approval: { kinds: ["delete"] } }),
+});
+if (made.status !== 201) fail(`a key with a policy: ${made.status} ${await made.text()}`);
+const heldKey = (await made.json()).key;
+const careful = new Client({ name: "rapport-ts-check", version: "1.0.0" });
+await careful.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "x-api-key": heldKey } } }));
+const ask = async (name, args) => {
+  const r = await careful.callTool({ name, arguments: args });
+  if (r.isError) fail(`${name} failed: ${JSON.stringify(r.content)}`);
+  return r.structuredContent;
+};
+const held = await ask("delete_records", { entity: "deal", ids: [deal.id] });
+if (held.status !== "pending_approval" || !held.approval_id) fail(`a delete waits: ${JSON.stringify(held)}`);
+if ((await ask("get_approval", { approval_id: held.approval_id })).status !== "pending") fail("get_approval says pending");
+if ((await call("get_records", { records: [{ entity: "deal", id: deal.id }] })).items.length !== 1) fail("a held delete deletes nothing");
+await careful.close();
+
 await client.close();
 if (printed.length > 0) fail(`the SDK printed ${printed.length} lines:\n${printed.join("\n")}`);
 console.info = () => {};
-process.stdout.write(`ok: ${tools.length} tools listed, 10 calls checked, no warnings\n`);
+process.stdout.write(`ok: ${tools.length} tools listed, 15 calls checked, no warnings\n`);

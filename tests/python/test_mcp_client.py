@@ -364,6 +364,62 @@ async def test_sales_scenario() -> None:
             assert got["missing"] == []
 
 
+async def test_an_agents_run_is_previewed_held_and_undone() -> None:
+    """Oversight (SPEC 12) as the SDK meets it: a dry run writes nothing, every change names
+    the call that made it, a key whose deletes wait for a person gets a held call it can
+    follow, and the run is undone by its request id."""
+    name = f"Py{secrets.token_hex(3)}"
+    base = URL.removesuffix("/api/v1/mcp")
+
+    async def named(session: ClientSession) -> list[str]:
+        found = ok(await session.call_tool(
+            "search_records", {"entity": "contact", "filters": [{"field": "first_name", "op": "eq", "value": name}]}
+        ))
+        return [c["id"] for c in found["items"]]
+
+    with anyio.fail_after(TEST_TIMEOUT_S):
+        async with initialized_session() as session, http_client(KEY) as http:
+            two = {"contacts": [{"first_name": name, "last_name": "One"}, {"first_name": name, "last_name": "Two"}]}
+            preview = ok(await session.call_tool("create_contacts", {**two, "dry_run": True}))
+            assert preview["dry_run"] is True and len(preview["changes"]) == 2, preview
+            assert await named(session) == [], "a dry run writes nothing"
+
+            created = ok(await session.call_tool("create_contacts", two))
+            ids = sorted(c["id"] for c in created["items"])
+            log = (await http.get(f"{base}/api/v1/changes", params={"tool": "create_contacts", "limit": 50})).json()
+            mine = [c for c in log["items"] if c["record_id"] in ids]
+            assert len(mine) == 2, log
+            vias = {(c["via"]["route"], c["via"]["tool"], c["via"]["request_id"]) for c in mine}
+            assert len(vias) == 1, f"one call, one request id: {vias}"
+            request_id = next(iter(vias))[2]
+            # A handshake-era client names itself per call only by its User-Agent.
+            assert mine[0]["via"]["client"]["name"].startswith("python-httpx"), mine[0]
+
+            # A key whose deletes wait: the call is held, and the agent follows it.
+            made = await http.post(f"{base}/api/v1/keys", json={
+                "name": f"careful {name}", "role": "admin", "approval": {"kinds": ["delete"]},
+            })
+            assert made.status_code == 201, made.text
+            async with http_client(made.json()["key"]) as careful_http:
+                async with streamable_http_client(URL, http_client=careful_http) as (read, write):
+                    async with ClientSession(read, write, read_timeout_seconds=READ_TIMEOUT_S) as careful:
+                        await careful.initialize()
+                        await careful.list_tools()
+                        held = ok(await careful.call_tool("delete_records", {"entity": "contact", "ids": ids}))
+                        assert held["status"] == "pending_approval", held
+                        assert held["summary"].startswith("delete_records"), held
+                        status = ok(await careful.call_tool("get_approval", {"approval_id": held["approval_id"]}))
+                        assert status["status"] == "pending", status
+            assert sorted(await named(session)) == ids, "a held call deletes nothing"
+
+            # The run, undone by its request id: previewed, then done.
+            look = ok(await session.call_tool("revert_changes", {"request_id": request_id, "dry_run": True}))
+            assert len(look["changes"]) == 2, look
+            assert sorted(await named(session)) == ids
+            ok(await session.call_tool("revert_changes", {"request_id": request_id}))
+            assert await named(session) == []
+
+
 async def test_unknown_filter_field_is_tool_error() -> None:
     with anyio.fail_after(TEST_TIMEOUT_S):
         async with initialized_session() as session:
