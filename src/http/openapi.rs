@@ -235,14 +235,15 @@ fn webhook_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
     }));
 }
 
-/// The administration routes (`src/http/admin.rs`): bodies and answers from the types the
-/// handlers read and write.
-/// An approval as the API shows it.
-fn s_approval() -> Value {
+/// An approval as the API shows it, its `$defs` moved to the components.
+fn s_approval(s: &mut Schemas) -> Value {
     let mut schema = rapport_tools::catalog::answer_of::<rapport_tools::approvals::ApprovalView>();
     schema.remove("$schema");
-    Value::Object(schema)
+    s.take(&schema)
 }
+
+/// The administration routes (`src/http/admin.rs`): bodies and answers from the types the
+/// handlers read and write.
 
 fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
     use super::admin::{
@@ -597,8 +598,9 @@ fn build() -> Value {
     }
     admin_paths(&mut s, &mut paths);
 
+    let approval = s_approval(&mut s);
     let mut components = s.components;
-    components.insert("Approval".into(), s_approval());
+    components.insert("Approval".into(), approval);
     components.insert(
         "Error".into(),
         json!({
