@@ -244,7 +244,6 @@ fn s_approval(s: &mut Schemas) -> Value {
 
 /// The administration routes (`src/http/admin.rs`): bodies and answers from the types the
 /// handlers read and write.
-
 fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
     use super::admin::{
         ApprovalsQuery, AuditQuery, Confirm, Connect, CreateKey, CreateUser, ListKeys, PatchKey, Rotate, UpdateUser,

@@ -363,6 +363,12 @@ async fn approval_policies_are_set_and_held_calls_decided_only_by_a_person_at_a_
     let (_, shown) = app.api(&app.key, reqwest::Method::GET, &format!("/keys/{id}"), None).await;
     assert!(shown["approval"].is_null(), "{shown}");
     let three = json!({ "contacts": [{ "first_name": "A" }, { "first_name": "B" }, { "first_name": "C" }] });
+    // The server learns of the CLI's change within SPEC 1's second; a dry run tells when.
+    let dry = json!({ "contacts": three["contacts"], "dry_run": true });
+    let freed = crate::helpers::holds_within(crate::helpers::PROPAGATION, || async {
+        app.call_as(&key, "create_contacts", dry.clone()).await.unwrap().get("needs_approval").is_none()
+    });
+    assert!(freed.await, "the policy's removal reaches the server within a second");
     let ran = app.call_as(&key, "create_contacts", three).await.unwrap();
     assert_eq!(ran["items"].as_array().map(Vec::len), Some(3), "{ran}");
 }

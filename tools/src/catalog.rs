@@ -470,15 +470,11 @@ fn object(v: Value) -> Map<String, Value> {
 /// The JSON of `{"items": [...]}` results that list records: records are described once,
 /// by `describe_entity`, not in every tool's schema.
 pub(crate) fn records_output(doc: &str) -> Map<String, Value> {
-    let v = json!({
+    object(json!({
         "type": "object",
         "properties": { "items": { "type": "array", "items": { "type": "object" }, "description": doc } },
         "required": ["items"]
-    });
-    match v {
-        Value::Object(m) => m,
-        _ => unreachable!("an object literal"),
-    }
+    }))
 }
 
 #[cfg(test)]
