@@ -7,7 +7,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::call::Tool;
 use crate::inputs::ChangeEntry;
 
 /// A kind of call that may need a person's approval.
@@ -108,23 +107,6 @@ impl ApprovalPolicy {
             })
             .collect();
         parts.join(", ")
-    }
-}
-
-impl Tool {
-    /// The kinds a call of this tool is, whatever it touches (`bulk` depends on that).
-    pub fn approval_kinds(self) -> &'static [ApprovalKind] {
-        use ApprovalKind::*;
-        match self {
-            Tool::MergeRecords | Tool::DeleteRecords => &[Delete],
-            Tool::DeleteCustomField => &[Delete, Schema],
-            Tool::DeleteWebhook => &[Delete, Webhooks],
-            Tool::CreateCustomField | Tool::UpdateCustomField | Tool::CreatePipeline | Tool::UpdatePipeline => {
-                &[Schema]
-            }
-            Tool::CreateWebhook | Tool::UpdateWebhook | Tool::ResendWebhookDelivery => &[Webhooks],
-            _ => &[],
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::approvals::GetApprovalInput;
+use crate::approvals::{ApprovalKind, GetApprovalInput};
 use crate::entities::Entity;
 use crate::inputs::*;
 use crate::webhooks::*;
@@ -199,6 +199,23 @@ fn items(entity: Entity, mut args: Map<String, Value>) -> Result<Vec<Value>, Arg
         Some(Value::Array(items)) => Ok(items),
         Some(other) => Err(invalid(format!("`{list}` takes a list of objects, got {other}"))),
         None => Err(invalid(format!("missing field `{list}`"))),
+    }
+}
+
+impl Tool {
+    /// The kinds a call of this tool is, whatever it touches (`bulk` depends on that).
+    pub fn approval_kinds(self) -> &'static [ApprovalKind] {
+        use ApprovalKind::*;
+        match self {
+            Tool::MergeRecords | Tool::DeleteRecords => &[Delete],
+            Tool::DeleteCustomField => &[Delete, Schema],
+            Tool::DeleteWebhook => &[Delete, Webhooks],
+            Tool::CreateCustomField | Tool::UpdateCustomField | Tool::CreatePipeline | Tool::UpdatePipeline => {
+                &[Schema]
+            }
+            Tool::CreateWebhook | Tool::UpdateWebhook | Tool::ResendWebhookDelivery => &[Webhooks],
+            _ => &[],
+        }
     }
 }
 
