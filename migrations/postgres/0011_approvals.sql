@@ -3,6 +3,14 @@
 ALTER TABLE api_keys ADD COLUMN approval_kinds TEXT;
 ALTER TABLE api_keys ADD COLUMN approval_bulk_limit BIGINT;
 
+-- Authentication reads the policy too: a change to it tells every process (0004's trigger).
+DROP TRIGGER api_keys_auth_changed ON api_keys;
+CREATE TRIGGER api_keys_auth_changed
+    AFTER UPDATE OF user_id, org_id, name, digest, preview, role, scopes, status, expires_at, allowed_cidrs,
+        revoked_at, rotated_from, grace_digest, grace_until, approval_kinds, approval_bulk_limit
+    OR DELETE ON api_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION rapport_auth_changed();
+
 -- A call held for a person: what the key asked (tool and arguments), what a dry run showed
 -- it would change, and how it was decided. A decision moves `state` from pending exactly
 -- once (a conditional update), whatever races it.
