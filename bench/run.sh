@@ -627,8 +627,9 @@ and what moved it: [performance.md](performance.md).
 ## The tool catalog
 
 \`tools/list\` for an owner key: ${CATALOG_TOOLS} tools in ${CATALOG_BYTES} bytes of compact JSON
-(\`{"tools": [...]}\`; about $((CATALOG_BYTES / 4)) tokens). The budget is 48 KB (49,152 bytes) for the
-whole catalog, webhook tools included, and \`tests/api/mcp_protocol.rs\` holds it there.
+(\`{"tools": [...]}\`; about $((CATALOG_BYTES / 4)) tokens). The budget is 64 KB (65,536 bytes) for the
+whole catalog, webhook tools, \`dry_run\` on every writing tool and the oversight tools included,
+and \`tests/api/mcp_protocol.rs\` holds it there.
 
 No database write per request: during the ${ROUNDS} \`get_records\` runs (${GET_REQUESTS}
 requests in all) the server process wrote ${GET_WRITTEN} bytes to storage (\`write_bytes\` in
