@@ -15,27 +15,27 @@ const COLS: &str = "id, org_id, key_id, tool, arguments, idempotency_key, kinds,
 pub const MAX_PENDING_PER_KEY: i64 = 100;
 
 fn approval(mut r: DbRow) -> StoreResult<Approval> {
-    let state = r.need_text(10)?;
-    let kinds: Vec<String> = parse_json(&r.need_text(6)?, "approval kinds")?;
+    let state = r.need_text("state")?;
+    let kinds: Vec<String> = parse_json(&r.need_text("kinds")?, "approval kinds")?;
     Ok(Approval {
-        id: r.need_text(0)?,
-        org_id: r.need_text(1)?.into(),
-        key_id: r.need_text(2)?,
-        tool: r.need_text(3)?,
-        arguments: parse_json(&r.need_text(4)?, "approval arguments")?,
-        idempotency_key: r.text(5)?,
+        id: r.need_text("id")?,
+        org_id: r.need_text("org_id")?.into(),
+        key_id: r.need_text("key_id")?,
+        tool: r.need_text("tool")?,
+        arguments: parse_json(&r.need_text("arguments")?, "approval arguments")?,
+        idempotency_key: r.text("idempotency_key")?,
         kinds: kinds.iter().filter_map(|k| ApprovalKind::parse(k).ok()).collect(),
-        summary: r.need_text(7)?,
-        changes: parse_json(&r.need_text(8)?, "approval changes")?,
-        via: parse_json(&r.need_text(9)?, "approval via")?,
+        summary: r.need_text("summary")?,
+        changes: parse_json(&r.need_text("changes")?, "approval changes")?,
+        via: parse_json(&r.need_text("via")?, "approval via")?,
         state: ApprovalState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("approval state {state}")))?,
-        created_at: r.need_int(11)?,
-        expires_at: r.need_int(12)?,
-        decided_at: r.int(13)?,
-        decided_by: r.text(14)?,
-        decided_by_email: r.text(15)?,
-        reason: r.text(16)?,
-        result: r.text(17)?.map(|t| parse_json(&t, "approval result")).transpose()?,
+        created_at: r.need_int("created_at")?,
+        expires_at: r.need_int("expires_at")?,
+        decided_at: r.int("decided_at")?,
+        decided_by: r.text("decided_by")?,
+        decided_by_email: r.text("decided_by_email")?,
+        reason: r.text("reason")?,
+        result: r.text("result")?.map(|t| parse_json(&t, "approval result")).transpose()?,
     })
 }
 
@@ -171,7 +171,7 @@ impl Store {
                 &[org_id.into(), now.into()],
             )
             .await?;
-        row.map_or(Ok(0), |mut r| r.need_int(0))
+        row.map_or(Ok(0), |mut r| r.need_int(&r.sole()?))
     }
 
     /// Ends what waited past its expiry (`expired`); answers how many.

@@ -8,13 +8,13 @@ const AUDIT_COLS: &str = "id, org_id, at, actor_type, actor_id, action, target_t
      actor_key_id, client_name, client_version, tool, route, request_id, trace_id";
 
 fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
-    let kind = r.need_text(3)?;
-    let actor_id = r.text(4)?;
-    let key_id = r.text(8)?;
-    let action = r.need_text(5)?;
+    let kind = r.need_text("actor_type")?;
+    let actor_id = r.text("actor_id")?;
+    let key_id = r.text("key_id")?;
+    let action = r.need_text("action")?;
     // Entries written before the acting key had a column of its own named it only in a
     // refused use, where the key acted on is the key that tried.
-    let actor_key_id = r.text(11)?.or_else(|| key_id.clone().filter(|_| action == "key.refused"));
+    let actor_key_id = r.text("actor_key_id")?.or_else(|| key_id.clone().filter(|_| action == "key.refused"));
     let actor = match (kind.as_str(), actor_id) {
         ("cli", _) => Actor::Cli,
         ("key", Some(id)) => Actor::Key { key_id: actor_key_id.unwrap_or_default(), user_id: id },
@@ -22,17 +22,17 @@ fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
         _ => Actor::System,
     };
     Ok(AuditEntry {
-        id: r.need_text(0)?,
-        org_id: r.text(1)?.map(OrgId::from),
-        at: r.need_int(2)?,
+        id: r.need_text("id")?,
+        org_id: r.text("org_id")?.map(OrgId::from),
+        at: r.need_int("at")?,
         actor,
         action,
-        target_type: r.text(6)?,
-        target_id: r.text(7)?,
+        target_type: r.text("target_type")?,
+        target_id: r.text("target_id")?,
         key_id,
-        ip: r.text(9)?,
-        details: parse_json(&r.need_text(10)?, "details")?,
-        via: super::changes::via_at(&mut r, 12)?,
+        ip: r.text("ip")?,
+        details: parse_json(&r.need_text("details")?, "details")?,
+        via: super::changes::via(&mut r)?,
     })
 }
 
@@ -74,7 +74,7 @@ impl Store {
             .db
             .fetch("SELECT DISTINCT action FROM audit_log WHERE org_id = $1 ORDER BY action", &[org_id.into()])
             .await?;
-        rows.into_iter().map(|mut r| r.need_text(0)).collect()
+        rows.into_iter().map(|mut r| r.need_text("action")).collect()
     }
 }
 

@@ -12,16 +12,16 @@ pub(super) const CHANGE_COLS: &str = "id, org_id, at, action, entity, record_id,
      user_id, user_email, key_id, changes, client_name, client_version, tool, route, request_id, trace_id, reverts";
 
 /// `Via` (SPEC 12) from the six columns both logs end with (`client_name, client_version,
-/// tool, route, request_id, trace_id`), starting at column `base`.
-pub(super) fn via_at(r: &mut DbRow, base: usize) -> StoreResult<Via> {
-    let client = r.text(base)?.map(|name| ClientInfo { name, version: None });
-    let version = r.text(base + 1)?;
+/// tool, route, request_id, trace_id`).
+pub(super) fn via(r: &mut DbRow) -> StoreResult<Via> {
+    let client = r.text("client_name")?.map(|name| ClientInfo { name, version: None });
+    let version = r.text("client_version")?;
     Ok(Via {
         client: client.map(|c| ClientInfo { version, ..c }),
-        tool: r.text(base + 2)?,
-        route: r.text(base + 3)?,
-        request_id: r.text(base + 4)?,
-        trace_id: r.text(base + 5)?,
+        tool: r.text("tool")?,
+        route: r.text("route")?,
+        request_id: r.text("request_id")?,
+        trace_id: r.text("trace_id")?,
     })
 }
 
@@ -38,26 +38,26 @@ pub(super) fn via_values(v: &Via) -> [SqlValue; 6] {
 }
 
 pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
-    let action = r.need_text(3)?;
-    let kind = r.need_text(6)?;
+    let action = r.need_text("action")?;
+    let kind = r.need_text("actor_type")?;
     Ok(Change {
-        id: r.need_text(0)?,
-        org_id: r.need_text(1)?.into(),
-        at: r.need_int(2)?,
+        id: r.need_text("id")?,
+        org_id: r.need_text("org_id")?.into(),
+        at: r.need_int("at")?,
         action: ACTIONS.iter().copied().find(|a| *a == action).unwrap_or("updated"),
-        entity: r.need_text(4)?,
-        record_id: r.need_text(5)?,
+        entity: r.need_text("entity")?,
+        record_id: r.need_text("record_id")?,
         actor: ChangeActor {
             kind: ["key", "user", "cli"].into_iter().find(|k| *k == kind).unwrap_or("system"),
-            id: r.text(7)?,
-            name: r.text(8)?,
-            user_id: r.text(9)?,
-            user_email: r.text(10)?,
-            key_id: r.text(11)?,
+            id: r.text("actor_id")?,
+            name: r.text("actor_name")?,
+            user_id: r.text("user_id")?,
+            user_email: r.text("user_email")?,
+            key_id: r.text("key_id")?,
         },
-        changes: parse_json(&r.need_text(12)?, "changes")?,
-        via: via_at(&mut r, 13)?,
-        reverts: r.text(19)?.map(|s| parse_json(&s, "reverts")).transpose()?.unwrap_or_default(),
+        changes: parse_json(&r.need_text("changes")?, "changes")?,
+        via: via(&mut r)?,
+        reverts: r.text("reverts")?.map(|s| parse_json(&s, "reverts")).transpose()?.unwrap_or_default(),
     })
 }
 
@@ -210,6 +210,6 @@ impl Tx {
     ) -> StoreResult<Option<bool>> {
         let sql = format!("SELECT deleted_at FROM {} WHERE org_id = $1 AND id = $2", entity.def().plural);
         let row = self.fetch_one(&sql, &[org_id.into(), id.into()]).await?;
-        row.map(|mut r| r.int(0).map(|d| d.is_some())).transpose()
+        row.map(|mut r| r.int("deleted_at").map(|d| d.is_some())).transpose()
     }
 }

@@ -2,7 +2,7 @@
 //! failed logins. Secrets arrive here as SHA-256 digests only.
 
 use super::db::{DbRow, Tx};
-use super::users::user_at;
+use super::users::{org_as, user, user_as};
 use super::*;
 use crate::time::Millis;
 
@@ -41,13 +41,13 @@ pub struct LoginCandidate {
     pub password_hash: Option<String>,
 }
 
-const USER_ORG_COLS: &str =
-    "u.id, u.org_id, u.email, u.name, u.role, u.active, u.created_at, o.id, o.name, o.created_at";
+/// A user and their organization, in a join of `users u` and `orgs o`.
+const USER_ORG_COLS: &str = "u.id AS u_id, u.org_id AS u_org_id, u.email AS u_email, u.name AS u_name, \
+     u.role AS u_role, u.active AS u_active, u.created_at AS u_created_at, \
+     o.id AS o_id, o.name AS o_name, o.created_at AS o_created_at";
 
 fn user_and_org(r: &mut DbRow) -> StoreResult<(User, Org)> {
-    let user = user_at(r, 0)?;
-    let org = Org { id: r.need_text(7)?.into(), name: r.need_text(8)?, created_at: r.need_int(9)? };
-    Ok((user, org))
+    Ok((user_as(r, "u_")?, org_as(r, "o_")?))
 }
 
 /// Which change-log entries the Activity page shows.
@@ -79,7 +79,7 @@ impl Store {
         );
         let Some(mut r) = self.db.fetch_one(&sql, &[digest.into(), true.into()]).await? else { return Ok(None) };
         let (user, org) = user_and_org(&mut r)?;
-        Ok(Some(SessionRow { user, org, csrf: r.need_text(10)?, seen_at: r.need_int(11)? }))
+        Ok(Some(SessionRow { user, org, csrf: r.need_text("csrf")?, seen_at: r.need_int("seen_at")? }))
     }
 
     /// Marks a session as used now (the idle timeout counts from here).
@@ -105,7 +105,7 @@ impl Store {
         rows.into_iter()
             .map(|mut r| {
                 let (user, org) = user_and_org(&mut r)?;
-                Ok(LoginCandidate { user, org, password_hash: r.text(10)? })
+                Ok(LoginCandidate { user, org, password_hash: r.text("password_hash")? })
             })
             .collect()
     }
@@ -125,7 +125,7 @@ impl Store {
     pub async fn user_by_id(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<User>> {
         let sql = "SELECT id, org_id, email, name, role, active, created_at FROM users WHERE org_id = $1 AND id = $2";
         let row = self.db.fetch_one(sql, &[org_id.into(), id.into()]).await?;
-        row.map(|mut r| user_at(&mut r, 0)).transpose()
+        row.map(|mut r| user(&mut r)).transpose()
     }
 
     /// The user a live one-time link stands for.
@@ -169,13 +169,13 @@ impl Store {
             let row = self
                 .db
                 .fetch_one(
-                    "SELECT COUNT(*), MIN(at), MAX(CASE WHEN attempt <> $3 THEN at END) FROM login_failures \
+                    "SELECT COUNT(*) AS n, MIN(at) AS first_at, MAX(CASE WHEN attempt <> $3 THEN at END) AS last_at FROM login_failures \
                      WHERE subject = $1 AND at > $2",
                     &[s.into(), since.into(), attempt.into()],
                 )
                 .await?;
             counts.push(match row {
-                Some(mut r) => (r.need_int(0)? as u64, r.int(1)?, r.int(2)?),
+                Some(mut r) => (r.need_int("n")? as u64, r.int("first_at")?, r.int("last_at")?),
                 None => (0, None, None),
             });
         }
@@ -223,7 +223,7 @@ impl Store {
         let sql = format!(
             "SELECT DISTINCT {column} FROM changes WHERE org_id = $1 AND {column} IS NOT NULL ORDER BY {column} LIMIT 200"
         );
-        self.db.fetch(&sql, &[org_id.into()]).await?.into_iter().map(|mut r| r.need_text(0)).collect()
+        self.db.fetch(&sql, &[org_id.into()]).await?.into_iter().map(|mut r| r.need_text(column)).collect()
     }
 
     /// The organization's change log, newest first, narrowed by `filter`.
@@ -314,7 +314,7 @@ impl Tx {
             )
             .await?;
         let Some(mut r) = row else { return Ok(None) };
-        let user_id = r.need_text(0)?;
+        let user_id = r.need_text("user_id")?;
         // Deleting is what spends it: of two concurrent uses, one deletes nothing.
         let spent = self.execute("DELETE FROM link_tokens WHERE digest = $1", &[digest.into()]).await?;
         if spent == 0 {

@@ -116,7 +116,7 @@ impl Tx {
             )
             .await?;
         let Some(mut row) = row else { return Ok(None) };
-        let field_id = row.need_text(0)?;
+        let field_id = row.need_text("id")?;
         self.execute(
             "INSERT INTO custom_fields (id, org_id, entity, key, label, field_type, options, created_at) \
              SELECT id, org_id, entity, key, label, field_type, options, created_at FROM trashed_custom_fields \
@@ -158,7 +158,9 @@ impl Tx {
                 &[before.into()],
             )
             .await?;
-        rows.into_iter().map(|mut r| Ok((OrgId::from(r.need_text(0)?), r.need_text(1)?, r.need_text(2)?))).collect()
+        rows.into_iter()
+            .map(|mut r| Ok((OrgId::from(r.need_text("org_id")?), r.need_text("entity")?, r.need_text("key")?)))
+            .collect()
     }
 
     pub async fn custom_field(
@@ -174,14 +176,14 @@ impl Tx {
             )
             .await?;
         let Some(mut r) = row else { return Ok(None) };
-        let ty = r.need_text(2)?;
+        let ty = r.need_text("field_type")?;
         Ok(Some(CustomFieldDef {
-            id: r.need_text(0)?,
+            id: r.need_text("id")?,
             entity,
             key: key.to_owned(),
-            label: r.need_text(1)?,
+            label: r.need_text("label")?,
             field_type: CustomType::parse(&ty).ok_or_else(|| StoreError::Corrupt(format!("custom field type {ty}")))?,
-            options: parse_json(&r.need_text(3)?, "options")?,
+            options: parse_json(&r.need_text("options")?, "options")?,
         }))
     }
 }

@@ -98,17 +98,32 @@ pub enum DbVal {
     Bool(bool),
 }
 
-/// One row, read by position. Getters take the value out, so decoding moves strings.
+/// The names of a result's columns, shared by its rows.
+pub type ColNames = std::sync::Arc<[Box<str>]>;
+
+/// One row, read by column name (as the SELECT names it, alias included). Getters take
+/// the value out, so decoding moves strings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DbRow(pub Vec<DbVal>);
+pub struct DbRow {
+    vals: Vec<DbVal>,
+    names: ColNames,
+}
 
 impl DbRow {
-    fn take(&mut self, i: usize) -> StoreResult<DbVal> {
-        let slot = self.0.get_mut(i).ok_or_else(|| StoreError::Corrupt(format!("no column {i}")))?;
-        Ok(std::mem::replace(slot, DbVal::Null))
+    pub fn new(vals: Vec<DbVal>, names: ColNames) -> DbRow {
+        DbRow { vals, names }
     }
 
-    pub fn text(&mut self, i: usize) -> StoreResult<Option<String>> {
+    fn take(&mut self, name: &str) -> StoreResult<DbVal> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| &**n == name)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))?;
+        Ok(std::mem::replace(&mut self.vals[i], DbVal::Null))
+    }
+
+    pub fn text(&mut self, i: &str) -> StoreResult<Option<String>> {
         match self.take(i)? {
             DbVal::Null => Ok(None),
             DbVal::Text(s) => Ok(Some(s)),
@@ -118,7 +133,7 @@ impl DbRow {
         }
     }
 
-    pub fn int(&mut self, i: usize) -> StoreResult<Option<i64>> {
+    pub fn int(&mut self, i: &str) -> StoreResult<Option<i64>> {
         match self.take(i)? {
             DbVal::Null => Ok(None),
             DbVal::Int(n) => Ok(Some(n)),
@@ -127,7 +142,7 @@ impl DbRow {
         }
     }
 
-    pub fn float(&mut self, i: usize) -> StoreResult<Option<f64>> {
+    pub fn float(&mut self, i: &str) -> StoreResult<Option<f64>> {
         match self.take(i)? {
             DbVal::Null => Ok(None),
             DbVal::Float(f) => Ok(Some(f)),
@@ -136,7 +151,7 @@ impl DbRow {
         }
     }
 
-    pub fn bool(&mut self, i: usize) -> StoreResult<bool> {
+    pub fn bool(&mut self, i: &str) -> StoreResult<bool> {
         match self.take(i)? {
             DbVal::Bool(b) => Ok(b),
             DbVal::Int(n) => Ok(n != 0),
@@ -145,7 +160,7 @@ impl DbRow {
     }
 
     /// A column as the JSON value it holds: text, number, boolean or null.
-    pub fn json(&mut self, i: usize) -> StoreResult<serde_json::Value> {
+    pub fn json(&mut self, i: &str) -> StoreResult<serde_json::Value> {
         Ok(match self.take(i)? {
             DbVal::Null => serde_json::Value::Null,
             DbVal::Text(s) => s.into(),
@@ -155,16 +170,40 @@ impl DbRow {
         })
     }
 
-    pub fn need_text(&mut self, i: usize) -> StoreResult<String> {
+    pub fn need_text(&mut self, i: &str) -> StoreResult<String> {
         self.text(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
     }
 
-    pub fn need_int(&mut self, i: usize) -> StoreResult<i64> {
+    pub fn need_int(&mut self, i: &str) -> StoreResult<i64> {
         self.int(i)?.ok_or_else(|| StoreError::Corrupt(format!("column {i} is NULL")))
+    }
+
+    /// The name of a one-column result's column (a `COUNT(*)`, one field), whatever the
+    /// database calls it.
+    pub fn sole(&self) -> StoreResult<Box<str>> {
+        match &*self.names {
+            [one] => Ok(one.clone()),
+            names => Err(StoreError::Corrupt(format!("expected one column, got {}", names.len()))),
+        }
     }
 }
 
-fn sqlite_row(row: &SqliteRow) -> StoreResult<DbRow> {
+/// The column names of a result, read once from its first row.
+fn names_of<R: sqlx::Row>(rows: &[R]) -> ColNames {
+    rows.first().map(|r| r.columns().iter().map(|c| c.name().into()).collect()).unwrap_or_default()
+}
+
+fn sqlite_rows(rows: Vec<SqliteRow>) -> StoreResult<Vec<DbRow>> {
+    let names = names_of(&rows);
+    rows.iter().map(|r| Ok(DbRow::new(sqlite_row(r)?, names.clone()))).collect()
+}
+
+fn pg_rows(rows: Vec<PgRow>) -> StoreResult<Vec<DbRow>> {
+    let names = names_of(&rows);
+    rows.iter().map(|r| Ok(DbRow::new(pg_row(r)?, names.clone()))).collect()
+}
+
+fn sqlite_row(row: &SqliteRow) -> StoreResult<Vec<DbVal>> {
     let mut out = Vec::with_capacity(row.len());
     for i in 0..row.len() {
         let raw = row.try_get_raw(i)?;
@@ -180,10 +219,10 @@ fn sqlite_row(row: &SqliteRow) -> StoreResult<DbRow> {
         };
         out.push(v);
     }
-    Ok(DbRow(out))
+    Ok(out)
 }
 
-fn pg_row(row: &PgRow) -> StoreResult<DbRow> {
+fn pg_row(row: &PgRow) -> StoreResult<Vec<DbVal>> {
     let mut out = Vec::with_capacity(row.len());
     for (i, col) in row.columns().iter().enumerate() {
         if row.try_get_raw(i)?.is_null() {
@@ -201,7 +240,7 @@ fn pg_row(row: &PgRow) -> StoreResult<DbRow> {
         };
         out.push(v);
     }
-    Ok(DbRow(out))
+    Ok(out)
 }
 
 /// Each read with its values, at `RAPPORT_LOG=rapport::sql=trace` (bench/million.py reads
@@ -394,13 +433,13 @@ impl Db {
             Db::Sqlite { fast: Some(fast), .. } => fast.fetch(sql, args),
             Db::Sqlite { read, .. } => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                q.fetch_all(read).await?.iter().map(sqlite_row).collect()
+                sqlite_rows(q.fetch_all(read).await?)
             }
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
                 pg_text(args)?;
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                watch.observe(q.fetch_all(pool).await)?.iter().map(pg_row).collect()
+                pg_rows(watch.observe(q.fetch_all(pool).await)?)
             }
         }
     }
@@ -496,12 +535,12 @@ impl Tx {
         match &mut self.inner {
             TxInner::Sqlite(tx, _) => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                q.fetch_all(&mut **tx).await?.iter().map(sqlite_row).collect()
+                sqlite_rows(q.fetch_all(&mut **tx).await?)
             }
             TxInner::Postgres(tx, watch) => {
                 pg_text(args)?;
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                watch.observe(q.fetch_all(&mut **tx).await)?.iter().map(pg_row).collect()
+                pg_rows(watch.observe(q.fetch_all(&mut **tx).await)?)
             }
         }
     }
@@ -513,7 +552,7 @@ impl Tx {
     /// A single number, such as a `COUNT(*)`.
     pub(super) async fn scalar(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<i64> {
         let mut row = self.fetch_one(sql, args).await?.ok_or_else(|| StoreError::Corrupt("no row".into()))?;
-        row.need_int(0)
+        row.need_int(&row.sole()?)
     }
 
     /// Runs a statement; the number of rows it touched.

@@ -132,6 +132,7 @@ impl FastReader {
                 bound.map_err(fast_error)?;
             }
             let n = stmt.column_count();
+            let names: super::db::ColNames = stmt.column_names().into_iter().map(Into::into).collect();
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next().map_err(fast_error)? {
@@ -148,7 +149,7 @@ impl FastReader {
                         ),
                     });
                 }
-                out.push(DbRow(vals));
+                out.push(DbRow::new(vals, names.clone()));
             }
             Ok(out)
         })

@@ -36,7 +36,7 @@ impl Store {
             .await?;
         if let Some(mut r) = found {
             let (stored_hash, response, at, stored_tool) =
-                (r.need_text(0)?, r.text(1)?, r.need_int(2)?, r.need_text(3)?);
+                (r.need_text("request_hash")?, r.text("response")?, r.need_int("created_at")?, r.need_text("tool")?);
             if at > now - DAY_MS {
                 return Ok(match response {
                     _ if stored_hash != hash || stored_tool != tool => Claim::Mismatch,

@@ -209,7 +209,7 @@ impl Store {
         async fn find(tx: &mut super::Tx) -> Option<String> {
             let sql = "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
                        WHERE e.extname = 'pg_trgm'";
-            let schema = tx.fetch_one(sql, &[]).await.ok()??.need_text(0).ok()?;
+            let schema = tx.fetch_one(sql, &[]).await.ok()??.need_text("nspname").ok()?;
             Some(format!("\"{schema}\".gin_trgm_ops"))
         }
         if let Some(ops) = find(tx).await {

@@ -4,15 +4,13 @@ use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy, DEFAULT_BULK_LIMIT}
 use rapport_tools::{Role, Scope, Scopes};
 
 use super::db::{DbRow, Tx};
-use super::users::{parse_role, user_at};
+use super::users::{org_as, parse_role, user_as};
 use super::*;
 use crate::secrets::KeyDigest;
 
 const KEY_COLS: &str = "k.id, k.org_id, k.user_id, k.name, k.preview, k.role, k.scopes, k.status, k.created_at, \
      k.expires_at, k.allowed_cidrs, k.last_used_at, k.last_used_ip, k.revoked_at, k.rotated_from, \
      k.approval_kinds, k.approval_bulk_limit";
-/// How many columns `KEY_COLS` reads.
-const KEY_WIDTH: usize = 17;
 
 fn parse_scopes(s: &str) -> StoreResult<Scopes> {
     let names: Vec<String> = parse_json(s, "scopes")?;
@@ -40,26 +38,26 @@ fn policy_values(p: Option<&ApprovalPolicy>) -> [SqlValue; 2] {
     }
 }
 
-/// A key from `KEY_COLS` at columns 0 to `KEY_WIDTH - 1`.
+/// A key from `KEY_COLS`.
 fn key(r: &mut DbRow) -> StoreResult<KeyRecord> {
-    let status = r.need_text(7)?;
+    let status = r.need_text("status")?;
     Ok(KeyRecord {
-        id: r.need_text(0)?,
-        org_id: r.need_text(1)?.into(),
-        user_id: r.need_text(2)?,
-        name: r.need_text(3)?,
-        preview: r.need_text(4)?,
-        role: r.text(5)?.as_deref().map(parse_role).transpose()?,
-        scopes: parse_scopes(&r.need_text(6)?)?,
+        id: r.need_text("id")?,
+        org_id: r.need_text("org_id")?.into(),
+        user_id: r.need_text("user_id")?,
+        name: r.need_text("name")?,
+        preview: r.need_text("preview")?,
+        role: r.text("role")?.as_deref().map(parse_role).transpose()?,
+        scopes: parse_scopes(&r.need_text("scopes")?)?,
         status: KeyStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("key status {status}")))?,
-        created_at: r.need_int(8)?,
-        expires_at: r.int(9)?,
-        allowed_cidrs: parse_json(&r.need_text(10)?, "allowed_cidrs")?,
-        last_used_at: r.int(11)?,
-        last_used_ip: r.text(12)?,
-        revoked_at: r.int(13)?,
-        rotated_from: r.text(14)?,
-        approval: parse_policy(r.text(15)?, r.int(16)?)?,
+        created_at: r.need_int("created_at")?,
+        expires_at: r.int("expires_at")?,
+        allowed_cidrs: parse_json(&r.need_text("allowed_cidrs")?, "allowed_cidrs")?,
+        last_used_at: r.int("last_used_at")?,
+        last_used_ip: r.text("last_used_ip")?,
+        revoked_at: r.int("revoked_at")?,
+        rotated_from: r.text("rotated_from")?,
+        approval: parse_policy(r.text("approval_kinds")?, r.int("approval_bulk_limit")?)?,
     })
 }
 
@@ -83,21 +81,21 @@ impl Store {
     pub async fn key_for_auth(&self, digest: &KeyDigest) -> StoreResult<Option<KeyAuth>> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
-                "SELECT {KEY_COLS}, u.id, u.org_id, u.email, u.name, u.role, u.active, u.created_at, \
-                 o.id, o.name, o.created_at, COALESCE(k.grace_digest = $1, FALSE), k.grace_until \
+                "SELECT {KEY_COLS}, u.id AS u_id, u.org_id AS u_org_id, u.email AS u_email, u.name AS u_name, \
+                 u.role AS u_role, u.active AS u_active, u.created_at AS u_created_at, o.id AS o_id, \
+                 o.name AS o_name, o.created_at AS o_created_at, COALESCE(k.grace_digest = $1, FALSE) AS via_grace, \
+                 k.grace_until \
                  FROM api_keys k JOIN users u ON u.id = k.user_id JOIN orgs o ON o.id = k.org_id \
                  WHERE k.digest = $1 OR k.grace_digest = $1"
             )
         });
         let Some(mut r) = self.db.fetch_one(&SQL, &[digest.as_str().into()]).await? else { return Ok(None) };
-        let w = KEY_WIDTH;
-        let org = Org { id: r.need_text(w + 7)?.into(), name: r.need_text(w + 8)?, created_at: r.need_int(w + 9)? };
         Ok(Some(KeyAuth {
             key: key(&mut r)?,
-            user: user_at(&mut r, w)?,
-            org,
-            via_grace: r.bool(w + 10)?,
-            grace_until: r.int(w + 11)?,
+            user: user_as(&mut r, "u_")?,
+            org: org_as(&mut r, "o_")?,
+            via_grace: r.bool("via_grace")?,
+            grace_until: r.int("grace_until")?,
         }))
     }
 

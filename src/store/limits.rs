@@ -17,7 +17,7 @@ impl Store {
                  up AS (INSERT INTO rate_limits AS r (bucket, tat) SELECT $1, t + $2 FROM now \
                    ON CONFLICT (bucket) DO UPDATE SET tat = GREATEST(r.tat, (SELECT t FROM now)) + $2 \
                    WHERE GREATEST(r.tat, (SELECT t FROM now)) + $2 - (SELECT t FROM now) <= $3 RETURNING tat) \
-                 SELECT (SELECT COUNT(*) FROM up), (SELECT tat FROM old), (SELECT t FROM now)"
+                 SELECT (SELECT COUNT(*) FROM up) AS taken, (SELECT tat FROM old) AS tat, (SELECT t FROM now) AS now_ns"
             )
         });
         let cost = interval_ns.saturating_mul(i64::from(n));
@@ -27,10 +27,10 @@ impl Store {
             .fetch_one(&SQL, &[bucket.into(), cost.into(), tolerance.into()])
             .await?
             .ok_or_else(|| StoreError::Corrupt("no row from a rate-limit check".into()))?;
-        if row.need_int(0)? == 1 {
+        if row.need_int("taken")? == 1 {
             return Ok(None);
         }
-        let (tat, now) = (row.int(1)?.unwrap_or(0), row.need_int(2)?);
+        let (tat, now) = (row.int("tat")?.unwrap_or(0), row.need_int("now_ns")?);
         Ok(Some(tat.saturating_add(cost).saturating_sub(tolerance).saturating_sub(now).max(0) as u64))
     }
 

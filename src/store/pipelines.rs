@@ -5,11 +5,11 @@ use super::*;
 
 fn pipeline(mut r: DbRow) -> StoreResult<Pipeline> {
     Ok(Pipeline {
-        id: r.need_text(0)?,
-        name: r.need_text(1)?,
-        stages: parse_json(&r.need_text(2)?, "stages")?,
-        created_at: r.need_int(3)?,
-        updated_at: r.need_int(4)?,
+        id: r.need_text("id")?,
+        name: r.need_text("name")?,
+        stages: parse_json(&r.need_text("stages")?, "stages")?,
+        created_at: r.need_int("created_at")?,
+        updated_at: r.need_int("updated_at")?,
     })
 }
 
@@ -101,10 +101,10 @@ impl Tx {
     pub async fn deals_per_stage(&mut self, org_id: &OrgId, pipeline: &str) -> StoreResult<Vec<(String, u64)>> {
         let rows = self
             .fetch(
-                "SELECT stage, COUNT(*) FROM deals WHERE org_id = $1 AND pipeline = $2 GROUP BY stage",
+                "SELECT stage, COUNT(*) AS n FROM deals WHERE org_id = $1 AND pipeline = $2 GROUP BY stage",
                 &[org_id.into(), pipeline.into()],
             )
             .await?;
-        rows.into_iter().map(|mut r| Ok((r.need_text(0)?, r.need_int(1)? as u64))).collect()
+        rows.into_iter().map(|mut r| Ok((r.need_text("stage")?, r.need_int("n")? as u64))).collect()
     }
 }

@@ -36,7 +36,8 @@ struct EntitySql {
     insert: String,
     /// Takes the insert's parameters, then the `updated_at` the row must still have.
     update: String,
-    fields: Vec<&'static Field>,
+    /// Each field with the columns it is stored in (two for a record reference).
+    fields: Vec<(&'static Field, Vec<String>)>,
     /// Fields kept in the links table.
     links: Vec<&'static Field>,
 }
@@ -53,8 +54,8 @@ static SQL: LazyLock<HashMap<Entity, EntitySql>> = LazyLock::new(|| {
         .iter()
         .map(|e| {
             let def = e.def();
-            let fields: Vec<&'static Field> = def.columns().collect();
-            let data: Vec<String> = fields.iter().flat_map(|f| columns_of(f)).collect();
+            let fields: Vec<(&'static Field, Vec<String>)> = def.columns().map(|f| (f, columns_of(f))).collect();
+            let data: Vec<String> = fields.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
             let mut cols = vec!["id".to_owned()];
             cols.extend(data.iter().cloned());
             cols.extend(["custom", "created_at", "updated_at"].map(String::from));
@@ -85,17 +86,13 @@ fn sql_of(entity: Entity) -> &'static EntitySql {
 }
 
 /// A stored value of a field, in the form tools show.
-fn decode_field(f: &Field, r: &mut DbRow, i: &mut usize) -> StoreResult<Value> {
-    let at = *i;
-    *i += 1;
+fn decode_field(f: &Field, cols: &[String], r: &mut DbRow) -> StoreResult<Value> {
+    let at = cols[0].as_str();
     Ok(match f.ty {
-        FieldType::RecordRef => {
-            *i += 1;
-            match (r.text(at)?, r.text(at + 1)?) {
-                (Some(entity), Some(id)) => serde_json::json!({ "entity": entity, "id": id }),
-                _ => Value::Null,
-            }
-        }
+        FieldType::RecordRef => match (r.text(at)?, r.text(&cols[1])?) {
+            (Some(entity), Some(id)) => serde_json::json!({ "entity": entity, "id": id }),
+            _ => Value::Null,
+        },
         FieldType::Datetime => r.int(at)?.map_or(Value::Null, |ms| Value::String(time::rfc3339(ms))),
         FieldType::Number => r.float(at)?.and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number),
         FieldType::Boolean => match r.int(at)? {
@@ -112,17 +109,23 @@ fn decode_field(f: &Field, r: &mut DbRow, i: &mut usize) -> StoreResult<Value> {
 
 fn decode(entity: Entity, mut r: DbRow) -> StoreResult<Record> {
     let es = sql_of(entity);
-    let id = RecordId::from(r.need_text(0)?);
+    let id = RecordId::from(r.need_text("id")?);
     let mut values = Map::new();
-    let mut i = 1;
-    for f in &es.fields {
-        let v = decode_field(f, &mut r, &mut i)?;
+    for (f, cols) in &es.fields {
+        let v = decode_field(f, cols, &mut r)?;
         if !v.is_null() {
             values.insert(f.name.to_owned(), v);
         }
     }
-    let custom = parse_json(&r.need_text(i)?, "custom")?;
-    Ok(Record { entity, id, values, custom, created_at: r.need_int(i + 1)?, updated_at: r.need_int(i + 2)? })
+    let custom = parse_json(&r.need_text("custom")?, "custom")?;
+    Ok(Record {
+        entity,
+        id,
+        values,
+        custom,
+        created_at: r.need_int("created_at")?,
+        updated_at: r.need_int("updated_at")?,
+    })
 }
 
 fn encode_field(f: &Field, v: &Value, out: &mut Vec<SqlValue>) {
@@ -155,7 +158,7 @@ fn encode(org_id: &OrgId, r: &Record) -> Vec<SqlValue> {
     let mut out = Vec::with_capacity(es.fields.len() + 6);
     out.push((&r.id).into());
     out.push(org_id.into());
-    for f in &es.fields {
+    for (f, _) in &es.fields {
         encode_field(f, r.get(f.name), &mut out);
     }
     out.push(json_text(&r.custom).into());
@@ -210,7 +213,7 @@ impl Store {
         let t = table(entity);
         let mut sql = Sql::new(self.dialect());
         sql.push(&format!(
-            "SELECT {}, {} FROM {t}",
+            "SELECT {}, {} AS newest_notes FROM {t}",
             es.cols,
             super::query::newest_notes_json(self.dialect(), t, entity, notes)
         ));
@@ -220,8 +223,7 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         let mut records = Vec::with_capacity(rows.len());
         for mut r in rows {
-            let last = r.0.len() - 1;
-            let list: Vec<Value> = match r.text(last)? {
+            let list: Vec<Value> = match r.text("newest_notes")? {
                 Some(json) => parse_json(&json, "notes")?,
                 None => Vec::new(),
             };
@@ -372,7 +374,7 @@ impl Store {
             .fetch(&sql, &[SqlValue::Text(format!("%{word}%"))])
             .await?
             .into_iter()
-            .map(|mut r| r.need_int(0))
+            .map(|mut r| r.need_int("rowid"))
             .collect::<StoreResult<_>>()?;
         let (Some(&oldest), all) = (rowids.last(), rowids.len() < CANDIDATES) else {
             return Ok(Some(Vec::new()));
@@ -412,7 +414,7 @@ impl Store {
                 Predicate::CustomValue { json, .. } => {
                     let probe = Sql::custom_value_probe(self.dialect(), p, FEW);
                     let rows = self.db.fetch(&probe.text, &probe.binds).await?;
-                    let held = rows.into_iter().next().map(|mut r| r.need_int(0)).transpose()?.unwrap_or(0);
+                    let held = rows.into_iter().next().map(|mut r| r.need_int(&r.sole()?)).transpose()?.unwrap_or(0);
                     if held < i64::from(FEW) { p.clone() } else { (**json).clone() }
                 }
                 Predicate::Any(ps) => Predicate::Any(Box::pin(self.settle(ps)).await?),
@@ -432,7 +434,7 @@ impl Store {
         sql.and_all(filter);
         let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
         let mut row = rows.into_iter().next().ok_or(StoreError::NotFound)?;
-        Ok(row.need_int(0)? as u64)
+        Ok(row.need_int(&row.sole()?)? as u64)
     }
 
     /// For each parent, the newest `limit` live `child` records that point at it through
@@ -466,11 +468,11 @@ impl Store {
         };
         if count {
             let mut sql = Sql::new(self.dialect());
-            sql.push(&format!("SELECT {fk}, COUNT(*) FROM {t} WHERE org_id = "));
+            sql.push(&format!("SELECT {fk}, COUNT(*) AS n FROM {t} WHERE org_id = "));
             filter(&mut sql);
             sql.push(&format!(" GROUP BY {fk}"));
             for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
-                out.entry(r.need_text(0)?.into()).or_default().0 = r.need_int(1)? as u64;
+                out.entry(r.need_text(fk)?.into()).or_default().0 = r.need_int("n")? as u64;
             }
         }
         let cols = &sql_of(child).cols;
@@ -512,17 +514,17 @@ impl Store {
             .await?;
         rows.into_iter()
             .map(|mut r| {
-                let entity = r.need_text(1)?;
-                let ty = r.need_text(4)?;
+                let entity = r.need_text("entity")?;
+                let ty = r.need_text("field_type")?;
                 Ok(CustomFieldDef {
-                    id: r.need_text(0)?,
+                    id: r.need_text("id")?,
                     entity: Entity::parse(&entity)
                         .ok_or_else(|| StoreError::Corrupt(format!("custom field of unknown entity {entity}")))?,
-                    key: r.need_text(2)?,
-                    label: r.need_text(3)?,
+                    key: r.need_text("key")?,
+                    label: r.need_text("label")?,
                     field_type: CustomType::parse(&ty)
                         .ok_or_else(|| StoreError::Corrupt(format!("custom field of unknown type {ty}")))?,
-                    options: parse_json(&r.need_text(5)?, "options")?,
+                    options: parse_json(&r.need_text("options")?, "options")?,
                 })
             })
             .collect()
@@ -580,7 +582,7 @@ async fn attach_links(
         sql.push(" ORDER BY l.created_at, l.to_id");
         let mut by_record: HashMap<String, Vec<Value>> = HashMap::new();
         for mut row in reader.fetch(&sql.text, &sql.binds).await? {
-            by_record.entry(row.need_text(0)?).or_default().push(Value::String(row.need_text(1)?));
+            by_record.entry(row.need_text("from_id")?).or_default().push(Value::String(row.need_text("to_id")?));
         }
         for r in records.iter_mut() {
             match by_record.remove(r.id.as_str()) {
@@ -712,7 +714,7 @@ impl Store {
         let mut sql = Sql::new(self.dialect());
         sql.push("SELECT ");
         sql.col_expr(col);
-        sql.push(&format!(", COUNT(*) FROM {} WHERE org_id = ", table(entity)));
+        sql.push(&format!(" AS grp, COUNT(*) AS n FROM {} WHERE org_id = ", table(entity)));
         sql.bind(org_id.into());
         sql.push(" AND deleted_at IS NULL");
         sql.and_all(filter);
@@ -720,8 +722,8 @@ impl Store {
         let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
         rows.into_iter()
             .map(|mut r| {
-                let v = r.json(0)?;
-                Ok((v, r.need_int(1)? as u64))
+                let v = r.json("grp")?;
+                Ok((v, r.need_int("n")? as u64))
             })
             .collect()
     }
@@ -740,15 +742,15 @@ impl Store {
         let mut sql = Sql::new(self.dialect());
         sql.push("SELECT ");
         sql.col_expr(col);
-        sql.push(&format!(", {currency}, {amount} FROM {} WHERE org_id = ", table(entity)));
+        sql.push(&format!(" AS grp, {currency}, {amount} FROM {} WHERE org_id = ", table(entity)));
         sql.bind(org_id.into());
         sql.push(&format!(" AND deleted_at IS NULL AND {amount} IS NOT NULL AND {currency} IS NOT NULL"));
         sql.and_all(filter);
         let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
         rows.into_iter()
             .map(|mut r| {
-                let v = r.json(0)?;
-                Ok((v, r.need_text(1)?, r.need_text(2)?))
+                let v = r.json("grp")?;
+                Ok((v, r.need_text(currency)?, r.need_text(amount)?))
             })
             .collect()
     }
@@ -781,6 +783,6 @@ impl Store {
     pub async fn record_exists(&self, org_id: &OrgId, entity: Entity, id: &RecordId) -> StoreResult<bool> {
         let sql = format!("SELECT COUNT(*) FROM {} WHERE org_id = $1 AND id = $2", table(entity));
         let mut row = self.db.fetch_one(&sql, &[org_id.into(), id.into()]).await?.ok_or(StoreError::NotFound)?;
-        Ok(row.need_int(0)? > 0)
+        Ok(row.need_int(&row.sole()?)? > 0)
     }
 }

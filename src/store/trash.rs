@@ -88,8 +88,8 @@ impl Tx {
             sql.bind_list(ids.iter().map(SqlValue::from));
             self.execute(&sql.text, &sql.binds).await?;
             for mut r in found {
-                let r_id = r.need_text(0)?;
-                let parent = RecordId::from(r.need_text(1)?);
+                let r_id = r.need_text("id")?;
+                let parent = RecordId::from(r.need_text(field)?);
                 cleared.push((ClearedRef { entity: child, id: r_id, field: field.to_owned() }, parent));
             }
         }
@@ -138,8 +138,8 @@ impl Tx {
         let references = references_to(entity);
         let mut relinked = Vec::new();
         for mut r in rows {
-            let parent = RecordId::from(r.need_text(0)?);
-            let Some(refs) = r.text(1)? else { continue };
+            let parent = RecordId::from(r.need_text("id")?);
+            let Some(refs) = r.text("trashed_refs")? else { continue };
             let refs: Vec<ClearedRef> = parse_json(&refs, "trashed_refs")?;
             for c in refs {
                 if !references.iter().any(|(e, f, _)| *e == c.entity && *f == c.field) {
@@ -212,8 +212,8 @@ impl Tx {
             sql.bind_list(merged.iter().map(SqlValue::from));
             self.execute(&sql.text, &sql.binds).await?;
             for mut r in found {
-                let id = r.need_text(0)?;
-                let from = RecordId::from(r.need_text(1)?);
+                let id = r.need_text("id")?;
+                let from = RecordId::from(r.need_text(&id_col)?);
                 moved.push((ClearedRef { entity: child, id, field: field.to_owned() }, from));
             }
         }
@@ -230,8 +230,8 @@ impl Tx {
                 sql.push(" AND to_id IN ");
                 sql.bind_list(merged.iter().map(SqlValue::from));
                 for mut r in self.fetch(&sql.text, &sql.binds).await? {
-                    let from_id = r.need_text(0)?;
-                    let to_id = RecordId::from(r.need_text(1)?);
+                    let from_id = r.need_text("from_id")?;
+                    let to_id = RecordId::from(r.need_text("to_id")?);
                     self.add_link(org_id, (*e, &from_id), (entity, keep.as_str()), at).await?;
                     self.execute(
                         "DELETE FROM record_links WHERE org_id = $1 AND from_entity = $2 AND from_id = $3 \
@@ -268,8 +268,8 @@ impl Tx {
                 continue;
             }
             for mut r in rows {
-                let org = OrgId::from(r.need_text(0)?);
-                let id = RecordId::from(r.need_text(1)?);
+                let org = OrgId::from(r.need_text("org_id")?);
+                let id = RecordId::from(r.need_text("id")?);
                 self.execute(
                     "DELETE FROM record_links WHERE org_id = $1 AND ((from_entity = $2 AND from_id = $3) \
                      OR (to_entity = $2 AND to_id = $3))",

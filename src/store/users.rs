@@ -8,19 +8,35 @@ use super::*;
 const USER_COLS: &str = "id, org_id, email, name, role, active, created_at";
 
 fn org(mut r: DbRow) -> StoreResult<Org> {
-    Ok(Org { id: r.need_text(0)?.into(), name: r.need_text(1)?, created_at: r.need_int(2)? })
+    org_as(&mut r, "")
 }
 
-/// A user from `USER_COLS` starting at column `base`.
-pub(super) fn user_at(r: &mut DbRow, base: usize) -> StoreResult<User> {
+/// An organization from its columns, each name starting with `prefix`.
+pub(super) fn org_as(r: &mut DbRow, prefix: &str) -> StoreResult<Org> {
+    let c = |name: &str| format!("{prefix}{name}");
+    Ok(Org {
+        id: r.need_text(&c("id"))?.into(),
+        name: r.need_text(&c("name"))?,
+        created_at: r.need_int(&c("created_at"))?,
+    })
+}
+
+/// A user from `USER_COLS`.
+pub(super) fn user(r: &mut DbRow) -> StoreResult<User> {
+    user_as(r, "")
+}
+
+/// A user from its columns, each name starting with `prefix`.
+pub(super) fn user_as(r: &mut DbRow, prefix: &str) -> StoreResult<User> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(User {
-        id: r.need_text(base)?,
-        org_id: r.need_text(base + 1)?.into(),
-        email: r.need_text(base + 2)?,
-        name: r.text(base + 3)?,
-        role: parse_role(&r.need_text(base + 4)?)?,
-        active: r.bool(base + 5)?,
-        created_at: r.need_int(base + 6)?,
+        id: r.need_text(&c("id"))?,
+        org_id: r.need_text(&c("org_id"))?.into(),
+        email: r.need_text(&c("email"))?,
+        name: r.text(&c("name"))?,
+        role: parse_role(&r.need_text(&c("role"))?)?,
+        active: r.bool(&c("active"))?,
+        created_at: r.need_int(&c("created_at"))?,
     })
 }
 
@@ -46,7 +62,7 @@ impl Store {
     pub async fn user_by_email(&self, org_id: &OrgId, email: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE org_id = $1 AND email = $2");
         let row = self.db.fetch_one(&sql, &[org_id.into(), email.into()]).await?;
-        row.map(|mut r| user_at(&mut r, 0)).transpose()
+        row.map(|mut r| user(&mut r)).transpose()
     }
 
     /// The organization's first active owner by creation time.
@@ -56,7 +72,7 @@ impl Store {
              ORDER BY created_at, id LIMIT 1"
         );
         let row = self.db.fetch_one(&sql, &[org_id.into(), true.into()]).await?;
-        row.map(|mut r| user_at(&mut r, 0)).transpose()
+        row.map(|mut r| user(&mut r)).transpose()
     }
 
     /// Which of these ids are users of the organization.
@@ -69,12 +85,12 @@ impl Store {
         sql.bind(org_id.into());
         sql.push(" AND id IN ");
         sql.bind_list(ids.iter().map(SqlValue::from));
-        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|mut r| r.need_text(0)).collect()
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|mut r| r.need_text("id")).collect()
     }
 
     pub async fn list_users(&self, org_id: &OrgId) -> StoreResult<Vec<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE org_id = $1 ORDER BY created_at, id");
-        self.db.fetch(&sql, &[org_id.into()]).await?.into_iter().map(|mut r| user_at(&mut r, 0)).collect()
+        self.db.fetch(&sql, &[org_id.into()]).await?.into_iter().map(|mut r| user(&mut r)).collect()
     }
 }
 
@@ -115,7 +131,7 @@ impl Tx {
     pub async fn user_by_email(&mut self, org_id: &OrgId, email: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE org_id = $1 AND email = $2");
         let row = self.fetch_one(&sql, &[org_id.into(), email.into()]).await?;
-        row.map(|mut r| user_at(&mut r, 0)).transpose()
+        row.map(|mut r| user(&mut r)).transpose()
     }
 
     /// Active owners of the organization other than `except_user_id`.

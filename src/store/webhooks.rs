@@ -59,30 +59,39 @@ impl std::fmt::Debug for Endpoint {
 
 const ENDPOINT_COLS: &str = "id, org_id, url, events, description, enabled, secret, old_secret, old_secret_until, \
      created_at, updated_at, failing_since, disabled_reason, created_by, created_by_key, scopes";
-/// How many columns `ENDPOINT_COLS` names: what a query selects after them comes next.
-const ENDPOINT_WIDTH: usize = 16;
+
+/// `ENDPOINT_COLS` of `webhook_endpoints e`, each named `e_…`, for a join.
+fn endpoint_join_cols() -> String {
+    ENDPOINT_COLS.split(", ").map(|c| format!("e.{c} AS e_{c}")).collect::<Vec<_>>().join(", ")
+}
 
 fn endpoint(mut r: DbRow) -> StoreResult<Endpoint> {
+    endpoint_as(&mut r, "")
+}
+
+/// An endpoint from `ENDPOINT_COLS`, each name starting with `prefix`.
+fn endpoint_as(r: &mut DbRow, prefix: &str) -> StoreResult<Endpoint> {
+    let c = |name: &str| format!("{prefix}{name}");
     Ok(Endpoint {
-        id: r.need_text(0)?,
-        org_id: r.need_text(1)?.into(),
-        url: r.need_text(2)?,
-        events: parse_json(&r.need_text(3)?, "events")?,
-        description: r.text(4)?,
-        enabled: r.bool(5)?,
-        secret: secret(r.need_text(6)?)?,
-        old_secret: r.text(7)?.map(secret).transpose()?,
-        old_secret_until: r.int(8)?,
-        created_at: r.need_int(9)?,
-        updated_at: r.need_int(10)?,
-        failing_since: r.int(11)?,
-        disabled_reason: r.text(12)?,
-        created_by: r.text(13)?,
-        created_by_key: r.text(14)?,
+        id: r.need_text(&c("id"))?,
+        org_id: r.need_text(&c("org_id"))?.into(),
+        url: r.need_text(&c("url"))?,
+        events: parse_json(&r.need_text(&c("events"))?, "events")?,
+        description: r.text(&c("description"))?,
+        enabled: r.bool(&c("enabled"))?,
+        secret: secret(r.need_text(&c("secret"))?)?,
+        old_secret: r.text(&c("old_secret"))?.map(secret).transpose()?,
+        old_secret_until: r.int(&c("old_secret_until"))?,
+        created_at: r.need_int(&c("created_at"))?,
+        updated_at: r.need_int(&c("updated_at"))?,
+        failing_since: r.int(&c("failing_since"))?,
+        disabled_reason: r.text(&c("disabled_reason"))?,
+        created_by: r.text(&c("created_by"))?,
+        created_by_key: r.text(&c("created_by_key"))?,
         // A scope a later release renames or drops is skipped, as keys skip it: the endpoint
         // carries less, and no write of the organization fails on it.
         scopes: r
-            .text(15)?
+            .text(&c("scopes"))?
             .map(|s| parse_json::<Vec<String>>(&s, "scopes"))
             .transpose()?
             .map(|names| names.iter().filter_map(|n| n.parse::<rapport_tools::Scope>().ok()).collect()),
@@ -114,17 +123,17 @@ const DELIVERY_COLS: &str = "d.id, d.endpoint_id, d.event_type, d.entity, d.reco
 
 fn delivery(r: &mut DbRow) -> StoreResult<Delivery> {
     Ok(Delivery {
-        id: r.need_text(0)?,
-        endpoint_id: r.need_text(1)?,
-        event_type: r.need_text(2)?,
-        entity: r.need_text(3)?,
-        record_id: r.need_text(4)?,
-        created_at: r.need_int(5)?,
-        state: r.need_text(6)?,
-        attempts: r.need_int(7)?,
-        next_attempt_at: r.need_int(8)?,
-        last_status: r.int(9)?,
-        finished_at: r.int(10)?,
+        id: r.need_text("id")?,
+        endpoint_id: r.need_text("endpoint_id")?,
+        event_type: r.need_text("event_type")?,
+        entity: r.need_text("entity")?,
+        record_id: r.need_text("record_id")?,
+        created_at: r.need_int("created_at")?,
+        state: r.need_text("state")?,
+        attempts: r.need_int("attempts")?,
+        next_attempt_at: r.need_int("next_attempt_at")?,
+        last_status: r.int("last_status")?,
+        finished_at: r.int("finished_at")?,
     })
 }
 
@@ -248,18 +257,17 @@ impl Tx {
     /// commits, so one deleted meanwhile waits instead of failing the write on a foreign key.
     async fn endpoints_with_powers(&mut self, org_id: &OrgId) -> StoreResult<Vec<(Endpoint, Scopes)>> {
         let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE OF e" } else { "" };
-        let ecols: Vec<String> = ENDPOINT_COLS.split(", ").map(|c| format!("e.{c}")).collect();
         let sql = format!(
             "SELECT {}, u.role FROM webhook_endpoints e LEFT JOIN users u ON u.id = e.created_by AND u.active = $2 \
              WHERE e.org_id = $1 AND e.enabled = $2{share}",
-            ecols.join(", ")
+            endpoint_join_cols()
         );
         self.fetch(&sql, &[org_id.into(), true.into()])
             .await?
             .into_iter()
             .map(|mut r| {
-                let role = r.text(ENDPOINT_WIDTH)?.map(|s| super::users::parse_role(&s)).transpose()?;
-                let e = endpoint(r)?;
+                let role = r.text("role")?.map(|s| super::users::parse_role(&s)).transpose()?;
+                let e = endpoint_as(&mut r, "e_")?;
                 let powers = e.powers(role);
                 Ok((e, powers))
             })
@@ -476,18 +484,17 @@ impl Store {
             .fetch(&claim.text, &claim.binds)
             .await?
             .into_iter()
-            .map(|mut r| r.need_text(0))
+            .map(|mut r| r.need_text("id"))
             .collect::<StoreResult<_>>()?;
         if ids.is_empty() {
             tx.commit().await?;
             return Ok(Vec::new());
         }
         let mut sql = super::query::Sql::new(self.dialect());
-        let ecols: Vec<String> = ENDPOINT_COLS.split(", ").map(|c| format!("e.{c}")).collect();
         sql.push(&format!(
             "SELECT {DELIVERY_COLS}, d.org_id, d.payload, {}, u.role FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id LEFT JOIN users u ON u.id = e.created_by AND u.active = ",
-            ecols.join(", ")
+            endpoint_join_cols()
         ));
         sql.bind(true.into());
         sql.push(" WHERE d.id IN ");
@@ -497,10 +504,9 @@ impl Store {
         rows.into_iter()
             .map(|mut r| {
                 let delivery = delivery(&mut r)?;
-                let (org_id, payload) = (r.need_text(11)?.into(), r.need_text(12)?);
-                let mut rest = DbRow(r.0.split_off(13));
-                let role = rest.text(ENDPOINT_WIDTH)?.map(|s| super::users::parse_role(&s)).transpose()?;
-                let endpoint = endpoint(rest)?;
+                let (org_id, payload) = (r.need_text("org_id")?.into(), r.need_text("payload")?);
+                let role = r.text("role")?.map(|s| super::users::parse_role(&s)).transpose()?;
+                let endpoint = endpoint_as(&mut r, "e_")?;
                 let powers = endpoint.powers(role);
                 Ok(DueDelivery { delivery, org_id, payload, endpoint, lease: lease_until, powers })
             })
@@ -571,7 +577,7 @@ impl Store {
         }
         let mut held = std::collections::HashMap::new();
         for mut r in tx.fetch(&sql.text, &sql.binds).await? {
-            held.insert(r.need_text(0)?, r.int(1)?);
+            held.insert(r.need_text("id")?, r.int("lease_until")?);
         }
         let holds = |d: &DueDelivery| held.get(&d.delivery.id).is_some_and(|l| *l == Some(d.lease));
         let all = done;
@@ -647,7 +653,7 @@ impl Store {
                             &[id.into(), at.into()],
                         )
                         .await?;
-                    r.as_mut().map(|r| r.int(0)).transpose()?.flatten()
+                    r.as_mut().map(|r| r.int("failing_since")).transpose()?.flatten()
                 }
             };
             runs.insert(id, since);
@@ -708,13 +714,13 @@ impl Store {
         let mut out: Vec<DeliveryView> = Vec::new();
         for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
             let d = delivery(&mut r)?;
-            let attempt = match r.int(11)? {
+            let attempt = match r.int("at")? {
                 Some(at) => Some(Attempt {
                     at,
-                    status: r.int(12)?,
-                    duration_ms: r.need_int(13)?,
-                    error: r.text(14)?,
-                    response: r.text(15)?,
+                    status: r.int("status")?,
+                    duration_ms: r.need_int("duration_ms")?,
+                    error: r.text("error")?,
+                    response: r.text("response")?,
                 }),
                 None => None,
             };
@@ -741,7 +747,7 @@ impl Store {
     /// The endpoint a delivery belongs to.
     pub async fn delivery_endpoint(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<String>> {
         let sql = "SELECT endpoint_id FROM webhook_deliveries WHERE id = $1 AND org_id = $2";
-        self.db.fetch_one(sql, &[id.into(), org_id.into()]).await?.map(|mut r| r.need_text(0)).transpose()
+        self.db.fetch_one(sql, &[id.into(), org_id.into()]).await?.map(|mut r| r.need_text("endpoint_id")).transpose()
     }
 
     /// Queues a delivery again, now, under its own id (its `webhook-id`), with a fresh
