@@ -326,7 +326,7 @@ pub(super) fn change_row(
     may_undo: bool,
 ) -> ChangeRow {
     let record_entity = entity_of(&c.entity);
-    let live = c.action != "purged";
+    let live = c.action != crate::store::ChangeAction::Purged;
     let fields: Vec<FieldChange> = c
         .changes
         .iter()
@@ -344,7 +344,7 @@ pub(super) fn change_row(
         ago: ago(c.at),
         actor: users.actor_name(&c.actor),
         actor_kind: c.actor.kind.to_owned(),
-        action: c.action.to_owned(),
+        action: c.action.as_str().to_owned(),
         entity: c.entity.replace('_', " "),
         href: record_entity.filter(|_| live).map(|e| format!("/records/{}/{}", e.def().plural, c.record_id)),
         name: names.get(&(c.entity.clone(), c.record_id.clone())).cloned().unwrap_or_default(),

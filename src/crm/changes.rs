@@ -1,5 +1,6 @@
 //! Change-log entries in the shape of SPEC section 5, built for every record write.
 
+use crate::store::ChangeAction;
 use serde_json::{Map, Value, json};
 
 use super::Principal;
@@ -9,7 +10,7 @@ use crate::time::Millis;
 pub fn entry(
     p: &Principal,
     at: Millis,
-    action: &'static str,
+    action: ChangeAction,
     entity: &str,
     record_id: &str,
     changes: Map<String, Value>,
@@ -42,7 +43,7 @@ pub fn one(field: &str, before: impl Into<Value>, after: impl Into<Value>) -> Ma
 
 /// Every field a new record has, as `{before: null, after: value}`.
 pub fn created(p: &Principal, r: &Record) -> Change {
-    entry(p, r.created_at, "created", r.entity.as_str(), r.id.as_str(), diff(None, r))
+    entry(p, r.created_at, ChangeAction::Created, r.entity.as_str(), r.id.as_str(), diff(None, r))
 }
 
 /// The fields that differ between `before` and `after` (custom fields as `custom.KEY`);

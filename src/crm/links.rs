@@ -2,6 +2,7 @@
 //! deal-contact, deal-company, task-record), whichever way round a pair is given. The
 //! record that holds the relation changes; both records get a change entry.
 
+use crate::store::ChangeAction;
 use std::collections::{BTreeMap, HashMap};
 
 use rapport_tools::inputs::{Link, LinkResult};
@@ -105,7 +106,7 @@ pub async fn set(store: &Store, p: &Principal, links: &[Link], link: bool) -> Re
         }
         let now = time::now_ms();
         let before = found.clone();
-        let action = if link { "linked" } else { "unlinked" };
+        let action = if link { ChangeAction::Linked } else { ChangeAction::Unlinked };
         let mut others: Vec<Change> = Vec::new();
         for (holder, f, other) in &pairs {
             let key = (holder.entity, RecordId::from(holder.id.as_str()));

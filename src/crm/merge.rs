@@ -2,6 +2,7 @@
 //! to the kept record, tags are joined, its empty fields are filled from the merged ones
 //! (in the order given), and the merged records go to the trash. One transaction.
 
+use crate::store::ChangeAction;
 use rapport_tools::Entity;
 use rapport_tools::inputs::{GetRecordsInput, MergeRecordsInput, MergeResult};
 use rapport_tools::records::RecordRef;
@@ -80,16 +81,16 @@ pub async fn merge(store: &Store, p: &Principal, input: MergeRecordsInput) -> Re
         let merged: Vec<String> = merge_ids.iter().map(|i| i.as_str().to_owned()).collect();
         diff.insert("merged_ids".into(), changes::pair(Value::Null, merged.clone()));
         let mut entries: Vec<Change> =
-            vec![changes::entry(p, kept.updated_at, "merged", entity.as_str(), keep_id.as_str(), diff)];
+            vec![changes::entry(p, kept.updated_at, ChangeAction::Merged, entity.as_str(), keep_id.as_str(), diff)];
         for id in &merge_ids {
             let d = changes::one("merged_into", Value::Null, keep_id.as_str());
-            entries.push(changes::entry(p, now, "deleted", entity.as_str(), id.as_str(), d));
+            entries.push(changes::entry(p, now, ChangeAction::Deleted, entity.as_str(), id.as_str(), d));
         }
         let mut tx = store.begin().await?;
         let moved = tx.repoint(p.org_id(), entity, &merge_ids, &keep_id, now).await?;
         for (c, from) in moved {
             let diff = changes::one(&c.field, from.as_str(), keep_id.as_str());
-            entries.push(changes::entry(p, now, "updated", c.entity.as_str(), &c.id, diff));
+            entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.as_str(), &c.id, diff));
         }
         match tx.update_records(p.org_id(), &[(kept.clone(), before.updated_at)], &[]).await {
             Ok(()) => {}

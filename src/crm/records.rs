@@ -2,6 +2,7 @@
 //! create path, one update path, one read path. Every write appends its change-log entries
 //! in the same transaction; an update that changes nothing writes nothing.
 
+use crate::store::ChangeAction;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rapport_tools::inputs::*;
@@ -612,7 +613,14 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
             }
             // Strictly later, so the optimistic check can tell two writes apart.
             after.updated_at = now.max(before.updated_at + 1);
-            entries.push(changes::entry(p, after.updated_at, "updated", entity.as_str(), after.id.as_str(), diff));
+            entries.push(changes::entry(
+                p,
+                after.updated_at,
+                ChangeAction::Updated,
+                entity.as_str(),
+                after.id.as_str(),
+                diff,
+            ));
             writes.push((after.clone(), before.updated_at));
             results.push(after);
         }
@@ -703,7 +711,7 @@ pub async fn upsert(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                     update_entries.push(changes::entry(
                         p,
                         after.updated_at,
-                        "updated",
+                        ChangeAction::Updated,
                         entity.as_str(),
                         after.id.as_str(),
                         diff,

@@ -9,6 +9,7 @@
 //! them; with `force` every inverse without a conflict is applied and no later change is
 //! ever overwritten.
 
+use crate::store::ChangeAction;
 use std::collections::{HashMap, HashSet};
 
 use rapport_tools::inputs::{RevertChangesInput, RevertConflict, RevertResult};
@@ -115,7 +116,7 @@ fn fields_back(entity: Entity, c: &Change) -> Vec<FieldBack> {
 /// record, outside the set, made after it.
 fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
     let touched_since = |field: &str| later.iter().find(|l| l.changes.contains_key(field));
-    if c.action == "purged" {
+    if c.action == ChangeAction::Purged {
         return Err("it removed the record for good; nothing can bring it back".into());
     }
     if let Some(entity) = Entity::parse(&c.entity) {
@@ -123,11 +124,11 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
         let changed_since =
             |what: &str| later.first().map(|l| format!("the {what} was changed since (change {})", l.id));
         return match c.action {
-            "created" | "restored" => match changed_since("record") {
+            ChangeAction::Created | ChangeAction::Restored => match changed_since("record") {
                 Some(why) => Err(why),
                 None => Ok(Inverse::Trash { entity, id }),
             },
-            "deleted" => match changed_since("record") {
+            ChangeAction::Deleted => match changed_since("record") {
                 Some(why) => Err(why),
                 None => Ok(Inverse::Restore { entity, id }),
             },
@@ -144,7 +145,9 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
         };
     }
     // A purge after a custom field's deletion is no conflict: the field comes back empty.
-    let field_purge = |l: &&Change| c.entity == "custom_field" && c.action == "deleted" && l.action == "purged";
+    let field_purge = |l: &&Change| {
+        c.entity == "custom_field" && c.action == ChangeAction::Deleted && l.action == ChangeAction::Purged
+    };
     if let Some(l) = later.iter().find(|l| !field_purge(l)) {
         return Err(format!("the {} was changed since (change {})", c.entity.replace('_', " "), l.id));
     }
@@ -158,14 +161,14 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
                 .and_then(|(e, k)| Entity::parse(e).map(|e| (e, k.to_owned())))
                 .ok_or_else(|| format!("`{}` names no custom field", c.record_id))?;
             Ok(match action {
-                "created" => Inverse::DropField { entity, key },
-                "updated" => Inverse::FieldBack {
+                ChangeAction::Created => Inverse::DropField { entity, key },
+                ChangeAction::Updated => Inverse::FieldBack {
                     entity,
                     key,
                     label: text(before("label")),
                     options: before("options").and_then(|o| serde_json::from_value(o).ok()),
                 },
-                "deleted" => Inverse::RestoreField {
+                ChangeAction::Deleted => Inverse::RestoreField {
                     entity,
                     key,
                     ty: text(before("type")),
@@ -175,8 +178,8 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
                 other => return Err(format!("a custom field's `{other}` has no inverse")),
             })
         }
-        ("pipeline", "created") => Ok(Inverse::DropPipeline { name: c.record_id.clone() }),
-        ("pipeline", "updated") => Ok(Inverse::PipelineBack {
+        ("pipeline", ChangeAction::Created) => Ok(Inverse::DropPipeline { name: c.record_id.clone() }),
+        ("pipeline", ChangeAction::Updated) => Ok(Inverse::PipelineBack {
             name: c.record_id.clone(),
             before_name: text(before("name")),
             stages: before("stages"),
@@ -238,7 +241,7 @@ fn set_back(r: &mut Record, fields: &[FieldBack]) {
 fn reverting(
     p: &Principal,
     at: Millis,
-    action: &'static str,
+    action: ChangeAction,
     entity: &str,
     id: &str,
     diff: Map<String, Value>,
@@ -287,7 +290,7 @@ async fn apply(
                 return Ok(Ok(vec![]));
             }
             after.updated_at = now.max(before.updated_at + 1);
-            let entry = reverting(p, after.updated_at, "updated", entity.as_str(), id, diff, c);
+            let entry = reverting(p, after.updated_at, ChangeAction::Updated, entity.as_str(), id, diff, c);
             tx.update_records(org, &[(after, before.updated_at)], std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
@@ -296,10 +299,10 @@ async fn apply(
                 return Ok(Ok(vec![]));
             }
             let cleared = tx.trash_records(org, *entity, &[RecordId::from(id.as_str())], now).await?;
-            let mut entries = vec![reverting(p, now, "deleted", entity.as_str(), id, Map::new(), c)];
+            let mut entries = vec![reverting(p, now, ChangeAction::Deleted, entity.as_str(), id, Map::new(), c)];
             for (r, parent) in cleared {
                 let diff = changes::one(&r.field, parent.as_str(), Value::Null);
-                entries.push(reverting(p, now, "updated", r.entity.as_str(), &r.id, diff, c));
+                entries.push(reverting(p, now, ChangeAction::Updated, r.entity.as_str(), &r.id, diff, c));
             }
             tx.append_changes(&entries).await?;
             Ok(entries)
@@ -316,10 +319,10 @@ async fn apply(
                 return Ok(Err(why));
             }
             let relinked = tx.restore_records(org, *entity, &[RecordId::from(id.as_str())], 0, now).await?;
-            let mut entries = vec![reverting(p, now, "restored", entity.as_str(), id, Map::new(), c)];
+            let mut entries = vec![reverting(p, now, ChangeAction::Restored, entity.as_str(), id, Map::new(), c)];
             for (r, parent) in relinked {
                 let diff = changes::one(&r.field, Value::Null, parent.as_str());
-                entries.push(reverting(p, now, "updated", r.entity.as_str(), &r.id, diff, c));
+                entries.push(reverting(p, now, ChangeAction::Updated, r.entity.as_str(), &r.id, diff, c));
             }
             tx.append_changes(&entries).await?;
             Ok(entries)
@@ -331,7 +334,7 @@ async fn apply(
             let mut diff = Map::new();
             diff.insert("type".into(), changes::pair(def.field_type.as_str(), Value::Null));
             diff.insert("label".into(), changes::pair(def.label.clone(), Value::Null));
-            let entry = reverting(p, now, "deleted", "custom_field", &format!("{entity}.{key}"), diff, c);
+            let entry = reverting(p, now, ChangeAction::Deleted, "custom_field", &format!("{entity}.{key}"), diff, c);
             tx.trash_custom_field(org, &def, now, std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
@@ -354,7 +357,7 @@ async fn apply(
             if diff.is_empty() {
                 return Ok(Ok(vec![]));
             }
-            let entry = reverting(p, now, "updated", "custom_field", &format!("{entity}.{key}"), diff, c);
+            let entry = reverting(p, now, ChangeAction::Updated, "custom_field", &format!("{entity}.{key}"), diff, c);
             tx.update_custom_field(org, &after, std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
@@ -366,7 +369,7 @@ async fn apply(
             diff.insert("type".into(), changes::pair(Value::Null, ty.clone()));
             diff.insert("label".into(), changes::pair(Value::Null, label.clone()));
             let record = format!("{entity}.{key}");
-            let entry = reverting(p, now, "created", "custom_field", &record, diff.clone(), c);
+            let entry = reverting(p, now, ChangeAction::Created, "custom_field", &record, diff.clone(), c);
             if tx.restore_custom_field(org, *entity, key, std::slice::from_ref(&entry)).await?.is_some() {
                 return Ok(Ok(vec![entry]));
             }
@@ -401,7 +404,7 @@ async fn apply(
                 "stages".into(),
                 changes::pair(serde_json::to_value(&pipeline.stages).unwrap_or_default(), Value::Null),
             );
-            let entry = reverting(p, now, "deleted", "pipeline", name, diff, c);
+            let entry = reverting(p, now, ChangeAction::Deleted, "pipeline", name, diff, c);
             match tx.delete_pipeline(org, name, std::slice::from_ref(&entry)).await {
                 Err(StoreError::Conflict(what)) => return Ok(Err(format!("{what} stays"))),
                 other => other?,
@@ -437,7 +440,7 @@ async fn apply(
             if diff.is_empty() {
                 return Ok(Ok(vec![]));
             }
-            let entry = reverting(p, now, "updated", "pipeline", &after.name, diff, c);
+            let entry = reverting(p, now, ChangeAction::Updated, "pipeline", &after.name, diff, c);
             tx.update_pipeline(org, name, &after, &[], std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }

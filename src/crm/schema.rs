@@ -1,6 +1,7 @@
 //! Schema management (`schema:manage`): custom fields and deal pipelines. Each change is
 //! written to the change log like a record write.
 
+use crate::store::ChangeAction;
 use rapport_tools::inputs::*;
 use rapport_tools::{Entity, Scope};
 use serde_json::{Map, Value};
@@ -64,7 +65,7 @@ fn field_info(d: &CustomFieldDef) -> CustomFieldInfo {
 
 fn field_change(
     p: &Principal,
-    action: &'static str,
+    action: ChangeAction,
     d: &CustomFieldDef,
     diff: Map<String, Value>,
 ) -> crate::store::Change {
@@ -105,7 +106,7 @@ pub async fn create_custom_field(
     let mut diff = Map::new();
     diff.insert("type".into(), changes::pair(Value::Null, ty.as_str()));
     diff.insert("label".into(), changes::pair(Value::Null, def.label.clone()));
-    let entry = field_change(p, "created", &def, diff);
+    let entry = field_change(p, ChangeAction::Created, &def, diff);
     let mut tx = store.begin().await?;
     tx.insert_custom_field(p.org_id(), &def, entry.at, &[entry]).await.map_err(|e| match e {
         StoreError::Conflict(_) => CrmError::Conflict(format!("{} already has a custom field `{key}`", input.entity)),
@@ -141,7 +142,7 @@ pub async fn update_custom_field(
         diff.insert("options".into(), changes::pair(before.options.clone(), after.options.clone()));
     }
     if !diff.is_empty() {
-        let entry = field_change(p, "updated", &after, diff);
+        let entry = field_change(p, ChangeAction::Updated, &after, diff);
         tx.update_custom_field(p.org_id(), &after, &[entry]).await?;
         tx.commit().await?;
     }
@@ -174,7 +175,7 @@ pub async fn delete_custom_field(
             changes::pair(serde_json::to_value(&def.options).unwrap_or_default(), Value::Null),
         );
     }
-    let entry = field_change(p, "deleted", &def, diff);
+    let entry = field_change(p, ChangeAction::Deleted, &def, diff);
     tx.trash_custom_field(p.org_id(), &def, entry.at, &[entry]).await?;
     tx.commit().await?;
     Ok(DeletedCustomField { entity: input.entity, deleted: def.key })
@@ -237,7 +238,7 @@ pub async fn create_pipeline(
     };
     let mut diff = Map::new();
     diff.insert("stages".into(), changes::pair(Value::Null, stages_json(&pipeline)));
-    let entry = changes::entry(p, now, "created", "pipeline", &name, diff);
+    let entry = changes::entry(p, now, ChangeAction::Created, "pipeline", &name, diff);
     let mut tx = store.begin().await?;
     tx.insert_pipeline(p.org_id(), &pipeline, &[entry]).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
@@ -303,7 +304,7 @@ pub async fn update_pipeline(
         return Ok(pipeline_info(&before));
     }
     after.updated_at = time::now_ms();
-    let entry = changes::entry(p, after.updated_at, "updated", "pipeline", &after.name, diff);
+    let entry = changes::entry(p, after.updated_at, ChangeAction::Updated, "pipeline", &after.name, diff);
     tx.update_pipeline(p.org_id(), &old_name, &after, &renames, &[entry]).await.map_err(|e| match e {
         StoreError::Conflict(_) => CrmError::Conflict(format!("a pipeline named `{}` exists", after.name)),
         other => other.into(),

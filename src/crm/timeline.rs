@@ -11,7 +11,7 @@ pub fn entry(c: Change) -> ChangeEntry {
     ChangeEntry {
         id: c.id,
         at: time::rfc3339(c.at),
-        action: c.action.to_owned(),
+        action: c.action.as_str().to_owned(),
         entity: c.entity,
         record_id: c.record_id,
         actor: ChangeActorInfo {

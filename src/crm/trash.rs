@@ -1,6 +1,7 @@
 //! The trash: `delete_records` moves records there, `restore_records` brings them back
 //! within `RAPPORT_TRASH_DAYS`, and a periodic purge removes them for good.
 
+use crate::store::ChangeAction;
 use rapport_tools::Entity;
 use rapport_tools::inputs::{DeleteRecordsInput, DeleteResult, RestoreRecordsInput, RestoreResult};
 use serde_json::{Map, Value};
@@ -38,11 +39,13 @@ pub async fn delete(store: &Store, p: &Principal, input: DeleteRecordsInput) -> 
         }
         other => other?,
     };
-    let mut entries: Vec<Change> =
-        ids.iter().map(|id| changes::entry(p, now, "deleted", entity.as_str(), id.as_str(), Map::new())).collect();
+    let mut entries: Vec<Change> = ids
+        .iter()
+        .map(|id| changes::entry(p, now, ChangeAction::Deleted, entity.as_str(), id.as_str(), Map::new()))
+        .collect();
     for (c, parent) in cleared {
         let diff = changes::one(&c.field, parent.as_str(), Value::Null);
-        entries.push(changes::entry(p, now, "updated", c.entity.as_str(), &c.id, diff));
+        entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.as_str(), &c.id, diff));
     }
     tx.append_changes(&entries).await?;
     tx.commit().await?;
@@ -75,11 +78,13 @@ pub async fn restore(
         }
         other => other?,
     };
-    let mut entries: Vec<Change> =
-        ids.iter().map(|id| changes::entry(p, now, "restored", entity.as_str(), id.as_str(), Map::new())).collect();
+    let mut entries: Vec<Change> = ids
+        .iter()
+        .map(|id| changes::entry(p, now, ChangeAction::Restored, entity.as_str(), id.as_str(), Map::new()))
+        .collect();
     for (c, parent) in relinked {
         let diff = changes::one(&c.field, Value::Null, parent.as_str());
-        entries.push(changes::entry(p, now, "updated", c.entity.as_str(), &c.id, diff));
+        entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.as_str(), &c.id, diff));
     }
     tx.append_changes(&entries).await?;
     tx.commit().await?;
@@ -106,7 +111,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
             id: uuid::Uuid::now_v7().to_string(),
             org_id: org.clone(),
             at: now,
-            action: "purged",
+            action: ChangeAction::Purged,
             entity: entity.as_str().to_owned(),
             record_id: id.as_str().to_owned(),
             actor: system.clone(),
@@ -120,7 +125,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
         id: uuid::Uuid::now_v7().to_string(),
         org_id: org.clone(),
         at: now,
-        action: "purged",
+        action: ChangeAction::Purged,
         entity: "custom_field".to_owned(),
         record_id: format!("{entity}.{key}"),
         actor: system.clone(),

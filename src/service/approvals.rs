@@ -59,7 +59,7 @@ fn touched(changes: &[Change]) -> usize {
 fn summary(def: &ToolDef, changes: &[Change]) -> String {
     let mut counts: BTreeMap<(&str, String), usize> = BTreeMap::new();
     for c in changes {
-        *counts.entry((c.action, c.entity.replace('_', " "))).or_default() += 1;
+        *counts.entry((c.action.as_str(), c.entity.replace('_', " "))).or_default() += 1;
     }
     let parts: Vec<String> = counts
         .into_iter()
@@ -128,7 +128,7 @@ fn event(a: &Approval, event_type: &str, actor: &Principal) -> OrgEvent {
         id: String::new(),
         org_id: a.org_id.clone(),
         at: now,
-        action: "updated",
+        action: crate::store::ChangeAction::Updated,
         entity: String::new(),
         record_id: String::new(),
         actor: actor.change_actor(),
@@ -486,7 +486,7 @@ pub fn changes_of(a: &Approval) -> Vec<Change> {
             id: e.id,
             org_id: a.org_id.clone(),
             at: time::parse_instant(&e.at).unwrap_or(a.created_at),
-            action: crate::store::ACTIONS.iter().copied().find(|x| *x == e.action).unwrap_or("updated"),
+            action: crate::store::ChangeAction::parse(&e.action).unwrap_or(crate::store::ChangeAction::Updated),
             entity: e.entity,
             record_id: e.record_id,
             actor: crate::store::ChangeActor {

@@ -44,7 +44,7 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
         id: r.need_text("id")?,
         org_id: r.need_text("org_id")?.into(),
         at: r.need_int("at")?,
-        action: ACTIONS.iter().copied().find(|a| *a == action).unwrap_or("updated"),
+        action: ChangeAction::parse(&action).ok_or_else(|| StoreError::Corrupt(format!("change action {action}")))?,
         entity: r.need_text("entity")?,
         record_id: r.need_text("record_id")?,
         actor: ChangeActor {
@@ -60,9 +60,6 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
         reverts: r.text("reverts")?.map(|s| parse_json(&s, "reverts")).transpose()?.unwrap_or_default(),
     })
 }
-
-/// Every action an entry can name.
-pub const ACTIONS: &[&str] = &["created", "updated", "deleted", "restored", "merged", "linked", "unlinked", "purged"];
 
 impl Tx {
     /// Appends entries; only record writes in this module call it, with their own entries.
@@ -80,7 +77,7 @@ impl Tx {
                     (&c.id).into(),
                     (&c.org_id).into(),
                     c.at.into(),
-                    c.action.into(),
+                    c.action.as_str().into(),
                     (&c.entity).into(),
                     (&c.record_id).into(),
                     c.actor.kind.into(),

@@ -28,7 +28,7 @@ mod webhooks;
 
 pub use approvals::{ApprovalFilter, MAX_PENDING_PER_KEY, Requested};
 pub use audit::AuditFilter;
-pub use changes::{ACTIONS, RevertSelection};
+pub use changes::RevertSelection;
 pub use console::{ChangeFilter, LinkPurpose, LoginCandidate, SessionRow};
 pub use db::{ColKind, Dialect, SqlValue, Tx};
 pub use idempotency::Claim;

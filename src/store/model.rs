@@ -376,8 +376,7 @@ pub struct Change {
     pub id: String,
     pub org_id: OrgId,
     pub at: Millis,
-    /// `created`, `updated`, `deleted`, `restored`, `merged`, `linked`, `unlinked`.
-    pub action: &'static str,
+    pub action: ChangeAction,
     /// An entity's name, or `custom_field` / `pipeline`.
     pub entity: String,
     pub record_id: String,
@@ -388,6 +387,56 @@ pub struct Change {
     pub reverts: Vec<String>,
     /// Each changed field with its value `before` and `after`.
     pub changes: Map<String, Value>,
+}
+
+/// What a change did to its record (SPEC 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChangeAction {
+    Created,
+    Updated,
+    Deleted,
+    Restored,
+    Merged,
+    Linked,
+    Unlinked,
+    /// Removed from the trash for good.
+    Purged,
+}
+
+impl ChangeAction {
+    pub const ALL: [ChangeAction; 8] = [
+        ChangeAction::Created,
+        ChangeAction::Updated,
+        ChangeAction::Deleted,
+        ChangeAction::Restored,
+        ChangeAction::Merged,
+        ChangeAction::Linked,
+        ChangeAction::Unlinked,
+        ChangeAction::Purged,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChangeAction::Created => "created",
+            ChangeAction::Updated => "updated",
+            ChangeAction::Deleted => "deleted",
+            ChangeAction::Restored => "restored",
+            ChangeAction::Merged => "merged",
+            ChangeAction::Linked => "linked",
+            ChangeAction::Unlinked => "unlinked",
+            ChangeAction::Purged => "purged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeAction> {
+        ChangeAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ChangeAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where an approval stands (SPEC 12).

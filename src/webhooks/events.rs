@@ -6,13 +6,22 @@ use rapport_tools::Entity;
 
 use crate::store::Change;
 
-/// The actions an event can name.
-pub const ACTIONS: &[&str] = &["created", "updated", "deleted", "restored", "merged", "linked", "unlinked"];
+/// The actions an event can name: every change's but the purge, which `ChangeAction::ALL`
+/// lists last.
+pub const ACTIONS: [&str; 7] = {
+    let mut out = [""; 7];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = crate::store::ChangeAction::ALL[i].as_str();
+        i += 1;
+    }
+    out
+};
 
 /// Whether the change concerns a record (custom fields and pipelines announce nothing,
 /// nor does the purge of the trash).
 pub fn announced(c: &Change) -> bool {
-    Entity::parse(&c.entity).is_some() && ACTIONS.contains(&c.action)
+    Entity::parse(&c.entity).is_some() && c.action != crate::store::ChangeAction::Purged
 }
 
 /// The events a change announces, in the order they are sent.
@@ -21,7 +30,7 @@ pub fn types(c: &Change) -> Vec<String> {
         return Vec::new();
     }
     let mut out = vec![format!("{}.{}", c.entity, c.action)];
-    if c.entity == "deal" && c.action == "updated" && c.changes.contains_key("stage") {
+    if c.entity == "deal" && c.action == crate::store::ChangeAction::Updated && c.changes.contains_key("stage") {
         out.push("deal.stage_changed".to_owned());
     }
     out

@@ -15,7 +15,7 @@ pub fn record(r: Option<Record>) -> Value {
 pub fn body(c: &Change, event_type: &str, record: &Value) -> String {
     let entry = crate::crm::timeline::entry(Change { changes: Map::new(), ..c.clone() });
     let mut data = json!({ "id": c.record_id, "entity": c.entity, "record": record, "actor": entry.actor });
-    if c.action == "updated" {
+    if c.action == crate::store::ChangeAction::Updated {
         data["changes"] = Value::Object(c.changes.clone());
     }
     json!({ "type": event_type, "timestamp": entry.at, "data": data }).to_string()
