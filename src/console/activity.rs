@@ -143,7 +143,7 @@ pub(super) async fn record_names(
     for e in Entity::ALL.iter().copied().filter(|e| p.scopes.contains(&e.def().read)) {
         let ids: Vec<crate::store::RecordId> = changes
             .iter()
-            .filter(|c| c.entity == e.as_str())
+            .filter(|c| c.entity == e.into())
             .map(|c| crate::store::RecordId::from(c.record_id.as_str()))
             .collect();
         if ids.is_empty() {
@@ -325,7 +325,7 @@ pub(super) fn change_row(
     users: &Menu,
     may_undo: bool,
 ) -> ChangeRow {
-    let record_entity = entity_of(&c.entity);
+    let record_entity = c.entity.record();
     let live = c.action != crate::store::ChangeAction::Purged;
     let fields: Vec<FieldChange> = c
         .changes
@@ -345,9 +345,9 @@ pub(super) fn change_row(
         actor: users.actor_name(&c.actor),
         actor_kind: c.actor.kind.to_owned(),
         action: c.action.as_str().to_owned(),
-        entity: c.entity.replace('_', " "),
+        entity: c.entity.words(),
         href: record_entity.filter(|_| live).map(|e| format!("/records/{}/{}", e.def().plural, c.record_id)),
-        name: names.get(&(c.entity.clone(), c.record_id.clone())).cloned().unwrap_or_default(),
+        name: names.get(&(c.entity.as_str().to_owned(), c.record_id.clone())).cloned().unwrap_or_default(),
         record_id: c.record_id,
         more: c.changes.len().saturating_sub(fields.len()),
         fields,

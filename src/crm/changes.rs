@@ -1,6 +1,6 @@
 //! Change-log entries in the shape of SPEC section 5, built for every record write.
 
-use crate::store::ChangeAction;
+use crate::store::{ChangeAction, ChangeEntity};
 use serde_json::{Map, Value, json};
 
 use super::Principal;
@@ -11,7 +11,7 @@ pub fn entry(
     p: &Principal,
     at: Millis,
     action: ChangeAction,
-    entity: &str,
+    entity: ChangeEntity,
     record_id: &str,
     changes: Map<String, Value>,
 ) -> Change {
@@ -20,7 +20,7 @@ pub fn entry(
         org_id: p.org.id.clone(),
         at,
         action,
-        entity: entity.to_owned(),
+        entity,
         record_id: record_id.to_owned(),
         actor: p.change_actor(),
         via: p.via.clone(),
@@ -43,7 +43,7 @@ pub fn one(field: &str, before: impl Into<Value>, after: impl Into<Value>) -> Ma
 
 /// Every field a new record has, as `{before: null, after: value}`.
 pub fn created(p: &Principal, r: &Record) -> Change {
-    entry(p, r.created_at, ChangeAction::Created, r.entity.as_str(), r.id.as_str(), diff(None, r))
+    entry(p, r.created_at, ChangeAction::Created, r.entity.into(), r.id.as_str(), diff(None, r))
 }
 
 /// The fields that differ between `before` and `after` (custom fields as `custom.KEY`);

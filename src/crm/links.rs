@@ -125,7 +125,7 @@ pub async fn set(store: &Store, p: &Principal, links: &[Link], link: bool) -> Re
                 };
                 let mut diff = Map::new();
                 diff.insert(field, json!({ "before": b, "after": a }));
-                others.push(changes::entry(p, now, action, other.entity.as_str(), &other.id, diff));
+                others.push(changes::entry(p, now, action, other.entity.into(), &other.id, diff));
             }
         }
         let mut writes = Vec::new();
@@ -137,7 +137,7 @@ pub async fn set(store: &Store, p: &Principal, links: &[Link], link: bool) -> Re
                 continue;
             }
             after.updated_at = now.max(old.updated_at + 1);
-            entries.push(changes::entry(p, after.updated_at, action, key.0.as_str(), key.1.as_str(), diff));
+            entries.push(changes::entry(p, after.updated_at, action, key.0.into(), key.1.as_str(), diff));
             writes.push((after.clone(), old.updated_at));
         }
         let changed = writes.len() as u64;

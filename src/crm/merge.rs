@@ -81,16 +81,16 @@ pub async fn merge(store: &Store, p: &Principal, input: MergeRecordsInput) -> Re
         let merged: Vec<String> = merge_ids.iter().map(|i| i.as_str().to_owned()).collect();
         diff.insert("merged_ids".into(), changes::pair(Value::Null, merged.clone()));
         let mut entries: Vec<Change> =
-            vec![changes::entry(p, kept.updated_at, ChangeAction::Merged, entity.as_str(), keep_id.as_str(), diff)];
+            vec![changes::entry(p, kept.updated_at, ChangeAction::Merged, entity.into(), keep_id.as_str(), diff)];
         for id in &merge_ids {
             let d = changes::one("merged_into", Value::Null, keep_id.as_str());
-            entries.push(changes::entry(p, now, ChangeAction::Deleted, entity.as_str(), id.as_str(), d));
+            entries.push(changes::entry(p, now, ChangeAction::Deleted, entity.into(), id.as_str(), d));
         }
         let mut tx = store.begin().await?;
         let moved = tx.repoint(p.org_id(), entity, &merge_ids, &keep_id, now).await?;
         for (c, from) in moved {
             let diff = changes::one(&c.field, from.as_str(), keep_id.as_str());
-            entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.as_str(), &c.id, diff));
+            entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.into(), &c.id, diff));
         }
         match tx.update_records(p.org_id(), &[(kept.clone(), before.updated_at)], &[]).await {
             Ok(()) => {}

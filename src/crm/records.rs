@@ -617,7 +617,7 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                 p,
                 after.updated_at,
                 ChangeAction::Updated,
-                entity.as_str(),
+                entity.into(),
                 after.id.as_str(),
                 diff,
             ));
@@ -712,7 +712,7 @@ pub async fn upsert(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                         p,
                         after.updated_at,
                         ChangeAction::Updated,
-                        entity.as_str(),
+                        entity.into(),
                         after.id.as_str(),
                         diff,
                     ));

@@ -9,7 +9,7 @@
 //! them; with `force` every inverse without a conflict is applied and no later change is
 //! ever overwritten.
 
-use crate::store::ChangeAction;
+use crate::store::{ChangeAction, ChangeEntity};
 use std::collections::{HashMap, HashSet};
 
 use rapport_tools::inputs::{RevertChangesInput, RevertConflict, RevertResult};
@@ -119,7 +119,7 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
     if c.action == ChangeAction::Purged {
         return Err("it removed the record for good; nothing can bring it back".into());
     }
-    if let Some(entity) = Entity::parse(&c.entity) {
+    if let Some(entity) = c.entity.record() {
         let id = c.record_id.clone();
         let changed_since =
             |what: &str| later.first().map(|l| format!("the {what} was changed since (change {})", l.id));
@@ -146,15 +146,15 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
     }
     // A purge after a custom field's deletion is no conflict: the field comes back empty.
     let field_purge = |l: &&Change| {
-        c.entity == "custom_field" && c.action == ChangeAction::Deleted && l.action == ChangeAction::Purged
+        c.entity == ChangeEntity::CustomField && c.action == ChangeAction::Deleted && l.action == ChangeAction::Purged
     };
     if let Some(l) = later.iter().find(|l| !field_purge(l)) {
-        return Err(format!("the {} was changed since (change {})", c.entity.replace('_', " "), l.id));
+        return Err(format!("the {} was changed since (change {})", c.entity.words(), l.id));
     }
     let before = |k: &str| c.changes.get(k).and_then(|v| v.get("before")).cloned();
     let text = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_owned));
-    match (c.entity.as_str(), c.action) {
-        ("custom_field", action) => {
+    match (c.entity, c.action) {
+        (ChangeEntity::CustomField, action) => {
             let (entity, key) = c
                 .record_id
                 .split_once('.')
@@ -178,8 +178,8 @@ fn inverse(c: &Change, later: &[Change]) -> Result<Inverse, String> {
                 other => return Err(format!("a custom field's `{other}` has no inverse")),
             })
         }
-        ("pipeline", ChangeAction::Created) => Ok(Inverse::DropPipeline { name: c.record_id.clone() }),
-        ("pipeline", ChangeAction::Updated) => Ok(Inverse::PipelineBack {
+        (ChangeEntity::Pipeline, ChangeAction::Created) => Ok(Inverse::DropPipeline { name: c.record_id.clone() }),
+        (ChangeEntity::Pipeline, ChangeAction::Updated) => Ok(Inverse::PipelineBack {
             name: c.record_id.clone(),
             before_name: text(before("name")),
             stages: before("stages"),
@@ -242,7 +242,7 @@ fn reverting(
     p: &Principal,
     at: Millis,
     action: ChangeAction,
-    entity: &str,
+    entity: ChangeEntity,
     id: &str,
     diff: Map<String, Value>,
     of: &Change,
@@ -290,7 +290,7 @@ async fn apply(
                 return Ok(Ok(vec![]));
             }
             after.updated_at = now.max(before.updated_at + 1);
-            let entry = reverting(p, after.updated_at, ChangeAction::Updated, entity.as_str(), id, diff, c);
+            let entry = reverting(p, after.updated_at, ChangeAction::Updated, entity.into(), id, diff, c);
             tx.update_records(org, &[(after, before.updated_at)], std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
@@ -299,10 +299,10 @@ async fn apply(
                 return Ok(Ok(vec![]));
             }
             let cleared = tx.trash_records(org, *entity, &[RecordId::from(id.as_str())], now).await?;
-            let mut entries = vec![reverting(p, now, ChangeAction::Deleted, entity.as_str(), id, Map::new(), c)];
+            let mut entries = vec![reverting(p, now, ChangeAction::Deleted, entity.into(), id, Map::new(), c)];
             for (r, parent) in cleared {
                 let diff = changes::one(&r.field, parent.as_str(), Value::Null);
-                entries.push(reverting(p, now, ChangeAction::Updated, r.entity.as_str(), &r.id, diff, c));
+                entries.push(reverting(p, now, ChangeAction::Updated, r.entity.into(), &r.id, diff, c));
             }
             tx.append_changes(&entries).await?;
             Ok(entries)
@@ -319,10 +319,10 @@ async fn apply(
                 return Ok(Err(why));
             }
             let relinked = tx.restore_records(org, *entity, &[RecordId::from(id.as_str())], 0, now).await?;
-            let mut entries = vec![reverting(p, now, ChangeAction::Restored, entity.as_str(), id, Map::new(), c)];
+            let mut entries = vec![reverting(p, now, ChangeAction::Restored, entity.into(), id, Map::new(), c)];
             for (r, parent) in relinked {
                 let diff = changes::one(&r.field, Value::Null, parent.as_str());
-                entries.push(reverting(p, now, ChangeAction::Updated, r.entity.as_str(), &r.id, diff, c));
+                entries.push(reverting(p, now, ChangeAction::Updated, r.entity.into(), &r.id, diff, c));
             }
             tx.append_changes(&entries).await?;
             Ok(entries)
@@ -334,7 +334,15 @@ async fn apply(
             let mut diff = Map::new();
             diff.insert("type".into(), changes::pair(def.field_type.as_str(), Value::Null));
             diff.insert("label".into(), changes::pair(def.label.clone(), Value::Null));
-            let entry = reverting(p, now, ChangeAction::Deleted, "custom_field", &format!("{entity}.{key}"), diff, c);
+            let entry = reverting(
+                p,
+                now,
+                ChangeAction::Deleted,
+                ChangeEntity::CustomField,
+                &format!("{entity}.{key}"),
+                diff,
+                c,
+            );
             tx.trash_custom_field(org, &def, now, std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
@@ -357,7 +365,15 @@ async fn apply(
             if diff.is_empty() {
                 return Ok(Ok(vec![]));
             }
-            let entry = reverting(p, now, ChangeAction::Updated, "custom_field", &format!("{entity}.{key}"), diff, c);
+            let entry = reverting(
+                p,
+                now,
+                ChangeAction::Updated,
+                ChangeEntity::CustomField,
+                &format!("{entity}.{key}"),
+                diff,
+                c,
+            );
             tx.update_custom_field(org, &after, std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
@@ -369,7 +385,7 @@ async fn apply(
             diff.insert("type".into(), changes::pair(Value::Null, ty.clone()));
             diff.insert("label".into(), changes::pair(Value::Null, label.clone()));
             let record = format!("{entity}.{key}");
-            let entry = reverting(p, now, ChangeAction::Created, "custom_field", &record, diff.clone(), c);
+            let entry = reverting(p, now, ChangeAction::Created, ChangeEntity::CustomField, &record, diff.clone(), c);
             if tx.restore_custom_field(org, *entity, key, std::slice::from_ref(&entry)).await?.is_some() {
                 return Ok(Ok(vec![entry]));
             }
@@ -404,7 +420,7 @@ async fn apply(
                 "stages".into(),
                 changes::pair(serde_json::to_value(&pipeline.stages).unwrap_or_default(), Value::Null),
             );
-            let entry = reverting(p, now, ChangeAction::Deleted, "pipeline", name, diff, c);
+            let entry = reverting(p, now, ChangeAction::Deleted, ChangeEntity::Pipeline, name, diff, c);
             match tx.delete_pipeline(org, name, std::slice::from_ref(&entry)).await {
                 Err(StoreError::Conflict(what)) => return Ok(Err(format!("{what} stays"))),
                 other => other?,
@@ -440,7 +456,7 @@ async fn apply(
             if diff.is_empty() {
                 return Ok(Ok(vec![]));
             }
-            let entry = reverting(p, now, ChangeAction::Updated, "pipeline", &after.name, diff, c);
+            let entry = reverting(p, now, ChangeAction::Updated, ChangeEntity::Pipeline, &after.name, diff, c);
             tx.update_pipeline(org, name, &after, &[], std::slice::from_ref(&entry)).await?;
             Ok(vec![entry])
         }
@@ -467,15 +483,15 @@ pub async fn revert(store: &Store, p: &Principal, input: RevertChangesInput) -> 
     let in_set: HashSet<&str> = entries.iter().map(|c| c.id.as_str()).collect();
     let mut plan: Vec<(&Change, Inverse)> = Vec::new();
     let mut conflicts: Vec<RevertConflict> = Vec::new();
-    let mut later_cache: HashMap<(String, String), Vec<Change>> = HashMap::new();
+    let mut later_cache: HashMap<(ChangeEntity, String), Vec<Change>> = HashMap::new();
     for c in &entries {
-        let key = (c.entity.clone(), c.record_id.clone());
+        let key = (c.entity, c.record_id.clone());
         if !later_cache.contains_key(&key) {
             let oldest = entries
                 .iter()
                 .rfind(|e| (&e.entity, &e.record_id) == (&key.0, &key.1))
                 .expect("the entry itself matches");
-            let after = store.changes_after(p.org_id(), &key.0, &key.1, (oldest.at, &oldest.id)).await?;
+            let after = store.changes_after(p.org_id(), key.0.as_str(), &key.1, (oldest.at, &oldest.id)).await?;
             later_cache.insert(key.clone(), after);
         }
         let later: Vec<Change> = later_cache[&key]

@@ -1,7 +1,7 @@
 //! Schema management (`schema:manage`): custom fields and deal pipelines. Each change is
 //! written to the change log like a record write.
 
-use crate::store::ChangeAction;
+use crate::store::{ChangeAction, ChangeEntity};
 use rapport_tools::inputs::*;
 use rapport_tools::{Entity, Scope};
 use serde_json::{Map, Value};
@@ -69,7 +69,14 @@ fn field_change(
     d: &CustomFieldDef,
     diff: Map<String, Value>,
 ) -> crate::store::Change {
-    changes::entry(p, time::now_ms(), action, "custom_field", &format!("{}.{}", d.entity, d.key), diff)
+    changes::entry(
+        p,
+        time::now_ms(),
+        action,
+        crate::store::ChangeEntity::CustomField,
+        &format!("{}.{}", d.entity, d.key),
+        diff,
+    )
 }
 
 fn gone(entity: Entity, key: &str) -> CrmError {
@@ -238,7 +245,7 @@ pub async fn create_pipeline(
     };
     let mut diff = Map::new();
     diff.insert("stages".into(), changes::pair(Value::Null, stages_json(&pipeline)));
-    let entry = changes::entry(p, now, ChangeAction::Created, "pipeline", &name, diff);
+    let entry = changes::entry(p, now, ChangeAction::Created, ChangeEntity::Pipeline, &name, diff);
     let mut tx = store.begin().await?;
     tx.insert_pipeline(p.org_id(), &pipeline, &[entry]).await.map_err(|e| match e {
         StoreError::Conflict(_) => {
@@ -304,7 +311,7 @@ pub async fn update_pipeline(
         return Ok(pipeline_info(&before));
     }
     after.updated_at = time::now_ms();
-    let entry = changes::entry(p, after.updated_at, ChangeAction::Updated, "pipeline", &after.name, diff);
+    let entry = changes::entry(p, after.updated_at, ChangeAction::Updated, ChangeEntity::Pipeline, &after.name, diff);
     tx.update_pipeline(p.org_id(), &old_name, &after, &renames, &[entry]).await.map_err(|e| match e {
         StoreError::Conflict(_) => CrmError::Conflict(format!("a pipeline named `{}` exists", after.name)),
         other => other.into(),

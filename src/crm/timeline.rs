@@ -12,14 +12,9 @@ pub fn entry(c: Change) -> ChangeEntry {
         id: c.id,
         at: time::rfc3339(c.at),
         action: c.action.as_str().to_owned(),
-        entity: c.entity,
+        entity: c.entity.as_str().to_owned(),
         record_id: c.record_id,
-        actor: ChangeActorInfo {
-            kind: c.actor.kind.to_owned(),
-            id: c.actor.id,
-            name: c.actor.name,
-            user_email: c.actor.user_email,
-        },
+        actor: actor(c.actor),
         via: ViaInfo {
             client: c.via.client.map(|c| ClientInfoOut { name: c.name, version: c.version }),
             tool: c.via.tool,
@@ -30,6 +25,11 @@ pub fn entry(c: Change) -> ChangeEntry {
         reverts: c.reverts,
         changes: c.changes,
     }
+}
+
+/// Who made a change, as entries and webhook events show it.
+pub fn actor(a: crate::store::ChangeActor) -> ChangeActorInfo {
+    ChangeActorInfo { kind: a.kind.to_owned(), id: a.id, name: a.name, user_email: a.user_email }
 }
 
 fn decode_cursor(cursor: Option<&str>) -> Result<Option<(Millis, String)>, CrmError> {

@@ -41,11 +41,11 @@ pub async fn delete(store: &Store, p: &Principal, input: DeleteRecordsInput) -> 
     };
     let mut entries: Vec<Change> = ids
         .iter()
-        .map(|id| changes::entry(p, now, ChangeAction::Deleted, entity.as_str(), id.as_str(), Map::new()))
+        .map(|id| changes::entry(p, now, ChangeAction::Deleted, entity.into(), id.as_str(), Map::new()))
         .collect();
     for (c, parent) in cleared {
         let diff = changes::one(&c.field, parent.as_str(), Value::Null);
-        entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.as_str(), &c.id, diff));
+        entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.into(), &c.id, diff));
     }
     tx.append_changes(&entries).await?;
     tx.commit().await?;
@@ -80,11 +80,11 @@ pub async fn restore(
     };
     let mut entries: Vec<Change> = ids
         .iter()
-        .map(|id| changes::entry(p, now, ChangeAction::Restored, entity.as_str(), id.as_str(), Map::new()))
+        .map(|id| changes::entry(p, now, ChangeAction::Restored, entity.into(), id.as_str(), Map::new()))
         .collect();
     for (c, parent) in relinked {
         let diff = changes::one(&c.field, Value::Null, parent.as_str());
-        entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.as_str(), &c.id, diff));
+        entries.push(changes::entry(p, now, ChangeAction::Updated, c.entity.into(), &c.id, diff));
     }
     tx.append_changes(&entries).await?;
     tx.commit().await?;
@@ -112,7 +112,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
             org_id: org.clone(),
             at: now,
             action: ChangeAction::Purged,
-            entity: entity.as_str().to_owned(),
+            entity: entity.into(),
             record_id: id.as_str().to_owned(),
             actor: system.clone(),
             via: via.clone(),
@@ -126,7 +126,7 @@ pub async fn purge(store: &Store, trash_days: u32, now: Millis) -> Result<usize,
         org_id: org.clone(),
         at: now,
         action: ChangeAction::Purged,
-        entity: "custom_field".to_owned(),
+        entity: crate::store::ChangeEntity::CustomField,
         record_id: format!("{entity}.{key}"),
         actor: system.clone(),
         via: via.clone(),

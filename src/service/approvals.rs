@@ -59,7 +59,7 @@ fn touched(changes: &[Change]) -> usize {
 fn summary(def: &ToolDef, changes: &[Change]) -> String {
     let mut counts: BTreeMap<(&str, String), usize> = BTreeMap::new();
     for c in changes {
-        *counts.entry((c.action.as_str(), c.entity.replace('_', " "))).or_default() += 1;
+        *counts.entry((c.action.as_str(), c.entity.words())).or_default() += 1;
     }
     let parts: Vec<String> = counts
         .into_iter()
@@ -124,19 +124,7 @@ fn held_answer(a: &Approval) -> Value {
 /// An approval's webhook event (SPEC 12).
 fn event(a: &Approval, event_type: &str, actor: &Principal) -> OrgEvent {
     let now = time::now_ms();
-    let who = timeline::entry(Change {
-        id: String::new(),
-        org_id: a.org_id.clone(),
-        at: now,
-        action: crate::store::ChangeAction::Updated,
-        entity: String::new(),
-        record_id: String::new(),
-        actor: actor.change_actor(),
-        via: Default::default(),
-        reverts: vec![],
-        changes: Map::new(),
-    })
-    .actor;
+    let who = timeline::actor(actor.change_actor());
     let body = json!({
         "type": event_type,
         "timestamp": time::rfc3339(now),
@@ -482,29 +470,31 @@ pub fn changes_of(a: &Approval) -> Vec<Change> {
     a.changes
         .iter()
         .filter_map(|v| serde_json::from_value::<rapport_tools::inputs::ChangeEntry>(v.clone()).ok())
-        .map(|e| Change {
-            id: e.id,
-            org_id: a.org_id.clone(),
-            at: time::parse_instant(&e.at).unwrap_or(a.created_at),
-            action: crate::store::ChangeAction::parse(&e.action).unwrap_or(crate::store::ChangeAction::Updated),
-            entity: e.entity,
-            record_id: e.record_id,
-            actor: crate::store::ChangeActor {
-                kind: match e.actor.kind.as_str() {
-                    "key" => "key",
-                    "user" => "user",
-                    "cli" => "cli",
-                    _ => "system",
+        .filter_map(|e| {
+            Some(Change {
+                id: e.id,
+                org_id: a.org_id.clone(),
+                at: time::parse_instant(&e.at).unwrap_or(a.created_at),
+                action: crate::store::ChangeAction::parse(&e.action)?,
+                entity: crate::store::ChangeEntity::parse(&e.entity)?,
+                record_id: e.record_id,
+                actor: crate::store::ChangeActor {
+                    kind: match e.actor.kind.as_str() {
+                        "key" => "key",
+                        "user" => "user",
+                        "cli" => "cli",
+                        _ => "system",
+                    },
+                    id: e.actor.id.clone(),
+                    name: e.actor.name,
+                    user_email: e.actor.user_email,
+                    user_id: None,
+                    key_id: e.actor.id,
                 },
-                id: e.actor.id.clone(),
-                name: e.actor.name,
-                user_email: e.actor.user_email,
-                user_id: None,
-                key_id: e.actor.id,
-            },
-            via: a.via.clone(),
-            reverts: e.reverts,
-            changes: e.changes,
+                via: a.via.clone(),
+                reverts: e.reverts,
+                changes: e.changes,
+            })
         })
         .collect()
 }

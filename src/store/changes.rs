@@ -45,7 +45,10 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
         org_id: r.need_text("org_id")?.into(),
         at: r.need_int("at")?,
         action: ChangeAction::parse(&action).ok_or_else(|| StoreError::Corrupt(format!("change action {action}")))?,
-        entity: r.need_text("entity")?,
+        entity: {
+            let e = r.need_text("entity")?;
+            ChangeEntity::parse(&e).ok_or_else(|| StoreError::Corrupt(format!("change entity {e}")))?
+        },
         record_id: r.need_text("record_id")?,
         actor: ChangeActor {
             kind: ["key", "user", "cli"].into_iter().find(|k| *k == kind).unwrap_or("system"),
@@ -78,7 +81,7 @@ impl Tx {
                     (&c.org_id).into(),
                     c.at.into(),
                     c.action.as_str().into(),
-                    (&c.entity).into(),
+                    c.entity.as_str().into(),
                     (&c.record_id).into(),
                     c.actor.kind.into(),
                     (&c.actor.id).into(),

@@ -377,8 +377,7 @@ pub struct Change {
     pub org_id: OrgId,
     pub at: Millis,
     pub action: ChangeAction,
-    /// An entity's name, or `custom_field` / `pipeline`.
-    pub entity: String,
+    pub entity: ChangeEntity,
     pub record_id: String,
     pub actor: ChangeActor,
     /// How it came (SPEC 12).
@@ -387,6 +386,63 @@ pub struct Change {
     pub reverts: Vec<String>,
     /// Each changed field with its value `before` and `after`.
     pub changes: Map<String, Value>,
+}
+
+/// What a change is about: a record of an entity, a custom field or a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChangeEntity {
+    Record(rapport_tools::Entity),
+    CustomField,
+    Pipeline,
+}
+
+impl ChangeEntity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeEntity::Record(e) => e.as_str(),
+            ChangeEntity::CustomField => "custom_field",
+            ChangeEntity::Pipeline => "pipeline",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChangeEntity> {
+        match s {
+            "custom_field" => Some(ChangeEntity::CustomField),
+            "pipeline" => Some(ChangeEntity::Pipeline),
+            other => rapport_tools::Entity::parse(other).map(ChangeEntity::Record),
+        }
+    }
+
+    /// As a person reads it: `custom field`.
+    pub fn words(self) -> String {
+        self.as_str().replace('_', " ")
+    }
+
+    /// The entity of a record change.
+    pub fn record(self) -> Option<rapport_tools::Entity> {
+        match self {
+            ChangeEntity::Record(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeEntity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<rapport_tools::Entity> for ChangeEntity {
+    fn from(e: rapport_tools::Entity) -> Self {
+        ChangeEntity::Record(e)
+    }
+}
+
+impl From<&rapport_tools::Entity> for ChangeEntity {
+    fn from(e: &rapport_tools::Entity) -> Self {
+        ChangeEntity::Record(*e)
+    }
 }
 
 /// What a change did to its record (SPEC 11).

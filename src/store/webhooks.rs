@@ -223,7 +223,7 @@ impl Tx {
         let mut rows = Vec::new();
         for c in changes.iter().filter(|c| c.org_id == first.org_id) {
             let mut record = None;
-            let Some(entity) = rapport_tools::Entity::parse(&c.entity) else { continue };
+            let Some(entity) = c.entity.record() else { continue };
             for ty in announcer.types(c) {
                 let to: Vec<&Endpoint> = endpoints
                     .iter()
@@ -396,7 +396,7 @@ fn delivery_values(d: &NewDelivery<'_>) -> [SqlValue; 10] {
         (&d.endpoint.id).into(),
         (&d.change.id).into(),
         d.event_type.into(),
-        (&d.change.entity).into(),
+        d.change.entity.as_str().into(),
         (&d.change.record_id).into(),
         d.change.at.into(),
         d.change.at.into(),

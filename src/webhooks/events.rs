@@ -21,7 +21,7 @@ pub const ACTIONS: [&str; 7] = {
 /// Whether the change concerns a record (custom fields and pipelines announce nothing,
 /// nor does the purge of the trash).
 pub fn announced(c: &Change) -> bool {
-    Entity::parse(&c.entity).is_some() && c.action != crate::store::ChangeAction::Purged
+    c.entity.record().is_some() && c.action != crate::store::ChangeAction::Purged
 }
 
 /// The events a change announces, in the order they are sent.
@@ -30,7 +30,10 @@ pub fn types(c: &Change) -> Vec<String> {
         return Vec::new();
     }
     let mut out = vec![format!("{}.{}", c.entity, c.action)];
-    if c.entity == "deal" && c.action == crate::store::ChangeAction::Updated && c.changes.contains_key("stage") {
+    if c.entity == Entity::Deal.into()
+        && c.action == crate::store::ChangeAction::Updated
+        && c.changes.contains_key("stage")
+    {
         out.push("deal.stage_changed".to_owned());
     }
     out

@@ -14,7 +14,7 @@ pub fn record(r: Option<Record>) -> Value {
 /// One event's body; `changes` only for updates (stage moves included).
 pub fn body(c: &Change, event_type: &str, record: &Value) -> String {
     let entry = crate::crm::timeline::entry(Change { changes: Map::new(), ..c.clone() });
-    let mut data = json!({ "id": c.record_id, "entity": c.entity, "record": record, "actor": entry.actor });
+    let mut data = json!({ "id": c.record_id, "entity": c.entity.as_str(), "record": record, "actor": entry.actor });
     if c.action == crate::store::ChangeAction::Updated {
         data["changes"] = Value::Object(c.changes.clone());
     }
