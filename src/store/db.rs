@@ -107,19 +107,26 @@ pub type ColNames = std::sync::Arc<[Box<str>]>;
 pub struct DbRow {
     vals: Vec<DbVal>,
     names: ColNames,
+    /// Where the next read most likely is: decoders read in the SELECT's order, so the
+    /// lookup by name is one comparison.
+    next: usize,
 }
 
 impl DbRow {
     pub fn new(vals: Vec<DbVal>, names: ColNames) -> DbRow {
-        DbRow { vals, names }
+        DbRow { vals, names, next: 0 }
     }
 
     fn take(&mut self, name: &str) -> StoreResult<DbVal> {
-        let i = self
-            .names
-            .iter()
-            .position(|n| &**n == name)
-            .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))?;
+        let i = if self.names.get(self.next).is_some_and(|n| &**n == name) {
+            self.next
+        } else {
+            self.names
+                .iter()
+                .position(|n| &**n == name)
+                .ok_or_else(|| StoreError::Corrupt(format!("no column {name}")))?
+        };
+        self.next = i + 1;
         Ok(std::mem::replace(&mut self.vals[i], DbVal::Null))
     }
 
