@@ -37,4 +37,6 @@ CREATE TABLE approvals (
 );
 CREATE INDEX approvals_org ON approvals (org_id, state, created_at, id);
 CREATE INDEX approvals_key ON approvals (key_id, state);
+-- Reads look here for what waited too long, without taking a write lock when nothing did.
+CREATE INDEX approvals_due ON approvals (state, expires_at);
 CREATE UNIQUE INDEX approvals_idempotency ON approvals (key_id, idempotency_key);

@@ -139,23 +139,7 @@ pub async fn authenticate(
         }
         return Err(err);
     }
-    // What the key may do is bounded by what its owner may do now.
-    let scopes = record.scopes.intersection(&user.role.scopes());
-    Ok(Principal {
-        org: org.clone(),
-        acting: crate::crm::Acting::Key {
-            id: record.id.clone(),
-            name: record.name.clone(),
-            preview: record.preview.clone(),
-            expires_at: record.expires_at,
-            user: user.clone(),
-            approval: record.approval.clone(),
-        },
-        scopes,
-        ip: Some(ip.to_string()),
-        // The front-end says how the request came.
-        via: crate::store::Via::default(),
-    })
+    Ok(Principal::key(org.clone(), record, user.clone(), Some(ip.to_string())))
 }
 
 fn ip_allowed(cidrs: &[String], ip: IpAddr) -> bool {

@@ -6,7 +6,7 @@
 use rapport_tools::{Scope, Scopes};
 
 use super::CrmError;
-use crate::store::{Actor, AuditEntry, ChangeActor, ClientInfo, Org, OrgId, Store, Target, User, Via};
+use crate::store::{Actor, AuditEntry, ChangeActor, ClientInfo, KeyRecord, Org, OrgId, Store, Target, User, Via};
 use crate::time::Millis;
 
 /// Who acts, and how they proved it.
@@ -60,6 +60,21 @@ impl Principal {
     /// The server itself, in `org`.
     pub fn system(org: Org) -> Self {
         Principal { org, acting: Acting::System, scopes: Scopes::all(), ip: None, via: Via::call(None, "server") }
+    }
+
+    /// A key of `user`: what it may do is bounded by what its owner may do now. The
+    /// front-end says how the request came (`via`).
+    pub fn key(org: Org, key: &KeyRecord, user: User, ip: Option<String>) -> Self {
+        let scopes = key.scopes.intersection(&user.role.scopes());
+        let acting = Acting::Key {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            preview: key.preview.clone(),
+            expires_at: key.expires_at,
+            user,
+            approval: key.approval.clone(),
+        };
+        Principal { org, acting, scopes, ip, via: Via::default() }
     }
 
     /// A person in the console, on page `route`: their role's scopes.

@@ -5,13 +5,16 @@
 use std::collections::{BTreeMap, HashSet};
 
 use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy, ApprovalView, GetApprovalInput};
-use rapport_tools::{Access, Entity, Scope, ToolCall, ToolDef, catalog};
+use rapport_tools::{Access, Scope, ToolCall, ToolDef};
 use serde_json::{Map, Value, json};
 
 use super::{Failure, ToolError, run};
 use crate::crm::{Acting, CrmError, Principal, timeline};
 use crate::state::AppState;
-use crate::store::{Approval, ApprovalFilter, ApprovalState, Change, OrgEvent, Requested, Target};
+use crate::store::{
+    Approval, ApprovalFilter, ApprovalState, Change, ChangeAction, ChangeActor, ChangeEntity, OrgEvent, Requested,
+    Target,
+};
 use crate::time::{self, DAY_MS, Millis};
 
 /// How long a held call waits for a person.
@@ -259,10 +262,7 @@ pub async fn pending(state: &AppState, p: &Principal) -> u64 {
 }
 
 fn def_of(name: &str) -> Result<&'static ToolDef, DecideError> {
-    catalog()
-        .iter()
-        .find(|d| d.name == name)
-        .ok_or_else(|| DecideError::Invalid(format!("this server has no tool {name} any more")))
+    ToolDef::find(name).ok_or_else(|| DecideError::Invalid(format!("this server has no tool {name} any more")))
 }
 
 /// Whether `scopes` cover the call: the tool's own access, and for each record it would
@@ -274,14 +274,12 @@ pub fn covers(scopes: &rapport_tools::Scopes, a: &Approval) -> bool {
         other => other.allows(scopes),
     };
     tool_ok
-        && a.changes.iter().all(|c| {
-            let entity = c.get("entity").and_then(Value::as_str).and_then(Entity::parse);
-            let action = c.get("action").and_then(Value::as_str).unwrap_or_default();
-            match entity {
-                Some(e) if matches!(action, "deleted" | "merged" | "restored") => scopes.contains(&e.def().delete),
-                Some(e) => scopes.contains(&e.def().write),
-                None => true,
+        && changes_of(a).iter().all(|c| match (c.entity.record(), c.action) {
+            (Some(e), ChangeAction::Deleted | ChangeAction::Merged | ChangeAction::Restored) => {
+                scopes.contains(&e.def().delete)
             }
+            (Some(e), _) => scopes.contains(&e.def().write),
+            (None, _) => true,
         })
 }
 
@@ -362,25 +360,14 @@ pub async fn approve(state: &AppState, p: &Principal, id: &str) -> Result<Approv
     if !state.store.decide_approval(&decided, &audit, &[]).await? {
         return Err(DecideError::Decided(format!("approval {} was decided meanwhile", a.id)));
     }
-    let (state_after, result, reason) = match run_approved(state, &decided).await {
-        Ok(result) => (ApprovalState::Approved, Some(result), None),
-        Err(why) => (ApprovalState::Stale, None, Some(why)),
+    let done = match run_approved(state, &decided).await {
+        Ok(result) => Approval { result: Some(result), ..decided },
+        Err(why) => Approval { state: ApprovalState::Stale, reason: Some(why), ..decided },
     };
-    let done = Approval { state: state_after, result: result.clone(), reason: reason.clone(), ..decided };
-    let stale_audit = reason
-        .as_ref()
-        .map(|why| p.audit("approval.stale", Target::Approval(&done.id), json!({ "tool": done.tool, "reason": why })));
-    state
-        .store
-        .finish_approval(
-            &done,
-            state_after,
-            result.as_ref(),
-            reason.as_deref(),
-            stale_audit.as_ref(),
-            &[event(&done, "approval.decided", p)],
-        )
-        .await?;
+    let stale_audit = (done.state == ApprovalState::Stale).then(|| {
+        p.audit("approval.stale", Target::Approval(&done.id), json!({ "tool": done.tool, "reason": done.reason }))
+    });
+    state.store.finish_approval(&done, stale_audit.as_ref(), &[event(&done, "approval.decided", p)]).await?;
     Ok(view(&done))
 }
 
@@ -390,31 +377,16 @@ async fn run_approved(state: &AppState, a: &Approval) -> Result<Value, String> {
     let store = state.store.as_ref();
     let internal = |e: crate::store::StoreError| format!("could not read the key: {e}");
     let key = store.get_key(&a.org_id, &a.key_id).await.map_err(internal)?.ok_or("the key was deleted")?;
-    let users = store.list_users(&a.org_id).await.map_err(internal)?;
-    let owner = users.into_iter().find(|u| u.id == key.user_id).ok_or("the key's owner is gone")?;
+    let owner = store.user_by_id(&a.org_id, &key.user_id).await.map_err(internal)?.ok_or("the key's owner is gone")?;
     let now = time::now_ms();
     if key.status != crate::store::KeyStatus::Enabled || key.expires_at.is_some_and(|at| at <= now) || !owner.active {
         return Err("the key is no longer enabled".into());
     }
     let org = store.org_by_id(&a.org_id).await.map_err(internal)?.ok_or("the organization is gone")?;
-    let scopes = key.scopes.intersection(&owner.role.scopes());
-    if !def.access.allows(&scopes) {
+    let principal = Principal { via: a.via.clone(), ..Principal::key(org, &key, owner, None) };
+    if !def.access.allows(&principal.scopes) {
         return Err(format!("the key no longer holds the scopes {} needs", def.name));
     }
-    let principal = Principal {
-        org,
-        acting: Acting::Key {
-            id: key.id.clone(),
-            name: key.name.clone(),
-            preview: key.preview.clone(),
-            expires_at: key.expires_at,
-            user: owner,
-            approval: key.approval.clone(),
-        },
-        scopes,
-        ip: None,
-        via: a.via.clone(),
-    };
     let call =
         ToolCall::parse(def.tool, a.arguments.clone()).map_err(|e| format!("its arguments no longer parse{e}"))?;
     let (preview, changes) = crate::store::dry::run(run(state, &principal, def, call.clone())).await;
@@ -475,16 +447,11 @@ pub fn changes_of(a: &Approval) -> Vec<Change> {
                 id: e.id,
                 org_id: a.org_id.clone(),
                 at: time::parse_instant(&e.at).unwrap_or(a.created_at),
-                action: crate::store::ChangeAction::parse(&e.action)?,
-                entity: crate::store::ChangeEntity::parse(&e.entity)?,
+                action: ChangeAction::parse(&e.action)?,
+                entity: ChangeEntity::parse(&e.entity)?,
                 record_id: e.record_id,
-                actor: crate::store::ChangeActor {
-                    kind: match e.actor.kind.as_str() {
-                        "key" => "key",
-                        "user" => "user",
-                        "cli" => "cli",
-                        _ => "system",
-                    },
+                actor: ChangeActor {
+                    kind: ChangeActor::kind_of(&e.actor.kind),
                     id: e.actor.id.clone(),
                     name: e.actor.name,
                     user_email: e.actor.user_email,

@@ -4,7 +4,7 @@
 
 use rapport_tools::approvals::ApprovalKind;
 
-use super::db::{DbRow, Tx};
+use super::db::DbRow;
 use super::*;
 use crate::time::Millis;
 
@@ -57,6 +57,10 @@ pub struct ApprovalFilter {
     pub key_id: Option<String>,
 }
 
+/// The approval a key asked with an idempotency key.
+static BY_IDEMPOTENCY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {COLS} FROM approvals WHERE key_id = $1 AND idempotency_key = $2"));
+
 impl Store {
     /// Holds `a`, with its audit entry and webhook events, unless the key asked the same
     /// (by idempotency key) before or has too many pending.
@@ -67,11 +71,10 @@ impl Store {
         events: &[OrgEvent],
     ) -> StoreResult<Requested> {
         let mut tx = self.begin().await?;
-        if let Some(idem) = &a.idempotency_key {
-            let sql = format!("SELECT {COLS} FROM approvals WHERE key_id = $1 AND idempotency_key = $2");
-            if let Some(r) = tx.fetch_one(&sql, &[(&a.key_id).into(), idem.into()]).await? {
-                return Ok(Requested::Existing(Box::new(approval(r)?)));
-            }
+        if let Some(idem) = &a.idempotency_key
+            && let Some(r) = tx.fetch_one(&BY_IDEMPOTENCY, &[(&a.key_id).into(), idem.into()]).await?
+        {
+            return Ok(Requested::Existing(Box::new(approval(r)?)));
         }
         let pending = tx
             .scalar(
@@ -117,9 +120,8 @@ impl Store {
             Err(StoreError::Conflict(_)) => {
                 drop(tx);
                 let idem = a.idempotency_key.as_deref().unwrap_or_default();
-                let sql = format!("SELECT {COLS} FROM approvals WHERE key_id = $1 AND idempotency_key = $2");
-                let r = self.db.fetch_one(&sql, &[(&a.key_id).into(), idem.into()]).await?;
-                return Ok(Requested::Existing(Box::new(approval(r.ok_or(StoreError::NotFound)?)?)));
+                let other = self.approval_by_idempotency(&a.key_id, idem).await?;
+                return Ok(Requested::Existing(Box::new(other.ok_or(StoreError::NotFound)?)));
             }
             Err(e) => return Err(e),
         }
@@ -133,8 +135,7 @@ impl Store {
 
     /// What the key asked with this idempotency key, if it did.
     pub async fn approval_by_idempotency(&self, key_id: &str, idem: &str) -> StoreResult<Option<Approval>> {
-        let sql = format!("SELECT {COLS} FROM approvals WHERE key_id = $1 AND idempotency_key = $2");
-        self.db.fetch_one(&sql, &[key_id.into(), idem.into()]).await?.map(approval).transpose()
+        self.db.fetch_one(&BY_IDEMPOTENCY, &[key_id.into(), idem.into()]).await?.map(approval).transpose()
     }
 
     pub async fn approval(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<Approval>> {
@@ -174,8 +175,13 @@ impl Store {
         row.map_or(Ok(0), |mut r| r.need_int(&r.sole()?))
     }
 
-    /// Ends what waited past its expiry (`expired`); answers how many.
+    /// Ends what waited past its expiry (`expired`); answers how many. Reads call it, so
+    /// it writes (and on SQLite takes the write lock) only when something is due.
     pub async fn expire_approvals(&self, now: Millis) -> StoreResult<u64> {
+        let due = "SELECT 1 FROM approvals WHERE state = 'pending' AND expires_at <= $1 LIMIT 1";
+        if self.db.fetch_one(due, &[now.into()]).await?.is_none() {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let n = tx
             .execute(
@@ -225,18 +231,26 @@ impl Store {
         Ok(true)
     }
 
-    /// Records how an approved call ended: its answer, or `stale` with why.
+    /// Records how an approved call ended (`a`'s state, answer and reason): its answer, or
+    /// `stale` with why.
     pub async fn finish_approval(
         &self,
         a: &Approval,
-        state: ApprovalState,
-        result: Option<&serde_json::Value>,
-        reason: Option<&str>,
         audit: Option<&AuditEntry>,
         events: &[OrgEvent],
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        tx.finish_approval(a, state, result, reason).await?;
+        tx.execute(
+            "UPDATE approvals SET state = $3, result = $4, reason = COALESCE($5, reason) WHERE org_id = $1 AND id = $2",
+            &[
+                (&a.org_id).into(),
+                (&a.id).into(),
+                a.state.as_str().into(),
+                a.result.as_ref().map(json_text).into(),
+                (&a.reason).into(),
+            ],
+        )
+        .await?;
         if let Some(entry) = audit {
             tx.insert_audit(entry).await?;
         }
@@ -244,24 +258,5 @@ impl Store {
             tx.queue_event(e).await?;
         }
         tx.commit().await
-    }
-}
-
-impl Tx {
-    /// Records an approved call's answer (or `stale`), inside the call's own transaction
-    /// when there is one.
-    pub async fn finish_approval(
-        &mut self,
-        a: &Approval,
-        state: ApprovalState,
-        result: Option<&serde_json::Value>,
-        reason: Option<&str>,
-    ) -> StoreResult<()> {
-        self.execute(
-            "UPDATE approvals SET state = $3, result = $4, reason = COALESCE($5, reason) WHERE org_id = $1 AND id = $2",
-            &[(&a.org_id).into(), (&a.id).into(), state.as_str().into(), result.map(json_text).into(), reason.into()],
-        )
-        .await?;
-        Ok(())
     }
 }

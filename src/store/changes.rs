@@ -51,7 +51,7 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
         },
         record_id: r.need_text("record_id")?,
         actor: ChangeActor {
-            kind: ["key", "user", "cli"].into_iter().find(|k| *k == kind).unwrap_or("system"),
+            kind: ChangeActor::kind_of(&kind),
             id: r.text("actor_id")?,
             name: r.text("actor_name")?,
             user_id: r.text("user_id")?,

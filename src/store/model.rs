@@ -339,6 +339,13 @@ pub struct ChangeActor {
     pub key_id: Option<String>,
 }
 
+impl ChangeActor {
+    /// A stored actor type as one of the four: `key`, `user`, `cli`, else `system`.
+    pub fn kind_of(s: &str) -> &'static str {
+        ["key", "user", "cli"].into_iter().find(|k| *k == s).unwrap_or("system")
+    }
+}
+
 /// The program a call came from, as the request says it (SPEC 12).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientInfo {
