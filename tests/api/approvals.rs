@@ -284,3 +284,27 @@ async fn approvals_are_sent_to_webhooks_that_ask_for_them() {
     assert_eq!(types(approvals_hook).await, ["approval.requested", "approval.decided"]);
     assert_eq!(types(contacts_hook).await, ["contact.created"], "a held delete announces no deletion");
 }
+
+#[tokio::test]
+async fn an_admin_tightens_but_cannot_loosen_the_policy_of_an_owners_key() {
+    let app = spawn_app().await;
+    // The owner's own key, with owner powers and deletes held.
+    let (_, owner_key) = app.key_of("owner@localhost", "owner agent", Some("owner"), &[]).await;
+    let held = ApprovalPolicy::new([ApprovalKind::Delete], None).unwrap();
+    rapport::keys::set_approval(&app.store, &owner(&app).await, &owner_key, held.clone()).await.unwrap();
+    app.person("admin@example.com", "admin").await;
+    let admin = app.store.user_by_email(&app.default_org.id, "admin@example.com").await.unwrap().unwrap();
+    let admin = rapport::crm::Principal::person(app.default_org.clone(), admin, None);
+
+    // Loosening it would hand the admin an owner's unwatched powers: refused, and nothing changes.
+    for looser in [None, ApprovalPolicy::new([ApprovalKind::Bulk], None).unwrap()] {
+        let refused = rapport::keys::set_approval(&app.store, &admin, &owner_key, looser).await;
+        assert!(matches!(refused, Err(rapport::keys::KeyError::Forbidden(_))), "{refused:?}");
+    }
+    let (_, k) = app.api(&app.key, Method::GET, &format!("/keys/{owner_key}"), None).await;
+    assert_eq!(k["approval"]["kinds"], json!(["delete"]), "{k}");
+    // Tightening only holds it back more: allowed.
+    let tighter = ApprovalPolicy::new([ApprovalKind::Delete, ApprovalKind::Schema], None).unwrap();
+    let v = rapport::keys::set_approval(&app.store, &admin, &owner_key, tighter).await.unwrap();
+    assert_eq!(v.approval.map(|p| p.kinds.len()), Some(2));
+}
