@@ -1,5 +1,6 @@
 //! Command line and environment (SPEC section 1): every flag is also an environment variable.
 
+use crate::store::KeyId;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -310,7 +311,7 @@ pub enum KeysCommand {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list` shows them).
-        id: String,
+        id: KeyId,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -319,7 +320,7 @@ pub enum KeysCommand {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list` shows them).
-        id: String,
+        id: KeyId,
         /// The new name.
         name: String,
     },
@@ -328,14 +329,14 @@ pub enum KeysCommand {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list` shows them).
-        id: String,
+        id: KeyId,
     },
     /// Accept a disabled key again (counts against the enabled-key limit).
     Enable {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list` shows them).
-        id: String,
+        id: KeyId,
         #[command(flatten)]
         limit: KeyLimit,
     },
@@ -344,7 +345,7 @@ pub enum KeysCommand {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list` shows them).
-        id: String,
+        id: KeyId,
         /// Keep accepting the old secret this many hours (never past the key's expiry).
         #[arg(long)]
         grace_hours: Option<u32>,
@@ -356,14 +357,14 @@ pub enum KeysCommand {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list --all` shows them).
-        id: String,
+        id: KeyId,
     },
     /// Set the calls of a key that wait for a person's approval, or `none`.
     SetApproval {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list --all` shows them).
-        id: String,
+        id: KeyId,
         /// Comma-separated kinds (delete, bulk, schema, webhooks), or `none`.
         kinds: String,
         /// With bulk: a call touching more records than this waits (default 25).
@@ -375,7 +376,7 @@ pub enum KeysCommand {
         #[command(flatten)]
         org: OrgArg,
         /// The key's id (`rapport keys list --all` shows them).
-        id: String,
+        id: KeyId,
         /// Delete even though the key was used in the last 24 hours.
         #[arg(long)]
         yes: bool,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::store::{Dialect, Store};
+use crate::store::{Dialect, KeyId, Store};
 
 /// Failed authentications one address may make per minute before it is refused.
 pub const FAILED_AUTH_PER_MINUTE: u32 = 30;
@@ -71,7 +71,8 @@ impl Limits {
     }
 
     /// `Err(wait)` when the key has used up its requests for now.
-    pub async fn check_key(&self, key_id: &str) -> Result<(), Duration> {
+    pub async fn check_key(&self, key_id: &KeyId) -> Result<(), Duration> {
+        let key_id = key_id.as_str();
         let Some(limiter) = &self.per_key else { return Ok(()) };
         let local = || limiter.check_key(&key_id.to_owned()).map_err(|n| n.wait_time_from(self.clock.now()));
         let Some(shared) = &self.shared else { return local() };

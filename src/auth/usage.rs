@@ -5,18 +5,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::store::{KeyUse, Store};
+use crate::store::{KeyId, KeyUse, Store};
 use crate::time::Millis;
 
 pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 pub struct Usage {
-    pending: Mutex<HashMap<String, KeyUse>>,
+    pending: Mutex<HashMap<KeyId, KeyUse>>,
 }
 
 impl Usage {
-    pub fn touch(&self, key_id: &str, at: Millis, ip: String) {
+    pub fn touch(&self, key_id: &KeyId, at: Millis, ip: String) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         match pending.get_mut(key_id) {
             Some(u) => {
@@ -24,18 +24,18 @@ impl Usage {
                 u.ip = ip;
             }
             None => {
-                pending.insert(key_id.to_owned(), KeyUse { key_id: key_id.to_owned(), at, ip });
+                pending.insert(key_id.clone(), KeyUse { key_id: key_id.clone(), at, ip });
             }
         }
     }
 
     /// The latest use noted here and not yet written to the database: when, and from where.
-    pub fn last(&self, key_id: &str) -> Option<KeyUse> {
+    pub fn last(&self, key_id: &KeyId) -> Option<KeyUse> {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).get(key_id).cloned()
     }
 
     /// When that use was.
-    pub fn last_use(&self, key_id: &str) -> Option<Millis> {
+    pub fn last_use(&self, key_id: &KeyId) -> Option<Millis> {
         self.last(key_id).map(|u| u.at)
     }
 

@@ -14,7 +14,7 @@ use super::session::Session;
 use super::{Chrome, PageError, PageResult, ago, cleared, entity_of, render, take_flash, urlencode, when};
 use crate::crm::cursor;
 use crate::state::AppState;
-use crate::store::{AuditFilter, ChangeFilter};
+use crate::store::{AuditFilter, ChangeFilter, KeyId, UserId};
 
 const PAGE_SIZE: u32 = 50;
 
@@ -117,11 +117,8 @@ fn decode(c: Option<String>) -> Result<Option<(i64, String)>, PageError> {
     }
 }
 
-fn choices(items: impl IntoIterator<Item = (String, String)>, current: &Option<String>) -> Vec<Choice> {
-    items
-        .into_iter()
-        .map(|(value, label)| Choice { selected: current.as_deref() == Some(value.as_str()), value, label })
-        .collect()
+fn choices(items: impl IntoIterator<Item = (String, String)>, current: Option<&str>) -> Vec<Choice> {
+    items.into_iter().map(|(value, label)| Choice { selected: current == Some(value.as_str()), value, label }).collect()
 }
 
 /// The link to the next page: the same filters, past the last entry shown.
@@ -187,16 +184,16 @@ impl Menu {
         if self.manages || a.kind != "user" {
             return named;
         }
-        let person = self.items.iter().find(|(id, ..)| Some(id) == a.user_id.as_ref());
+        let person = self.items.iter().find(|(id, ..)| Some(id.as_str()) == a.user_id.as_ref().map(UserId::as_str));
         person.map_or_else(|| "(a person)".to_owned(), |(.., name)| name.clone())
     }
 
-    fn choices(&self, current: &Option<String>) -> Vec<Choice> {
+    fn choices(&self, current: Option<&str>) -> Vec<Choice> {
         let shown = self.items.iter().map(|(id, full, name)| {
             let label = if self.manages { full.clone() } else { name.clone() };
             (self.value(id), label)
         });
-        choices(shown, &current.as_deref().map(|c| self.value(c)))
+        choices(shown, current.map(|c| self.value(c)).as_deref())
     }
 }
 
@@ -220,13 +217,13 @@ pub async fn activity(
             .list_keys(&p.org.id, true)
             .await?
             .into_iter()
-            .map(|k| (k.id, format!("{} ({}…)", k.name, k.preview), k.name))
+            .map(|k| (k.id.into_string(), format!("{} ({}…)", k.name, k.preview), k.name))
             .collect(),
     };
     let users = people_menu(&state, p).await?;
     let filter = ChangeFilter {
-        key_id: keys.id_of(q.key),
-        user_id: users.id_of(q.user),
+        key_id: keys.id_of(q.key).map(KeyId::from),
+        user_id: users.id_of(q.user).map(UserId::from),
         entity: nonempty(q.entity),
         client: nonempty(q.client),
         tool: nonempty(q.tool),
@@ -244,8 +241,10 @@ pub async fn activity(
     let more = changes.len() > PAGE_SIZE as usize;
     changes.truncate(PAGE_SIZE as usize);
     let next = if more {
-        let (key, user) =
-            (filter.key_id.as_deref().map(|k| keys.value(k)), filter.user_id.as_deref().map(|u| users.value(u)));
+        let (key, user) = (
+            filter.key_id.as_ref().map(|k| keys.value(k.as_str())),
+            filter.user_id.as_ref().map(|u| users.value(u.as_str())),
+        );
         let f = [
             ("key", &key),
             ("user", &user),
@@ -285,11 +284,14 @@ pub async fn activity(
             .filter(|_| may_undo)
             .map(|r| format!("/activity/undo?call={}", urlencode(r))),
         rows,
-        keys: keys.choices(&filter.key_id),
-        users: users.choices(&filter.user_id),
-        entities: choices(readable.iter().map(|e| (e.as_str().to_owned(), e.def().plural.to_owned())), &filter.entity),
-        clients: choices(clients.into_iter().map(|c| (c.clone(), c)), &filter.client),
-        tools: choices(tools.into_iter().map(|t| (t.clone(), t.replace('_', " "))), &filter.tool),
+        keys: keys.choices(filter.key_id.as_ref().map(KeyId::as_str)),
+        users: users.choices(filter.user_id.as_ref().map(UserId::as_str)),
+        entities: choices(
+            readable.iter().map(|e| (e.as_str().to_owned(), e.def().plural.to_owned())),
+            filter.entity.as_deref(),
+        ),
+        clients: choices(clients.into_iter().map(|c| (c.clone(), c)), filter.client.as_deref()),
+        tools: choices(tools.into_iter().map(|t| (t.clone(), t.replace('_', " "))), filter.tool.as_deref()),
         filtered: filter.key_id.is_some()
             || filter.user_id.is_some()
             || filter.entity.is_some()
@@ -311,7 +313,7 @@ pub(super) async fn people_menu(state: &AppState, p: &crate::crm::Principal) -> 
         .into_iter()
         .map(|u| {
             let name = u.name.clone().unwrap_or_else(|| "(no name)".into());
-            (u.id, u.email, name)
+            (u.id.into_string(), u.email, name)
         })
         .collect();
     Ok(Menu { manages: p.scopes.contains(&Scope::UsersManage), items })
@@ -406,13 +408,14 @@ pub struct AuditQuery {
 pub async fn audit(State(state): State<AppState>, s: Session, Query(q): Query<AuditQuery>) -> PageResult {
     s.require(Scope::AuditRead)?;
     let org = &s.principal.org;
-    let filter = AuditFilter { action: nonempty(q.action), key_id: nonempty(q.key) };
+    let filter = AuditFilter { action: nonempty(q.action), key_id: nonempty(q.key).map(KeyId::from) };
     let before = decode(q.cursor)?;
     let mut entries = state.store.list_audit(&org.id, &filter, before, PAGE_SIZE + 1).await?;
     let more = entries.len() > PAGE_SIZE as usize;
     entries.truncate(PAGE_SIZE as usize);
     let next = if more {
-        let f = [("action", &filter.action), ("key", &filter.key_id)];
+        let key = filter.key_id.as_ref().map(KeyId::to_string);
+        let f = [("action", &filter.action), ("key", &key)];
         next_link("/settings/audit", &f, entries.last().map(|e| (e.at, e.id.as_str())))
     } else {
         None
@@ -424,7 +427,8 @@ pub async fn audit(State(state): State<AppState>, s: Session, Query(q): Query<Au
     let rows = entries
         .iter()
         .map(|e| {
-            let user = |u: &str| user_names.get(u).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("user {u}"));
+            let user =
+                |u: &UserId| user_names.get(u.as_str()).map(|s| (*s).to_owned()).unwrap_or_else(|| format!("user {u}"));
             let actor = match &e.actor {
                 crate::store::Actor::Key { key_id, user_id } => {
                     let key = key_names.get(key_id.as_str()).cloned().unwrap_or_else(|| format!("key {key_id}"));
@@ -434,7 +438,7 @@ pub async fn audit(State(state): State<AppState>, s: Session, Query(q): Query<Au
             };
             let target = match (e.target_type.as_deref(), e.target_id.as_deref()) {
                 (Some("api_key"), Some(id)) => key_names.get(id).cloned().unwrap_or_else(|| format!("key {id}")),
-                (Some("user"), Some(id)) => user(id),
+                (Some("user"), Some(id)) => user(&id.into()),
                 (Some(t), Some(id)) => format!("{t} {id}"),
                 _ => String::new(),
             };
@@ -457,8 +461,11 @@ pub async fn audit(State(state): State<AppState>, s: Session, Query(q): Query<Au
     let page = AuditPage {
         c: Chrome::new(&s, "Audit log", "/settings/audit", None),
         rows,
-        actions: choices(actions.into_iter().map(|a| (a.clone(), a)), &filter.action),
-        keys: choices(keys.into_iter().map(|k| (k.id, format!("{} ({}…)", k.name, k.preview))), &filter.key_id),
+        actions: choices(actions.into_iter().map(|a| (a.clone(), a)), filter.action.as_deref()),
+        keys: choices(
+            keys.into_iter().map(|k| (k.id.into_string(), format!("{} ({}…)", k.name, k.preview))),
+            filter.key_id.as_ref().map(KeyId::as_str),
+        ),
         filtered: filter.action.is_some() || filter.key_id.is_some(),
         next,
     };

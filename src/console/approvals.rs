@@ -13,7 +13,7 @@ use super::session::{Posted, Session};
 use super::{Chrome, Flash, PageResult, ago, back, cleared, render, take_flash, when};
 use crate::service::approvals::{self as a, DecideError};
 use crate::state::AppState;
-use crate::store::{Approval, ApprovalFilter, ApprovalState};
+use crate::store::{Approval, ApprovalFilter, ApprovalState, KeyId};
 
 const PAGE: &str = "/approvals";
 
@@ -46,7 +46,7 @@ struct ApprovalsPage {
 
 async fn cards(state: &AppState, s: &Session, list: Vec<Approval>) -> Result<Vec<ApprovalCard>, super::PageError> {
     let p = &s.principal;
-    let keys: HashMap<String, String> =
+    let keys: HashMap<KeyId, String> =
         state.store.list_keys(&p.org.id, true).await?.into_iter().map(|k| (k.id, k.name)).collect();
     let users = people_menu(state, p).await?;
     let mut out = Vec::with_capacity(list.len());

@@ -17,7 +17,7 @@ use super::{Chrome, Flash, PageError, PageResult, ago, back, cleared, outcome, r
 use crate::keys::connect::{ConnectRequest, Connection, KeySource};
 use crate::keys::{self, CreatedKey, KeyError, KeyView, NewKeyRequest, RECENT_USE_MS};
 use crate::state::AppState;
-use crate::store::{KeyRecord, KeyStatus};
+use crate::store::{KeyId, KeyRecord, KeyStatus};
 use crate::time;
 
 const PAGE: &str = "/settings/keys";
@@ -53,7 +53,7 @@ impl KeyRow {
             _ => (k.last_used_at, k.last_used_ip.clone()),
         };
         KeyRow {
-            id: k.id.clone(),
+            id: k.id.to_string(),
             name: k.name.clone(),
             preview: format!("{}…", k.preview),
             access: match k.role {
@@ -161,7 +161,7 @@ impl ConnectTab {
 pub struct Revealed {
     pub heading: String,
     pub note: String,
-    pub key_id: String,
+    pub key_id: KeyId,
     pub key: String,
     pub tabs: Vec<ConnectTab>,
 }
@@ -456,7 +456,7 @@ fn done(result: Result<KeyView, KeyError>, ok: impl FnOnce(&KeyView) -> String) 
 /// The calls of a key that wait for a person (SPEC 12): set, tightened or removed.
 pub async fn approval(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     Posted { session: s, pairs, .. }: Posted,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
@@ -474,7 +474,7 @@ pub async fn approval(
 
 pub async fn rename(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     Posted { session: s, form: f, .. }: Posted<RenameForm>,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
@@ -489,7 +489,7 @@ pub struct StatusForm {
 
 pub async fn status(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     Posted { session: s, form: f, .. }: Posted<StatusForm>,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
@@ -520,7 +520,7 @@ fn action_of(uri: &axum::http::Uri) -> &'static str {
 async fn confirm(
     state: &AppState,
     s: &Session,
-    id: &str,
+    id: &KeyId,
     action: &'static str,
     flash: Option<Flash>,
 ) -> Result<ConfirmPage, PageError> {
@@ -554,7 +554,7 @@ async fn confirm(
 pub async fn confirm_page(
     State(state): State<AppState>,
     s: Session,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     uri: axum::http::Uri,
 ) -> PageResult {
     let page = confirm(&state, &s, &id, action_of(&uri), None).await?;
@@ -572,7 +572,7 @@ pub struct RotateForm {
 
 pub async fn rotate(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     Posted { session: s, form: f, .. }: Posted<RotateForm>,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
@@ -597,7 +597,7 @@ pub async fn rotate(
 
 pub async fn revoke(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     Posted { session: s, .. }: Posted,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;
@@ -614,7 +614,7 @@ pub struct DeleteForm {
 
 pub async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     Posted { session: s, form: f, .. }: Posted<DeleteForm>,
 ) -> PageResult {
     s.require(Scope::KeysManage)?;

@@ -14,7 +14,7 @@ use super::session::{Posted, Session};
 use super::{Chrome, Flash, PageError, PageResult, cleared, outcome, render, take_flash, when};
 use crate::keys::{KeyError, access, users};
 use crate::state::AppState;
-use crate::store::User;
+use crate::store::{User, UserId};
 
 const PAGE: &str = "/settings/users";
 
@@ -67,7 +67,7 @@ async fn users_page(
     for u in state.store.list_users(&s.principal.org.id).await? {
         rows.push(UserRow {
             pending: !state.store.has_password(&u.id).await?,
-            id: u.id.clone(),
+            id: u.id.to_string(),
             name: u.name.clone().unwrap_or_default(),
             role: u.role.as_str().into(),
             active: u.active,
@@ -121,7 +121,7 @@ pub async fn invite(
     }
 }
 
-async fn target(state: &AppState, s: &Session, id: &str) -> Result<User, PageError> {
+async fn target(state: &AppState, s: &Session, id: &UserId) -> Result<User, PageError> {
     state.store.user_by_id(&s.principal.org.id, id).await?.ok_or_else(PageError::not_found)
 }
 
@@ -133,7 +133,7 @@ pub struct RoleForm {
 
 pub async fn set_role(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     Posted { session: s, form: f, .. }: Posted<RoleForm>,
 ) -> PageResult {
     s.require(Scope::UsersManage)?;
@@ -150,7 +150,7 @@ pub struct ActiveForm {
 
 pub async fn set_active(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<UserId>,
     Posted { session: s, form: f, .. }: Posted<ActiveForm>,
 ) -> PageResult {
     s.require(Scope::UsersManage)?;

@@ -6,7 +6,9 @@
 use rapport_tools::{Scope, Scopes};
 
 use super::CrmError;
-use crate::store::{Actor, AuditEntry, ChangeActor, ClientInfo, KeyRecord, Org, OrgId, Store, Target, User, Via};
+use crate::store::{
+    Actor, AuditEntry, ChangeActor, ClientInfo, KeyId, KeyRecord, Org, OrgId, Store, Target, User, Via,
+};
 use crate::time::Millis;
 
 /// Who acts, and how they proved it.
@@ -14,7 +16,7 @@ use crate::time::Millis;
 pub enum Acting {
     /// An API key, by its record (never its secret), for the user who owns it.
     Key {
-        id: String,
+        id: KeyId,
         name: String,
         preview: String,
         expires_at: Option<Millis>,
@@ -108,7 +110,7 @@ impl Principal {
         }
     }
 
-    pub fn key_id(&self) -> Option<&str> {
+    pub fn key_id(&self) -> Option<&KeyId> {
         match &self.acting {
             Acting::Key { id, .. } => Some(id),
             _ => None,
@@ -163,7 +165,7 @@ impl Principal {
         match &self.acting {
             Acting::Key { id, name, user, .. } => ChangeActor {
                 kind: "key",
-                id: Some(id.clone()),
+                id: Some(id.to_string()),
                 name: Some(name.clone()),
                 user_email: Some(user.email.clone()),
                 user_id: Some(user.id.clone()),
@@ -171,7 +173,7 @@ impl Principal {
             },
             Acting::Person(user) => ChangeActor {
                 kind: "user",
-                id: Some(user.id.clone()),
+                id: Some(user.id.to_string()),
                 name: Some(user.name.clone().unwrap_or_else(|| user.email.clone())),
                 user_email: Some(user.email.clone()),
                 user_id: Some(user.id.clone()),

@@ -9,7 +9,7 @@
 //! them; with `force` every inverse without a conflict is applied and no later change is
 //! ever overwritten.
 
-use crate::store::{ChangeAction, ChangeEntity};
+use crate::store::{ChangeAction, ChangeEntity, KeyId};
 use std::collections::{HashMap, HashSet};
 
 use rapport_tools::inputs::{RevertChangesInput, RevertConflict, RevertResult};
@@ -92,7 +92,7 @@ fn selection(input: &RevertChangesInput) -> Result<RevertSelection, CrmError> {
     Ok(RevertSelection {
         ids,
         request_id: input.request_id.clone(),
-        key_id: input.key_id.clone(),
+        key_id: input.key_id.as_deref().map(KeyId::from),
         since: instant(&input.since, "since")?,
         until: instant(&input.until, "until")?,
     })

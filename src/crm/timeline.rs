@@ -3,7 +3,7 @@
 use rapport_tools::inputs::{ChangeActorInfo, ChangeEntry, ClientInfoOut, GetTimelineInput, TimelineResult, ViaInfo};
 
 use super::{CrmError, DEFAULT_PAGE, MAX_PAGE, Principal};
-use crate::store::{Change, RecordId, Store};
+use crate::store::{Change, KeyId, RecordId, Store, UserId};
 use crate::time::{self, Millis};
 
 /// A change-log entry in the shape of SPEC section 5.
@@ -141,15 +141,15 @@ pub async fn log(store: &Store, p: &Principal, q: LogQuery) -> Result<LogPage, C
         (Some(u), _) if u.contains('@') => {
             // An email no user has matches nothing, rather than everything.
             let found = store.user_by_email(p.org_id(), &u.trim().to_lowercase()).await?;
-            Some(found.map_or_else(|| format!("no user {u}"), |u| u.id))
+            Some(found.map_or_else(|| format!("no user {u}"), |u| u.id.into_string()))
         }
         (Some(u), _) => Some(u),
         (None, id) => id,
     };
     let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let filter = crate::store::ChangeFilter {
-        key_id: nonempty(q.key_id),
-        user_id: nonempty(user_id),
+        key_id: nonempty(q.key_id).map(KeyId::from),
+        user_id: nonempty(user_id).map(UserId::from),
         entity: nonempty(q.entity),
         record_id: nonempty(q.record_id),
         client: nonempty(q.client),

@@ -19,6 +19,7 @@ use super::extract::{ApiJson, ApiQuery};
 use crate::auth::Principal;
 use crate::keys::{self, KeyError, NewKeyRequest, users};
 use crate::state::AppState;
+use crate::store::KeyId;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -158,7 +159,7 @@ async fn create_key(
 async fn show_key(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
 ) -> Result<Response, ApiError> {
     let mut view = keys::KeyView::from(&keys::show(s.store.as_ref(), &p, &id).await?);
     view.seen(s.usage.last(&view.id));
@@ -181,7 +182,7 @@ pub(super) struct PatchKey {
 async fn patch_key(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     ApiJson(b): ApiJson<PatchKey>,
 ) -> Result<Response, ApiError> {
     if b.name.is_none() && b.approval.is_none() {
@@ -203,7 +204,7 @@ async fn patch_key(
 async fn disable_key(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
 ) -> Result<Response, ApiError> {
     Ok(Json(keys::disable(s.store.as_ref(), &p, &id).await?).into_response())
 }
@@ -211,7 +212,7 @@ async fn disable_key(
 async fn enable_key(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
 ) -> Result<Response, ApiError> {
     let max = s.settings.max_active_keys;
     Ok(Json(keys::enable(s.store.as_ref(), &p, &id, max).await?).into_response())
@@ -220,7 +221,7 @@ async fn enable_key(
 async fn revoke_key(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
 ) -> Result<Response, ApiError> {
     Ok(Json(keys::revoke(s.store.as_ref(), &p, &id).await?).into_response())
 }
@@ -236,7 +237,7 @@ pub(super) struct Rotate {
 async fn rotate_key(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     // The body is optional: no body rotates with no grace period.
@@ -260,10 +261,10 @@ pub(super) struct Confirm {
 async fn delete_key(
     State(s): State<AppState>,
     Extension(p): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<KeyId>,
     ApiQuery(q): ApiQuery<Confirm>,
 ) -> Result<Response, ApiError> {
-    let recent = s.usage.last_use(id.trim());
+    let recent = s.usage.last_use(&id.trimmed());
     // 204 like every other delete of the API; the audit log keeps what the key was.
     keys::delete(s.store.as_ref(), &p, &id, q.confirm, recent).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -339,7 +340,7 @@ pub(super) struct AuditQuery {
     action: Option<String>,
     /// Only entries about this key.
     #[serde(default)]
-    key_id: Option<String>,
+    key_id: Option<KeyId>,
 }
 
 async fn audit(
@@ -367,7 +368,7 @@ pub(super) struct ApprovalsQuery {
     state: Option<String>,
     /// Only those this key asked.
     #[serde(default)]
-    key_id: Option<String>,
+    key_id: Option<KeyId>,
 }
 
 /// A domain refusal on a route of its own (approvals): the same codes as the tools'.

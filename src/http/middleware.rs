@@ -66,7 +66,7 @@ pub async fn require_key(State(state): State<AppState>, mut req: Request, next: 
     match result {
         Ok((mut principal, key)) => {
             principal.via = via(&req);
-            let key_id = principal.key_id().unwrap_or_default().to_owned();
+            let key_id = principal.key_id().cloned().unwrap_or_default();
             if let Err(wait) = state.limits.check_key(&key_id).await {
                 state.metrics.auth_failure("rate_limited");
                 let per_minute = state.settings.rate_limit;

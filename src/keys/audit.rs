@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::KeyError;
 use crate::crm::Principal;
-use crate::store::{AuditEntry, AuditFilter, Store};
+use crate::store::{AuditEntry, AuditFilter, KeyId, Store, UserId};
 use crate::time;
 
 pub const MAX_LIMIT: u32 = 500;
@@ -16,14 +16,14 @@ pub struct AuditView {
     /// `cli`, `key`, `user` or `system`.
     pub actor: &'static str,
     /// The user behind the actor, when there is one.
-    pub actor_id: Option<String>,
+    pub actor_id: Option<UserId>,
     /// The key that acted, when a key did.
-    pub actor_key_id: Option<String>,
+    pub actor_key_id: Option<KeyId>,
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     /// The key the entry is about, when it is about one.
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     pub ip: Option<String>,
     pub details: serde_json::Value,
 }
@@ -34,8 +34,8 @@ impl From<&AuditEntry> for AuditView {
             id: e.id.clone(),
             at: time::rfc3339(e.at),
             actor: e.actor.kind(),
-            actor_id: e.actor.id().map(str::to_owned),
-            actor_key_id: e.actor.key_id().map(str::to_owned),
+            actor_id: e.actor.id().cloned(),
+            actor_key_id: e.actor.key_id().cloned(),
             action: e.action.clone(),
             target_type: e.target_type.clone(),
             target_id: e.target_id.clone(),

@@ -13,7 +13,7 @@ use rapport_tools::Scope;
 use super::{KeyError, NewKeyRequest, check};
 use crate::auth::key::PlainKey;
 use crate::crm::Principal;
-use crate::store::{KeyStatus, Store};
+use crate::store::{KeyId, KeyStatus, Store};
 
 /// Role of keys the helper creates: agents read and write records; deleting and
 /// administering take a key made on purpose (`rapport keys create --role …`).
@@ -27,7 +27,7 @@ pub struct Connection {
     pub value: String,
     pub instructions: String,
     pub key_created: bool,
-    pub key_id: String,
+    pub key_id: KeyId,
     pub key_preview: String,
     pub alternatives: Vec<rapport_clients::Alternative>,
     /// What may keep `value` from working, said before the user finds out (a connector

@@ -14,7 +14,8 @@ use serde::Serialize;
 use crate::auth::key::PlainKey;
 use crate::crm::Principal;
 use crate::store::{
-    Actor, AuditEntry, KeyChange, KeyRecord, KeyStatus, Org, OrgId, Pipeline, Store, StoreError, Target, User,
+    Actor, AuditEntry, KeyChange, KeyId, KeyRecord, KeyStatus, Org, OrgId, Pipeline, Store, StoreError, Target, User,
+    UserId,
 };
 use crate::time::{self, DAY_MS, Millis};
 
@@ -69,7 +70,7 @@ pub(crate) async fn check(store: &Store, p: &Principal, scope: Scope) -> Result<
 /// A key as lists and `--json` show it. The secret appears only in `CreatedKey`.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct KeyView {
-    pub id: String,
+    pub id: KeyId,
     pub name: String,
     pub preview: String,
     #[schemars(with = "Vec<Scope>")]
@@ -81,7 +82,7 @@ pub struct KeyView {
     #[schemars(extend("enum" = ["enabled", "disabled", "revoked"]))]
     pub status: &'static str,
     pub created_at: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub last_used_at: Option<String>,
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<String>,
@@ -125,7 +126,7 @@ impl KeyView {
 /// The answer to a create: the record and, this once, the secret.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CreatedKey {
-    pub id: String,
+    pub id: KeyId,
     pub name: String,
     /// The plaintext key. Never stored; shown once.
     pub key: String,
@@ -257,7 +258,7 @@ pub async fn create(
     let allowed_cidrs = parse_cidrs(&req.allowed_cidrs)?;
     let secret = PlainKey::generate();
     let record = KeyRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: KeyId::generate(),
         org_id: org.id.clone(),
         user_id: owner.id.clone(),
         name,
@@ -302,7 +303,7 @@ fn new_org(name: &str, owner_email: &str) -> (Org, User) {
     let now = time::now_ms();
     let org = Org { id: OrgId::generate(), name: name.to_owned(), created_at: now };
     let owner = User {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: UserId::generate(),
         org_id: org.id.clone(),
         email: owner_email.to_owned(),
         name: Some("Owner".into()),
@@ -375,14 +376,14 @@ fn key_audit(actor: &Principal, action: &str, key: &KeyRecord, details: serde_js
 }
 
 /// The key `id` of the principal's organization, for someone who manages keys.
-pub async fn show(store: &Store, p: &Principal, id: &str) -> Result<KeyRecord, KeyError> {
+pub async fn show(store: &Store, p: &Principal, id: &KeyId) -> Result<KeyRecord, KeyError> {
     check(store, p, Scope::KeysManage).await?;
     find(store, &p.org, id).await
 }
 
 /// The key `id` of `org`, or a message that says how to find one.
-async fn find(store: &Store, org: &Org, id: &str) -> Result<KeyRecord, KeyError> {
-    store.get_key(&org.id, id.trim()).await?.ok_or_else(|| {
+async fn find(store: &Store, org: &Org, id: &KeyId) -> Result<KeyRecord, KeyError> {
+    store.get_key(&org.id, &id.trimmed()).await?.ok_or_else(|| {
         KeyError::NotFound(format!("no key {id} in organization {}; `rapport keys list --all` shows the ids", org.name))
     })
 }
@@ -433,14 +434,14 @@ fn not_revoked(key: &KeyRecord, what: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
-pub async fn rename(store: &Store, actor: &Principal, id: &str, name: &str) -> Result<KeyView, KeyError> {
+pub async fn rename(store: &Store, actor: &Principal, id: &KeyId, name: &str) -> Result<KeyView, KeyError> {
     let key = show(store, actor, id).await?;
     let name = parse_name(name)?;
     let details = serde_json::json!({ "from": key.name, "to": name });
     Ok(KeyView::from(&change(store, actor, &key, "key.rename", KeyChange::Rename(name), details).await?))
 }
 
-pub async fn disable(store: &Store, actor: &Principal, id: &str) -> Result<KeyView, KeyError> {
+pub async fn disable(store: &Store, actor: &Principal, id: &KeyId) -> Result<KeyView, KeyError> {
     let key = show(store, actor, id).await?;
     not_revoked(&key, "disabled")?;
     Ok(KeyView::from(&change(store, actor, &key, "key.disable", KeyChange::Disable, serde_json::json!({})).await?))
@@ -452,7 +453,7 @@ pub async fn disable(store: &Store, actor: &Principal, id: &str) -> Result<KeyVi
 pub async fn set_approval(
     store: &Store,
     actor: &Principal,
-    id: &str,
+    id: &KeyId,
     policy: Option<ApprovalPolicy>,
 ) -> Result<KeyView, KeyError> {
     let key = show(store, actor, id).await?;
@@ -484,7 +485,7 @@ fn may_take_over(actor: &Principal, key: &KeyRecord, what: &str) -> Result<(), K
     })
 }
 
-pub async fn enable(store: &Store, actor: &Principal, id: &str, max_active: u32) -> Result<KeyView, KeyError> {
+pub async fn enable(store: &Store, actor: &Principal, id: &KeyId, max_active: u32) -> Result<KeyView, KeyError> {
     let key = show(store, actor, id).await?;
     not_revoked(&key, "enabled")?;
     may_take_over(actor, &key, "enable")?;
@@ -492,7 +493,7 @@ pub async fn enable(store: &Store, actor: &Principal, id: &str, max_active: u32)
     Ok(KeyView::from(&change(store, actor, &key, "key.enable", c, serde_json::json!({})).await?))
 }
 
-pub async fn revoke(store: &Store, actor: &Principal, id: &str) -> Result<KeyView, KeyError> {
+pub async fn revoke(store: &Store, actor: &Principal, id: &KeyId) -> Result<KeyView, KeyError> {
     let key = show(store, actor, id).await?;
     not_revoked(&key, "revoked again")?;
     let c = KeyChange::Revoke { at: time::now_ms() };
@@ -504,7 +505,7 @@ pub async fn revoke(store: &Store, actor: &Principal, id: &str) -> Result<KeyVie
 pub async fn rotate(
     store: &Store,
     actor: &Principal,
-    id: &str,
+    id: &KeyId,
     grace_hours: Option<u32>,
 ) -> Result<CreatedKey, KeyError> {
     let key = show(store, actor, id).await?;
@@ -534,7 +535,7 @@ pub async fn rotate(
 pub async fn delete(
     store: &Store,
     actor: &Principal,
-    id: &str,
+    id: &KeyId,
     confirmed: bool,
     recent_use: Option<Millis>,
 ) -> Result<KeyView, KeyError> {

@@ -7,12 +7,12 @@ use rapport_tools::Scope;
 
 use super::{KeyError, check};
 use crate::crm::Principal;
-use crate::store::{AuditEntry, Org, Store, StoreError, Target, User};
+use crate::store::{AuditEntry, Org, Store, StoreError, Target, User, UserId};
 use crate::time;
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UserView {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: Option<String>,
     pub role: Role,
@@ -80,7 +80,7 @@ pub async fn create(
     let role = parse_role(role)?;
     may_grant(actor, role)?;
     let user = User {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: UserId::generate(),
         org_id: org.id.clone(),
         email: parse_email(email)?,
         name: name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned),

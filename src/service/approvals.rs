@@ -12,8 +12,8 @@ use super::{Failure, ToolError, run};
 use crate::crm::{Acting, CrmError, Principal, timeline};
 use crate::state::AppState;
 use crate::store::{
-    Approval, ApprovalFilter, ApprovalState, Change, ChangeAction, ChangeActor, ChangeEntity, OrgEvent, Requested,
-    Target,
+    Approval, ApprovalFilter, ApprovalState, Change, ChangeAction, ChangeActor, ChangeEntity, KeyId, OrgEvent,
+    Requested, Target,
 };
 use crate::time::{self, DAY_MS, Millis};
 
@@ -91,7 +91,7 @@ pub fn view(a: &Approval) -> ApprovalView {
         tool: a.tool.clone(),
         kinds: a.kinds.clone(),
         summary: a.summary.clone(),
-        key_id: a.key_id.clone(),
+        key_id: a.key_id.to_string(),
         created_at: time::rfc3339(a.created_at),
         expires_at: time::rfc3339(a.expires_at),
         decided_at: a.decided_at.map(time::rfc3339),
@@ -221,7 +221,7 @@ pub(super) async fn get(state: &AppState, p: &Principal, input: GetApprovalInput
     expire(state).await;
     let id = input.approval_id.trim();
     match state.store.approval(p.org_id(), id).await? {
-        Some(a) if Some(a.key_id.as_str()) == p.key_id() => Ok(view(&a)),
+        Some(a) if Some(&a.key_id) == p.key_id() => Ok(view(&a)),
         _ => Err(CrmError::Missing(format!("no approval {id} asked by this key"))),
     }
 }
@@ -456,7 +456,7 @@ pub fn changes_of(a: &Approval) -> Vec<Change> {
                     name: e.actor.name,
                     user_email: e.actor.user_email,
                     user_id: None,
-                    key_id: e.actor.id,
+                    key_id: e.actor.id.map(KeyId::from),
                 },
                 via: a.via.clone(),
                 reverts: e.reverts,

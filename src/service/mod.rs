@@ -291,7 +291,7 @@ async fn run(state: &AppState, p: &Principal, def: &ToolDef, call: ToolCall) -> 
             let counts = Box::pin(workspace::counts(store, p)).await.map_err(domain)?;
             let (key_id, key_name, key_preview, expires_at) = match &p.acting {
                 Acting::Key { id, name, preview, expires_at, .. } => {
-                    (id.clone(), name.clone(), preview.clone(), *expires_at)
+                    (id.to_string(), name.clone(), preview.clone(), *expires_at)
                 }
                 Acting::Person(_) => (String::new(), "console".to_owned(), String::new(), None),
                 Acting::Cli | Acting::System => (String::new(), "cli".to_owned(), String::new(), None),
@@ -300,7 +300,7 @@ async fn run(state: &AppState, p: &Principal, def: &ToolDef, call: ToolCall) -> 
             out(Workspace {
                 organization: NamedId { id: p.org.id.to_string(), name: p.org.name.clone() },
                 user: WorkspaceUser {
-                    id: user.id.clone(),
+                    id: user.id.to_string(),
                     email: user.email.clone(),
                     name: user.name.clone(),
                     role: user.role,

@@ -20,7 +20,7 @@ fn approval(mut r: DbRow) -> StoreResult<Approval> {
     Ok(Approval {
         id: r.need_text("id")?,
         org_id: r.need_text("org_id")?.into(),
-        key_id: r.need_text("key_id")?,
+        key_id: r.need_text("key_id")?.into(),
         tool: r.need_text("tool")?,
         arguments: parse_json(&r.need_text("arguments")?, "approval arguments")?,
         idempotency_key: r.text("idempotency_key")?,
@@ -32,7 +32,7 @@ fn approval(mut r: DbRow) -> StoreResult<Approval> {
         created_at: r.need_int("created_at")?,
         expires_at: r.need_int("expires_at")?,
         decided_at: r.int("decided_at")?,
-        decided_by: r.text("decided_by")?,
+        decided_by: r.text("decided_by")?.map(UserId::from),
         decided_by_email: r.text("decided_by_email")?,
         reason: r.text("reason")?,
         result: r.text("result")?.map(|t| parse_json(&t, "approval result")).transpose()?,
@@ -54,7 +54,7 @@ pub enum Requested {
 #[derive(Debug, Clone, Default)]
 pub struct ApprovalFilter {
     pub state: Option<String>,
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
 }
 
 /// The approval a key asked with an idempotency key.
@@ -134,7 +134,7 @@ impl Store {
     }
 
     /// What the key asked with this idempotency key, if it did.
-    pub async fn approval_by_idempotency(&self, key_id: &str, idem: &str) -> StoreResult<Option<Approval>> {
+    pub async fn approval_by_idempotency(&self, key_id: &KeyId, idem: &str) -> StoreResult<Option<Approval>> {
         self.db.fetch_one(&BY_IDEMPOTENCY, &[key_id.into(), idem.into()]).await?.map(approval).transpose()
     }
 
@@ -154,7 +154,7 @@ impl Store {
         let mut sql = query::Sql::new(self.dialect());
         sql.push(&format!("SELECT {COLS} FROM approvals WHERE org_id = "));
         sql.bind(org_id.into());
-        sql.and_equal(&[("state", &filter.state), ("key_id", &filter.key_id)]);
+        sql.and_equal([("state", (&filter.state).into()), ("key_id", (&filter.key_id).into())]);
         if let Some((at, id)) = &before {
             sql.push(" AND (created_at, id) < (").bind((*at).into()).push(", ").bind(id.into()).push(")");
         }

@@ -10,15 +10,16 @@ const AUDIT_COLS: &str = "id, org_id, at, actor_type, actor_id, action, target_t
 fn audit(mut r: DbRow) -> StoreResult<AuditEntry> {
     let kind = r.need_text("actor_type")?;
     let actor_id = r.text("actor_id")?;
-    let key_id = r.text("key_id")?;
+    let key_id = r.text("key_id")?.map(KeyId::from);
     let action = r.need_text("action")?;
     // Entries written before the acting key had a column of its own named it only in a
     // refused use, where the key acted on is the key that tried.
-    let actor_key_id = r.text("actor_key_id")?.or_else(|| key_id.clone().filter(|_| action == "key.refused"));
+    let actor_key_id =
+        r.text("actor_key_id")?.map(KeyId::from).or_else(|| key_id.clone().filter(|_| action == "key.refused"));
     let actor = match (kind.as_str(), actor_id) {
         ("cli", _) => Actor::Cli,
-        ("key", Some(id)) => Actor::Key { key_id: actor_key_id.unwrap_or_default(), user_id: id },
-        ("user", Some(id)) => Actor::User { user_id: id },
+        ("key", Some(id)) => Actor::Key { key_id: actor_key_id.unwrap_or_default(), user_id: id.into() },
+        ("user", Some(id)) => Actor::User { user_id: id.into() },
         _ => Actor::System,
     };
     Ok(AuditEntry {
@@ -55,7 +56,7 @@ impl Store {
         let mut sql = query::Sql::new(self.dialect());
         sql.push(&format!("SELECT {AUDIT_COLS} FROM audit_log WHERE org_id = "));
         sql.bind(org_id.into());
-        sql.and_equal(&[("action", &filter.action)]);
+        sql.and_equal([("action", (&filter.action).into())]);
         if let Some(key) = &filter.key_id {
             // What the key did, and what was done to it.
             sql.push(" AND (key_id = ");
@@ -82,7 +83,7 @@ impl Store {
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub action: Option<String>,
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
 }
 
 impl Tx {

@@ -54,9 +54,9 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
             kind: ChangeActor::kind_of(&kind),
             id: r.text("actor_id")?,
             name: r.text("actor_name")?,
-            user_id: r.text("user_id")?,
+            user_id: r.text("user_id")?.map(UserId::from),
             user_email: r.text("user_email")?,
-            key_id: r.text("key_id")?,
+            key_id: r.text("key_id")?.map(KeyId::from),
         },
         changes: parse_json(&r.need_text("changes")?, "changes")?,
         via: via(&mut r)?,
@@ -152,7 +152,7 @@ impl Store {
 pub struct RevertSelection {
     pub ids: Vec<String>,
     pub request_id: Option<String>,
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     pub since: Option<Millis>,
     pub until: Option<Millis>,
 }
@@ -172,7 +172,7 @@ impl Store {
             sql.push(" AND id IN ");
             sql.bind_list(sel.ids.iter().map(SqlValue::from));
         }
-        sql.and_equal(&[("request_id", &sel.request_id), ("key_id", &sel.key_id)]);
+        sql.and_equal([("request_id", (&sel.request_id).into()), ("key_id", (&sel.key_id).into())]);
         if let Some(since) = sel.since {
             sql.push(" AND at >= ").bind(since.into());
         }

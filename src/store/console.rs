@@ -53,8 +53,8 @@ fn user_and_org(r: &mut DbRow) -> StoreResult<(User, Org)> {
 /// Which change-log entries the Activity page shows.
 #[derive(Debug, Clone, Default)]
 pub struct ChangeFilter {
-    pub key_id: Option<String>,
-    pub user_id: Option<String>,
+    pub key_id: Option<KeyId>,
+    pub user_id: Option<UserId>,
     pub entity: Option<String>,
     pub record_id: Option<String>,
     /// How they came (SPEC 12): the client's name, the tool, one call's request id, a trace.
@@ -111,7 +111,7 @@ impl Store {
     }
 
     /// Whether the user has chosen a password (an invitation not yet accepted has none).
-    pub async fn has_password(&self, user_id: &str) -> StoreResult<bool> {
+    pub async fn has_password(&self, user_id: &UserId) -> StoreResult<bool> {
         let sql = "SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL";
         Ok(self.db.fetch_one(sql, &[user_id.into()]).await?.is_some())
     }
@@ -122,7 +122,7 @@ impl Store {
         Ok(self.db.fetch_one(sql, &[org_id.into(), true.into()]).await?.is_some())
     }
 
-    pub async fn user_by_id(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<User>> {
+    pub async fn user_by_id(&self, org_id: &OrgId, id: &UserId) -> StoreResult<Option<User>> {
         let sql = "SELECT id, org_id, email, name, role, active, created_at FROM users WHERE org_id = $1 AND id = $2";
         let row = self.db.fetch_one(sql, &[org_id.into(), id.into()]).await?;
         row.map(|mut r| user(&mut r)).transpose()
@@ -237,15 +237,15 @@ impl Store {
         let mut sql = query::Sql::new(self.dialect());
         sql.push(&format!("SELECT {} FROM changes WHERE org_id = ", changes::CHANGE_COLS));
         sql.bind(org_id.into());
-        sql.and_equal(&[
-            ("key_id", &filter.key_id),
-            ("user_id", &filter.user_id),
-            ("entity", &filter.entity),
-            ("record_id", &filter.record_id),
-            ("client_name", &filter.client),
-            ("tool", &filter.tool),
-            ("request_id", &filter.request_id),
-            ("trace_id", &filter.trace_id),
+        sql.and_equal([
+            ("key_id", (&filter.key_id).into()),
+            ("user_id", (&filter.user_id).into()),
+            ("entity", (&filter.entity).into()),
+            ("record_id", (&filter.record_id).into()),
+            ("client_name", (&filter.client).into()),
+            ("tool", (&filter.tool).into()),
+            ("request_id", (&filter.request_id).into()),
+            ("trace_id", (&filter.trace_id).into()),
         ]);
         if let Some(since) = filter.since {
             sql.push(" AND at >= ").bind(since.into());
@@ -265,7 +265,7 @@ impl Tx {
     pub async fn insert_session(
         &mut self,
         digest: &str,
-        user_id: &str,
+        user_id: &UserId,
         csrf: &str,
         now: Millis,
         ip: Option<&str>,
@@ -279,7 +279,7 @@ impl Tx {
     }
 
     /// Ends every session of a user (deactivated, or a new password).
-    pub async fn delete_user_sessions(&mut self, user_id: &str) -> StoreResult<u64> {
+    pub async fn delete_user_sessions(&mut self, user_id: &UserId) -> StoreResult<u64> {
         self.execute("DELETE FROM sessions WHERE user_id = $1", &[user_id.into()]).await
     }
 
@@ -287,7 +287,7 @@ impl Tx {
         &mut self,
         digest: &str,
         purpose: LinkPurpose,
-        user_id: &str,
+        user_id: &UserId,
         now: Millis,
         expires_at: Millis,
     ) -> StoreResult<()> {
@@ -306,7 +306,7 @@ impl Tx {
         digest: &str,
         purpose: LinkPurpose,
         now: Millis,
-    ) -> StoreResult<Option<String>> {
+    ) -> StoreResult<Option<UserId>> {
         let row = self
             .fetch_one(
                 "SELECT user_id FROM link_tokens WHERE digest = $1 AND purpose = $2 AND expires_at > $3",
@@ -314,7 +314,7 @@ impl Tx {
             )
             .await?;
         let Some(mut r) = row else { return Ok(None) };
-        let user_id = r.need_text("user_id")?;
+        let user_id = UserId::from(r.need_text("user_id")?);
         // Deleting is what spends it: of two concurrent uses, one deletes nothing.
         let spent = self.execute("DELETE FROM link_tokens WHERE digest = $1", &[digest.into()]).await?;
         if spent == 0 {
@@ -325,7 +325,7 @@ impl Tx {
     }
 
     /// Sets a password; any link that could set another is spent.
-    pub async fn set_password(&mut self, user_id: &str, hash: &str) -> StoreResult<()> {
+    pub async fn set_password(&mut self, user_id: &UserId, hash: &str) -> StoreResult<()> {
         let done =
             self.execute("UPDATE users SET password_hash = $2 WHERE id = $1", &[user_id.into(), hash.into()]).await?;
         if done == 0 {
@@ -335,7 +335,7 @@ impl Tx {
     }
 
     /// Spends every one-time link of a user (a password set, a deactivation).
-    pub async fn delete_user_links(&mut self, user_id: &str) -> StoreResult<()> {
+    pub async fn delete_user_links(&mut self, user_id: &UserId) -> StoreResult<()> {
         self.execute("DELETE FROM link_tokens WHERE user_id = $1", &[user_id.into()]).await?;
         Ok(())
     }

@@ -21,7 +21,7 @@ impl Store {
     pub async fn claim_idempotency(
         &self,
         org_id: &OrgId,
-        key_id: &str,
+        key_id: &KeyId,
         idem: &str,
         tool: &str,
         hash: &str,
@@ -63,7 +63,7 @@ impl Store {
 
     /// Keeps the answer of a claimed call, or (`None`, the call failed) frees the key so
     /// that a retry runs again.
-    pub async fn finish_idempotency(&self, key_id: &str, idem: &str, response: Option<&str>) -> StoreResult<()> {
+    pub async fn finish_idempotency(&self, key_id: &KeyId, idem: &str, response: Option<&str>) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         match response {
             Some(answer) => {

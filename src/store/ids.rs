@@ -12,6 +12,21 @@ macro_rules! id_type {
         #[serde(transparent)]
         pub struct $name(String);
 
+        /// A plain string on the wire and in the API's schemas.
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                String::schema_name()
+            }
+
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                String::json_schema(generator)
+            }
+        }
+
         impl $name {
             /// A new, time-ordered id (UUIDv7).
             pub fn generate() -> Self {
@@ -25,6 +40,11 @@ macro_rules! id_type {
             pub fn into_string(self) -> String {
                 self.0
             }
+
+            /// The same id without the spaces a paste may bring.
+            pub fn trimmed(&self) -> Self {
+                $name(self.0.trim().to_owned())
+            }
         }
 
         impl From<String> for $name {
@@ -36,6 +56,26 @@ macro_rules! id_type {
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
                 $name(s.to_owned())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Ok($name(s.trim().to_owned()))
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
             }
         }
 
@@ -56,6 +96,18 @@ macro_rules! id_type {
                 super::db::SqlValue::Text(id.0.clone())
             }
         }
+
+        impl From<&Option<$name>> for super::db::SqlValue {
+            fn from(id: &Option<$name>) -> Self {
+                id.as_ref().into()
+            }
+        }
+
+        impl From<Option<&$name>> for super::db::SqlValue {
+            fn from(id: Option<&$name>) -> Self {
+                id.map(|id| id.as_str()).into()
+            }
+        }
     };
 }
 
@@ -66,4 +118,16 @@ id_type!(
 id_type!(
     /// A record of any entity (contact, company, deal, task, note).
     RecordId
+);
+id_type!(
+    /// A person who signs in to the console or owns keys.
+    UserId
+);
+id_type!(
+    /// An API key (its record, never its secret).
+    KeyId
+);
+id_type!(
+    /// A webhook endpoint.
+    EndpointId
 );

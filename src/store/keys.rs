@@ -42,9 +42,9 @@ fn policy_values(p: Option<&ApprovalPolicy>) -> [SqlValue; 2] {
 fn key(r: &mut DbRow) -> StoreResult<KeyRecord> {
     let status = r.need_text("status")?;
     Ok(KeyRecord {
-        id: r.need_text("id")?,
+        id: r.need_text("id")?.into(),
         org_id: r.need_text("org_id")?.into(),
-        user_id: r.need_text("user_id")?,
+        user_id: r.need_text("user_id")?.into(),
         name: r.need_text("name")?,
         preview: r.need_text("preview")?,
         role: r.text("role")?.as_deref().map(parse_role).transpose()?,
@@ -62,7 +62,7 @@ fn key(r: &mut DbRow) -> StoreResult<KeyRecord> {
 }
 
 impl Store {
-    pub async fn get_key(&self, org_id: &OrgId, key_id: &str) -> StoreResult<Option<KeyRecord>> {
+    pub async fn get_key(&self, org_id: &OrgId, key_id: &KeyId) -> StoreResult<Option<KeyRecord>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys k WHERE k.org_id = $1 AND k.id = $2");
         self.db.fetch_one(&sql, &[org_id.into(), key_id.into()]).await?.map(|mut r| key(&mut r)).transpose()
     }
@@ -155,13 +155,13 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn get_key(&mut self, org_id: &OrgId, key_id: &str) -> StoreResult<Option<KeyRecord>> {
+    pub async fn get_key(&mut self, org_id: &OrgId, key_id: &KeyId) -> StoreResult<Option<KeyRecord>> {
         let sql = format!("SELECT {KEY_COLS} FROM api_keys k WHERE k.org_id = $1 AND k.id = $2");
         self.fetch_one(&sql, &[org_id.into(), key_id.into()]).await?.map(|mut r| key(&mut r)).transpose()
     }
 
     /// Applies `change` to the key (limits are the domain's to check first).
-    pub async fn change_key(&mut self, org_id: &OrgId, key_id: &str, change: &KeyChange) -> StoreResult<()> {
+    pub async fn change_key(&mut self, org_id: &OrgId, key_id: &KeyId, change: &KeyChange) -> StoreResult<()> {
         let (org, id) = (SqlValue::from(org_id), SqlValue::from(key_id));
         let done = match change {
             KeyChange::Rename(name) => {

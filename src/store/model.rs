@@ -3,7 +3,7 @@
 use rapport_tools::{Entity, Role, Scopes};
 use serde_json::{Map, Value};
 
-pub use super::ids::{OrgId, RecordId};
+pub use super::ids::{EndpointId, KeyId, OrgId, RecordId, UserId};
 use crate::time::Millis;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct Org {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub org_id: OrgId,
     pub email: String,
     pub name: Option<String>,
@@ -53,9 +53,9 @@ impl KeyStatus {
 /// An API key's record. The digest is not part of it: it goes in once, on insert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeyRecord {
-    pub id: String,
+    pub id: KeyId,
     pub org_id: OrgId,
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     pub preview: String,
     /// The role preset the key was made from, if any.
@@ -110,7 +110,7 @@ pub enum KeyChange {
 /// A use of a key, written in batches rather than on every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyUse {
-    pub key_id: String,
+    pub key_id: KeyId,
     pub at: Millis,
     pub ip: String,
 }
@@ -122,11 +122,11 @@ pub enum Actor {
     System,
     /// A key acting for its owner; the audit row's `key_id` names the key.
     Key {
-        key_id: String,
-        user_id: String,
+        key_id: KeyId,
+        user_id: UserId,
     },
     User {
-        user_id: String,
+        user_id: UserId,
     },
 }
 
@@ -141,14 +141,15 @@ impl Actor {
     }
 
     /// The key that acted, when one did.
-    pub fn key_id(&self) -> Option<&str> {
+    pub fn key_id(&self) -> Option<&KeyId> {
         match self {
             Actor::Key { key_id, .. } => Some(key_id),
             Actor::Cli | Actor::System | Actor::User { .. } => None,
         }
     }
 
-    pub fn id(&self) -> Option<&str> {
+    /// The person who acted (a key acts for its owner).
+    pub fn id(&self) -> Option<&UserId> {
         match self {
             Actor::Cli | Actor::System => None,
             Actor::Key { user_id, .. } => Some(user_id),
@@ -167,7 +168,7 @@ pub struct AuditEntry {
     pub action: String,
     pub target_type: Option<String>,
     pub target_id: Option<String>,
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
     pub ip: Option<String>,
     pub details: Value,
     /// How it came (SPEC 12).
@@ -177,9 +178,9 @@ pub struct AuditEntry {
 /// What an audit entry is about: a key, a user or an organization.
 #[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
-    Key(&'a str),
-    Webhook(&'a str),
-    User(&'a str),
+    Key(&'a KeyId),
+    Webhook(&'a EndpointId),
+    User(&'a UserId),
     Org(&'a str),
     Approval(&'a str),
 }
@@ -195,9 +196,9 @@ impl AuditEntry {
         details: Value,
     ) -> Self {
         let (target_type, target_id, key_id) = match target {
-            Target::Key(id) => ("api_key", id, Some(id.to_owned())),
-            Target::User(id) => ("user", id, None),
-            Target::Webhook(id) => ("webhook", id, None),
+            Target::Key(id) => ("api_key", id.as_str(), Some(id.clone())),
+            Target::User(id) => ("user", id.as_str(), None),
+            Target::Webhook(id) => ("webhook", id.as_str(), None),
             Target::Org(id) => ("org", id, None),
             Target::Approval(id) => ("approval", id, None),
         };
@@ -334,9 +335,9 @@ pub struct ChangeActor {
     pub name: Option<String>,
     pub user_email: Option<String>,
     #[serde(skip)]
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     #[serde(skip)]
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
 }
 
 impl ChangeActor {
@@ -541,7 +542,7 @@ impl ApprovalState {
 pub struct Approval {
     pub id: String,
     pub org_id: OrgId,
-    pub key_id: String,
+    pub key_id: KeyId,
     pub tool: String,
     /// The call's arguments, as the key sent them (without `idempotency_key`).
     pub arguments: Map<String, Value>,
@@ -556,7 +557,7 @@ pub struct Approval {
     pub created_at: Millis,
     pub expires_at: Millis,
     pub decided_at: Option<Millis>,
-    pub decided_by: Option<String>,
+    pub decided_by: Option<UserId>,
     pub decided_by_email: Option<String>,
     pub reason: Option<String>,
     /// When approved and run: the call's answer.

@@ -362,10 +362,10 @@ impl Sql {
     }
 
     /// ` AND col = value` for each filter that is set.
-    pub fn and_equal(&mut self, conditions: &[(&str, &Option<String>)]) {
+    pub fn and_equal(&mut self, conditions: impl IntoIterator<Item = (&'static str, SqlValue)>) {
         for (col, value) in conditions {
-            if let Some(v) = value {
-                self.push(" AND ").push(col).push(" = ").bind(v.into());
+            if !matches!(value, SqlValue::Null(_)) {
+                self.push(" AND ").push(col).push(" = ").bind(value);
             }
         }
     }

@@ -30,7 +30,7 @@ pub(super) fn user(r: &mut DbRow) -> StoreResult<User> {
 pub(super) fn user_as(r: &mut DbRow, prefix: &str) -> StoreResult<User> {
     let c = |name: &str| format!("{prefix}{name}");
     Ok(User {
-        id: r.need_text(&c("id"))?,
+        id: r.need_text(&c("id"))?.into(),
         org_id: r.need_text(&c("org_id"))?.into(),
         email: r.need_text(&c("email"))?,
         name: r.text(&c("name"))?,
@@ -135,7 +135,7 @@ impl Tx {
     }
 
     /// Active owners of the organization other than `except_user_id`.
-    pub async fn other_active_owners(&mut self, org_id: &OrgId, except_user_id: &str) -> StoreResult<u64> {
+    pub async fn other_active_owners(&mut self, org_id: &OrgId, except_user_id: &UserId) -> StoreResult<u64> {
         let n = self
             .scalar(
                 "SELECT COUNT(*) FROM users WHERE org_id = $1 AND role = 'owner' AND active = $2 AND id <> $3",
@@ -146,7 +146,7 @@ impl Tx {
     }
 
     /// Sets a user's role and whether they are active; `NotFound` when there is no such user.
-    pub async fn update_user(&mut self, org_id: &OrgId, user_id: &str, role: Role, active: bool) -> StoreResult<()> {
+    pub async fn update_user(&mut self, org_id: &OrgId, user_id: &UserId, role: Role, active: bool) -> StoreResult<()> {
         let done = self
             .execute(
                 "UPDATE users SET role = $3, active = $4 WHERE org_id = $1 AND id = $2",

@@ -14,7 +14,7 @@ use rapport_tools::Scopes;
 /// An endpoint as stored, secrets included: only `webhooks::` reads those.
 #[derive(Clone)]
 pub struct Endpoint {
-    pub id: String,
+    pub id: EndpointId,
     pub org_id: OrgId,
     pub url: String,
     pub events: Vec<String>,
@@ -30,8 +30,8 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     /// Whose powers the endpoint carries (SPEC section 10): the person who made it or took
     /// it over, the key they acted through, and that key's scopes then (`None`: their role's).
-    pub created_by: Option<String>,
-    pub created_by_key: Option<String>,
+    pub created_by: Option<UserId>,
+    pub created_by_key: Option<KeyId>,
     pub scopes: Option<rapport_tools::Scopes>,
 }
 
@@ -73,7 +73,7 @@ fn endpoint(mut r: DbRow) -> StoreResult<Endpoint> {
 fn endpoint_as(r: &mut DbRow, prefix: &str) -> StoreResult<Endpoint> {
     let c = |name: &str| format!("{prefix}{name}");
     Ok(Endpoint {
-        id: r.need_text(&c("id"))?,
+        id: r.need_text(&c("id"))?.into(),
         org_id: r.need_text(&c("org_id"))?.into(),
         url: r.need_text(&c("url"))?,
         events: parse_json(&r.need_text(&c("events"))?, "events")?,
@@ -86,8 +86,8 @@ fn endpoint_as(r: &mut DbRow, prefix: &str) -> StoreResult<Endpoint> {
         updated_at: r.need_int(&c("updated_at"))?,
         failing_since: r.int(&c("failing_since"))?,
         disabled_reason: r.text(&c("disabled_reason"))?,
-        created_by: r.text(&c("created_by"))?,
-        created_by_key: r.text(&c("created_by_key"))?,
+        created_by: r.text(&c("created_by"))?.map(UserId::from),
+        created_by_key: r.text(&c("created_by_key"))?.map(KeyId::from),
         // A scope a later release renames or drops is skipped, as keys skip it: the endpoint
         // carries less, and no write of the organization fails on it.
         scopes: r
@@ -106,7 +106,7 @@ fn secret(s: String) -> StoreResult<Secret> {
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub id: String,
-    pub endpoint_id: String,
+    pub endpoint_id: EndpointId,
     pub event_type: String,
     pub entity: String,
     pub record_id: String,
@@ -124,7 +124,7 @@ const DELIVERY_COLS: &str = "d.id, d.endpoint_id, d.event_type, d.entity, d.reco
 fn delivery(r: &mut DbRow) -> StoreResult<Delivery> {
     Ok(Delivery {
         id: r.need_text("id")?,
-        endpoint_id: r.need_text("endpoint_id")?,
+        endpoint_id: r.need_text("endpoint_id")?.into(),
         event_type: r.need_text("event_type")?,
         entity: r.need_text("entity")?,
         record_id: r.need_text("record_id")?,
@@ -353,7 +353,7 @@ impl Tx {
 
     /// Deletes an endpoint; its deliveries and their attempts go with it (`ON DELETE
     /// CASCADE`, foreign keys being on in both dialects).
-    pub async fn delete_endpoint(&mut self, org_id: &OrgId, id: &str) -> StoreResult<()> {
+    pub async fn delete_endpoint(&mut self, org_id: &OrgId, id: &EndpointId) -> StoreResult<()> {
         if self
             .execute("DELETE FROM webhook_endpoints WHERE id = $1 AND org_id = $2", &[id.into(), org_id.into()])
             .await?
@@ -369,7 +369,7 @@ impl Tx {
     pub async fn disable_endpoints_of(
         &mut self,
         org_id: &OrgId,
-        user_id: &str,
+        user_id: &UserId,
         reason: &str,
         at: Millis,
     ) -> StoreResult<Vec<Endpoint>> {
@@ -382,7 +382,7 @@ impl Tx {
     }
 
     /// An endpoint, its row locked until the transaction ends on PostgreSQL.
-    pub async fn endpoint_for_update(&mut self, org_id: &OrgId, id: &str) -> StoreResult<Option<Endpoint>> {
+    pub async fn endpoint_for_update(&mut self, org_id: &OrgId, id: &EndpointId) -> StoreResult<Option<Endpoint>> {
         let lock = if self.dialect() == Dialect::Postgres { " FOR UPDATE" } else { "" };
         let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2{lock}");
         self.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
@@ -431,7 +431,7 @@ impl Store {
         self.db.fetch(&sql, &[org_id.into()]).await?.into_iter().map(endpoint).collect()
     }
 
-    pub async fn endpoint(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<Endpoint>> {
+    pub async fn endpoint(&self, org_id: &OrgId, id: &EndpointId) -> StoreResult<Option<Endpoint>> {
         let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2");
         self.db.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
     }
@@ -621,7 +621,7 @@ impl Store {
         let mut runs: std::collections::BTreeMap<&str, Option<Millis>> = std::collections::BTreeMap::new();
         let endpoints: std::collections::BTreeSet<&str> = done.iter().map(|(d, _)| d.endpoint.id.as_str()).collect();
         for id in endpoints {
-            let mine = || done.iter().filter(move |(d, _)| d.endpoint.id == id).map(|(_, o)| o);
+            let mine = || done.iter().filter(move |(d, _)| d.endpoint.id.as_str() == id).map(|(_, o)| o);
             let last_success = mine().filter(|o| o.success).map(|o| o.attempt.at).max();
             let first_failure = mine()
                 .filter(|o| !o.success && last_success.is_none_or(|s| o.attempt.at > s))
@@ -667,7 +667,7 @@ impl Store {
     pub async fn disable_endpoint(
         &self,
         org_id: &OrgId,
-        id: &str,
+        id: &EndpointId,
         reason: &str,
         audit: &AuditEntry,
     ) -> StoreResult<bool> {
@@ -692,7 +692,7 @@ impl Store {
     pub async fn deliveries(
         &self,
         org_id: &OrgId,
-        endpoint_id: &str,
+        endpoint_id: &EndpointId,
         visible: &[&str],
         before: Option<&str>,
         limit: u32,
@@ -745,9 +745,13 @@ impl Store {
     }
 
     /// The endpoint a delivery belongs to.
-    pub async fn delivery_endpoint(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<String>> {
+    pub async fn delivery_endpoint(&self, org_id: &OrgId, id: &str) -> StoreResult<Option<EndpointId>> {
         let sql = "SELECT endpoint_id FROM webhook_deliveries WHERE id = $1 AND org_id = $2";
-        self.db.fetch_one(sql, &[id.into(), org_id.into()]).await?.map(|mut r| r.need_text("endpoint_id")).transpose()
+        self.db
+            .fetch_one(sql, &[id.into(), org_id.into()])
+            .await?
+            .map(|mut r| r.need_text("endpoint_id").map(EndpointId::from))
+            .transpose()
     }
 
     /// Queues a delivery again, now, under its own id (its `webhook-id`), with a fresh

@@ -13,7 +13,7 @@ use super::guard;
 use super::sign;
 use crate::metrics::Metrics;
 use crate::store::Store;
-use crate::store::{Actor, Attempt, AuditEntry, DueDelivery, Outcome, Target};
+use crate::store::{Actor, Attempt, AuditEntry, DueDelivery, EndpointId, Outcome, Target};
 use crate::time::{self, Millis};
 
 /// Waits between a failed attempt and the next: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h,
@@ -97,7 +97,7 @@ impl Sender {
 async fn run(state: &Sender, stop: CancellationToken) {
     let http = client(state.allow_private);
     let mut flying = tokio::task::JoinSet::new();
-    let mut per_endpoint: HashMap<String, usize> = HashMap::new();
+    let mut per_endpoint: HashMap<EndpointId, usize> = HashMap::new();
     let mut done: Vec<(DueDelivery, Outcome)> = Vec::new();
     loop {
         while let Some(r) = flying.try_join_next() {

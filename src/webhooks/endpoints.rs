@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::sign::Secret;
 use super::{events, guard};
 use crate::crm::{CrmError, DEFAULT_PAGE, MAX_PAGE, Principal};
-use crate::store::{AuditEntry, DeliveryView, Endpoint, Store, StoreError, Target, User};
+use crate::store::{AuditEntry, DeliveryView, Endpoint, EndpointId, KeyId, Store, StoreError, Target, User, UserId};
 use crate::time::{self, Millis, rfc3339};
 
 /// How long the secret before a rotation keeps signing.
@@ -25,7 +25,7 @@ const MAX_URL: usize = 2_000;
 pub fn view(e: &Endpoint, secret: Option<&Secret>, now: Millis, created_by: Option<&User>) -> Webhook {
     Webhook {
         created_by: created_by.map(|u| u.email.clone()),
-        id: e.id.clone(),
+        id: e.id.to_string(),
         url: e.url.clone(),
         events: e.events.clone(),
         description: e.description.clone(),
@@ -102,18 +102,18 @@ fn redacted(url: &str) -> String {
     }
 }
 
-fn missing(id: &str) -> CrmError {
+fn missing(id: &EndpointId) -> CrmError {
     CrmError::Missing(format!("no webhook {id} in this organization; list_webhooks shows the ids"))
 }
 
-fn audit(p: &Principal, action: &str, id: &str, details: Value) -> AuditEntry {
+fn audit(p: &Principal, action: &str, id: &EndpointId, details: Value) -> AuditEntry {
     AuditEntry::new(p.org_id(), &p.actor(), p.ip.as_deref(), action, Target::Webhook(id), details)
 }
 
 /// The creator's part of an endpoint: the person, the key they act through, and that key's
 /// scopes (a person in the console follows their role).
-fn creator(p: &Principal) -> (Option<String>, Option<String>, Option<Scopes>) {
-    let key = p.key_id().map(str::to_owned);
+fn creator(p: &Principal) -> (Option<UserId>, Option<KeyId>, Option<Scopes>) {
+    let key = p.key_id().cloned();
     let scopes = key.as_ref().map(|_| p.scopes);
     (p.user().map(|u| u.id.clone()), key, scopes)
 }
@@ -171,7 +171,7 @@ pub async fn create(
         created_by,
         created_by_key,
         scopes,
-        id: format!("wh_{}", uuid::Uuid::now_v7().simple()),
+        id: format!("wh_{}", uuid::Uuid::now_v7().simple()).into(),
         org_id: p.org_id().clone(),
         url,
         events,
@@ -213,8 +213,9 @@ pub async fn update(
         None => None,
     };
     let now = time::now_ms();
+    let id = EndpointId::from(input.id.as_str());
     let mut tx = store.begin().await?;
-    let mut e = tx.endpoint_for_update(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
+    let mut e = tx.endpoint_for_update(p.org_id(), &id).await?.ok_or_else(|| missing(&id))?;
     let mut owner = creator_of(store, p, &e).await?;
     let mut changes = serde_json::Map::new();
     let take_over = input.take_over.unwrap_or(false);
@@ -304,19 +305,20 @@ pub async fn update(
 
 pub async fn delete(store: &Store, p: &Principal, input: WebhookIdInput) -> Result<DeletedWebhook, CrmError> {
     p.require(Scope::WebhooksManage)?;
+    let id = EndpointId::from(input.id);
     let mut tx = store.begin().await?;
-    let e = tx.endpoint_for_update(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
+    let e = tx.endpoint_for_update(p.org_id(), &id).await?.ok_or_else(|| missing(&id))?;
     tx.delete_endpoint(p.org_id(), &e.id).await?;
     tx.insert_audit(&audit(p, "webhook.delete", &e.id, json!({ "url": redacted(&e.url), "events": e.events }))).await?;
     tx.commit().await?;
-    Ok(DeletedWebhook { deleted: e.id })
+    Ok(DeletedWebhook { deleted: e.id.into_string() })
 }
 
 pub async fn list(store: &Store, p: &Principal) -> Result<WebhookList, CrmError> {
     p.require(Scope::WebhooksManage)?;
     let now = time::now_ms();
     let users = store.list_users(p.org_id()).await?;
-    let by_id = |id: &Option<String>| users.iter().find(|u| Some(&u.id) == id.as_ref());
+    let by_id = |id: &Option<UserId>| users.iter().find(|u| Some(&u.id) == id.as_ref());
     let items = store.endpoints(p.org_id()).await?.iter().map(|e| view(e, None, now, by_id(&e.created_by))).collect();
     Ok(WebhookList { items })
 }
@@ -369,13 +371,14 @@ pub async fn deliveries(
     if let Some(c) = &input.cursor {
         delivery_id(c, "cursor")?;
     }
-    store.endpoint(p.org_id(), &input.id).await?.ok_or_else(|| missing(&input.id))?;
+    let id = EndpointId::from(input.id.as_str());
+    store.endpoint(p.org_id(), &id).await?.ok_or_else(|| missing(&id))?;
     // Which records changed, and what receivers answered, only of what the caller may read.
     let mut visible = p.visible_changes();
     if p.scopes.contains(&rapport_tools::Scope::AuditRead) {
         visible.push("approval");
     }
-    let mut page = store.deliveries(p.org_id(), &input.id, &visible, input.cursor.as_deref(), limit + 1).await?;
+    let mut page = store.deliveries(p.org_id(), &id, &visible, input.cursor.as_deref(), limit + 1).await?;
     let more = page.len() > limit as usize;
     page.truncate(limit as usize);
     let next_cursor = if more { page.last().map(|d| d.delivery.id.clone()) } else { None };

@@ -11,7 +11,7 @@ use rapport::service::approvals::{self, DecideError};
 use rapport_tools::approvals::{ApprovalKind, ApprovalPolicy};
 
 /// An admin agent key of owner@localhost whose `kinds` wait for a person; its key and id.
-async fn held_key(app: &TestApp, kinds: &[ApprovalKind], bulk_limit: Option<u32>) -> (String, String) {
+async fn held_key(app: &TestApp, kinds: &[ApprovalKind], bulk_limit: Option<u32>) -> (String, rapport::store::KeyId) {
     let (key, id) = app.key_of("owner@localhost", "agent", Some("admin"), &[]).await;
     let policy = ApprovalPolicy::new(kinds.iter().copied(), bulk_limit).unwrap();
     rapport::keys::set_approval(&app.store, &app.cli(), &id, policy).await.unwrap();

@@ -139,7 +139,7 @@ async fn expired_disabled_and_address_bound_keys_are_refused() {
     // The refusal is in the audit log, without the key.
     let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 50).await.unwrap();
     let refused = audit.iter().find(|e| e.action == "key.refused").expect("refusal audited");
-    assert_eq!(refused.key_id.as_deref(), Some(fenced.id.as_str()));
+    assert_eq!(refused.key_id.as_ref(), Some(&fenced.id));
     assert_eq!(refused.ip.as_deref(), Some("127.0.0.1"));
     assert!(!format!("{audit:?}").contains(&fenced.key));
 }
@@ -173,7 +173,7 @@ async fn key_states_and_owner_states_are_enforced() {
     let owner = app.store.first_owner(&app.default_org.id).await.unwrap().unwrap();
     // Straight in the database: the domain would refuse to demote the last owner. As from
     // another process, it holds within a second.
-    app.sql("UPDATE users SET role = 'viewer' WHERE id = $1", &owner.id).await;
+    app.sql("UPDATE users SET role = 'viewer' WHERE id = $1", owner.id.as_str()).await;
     let narrowed = crate::helpers::holds_within(crate::helpers::PROPAGATION, || async {
         !app.tool_names(&app.key, "").await.contains(&"delete_records".to_owned())
     });
@@ -186,7 +186,7 @@ async fn key_states_and_owner_states_are_enforced() {
     assert!(names.contains(&"search_records".to_owned()));
     let err = app.err("create_contacts", json!({"contacts": [{"first_name": "X"}]})).await;
     assert!(err.contains("may not call"), "{err}");
-    app.sql("UPDATE users SET active = FALSE WHERE id = $1", &owner.id).await;
+    app.sql("UPDATE users SET active = FALSE WHERE id = $1", owner.id.as_str()).await;
     let stopped = crate::helpers::holds_within(crate::helpers::PROPAGATION, || async {
         post(&app.key).send().await.unwrap().status() == StatusCode::UNAUTHORIZED
     });

@@ -13,7 +13,7 @@ use crate::helpers::{TestApp, spawn_app};
 struct Team {
     app: TestApp,
     admin: String,
-    admin_key_id: String,
+    admin_key_id: rapport::store::KeyId,
     member: String,
 }
 

@@ -339,7 +339,7 @@ async fn the_console_grants_no_more_than_the_person_holds() {
     assert_eq!(key.user_id, admin.id);
     let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 5).await.unwrap();
     let created = audit.iter().find(|e| e.action == "key.create").unwrap();
-    assert_eq!(created.actor.id(), Some(admin.id.as_str()));
+    assert_eq!(created.actor.id(), Some(&admin.id));
     assert_eq!(created.actor.kind(), "user");
 }
 
@@ -589,10 +589,10 @@ async fn a_viewers_activity_menus_name_keys_and_people_without_their_ids() {
     let users = app.store.list_users(&app.default_org.id).await.unwrap();
     assert!(!page.body.contains("rpk_"), "no key previews");
     for k in &keys {
-        assert!(!page.body.contains(&k.id), "key id {} shown", k.id);
+        assert!(!page.body.contains(k.id.as_str()), "key id {} shown", k.id);
     }
     for u in &users {
-        assert!(!page.body.contains(&u.id), "user id shown");
+        assert!(!page.body.contains(u.id.as_str()), "user id shown");
     }
     assert!(!page.body.contains("owner@localhost"), "no emails of others");
     assert!(page.body.contains(">scoped<"), "keys by name");
@@ -899,7 +899,7 @@ async fn webhooks_are_created_edited_rotated_resent_and_deleted_in_the_console()
     let audit = app.store.list_audit(&app.default_org.id, &Default::default(), None, 50).await.unwrap();
     for action in ["webhook.create", "webhook.update", "webhook.resend", "webhook.delete"] {
         let entry = audit.iter().find(|e| e.action == action).unwrap_or_else(|| panic!("{action}: {audit:?}"));
-        assert_eq!((entry.actor.kind(), entry.actor.id()), ("user", Some(owner.id.as_str())), "{action}");
+        assert_eq!((entry.actor.kind(), entry.actor.id()), ("user", Some(&owner.id)), "{action}");
     }
 }
 

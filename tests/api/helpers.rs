@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rapport::app::Server;
 use rapport::config::ServeArgs;
 use rapport::keys::{self, NewKeyRequest};
-use rapport::store::{Actor, Org, Store};
+use rapport::store::{Actor, KeyId, Org, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -147,7 +147,7 @@ impl TestApp {
     }
 
     /// A key owned by `email`, with a role or scopes; answers the key and its id.
-    pub async fn key_of(&self, email: &str, name: &str, role: Option<&str>, scopes: &[&str]) -> (String, String) {
+    pub async fn key_of(&self, email: &str, name: &str, role: Option<&str>, scopes: &[&str]) -> (String, KeyId) {
         let req = NewKeyRequest {
             name: name.into(),
             role: role.map(Into::into),
@@ -160,7 +160,7 @@ impl TestApp {
     }
 
     /// The id of the key named `name` in the `default` organization.
-    pub async fn key_id(&self, name: &str) -> String {
+    pub async fn key_id(&self, name: &str) -> KeyId {
         let keys = self.store.list_keys(&self.default_org.id, true).await.unwrap();
         keys.into_iter().find(|k| k.name == name).expect("a key of that name").id
     }

@@ -131,7 +131,7 @@ async fn webhooks_made_before_authority_carry_what_is_known_of_their_creator() {
     let endpoints = store.endpoints(&org.id).await.unwrap();
     let console = endpoints.iter().find(|e| e.id == "wh_console").unwrap();
     assert!(console.enabled);
-    assert_eq!((console.created_by.as_deref(), console.scopes), (Some("u1"), None));
+    assert_eq!((console.created_by.as_ref().map(|u| u.as_str()), console.scopes), (Some("u1"), None));
     assert_eq!(console.powers(Some(rapport_tools::Role::Owner)), rapport_tools::Role::Owner.scopes());
     let by_key = endpoints.iter().find(|e| e.id == "wh_key").unwrap();
     assert!(!by_key.enabled);

@@ -15,7 +15,7 @@ use crate::helpers::{
     spawn_app, spawn_app_on, start_other_process,
 };
 
-async fn key_id(app: &TestApp, key: &str) -> String {
+async fn key_id(app: &TestApp, key: &str) -> rapport::store::KeyId {
     let keys = app.store.list_keys(&app.default_org.id, false).await.unwrap();
     keys.into_iter().find(|k| k.preview == key[..12]).expect("the key exists").id
 }

@@ -169,10 +169,16 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     store.finish_attempts(&[(second[0].clone(), done("delivered"))]).await.unwrap();
     assert!(store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap().is_empty());
 
-    let listed = store.deliveries(org, "wh_contacts", &["contact"], None, 10).await.unwrap();
+    let listed = store.deliveries(org, &"wh_contacts".into(), &["contact"], None, 10).await.unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|d| d.delivery.state == "delivered" && d.attempts.len() == 1));
-    assert!(store.deliveries(&OrgId::from("other"), "wh_contacts", &["contact"], None, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .deliveries(&OrgId::from("other"), &"wh_contacts".into(), &["contact"], None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // A resend queues the delivery again under its id; a failed attempt starts the
     // endpoint's failure run, and a later one keeps its start.
@@ -181,7 +187,7 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
         &rapport::store::Actor::Cli,
         None,
         "webhook.resend",
-        rapport::store::Target::Webhook("wh_contacts"),
+        rapport::store::Target::Webhook(&"wh_contacts".into()),
         json!({}),
     );
     let again = store.resend_delivery(org, &first[0].delivery.id, now, &who).await.unwrap().unwrap();
@@ -198,6 +204,6 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 1))]).await.unwrap()[0], Some(Some(now)));
     // A claim that no longer holds records nothing: its attempt is not counted twice.
     assert_eq!(store.finish_attempts(&[(retry[0].clone(), failed(now + 2))]).await.unwrap()[0], None);
-    let listed = store.deliveries(org, "wh_contacts", &["contact"], None, 10).await.unwrap();
+    let listed = store.deliveries(org, &"wh_contacts".into(), &["contact"], None, 10).await.unwrap();
     assert_eq!(listed.iter().map(|d| d.attempts.len()).sum::<usize>(), 4);
 }
