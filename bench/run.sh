@@ -316,12 +316,18 @@ log "creating an owner key"
     || { cat "$TMP/key.err" >&2; die "rapport keys create failed"; }
 KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$TMP/key.json") \
     || die "keys create --json printed no .key: $(cat "$TMP/key.json")"
+"$RAPPORT" keys create --name bench-member --role member --json >"$TMP/member.json" 2>"$TMP/key.err" \
+    || { cat "$TMP/key.err" >&2; die "rapport keys create --role member failed"; }
+MEMBER_KEY=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$TMP/member.json")
 
 log "starting rapport serve"
 RAPPORT_ADDR=127.0.0.1:0 taskset -c 0 "$RAPPORT" serve >"$TMP/rapport.log" 2>"$TMP/rapport.err" &
 RAPPORT_PID=$!
 PIDS+=("$RAPPORT_PID")
-RAPPORT_URL=$(wait_listening "$TMP/rapport.log" "$RAPPORT_PID" rapport)/api/v1/mcp
+MCP_ENDPOINT=$(wait_listening "$TMP/rapport.log" "$RAPPORT_PID" rapport)/api/v1/mcp
+# The loads read whole records, as REST does: the full profile (the lean one answers compact
+# searches, SPEC 5), so figures compare across releases and with REST.
+RAPPORT_URL="$MCP_ENDPOINT?profile=full"
 
 log "seeding $CONTACTS contacts and $DEALS deals"
 seed "$RAPPORT_URL" "$KEY" "$TMP/ids"
@@ -366,7 +372,7 @@ if bad:
 PY
 log "search_records answers: ${body:0:300}"
 
-REST_BASE=${RAPPORT_URL%/mcp}
+REST_BASE=${MCP_ENDPOINT%/mcp}
 rest_get=$(curl -fsS -H "x-api-key: $KEY" "$REST_BASE/contacts/$(head -n1 "$TMP/ids")") || die "REST GET failed"
 rest_search=$(curl -fsS -H "x-api-key: $KEY" -H 'Content-Type: application/json' --data-binary "$REST_SEARCH_BODY" \
     "$REST_BASE/contacts/search") || die "REST search failed"
@@ -410,13 +416,18 @@ PY
 log "count_records on deals answers: ${body:0:300}"
 
 # What an agent pays for tools/list in every conversation: the compact JSON of {"tools": [...]}
-# for this owner key (SPEC section 5: at most 48 KB).
-CATALOG_BYTES=$(post "$RAPPORT_URL" "$KEY" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' | python3 -c '
+# per profile and role (SPEC 5: lean 12 KB for an owner, 9 KB for a member; full 64 KB).
+catalog() {
+    post "$MCP_ENDPOINT?profile=$1" "$2" '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' | python3 -c '
 import json, sys
 tools = json.load(sys.stdin)["result"]["tools"]
-print(len(json.dumps({"tools": tools}, separators=(",", ":"))), len(tools))') || die "tools/list failed"
-read -r CATALOG_BYTES CATALOG_TOOLS <<<"$CATALOG_BYTES"
-log "tools/list for an owner key: $CATALOG_TOOLS tools, $CATALOG_BYTES bytes"
+print(len(json.dumps({"tools": tools}, separators=(",", ":"))), len(tools))' || die "tools/list ($1) failed"
+}
+read -r LEAN_OWNER_BYTES LEAN_OWNER_TOOLS <<<"$(catalog lean "$KEY")"
+read -r LEAN_MEMBER_BYTES LEAN_MEMBER_TOOLS <<<"$(catalog lean "$MEMBER_KEY")"
+read -r CATALOG_BYTES CATALOG_TOOLS <<<"$(catalog full "$KEY")"
+read -r FULL_MEMBER_BYTES FULL_MEMBER_TOOLS <<<"$(catalog full "$MEMBER_KEY")"
+log "tools/list: lean owner $LEAN_OWNER_BYTES bytes, lean member $LEAN_MEMBER_BYTES, full owner $CATALOG_BYTES, full member $FULL_MEMBER_BYTES"
 
 # The release before this one, when BENCH_BASELINE_BIN names its binary: the same get_records
 # load on its own database, measured in the same rounds, so a change is judged in one run.
@@ -626,10 +637,20 @@ and what moved it: [performance.md](performance.md).
 
 ## The tool catalog
 
-\`tools/list\` for an owner key: ${CATALOG_TOOLS} tools in ${CATALOG_BYTES} bytes of compact JSON
-(\`{"tools": [...]}\`; about $((CATALOG_BYTES / 4)) tokens). The budget is 64 KB (65,536 bytes) for the
-whole catalog, webhook tools, \`dry_run\` on every writing tool and the oversight tools included,
-and \`tests/api/mcp_protocol.rs\` holds it there.
+What \`tools/list\` costs an agent in every conversation: the compact JSON of \`{"tools": [...]}\`
+per profile (SPEC 5; \`?profile=full\` on the endpoint URL) and role, about a quarter as many
+tokens:
+
+| profile | role | tools | bytes | budget |
+|---|---|---:|---:|---:|
+| lean (the default) | owner | ${LEAN_OWNER_TOOLS} | ${LEAN_OWNER_BYTES} | 12,288 |
+| lean | member | ${LEAN_MEMBER_TOOLS} | ${LEAN_MEMBER_BYTES} | 9,216 |
+| full | owner | ${CATALOG_TOOLS} | ${CATALOG_BYTES} | 65,536 (\`agent-surface\` checks 49,152) |
+| full | member | ${FULL_MEMBER_TOOLS} | ${FULL_MEMBER_BYTES} | |
+
+\`tests/api/profiles.rs\` holds each budget, and a six-call task (describe contacts, search 25,
+read one, update it, add a note, read its timeline) at most 30 KB in the lean profile, catalog
+included.
 
 No database write per request: during the ${ROUNDS} \`get_records\` runs (${GET_REQUESTS}
 requests in all) the server process wrote ${GET_WRITTEN} bytes to storage (\`write_bytes\` in

@@ -354,6 +354,7 @@ async fn connect(cli: &Cli, args: &crate::config::ConnectArgs) -> anyhow::Result
         query_keys: args.query_keys,
         key: supplied.as_ref().map_or(KeySource::Create, KeySource::Supplied),
         user_email: None,
+        profile: rapport_tools::Profile::parse(&args.profile).context("--profile is lean or full")?,
     };
     let list = keys::connect::connect(store.as_ref(), &Principal::cli(org), req, args.limit.max_active_keys).await?;
     if args.json {

@@ -449,6 +449,11 @@ pub struct ConnectArgs {
     /// Use this key (default: create one, shown in this output only).
     #[arg(long)]
     pub key: Option<String>,
+    /// The catalog the client lists: lean (a few generic tools, for clients that load every
+    /// tool into the model) or full (one typed tool per entity and action, for clients that
+    /// load tools only when needed).
+    #[arg(long, default_value = "lean", value_parser = ["lean", "full"])]
+    pub profile: String,
     /// The server name the client shows.
     #[arg(long, default_value = "rapport")]
     pub name: Option<String>,

@@ -328,6 +328,7 @@ async fn reveal(
         query_keys: state.settings.query_keys,
         key: KeySource::Supplied(&secret),
         user_email: None,
+        profile: Default::default(),
     };
     let tabs = keys::connect::connect(&state.store, &s.principal, req, state.settings.max_active_keys)
         .await?
@@ -412,6 +413,7 @@ pub async fn connect(State(state): State<AppState>, Posted { session: s, .. }: P
         query_keys: state.settings.query_keys,
         key: KeySource::Create,
         user_email: Some(&s.user.email),
+        profile: Default::default(),
     };
     match keys::connect::connect(&state.store, &s.principal, req, state.settings.max_active_keys).await {
         Ok(list) => {

@@ -367,7 +367,7 @@ fn parse_item(def: &EntityDef, at: &At, raw: Value, update: bool) -> Result<Item
                 let Some(f) = def.field(name).filter(|f| f.writable) else {
                     let valid: Vec<&str> = def.writable().map(|f| f.name).collect();
                     return Err(CrmError::invalid(format!(
-                        "{}[{}]: unknown field `{name}`; fields you can write: {}, custom",
+                        "{}[{}]: unknown field `{name}`; fields you can write: {}, custom (describe_entity gives each field's type and values).",
                         at.list,
                         at.index,
                         valid.join(", ")

@@ -420,6 +420,18 @@ pub(super) struct Connect {
     /// The server's name in the client; default `rapport`.
     #[serde(default)]
     name: Option<String>,
+    /// `lean` (the default) or `full`: which catalog the client lists (SPEC 5).
+    #[serde(default)]
+    #[schemars(extend("enum" = ["lean", "full"]))]
+    profile: Option<String>,
+}
+
+/// `lean` (the default) or `full`.
+fn profile(given: Option<&str>) -> Result<rapport_tools::Profile, ApiError> {
+    given.map_or(Ok(Default::default()), |p| {
+        rapport_tools::Profile::parse(p)
+            .ok_or_else(|| ApiError::invalid(format!("`profile` is lean or full, got {p:?}")))
+    })
 }
 
 /// What to paste or click to use Rapport from a client, with the key of this very call.
@@ -437,6 +449,7 @@ async fn connect(
         query_keys: s.settings.query_keys,
         key: KeySource::Supplied(&key),
         user_email: None,
+        profile: profile(b.profile.as_deref())?,
     };
     let mut list = keys::connect::connect(s.store.as_ref(), &p, req, s.settings.max_active_keys).await?;
     Ok(if list.len() == 1 { Json(list.remove(0)).into_response() } else { Json(list).into_response() })

@@ -54,6 +54,8 @@ pub struct ConnectRequest<'a> {
     pub key: KeySource<'a>,
     /// Who owns a key made for the connection; default: the organization's first owner.
     pub user_email: Option<&'a str>,
+    /// The catalog the client lists (SPEC 5): `full` rides in the URL as `?profile=full`.
+    pub profile: rapport_tools::Profile,
 }
 
 pub async fn connect(
@@ -134,7 +136,10 @@ pub async fn connect(
             (created.key, created.id, created.preview, true)
         }
     };
-    let url = rapport_clients::mcp_url(public.as_str());
+    let mut url = rapport_clients::mcp_url(public.as_str());
+    if req.profile != rapport_tools::Profile::default() {
+        url = format!("{url}?profile={}", req.profile.as_str());
+    }
     Ok(clients
         .iter()
         .map(|c| {

@@ -7,7 +7,7 @@ mod instructions;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use rapport_tools::{ToolDef, Toolset, catalog};
+use rapport_tools::{Profile, ToolDef, Toolset, catalog};
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult, Implementation,
     InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
@@ -30,35 +30,52 @@ pub static PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
 /// Tool definitions as rmcp sends them, built once.
 static TOOLS: std::sync::LazyLock<ToolIndex> = std::sync::LazyLock::new(ToolIndex::build);
 
-/// Tool definitions as rmcp sends them.
+/// Tool definitions as rmcp sends them, per profile.
 pub struct ToolIndex {
-    tools: Vec<(&'static ToolDef, Tool)>,
+    lean: Vec<(&'static ToolDef, Tool)>,
+    full: Vec<(&'static ToolDef, Tool)>,
+}
+
+/// A tool as `tools/list` shows it in `profile`: the lean profile lists each argument's name
+/// and type and an object answer (SPEC 5, 12 KB for the whole CRM); the full one the whole
+/// schemas.
+fn listed(def: &ToolDef, profile: Profile) -> Tool {
+    let (input, output) = match profile {
+        Profile::Lean => {
+            let mut output = serde_json::Map::new();
+            output.insert("type".into(), "object".into());
+            (rapport_tools::schema::shallow(&def.input_schema), output)
+        }
+        Profile::Full => {
+            let previewable = def.tool.effect() != rapport_tools::Effect::Read;
+            (def.input_schema.clone(), rapport_tools::schema::listed_output(&def.output_schema, previewable))
+        }
+    };
+    let mut tool = Tool::new(def.name, def.description.clone(), Arc::new(input));
+    tool.title = Some(def.title.to_string());
+    tool.output_schema = Some(Arc::new(output));
+    // A read changes nothing: whether it would destroy or repeat safely says nothing more.
+    let hints = ToolAnnotations::new().read_only(def.read_only).open_world(false);
+    tool.annotations =
+        Some(if def.read_only { hints } else { hints.destructive(def.destructive).idempotent(def.idempotent) });
+    tool
 }
 
 impl ToolIndex {
     pub fn build() -> Self {
-        let tools = catalog()
-            .iter()
-            .map(|def| {
-                let mut tool = Tool::new(def.name, def.description.clone(), Arc::new(def.input_schema.clone()));
-                tool.title = Some(def.title.to_string());
-                tool.output_schema = Some(Arc::new(def.output_schema.clone()));
-                tool.annotations = Some(
-                    ToolAnnotations::new()
-                        .read_only(def.read_only)
-                        .destructive(def.destructive)
-                        .idempotent(def.idempotent)
-                        .open_world(false),
-                );
-                (def, tool)
-            })
-            .collect();
-        ToolIndex { tools }
+        let of = |profile| {
+            catalog().iter().filter(|def| def.listed_in(profile)).map(|def| (def, listed(def, profile))).collect()
+        };
+        ToolIndex { lean: of(Profile::Lean), full: of(Profile::Full) }
     }
 
-    /// The tools this principal may call, narrowed to `toolsets` when given.
-    pub fn visible(&self, principal: &Principal, toolsets: Option<&[Toolset]>) -> Vec<Tool> {
-        self.tools
+    /// The tools of `profile` this principal may call, narrowed to `toolsets` when given.
+    pub fn visible(&self, principal: &Principal, profile: Profile, toolsets: Option<&[Toolset]>) -> Vec<Tool> {
+        let tools = match profile {
+            Profile::Lean => &self.lean,
+            Profile::Full => &self.full,
+        };
+        tools
             .iter()
             .filter(|(def, _)| def.access.allows(&principal.scopes))
             .filter(|(def, _)| toolsets.is_none_or(|sets| def.toolset == Toolset::Core || sets.contains(&def.toolset)))
@@ -89,11 +106,29 @@ fn principal(ctx: &RequestContext<RoleServer>) -> Result<Arc<Principal>, McpErro
         .ok_or_else(|| McpError::internal_error("request reached MCP without authentication", None))
 }
 
+/// A parameter of the endpoint URL's query.
+fn url_param(ctx: &RequestContext<RoleServer>, name: &str) -> Option<String> {
+    let query = parts(ctx)?.uri.query()?;
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
 /// `?toolsets=contacts,companies` on the endpoint URL.
 fn toolsets(ctx: &RequestContext<RoleServer>) -> Option<Vec<Toolset>> {
-    let query = parts(ctx)?.uri.query()?;
-    let value = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "toolsets")?.1;
+    let value = url_param(ctx, "toolsets")?;
     Some(value.split(',').filter_map(|s| Toolset::parse(s.trim())).collect())
+}
+
+/// `?profile=lean|full` on the endpoint URL (SPEC 5); lean when absent.
+pub fn profile(ctx: &RequestContext<RoleServer>) -> Result<Profile, McpError> {
+    match url_param(ctx, "profile") {
+        None => Ok(Profile::default()),
+        Some(p) => Profile::parse(p.trim()).ok_or_else(|| {
+            McpError::invalid_params(
+                format!("unknown profile `{p}` in the endpoint URL: lean (the default) or full"),
+                None,
+            )
+        }),
+    }
 }
 
 impl ServerHandler for RapportMcp {
@@ -114,13 +149,13 @@ impl ServerHandler for RapportMcp {
     ) -> Result<InitializeResult, McpError> {
         let principal = principal(&context)?;
         let mut info = self.negotiate_initialize(&request)?;
-        info.instructions = Some(instructions::for_principal(&principal));
+        info.instructions = Some(instructions::for_principal(&principal, profile(&context)?));
         Ok(info)
     }
 
     async fn discover(&self, context: RequestContext<RoleServer>) -> Result<DiscoverResult, McpError> {
         let principal = principal(&context)?;
-        let info = self.get_info().with_instructions(instructions::for_principal(&principal));
+        let info = self.get_info().with_instructions(instructions::for_principal(&principal, profile(&context)?));
         let mut result = DiscoverResult::from_server_info(PROTOCOL_VERSIONS.to_vec(), info);
         // The instructions name the caller's organization: no shared caches.
         result.cache_scope = CacheScope::Private;
@@ -134,7 +169,7 @@ impl ServerHandler for RapportMcp {
     ) -> Result<ListToolsResult, McpError> {
         let principal = principal(&context)?;
         let sets = toolsets(&context);
-        let tools = TOOLS.visible(&principal, sets.as_deref());
+        let tools = TOOLS.visible(&principal, profile(&context)?, sets.as_deref());
         // Each key sees its own list; clients of 2026-07-28 must not share it.
         Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
     }
@@ -168,9 +203,17 @@ impl ServerHandler for RapportMcp {
             }
             None => principal.as_ref(),
         };
-        let outcome = crate::service::invoke(&self.state, principal, def, request.arguments.unwrap_or_default()).await;
+        let lean = profile(&context)? == Profile::Lean;
+        let mut args = request.arguments.unwrap_or_default();
+        let compacted = lean && rapport_tools::lean::compact_arguments(def.tool, &mut args);
+        let outcome = crate::service::invoke(&self.state, principal, def, args).await;
         Ok(match outcome {
-            Ok(value) => CallToolResult::structured(value),
+            Ok(mut value) => {
+                if lean {
+                    rapport_tools::lean::compact_answer(def.tool, &mut value, compacted);
+                }
+                CallToolResult::structured(value)
+            }
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),
         }
         .into())

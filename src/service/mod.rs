@@ -55,6 +55,19 @@ impl ToolError {
         self.kind == Failure::Denied
     }
 
+    /// A member's error as the caller of its family reads it: `write_records` takes
+    /// `items`, not `contacts`.
+    fn for_member_of(mut self, called: &ToolDef, def: &ToolDef) -> Self {
+        if let (
+            rapport_tools::Tool::WriteRecords,
+            rapport_tools::Tool::Create(e) | rapport_tools::Tool::Update(e) | rapport_tools::Tool::Upsert(e),
+        ) = (called.tool, def.tool)
+        {
+            self.message = self.message.replace(&format!("{}[", e.plural()), "items[");
+        }
+        self
+    }
+
     /// Arguments that do not fit the tool, with the tool's example call.
     fn arguments(def: &ToolDef, what: impl std::fmt::Display) -> Self {
         ToolError::plain(format!("invalid arguments for {}{what}. Example: {}", def.name, def.example()))
@@ -144,30 +157,38 @@ fn out<T: Serialize>(v: T) -> Result<Value, ToolError> {
 pub async fn invoke(
     state: &AppState,
     principal: &Principal,
-    def: &ToolDef,
+    called: &ToolDef,
     args: Map<String, Value>,
 ) -> Result<Value, ToolError> {
     // The tool that ran is written beside every change and audit entry it makes; a read
     // writes none, and keeps the principal as it is.
     let named;
-    let principal = if def.tool.effect() == Effect::Read {
+    let principal = if called.tool.effect() == Effect::Read {
         principal
     } else {
         named =
-            Principal { via: Via { tool: Some(def.name.to_owned()), ..principal.via.clone() }, ..principal.clone() };
+            Principal { via: Via { tool: Some(called.name.to_owned()), ..principal.via.clone() }, ..principal.clone() };
         &named
     };
-    let outcome = if def.access.allows(&principal.scopes) {
-        call(state, principal, def, args).await
-    } else {
-        Err(ToolError::scope(def))
+    // A family's call (SPEC 5, lean) is a call of the member it names: scopes, approvals,
+    // idempotency and the answer are the member's; messages name what the caller called.
+    let outcome = match called.tool.resolve(args) {
+        Err(e) => Err(ToolError::arguments(called, e)),
+        Ok((tool, args)) => {
+            let def = ToolDef::of(tool);
+            if def.access.allows(&principal.scopes) {
+                call(state, principal, Named { called, def }, args).await.map_err(|e| e.for_member_of(called, def))
+            } else {
+                Err(ToolError::scope(def))
+            }
+        }
     };
-    state.metrics.tool_call(def.name, outcome.is_ok());
+    state.metrics.tool_call(called.name, outcome.is_ok());
     if let Err(e) = &outcome
         && e.denied()
     {
-        let mut entry = principal.refusal(serde_json::json!({ "reason": "insufficient_scope", "tool": def.name }));
-        entry.via.tool = Some(def.name.to_owned());
+        let mut entry = principal.refusal(serde_json::json!({ "reason": "insufficient_scope", "tool": called.name }));
+        entry.via.tool = Some(called.name.to_owned());
         if let Err(e) = state.store.insert_audit(&entry).await {
             tracing::warn!(error = %e, "could not audit a refused tool call");
         }
@@ -175,22 +196,33 @@ pub async fn invoke(
     outcome
 }
 
+/// The tool a call runs, and the one the caller named (a lean family, or the same).
+#[derive(Clone, Copy)]
+struct Named<'a> {
+    called: &'a ToolDef,
+    def: &'static ToolDef,
+}
+
 /// Runs a call once per `idempotency_key` (and API key) within 24 hours: a repeat answers
 /// what the first call answered; the same key with other arguments is refused.
-pub async fn call(
+async fn call(
     state: &AppState,
     principal: &Principal,
-    def: &ToolDef,
+    named: Named<'_>,
     mut args: Map<String, Value>,
 ) -> Result<Value, ToolError> {
+    let Named { called, def } = named;
     let idem = match (def.tool.takes_idempotency_key(), args.remove("idempotency_key")) {
         (true, Some(Value::String(k))) if (1..=200).contains(&k.chars().count()) => Some(k),
         (true, Some(Value::Null)) | (_, None) => None,
         (true, Some(other)) => {
-            return Err(ToolError::arguments(def, format!(": `idempotency_key` is 1 to 200 characters, got {other}")));
+            return Err(ToolError::arguments(
+                called,
+                format!(": `idempotency_key` is 1 to 200 characters, got {other}"),
+            ));
         }
         (false, Some(_)) => {
-            return Err(ToolError::arguments(def, ": unknown field `idempotency_key`; only creating calls take it"));
+            return Err(ToolError::arguments(called, ": unknown field `idempotency_key`; only creating calls take it"));
         }
     };
     let writes = def.tool.effect() != Effect::Read;
@@ -198,14 +230,16 @@ pub async fn call(
         (true, Some(Value::Bool(b))) => b,
         (true, None | Some(Value::Null)) => false,
         (true, Some(other)) => {
-            return Err(ToolError::arguments(def, format!(": `dry_run` is true or false, got {other}")));
+            return Err(ToolError::arguments(called, format!(": `dry_run` is true or false, got {other}")));
         }
-        (false, Some(_)) => return Err(ToolError::arguments(def, ": unknown field `dry_run`; a read changes nothing")),
+        (false, Some(_)) => {
+            return Err(ToolError::arguments(called, ": unknown field `dry_run`; a read changes nothing"));
+        }
         (false, None) => false,
     } || (writes && rest_dry_run());
     let hash = crate::crm::cursor::fingerprint(&[def.name, &Value::Object(args.clone()).to_string()]);
     let arguments = args.clone();
-    let parsed = ToolCall::parse(def.tool, args).map_err(|e: ArgumentsError| ToolError::arguments(def, e))?;
+    let parsed = ToolCall::parse(def.tool, args).map_err(|e: ArgumentsError| ToolError::arguments(called, e))?;
     // Approvals (SPEC 12): the key's policy may hold this call for a person. What it would
     // change is worked out by a dry run; the same idempotency key gives back the same
     // approval.
@@ -215,7 +249,7 @@ pub async fn call(
         {
             return Ok(held(answer));
         }
-        let (result, changes) = crate::store::dry::run(run(state, principal, def, parsed.clone())).await;
+        let (result, changes) = crate::store::dry::run(run(state, principal, called, parsed.clone())).await;
         let result = result?;
         let kinds = approvals::kinds_needed(def, policy, &changes);
         if dry {
@@ -233,13 +267,13 @@ pub async fn call(
     }
     if dry {
         // Spends no idempotency key: the same key may make the real call afterwards.
-        let (result, changes) = crate::store::dry::run(run(state, principal, def, parsed)).await;
+        let (result, changes) = crate::store::dry::run(run(state, principal, called, parsed)).await;
         let answer = dry_answer(result?, changes);
         let _ = REST_DRY_RUN.try_with(|cell| *cell.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer.clone()));
         return Ok(answer);
     }
     let (Some(idem), Some(key_id)) = (idem, principal.key_id()) else {
-        return run(state, principal, def, parsed).await;
+        return run(state, principal, called, parsed).await;
     };
     let store = state.store.as_ref();
     let unavailable = |e: crate::store::StoreError| ToolError::from(CrmError::Store(e));
@@ -263,7 +297,7 @@ pub async fn call(
             ),
         )),
         Claim::Fresh => {
-            let outcome = run(state, principal, def, parsed).await;
+            let outcome = run(state, principal, called, parsed).await;
             let answer = outcome.as_ref().ok().map(Value::to_string);
             if let Err(e) = store.finish_idempotency(key_id, &idem, answer.as_deref()).await {
                 tracing::warn!(error = %e, "could not record an idempotent call's answer");

@@ -71,7 +71,8 @@ fn as_the_client_would(client: &str, value: &str) -> (String, Vec<(String, Strin
     }
 }
 
-async fn tools_list_as(app: &TestApp, client: &str, value: &str) {
+/// The names of the tools the client is shown.
+async fn tools_list_as(app: &TestApp, client: &str, value: &str) -> Vec<String> {
     let (url, headers) = as_the_client_would(client, value);
     assert!(url.starts_with(&app.base), "{client}: {url} points at the server");
     let mut req = app.client.post(&url).header("accept", "application/json, text/event-stream");
@@ -81,7 +82,37 @@ async fn tools_list_as(app: &TestApp, client: &str, value: &str) {
     let res = req.json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "{client}");
     let v: Value = res.json().await.unwrap();
-    assert!(v["result"]["tools"].as_array().unwrap().len() >= 5, "{client}: {v}");
+    let tools = v["result"]["tools"].as_array().unwrap();
+    assert!(tools.len() >= 5, "{client}: {v}");
+    tools.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_helper_hands_out_either_profile() {
+    let app = spawn_app().await;
+    for (profile, shown, hidden) in
+        [(None, "write_records", "create_contacts"), (Some("full"), "create_contacts", "write_records")]
+    {
+        let body = json!({"client": "all", "profile": profile});
+        let (s, all) = app.api(&app.key, Method::POST, "/connect", Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{all}");
+        for c in all.as_array().unwrap() {
+            let client = c["client"].as_str().unwrap();
+            let names = tools_list_as(&app, client, c["value"].as_str().unwrap()).await;
+            assert!(
+                names.iter().any(|n| n == shown) && !names.iter().any(|n| n == hidden),
+                "{client} {profile:?}: {names:?}"
+            );
+        }
+    }
+    let (s, v) = app.api(&app.key, Method::POST, "/connect", Some(json!({"client": "codex", "profile": "huge"}))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("lean or full"), "{v}");
+    // The command line gives the same.
+    let url = app.base.clone();
+    let out = connect_cli(&app.db_url, &url, &["chatgpt", "--profile", "full", "--key", &app.key]);
+    let value = String::from_utf8(out.stdout).unwrap();
+    assert!(value.contains("/api/v1/mcp?profile=full&api_key="), "{value}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

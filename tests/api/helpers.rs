@@ -167,8 +167,13 @@ impl TestApp {
 
     /// POSTs a JSON-RPC message to the MCP endpoint with `x-api-key`.
     pub async fn rpc(&self, key: &str, body: Value) -> reqwest::Response {
+        self.rpc_at(key, "", body).await
+    }
+
+    /// The same, to the endpoint URL with `query` (such as `?profile=full`).
+    pub async fn rpc_at(&self, key: &str, query: &str, body: Value) -> reqwest::Response {
         self.client
-            .post(self.mcp_url())
+            .post(format!("{}{query}", self.mcp_url()))
             .header("x-api-key", key)
             .header("accept", "application/json, text/event-stream")
             .json(&body)
@@ -178,14 +183,23 @@ impl TestApp {
     }
 
     pub async fn rpc_json(&self, key: &str, method: &str, params: Value) -> Value {
-        let res = self.rpc(key, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).await;
+        self.rpc_json_at(key, "", method, params).await
+    }
+
+    pub async fn rpc_json_at(&self, key: &str, query: &str, method: &str, params: Value) -> Value {
+        let res = self.rpc_at(key, query, json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})).await;
         assert_eq!(res.status(), StatusCode::OK, "{method}");
         res.json().await.expect("JSON-RPC answer")
     }
 
     /// Calls a tool; `Ok(structuredContent)` or `Err(error text)`.
     pub async fn call_as(&self, key: &str, tool: &str, args: Value) -> Result<Value, String> {
-        let v = self.rpc_json(key, "tools/call", json!({"name": tool, "arguments": args})).await;
+        self.call_at(key, "", tool, args).await
+    }
+
+    /// Calls a tool through the endpoint URL with `query`.
+    pub async fn call_at(&self, key: &str, query: &str, tool: &str, args: Value) -> Result<Value, String> {
+        let v = self.rpc_json_at(key, query, "tools/call", json!({"name": tool, "arguments": args})).await;
         let result = &v["result"];
         assert!(result.is_object(), "tools/call {tool} gave no result: {v}");
         if result["isError"] == json!(true) {
@@ -395,9 +409,14 @@ where
 }
 
 /// The tools a key with this role sees, as the catalog says.
+/// The tools `role` sees in the default (lean) profile.
 pub fn tools_for(role: rapport_tools::Role) -> Vec<&'static str> {
     let scopes = role.scopes();
-    rapport_tools::catalog().iter().filter(|t| t.access.allows(&scopes)).map(|t| t.name).collect()
+    rapport_tools::catalog()
+        .iter()
+        .filter(|t| t.listed_in(rapport_tools::Profile::Lean) && t.access.allows(&scopes))
+        .map(|t| t.name)
+        .collect()
 }
 
 /// A real `rapport serve` process on the same database, killed when dropped.

@@ -21,6 +21,7 @@ mod migrations;
 mod openapi;
 mod oversight;
 mod paging;
+mod profiles;
 mod records;
 mod rest;
 mod scale;

@@ -49,19 +49,21 @@ for _ in $(seq 100); do
 done
 URL="http://127.0.0.1:$PORT/api/v1/mcp"
 
-log "MCP Inspector --strict on tools/list"
-set +e
-(cd "$NODE_DIR" && node_modules/.bin/mcp-inspector --cli "$URL" --transport http --header "x-api-key: $KEY" \
-    --method tools/list --stored-auth-only --strict >"$TMP/tools.json" 2>"$TMP/strict.txt")
-status=$?
-set -e
-if [[ $status -ne 0 ]] || grep -Eq '(Warning|Error):|[1-9][0-9]* (errors|warnings)' "$TMP/strict.txt"; then
-    cat "$TMP/strict.txt" >&2
-    log "the Inspector found portability problems (exit $status)"
-    exit 1
-fi
-log "inspector: $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["tools"]), "tools, 0 errors, 0 warnings")' "$TMP/tools.json")"
+for profile in lean full; do
+    log "MCP Inspector --strict on tools/list ($profile profile)"
+    set +e
+    (cd "$NODE_DIR" && node_modules/.bin/mcp-inspector --cli "$URL?profile=$profile" --transport http --header "x-api-key: $KEY" \
+        --method tools/list --stored-auth-only --strict >"$TMP/tools.json" 2>"$TMP/strict.txt")
+    status=$?
+    set -e
+    if [[ $status -ne 0 ]] || grep -Eq '(Warning|Error):|[1-9][0-9]* (errors|warnings)' "$TMP/strict.txt"; then
+        cat "$TMP/strict.txt" >&2
+        log "the Inspector found portability problems in the $profile profile (exit $status)"
+        exit 1
+    fi
+    log "inspector ($profile): $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["tools"]), "tools, 0 errors, 0 warnings")' "$TMP/tools.json")"
+done
 
 log "TypeScript SDK client"
 (cd "$NODE_DIR" && node ts_client.mjs "$URL" "$KEY")
-echo "2 passed, 0 failed"
+echo "3 passed, 0 failed"

@@ -21,17 +21,32 @@ const fail = (msg) => {
   process.exit(1);
 };
 
-const transport = new StreamableHTTPClientTransport(new URL(url), {
-  requestInit: { headers: { "x-api-key": key } },
-});
-const client = new Client({ name: "rapport-ts-check", version: "1.0.0" });
-await client.connect(transport);
-
+// Both profiles (SPEC 5): the lean one by default, the full one with ?profile=full.
+const connect = async (u, k = key) => {
+  const c = new Client({ name: "rapport-ts-check", version: "1.0.0" });
+  await c.connect(new StreamableHTTPClientTransport(new URL(u), { requestInit: { headers: { "x-api-key": k } } }));
+  return c;
+};
+const client = await connect(`${url}?profile=full`);
 const { tools } = await client.listTools();
-if (tools.length < 20) fail(`expected the whole catalog, got ${tools.length} tools`);
-for (const t of tools) {
+if (tools.length < 30 || !tools.some((t) => t.name === "create_contacts")) fail(`expected the full catalog, got ${tools.length} tools`);
+const lean = await connect(url);
+const leanTools = (await lean.listTools()).tools;
+if (leanTools.length > 20 || !leanTools.some((t) => t.name === "write_records")) fail(`expected the lean catalog, got ${leanTools.length} tools`);
+for (const t of [...tools, ...leanTools]) {
   if (!t.outputSchema) fail(`${t.name} has no outputSchema`);
 }
+const leanCall = async (name, args) => {
+  const r = await lean.callTool({ name, arguments: args });
+  if (r.isError) fail(`lean ${name} failed: ${JSON.stringify(r.content)}`);
+  return r.structuredContent;
+};
+const written = await leanCall("write_records", { entity: "contact", mode: "create", items: [{ first_name: "Lea", email: "lea@example.com" }] });
+if (written.items[0].email !== "lea@example.com") fail(`write_records answers the record: ${JSON.stringify(written)}`);
+const found = await leanCall("search_records", { entity: "contact", query: "lea" });
+if (found.items[0].first_name !== "Lea" || "email" in found.items[0]) fail(`a lean search is compact: ${JSON.stringify(found)}`);
+if (!(await leanCall("describe_entity", { entity: "contact" })).operators) fail("a lean description names operators per type");
+await lean.close();
 
 // Calls whose results the SDK validates against each tool's outputSchema.
 const call = async (name, args) => {
@@ -67,7 +82,7 @@ const made = await fetch(`${base}/api/v1/keys`, {
 if (made.status !== 201) fail(`a key with a policy: ${made.status} ${await made.text()}`);
 const heldKey = (await made.json()).key;
 const careful = new Client({ name: "rapport-ts-check", version: "1.0.0" });
-await careful.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { "x-api-key": heldKey } } }));
+await careful.connect(new StreamableHTTPClientTransport(new URL(`${url}?profile=full`), { requestInit: { headers: { "x-api-key": heldKey } } }));
 const ask = async (name, args) => {
   const r = await careful.callTool({ name, arguments: args });
   if (r.isError) fail(`${name} failed: ${JSON.stringify(r.content)}`);
@@ -82,4 +97,4 @@ await careful.close();
 await client.close();
 if (printed.length > 0) fail(`the SDK printed ${printed.length} lines:\n${printed.join("\n")}`);
 console.info = () => {};
-process.stdout.write(`ok: ${tools.length} tools listed, 15 calls checked, no warnings\n`);
+process.stdout.write(`ok: ${leanTools.length} lean and ${tools.length} full tools listed, 18 calls checked, no warnings\n`);

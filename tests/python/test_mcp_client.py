@@ -39,7 +39,11 @@ KEY = os.environ.get("RAPPORT_KEY", "")
 TEST_TIMEOUT_S = 60
 READ_TIMEOUT_S = 30
 
-REQUIRED_TOOLS = {"get_workspace", "search_records", "create_contacts", "get_records"}
+# SPEC 5: the lean profile (the default) and the full one, chosen by `?profile=` on the URL.
+REQUIRED_TOOLS = {
+    "lean": {"get_workspace", "search_records", "write_records", "get_records", "manage_webhooks"},
+    "full": {"get_workspace", "search_records", "create_contacts", "get_records", "create_webhook"},
+}
 
 pytestmark = [
     pytest.mark.anyio,
@@ -74,11 +78,11 @@ def http_client(key: str | None, statuses: list[int] | None = None) -> httpx2.As
 
 @asynccontextmanager
 async def handshake_session(
-    key: str | None = KEY, statuses: list[int] | None = None
+    key: str | None = KEY, statuses: list[int] | None = None, url: str = URL
 ) -> AsyncIterator[ClientSession]:
     """A handshake-era ClientSession over streamable HTTP (not yet initialized)."""
     async with http_client(key, statuses) as http:
-        async with streamable_http_client(URL, http_client=http) as (read, write):
+        async with streamable_http_client(url, http_client=http) as (read, write):
             async with ClientSession(read, write, read_timeout_seconds=READ_TIMEOUT_S) as session:
                 yield session
 
@@ -187,9 +191,11 @@ async def test_initialize_instructions() -> None:
     assert init.capabilities.tools is not None, "server does not advertise the tools capability"
 
 
-async def test_list_tools_schemas() -> None:
+@pytest.mark.parametrize("profile", ["lean", "full"])
+async def test_list_tools_schemas(profile: str) -> None:
+    url = URL if profile == "lean" else f"{URL}?profile=full"
     with anyio.fail_after(TEST_TIMEOUT_S):
-        async with handshake_session() as session:
+        async with handshake_session(url=url) as session:
             await session.initialize()
             listing = await session.list_tools()
             tools = list(listing.tools)
@@ -200,7 +206,10 @@ async def test_list_tools_schemas() -> None:
                 cursor = page.next_cursor
 
     names = {t.name for t in tools}
-    assert REQUIRED_TOOLS <= names, f"missing tools: {sorted(REQUIRED_TOOLS - names)}"
+    required = REQUIRED_TOOLS[profile]
+    assert required <= names, f"missing tools: {sorted(required - names)}"
+    other = REQUIRED_TOOLS["full" if profile == "lean" else "lean"] - required
+    assert not other & names, f"the {profile} profile lists {sorted(other & names)}"
     problems = []
     for tool in tools:
         schema = tool.input_schema
@@ -456,7 +465,7 @@ async def test_auto_mode_get_workspace() -> None:
         f"auto mode negotiated {version!r}: the server/discover probe for {LATEST_MODERN_VERSION} "
         "did not succeed and the client fell back to initialize"
     )
-    assert REQUIRED_TOOLS <= names, f"missing tools: {sorted(REQUIRED_TOOLS - names)}"
+    assert REQUIRED_TOOLS["lean"] <= names, f"missing tools: {sorted(REQUIRED_TOOLS['lean'] - names)}"
     assert ws.get("organization", {}).get("name") == "default", f"get_workspace: {ws!r}"
     assert ws["organization"].get("id"), "organization has no id"
     for field in ("user", "key", "scopes", "limits", "counts"):

@@ -42,6 +42,12 @@ pub enum Tool {
     ResendWebhookDelivery,
     RevertChanges,
     GetApproval,
+    /// The lean profile's families (SPEC 5): one tool for a group of full-catalog tools,
+    /// resolved into the member a call names before anything else looks at it.
+    WriteRecords,
+    ManageCustomFields,
+    ManagePipelines,
+    ManageWebhooks,
 }
 
 /// What a call does, as oversight sees it.
@@ -91,6 +97,10 @@ impl Tool {
             Tool::ResendWebhookDelivery => "resend_webhook_delivery",
             Tool::RevertChanges => "revert_changes",
             Tool::GetApproval => "get_approval",
+            Tool::WriteRecords => "write_records",
+            Tool::ManageCustomFields => "manage_custom_fields",
+            Tool::ManagePipelines => "manage_pipelines",
+            Tool::ManageWebhooks => "manage_webhooks",
         }
     }
 
@@ -113,20 +123,113 @@ impl Tool {
             | Tool::LinkRecords
             | Tool::UnlinkRecords
             | Tool::RestoreRecords
-            | Tool::RevertChanges => Effect::Write,
+            | Tool::RevertChanges
+            | Tool::WriteRecords => Effect::Write,
             Tool::MergeRecords | Tool::DeleteRecords | Tool::DeleteCustomField => Effect::Delete,
-            Tool::CreateCustomField | Tool::UpdateCustomField | Tool::CreatePipeline | Tool::UpdatePipeline => {
-                Effect::Schema
-            }
-            Tool::CreateWebhook | Tool::UpdateWebhook | Tool::DeleteWebhook | Tool::ResendWebhookDelivery => {
-                Effect::Webhooks
-            }
+            Tool::CreateCustomField
+            | Tool::UpdateCustomField
+            | Tool::CreatePipeline
+            | Tool::UpdatePipeline
+            | Tool::ManageCustomFields
+            | Tool::ManagePipelines => Effect::Schema,
+            Tool::CreateWebhook
+            | Tool::UpdateWebhook
+            | Tool::DeleteWebhook
+            | Tool::ResendWebhookDelivery
+            | Tool::ManageWebhooks => Effect::Webhooks,
         }
     }
 
     /// Whether a call takes an `idempotency_key` (SPEC 5: creating calls, merges, links).
     pub fn takes_idempotency_key(self) -> bool {
-        matches!(self, Tool::Create(_) | Tool::Upsert(_) | Tool::MergeRecords | Tool::LinkRecords)
+        matches!(self, Tool::Create(_) | Tool::Upsert(_) | Tool::MergeRecords | Tool::LinkRecords | Tool::WriteRecords)
+    }
+
+    /// A family's members, by the `action` (or, for `write_records`, the `mode`) that names
+    /// each; empty for every other tool.
+    pub fn members(self) -> &'static [(&'static str, Tool)] {
+        match self {
+            Tool::ManageCustomFields => &[
+                ("create", Tool::CreateCustomField),
+                ("update", Tool::UpdateCustomField),
+                ("delete", Tool::DeleteCustomField),
+            ],
+            Tool::ManagePipelines => &[("create", Tool::CreatePipeline), ("update", Tool::UpdatePipeline)],
+            Tool::ManageWebhooks => &[
+                ("list", Tool::ListWebhooks),
+                ("create", Tool::CreateWebhook),
+                ("update", Tool::UpdateWebhook),
+                ("delete", Tool::DeleteWebhook),
+                ("deliveries", Tool::ListWebhookDeliveries),
+                ("resend", Tool::ResendWebhookDelivery),
+            ],
+            _ => &[],
+        }
+    }
+
+    /// Whether this is one of the lean profile's families.
+    pub fn is_family(self) -> bool {
+        self == Tool::WriteRecords || !self.members().is_empty()
+    }
+
+    /// The full-catalog tool a call of a family names, with that tool's arguments; any
+    /// other tool as it is.
+    pub fn resolve(self, mut args: Map<String, Value>) -> Result<(Tool, Map<String, Value>), ArgumentsError> {
+        let invalid = |path: &str, message: String| ArgumentsError { path: Some(path.to_owned()), message };
+        let mut take = |name: &str| match args.remove(name) {
+            Some(Value::String(s)) => Ok(s),
+            Some(other) => Err(invalid(name, format!("a string, got {other}"))),
+            None => Err(ArgumentsError { path: None, message: format!("missing field `{name}`") }),
+        };
+        if self == Tool::WriteRecords {
+            let entity = take("entity")?;
+            let mode = take("mode")?;
+            let Some(e) = Entity::parse(&entity) else {
+                let known: Vec<&str> = Entity::ALL.iter().map(|e| e.as_str()).collect();
+                return Err(invalid("entity", format!("no entity `{entity}`; entities: {}", known.join(", "))));
+            };
+            let tool = match mode.as_str() {
+                "create" => Tool::Create(e),
+                "update" => Tool::Update(e),
+                "upsert" if e.def().tools.upsert.is_some() => Tool::Upsert(e),
+                "upsert" => {
+                    let by: Vec<String> = Entity::ALL
+                        .iter()
+                        .filter_map(|e| Some(format!("{} (by {})", e.plural(), e.def().upsert_key?)))
+                        .collect();
+                    return Err(invalid(
+                        "mode",
+                        format!("{} cannot be upserted; upsert is for {}", e.plural(), by.join(", ")),
+                    ));
+                }
+                other => return Err(invalid("mode", format!("`{other}` is not a mode: create, update or upsert"))),
+            };
+            let Some(items) = args.remove("items") else {
+                return Err(ArgumentsError { path: None, message: "missing field `items`".into() });
+            };
+            if let Some(other) = args.keys().find(|k| !matches!(k.as_str(), "idempotency_key" | "dry_run")) {
+                return Err(ArgumentsError {
+                    path: None,
+                    message: format!(
+                        "unknown field `{other}`, expected entity, mode, items, idempotency_key or dry_run"
+                    ),
+                });
+            }
+            args.insert(e.plural().to_owned(), items);
+            return Ok((tool, args));
+        }
+        let members = self.members();
+        if members.is_empty() {
+            return Ok((self, args));
+        }
+        let action = take("action")?;
+        match members.iter().find(|(name, _)| *name == action) {
+            Some((_, tool)) => Ok((*tool, args)),
+            None => {
+                let names: Vec<&str> = members.iter().map(|(name, _)| *name).collect();
+                Err(invalid("action", format!("`{action}` is not an action of {}: {}", self.name(), names.join(", "))))
+            }
+        }
     }
 }
 
@@ -223,6 +326,10 @@ impl ToolCall {
     /// Parses `args` as a call of `tool`.
     pub fn parse(tool: Tool, args: Map<String, Value>) -> Result<ToolCall, ArgumentsError> {
         Ok(match tool {
+            family @ (Tool::WriteRecords | Tool::ManageCustomFields | Tool::ManagePipelines | Tool::ManageWebhooks) => {
+                let (member, args) = family.resolve(args)?;
+                ToolCall::parse(member, args)?
+            }
             Tool::GetWorkspace => {
                 let NoArguments {} = parse(args)?;
                 ToolCall::GetWorkspace
@@ -312,8 +419,9 @@ mod tests {
             let Value::Object(args) = serde_json::from_str(def.example().trim_matches('`')).unwrap() else {
                 panic!("{}: the example is an object", def.name)
             };
+            let (member, _) = def.tool.resolve(args.clone()).unwrap_or_else(|e| panic!("{}{e}", def.name));
             let call = ToolCall::parse(def.tool, args).unwrap_or_else(|e| panic!("{}{e}", def.name));
-            assert_eq!(call.tool(), def.tool);
+            assert_eq!(call.tool(), member, "a family's call is a call of the member it names");
         }
     }
 }

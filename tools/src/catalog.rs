@@ -45,6 +45,32 @@ impl Toolset {
     }
 }
 
+/// Which tools `tools/list` shows (SPEC 5): `lean`, the default, a few generic tools that
+/// reach everything; `full`, the typed catalog. `tools/call` takes every tool of both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Profile {
+    #[default]
+    Lean,
+    Full,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Lean => "lean",
+            Profile::Full => "full",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Profile> {
+        match s {
+            "lean" => Some(Profile::Lean),
+            "full" => Some(Profile::Full),
+            _ => None,
+        }
+    }
+}
+
 /// Which scopes make a tool visible. Per-entity checks happen again when it is called.
 #[derive(Debug, Clone, Copy)]
 pub enum Access {
@@ -85,6 +111,22 @@ pub struct ToolDef {
     /// The tool, by type: what dispatch matches on.
     pub tool: Tool,
 }
+
+impl ToolDef {
+    /// Whether `tools/list` shows it in `profile`: the families in `lean` only, the tools
+    /// they stand for in `full` only, every other tool in both.
+    pub fn listed_in(&self, profile: Profile) -> bool {
+        let member = matches!(self.tool, Tool::Create(_) | Tool::Update(_) | Tool::Upsert(_))
+            || FAMILIES.iter().any(|f| f.members().iter().any(|(_, m)| *m == self.tool));
+        match profile {
+            Profile::Lean => !member,
+            Profile::Full => !self.tool.is_family(),
+        }
+    }
+}
+
+/// The lean profile's families of administrative tools.
+const FAMILIES: [Tool; 3] = [Tool::ManageCustomFields, Tool::ManagePipelines, Tool::ManageWebhooks];
 
 impl ToolDef {
     pub fn find(name: &str) -> Option<&'static ToolDef> {
@@ -440,10 +482,113 @@ fn build() -> Vec<ToolDef> {
         }
     }
     tools.extend(rest);
+    tools.push(write_records(any_write));
+    tools.push(family(
+        Tool::ManageCustomFields,
+        "Manage custom fields",
+        include_str!("descriptions/manage_custom_fields.md"),
+        &tools,
+    ));
+    tools.push(family(
+        Tool::ManagePipelines,
+        "Manage pipelines",
+        include_str!("descriptions/manage_pipelines.md"),
+        &tools,
+    ));
+    tools.push(family(
+        Tool::ManageWebhooks,
+        "Manage webhooks",
+        include_str!("descriptions/manage_webhooks.md"),
+        &tools,
+    ));
     for t in tools.iter_mut().filter(|t| t.tool.effect() != Effect::Read) {
         previewable(t);
     }
     tools
+}
+
+/// `write_records`: every entity's create, update and upsert in one tool, its items
+/// described by `describe_entity` rather than here.
+fn write_records(access: Access) -> ToolDef {
+    let entities: Vec<&str> = Entity::ALL.iter().map(|e| e.as_str()).collect();
+    let input = object(json!({
+        "type": "object",
+        "properties": {
+            "entity": { "type": "string", "enum": entities },
+            "mode": { "type": "string", "enum": ["create", "update", "upsert"] },
+            "items": {
+                "type": "array",
+                "items": { "type": "object" },
+                "minItems": 1,
+                "maxItems": 100,
+                "description": "Records with the fields describe_entity lists; update items carry `id`."
+            },
+            "idempotency_key": { "type": "string" }
+        },
+        "required": ["entity", "mode", "items"],
+        "additionalProperties": false
+    }));
+    ToolDef {
+        name: Tool::WriteRecords.name(),
+        title: "Write records".into(),
+        description: include_str!("descriptions/write_records.md").into(),
+        toolset: Toolset::Core,
+        access,
+        read_only: false,
+        destructive: true,
+        idempotent: false,
+        input_schema: input,
+        output_schema: records_output("As written, in the order given."),
+        tool: Tool::WriteRecords,
+    }
+}
+
+/// A family of administrative tools as one: `action` names the member, and the arguments
+/// are the members' own, so the schema is theirs merged.
+fn family(tool: Tool, title: &'static str, description: &'static str, all: &[ToolDef]) -> ToolDef {
+    let members: Vec<&ToolDef> = tool
+        .members()
+        .iter()
+        .map(|(_, m)| all.iter().find(|d| d.tool == *m).expect("a member is in the catalog"))
+        .collect();
+    let actions: Vec<&str> = tool.members().iter().map(|(a, _)| *a).collect();
+    let mut props = Map::new();
+    let mut defs = Map::new();
+    props.insert("action".into(), json!({ "type": "string", "enum": actions }));
+    for m in &members {
+        for (into, key) in [(&mut props, "properties"), (&mut defs, "$defs")] {
+            if let Some(Value::Object(p)) = m.input_schema.get(key) {
+                for (k, v) in p {
+                    into.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
+    }
+    let required_by = |m: &&ToolDef, k: &str| {
+        m.input_schema.get("required").and_then(Value::as_array).is_some_and(|r| r.iter().any(|v| v == k))
+    };
+    let mut required = vec![json!("action")];
+    required.extend(props.keys().filter(|k| members.iter().all(|m| required_by(m, k))).map(|k| json!(k)));
+    let first = members[0];
+    ToolDef {
+        name: tool.name(),
+        title: title.into(),
+        description: description.into(),
+        toolset: first.toolset,
+        access: first.access,
+        read_only: false,
+        destructive: true,
+        idempotent: false,
+        input_schema: object(json!({
+            "$defs": defs,
+            "type": "object",
+            "properties": props,
+            "required": required,
+            "additionalProperties": false
+        })),
+        output_schema: object(json!({ "type": "object" })),
+        tool,
+    }
 }
 
 /// Every tool that writes takes `dry_run` (SPEC 12), and may answer a preview instead of

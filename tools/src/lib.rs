@@ -10,12 +10,13 @@ pub mod call;
 pub mod catalog;
 pub mod entities;
 pub mod inputs;
+pub mod lean;
 pub mod records;
 pub mod schema;
 pub mod scope;
 pub mod webhooks;
 
 pub use call::{ArgumentsError, Effect, Tool, ToolCall};
-pub use catalog::{Access, ToolDef, Toolset, catalog};
+pub use catalog::{Access, Profile, ToolDef, Toolset, catalog};
 pub use entities::{Entity, EntityDef, Field, FieldType, Rule, Storage};
 pub use scope::{Role, Scope, Scopes};

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::call::Tool;
 use crate::catalog::{Access, ToolDef, records_output};
-use crate::entities::{EntityDef, Field, FieldType};
+use crate::entities::{Entity, EntityDef, Field, FieldType};
 
 /// `format`s every JSON Schema validator knows; schemars also writes `uint64` and the like.
 const STANDARD_FORMATS: &[&str] = &[
@@ -166,6 +166,74 @@ pub fn lean_output(schema: &Map<String, Value>) -> Map<String, Value> {
     if let Some(r) = schema.get("required") {
         out.insert("required".into(), r.clone());
     }
+    out
+}
+
+/// An output schema as `tools/list` shows it: each property's type, without the words the
+/// REST documents carry, and without the dry-run answer's keys (open, since nothing is
+/// required of an answer that may be a preview).
+pub fn listed_output(schema: &Map<String, Value>, previewable: bool) -> Map<String, Value> {
+    let mut out = schema.clone();
+    if let Some(Value::Object(props)) = out.get_mut("properties") {
+        if previewable {
+            props.remove("dry_run");
+            props.remove("result");
+        }
+        for p in props.values_mut() {
+            if let Value::Object(p) = p {
+                p.remove("description");
+            }
+        }
+    }
+    out
+}
+
+/// A tool's input schema as the lean profile lists it (SPEC 5): each argument's name and
+/// type only. Nested shapes become plain objects, descriptions and `$defs` go, and an
+/// entity name is a string (a misspelt one is answered with the list): the description's
+/// example and `describe_entity` carry the rest.
+pub fn shallow(schema: &Map<String, Value>) -> Map<String, Value> {
+    let defs = schema.get("$defs").and_then(Value::as_object);
+    let resolve = |v: &Value| -> Value {
+        match v.get("$ref").and_then(Value::as_str).and_then(|r| r.rsplit('/').next()) {
+            Some(name) => defs.and_then(|d| d.get(name)).cloned().unwrap_or_else(|| json!({ "type": "object" })),
+            None => v.clone(),
+        }
+    };
+    let entities: Vec<&str> = Entity::ALL.iter().map(|e| e.as_str()).collect();
+    let flat = |v: &Value| -> Value {
+        let v = resolve(v);
+        let ty = v.get("type").cloned();
+        match ty.as_ref().and_then(Value::as_str) {
+            Some("array") => {
+                let items = v.get("items").map(&resolve).unwrap_or_default();
+                match items.get("type").and_then(Value::as_str) {
+                    Some(t @ ("string" | "integer" | "number" | "boolean")) => {
+                        json!({ "type": "array", "items": { "type": t } })
+                    }
+                    _ => json!({ "type": "array", "items": { "type": "object" } }),
+                }
+            }
+            Some("string") => match v.get("enum") {
+                Some(e) if *e != json!(entities) => json!({ "type": "string", "enum": e }),
+                _ => json!({ "type": "string" }),
+            },
+            Some(t) => json!({ "type": t }),
+            None => json!({ "type": "object" }),
+        }
+    };
+    let props: Map<String, Value> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.iter().map(|(k, v)| (k.clone(), flat(v))).collect())
+        .unwrap_or_default();
+    let mut out = Map::new();
+    out.insert("type".into(), json!("object"));
+    out.insert("properties".into(), Value::Object(props));
+    if let Some(r) = schema.get("required") {
+        out.insert("required".into(), r.clone());
+    }
+    out.insert("additionalProperties".into(), json!(false));
     out
 }
 
