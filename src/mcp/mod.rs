@@ -3,15 +3,19 @@
 //! into the contract's input type, call the domain, answer with the contract's output.
 
 mod instructions;
+mod prompts;
+mod resources;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use rapport_tools::{Profile, ToolDef, Toolset, catalog};
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, DiscoverResult, Implementation,
-    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, DiscoverResult, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
+    ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -131,9 +135,27 @@ pub fn profile(ctx: &RequestContext<RoleServer>) -> Result<Profile, McpError> {
     }
 }
 
+/// Runs a tool for `principal` as a tools/call would, for what resources, prompts and
+/// completion look up.
+async fn run_tool(
+    state: &AppState,
+    principal: &Principal,
+    tool: rapport_tools::Tool,
+    args: serde_json::Value,
+) -> Result<serde_json::Value, crate::service::ToolError> {
+    let serde_json::Value::Object(args) = args else { unreachable!("tool arguments are an object") };
+    crate::service::invoke(state, principal, ToolDef::of(tool), args).await
+}
+
 impl ServerHandler for RapportMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_prompts()
+            .enable_completions()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("rapport", env!("CARGO_PKG_VERSION")))
             .with_instructions(instructions::general())
     }
@@ -172,6 +194,61 @@ impl ServerHandler for RapportMcp {
         let tools = TOOLS.visible(&principal, profile(&context)?, sets.as_deref());
         // Each key sees its own list; clients of 2026-07-28 must not share it.
         Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let principal = principal(&context)?;
+        Ok(ListResourcesResult::with_all_items(resources::list(&principal)).with_cache_scope(CacheScope::Private))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let principal = principal(&context)?;
+        let result = resources::read(&self.state, &principal, profile(&context)?, &request.uri).await?;
+        Ok(result.with_cache_scope(CacheScope::Private).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let principal = principal(&context)?;
+        let args = request.arguments.unwrap_or_default();
+        Ok(prompts::get(&self.state, &principal, &request.name, args).await?.into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let principal = principal(&context)?;
+        let given = request.context.as_ref().and_then(|c| c.arguments.as_ref());
+        prompts::complete(&self.state, &principal, &request.r#ref, &request.argument, given).await
     }
 
     async fn call_tool(

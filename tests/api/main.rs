@@ -26,4 +26,5 @@ mod records;
 mod rest;
 mod scale;
 mod store_contract;
+mod surface;
 mod webhooks;

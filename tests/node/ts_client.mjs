@@ -46,6 +46,17 @@ if (written.items[0].email !== "lea@example.com") fail(`write_records answers th
 const found = await leanCall("search_records", { entity: "contact", query: "lea" });
 if (found.items[0].first_name !== "Lea" || "email" in found.items[0]) fail(`a lean search is compact: ${JSON.stringify(found)}`);
 if (!(await leanCall("describe_entity", { entity: "contact" })).operators) fail("a lean description names operators per type");
+// Resources, prompts and completion, as clients that show them read them.
+const { resources } = await lean.listResources();
+if (!resources.some((r) => r.uri === "rapport://schema/contact")) fail(`resources/list: ${JSON.stringify(resources)}`);
+const leaRecord = JSON.parse((await lean.readResource({ uri: `rapport://contact/${written.items[0].id}` })).contents[0].text);
+if (leaRecord.email !== "lea@example.com") fail(`resources/read: ${JSON.stringify(leaRecord)}`);
+const { prompts } = await lean.listPrompts();
+if (prompts.length < 4) fail(`prompts/list: ${JSON.stringify(prompts)}`);
+const review = await lean.getPrompt({ name: "pipeline_review", arguments: { pipeline: "sales" } });
+if (!review.messages[0].content.text.includes("count_records")) fail(`prompts/get: ${JSON.stringify(review)}`);
+const done = await lean.complete({ ref: { type: "ref/prompt", name: "pipeline_review" }, argument: { name: "pipeline", value: "sa" } });
+if (!done.completion.values.includes("sales")) fail(`completion/complete: ${JSON.stringify(done)}`);
 await lean.close();
 
 // Calls whose results the SDK validates against each tool's outputSchema.
@@ -97,4 +108,4 @@ await careful.close();
 await client.close();
 if (printed.length > 0) fail(`the SDK printed ${printed.length} lines:\n${printed.join("\n")}`);
 console.info = () => {};
-process.stdout.write(`ok: ${leanTools.length} lean and ${tools.length} full tools listed, 18 calls checked, no warnings\n`);
+process.stdout.write(`ok: ${leanTools.length} lean and ${tools.length} full tools listed, 23 calls checked, no warnings\n`);

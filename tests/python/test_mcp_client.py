@@ -29,7 +29,7 @@ import pytest
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, PaginatedRequestParams, TextContent
+from mcp_types import CallToolResult, PaginatedRequestParams, PromptReference, TextContent
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_MODERN_VERSION
 
 URL = os.environ.get("RAPPORT_URL", "")
@@ -529,3 +529,39 @@ async def test_wrong_key_http_answer(key: str | None, code: str) -> None:
     err = r.json().get("error", {})
     assert err.get("code") == code, f"error body: {r.text[:300]}"
     assert err.get("message"), f"error body has no message: {r.text[:300]}"
+
+
+async def test_resources_prompts_and_completion() -> None:
+    """SPEC 5: what clients that show resources and prompts read, through the SDK's own calls."""
+    name = f"Res{secrets.token_hex(3)}"
+    with anyio.fail_after(TEST_TIMEOUT_S):
+        async with handshake_session() as session:
+            init_caps = (await session.initialize()).capabilities
+            await session.list_tools()
+            assert init_caps.resources is not None and init_caps.prompts is not None
+            assert init_caps.completions is not None, "the completions capability is declared"
+            made = ok(await session.call_tool("create_companies", {"companies": [{"name": name, "domain": f"{name.lower()}.example"}]}))
+            company_id = made["items"][0]["id"]
+
+            templates = (await session.list_resource_templates()).resource_templates
+            assert {t.uri_template for t in templates} == {"rapport://{entity}/{id}", "rapport://schema/{entity}"}
+            listed = {str(r.uri) for r in (await session.list_resources()).resources}
+            assert "rapport://schema/company" in listed, listed
+            read = await session.read_resource(f"rapport://company/{company_id}")
+            record = json.loads(read.contents[0].text)
+            assert record["name"] == name, record
+            schema = json.loads((await session.read_resource("rapport://schema/deal")).contents[0].text)
+            assert any(p["name"] == "sales" for p in schema["pipelines"]), schema
+            with pytest.raises(MCPError):
+                await session.read_resource("rapport://company/no-such-id")
+
+            prompts = {p.name for p in (await session.list_prompts()).prompts}
+            assert {"daily_briefing", "log_interaction", "pipeline_review", "account_brief"} <= prompts
+            brief = await session.get_prompt("account_brief", {"company": name})
+            text = brief.messages[0].content.text
+            assert company_id in text and "get_records" in text, text
+
+            done = await session.complete(
+                PromptReference(type="ref/prompt", name="account_brief"), {"name": "company", "value": name[:5]}
+            )
+            assert name in done.completion.values, done
