@@ -304,8 +304,8 @@ pub async fn complete(
                 by_prefix(all, prefix)
             }
             ("daily_briefing", "days") => by_prefix(["1", "3", "7", "14", "30"].map(str::to_owned), prefix),
-            (name, _) if PROMPTS.iter().any(|d| d.name == name) => vec![],
-            (name, _) => return Err(invalid(format!("no prompt {name}"))),
+            // Another prompt, or an argument without suggestions: nothing to offer.
+            _ => vec![],
         },
         (Reference::Resource(r), "entity") if r.uri.starts_with("rapport://") => by_prefix(readable(), prefix),
         _ => vec![],
