@@ -3,6 +3,7 @@
 
 pub mod changes;
 pub mod cursor;
+pub mod duplicates;
 pub mod error;
 pub mod fields;
 pub mod filter;

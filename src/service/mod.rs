@@ -321,6 +321,9 @@ async fn run(state: &AppState, p: &Principal, def: &ToolDef, call: ToolCall) -> 
         ToolCall::Upsert(entity, items) => {
             out(Box::pin(records::upsert(store, p, entity, items)).await.map_err(domain)?)
         }
+        ToolCall::FindDuplicates(input) => {
+            out(Box::pin(crate::crm::duplicates::find(store, p, input)).await.map_err(domain)?)
+        }
         ToolCall::GetWorkspace => {
             let counts = Box::pin(workspace::counts(store, p)).await.map_err(domain)?;
             let (key_id, key_name, key_preview, expires_at) = match &p.acting {

@@ -10,6 +10,7 @@ mod connect;
 mod console;
 mod crm_tools;
 mod deals;
+mod duplicates;
 mod filters;
 mod helpers;
 mod isolation;

@@ -21,6 +21,7 @@ pub enum Tool {
     GetRecords,
     SearchAll,
     GetTimeline,
+    FindDuplicates,
     Create(Entity),
     Update(Entity),
     Upsert(Entity),
@@ -76,6 +77,7 @@ impl Tool {
             Tool::GetRecords => "get_records",
             Tool::SearchAll => "search_all",
             Tool::GetTimeline => "get_timeline",
+            Tool::FindDuplicates => "find_duplicates",
             Tool::Create(e) => e.def().tools.create,
             Tool::Update(e) => e.def().tools.update,
             Tool::Upsert(e) => e.def().tools.upsert.unwrap_or("upsert"),
@@ -114,6 +116,7 @@ impl Tool {
             | Tool::GetRecords
             | Tool::SearchAll
             | Tool::GetTimeline
+            | Tool::FindDuplicates
             | Tool::ListWebhooks
             | Tool::ListWebhookDeliveries
             | Tool::GetApproval => Effect::Read,
@@ -244,6 +247,7 @@ pub enum ToolCall {
     GetRecords(GetRecordsInput),
     SearchAll(SearchAllInput),
     GetTimeline(GetTimelineInput),
+    FindDuplicates(FindDuplicatesInput),
     Create(Entity, Vec<Value>),
     Update(Entity, Vec<Value>),
     Upsert(Entity, Vec<Value>),
@@ -340,6 +344,7 @@ impl ToolCall {
             Tool::GetRecords => ToolCall::GetRecords(parse(args)?),
             Tool::SearchAll => ToolCall::SearchAll(parse(args)?),
             Tool::GetTimeline => ToolCall::GetTimeline(parse(args)?),
+            Tool::FindDuplicates => ToolCall::FindDuplicates(parse(args)?),
             Tool::Create(e) => ToolCall::Create(e, items(e, args)?),
             Tool::Update(e) => ToolCall::Update(e, items(e, args)?),
             Tool::Upsert(e) => ToolCall::Upsert(e, items(e, args)?),
@@ -377,6 +382,7 @@ impl ToolCall {
             ToolCall::GetRecords(_) => Tool::GetRecords,
             ToolCall::SearchAll(_) => Tool::SearchAll,
             ToolCall::GetTimeline(_) => Tool::GetTimeline,
+            ToolCall::FindDuplicates(_) => Tool::FindDuplicates,
             ToolCall::Create(e, _) => Tool::Create(*e),
             ToolCall::Update(e, _) => Tool::Update(*e),
             ToolCall::Upsert(e, _) => Tool::Upsert(*e),

@@ -277,6 +277,15 @@ fn build() -> Vec<ToolDef> {
             schema_of::<GetTimelineInput>(),
             output_of::<TimelineResult>(),
         ),
+        fixed(
+            Tool::FindDuplicates,
+            "Find duplicates",
+            include_str!("descriptions/find_duplicates.md"),
+            Access::Any(&[Scope::ContactsRead, Scope::CompaniesRead]),
+            READ,
+            schema_of::<FindDuplicatesInput>(),
+            output_of::<DuplicatesResult>(),
+        ),
     ];
     for e in Entity::ALL {
         tools.extend(crate::schema::write_tools(e.def()));

@@ -214,6 +214,39 @@ pub struct MergeRecordsInput {
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct FindDuplicatesInput {
+    /// `contact` or `company`.
+    pub entity: Entity,
+    /// Only duplicates of these records (1 to 100), names compared among them too.
+    #[serde(default)]
+    pub ids: Option<Vec<String>>,
+    /// Groups per page, 1 to 100; default 25.
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DuplicateGroup {
+    /// The records that are probably one, oldest first: `merge_records` keeps the first.
+    pub ids: Vec<String>,
+    /// `same email`, `same phone`, `same name`, `similar name at the same company` or `similar name`.
+    pub reason: String,
+    /// 1 for an exact match, else how alike the names are (0.5 to 1).
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DuplicatesResult {
+    pub groups: Vec<DuplicateGroup>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchAllInput {
     /// Free text looked for in every entity you may read.
     pub query: String,
