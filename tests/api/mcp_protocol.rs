@@ -28,8 +28,17 @@ async fn initialize_negotiates_and_briefs_the_agent() {
         let instructions = v["result"]["instructions"].as_str().unwrap();
         assert!(instructions.contains("\"default\""), "names the organization: {instructions}");
         assert!(instructions.contains("in_last_days"), "explains filters");
-        assert!(v["result"]["capabilities"]["tools"].is_object());
+        assert!(instructions.contains("Start with get_workspace"), "names the first call");
+        assert!(instructions.contains("lean profile") && instructions.contains("write_records"), "names the profile");
+        for capability in ["tools", "resources", "prompts", "completions"] {
+            assert!(v["result"]["capabilities"][capability].is_object(), "{capability}");
+        }
     }
+    let params =
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}});
+    let v = app.rpc_json_at(&app.key, "?profile=full", "initialize", params).await;
+    let instructions = v["result"]["instructions"].as_str().unwrap();
+    assert!(instructions.contains("full profile") && instructions.contains("create_*"), "{instructions}");
 }
 
 #[tokio::test]

