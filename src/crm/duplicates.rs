@@ -76,12 +76,16 @@ fn trigrams(name: &str) -> BTreeSet<[char; 3]> {
     padded.windows(3).map(|w| [w[0], w[1], w[2]]).collect()
 }
 
-/// How alike two names are: the share of trigrams they have in common (0 to 1).
-pub fn similarity(a: &str, b: &str) -> f64 {
-    let (a, b) = (trigrams(a), trigrams(b));
-    let common = a.intersection(&b).count();
+/// The share of trigrams two names have in common (0 to 1).
+fn jaccard(a: &BTreeSet<[char; 3]>, b: &BTreeSet<[char; 3]>) -> f64 {
+    let common = a.intersection(b).count();
     let all = a.len() + b.len() - common;
     if all == 0 { 0.0 } else { common as f64 / all as f64 }
+}
+
+/// How alike two names are (0 to 1).
+pub fn similarity(a: &str, b: &str) -> f64 {
+    jaccard(&trigrams(a), &trigrams(b))
 }
 
 /// Records whose names are alike, joined into groups (a ~ b and b ~ c make one group);
@@ -107,8 +111,7 @@ fn alike(named: &[(RecordId, String)], reason: &str) -> Vec<DuplicateGroup> {
             if named[j].1.is_empty() {
                 continue;
             }
-            let common = grams[i].intersection(&grams[j]).count();
-            let sim = common as f64 / (grams[i].len() + grams[j].len() - common).max(1) as f64;
+            let sim = jaccard(&grams[i], &grams[j]);
             if sim >= SIMILAR {
                 let (ri, rj) = (find(&mut root, i), find(&mut root, j));
                 let joined = score.remove(&ri).unwrap_or(1.0).min(score.remove(&rj).unwrap_or(1.0)).min(sim);

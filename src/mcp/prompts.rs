@@ -151,7 +151,7 @@ fn log_interaction(args: &Map<String, Value>) -> Result<String, McpError> {
     let summary = required(args, "log_interaction", "summary")?;
     let follow_up = match arg(args, "follow_up") {
         None => "three days from today".to_owned(),
-        Some(d) if d.len() == 10 && chrono_like_date(&d) => d,
+        Some(d) if d.len() == 10 && chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").is_ok() => d,
         Some(d) => return Err(invalid(format!("log_interaction: `follow_up` is a date YYYY-MM-DD, got {d:?}"))),
     };
     Ok(format!(
@@ -165,14 +165,6 @@ What happened: {summary}
 3. Add a follow-up task due {follow_up}: write_records with {{"entity": "task", "mode": "create", "items": [{{"title": "Follow up: <topic>", "due_at": "<the date>T09:00:00Z", "record": {{"entity": "<its entity>", "id": "<its id>"}}}}]}}.
 4. Tell me in one line what you logged and when the follow-up is due."#
     ))
-}
-
-/// `YYYY-MM-DD` with a plausible month and day.
-fn chrono_like_date(d: &str) -> bool {
-    let parts: Vec<&str> = d.split('-').collect();
-    matches!(parts.as_slice(), [y, m, dd] if y.len() == 4 && y.parse::<u32>().is_ok()
-        && m.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
-        && dd.parse::<u32>().is_ok_and(|d| (1..=31).contains(&d)))
 }
 
 async fn pipeline_review(state: &AppState, p: &Principal, args: &Map<String, Value>) -> Result<String, McpError> {

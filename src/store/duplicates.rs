@@ -119,18 +119,21 @@ impl Store {
     /// Live contacts at a company, company by company after `after`, oldest first within
     /// each: at most `limit` rows, so the last company may be cut short.
     pub async fn colleagues(&self, org_id: &OrgId, after: &str, limit: u32) -> StoreResult<Vec<Colleague>> {
-        let sql = "SELECT company_id, id, first_name, last_name FROM contacts \
-                   WHERE org_id = $1 AND deleted_at IS NULL AND company_id > $2 \
-                   ORDER BY company_id, created_at, id LIMIT $3";
-        let rows = self.db.fetch(sql, &[org_id.into(), after.into(), i64::from(limit).into()]).await?;
+        let sql = format!(
+            "SELECT {COLLEAGUE_COLS} FROM contacts WHERE org_id = $1 AND deleted_at IS NULL AND company_id > $2 \
+             ORDER BY company_id, created_at, id LIMIT $3"
+        );
+        let rows = self.db.fetch(&sql, &[org_id.into(), after.into(), i64::from(limit).into()]).await?;
         rows.into_iter().map(colleague).collect()
     }
 
     /// Every live contact at `company_id`, oldest first.
     pub async fn colleagues_at(&self, org_id: &OrgId, company_id: &str) -> StoreResult<Vec<Colleague>> {
-        let sql = "SELECT company_id, id, first_name, last_name FROM contacts \
-                   WHERE org_id = $1 AND deleted_at IS NULL AND company_id = $2 ORDER BY created_at, id";
-        let rows = self.db.fetch(sql, &[org_id.into(), company_id.into()]).await?;
+        let sql = format!(
+            "SELECT {COLLEAGUE_COLS} FROM contacts WHERE org_id = $1 AND deleted_at IS NULL AND company_id = $2 \
+             ORDER BY created_at, id"
+        );
+        let rows = self.db.fetch(&sql, &[org_id.into(), company_id.into()]).await?;
         rows.into_iter().map(colleague).collect()
     }
 
@@ -164,6 +167,9 @@ impl Store {
 fn full_name(first: Option<String>, last: Option<String>) -> String {
     [first, last].into_iter().flatten().collect::<Vec<_>>().join(" ").trim().to_owned()
 }
+
+/// What `colleague` reads.
+const COLLEAGUE_COLS: &str = "company_id, id, first_name, last_name";
 
 fn colleague(mut r: db::DbRow) -> StoreResult<Colleague> {
     Ok(Colleague {

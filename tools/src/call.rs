@@ -170,9 +170,21 @@ impl Tool {
         }
     }
 
+    /// The lean profile's families.
+    pub const FAMILIES: [Tool; 4] =
+        [Tool::WriteRecords, Tool::ManageCustomFields, Tool::ManagePipelines, Tool::ManageWebhooks];
+
     /// Whether this is one of the lean profile's families.
     pub fn is_family(self) -> bool {
-        self == Tool::WriteRecords || !self.members().is_empty()
+        Tool::FAMILIES.contains(&self)
+    }
+
+    /// The family that stands for this tool in the lean profile, if one does.
+    pub fn family(self) -> Option<Tool> {
+        match self {
+            Tool::Create(_) | Tool::Update(_) | Tool::Upsert(_) => Some(Tool::WriteRecords),
+            tool => Tool::FAMILIES.into_iter().find(|f| f.members().iter().any(|(_, m)| *m == tool)),
+        }
     }
 
     /// The full-catalog tool a call of a family names, with that tool's arguments; any

@@ -116,19 +116,12 @@ impl ToolDef {
     /// Whether `tools/list` shows it in `profile`: the families in `lean` only, the tools
     /// they stand for in `full` only, every other tool in both.
     pub fn listed_in(&self, profile: Profile) -> bool {
-        let member = matches!(self.tool, Tool::Create(_) | Tool::Update(_) | Tool::Upsert(_))
-            || FAMILIES.iter().any(|f| f.members().iter().any(|(_, m)| *m == self.tool));
         match profile {
-            Profile::Lean => !member,
+            Profile::Lean => self.tool.family().is_none(),
             Profile::Full => !self.tool.is_family(),
         }
     }
-}
 
-/// The lean profile's families of administrative tools.
-const FAMILIES: [Tool; 3] = [Tool::ManageCustomFields, Tool::ManagePipelines, Tool::ManageWebhooks];
-
-impl ToolDef {
     pub fn find(name: &str) -> Option<&'static ToolDef> {
         catalog().iter().find(|t| t.name == name)
     }
