@@ -18,6 +18,11 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 [[ $TARGET_DIR == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
 BIN="$TARGET_DIR/debug/rapport"
 NODE_DIR="${NODE_DIR:-$TARGET_DIR/node-clients}"
+
+NAME=node
+# shellcheck source=tests/serve.sh
+source tests/serve.sh
+
 log() { printf '[node] %s\n' "$*" >&2; }
 
 command -v node >/dev/null || { log "node is not installed"; exit 1; }
@@ -27,27 +32,13 @@ if [[ ! -d "$NODE_DIR/node_modules/@modelcontextprotocol/sdk" || ! -d "$NODE_DIR
     log "npm install (node $(node --version))"
     (cd "$NODE_DIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-if [[ "${RAPPORT_NODE_SKIP_BUILD:-0}" != 1 ]]; then
-    cargo build --bin rapport
-fi
+ensure_binary "${RAPPORT_NODE_SKIP_BUILD:-0}"
 
-TMP="$(mktemp -d "${TMPDIR:-/tmp}/rapport-node.XXXXXX")"
-SERVER_PID=""
-cleanup() {
-    [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-export RAPPORT_DATABASE_URL="sqlite://$TMP/rapport.db"
+setup_scratch
+export RAPPORT_DATABASE_URL="sqlite://$TMP/rapport.db" RAPPORT_LOG=warn
 KEY="$("$BIN" keys create --name node-clients --role owner --json | python3 -c 'import sys, json; print(json.load(sys.stdin)["key"])')"
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-RAPPORT_LOG=warn "$BIN" serve --addr "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT/healthz" 2>/dev/null && break
-    sleep 0.1
-done
-URL="http://127.0.0.1:$PORT/api/v1/mcp"
+start_server
+URL="$BASE/api/v1/mcp"
 
 for profile in lean full; do
     log "MCP Inspector --strict on tools/list ($profile profile)"
