@@ -382,3 +382,43 @@ async fn a_six_call_task_costs_at_most_30_kb_in_the_lean_profile() {
     read += rpc(call("get_timeline", json!({"entity": "contact", "id": one}))).await;
     assert!(read <= 30 * 1024, "the task read {read} bytes");
 }
+
+#[tokio::test]
+async fn a_family_call_needs_what_the_tool_it_names_needs() {
+    let app = spawn_app().await;
+    let contacts_only = app.key_with(None, &["contacts:read", "contacts:write"]).await;
+    let ok = app
+        .call_as(
+            &contacts_only,
+            "write_records",
+            json!({"entity": "contact", "mode": "create", "items": [{"first_name": "Ada"}]}),
+        )
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    let refused = app
+        .call_as(
+            &contacts_only,
+            "write_records",
+            json!({"entity": "company", "mode": "create", "items": [{"name": "Acme"}]}),
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.contains("may not call create_companies"), "{refused}");
+    let member = app.key_with(Some("member"), &[]).await;
+    for (tool, args) in [
+        ("manage_webhooks", json!({"action": "create", "url": "https://hooks.example.com/x", "events": ["*"]})),
+        (
+            "manage_custom_fields",
+            json!({"action": "create", "entity": "contact", "key": "k", "label": "K", "type": "text"}),
+        ),
+        ("manage_pipelines", json!({"action": "create", "name": "p", "stages": [{"name": "a"}]})),
+    ] {
+        let e = app.call_as(&member, tool, args).await.unwrap_err();
+        assert!(e.contains("may not call"), "{tool}: {e}");
+    }
+    // Nothing was written by the refused calls.
+    assert_eq!(app.ok("count_records", json!({"entity": "company"})).await["count"], 0);
+    assert!(app.ok("list_webhooks", json!({})).await["items"].as_array().unwrap().is_empty());
+    let d = app.ok("describe_entity", json!({"entity": "contact"})).await;
+    assert!(d["custom_fields"].as_array().unwrap().is_empty(), "{d}");
+}

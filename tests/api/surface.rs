@@ -125,6 +125,27 @@ async fn prompts_point_the_model_at_the_right_tools() {
         let e = rpc(&app, &app.key, "prompts/get", args.clone()).await.unwrap_err();
         assert!(e["message"].as_str().unwrap().contains(says), "{args}: {e}");
     }
+
+    // A key that may not read companies or deals learns nothing of them through a prompt.
+    let contacts_only = app.key_with(None, &["contacts:read"]).await;
+    let e = rpc(
+        &app,
+        &contacts_only,
+        "prompts/get",
+        json!({"name": "account_brief", "arguments": {"company": "acme.com"}}),
+    )
+    .await
+    .unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("companies:read") && !e.to_string().contains("Acme"), "{e}");
+    let e = rpc(
+        &app,
+        &contacts_only,
+        "prompts/get",
+        json!({"name": "pipeline_review", "arguments": {"pipeline": "sales"}}),
+    )
+    .await
+    .unwrap_err();
+    assert!(!e.to_string().contains("lead, qualified"), "{e}");
 }
 
 #[tokio::test]
