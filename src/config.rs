@@ -89,6 +89,15 @@ pub enum Command {
     /// Calls held for a person's approval: list them, approve or deny them as a person.
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Import records from a CSV or JSON-lines file; columns map to fields by their names
+    /// (change with --map). Rerunning an interrupted import goes on where it stopped.
+    Import(ImportArgs),
+    /// Write records to CSV or JSON-lines files, one per entity.
+    Export(ExportArgs),
+    /// Write a consistent copy of the SQLite database to FILE while the server runs.
+    Backup(BackupArgs),
+    /// Put a backup made by `rapport backup` in place of the database (server stopped).
+    Restore(RestoreArgs),
     /// Show the audit log, newest first.
     Audit {
         #[command(flatten)]
@@ -605,4 +614,67 @@ pub struct KeysListArgs {
     pub all: bool,
     #[command(flatten)]
     pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// What the rows are: contacts, companies, deals, tasks or notes.
+    pub entity: String,
+    /// A CSV file (comma or semicolon, UTF-8) or JSON lines (one object a line).
+    pub file: std::path::PathBuf,
+    /// COLUMN=FIELD: fill FIELD (a field, custom.KEY, or company) from COLUMN; an empty
+    /// FIELD leaves the column out. custom.KEY with a new KEY creates a text custom field.
+    #[arg(long = "map", value_name = "COLUMN=FIELD")]
+    pub map: Vec<String>,
+    /// Match rows to existing records on this field: email (contacts, the default), domain
+    /// (companies, the default), or none (always create).
+    #[arg(long = "match", value_name = "email|domain|none")]
+    pub match_on: Option<String>,
+    /// What a matched row does.
+    #[arg(long, value_parser = ["skip", "update"], default_value = "skip")]
+    pub on_match: String,
+    /// Check every row and report what would happen; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also write the rows that failed, with their line and reason, to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub failed_rows: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub org: OrgArg,
+    /// An entity to export (repeatable; default: all of them).
+    #[arg(long = "entity")]
+    pub entity: Vec<String>,
+    /// CSV (formulas neutralised) or JSON lines (values as the API gives them).
+    #[arg(long, value_parser = ["csv", "jsonl"], default_value = "csv")]
+    pub format: String,
+    /// The folder to write ENTITY.csv or ENTITY.jsonl into (created if missing).
+    #[arg(long, default_value = ".")]
+    pub out: std::path::PathBuf,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy; it must not exist yet.
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    /// A file written by `rapport backup`.
+    pub file: std::path::PathBuf,
+    /// Replace the database without asking (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }

@@ -47,7 +47,11 @@ async fn custom_defs(
     Ok(if needed { store.custom_fields(p.org_id(), entity).await? } else { Vec::new() })
 }
 
-fn filter_predicates(schema: &Schema<'_>, query: Option<&str>, filters: &[Value]) -> Result<Vec<Predicate>, CrmError> {
+pub(super) fn filter_predicates(
+    schema: &Schema<'_>,
+    query: Option<&str>,
+    filters: &[Value],
+) -> Result<Vec<Predicate>, CrmError> {
     let mut preds = schema.parse_filters(filters)?;
     if let Some(q) = query.map(str::trim).filter(|q| !q.is_empty()) {
         if q.chars().count() > 200 {
@@ -511,6 +515,13 @@ fn parse_items(p: &Principal, def: &EntityDef, raw: Vec<Value>, update: bool) ->
         .enumerate()
         .map(|(index, v)| parse_item(def, &At { list: def.plural, index }, v, update))
         .collect::<Result<_, _>>()?;
+    link_scopes(p, def, &items)?;
+    Ok(items)
+}
+
+/// Setting a relation (`company_id`, `contact_ids`) links records, which takes write on the
+/// other side too, as link_records does (SPEC 5).
+fn link_scopes(p: &Principal, def: &EntityDef, items: &[Item]) -> Result<(), CrmError> {
     let set = |f: &&rapport_tools::Field| items.iter().any(|i| i.values.contains_key(f.name));
     for f in def.fields.iter().filter(|f| matches!(f.ty, FieldType::Relation | FieldType::Relations)).filter(set) {
         let Some(other) = f.target else { continue };
@@ -525,7 +536,7 @@ fn parse_items(p: &Principal, def: &EntityDef, raw: Vec<Value>, update: bool) ->
             )));
         }
     }
-    Ok(items)
+    Ok(())
 }
 
 /// The organization's pipelines, when the entity's rules need them.
@@ -781,4 +792,92 @@ pub async fn search_all(store: &Store, p: &Principal, input: SearchAllInput) -> 
     }
     scored.sort_by_key(|(score, n, _)| (*score, *n));
     Ok(RecordsResult { items: scored.into_iter().map(|(_, _, w)| w).collect() })
+}
+
+/// Rows from outside (an import, SPEC 13), each on its own through the checks a tool call's
+/// items go through: parsed, applied with the entity's rules, their references checked. A
+/// row's error names the field alone (`email is …`), for a report by line.
+pub struct RowWriter {
+    entity: Entity,
+    defs: Vec<CustomFieldDef>,
+    pipelines: Vec<Pipeline>,
+}
+
+impl RowWriter {
+    pub async fn new(store: &Store, p: &Principal, entity: Entity) -> Result<Self, CrmError> {
+        let def = entity.def();
+        p.require(def.write)?;
+        let defs = store.custom_fields(p.org_id(), entity).await?;
+        let pipelines = pipelines_for(store, p, def).await?;
+        Ok(RowWriter { entity, defs, pipelines })
+    }
+
+    pub fn custom_fields(&self) -> &[CustomFieldDef] {
+        &self.defs
+    }
+
+    fn parse(&self, p: &Principal, raw: Map<String, Value>, update: bool) -> Result<Item, CrmError> {
+        let def = self.entity.def();
+        let item = parse_item(def, &self.at(), Value::Object(raw), update).map_err(|e| self.plain(e))?;
+        link_scopes(p, def, std::slice::from_ref(&item))?;
+        Ok(item)
+    }
+
+    fn at(&self) -> At<'static> {
+        At { list: self.entity.plural(), index: 0 }
+    }
+
+    /// `contacts[0].email is …` as a row's report reads it: `email is …`.
+    fn plain(&self, e: CrmError) -> CrmError {
+        match e {
+            CrmError::Invalid(m) => {
+                let prefix = format!("{}[0]", self.entity.plural());
+                let m = m
+                    .replace(&format!("{prefix}."), "")
+                    .replace(&format!("{prefix}: "), "")
+                    .replace(&prefix, "the row");
+                CrmError::Invalid(m)
+            }
+            other => other,
+        }
+    }
+
+    /// A new record from a row's fields.
+    pub fn create(&self, p: &Principal, raw: Map<String, Value>, now: Millis) -> Result<Record, CrmError> {
+        let item = self.parse(p, raw, false)?;
+        let ctx = Ctx { defs: &self.defs, pipelines: &self.pipelines, now };
+        let fresh = Record::new(self.entity, RecordId::generate(), now);
+        apply(self.entity.def(), &self.at(), &ctx, None, fresh, &item).map_err(|e| self.plain(e))
+    }
+
+    /// `current` with a row's fields applied (several rows may apply to one record).
+    pub fn apply(
+        &self,
+        p: &Principal,
+        current: &Record,
+        raw: Map<String, Value>,
+        now: Millis,
+    ) -> Result<Record, CrmError> {
+        let item = self.parse(p, raw, false)?;
+        let ctx = Ctx { defs: &self.defs, pipelines: &self.pipelines, now };
+        apply(self.entity.def(), &self.at(), &ctx, Some(current), current.clone(), &item).map_err(|e| self.plain(e))
+    }
+
+    /// The record as stored after an update from `before`, and its change entry; `None`
+    /// when nothing changed.
+    pub fn updated(&self, p: &Principal, before: &Record, mut after: Record, now: Millis) -> Option<(Record, Change)> {
+        let diff = changes::diff(Some(before), &after);
+        if diff.is_empty() {
+            return None;
+        }
+        after.updated_at = now.max(before.updated_at + 1);
+        let entry =
+            changes::entry(p, after.updated_at, ChangeAction::Updated, self.entity.into(), after.id.as_str(), diff);
+        Some((after, entry))
+    }
+
+    /// The references of these records (owners, related records) exist and may be set.
+    pub async fn check(&self, store: &Store, p: &Principal, records: &[Record]) -> Result<(), CrmError> {
+        check_refs(store, p, self.entity.def(), records).await.map_err(|e| self.plain(e))
+    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the layers in front of them, the error shape.
 
 pub mod admin;
+pub mod data;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -49,6 +50,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .layer(from_fn(middleware::mcp_guard))
         .merge(admin::routes())
         .merge(rest::routes())
+        .merge(data::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such API route").into_response() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")

@@ -359,6 +359,64 @@ fn admin_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
     }));
 }
 
+/// Imports and exports (`src/http/data.rs`, SPEC 13).
+fn data_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
+    use super::data::{ExportQuery, ImportQuery, ImportShowQuery};
+    use rapport_tools::catalog::answer_of;
+    let tag = "Imports and exports";
+    let v = s.take(&answer_of::<crate::crm::import::ImportView>());
+    s.components.insert("Import".into(), v);
+    let import = schema_ref("Import");
+    let mut start_params = query_params::<ImportQuery>();
+    for p in start_params.as_array_mut().into_iter().flatten() {
+        if p["name"] == "entity" {
+            p["required"] = true.into();
+        }
+    }
+    let text = |description: &str| json!({ "type": "string", "description": description });
+    paths.insert("/imports".into(), json!({
+        "post": with(op("create_import", "Import records from a CSV or JSON-lines body of up to 256 MB; checked at once, run in the background", tag), &[
+            ("parameters", start_params),
+            ("requestBody", json!({ "required": true, "content": {
+                "text/csv": { "schema": text("RFC 4180 CSV, UTF-8 with or without BOM, comma or semicolon; the first line names the columns.") },
+                "application/jsonl": { "schema": text("One JSON object a line; its keys are the columns.") },
+            } })),
+            ("responses", responses(&[("202", ok("The import, running; follow it at `Location`.", import.clone()))], &["413"])),
+        ]),
+        "get": with(op("list_imports", "The organization's last 100 imports, newest first", tag), &[
+            ("responses", responses(&[("200", ok("The imports.", list_of(import.clone())))], &[])),
+        ]),
+    }));
+    paths.insert(
+        "/imports/{id}".into(),
+        json!({
+            "parameters": [path_param("id", "The import's id (imp_…).")],
+            "get": with(op("get_import", "An import's progress and report, with its first failed rows", tag), &[
+                ("parameters", query_params::<ImportShowQuery>()),
+                ("responses", responses(&[("200", ok("The import.", import))], &[])),
+            ]),
+        }),
+    );
+    paths.insert("/imports/{id}/failures".into(), json!({
+        "parameters": [path_param("id", "The import's id (imp_…).")],
+        "get": with(op("get_import_failures", "The rows an import could not store, as CSV: the file's columns, then `line` and `error`", tag), &[
+            ("responses", responses(&[("200", json!({ "description": "The failed rows.", "content": { "text/csv": { "schema": { "type": "string" } } } }))], &[])),
+        ]),
+    }));
+    for e in Entity::ALL {
+        let plural = e.def().plural;
+        paths.insert(format!("/{plural}/export"), json!({
+            "get": with(op(&format!("export_{plural}"), &format!("Every {} (or those the filters keep), streamed as CSV or JSON lines", e.as_str()), tag), &[
+                ("parameters", query_params::<ExportQuery>()),
+                ("responses", responses(&[("200", json!({ "description": "The records, oldest first. In CSV a text cell a spreadsheet would run as a formula starts with `'`.", "content": {
+                    "text/csv": { "schema": { "type": "string" } },
+                    "application/jsonl": { "schema": { "type": "string" } },
+                } }))], &[])),
+            ]),
+        }));
+    }
+}
+
 fn build() -> Value {
     let mut s = Schemas { components: Map::new() };
     let mut paths = Map::new();
@@ -596,6 +654,7 @@ fn build() -> Value {
         }
     }
     admin_paths(&mut s, &mut paths);
+    data_paths(&mut s, &mut paths);
 
     let approval = s_approval(&mut s);
     let mut components = s.components;

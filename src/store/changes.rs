@@ -68,15 +68,11 @@ impl Tx {
     /// Appends entries; only record writes in this module call it, with their own entries.
     pub async fn append_changes(&mut self, changes: &[Change]) -> StoreResult<()> {
         super::dry::note(changes);
-        let sql = format!(
-            "INSERT INTO changes ({CHANGE_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-             $14, $15, $16, $17, $18, $19, $20)"
-        );
-        for c in changes {
-            let [v1, v2, v3, v4, v5, v6] = via_values(&c.via);
-            self.execute(
-                &sql,
-                &[
+        let rows: Vec<Vec<SqlValue>> = changes
+            .iter()
+            .map(|c| {
+                let [v1, v2, v3, v4, v5, v6] = via_values(&c.via);
+                vec![
                     (&c.id).into(),
                     (&c.org_id).into(),
                     c.at.into(),
@@ -97,10 +93,10 @@ impl Tx {
                     v5,
                     v6,
                     (!c.reverts.is_empty()).then(|| json_text(&c.reverts)).into(),
-                ],
-            )
-            .await?;
-        }
+                ]
+            })
+            .collect();
+        self.insert_many(&format!("INSERT INTO changes ({CHANGE_COLS})"), rows).await?;
         // The webhook outbox: queued with the change, so a crash loses neither.
         self.queue_webhooks(changes).await
     }

@@ -376,6 +376,14 @@ impl Db {
         Ok(Db::Sqlite { write, read, fast })
     }
 
+    /// The file of an on-disk SQLite database.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Db::Sqlite { fast: Some(_), read, .. } => Some(read.connect_options().get_filename().to_path_buf()),
+            _ => None,
+        }
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
             Db::Sqlite { .. } => Dialect::Sqlite,
@@ -507,6 +515,9 @@ fn pg_pool_size() -> u32 {
     std::env::var("RAPPORT_PG_POOL").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
 }
 
+/// Binds per multi-row insert (`Tx::insert_many`).
+const MANY_BINDS: usize = 240;
+
 /// An open write transaction; dropped without `commit`, it rolls back.
 pub struct Tx {
     inner: TxInner,
@@ -574,6 +585,24 @@ impl Tx {
                 watch.observe(r)?.rows_affected()
             }
         })
+    }
+
+    /// Inserts rows (`head` is the `INSERT INTO t (cols)` part), a few to a statement: one
+    /// round trip for a dozen rows rather than one each. Few binds a statement, because the
+    /// SQLite driver looks each `$N` up among all of a statement's names (quadratic).
+    pub(super) async fn insert_many(&mut self, head: &str, rows: Vec<Vec<SqlValue>>) -> StoreResult<()> {
+        let mut rows = rows.into_iter().peekable();
+        while let Some(first) = rows.peek() {
+            let per = (MANY_BINDS / first.len().max(1)).max(1);
+            let mut sql = super::query::Sql::new(self.dialect());
+            sql.push(head);
+            for (i, row) in rows.by_ref().take(per).enumerate() {
+                sql.push(if i == 0 { " VALUES " } else { ", " });
+                sql.bind_list(row);
+            }
+            self.execute(&sql.text, &sql.binds).await?;
+        }
+        Ok(())
     }
 
     /// Serializes writers of one organization's limited resources (enabled keys, owners).

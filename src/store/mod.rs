@@ -6,6 +6,7 @@
 
 mod approvals;
 mod audit;
+mod backup;
 mod changes;
 mod console;
 mod custom_fields;
@@ -15,6 +16,7 @@ mod duplicates;
 mod fast;
 mod idempotency;
 pub mod ids;
+mod imports;
 pub mod indexes;
 mod keys;
 mod limits;
@@ -29,11 +31,13 @@ mod webhooks;
 
 pub use approvals::{ApprovalFilter, MAX_PENDING_PER_KEY, Requested};
 pub use audit::AuditFilter;
+pub use backup::{restore_sqlite, sqlite_path};
 pub use changes::RevertSelection;
 pub use console::{ChangeFilter, LinkPurpose, LoginCandidate, SessionRow};
 pub use db::{ColKind, Dialect, SqlValue, Tx};
 pub use duplicates::{Colleague, DuplicateKey, SharedKey};
 pub use idempotency::Claim;
+pub use imports::{Import, ImportCounts, ImportFailure, ImportState};
 pub use model::*;
 pub use query::Query;
 pub use records::RecordPage;

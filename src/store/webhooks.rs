@@ -306,19 +306,9 @@ impl Tx {
         .await
     }
 
-    /// Inserts rows of `N` values each (`head` is the `INSERT INTO t (cols)` part), as many
-    /// to a statement as 500 binds allow: well within SQLite's and PostgreSQL's limits.
+    /// Inserts rows of `N` values each, a few to a statement (`Tx::insert_many`).
     async fn insert_rows<const N: usize>(&mut self, head: &str, rows: &[[SqlValue; N]]) -> StoreResult<()> {
-        for chunk in rows.chunks((500 / N).max(1)) {
-            let mut sql = super::query::Sql::new(self.dialect());
-            sql.push(head);
-            for (i, row) in chunk.iter().enumerate() {
-                sql.push(if i == 0 { " VALUES " } else { ", " });
-                sql.bind_list(row.iter().cloned());
-            }
-            self.execute(&sql.text, &sql.binds).await?;
-        }
-        Ok(())
+        self.insert_many(head, rows.iter().map(|r| r.to_vec()).collect()).await
     }
 
     /// The organization's endpoints; on PostgreSQL its row is locked first, so that

@@ -9,6 +9,7 @@ mod cli;
 mod connect;
 mod console;
 mod crm_tools;
+mod data;
 mod deals;
 mod duplicates;
 mod filters;

@@ -1,6 +1,8 @@
 //! The command line: each command works on the database directly; `--json` prints one
 //! JSON value on stdout and nothing else; errors go to stderr with a non-zero status.
 
+mod data;
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -67,6 +69,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Import(args) => data::import(&cli, args).await,
+        Command::Export(args) => data::export(&cli, args).await,
+        Command::Backup(args) => data::backup(&cli, args).await,
+        Command::Restore(args) => data::restore(&cli, args).await,
         Command::Changes(ChangesCommand::List(args)) => changes_list(&cli, args).await,
         Command::Approvals(cmd) => approvals(&cli, cmd).await,
         Command::Changes(ChangesCommand::Revert(args)) => changes_revert(&cli, args).await,

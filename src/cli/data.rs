@@ -1,0 +1,271 @@
+//! Data in and out on the command line (SPEC 13): import with a progress bar, export,
+//! backup and restore.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rapport_tools::Entity;
+
+use super::{open, org};
+use crate::config::{BackupArgs, Cli, ExportArgs, ImportArgs, RestoreArgs};
+use crate::crm::Principal;
+use crate::crm::export::{Export, ExportFormat};
+use crate::crm::import::{self, ImportError, OnMatch, Options};
+use crate::store::{ImportCounts, Store};
+
+/// `contacts` or `contact`.
+pub fn entity(name: &str) -> anyhow::Result<Entity> {
+    let n = name.trim().to_lowercase();
+    Entity::ALL.iter().copied().find(|e| e.as_str() == n || e.plural() == n).with_context(|| {
+        let all: Vec<&str> = Entity::ALL.iter().map(|e| e.plural()).collect();
+        format!("no entity {name:?}; use one of: {}", all.join(", "))
+    })
+}
+
+/// How an import's progress reads: a bar on a terminal, a line every few seconds otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    last_line: Instant,
+    total: u64,
+    from: u64,
+    quiet: bool,
+}
+
+impl Progress {
+    fn new(total: u64, from: u64, quiet: bool) -> Self {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows  {per_sec}  {eta} left  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_position(from);
+            bar.reset_eta();
+            bar
+        });
+        Progress { bar, started: Instant::now(), last_line: Instant::now(), total, from, quiet }
+    }
+
+    fn update(&mut self, c: &ImportCounts) {
+        let done = c.rows_done as u64;
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(format!("{} failed", c.failed));
+            return;
+        }
+        if self.quiet || self.last_line.elapsed() < Duration::from_secs(2) {
+            return;
+        }
+        self.last_line = Instant::now();
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = (done - self.from.min(done)) as f64 / secs;
+        let left = if rate > 0.0 { (self.total.saturating_sub(done)) as f64 / rate } else { 0.0 };
+        eprintln!(
+            "{done} of {} rows ({}%), {:.0} rows/s, {:.0} s left, {} failed",
+            self.total,
+            done * 100 / self.total.max(1),
+            rate,
+            left,
+            c.failed
+        );
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<()> {
+    let store = open(cli).await?;
+    let org = org(store.as_ref(), &args.org.org).await?;
+    let p = Principal::cli(org);
+    let entity = entity(&args.entity)?;
+    let map = args.map.iter().map(|m| Options::parse_map(m)).collect::<Result<Vec<_>, _>>()?;
+    let ext = args.file.extension().and_then(|e| e.to_str()).map(str::to_lowercase);
+    let options = Options {
+        entity,
+        map,
+        match_on: args.match_on.clone(),
+        on_match: OnMatch::parse(&args.on_match)?,
+        dry_run: args.dry_run,
+        file_name: args.file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        json_lines: match ext.as_deref() {
+            Some("jsonl" | "ndjson") => Some(true),
+            Some("csv" | "tsv" | "txt") => Some(false),
+            _ => None,
+        },
+    };
+    if !args.file.is_file() {
+        bail!("no file {}: give the path of a CSV or JSON-lines file", args.file.display());
+    }
+    let prepared = import::prepare(store.as_ref(), &p, &args.file, options).await.map_err(explain)?;
+    let quiet = args.json.json;
+    if prepared.resumed_from > 0 && !quiet {
+        eprintln!(
+            "Going on with import {} from row {} of {} (the rows before it were stored by the interrupted run).",
+            prepared.import.id, prepared.resumed_from, prepared.import.total_rows
+        );
+    }
+    let unmapped: Vec<String> = prepared.import.report["unmapped"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if !unmapped.is_empty() && !quiet {
+        eprintln!(
+            "These columns fill no field and are left out: {}. Map one with --map \"COLUMN=FIELD\" (custom.KEY creates a custom field).",
+            unmapped.join(", ")
+        );
+    }
+    let mut bar = Progress::new(prepared.import.total_rows as u64, prepared.resumed_from, quiet);
+    let outcome = import::run(store.as_ref(), &p, prepared, |c| bar.update(c)).await;
+    bar.finish();
+    let done = match outcome {
+        Ok(i) => i,
+        Err(e) => return Err(explain(e)),
+    };
+    let view = import::view(store.as_ref(), done, 100).await?;
+    if let Some(path) = &args.failed_rows {
+        write_failed_rows(store.as_ref(), &view.id, &view.report, path).await?;
+    }
+    if args.json.json {
+        println!("{}", serde_json::to_string(&view)?);
+        return Ok(());
+    }
+    let verb = if view.dry_run { "Would import" } else { "Imported" };
+    println!(
+        "{verb} {} rows into {}: {} created, {} updated, {} skipped, {} failed{}.",
+        view.rows_done,
+        entity.plural(),
+        view.created,
+        view.updated,
+        view.skipped,
+        view.failed,
+        if view.companies_created > 0 {
+            format!(", {} companies created", view.companies_created)
+        } else {
+            String::new()
+        }
+    );
+    for f in view.failures.iter().take(20) {
+        println!("  line {}: {}", f.line, f.reason);
+    }
+    if view.failed > 20 {
+        println!("  … and {} more (--failed-rows FILE writes them all as CSV)", view.failed - 20);
+    }
+    if !view.dry_run {
+        println!("Import {}; undo it whole with: rapport changes revert --request-id {}", view.id, view.request_id);
+    }
+    Ok(())
+}
+
+fn explain(e: ImportError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// The failed rows as CSV: the file's columns, then the line and the reason.
+pub async fn write_failed_rows(store: &Store, id: &str, report: &serde_json::Value, path: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let mut header: Vec<String> = report["columns"]
+        .as_array()
+        .map(|cols| cols.iter().filter_map(|c| c["column"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    header.extend(["line".to_owned(), "error".to_owned()]);
+    w.write_record(&header)?;
+    let mut after = 0;
+    loop {
+        let page = store.import_failures(id, after, 5_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.line;
+        for f in &page {
+            let mut row = f.cells.clone();
+            row.resize(header.len() - 2, String::new());
+            row.extend([f.line.to_string(), f.reason.clone()]);
+            w.write_record(&row)?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub async fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<()> {
+    let store = open(cli).await?;
+    let org = org(store.as_ref(), &args.org.org).await?;
+    let p = Principal::cli(org);
+    let format = ExportFormat::parse(&args.format)?;
+    let entities: Vec<Entity> = if args.entity.is_empty() {
+        Entity::ALL.to_vec()
+    } else {
+        args.entity.iter().map(|e| entity(e)).collect::<Result<_, _>>()?
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut written = Vec::new();
+    for e in entities {
+        let path = args.out.join(format!("{}.{}", e.plural(), format.extension()));
+        let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut export = Export::new(store.as_ref(), &p, e, format, None, &[]).await?;
+        while let Some(bytes) = export.next(store.as_ref(), &p).await? {
+            out.write_all(&bytes)?;
+        }
+        out.flush()?;
+        written.push(
+            serde_json::json!({ "entity": e.plural(), "file": path.display().to_string(), "records": export.rows }),
+        );
+        if !args.json.json {
+            println!("{} {} to {}", export.rows, e.plural(), path.display());
+        }
+    }
+    if args.json.json {
+        println!("{}", serde_json::Value::Array(written));
+    }
+    Ok(())
+}
+
+pub async fn backup(cli: &Cli, args: &BackupArgs) -> anyhow::Result<()> {
+    let store = open(cli).await?;
+    let started = Instant::now();
+    let bytes = store.backup(&args.file).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if args.json.json {
+        println!(
+            "{}",
+            serde_json::json!({ "file": args.file.display().to_string(), "bytes": bytes, "ms": started.elapsed().as_millis() as u64 })
+        );
+    } else {
+        println!(
+            "Wrote a backup of {} bytes to {} in {:.1} s.",
+            bytes,
+            args.file.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+pub async fn restore(cli: &Cli, args: &RestoreArgs) -> anyhow::Result<()> {
+    let target = crate::store::sqlite_path(&cli.database_url).context(
+        "restore works on SQLite databases; for PostgreSQL use pg_restore (see the README's operations section)",
+    )?;
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("restore replaces {}; add --yes to confirm", target.display());
+        }
+        eprint!("Replace the database {} with {}? Type yes: ", target.display(), args.file.display());
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            bail!("nothing restored");
+        }
+    }
+    crate::store::restore_sqlite(&args.file, &target).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Upgrades an older backup's schema, and proves it opens.
+    open(cli).await?;
+    println!("Restored {} into {}. Start the server with `rapport serve`.", args.file.display(), target.display());
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! Data in and out over REST (SPEC 13): `POST /imports` takes a CSV or JSON-lines body of up
+//! to 256 MB, spools it to a file, checks it, answers 202 with the import, and runs it in
+//! the background; `GET /imports/{id}` follows it. `GET /{entity}/export` streams records.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use futures_util::StreamExt;
+use rapport_tools::Entity;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
+
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use crate::auth::Principal;
+use crate::crm::CrmError;
+use crate::crm::export::{Export, ExportFormat};
+use crate::crm::import::{self, ImportError, OnMatch, Options};
+use crate::service::ToolError;
+use crate::state::AppState;
+
+/// The largest import body.
+pub const MAX_IMPORT_BYTES: u64 = 256 << 20;
+
+type Caller = Extension<Arc<Principal>>;
+
+impl From<CrmError> for ApiError {
+    fn from(e: CrmError) -> Self {
+        ToolError::from(e).into()
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::File(import::FileError::Bad(m)) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", m)
+            }
+            ImportError::File(import::FileError::Io(e)) => {
+                tracing::error!(error = %e, "an import's spooled file could not be read");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the uploaded file could not be read back")
+            }
+            ImportError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m),
+            ImportError::Busy(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            ImportError::Crm(e) => e.into(),
+        }
+    }
+}
+
+/// `POST /imports` query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// contacts, companies, deals, tasks or notes (singular also works).
+    pub entity: String,
+    /// `COLUMN=FIELD` pairs separated by commas, such as `E-mail=email,Stage=custom.stage`; an
+    /// empty FIELD leaves the column out.
+    pub map: Option<String>,
+    /// `email` (contacts, the default), `domain` (companies, the default) or `none`.
+    #[serde(rename = "match")]
+    pub match_on: Option<String>,
+    /// `skip` (default) or `update`: what a matched row does.
+    pub on_match: Option<String>,
+    /// Check every row and report; write no record.
+    pub dry_run: Option<bool>,
+    /// The file's name, for the list of imports.
+    pub file_name: Option<String>,
+}
+
+/// `GET /imports/{id}` query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportShowQuery {
+    /// How many failed rows to include, 0 to 1000; default 100.
+    pub failures: Option<u32>,
+}
+
+/// `GET /{entity}/export` query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `csv` (default) or `jsonl`.
+    pub format: Option<String>,
+    /// Free text, as the list's `q`.
+    pub q: Option<String>,
+    /// The JSON filter list of `search_records`, as the list's `filter`.
+    pub filter: Option<String>,
+}
+
+fn entity_named(name: &str) -> Result<Entity, ApiError> {
+    let n = name.trim().to_lowercase();
+    Entity::ALL.iter().copied().find(|e| e.as_str() == n || e.plural() == n).ok_or_else(|| {
+        let all: Vec<&str> = Entity::ALL.iter().map(|e| e.plural()).collect();
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("`entity` is one of {}, got {name:?}", all.join(", ")),
+        )
+    })
+}
+
+pub fn routes() -> Router<AppState> {
+    let mut r = Router::new()
+        .route("/imports", post(start).get(list))
+        .route("/imports/{id}", get(show))
+        .route("/imports/{id}/failures", get(failures));
+    for e in Entity::ALL {
+        let entity = *e;
+        r = r.route(
+            &format!("/{}/export", e.plural()),
+            get(move |state: State<AppState>, p: Caller, q: ApiQuery<ExportQuery>| export(state, p, q, entity)),
+        );
+    }
+    r
+}
+
+/// Removes the spooled file whatever happens to the import.
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Extension(p): Caller,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let entity = entity_named(&q.entity)?;
+    // Refused before a byte is read when the key may not write the entity.
+    p.require(entity.def().write).map_err(ApiError::from)?;
+    let map = q
+        .map
+        .as_deref()
+        .map(|m| m.split(',').filter(|s| !s.trim().is_empty()).map(Options::parse_map).collect::<Result<Vec<_>, _>>())
+        .transpose()?
+        .unwrap_or_default();
+    let on_match = OnMatch::parse(q.on_match.as_deref().unwrap_or("skip"))?;
+    let content_type =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_lowercase();
+    let json_lines =
+        if content_type.contains("jsonl") || content_type.contains("ndjson") || content_type.contains("json-seq") {
+            Some(true)
+        } else if content_type.starts_with("text/csv") {
+            Some(false)
+        } else {
+            None
+        };
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_IMPORT_BYTES) {
+        return Err(too_large());
+    }
+    let spool = Spool(std::env::temp_dir().join(format!("rapport-import-{}", uuid::Uuid::now_v7().simple())));
+    let mut file = tokio::fs::File::create(&spool.0).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot spool an import");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the upload could not be stored; try again")
+    })?;
+    let mut stream = req.into_body().into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("the upload broke off: {e}")))?;
+        size += chunk.len() as u64;
+        if size > MAX_IMPORT_BYTES {
+            return Err(too_large());
+        }
+        file.write_all(&chunk).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot spool an import");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the upload could not be stored; try again")
+        })?;
+    }
+    file.flush().await.ok();
+    drop(file);
+    let options = Options {
+        entity,
+        map,
+        match_on: q.match_on,
+        on_match,
+        dry_run: q.dry_run.unwrap_or(false),
+        file_name: q.file_name.unwrap_or_else(|| "upload".to_owned()),
+        json_lines,
+    };
+    let prepared = import::prepare(&state.store, &p, &spool.0, options).await?;
+    let view = import::view(&state.store, prepared.import.clone(), 0).await?;
+    let background = state.clone();
+    tokio::spawn(async move {
+        let spool = spool;
+        let store = background.store.clone();
+        if let Err(e) = import::run(&store, &p, prepared, |_| {}).await {
+            tracing::warn!(error = %e, "an import stopped");
+        }
+        drop(spool);
+    });
+    let location = format!("/api/v1/imports/{}", view.id);
+    Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(view)).into_response())
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "an import body is at most {} MB; split the file, or use `rapport import` on the server",
+            MAX_IMPORT_BYTES >> 20
+        ),
+    )
+}
+
+async fn list(State(state): State<AppState>, Extension(p): Caller) -> Result<Response, ApiError> {
+    let mut items = Vec::new();
+    for i in state.store.imports(p.org_id(), 100).await.map_err(CrmError::from)? {
+        if p.scopes.contains(&i.entity.def().read) {
+            items.push(import::view(&state.store, i, 0).await?);
+        }
+    }
+    Ok(Json(json!({ "items": items })).into_response())
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ImportShowQuery>,
+) -> Result<Response, ApiError> {
+    let i = import::get(&state.store, &p, &id).await?;
+    let n = q.failures.unwrap_or(100).min(1_000);
+    Ok(Json(import::view(&state.store, i, n).await?).into_response())
+}
+
+/// The failed rows as CSV: the file's columns, then `line` and `error`.
+async fn failures(
+    State(state): State<AppState>,
+    Extension(p): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let i = import::get(&state.store, &p, &id).await?;
+    let mut header: Vec<String> = i.report["columns"]
+        .as_array()
+        .map(|cols| cols.iter().filter_map(|c| c["column"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let width = header.len();
+    header.extend(["line".to_owned(), "error".to_owned()]);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let csv_err = |e: csv::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
+    w.write_record(&header).map_err(csv_err)?;
+    let mut after = 0;
+    loop {
+        let page = state.store.import_failures(&i.id, after, 5_000).await.map_err(CrmError::from)?;
+        let Some(last) = page.last() else { break };
+        after = last.line;
+        for f in &page {
+            let mut row: Vec<String> = f.cells.iter().map(|c| crate::crm::export::neutralise(c.clone())).collect();
+            row.resize(width, String::new());
+            row.extend([f.line.to_string(), f.reason.clone()]);
+            w.write_record(&row).map_err(csv_err)?;
+        }
+    }
+    let bytes =
+        w.into_inner().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let name = format!("attachment; filename=\"{}-failed-rows.csv\"", i.id);
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], bytes)
+        .into_response())
+}
+
+async fn export(
+    State(state): State<AppState>,
+    Extension(p): Caller,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+    entity: Entity,
+) -> Result<Response, ApiError> {
+    let format = ExportFormat::parse(q.format.as_deref().unwrap_or("csv"))?;
+    let filters: Vec<Value> = match q.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        None => Vec::new(),
+        Some(f) => match serde_json::from_str::<Value>(f) {
+            Ok(Value::Array(list)) => list,
+            Ok(one @ Value::Object(_)) => vec![one],
+            _ => return Err(ApiError::bad_request("`filter` is the JSON filter list of search_records")),
+        },
+    };
+    let first = Export::new(&state.store, &p, entity, format, q.q.as_deref(), &filters).await?;
+    let name = format!("attachment; filename=\"{}.{}\"", entity.plural(), format.extension());
+    let stream = futures_util::stream::unfold(Some((first, state, p)), |cursor| async move {
+        let (mut export, state, p) = cursor?;
+        match export.next(&state.store, &p).await {
+            Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), Some((export, state, p)))),
+            Ok(None) => None,
+            Err(e) => {
+                // The status is sent already: the body breaks off, which the client sees.
+                tracing::warn!(error = %e, "an export stopped");
+                Some((Err(std::io::Error::other(e.to_string())), None))
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, format.content_type().to_owned()), (header::CONTENT_DISPOSITION, name)],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}

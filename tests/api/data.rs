@@ -1,0 +1,459 @@
+//! Data in and out (SPEC 13) as a user meets it: real-world CSV exports imported through the
+//! CLI and REST, bad files refused with nothing written, an import killed and rerun, exports
+//! with formulas neutralised, a backup taken under writes and restored.
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, on_postgres, serve_args, spawn_app, spawn_app_on};
+
+fn rapport(db: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(args)
+        .env("RAPPORT_DATABASE_URL", db)
+        .env("RAPPORT_LOG", "warn")
+        .output()
+        .expect("rapport runs")
+}
+
+fn ok_json(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON value")
+}
+
+fn file(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
+    let path = dir.path().join(name);
+    std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+    path.display().to_string()
+}
+
+/// A HubSpot-like export: BOM, semicolons, CRLF, quoted cells with the delimiter, quotes and
+/// a line break inside, a formula, a bad email, a ragged row, a blank line.
+const HUBSPOT: &[u8] =
+    b"\xEF\xBB\xBFFirst Name;Last Name;E-mail Address;Company Name;Phone Number;Job Title;Lifecycle Stage;Tags\r\n\
+Ada;Lovelace;ADA@Example.com;Acme Inc;+49 30 1234;CTO;lead;\"vip, board\"\r\n\
+Bob;Byte;bob@;acme inc;;;customer;\r\n\
+Cara;\"Smith; Jr.\";cara@example.com;acme.io;;\"=HYPERLINK(\"\"http://evil\"\")\";;\r\n\
+;;;;;;;\r\n\
+Dan;Ragged\r\n\
+Eve;\"Multi\r\nLine\";eve@example.com;Acme Inc;;\"Head of \"\"Ops\"\"\";customer;\r\n";
+
+async fn contact_by_email(app: &TestApp, email: &str) -> Value {
+    let found = app
+        .ok("search_records", json!({"entity": "contact", "filters": [{"field": "email", "op": "eq", "value": email}]}))
+        .await;
+    let Some(id) = found["items"][0]["id"].as_str() else { return Value::Null };
+    app.ok("get_records", json!({"records": [{"entity": "contact", "id": id}]})).await["items"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_world_export_imports_through_the_cli() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "hubspot.csv", HUBSPOT);
+    let failed = dir.path().join("failed.csv");
+    let out = rapport(
+        &app.db_url,
+        &[
+            "import",
+            "contacts",
+            &path,
+            "--map",
+            "Lifecycle Stage=custom.lifecycle_stage",
+            "--failed-rows",
+            failed.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let report = ok_json(&out);
+    assert_eq!(report["state"], "done");
+    assert_eq!(report["total_rows"], 6);
+    assert_eq!(report["rows_done"], 6);
+    assert_eq!(report["created"], 3, "{report}");
+    assert_eq!(report["failed"], 2, "{report}");
+    assert_eq!(report["skipped"], 1, "the blank row: {report}");
+    assert_eq!(report["companies_created"], 2, "Acme Inc (any case) and acme.io: {report}");
+    assert_eq!(report["report"]["format"], "csv (semicolon)");
+    let columns: Vec<(String, Value)> = report["report"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["column"].as_str().unwrap().to_owned(), c["field"].clone()))
+        .collect();
+    assert_eq!(columns[2], ("E-mail Address".to_owned(), json!("email")));
+    assert_eq!(columns[3], ("Company Name".to_owned(), json!("company")));
+    assert_eq!(columns[6], ("Lifecycle Stage".to_owned(), json!("custom.lifecycle_stage")));
+    let failures = report["failures"].as_array().unwrap();
+    assert_eq!(failures[0]["line"], 3);
+    assert!(failures[0]["reason"].as_str().unwrap().contains("email"), "{failures:?}");
+    assert_eq!(failures[1]["line"], 6);
+    assert!(failures[1]["reason"].as_str().unwrap().contains("2 cells"), "{failures:?}");
+
+    let ada = contact_by_email(&app, "ada@example.com").await;
+    assert_eq!(ada["title"], "CTO");
+    assert_eq!(ada["phone"], "+49 30 1234");
+    assert_eq!(ada["tags"], json!(["vip", "board"]));
+    assert_eq!(ada["custom"]["lifecycle_stage"], "lead");
+    let eve = contact_by_email(&app, "eve@example.com").await;
+    assert_eq!(eve["last_name"], "Multi\nLine");
+    assert_eq!(eve["title"], "Head of \"Ops\"");
+    assert_eq!(eve["company_id"], ada["company_id"], "one Acme Inc whatever the case");
+    let cara = contact_by_email(&app, "cara@example.com").await;
+    assert_eq!(cara["last_name"], "Smith; Jr.");
+    assert_eq!(cara["title"], "=HYPERLINK(\"http://evil\")", "a formula is stored as the text it is");
+    let acme_io = app.ok("get_records", json!({"records": [{"entity": "company", "id": cara["company_id"]}]})).await;
+    assert_eq!(acme_io["items"][0]["domain"], "acme.io");
+
+    // The failed rows, as CSV with their line and reason.
+    let text = std::fs::read_to_string(&failed).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "First Name,Last Name,E-mail Address,Company Name,Phone Number,Job Title,Lifecycle Stage,Tags,line,error"
+    );
+    assert!(lines.next().unwrap().starts_with("Bob,Byte,bob@,acme inc,,,customer,,3,"));
+
+    // One import, one request id: the change log holds it all, and one undo reverts it.
+    let request = report["request_id"].as_str().unwrap().to_owned();
+    let (_, log) = app.api(&app.key, Method::GET, &format!("/changes?request_id={request}&limit=100"), None).await;
+    let entries = log["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 3 + 2 + 1, "3 contacts, 2 companies, 1 custom field: {log}");
+    let out = rapport(&app.db_url, &["changes", "revert", "--request-id", &request, "--yes", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(contact_by_email(&app, "ada@example.com").await.is_null(), "the undo removed the import's records");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rerun_matches_on_email_and_updates_when_asked() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "c.csv", b"Email,First Name,Title\nann@x.io,Ann,CEO\nANN@x.io,Ann,Chair\nbo@x.io,Bo,\n");
+    let first = ok_json(&rapport(&app.db_url, &["import", "contacts", &path, "--json"]));
+    assert_eq!((first["created"].as_i64(), first["skipped"].as_i64()), (Some(2), Some(1)), "{first}");
+    let again = ok_json(&rapport(&app.db_url, &["import", "contacts", &path, "--json"]));
+    assert_eq!((again["created"].as_i64(), again["skipped"].as_i64()), (Some(0), Some(3)), "{again}");
+    let update = ok_json(&rapport(&app.db_url, &["import", "contacts", &path, "--on-match", "update", "--json"]));
+    assert_eq!(update["updated"], 1, "{update}");
+    assert_eq!(contact_by_email(&app, "ann@x.io").await["title"], "Chair", "the last row wins");
+    let none = ok_json(&rapport(&app.db_url, &["import", "contacts", &path, "--match", "none", "--dry-run", "--json"]));
+    assert_eq!(none["created"], 3, "a dry run reports what it would do: {none}");
+    let count = app.ok("count_records", json!({"entity": "contact"})).await;
+    assert_eq!(count["count"], 2, "and writes nothing");
+}
+
+async fn import_over_rest(
+    app: &TestApp,
+    key: &str,
+    query: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(format!("{}/api/v1/imports?{query}", app.base))
+        .header("x-api-key", key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn finished(app: &TestApp, id: &str) -> Value {
+    for _ in 0..200 {
+        let (status, v) = app.api(&app.key, Method::GET, &format!("/imports/{id}"), None).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        if v["state"] != "running" {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("import {id} did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_imports_csv_and_json_lines_and_reports_progress() {
+    let app = spawn_app().await;
+    let (status, started) =
+        import_over_rest(&app, &app.key, "entity=contacts&map=Lifecycle%20Stage%3D", "text/csv", HUBSPOT.to_vec())
+            .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let done = finished(&app, started["id"].as_str().unwrap()).await;
+    assert_eq!(done["state"], "done");
+    assert_eq!(done["created"], 3, "{done}");
+    assert_eq!(done["report"]["unmapped"], json!(["Lifecycle Stage"]), "a column left out is listed");
+    let res = app
+        .client
+        .get(format!("{}/api/v1/imports/{}/failures", app.base, done["id"].as_str().unwrap()))
+        .header("x-api-key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = res.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 3, "header and two failed rows: {csv}");
+
+    // JSON lines: keys map like columns; a line that is not JSON fails alone.
+    let lines = b"{\"name\": \"Globex\", \"website\": \"https://www.globex.com/about\", \"industry\": \"Energy\"}\nnot json\n{\"name\": \"Initech\", \"domain\": \"initech.com\", \"custom\": {}}\n";
+    let (status, started) =
+        import_over_rest(&app, &app.key, "entity=companies", "application/jsonl", lines.to_vec()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let done = finished(&app, started["id"].as_str().unwrap()).await;
+    assert_eq!((done["created"].as_i64(), done["failed"].as_i64()), (Some(2), Some(1)), "{done}");
+    assert_eq!(done["failures"][0]["line"], 2);
+    let globex = app.ok("search_records", json!({"entity": "company", "query": "globex", "fields": ["domain"]})).await;
+    assert_eq!(globex["items"][0]["domain"], "www.globex.com", "a pasted URL is reduced to its host");
+
+    // A key without write on the entity is refused before the body is read.
+    let viewer = app.key_with(Some("viewer"), &[]).await;
+    let (status, v) = import_over_rest(&app, &viewer, "entity=contacts", "text/csv", HUBSPOT.to_vec()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    // Options that make no sense are named.
+    let (status, v) =
+        import_over_rest(&app, &app.key, "entity=contacts&match=phone", "text/csv", HUBSPOT.to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap_or_default().contains("matched on email"), "{v}");
+    let (status, v) =
+        import_over_rest(&app, &app.key, "entity=contacts&map=Nope%3Demail", "text/csv", HUBSPOT.to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_files_are_refused_with_nothing_written() {
+    let app = spawn_app().await;
+    let before = app.row_counts().await;
+    let mut long = b"First Name,Email\nAda,ada@x.io\n\"".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 3 << 20));
+    long.extend(b"\",b@x.io\n");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("binary", b"First Name,Email\nAda,a@x.io\n\x00\x01\x02\x03".to_vec(), "binary"),
+        ("workbook", b"PK\x03\x04\x14\x00\x06\x00".to_vec(), "spreadsheet"),
+        ("latin-1", b"First Name,Email\nJos\xe9,jose@x.io\n".to_vec(), "not UTF-8"),
+        ("utf-16", b"\xff\xfeF\x00i\x00".to_vec(), "UTF-16"),
+        ("unclosed quote", b"First Name,Email\nAda,ada@x.io\n\"Bob,bob@x.io\nCy,cy@x.io\n".to_vec(), "never closed"),
+        ("header only", b"First Name,Email\r\n".to_vec(), "no rows"),
+        ("empty", Vec::new(), "empty"),
+        ("a row too long", long, "longer than 1 MiB"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes, says) in cases {
+        let (status, v) = import_over_rest(&app, &app.key, "entity=contacts", "text/csv", bytes.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_file", "{name}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(says), "{name}: {v}");
+        let path = file(&dir, "bad.csv", &bytes);
+        let out = rapport(&app.db_url, &["import", "contacts", &path]);
+        assert!(!out.status.success(), "{name}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after = app.row_counts().await;
+    assert_eq!(before, after, "no record, change or delivery was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_killed_halfway_goes_on_when_run_again() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 30_000;
+    let mut text = String::from("Email,First Name,Company\n");
+    for i in 0..rows {
+        text.push_str(&format!("p{i}@kill.io,P{i},Firm {}\n", i % 300));
+    }
+    let path = file(&dir, "big.csv", text.as_bytes());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["import", "contacts", &path, "--match", "email"])
+        .env("RAPPORT_DATABASE_URL", &app.db_url)
+        .env("RAPPORT_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once some batches are in and before the end.
+    let mut killed_at = 0;
+    for _ in 0..600 {
+        let n = app.ok("count_records", json!({"entity": "contact"})).await["count"].as_i64().unwrap();
+        if n >= 2_000 {
+            killed_at = n;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(killed_at > 0 && killed_at < rows, "killed mid-way at {killed_at}");
+    let report = ok_json(&rapport(&app.db_url, &["import", "contacts", &path, "--match", "email", "--json"]));
+    assert_eq!(report["state"], "done", "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    let count = app.ok("count_records", json!({"entity": "contact"})).await;
+    assert_eq!(count["count"], rows, "none lost, none duplicated");
+    let res = app
+        .client
+        .get(format!("{}/api/v1/contacts/export?format=jsonl", app.base))
+        .header("x-api-key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    let emails: std::collections::HashSet<String> = res
+        .text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["email"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(emails.len(), rows as usize, "every row's email once");
+    let companies = app.ok("count_records", json!({"entity": "company"})).await;
+    assert_eq!(companies["count"], 300, "each company once");
+    // The rerun went on with the same import: one request id holds every row.
+    let (_, list) = app.api(&app.key, Method::GET, "/imports", None).await;
+    let real: Vec<&Value> = list["items"].as_array().unwrap().iter().filter(|i| i["dry_run"] == false).collect();
+    assert_eq!(real.len(), 1, "{list}");
+    assert_eq!(real[0]["rows_done"], rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_stream_with_filters_and_neutralise_formulas() {
+    let app = spawn_app().await;
+    app.create_contacts(json!([
+        {"first_name": "=cmd|' /C calc'!A0", "last_name": "@SUM", "email": "f@x.io", "phone": "+49 30 1234", "tags": ["a", "b"]},
+        {"first_name": "Plain", "email": "p@x.io", "title": "-minus"},
+    ]))
+    .await;
+    let get = |path: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .get(format!("{}/api/v1{path}", app.base))
+                .header("x-api-key", &app.key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            (res.headers()["content-type"].to_str().unwrap().to_owned(), res.text().await.unwrap())
+        }
+    };
+    let (ct, csv) = get("/contacts/export".into()).await;
+    assert_eq!(ct, "text/csv; charset=utf-8");
+    assert!(
+        csv.starts_with("id,first_name,last_name,email,phone,title,company_id,owner_id,tags,created_at,updated_at")
+    );
+    assert!(csv.contains(",'=cmd|' /C calc'!A0,'@SUM,f@x.io,+49 30 1234,,"), "{csv}");
+    assert!(csv.contains("'-minus"), "{csv}");
+    assert!(csv.contains("\"a, b\""), "{csv}");
+    let filter = urlencode(r#"[{"field":"email","op":"eq","value":"p@x.io"}]"#);
+    let (ct, jsonl) = get(format!("/contacts/export?format=jsonl&filter={filter}")).await;
+    assert!(ct.starts_with("application/jsonl"));
+    let lines: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["title"], "-minus", "JSON lines keep values as they are");
+    // A key that may not read contacts exports none of them.
+    let deals_only = app.key_with(None, &["deals:read"]).await;
+    let res = app
+        .client
+        .get(format!("{}/api/v1/contacts/export", app.base))
+        .header("x-api-key", &deals_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // The CLI writes one file per entity.
+    let dir = tempfile::tempdir().unwrap();
+    let out = rapport(&app.db_url, &["export", "--format", "jsonl", "--out", dir.path().to_str().unwrap(), "--json"]);
+    let written = ok_json(&out);
+    assert_eq!(written.as_array().unwrap().len(), 5);
+    let text = std::fs::read_to_string(dir.path().join("contacts.jsonl")).unwrap();
+    assert_eq!(text.lines().count(), 2);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_writes_restores_and_serves() {
+    if on_postgres() {
+        return; // PostgreSQL is backed up with pg_dump (README).
+    }
+    let app = spawn_app().await;
+    // Writes go on while the backup runs.
+    let writer = {
+        let base = app.base.clone();
+        let key = app.key.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut acknowledged = Vec::new();
+            for i in 0..400 {
+                let res = client
+                    .post(format!("{base}/api/v1/contacts"))
+                    .header("x-api-key", &key)
+                    .json(&json!({"first_name": format!("W{i}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                if res.status() == StatusCode::CREATED {
+                    let v: Value = res.json().await.unwrap();
+                    acknowledged.push((std::time::Instant::now(), v["id"].as_str().unwrap().to_owned()));
+                }
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("nightly.db");
+    let began = std::time::Instant::now();
+    let out = rapport(&app.db_url, &["backup", backup.to_str().unwrap(), "--json"]);
+    let made = ok_json(&out);
+    assert!(made["bytes"].as_u64().unwrap() > 0);
+    let acknowledged = writer.await.unwrap();
+    let before: Vec<&String> = acknowledged.iter().filter(|(at, _)| *at < began).map(|(_, id)| id).collect();
+    assert!(!before.is_empty());
+    // The copy passes its integrity check.
+    let url = format!("sqlite://{}", backup.display());
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    let verdict: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut c).await.unwrap();
+    assert_eq!(verdict, "ok");
+    drop(c);
+    // Restored into a new database and served, it holds every write acknowledged before
+    // the backup began.
+    let target = dir.path().join("restored.db");
+    let target_url = format!("sqlite://{}", target.display());
+    let out = rapport(&target_url, &["restore", backup.to_str().unwrap(), "--yes"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let restored = spawn_app_on(serve_args(), target_url, None).await;
+    let refs: Vec<Value> = before.iter().map(|id| json!({"entity": "contact", "id": id})).collect();
+    for chunk in refs.chunks(100) {
+        let got = restored.ok("get_records", json!({"records": chunk})).await;
+        assert_eq!(got["missing"], json!([]), "{got}");
+    }
+    // A backup refuses to overwrite, and a restore refuses what is not a Rapport database.
+    let out = rapport(&app.db_url, &["backup", backup.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+    let junk = file(&dir, "junk.db", b"not a database at all");
+    let out = rapport(&format!("sqlite://{}", dir.path().join("other.db").display()), &["restore", &junk, "--yes"]);
+    assert!(!out.status.success());
+}
