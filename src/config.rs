@@ -98,6 +98,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Put a backup made by `rapport backup` in place of the database (server stopped).
     Restore(RestoreArgs),
+    /// Personal-data requests: everything held about a person, or its erasure.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Show the audit log, newest first.
     Audit {
         #[command(flatten)]
@@ -677,4 +680,30 @@ pub struct RestoreArgs {
     /// Replace the database without asking (needed when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PrivacyCommand {
+    /// Print everything held about the person with this email, as JSON: their contacts,
+    /// the notes and tasks about them, and their timelines.
+    Export {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The person's email address.
+        email: String,
+    },
+    /// Delete the person's contacts, and the notes and tasks about them, for good (trash
+    /// included), and erase their values from the change log, webhook bodies and stored
+    /// answers. Earlier backups still hold them.
+    Erase {
+        #[command(flatten)]
+        org: OrgArg,
+        /// The person's email address.
+        email: String,
+        /// Erase without asking (needed when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        json: JsonArg,
+    },
 }

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use rapport_tools::Entity;
 
 use super::{open, org};
-use crate::config::{BackupArgs, Cli, ExportArgs, ImportArgs, RestoreArgs};
+use crate::config::{BackupArgs, Cli, ExportArgs, ImportArgs, PrivacyCommand, RestoreArgs};
 use crate::crm::Principal;
 use crate::crm::export::{Export, ExportFormat};
 use crate::crm::import::{self, ImportError, OnMatch, Options};
@@ -268,4 +268,43 @@ pub async fn restore(cli: &Cli, args: &RestoreArgs) -> anyhow::Result<()> {
     open(cli).await?;
     println!("Restored {} into {}. Start the server with `rapport serve`.", args.file.display(), target.display());
     Ok(())
+}
+
+pub async fn privacy(cli: &Cli, cmd: &PrivacyCommand) -> anyhow::Result<()> {
+    match cmd {
+        PrivacyCommand::Export { org: o, email } => {
+            let store = open(cli).await?;
+            let p = Principal::cli(org(store.as_ref(), &o.org).await?);
+            let data = crate::crm::privacy::export(store.as_ref(), &p, email).await?;
+            println!("{}", serde_json::to_string_pretty(&data)?);
+            Ok(())
+        }
+        PrivacyCommand::Erase { org: o, email, yes, json } => {
+            let store = open(cli).await?;
+            let p = Principal::cli(org(store.as_ref(), &o.org).await?);
+            if !yes {
+                if !std::io::stdin().is_terminal() {
+                    bail!("erasing deletes {email}'s records for good; add --yes to confirm");
+                }
+                eprint!("Erase everything held about {email} for good? Type yes: ");
+                std::io::stderr().flush()?;
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != "yes" {
+                    bail!("nothing erased");
+                }
+            }
+            let done = crate::crm::privacy::erase(store.as_ref(), &p, email).await?;
+            if json.json {
+                println!("{}", serde_json::to_string(&done)?);
+            } else {
+                let e = &done.erased;
+                println!(
+                    "Erased {}: {} contacts, {} notes, {} tasks deleted; values erased in {} change entries, {} webhook deliveries, {} stored answers. Backups taken before now still hold them.",
+                    done.email, e.contacts, e.notes, e.tasks, e.changes, e.webhook_deliveries, e.idempotency_answers
+                );
+            }
+            Ok(())
+        }
+    }
 }

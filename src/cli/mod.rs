@@ -73,6 +73,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => data::export(&cli, args).await,
         Command::Backup(args) => data::backup(&cli, args).await,
         Command::Restore(args) => data::restore(&cli, args).await,
+        Command::Privacy(cmd) => data::privacy(&cli, cmd).await,
         Command::Changes(ChangesCommand::List(args)) => changes_list(&cli, args).await,
         Command::Approvals(cmd) => approvals(&cli, cmd).await,
         Command::Changes(ChangesCommand::Revert(args)) => changes_revert(&cli, args).await,

@@ -14,6 +14,7 @@ pub mod links;
 pub mod merge;
 pub mod money;
 pub mod principal;
+pub mod privacy;
 pub mod records;
 pub mod revert;
 pub mod rules;

@@ -81,6 +81,23 @@ pub struct ImportShowQuery {
     pub failures: Option<u32>,
 }
 
+/// `GET /privacy/export` query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyQuery {
+    /// The person's email address.
+    pub email: String,
+}
+
+/// `POST /privacy/erase` body.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseBody {
+    /// The person's email address: their contacts, and the notes and tasks about them, are
+    /// deleted for good.
+    pub email: String,
+}
+
 /// `GET /{entity}/export` query.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -109,7 +126,9 @@ pub fn routes() -> Router<AppState> {
     let mut r = Router::new()
         .route("/imports", post(start).get(list))
         .route("/imports/{id}", get(show))
-        .route("/imports/{id}/failures", get(failures));
+        .route("/imports/{id}/failures", get(failures))
+        .route("/privacy/export", get(privacy_export))
+        .route("/privacy/erase", post(privacy_erase));
     for e in Entity::ALL {
         let entity = *e;
         r = r.route(
@@ -305,4 +324,20 @@ async fn export(
         Body::from_stream(stream),
     )
         .into_response())
+}
+
+async fn privacy_export(
+    State(state): State<AppState>,
+    Extension(p): Caller,
+    ApiQuery(q): ApiQuery<PrivacyQuery>,
+) -> Result<Response, ApiError> {
+    Ok(Json(crate::crm::privacy::export(&state.store, &p, &q.email).await?).into_response())
+}
+
+async fn privacy_erase(
+    State(state): State<AppState>,
+    Extension(p): Caller,
+    super::extract::ApiJson(body): super::extract::ApiJson<EraseBody>,
+) -> Result<Response, ApiError> {
+    Ok(Json(crate::crm::privacy::erase(&state.store, &p, &body.email).await?).into_response())
 }

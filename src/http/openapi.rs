@@ -403,6 +403,21 @@ fn data_paths(s: &mut Schemas, paths: &mut Map<String, Value>) {
             ("responses", responses(&[("200", json!({ "description": "The failed rows.", "content": { "text/csv": { "schema": { "type": "string" } } } }))], &[])),
         ]),
     }));
+    let person = json!({ "type": "object", "description": "`email`; `contacts`, `notes` and `tasks` as records; `timelines`: each contact's change log by its id." });
+    paths.insert("/privacy/export".into(), json!({
+        "get": with(op("export_personal_data", "Everything held about a person, by email: their contacts, the notes and tasks about them, their timelines (scope org:manage)", tag), &[
+            ("parameters", json!([query("email", "The person's email address.", json!({ "type": "string" }))
+                .as_object().cloned().map(|mut q| { q.insert("required".into(), true.into()); Value::Object(q) })])),
+            ("responses", responses(&[("200", ok("What is held.", person))], &[])),
+        ]),
+    }));
+    let erase_body = s.take(&rapport_tools::catalog::schema_of::<super::data::EraseBody>());
+    paths.insert("/privacy/erase".into(), json!({
+        "post": with(op("erase_personal_data", "Delete a person's contacts, and the notes and tasks about them, for good, and erase their values from the change log, webhook bodies and stored answers (owners only)", tag), &[
+            ("requestBody", body(erase_body)),
+            ("responses", responses(&[("200", ok("What was erased, counted by table.", json!({ "type": "object", "properties": { "email": { "type": "string" }, "erased": { "type": "object", "additionalProperties": { "type": "integer" } } }, "required": ["email", "erased"] })))], &["413", "415"])),
+        ]),
+    }));
     for e in Entity::ALL {
         let plural = e.def().plural;
         paths.insert(format!("/{plural}/export"), json!({

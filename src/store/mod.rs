@@ -22,6 +22,7 @@ mod keys;
 mod limits;
 pub mod model;
 mod pipelines;
+pub mod privacy;
 pub mod query;
 mod records;
 mod trash;

@@ -28,11 +28,11 @@ enum Lead {
 }
 
 /// The SQL of one entity, derived from its description once.
-struct EntitySql {
+pub(super) struct EntitySql {
     /// `id, …, custom, created_at, updated_at`.
     cols: String,
     /// `SELECT cols FROM table`.
-    select: String,
+    pub(super) select: String,
     insert: String,
     /// Takes the insert's parameters, then the `updated_at` the row must still have.
     update: String,
@@ -81,7 +81,7 @@ static SQL: LazyLock<HashMap<Entity, EntitySql>> = LazyLock::new(|| {
         .collect()
 });
 
-fn sql_of(entity: Entity) -> &'static EntitySql {
+pub(super) fn sql_of(entity: Entity) -> &'static EntitySql {
     &SQL[&entity]
 }
 
@@ -107,7 +107,7 @@ fn decode_field(f: &Field, cols: &[String], r: &mut DbRow) -> StoreResult<Value>
     })
 }
 
-fn decode(entity: Entity, mut r: DbRow) -> StoreResult<Record> {
+pub(super) fn decode(entity: Entity, mut r: DbRow) -> StoreResult<Record> {
     let es = sql_of(entity);
     let id = RecordId::from(r.need_text("id")?);
     let mut values = Map::new();

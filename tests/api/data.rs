@@ -457,3 +457,157 @@ async fn a_backup_taken_under_writes_restores_and_serves() {
     let out = rapport(&format!("sqlite://{}", dir.path().join("other.db").display()), &["restore", &junk, "--yes"]);
     assert!(!out.status.success());
 }
+
+/// Every text cell of every table that holds `needle` (any case), as `table.column`.
+async fn tables_holding(app: &TestApp, needle: &str) -> Vec<String> {
+    let pattern = format!("%{}%", needle.to_lowercase());
+    let mut found = Vec::new();
+    if app.db_url.starts_with("postgres") {
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db_url).await.unwrap();
+        let cols: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND data_type IN ('text', 'character varying', 'json', 'jsonb')",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+        for (t, col) in cols {
+            let sql = format!("SELECT COUNT(*) FROM {t} WHERE lower({col}::text) LIKE $1");
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&pattern).fetch_one(&mut c).await.unwrap();
+            if n > 0 {
+                found.push(format!("{t}.{col}"));
+            }
+        }
+    } else {
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&app.db_url).await.unwrap();
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'").fetch_all(&mut c).await.unwrap();
+        for t in tables {
+            let cols: Vec<String> =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{t}')")))
+                    .fetch_all(&mut c)
+                    .await
+                    .unwrap();
+            for col in cols {
+                let sql = format!("SELECT COUNT(*) FROM \"{t}\" WHERE lower(CAST(\"{col}\" AS TEXT)) LIKE ?1");
+                let n: i64 =
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(&pattern).fetch_one(&mut c).await.unwrap();
+                if n > 0 {
+                    found.push(format!("{t}.{col}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A webhook receiver that answers with what it got, as some do.
+async fn echo_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let app = axum::Router::new().route("/hook", axum::routing::post(|body: String| async move { body }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_exported_then_erased_from_every_table() {
+    let app = spawn_app().await;
+    let email = "adelina.q@example.org";
+    let phone = "+44 20 7946 0999";
+    app.ok("create_webhook", json!({"url": echo_receiver().await, "events": ["*"]})).await;
+    app.ok("create_custom_field", json!({"entity": "contact", "key": "hobby", "label": "Hobby", "type": "text"})).await;
+    // Created with an idempotency key (its answer is stored), then changed (the log keeps both).
+    let created = app
+        .ok(
+            "create_contacts",
+            json!({"contacts": [{"first_name": "Adelina", "last_name": "Quixotica", "email": email, "phone": phone, "custom": {"hobby": "falconry"}}], "idempotency_key": "first-add"}),
+        )
+        .await;
+    let id = created["items"][0]["id"].as_str().unwrap().to_owned();
+    app.ok(
+        "update_contacts",
+        json!({"contacts": [{"id": id, "title": "Chief Falconer", "last_name": "Quixotica-Lind"}]}),
+    )
+    .await;
+    let note = app
+        .ok(
+            "add_notes",
+            json!({"notes": [{"body": "Call about the falcons", "record": {"entity": "contact", "id": id}}]}),
+        )
+        .await;
+    app.ok(
+        "create_tasks",
+        json!({"tasks": [{"title": "Send Adelina the brochure", "record": {"entity": "contact", "id": id}}]}),
+    )
+    .await;
+    let deal = app.ok("create_deals", json!({"deals": [{"name": "Falcon deal", "contact_ids": [id]}]})).await;
+    let company = app.create_companies(json!([{"name": "Aviary Ltd"}])).await;
+    // Free text elsewhere that names her stays as it is (SPEC 13).
+    app.ok("add_notes", json!({"notes": [{"body": "Met Adelina at the fair", "record": {"entity": "company", "id": company[0]["id"]}}]})).await;
+    // A failed import row holding her email.
+    let (status, started) = import_over_rest(
+        &app,
+        &app.key,
+        "entity=contacts",
+        "text/csv",
+        format!("First Name,Email,Phone\nAdelina,{email}\n").into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    finished(&app, started["id"].as_str().unwrap()).await;
+    // The deliveries went out and the receiver's answers (echoing her data) were recorded.
+    assert!(
+        crate::helpers::holds_within(Duration::from_secs(20), || async {
+            tables_holding(&app, email).await.iter().any(|t| t == "webhook_attempts.response")
+        })
+        .await,
+        "the echo was recorded: {:?}",
+        tables_holding(&app, email).await
+    );
+
+    // Export: a member may not; an owner gets everything.
+    let member = app.key_with(Some("member"), &[]).await;
+    let (status, _) = app.api(&member, Method::GET, &format!("/privacy/export?email={email}"), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, data) =
+        app.api(&app.key, Method::GET, &format!("/privacy/export?email={}", email.to_uppercase()), None).await;
+    assert_eq!(status, StatusCode::OK, "{data}");
+    assert_eq!(data["contacts"][0]["phone"], phone);
+    assert_eq!(data["notes"][0]["id"], note["items"][0]["id"]);
+    assert_eq!(data["tasks"].as_array().unwrap().len(), 1);
+    assert!(data["timelines"][&id].as_array().unwrap().len() >= 2, "{data}");
+
+    // Erasure: owners only.
+    let admin = app.key_with(Some("admin"), &[]).await;
+    let (status, v) = app.api(&admin, Method::POST, "/privacy/erase", Some(json!({"email": email}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, done) = app.api(&app.key, Method::POST, "/privacy/erase", Some(json!({"email": email}))).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["erased"]["contacts"], 1);
+    for needle in [email, phone, "falconry", "Quixotica"] {
+        let left = tables_holding(&app, needle).await;
+        assert!(left.is_empty(), "{needle} is still in {left:?}");
+    }
+    // No structured field holds her name; the company's free-text note still does.
+    let left = tables_holding(&app, "\"Adelina\"").await;
+    assert!(left.is_empty(), "{left:?}");
+    assert!(tables_holding(&app, "Met Adelina at the fair").await.iter().any(|t| t == "notes.body"));
+    // Gone for good, trash included; the deal no longer lists her.
+    let got = app.ok("get_records", json!({"records": [{"entity": "contact", "id": id}]})).await;
+    assert_eq!(got["items"], json!([]));
+    let d = app.ok("get_records", json!({"records": [{"entity": "deal", "id": deal["items"][0]["id"]}]})).await;
+    assert!(d["items"][0]["contact_ids"].as_array().is_none_or(|a| a.is_empty()), "{d}");
+    // The change log keeps that something happened, as "[erased]".
+    let (_, log) = app.api(&app.key, Method::GET, &format!("/changes?record_id={id}"), None).await;
+    let text = log.to_string();
+    assert!(text.contains("[erased]"), "{log}");
+    // The audit log says an erasure happened, not what was erased.
+    let (_, audit) = app.api(&app.key, Method::GET, "/audit", None).await;
+    let entry = audit["items"].as_array().unwrap().iter().find(|e| e["action"] == "person.erased").cloned();
+    assert!(entry.is_some(), "{audit}");
+    assert!(!entry.unwrap().to_string().contains("adelina"));
+    // A second erasure finds nothing.
+    let (status, _) = app.api(&app.key, Method::POST, "/privacy/erase", Some(json!({"email": email}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
