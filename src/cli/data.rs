@@ -2,7 +2,6 @@
 //! backup and restore.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -13,7 +12,7 @@ use crate::config::{BackupArgs, Cli, ExportArgs, ImportArgs, PrivacyCommand, Res
 use crate::crm::Principal;
 use crate::crm::export::{Export, ExportFormat};
 use crate::crm::import::{self, ImportError, OnMatch, Options};
-use crate::store::{ImportCounts, Store};
+use crate::store::ImportCounts;
 
 /// `contacts` or `contact`.
 pub fn entity(name: &str) -> anyhow::Result<Entity> {
@@ -130,7 +129,9 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<()> {
     };
     let view = import::view(store.as_ref(), done, 100).await?;
     if let Some(path) = &args.failed_rows {
-        write_failed_rows(store.as_ref(), &view.id, &view.report, path).await?;
+        let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let i = import::get(store.as_ref(), &p, &view.id).await?;
+        import::failed_rows_csv(store.as_ref(), &i, std::io::BufWriter::new(file)).await?.flush()?;
     }
     if args.json.json {
         println!("{}", serde_json::to_string(&view)?);
@@ -165,32 +166,6 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<()> {
 
 fn explain(e: ImportError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
-}
-
-/// The failed rows as CSV: the file's columns, then the line and the reason.
-pub async fn write_failed_rows(store: &Store, id: &str, report: &serde_json::Value, path: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    let mut header: Vec<String> = report["columns"]
-        .as_array()
-        .map(|cols| cols.iter().filter_map(|c| c["column"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    header.extend(["line".to_owned(), "error".to_owned()]);
-    w.write_record(&header)?;
-    let mut after = 0;
-    loop {
-        let page = store.import_failures(id, after, 5_000).await?;
-        let Some(last) = page.last() else { break };
-        after = last.line;
-        for f in &page {
-            let mut row = f.cells.clone();
-            row.resize(header.len() - 2, String::new());
-            row.extend([f.line.to_string(), f.reason.clone()]);
-            w.write_record(&row)?;
-        }
-    }
-    w.flush()?;
-    Ok(())
 }
 
 pub async fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<()> {

@@ -262,29 +262,7 @@ async fn failures(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let i = import::get(&state.store, &p, &id).await?;
-    let mut header: Vec<String> = i.report["columns"]
-        .as_array()
-        .map(|cols| cols.iter().filter_map(|c| c["column"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    let width = header.len();
-    header.extend(["line".to_owned(), "error".to_owned()]);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
-    w.write_record(&header).map_err(csv_err)?;
-    let mut after = 0;
-    loop {
-        let page = state.store.import_failures(&i.id, after, 5_000).await.map_err(CrmError::from)?;
-        let Some(last) = page.last() else { break };
-        after = last.line;
-        for f in &page {
-            let mut row: Vec<String> = f.cells.iter().map(|c| crate::crm::export::neutralise(c.clone())).collect();
-            row.resize(width, String::new());
-            row.extend([f.line.to_string(), f.reason.clone()]);
-            w.write_record(&row).map_err(csv_err)?;
-        }
-    }
-    let bytes =
-        w.into_inner().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let bytes = import::failed_rows_csv(&state.store, &i, Vec::new()).await?;
     let name = format!("attachment; filename=\"{}-failed-rows.csv\"", i.id);
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], bytes)
         .into_response())

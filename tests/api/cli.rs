@@ -4,16 +4,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::fresh_database;
-
-fn rapport(db: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .args(args)
-        .env("RAPPORT_DATABASE_URL", db)
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .expect("rapport runs")
-}
+use crate::helpers::{fresh_database, rapport};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_create_and_list() {

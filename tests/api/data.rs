@@ -9,16 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, on_postgres, serve_args, spawn_app, spawn_app_on};
-
-fn rapport(db: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .args(args)
-        .env("RAPPORT_DATABASE_URL", db)
-        .env("RAPPORT_LOG", "warn")
-        .output()
-        .expect("rapport runs")
-}
+use crate::helpers::{TestApp, on_postgres, rapport, serve_args, spawn_app, spawn_app_on};
 
 fn ok_json(out: &std::process::Output) -> Value {
     assert!(

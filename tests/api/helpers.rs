@@ -521,3 +521,13 @@ pub fn pg_address(url: &str) -> String {
     let u = reqwest::Url::parse(url).unwrap();
     format!("{}:{}", u.host_str().unwrap_or("127.0.0.1"), u.port().unwrap_or(5432))
 }
+
+/// The command line on a database, as a user runs it.
+pub fn rapport(db: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(args)
+        .env("RAPPORT_DATABASE_URL", db)
+        .env("RAPPORT_LOG", "warn")
+        .output()
+        .expect("rapport runs")
+}

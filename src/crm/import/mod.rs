@@ -211,6 +211,33 @@ pub async fn get(store: &Store, p: &Principal, id: &str) -> Result<Import, CrmEr
     Ok(i)
 }
 
+/// An import's failed rows as CSV into `out`: the file's columns, then `line` and `error`;
+/// a cell a spreadsheet would run as a formula is neutralised.
+pub async fn failed_rows_csv<W: std::io::Write>(store: &Store, i: &Import, out: W) -> Result<W, CrmError> {
+    let fault = |e: String| CrmError::Store(StoreError::Unavailable(format!("could not write the failed rows: {e}")));
+    let mut header: Vec<String> = i.report["columns"]
+        .as_array()
+        .map(|cols| cols.iter().filter_map(|c| c["column"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let width = header.len();
+    header.extend(["line".to_owned(), "error".to_owned()]);
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&header).map_err(|e| fault(e.to_string()))?;
+    let mut after = 0;
+    loop {
+        let page = store.import_failures(&i.id, after, 5_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.line;
+        for f in &page {
+            let mut row: Vec<String> = f.cells.iter().map(|c| super::export::neutralise(c.clone())).collect();
+            row.resize(width, String::new());
+            row.extend([f.line.to_string(), f.reason.clone()]);
+            w.write_record(&row).map_err(|e| fault(e.to_string()))?;
+        }
+    }
+    w.into_inner().map_err(|e| fault(e.to_string()))
+}
+
 /// Checks the file and the options, and writes the import's row (or takes over the
 /// interrupted import of the same file, to go on where it stopped).
 pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options) -> Result<Prepared, ImportError> {
