@@ -283,9 +283,13 @@ async fn export(
             _ => return Err(ApiError::bad_request("`filter` is the JSON filter list of search_records")),
         },
     };
-    let first = Export::new(&state.store, &p, entity, format, q.q.as_deref(), &filters).await?;
+    let mut export = Export::new(&state.store, &p, entity, format, q.q.as_deref(), &filters).await?;
+    // The first page is read before the status is sent: a query the database refuses (a NUL
+    // on PostgreSQL) is an error answer, not a body that breaks off.
+    let first = export.next(&state.store, &p).await?;
     let name = format!("attachment; filename=\"{}.{}\"", entity.plural(), format.extension());
-    let stream = futures_util::stream::unfold(Some((first, state, p)), |cursor| async move {
+    let head = futures_util::stream::iter(first.map(Ok::<_, std::io::Error>));
+    let rest = futures_util::stream::unfold(Some((export, state, p)), |cursor| async move {
         let (mut export, state, p) = cursor?;
         match export.next(&state.store, &p).await {
             Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), Some((export, state, p)))),
@@ -299,7 +303,7 @@ async fn export(
     });
     Ok((
         [(header::CONTENT_TYPE, format.content_type().to_owned()), (header::CONTENT_DISPOSITION, name)],
-        Body::from_stream(stream),
+        Body::from_stream(head.chain(rest)),
     )
         .into_response())
 }

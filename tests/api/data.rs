@@ -352,6 +352,16 @@ async fn exports_stream_with_filters_and_neutralise_formulas() {
     let lines: Vec<Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["title"], "-minus", "JSON lines keep values as they are");
+    // A query the database cannot take is refused with an answer, not a broken stream.
+    let res = app
+        .client
+        .get(format!("{}/api/v1/contacts/export?q=%00", app.base))
+        .header("x-api-key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.status().is_server_error(), "{}", res.status());
+    assert!(res.text().await.is_ok(), "the body arrives whole");
     // A key that may not read contacts exports none of them.
     let deals_only = app.key_with(None, &["deals:read"]).await;
     let res = app
