@@ -16,11 +16,7 @@ use crate::store::ImportCounts;
 
 /// `contacts` or `contact`.
 pub fn entity(name: &str) -> anyhow::Result<Entity> {
-    let n = name.trim().to_lowercase();
-    Entity::ALL.iter().copied().find(|e| e.as_str() == n || e.plural() == n).with_context(|| {
-        let all: Vec<&str> = Entity::ALL.iter().map(|e| e.plural()).collect();
-        format!("no entity {name:?}; use one of: {}", all.join(", "))
-    })
+    import::entity_named(name).map_err(anyhow::Error::msg)
 }
 
 /// How an import's progress reads: a bar on a terminal, a line every few seconds otherwise.

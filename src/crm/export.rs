@@ -76,16 +76,19 @@ impl Export {
         Ok(Export { entity, format, defs, query, print: "export".into(), header_done: false, done: false, rows: 0 })
     }
 
-    /// The columns of the CSV: the entity's stored fields, its custom fields, and times.
-    fn columns(&self) -> Vec<String> {
-        let def = self.entity.def();
-        let mut cols: Vec<String> = def
+    /// The entity's fields a CSV has a column for, before its custom fields and times.
+    fn fields(&self) -> impl Iterator<Item = &'static rapport_tools::Field> {
+        self.entity
+            .def()
             .fields
             .iter()
             .filter(|f| f.name != "created_at" && f.name != "updated_at")
             .filter(|f| !matches!(f.storage, rapport_tools::Storage::Reverse { .. }))
-            .map(|f| f.name.to_owned())
-            .collect();
+    }
+
+    /// The columns of the CSV: the entity's stored fields, its custom fields, and times.
+    fn columns(&self) -> Vec<String> {
+        let mut cols: Vec<String> = self.fields().map(|f| f.name.to_owned()).collect();
         cols.extend(self.defs.iter().map(|d| format!("custom.{}", d.key)));
         cols.extend(["created_at".to_owned(), "updated_at".to_owned()]);
         cols
@@ -136,12 +139,8 @@ impl Export {
     }
 
     fn cells(&self, r: &Record) -> Vec<String> {
-        let def = self.entity.def();
         let mut cells = Vec::new();
-        for f in def.fields.iter().filter(|f| f.name != "created_at" && f.name != "updated_at") {
-            if matches!(f.storage, rapport_tools::Storage::Reverse { .. }) {
-                continue;
-            }
+        for f in self.fields() {
             let v = if f.name == "id" { Value::String(r.id.as_str().to_owned()) } else { r.get(f.name).clone() };
             cells.push(cell(&v, matches!(f.ty, FieldType::Phone | FieldType::Number | FieldType::Decimal)));
         }

@@ -111,15 +111,7 @@ pub struct ExportQuery {
 }
 
 fn entity_named(name: &str) -> Result<Entity, ApiError> {
-    let n = name.trim().to_lowercase();
-    Entity::ALL.iter().copied().find(|e| e.as_str() == n || e.plural() == n).ok_or_else(|| {
-        let all: Vec<&str> = Entity::ALL.iter().map(|e| e.plural()).collect();
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            format!("`entity` is one of {}, got {name:?}", all.join(", ")),
-        )
-    })
+    import::entity_named(name).map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m))
 }
 
 pub fn routes() -> Router<AppState> {

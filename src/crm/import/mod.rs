@@ -53,6 +53,16 @@ impl From<StoreError> for ImportError {
     }
 }
 
+/// An entity by its singular or plural name (`contact`, `contacts`), any case, for the
+/// command line and the REST routes of imports and exports.
+pub fn entity_named(name: &str) -> Result<Entity, String> {
+    let n = name.trim().to_lowercase();
+    Entity::ALL.iter().copied().find(|e| e.as_str() == n || e.plural() == n).ok_or_else(|| {
+        let all: Vec<&str> = Entity::ALL.iter().map(|e| e.plural()).collect();
+        format!("no entity {name:?}; use one of: {}", all.join(", "))
+    })
+}
+
 /// What a matched row does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
