@@ -88,4 +88,28 @@
     box.classList.add("tabs-ready");
     if (tabs.length) select(tabs[0], false);
   });
+
+  // An import's page follows it while it runs (from whichever process runs it), then
+  // shows the report.
+  var progress = document.querySelector("[data-poll]");
+  if (progress && window.fetch) {
+    var url = progress.getAttribute("data-poll");
+    var bar = document.getElementById("import-bar");
+    var poll = function () {
+      fetch(url, { headers: { accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (v) {
+          if (!v) return;
+          progress.querySelectorAll("[data-field]").forEach(function (el) {
+            var value = v[el.getAttribute("data-field")];
+            if (value !== undefined) el.textContent = value;
+          });
+          if (bar) bar.value = v.rows_done;
+          if (v.state === "running") setTimeout(poll, 1500);
+          else window.location.reload();
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    };
+    setTimeout(poll, 1000);
+  }
 })();

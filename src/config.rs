@@ -624,9 +624,15 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub org: OrgArg,
     /// What the rows are: contacts, companies, deals, tasks or notes.
-    pub entity: String,
+    #[arg(required_unless_present = "all")]
+    pub entity: Option<String>,
     /// A CSV file (comma or semicolon, UTF-8) or JSON lines (one object a line).
-    pub file: std::path::PathBuf,
+    #[arg(required_unless_present = "all")]
+    pub file: Option<std::path::PathBuf>,
+    /// Bring back a whole organization from a folder written by `export --all`: records
+    /// keep their ids and times; users are matched by email, else records go to the owner.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["entity", "file", "map", "match_on", "dry_run", "failed_rows"])]
+    pub all: Option<std::path::PathBuf>,
     /// COLUMN=FIELD: fill FIELD (a field, custom.KEY, or company) from COLUMN; an empty
     /// FIELD leaves the column out. custom.KEY with a new KEY creates a text custom field.
     #[arg(long = "map", value_name = "COLUMN=FIELD")]
@@ -655,6 +661,10 @@ pub struct ExportArgs {
     /// An entity to export (repeatable; default: all of them).
     #[arg(long = "entity")]
     pub entity: Vec<String>,
+    /// The whole organization as JSON lines, for `import --all`: every record, custom
+    /// fields, pipelines and users, with ids and times.
+    #[arg(long, conflicts_with_all = ["entity", "format"])]
+    pub all: bool,
     /// CSV (formulas neutralised) or JSON lines (values as the API gives them).
     #[arg(long, value_parser = ["csv", "jsonl"], default_value = "csv")]
     pub format: String,

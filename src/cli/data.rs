@@ -10,6 +10,7 @@ use rapport_tools::Entity;
 use super::{open, org};
 use crate::config::{BackupArgs, Cli, ExportArgs, ImportArgs, PrivacyCommand, RestoreArgs};
 use crate::crm::Principal;
+use crate::crm::archive;
 use crate::crm::export::{Export, ExportFormat};
 use crate::crm::import::{self, ImportError, OnMatch, Options};
 use crate::store::ImportCounts;
@@ -79,26 +80,32 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<()> {
     let store = open(cli).await?;
     let org = org(store.as_ref(), &args.org.org).await?;
     let p = Principal::cli(org);
-    let entity = entity(&args.entity)?;
+    if let Some(dir) = &args.all {
+        return import_all(store.as_ref(), &p, dir, args.json.json).await;
+    }
+    let (Some(entity), Some(file)) = (&args.entity, &args.file) else {
+        bail!("give ENTITY and FILE, or --all DIR");
+    };
+    let entity = self::entity(entity)?;
     let map = args.map.iter().map(|m| Options::parse_map(m)).collect::<Result<Vec<_>, _>>()?;
-    let ext = args.file.extension().and_then(|e| e.to_str()).map(str::to_lowercase);
+    let ext = file.extension().and_then(|e| e.to_str()).map(str::to_lowercase);
     let options = Options {
         entity,
         map,
         match_on: args.match_on.clone(),
         on_match: OnMatch::parse(&args.on_match)?,
         dry_run: args.dry_run,
-        file_name: args.file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        file_name: file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         json_lines: match ext.as_deref() {
             Some("jsonl" | "ndjson") => Some(true),
             Some("csv" | "tsv" | "txt") => Some(false),
             _ => None,
         },
     };
-    if !args.file.is_file() {
-        bail!("no file {}: give the path of a CSV or JSON-lines file", args.file.display());
+    if !file.is_file() {
+        bail!("no file {}: give the path of a CSV or JSON-lines file", file.display());
     }
-    let prepared = import::prepare(store.as_ref(), &p, &args.file, options).await.map_err(explain)?;
+    let prepared = import::prepare(store.as_ref(), &p, file, options).await.map_err(explain)?;
     let quiet = args.json.json;
     if prepared.resumed_from > 0 && !quiet {
         eprintln!(
@@ -160,6 +167,41 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn import_all(
+    store: &crate::store::Store,
+    p: &Principal,
+    dir: &std::path::Path,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let report = archive::import_all(store, p, dir, |e, n| {
+        if !quiet && n % 10_000 == 0 {
+            eprintln!("{n} {}", e.plural());
+        }
+    })
+    .await?;
+    if quiet {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    for (plural, n) in &report.created {
+        println!("{n} {plural} restored");
+    }
+    println!(
+        "{} custom fields and {} pipelines created, {} pipelines updated; {} users matched by email, {} users' records given to the owner; {} failed.",
+        report.custom_fields_created,
+        report.pipelines_created,
+        report.pipelines_updated,
+        report.users_matched,
+        report.users_to_owner,
+        report.failed
+    );
+    for f in report.failures.iter().take(20) {
+        println!("  {} line {}: {}", f.file, f.line, f.reason);
+    }
+    println!("Undo it whole with: rapport changes revert --request-id {}", report.request_id);
+    Ok(())
+}
+
 fn explain(e: ImportError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
@@ -168,6 +210,21 @@ pub async fn export(cli: &Cli, args: &ExportArgs) -> anyhow::Result<()> {
     let store = open(cli).await?;
     let org = org(store.as_ref(), &args.org.org).await?;
     let p = Principal::cli(org);
+    if args.all {
+        let summary = archive::export_all(store.as_ref(), &p, &args.out).await?;
+        if args.json.json {
+            println!("{}", serde_json::to_string(&summary)?);
+        } else {
+            for (plural, n) in &summary.records {
+                println!("{n} {plural}");
+            }
+            println!(
+                "{} custom fields, {} pipelines, {} users. Wrote {}; bring it back with: rapport import --all {}",
+                summary.custom_fields, summary.pipelines, summary.users, summary.dir, summary.dir
+            );
+        }
+        return Ok(());
+    }
     let format = ExportFormat::parse(&args.format)?;
     let entities: Vec<Entity> = if args.entity.is_empty() {
         Entity::ALL.to_vec()

@@ -4,6 +4,7 @@
 
 mod activity;
 mod approvals;
+mod imports;
 mod keys;
 mod people;
 mod records;
@@ -56,6 +57,20 @@ pub fn routes() -> Router<AppState> {
         .route("/approvals", get(approvals::page))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/deny", post(approvals::deny))
+        .route(
+            "/imports",
+            get(imports::page)
+                .post(imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::http::data::MAX_IMPORT_BYTES as usize + (1 << 20))),
+        )
+        .route("/imports/preview", post(imports::preview))
+        .route("/imports/start", post(imports::start))
+        .route("/imports/{id}", get(imports::show))
+        .route("/imports/{id}/failures.csv", get(imports::failures))
+        .route("/settings/privacy", get(imports::privacy_page))
+        .route("/settings/privacy/export", get(imports::privacy_export))
+        .route("/settings/privacy/erase", post(imports::privacy_erase))
+        .route("/records/{entity}/export", get(imports::export))
         .route("/records", get(records::index))
         .route("/records/{entity}", get(records::list))
         .route("/records/{entity}/{id}", get(records::show))
@@ -110,6 +125,7 @@ const NAV: &[(&str, &str, Option<Scope>)] = &[
     ("/settings/users", "Users", Some(Scope::UsersManage)),
     ("/settings/webhooks", "Webhooks", Some(Scope::WebhooksManage)),
     ("/settings/audit", "Audit log", Some(Scope::AuditRead)),
+    ("/settings/privacy", "Personal data", Some(Scope::OrgManage)),
 ];
 
 impl Chrome {

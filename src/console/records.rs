@@ -102,6 +102,9 @@ struct ListPage {
     headers: Vec<String>,
     rows: Vec<Row>,
     next: Option<String>,
+    /// The list as CSV, with its search.
+    export: String,
+    can_import: bool,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +159,11 @@ pub async fn list(
         tabs: tabs(&s, entity),
         plural: plural.to_owned(),
         singular: entity.as_str().to_owned(),
+        export: match &text {
+            Some(t) => format!("/records/{plural}/export?q={}", urlencode(t)),
+            None => format!("/records/{plural}/export"),
+        },
+        can_import: s.principal.scopes.contains(&entity.def().write),
         q: text.unwrap_or_default(),
         headers: columns.iter().map(|f| f.name.replace('_', " ")).collect(),
         rows,

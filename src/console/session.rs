@@ -72,7 +72,7 @@ pub struct Session {
 
 impl Session {
     /// Refuses a form that does not carry this session's token (a forged cross-site post).
-    fn check(&self, token: &str) -> Result<(), PageError> {
+    pub fn check(&self, token: &str) -> Result<(), PageError> {
         if same(token, &self.csrf) { Ok(()) } else { Err(csrf_refused()) }
     }
 

@@ -76,6 +76,14 @@ impl Export {
         Ok(Export { entity, format, defs, query, print: "export".into(), header_done: false, done: false, rows: 0 })
     }
 
+    pub fn entity(&self) -> Entity {
+        self.entity
+    }
+
+    pub fn format(&self) -> ExportFormat {
+        self.format
+    }
+
     /// The entity's fields a CSV has a column for, before its custom fields and times.
     fn fields(&self) -> impl Iterator<Item = &'static rapport_tools::Field> {
         self.entity

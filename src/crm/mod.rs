@@ -1,6 +1,7 @@
 //! The CRM domain: parsing tool input into valid values, the rules records obey, and the
 //! answers tools give. It speaks to storage only through `store::Store`.
 
+pub mod archive;
 pub mod changes;
 pub mod cursor;
 pub mod duplicates;

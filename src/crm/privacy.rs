@@ -61,14 +61,19 @@ pub struct ErasureResult {
     pub erased: Erased,
 }
 
-/// Deletes the person's records for good and erases their values wherever copies were
-/// kept. Owners only: it cannot be undone.
-pub async fn erase(store: &Store, p: &Principal, email: &str) -> Result<ErasureResult, CrmError> {
+/// Whether `p` may erase: an owner (or the command line) with `org:manage`.
+pub fn may_erase(p: &Principal) -> bool {
     let owner = match &p.acting {
         Acting::Cli => true,
         _ => p.user().is_some_and(|u| u.role == Role::Owner),
     };
-    if !owner || !p.scopes.contains(&Scope::OrgManage) {
+    owner && p.scopes.contains(&Scope::OrgManage)
+}
+
+/// Deletes the person's records for good and erases their values wherever copies were
+/// kept. Owners only: it cannot be undone.
+pub async fn erase(store: &Store, p: &Principal, email: &str) -> Result<ErasureResult, CrmError> {
+    if !may_erase(p) {
         return Err(CrmError::Denied(
             "only an owner may erase a person's data: it deletes records for good and cannot be undone".into(),
         ));

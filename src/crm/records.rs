@@ -850,6 +850,46 @@ impl RowWriter {
         apply(self.entity.def(), &self.at(), &ctx, None, fresh, &item).map_err(|e| self.plain(e))
     }
 
+    /// A record as `export --all` wrote it (the answers' form), checked as a create would
+    /// be, and kept with its own id, times and values: rules that fill fields on create
+    /// (a task's `done_at`, a deal's `status`) must not overwrite what the record held.
+    pub fn restore(&self, p: &Principal, wire: &Map<String, Value>) -> Result<Record, CrmError> {
+        let def = self.entity.def();
+        let text = |name: &str| wire.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+        let id = text("id").ok_or_else(|| CrmError::invalid("the record has no `id`"))?;
+        let instant = |name: &str| {
+            text(name)
+                .and_then(time::parse_instant)
+                .ok_or_else(|| CrmError::invalid(format!("`{name}` is not an RFC 3339 time")))
+        };
+        let (created_at, updated_at) = (instant("created_at")?, instant("updated_at")?);
+        let given = |v: &Value| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty));
+        let mut raw = Map::new();
+        for f in def.stored() {
+            if let Some(v) = wire.get(f.name).filter(|v| given(v)) {
+                raw.insert(f.name.to_owned(), v.clone());
+            }
+        }
+        if let Some(Value::Object(c)) = wire.get("custom") {
+            let custom: Map<String, Value> =
+                c.iter().filter(|(_, v)| given(v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            if !custom.is_empty() {
+                raw.insert("custom".into(), Value::Object(custom));
+            }
+        }
+        let mut record = self.create(p, raw.clone(), created_at)?;
+        record.id = RecordId::from(id);
+        for f in def.stored().filter(|f| f.ty == FieldType::Datetime) {
+            match raw.get(f.name) {
+                Some(v) => record.values.insert(f.name.to_owned(), v.clone()),
+                None => record.values.remove(f.name),
+            };
+        }
+        record.created_at = created_at;
+        record.updated_at = updated_at.max(created_at);
+        Ok(record)
+    }
+
     /// `current` with a row's fields applied (several rows may apply to one record).
     pub fn apply(
         &self,

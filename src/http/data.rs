@@ -275,16 +275,26 @@ async fn export(
             _ => return Err(ApiError::bad_request("`filter` is the JSON filter list of search_records")),
         },
     };
-    let mut export = Export::new(&state.store, &p, entity, format, q.q.as_deref(), &filters).await?;
-    // The first page is read before the status is sent: a query the database refuses (a NUL
-    // on PostgreSQL) is an error answer, not a body that breaks off.
-    let first = export.next(&state.store, &p).await?;
-    let name = format!("attachment; filename=\"{}.{}\"", entity.plural(), format.extension());
+    let export = Export::new(&state.store, &p, entity, format, q.q.as_deref(), &filters).await?;
+    Ok(export_answer(export, state.store.clone(), (*p).clone()).await?)
+}
+
+/// An export as a streamed download. The first page is read before the status is sent: a
+/// query the database refuses (a NUL on PostgreSQL) is an error answer, not a body that
+/// breaks off.
+pub async fn export_answer(
+    mut export: Export,
+    store: Arc<crate::store::Store>,
+    p: Principal,
+) -> Result<Response, CrmError> {
+    let first = export.next(&store, &p).await?;
+    let name = format!("attachment; filename=\"{}.{}\"", export.entity().plural(), export.format().extension());
+    let content_type = export.format().content_type().to_owned();
     let head = futures_util::stream::iter(first.map(Ok::<_, std::io::Error>));
-    let rest = futures_util::stream::unfold(Some((export, state, p)), |cursor| async move {
-        let (mut export, state, p) = cursor?;
-        match export.next(&state.store, &p).await {
-            Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), Some((export, state, p)))),
+    let rest = futures_util::stream::unfold(Some((export, store, p)), |cursor| async move {
+        let (mut export, store, p) = cursor?;
+        match export.next(&store, &p).await {
+            Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), Some((export, store, p)))),
             Ok(None) => None,
             Err(e) => {
                 // The status is sent already: the body breaks off, which the client sees.
@@ -294,7 +304,7 @@ async fn export(
         }
     });
     Ok((
-        [(header::CONTENT_TYPE, format.content_type().to_owned()), (header::CONTENT_DISPOSITION, name)],
+        [(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, name)],
         Body::from_stream(head.chain(rest)),
     )
         .into_response())

@@ -517,6 +517,7 @@ fn pg_pool_size() -> u32 {
 
 /// Binds per multi-row insert (`Tx::insert_many`).
 const MANY_BINDS: usize = 240;
+const SQLITE_MANY_BINDS: usize = 960;
 
 /// An open write transaction; dropped without `commit`, it rolls back.
 pub struct Tx {
@@ -592,13 +593,27 @@ impl Tx {
     /// SQLite driver looks each `$N` up among all of a statement's names (quadratic).
     pub(super) async fn insert_many(&mut self, head: &str, rows: Vec<Vec<SqlValue>>) -> StoreResult<()> {
         let mut rows = rows.into_iter().peekable();
+        let budget = match self.dialect() {
+            Dialect::Sqlite => SQLITE_MANY_BINDS,
+            Dialect::Postgres => MANY_BINDS,
+        };
         while let Some(first) = rows.peek() {
-            let per = (MANY_BINDS / first.len().max(1)).max(1);
+            let per = (budget / first.len().max(1)).max(1);
             let mut sql = super::query::Sql::new(self.dialect());
             sql.push(head);
             for (i, row) in rows.by_ref().take(per).enumerate() {
                 sql.push(if i == 0 { " VALUES " } else { ", " });
-                sql.bind_list(row);
+                match self.dialect() {
+                    // Anonymous `?`: the driver numbers them in order without looking each
+                    // one's name up among all the statement's names.
+                    Dialect::Sqlite => {
+                        sql.push("(");
+                        sql.push(&vec!["?"; row.len()].join(", "));
+                        sql.push(")");
+                        sql.binds.extend(row);
+                    }
+                    Dialect::Postgres => sql.bind_list(row),
+                }
             }
             self.execute(&sql.text, &sql.binds).await?;
         }

@@ -197,6 +197,18 @@ impl Store {
         self.fetch_records(org_id, entity, &sql).await
     }
 
+    /// Which of these ids the entity's table holds in any organization, trash included:
+    /// an id is the table's key, so a record restored with its id must find it free.
+    pub async fn taken_record_ids(&self, entity: Entity, ids: &[RecordId]) -> StoreResult<Vec<RecordId>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT id FROM {} WHERE id IN ", table(entity)));
+        sql.bind_list(ids.iter().map(SqlValue::from));
+        self.db.fetch(&sql.text, &sql.binds).await?.into_iter().map(|mut r| Ok(r.need_text("id")?.into())).collect()
+    }
+
     /// `get_records`, each record with its newest `notes` notes (`{"id", "body",
     /// "created_at"}`), in the same single query.
     pub async fn get_records_with_notes(

@@ -612,3 +612,142 @@ async fn a_person_is_exported_then_erased_from_every_table() {
     let (status, _) = app.api(&app.key, Method::POST, "/privacy/erase", Some(json!({"email": email}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Every record of an organization in the answers' form, by entity, with user ids mapped
+/// through `users` (ids of one database to the other's).
+async fn everything(app: &TestApp, users: &[(String, String)]) -> Vec<(String, Vec<Value>)> {
+    let mut out = Vec::new();
+    for entity in ["companies", "contacts", "deals", "tasks", "notes"] {
+        let res = app
+            .client
+            .get(format!("{}/api/v1/{entity}/export?format=jsonl", app.base))
+            .header("x-api-key", &app.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let mut text = res.text().await.unwrap();
+        for (from, to) in users {
+            text = text.replace(from.as_str(), to.as_str());
+        }
+        let mut records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        records.sort_by_key(|r| r["id"].as_str().unwrap().to_owned());
+        out.push((entity.to_owned(), records));
+    }
+    out
+}
+
+async fn user_id(app: &TestApp, email: &str) -> String {
+    app.store.user_by_email(&app.default_org.id, email).await.unwrap().expect("user").id.as_str().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_all_then_import_all_gives_back_the_same_organization() {
+    let a = spawn_app().await;
+    a.person("sam@example.com", "member").await;
+    a.person("lee@example.com", "member").await;
+    let (sam, lee) = (user_id(&a, "sam@example.com").await, user_id(&a, "lee@example.com").await);
+    a.ok(
+        "create_custom_field",
+        json!({"entity": "contact", "key": "source", "label": "Source", "type": "select", "options": ["web", "fair"]}),
+    )
+    .await;
+    a.ok("create_custom_field", json!({"entity": "deal", "key": "score", "label": "Score", "type": "number"})).await;
+    a.ok("create_pipeline", json!({"name": "partners", "stages": [{"name": "talk"}, {"name": "signed", "kind": "won"}, {"name": "gone", "kind": "lost"}]})).await;
+    let company = a
+        .create_companies(json!([{"name": "Acme", "domain": "acme.io", "tags": ["key"], "owner_id": sam}]))
+        .await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let contacts = a
+        .create_contacts(json!([
+            {"first_name": "Ada", "email": "ada@acme.io", "company_id": company, "owner_id": lee, "custom": {"source": "fair"}, "tags": ["vip"]},
+            {"first_name": "Bob", "email": "bob@acme.io", "phone": "+49 30 1234"},
+            {"first_name": "Gone", "email": "gone@acme.io"},
+        ]))
+        .await;
+    let ids: Vec<String> = contacts.iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    a.ok("delete_records", json!({"entity": "contact", "ids": [ids[2]]})).await;
+    let deal = a.ok("create_deals", json!({"deals": [{"name": "Acme pilot", "pipeline": "partners", "stage": "signed", "value": "1200.50", "currency": "EUR", "company_id": company, "contact_ids": [ids[0], ids[1]], "custom": {"score": 7}}]})).await["items"][0]["id"].as_str().unwrap().to_owned();
+    a.ok("create_tasks", json!({"tasks": [{"title": "Send contract", "record": {"entity": "deal", "id": deal}, "assignee_id": sam, "due_at": "2026-01-05T09:00:00Z"}]})).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let task = a.search_ids(json!({"entity": "task"})).await[0].clone();
+    a.ok("update_tasks", json!({"tasks": [{"id": task, "status": "done"}]})).await;
+    a.ok("add_notes", json!({"notes": [{"body": "Met at the fair", "record": {"entity": "contact", "id": ids[0]}}]}))
+        .await;
+    a.ok("update_contacts", json!({"contacts": [{"id": ids[1], "title": "Buyer"}]})).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let summary = ok_json(&rapport(&a.db_url, &["export", "--all", "--out", archive.to_str().unwrap(), "--json"]));
+    assert_eq!(summary["custom_fields"], 2);
+    assert!(archive.join("rapport.json").is_file());
+
+    // Another, empty database where sam exists and lee does not.
+    let b = spawn_app().await;
+    b.person("sam@example.com", "member").await;
+    let before = everything(&b, &[]).await;
+    assert!(before.iter().all(|(_, r)| r.is_empty()));
+    let report = ok_json(&rapport(&b.db_url, &["import", "--all", archive.to_str().unwrap(), "--json"]));
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["custom_fields_created"], 2, "{report}");
+    assert_eq!(report["pipelines_created"], 1, "{report}");
+    assert_eq!(report["users_to_owner"], 1, "lee is not here: {report}");
+
+    let (a_owner, b_owner) = (user_id(&a, "owner@localhost").await, user_id(&b, "owner@localhost").await);
+    let b_sam = user_id(&b, "sam@example.com").await;
+    let mapped = [(a_owner, b_owner.clone()), (sam, b_sam), (lee, b_owner)];
+    let (was, now) = (everything(&a, &mapped).await, everything(&b, &[]).await);
+    for ((entity, a_records), (_, b_records)) in was.iter().zip(&now) {
+        assert_eq!(a_records.len(), b_records.len(), "{entity}");
+        for (x, y) in a_records.iter().zip(b_records) {
+            for (field, value) in x.as_object().unwrap() {
+                assert_eq!(&y[field], value, "{entity} {} field {field}", x["id"]);
+            }
+        }
+    }
+    assert_eq!(was[1].1.len(), 2, "the trashed contact is not in the archive");
+    let deal_b = &now[2].1[0];
+    assert_eq!(deal_b["status"], "won");
+    assert_eq!(deal_b["contact_ids"].as_array().unwrap().len(), 2);
+    let task_b = &now[3].1[0];
+    assert_eq!(task_b["status"], "done");
+    assert_ne!(task_b["created_at"], task_b["updated_at"]);
+    for tool in ["describe_entity"] {
+        let (x, y) = (a.ok(tool, json!({"entity": "deal"})).await, b.ok(tool, json!({"entity": "deal"})).await);
+        assert_eq!(x["pipelines"], y["pipelines"]);
+        assert_eq!(x["custom_fields"], y["custom_fields"]);
+    }
+    // Links answer from both sides: the company lists its contact.
+    let acme = b.ok("get_records", json!({"records": [{"entity": "company", "id": company}]})).await;
+    assert_eq!(acme["items"][0]["contacts"][0]["id"], json!(ids[0]), "{acme}");
+
+    // Again into the same database: every id is taken, so nothing is written.
+    let out = rapport(&b.db_url, &["import", "--all", archive.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already in this database") && err.contains("Nothing was written"), "{err}");
+    assert_eq!(everything(&b, &[]).await, now);
+
+    // A folder that is not a whole archive is refused before anything is written.
+    let c = spawn_app().await;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(archive.join("notes.jsonl"))
+        .unwrap()
+        .write_all(b"{not json\n")
+        .unwrap();
+    let out = rapport(&c.db_url, &["import", "--all", archive.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("notes.jsonl line 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(archive.join("rapport.json")).unwrap();
+    let out = rapport(&c.db_url, &["import", "--all", archive.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("export --all"));
+    assert!(everything(&c, &[]).await.iter().all(|(_, r)| r.is_empty()));
+    assert!(c.ok("describe_entity", json!({"entity": "deal"})).await["custom_fields"].as_array().unwrap().is_empty());
+}

@@ -209,6 +209,18 @@ pub fn key_of(column: &str) -> String {
     if key.starts_with(|c: char| c.is_ascii_digit()) { format!("f_{key}") } else { key }
 }
 
+/// What a column of `entity` may fill, as `(FIELD, label)` in the form `plan` takes:
+/// the writable fields, `company` where the entity has one, and the custom fields.
+pub fn choices(entity: Entity, custom: &[CustomFieldDef]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        entity.def().writable().map(|f| (f.name.to_owned(), f.name.to_owned())).collect();
+    if has_company(entity) {
+        out.push(("company".to_owned(), "company (by domain or name, created when missing)".to_owned()));
+    }
+    out.extend(custom.iter().map(|d| (format!("custom.{}", d.key), format!("custom.{} ({})", d.key, d.label))));
+    out
+}
+
 /// The mapping for `columns`: guessed, then changed by `overrides` (`COLUMN=FIELD`; an
 /// empty FIELD or `-` leaves the column out). Refuses an override that names no column or
 /// no field, with what there is.

@@ -248,9 +248,14 @@ pub async fn failed_rows_csv<W: std::io::Write>(store: &Store, i: &Import, out: 
     w.into_inner().map_err(|e| fault(e.to_string()))
 }
 
-/// Checks the file and the options, and writes the import's row (or takes over the
-/// interrupted import of the same file, to go on where it stopped).
-pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options) -> Result<Prepared, ImportError> {
+/// A file checked and its columns mapped, with the caller allowed to import it.
+struct Plan {
+    facts: file::Facts,
+    mapping: Mapping,
+    match_field: Option<&'static str>,
+}
+
+async fn plan(store: &Store, p: &Principal, path: &Path, options: &Options) -> Result<Plan, ImportError> {
     let def = options.entity.def();
     p.require(def.write)?;
     let match_field = options.match_field()?;
@@ -295,19 +300,15 @@ pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options
             ))));
         }
     }
+    Ok(Plan { facts, mapping, match_field })
+}
+
+/// Checks the file and the options, and writes the import's row (or takes over the
+/// interrupted import of the same file, to go on where it stopped).
+pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options) -> Result<Prepared, ImportError> {
+    let Plan { facts, mapping, match_field } = plan(store, p, path, &options).await?;
     let now = time::now_ms();
-    let stored_options = serde_json::json!({
-        "map": options.map.iter().map(|(c, f)| format!("{c}={f}")).collect::<Vec<_>>(),
-        "match": match_field.unwrap_or("none"),
-        "on_match": options.on_match,
-    });
-    let report = serde_json::json!({
-        "format": facts.format.name(),
-        "columns": mapping.report(),
-        "unmapped": mapping.unmapped(),
-        "match": match_field.unwrap_or("none"),
-        "on_match": options.on_match,
-    });
+    let stored_options = stored_options(&options, match_field);
     let me = runner();
     if !options.dry_run
         && let Some(earlier) = store.unfinished_import(p.org_id(), options.entity, &facts.fingerprint).await?
@@ -337,32 +338,7 @@ pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options
             .finish_import(&earlier.id, ImportState::Interrupted, &earlier.counts, earlier.error.as_deref(), now)
             .await?;
     }
-    let (actor_kind, actor_id) = match &p.acting {
-        super::Acting::Key { id, .. } => ("key", Some(id.to_string())),
-        super::Acting::Person(u) => ("user", Some(u.id.to_string())),
-        _ => ("cli", None),
-    };
-    let import = Import {
-        id: format!("imp_{}", uuid::Uuid::now_v7().simple()),
-        org_id: p.org_id().clone(),
-        entity: options.entity,
-        file_name: options.file_name.chars().take(200).collect(),
-        fingerprint: facts.fingerprint.clone(),
-        options: stored_options,
-        request_id: p.via.request_id.clone().unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple())),
-        actor_kind: actor_kind.to_owned(),
-        actor_id,
-        runner: me,
-        heartbeat_at: now,
-        state: ImportState::Running,
-        dry_run: options.dry_run,
-        total_rows: facts.rows as i64,
-        counts: ImportCounts::default(),
-        report,
-        error: None,
-        started_at: now,
-        finished_at: None,
-    };
+    let import = new_import(p, &options, &facts, &mapping, match_field, me, now);
     store.insert_import(&import).await?;
     Ok(Prepared {
         import,
@@ -372,6 +348,143 @@ pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options
         match_field,
         on_match: options.on_match,
         resumed_from: 0,
+    })
+}
+
+fn stored_options(options: &Options, match_field: Option<&str>) -> Value {
+    serde_json::json!({
+        "map": options.map.iter().map(|(c, f)| format!("{c}={f}")).collect::<Vec<_>>(),
+        "match": match_field.unwrap_or("none"),
+        "on_match": options.on_match,
+    })
+}
+
+/// An import's row as it starts.
+fn new_import(
+    p: &Principal,
+    options: &Options,
+    facts: &file::Facts,
+    mapping: &Mapping,
+    match_field: Option<&str>,
+    runner: String,
+    now: Millis,
+) -> Import {
+    let report = serde_json::json!({
+        "format": facts.format.name(),
+        "columns": mapping.report(),
+        "unmapped": mapping.unmapped(),
+        "match": match_field.unwrap_or("none"),
+        "on_match": options.on_match,
+    });
+    let (actor_kind, actor_id) = match &p.acting {
+        super::Acting::Key { id, .. } => ("key", Some(id.to_string())),
+        super::Acting::Person(u) => ("user", Some(u.id.to_string())),
+        _ => ("cli", None),
+    };
+    Import {
+        id: format!("imp_{}", uuid::Uuid::now_v7().simple()),
+        org_id: p.org_id().clone(),
+        entity: options.entity,
+        file_name: options.file_name.chars().take(200).collect(),
+        fingerprint: facts.fingerprint.clone(),
+        options: stored_options(options, match_field),
+        request_id: p.via.request_id.clone().unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple())),
+        actor_kind: actor_kind.to_owned(),
+        actor_id,
+        runner,
+        heartbeat_at: now,
+        state: ImportState::Running,
+        dry_run: options.dry_run,
+        total_rows: facts.rows as i64,
+        counts: ImportCounts::default(),
+        report,
+        error: None,
+        started_at: now,
+        finished_at: None,
+    }
+}
+
+/// The first rows of a file as an import would take them, for the console's Import page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub format: &'static str,
+    pub total_rows: u64,
+    /// Each column with the field it fills (`None`: left out).
+    pub columns: Vec<mapping::MappedColumn>,
+    pub match_field: Option<&'static str>,
+    pub rows: Vec<PreviewRow>,
+    /// What the previewed rows would do.
+    pub counts: ImportCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewRow {
+    pub line: u64,
+    pub cells: Vec<String>,
+    /// Why the row would fail; `None` when it would go in.
+    pub error: Option<String>,
+}
+
+/// The first `n` rows of the file checked as a dry run would check them (validation,
+/// companies, matching), with nothing stored, not even the import's row.
+pub async fn preview(
+    store: &Store,
+    p: &Principal,
+    path: &Path,
+    mut options: Options,
+    n: usize,
+) -> Result<Preview, ImportError> {
+    options.dry_run = true;
+    let Plan { facts, mapping, match_field } = plan(store, p, path, &options).await?;
+    let import = new_import(p, &options, &facts, &mapping, match_field, runner(), time::now_ms());
+    let columns = mapping.report();
+    let prepared = Prepared {
+        import,
+        path: path.to_owned(),
+        facts,
+        mapping,
+        match_field,
+        on_match: options.on_match,
+        resumed_from: 0,
+    };
+    let owned = path.to_owned();
+    let facts = prepared.facts.clone();
+    let rows: Vec<file::Row> = tokio::task::spawn_blocking(move || {
+        file::rows(&owned, &facts, 0).map(|rows| rows.take(n).collect::<Result<Vec<_>, _>>())
+    })
+    .await
+    .map_err(|e| ImportError::Invalid(format!("the file could not be read: {e}")))???;
+    let shown: Vec<(u64, Vec<String>)> = rows
+        .iter()
+        .map(|r| {
+            let cells = match &r.data {
+                file::RowData::Cells(c) => c.clone(),
+                file::RowData::Object(o) => vec![Value::Object(o.clone()).to_string()],
+                file::RowData::Unreadable(_) => Vec::new(),
+            };
+            (r.line, cells)
+        })
+        .collect();
+    let mut run = Run::new(store, p, &prepared).await?;
+    run.preview = Some(Vec::new());
+    let mut counts = ImportCounts::default();
+    run.batch(rows, &mut counts).await?;
+    let failures = run.preview.take().unwrap_or_default();
+    let rows = shown
+        .into_iter()
+        .map(|(line, cells)| PreviewRow {
+            line,
+            cells,
+            error: failures.iter().find(|f| f.line as u64 == line).map(|f| f.reason.clone()),
+        })
+        .collect();
+    Ok(Preview {
+        format: prepared.facts.format.name(),
+        total_rows: prepared.facts.rows,
+        columns,
+        match_field,
+        rows,
+        counts,
     })
 }
 
@@ -409,35 +522,10 @@ async fn run_batches(
     principal.via.tool = None;
     principal.via.route = Some("import".to_owned());
     let p = &principal;
-    let dry = prepared.import.dry_run;
-    let entity = prepared.import.entity;
-    if !dry {
-        create_fields(store, p, entity, &prepared.mapping).await?;
+    if !prepared.import.dry_run {
+        create_fields(store, p, prepared.import.entity, &prepared.mapping).await?;
     }
-    let writer = RowWriter::new(store, p, entity).await?;
-    let companies = if prepared.mapping.columns.iter().any(|(_, t)| *t == Target::Company) {
-        Some(RowWriter::new(store, p, Entity::Company).await.ok())
-    } else {
-        None
-    };
-    let mut run = Run {
-        store,
-        p,
-        prepared,
-        writer,
-        companies,
-        company_ids: HashMap::new(),
-        seen: HashSet::new(),
-        dry,
-        custom_types: HashMap::new(),
-        unknown_keys: Vec::new(),
-    };
-    for d in run.writer.custom_fields() {
-        run.custom_types.insert(d.key.clone(), d.field_type);
-    }
-    for (key, _) in prepared.mapping.new_custom_fields() {
-        run.custom_types.entry(key).or_insert(CustomType::Text);
-    }
+    let mut run = Run::new(store, p, prepared).await?;
     // The file is read on a blocking thread, a batch ahead of the writes.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<file::Row>, FileError>>(2);
     let path = prepared.path.clone();
@@ -536,6 +624,40 @@ struct Run<'a> {
     custom_types: HashMap<String, CustomType>,
     /// JSON-lines keys that fill nothing, in the order first seen.
     unknown_keys: Vec<String>,
+    /// A preview's failures, kept here rather than stored.
+    preview: Option<Vec<ImportFailure>>,
+}
+
+impl<'a> Run<'a> {
+    async fn new(store: &'a Store, p: &'a Principal, prepared: &'a Prepared) -> Result<Run<'a>, ImportError> {
+        let entity = prepared.import.entity;
+        let writer = RowWriter::new(store, p, entity).await?;
+        let companies = if prepared.mapping.columns.iter().any(|(_, t)| *t == Target::Company) {
+            Some(RowWriter::new(store, p, Entity::Company).await.ok())
+        } else {
+            None
+        };
+        let mut custom_types = HashMap::new();
+        for d in writer.custom_fields() {
+            custom_types.insert(d.key.clone(), d.field_type);
+        }
+        for (key, _) in prepared.mapping.new_custom_fields() {
+            custom_types.entry(key).or_insert(CustomType::Text);
+        }
+        Ok(Run {
+            store,
+            p,
+            prepared,
+            writer,
+            companies,
+            company_ids: HashMap::new(),
+            seen: HashSet::new(),
+            dry: prepared.import.dry_run,
+            custom_types,
+            unknown_keys: Vec::new(),
+            preview: None,
+        })
+    }
 }
 
 fn fail(line: u64, cells: Vec<String>, reason: impl Into<String>) -> ImportFailure {
@@ -613,6 +735,10 @@ impl Run<'_> {
         counts.skipped += w.skipped + unchanged;
         counts.failed += w.failures.len() as i64;
         counts.companies_created += companies;
+        if let Some(kept) = &mut self.preview {
+            kept.extend(w.failures);
+            return Ok(());
+        }
         if self.dry {
             self.store.import_progress(&self.prepared.import.id, counts, &w.failures, now).await?;
             return Ok(());
