@@ -97,7 +97,16 @@
     var bar = document.getElementById("import-bar");
     var poll = function () {
       fetch(url, { headers: { accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) {
+          // Logged out, or no longer allowed: the page itself says what to do.
+          if (r.redirected || r.status === 401 || r.status === 403 || r.status === 404) {
+            window.location.reload();
+            return null;
+          }
+          // A server that is busy or restarting: asked again a little later.
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.json();
+        })
         .then(function (v) {
           if (!v) return;
           progress.querySelectorAll("[data-field]").forEach(function (el) {

@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::keys::Choice;
 use super::session::{Posted, Session};
-use super::{Chrome, Flash, PageError, PageResult, ago, cleared, render, take_flash, urlencode, when};
+use super::{Chrome, Flash, PageError, PageResult, ago, cleared, render, take_flash, when};
 use crate::crm::export::{Export, ExportFormat};
 use crate::crm::import::{self, ImportError, ImportView, OnMatch, Options, Preview, mapping};
 use crate::crm::{CrmError, privacy};
@@ -59,6 +59,22 @@ fn writable(s: &Session, selected: Option<Entity>) -> Vec<Choice> {
 fn title(s: &str) -> String {
     let mut c = s.chars();
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
+/// `1 note`, `2 notes`, `3 change-log entries`.
+fn counted(n: impl Into<u64>, one: &str) -> String {
+    let n = n.into();
+    match (n, one.strip_suffix('y')) {
+        (1, _) => format!("1 {one}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        _ => format!("{n} {one}s"),
+    }
+}
+
+/// A message as a sentence of its own.
+fn capitalized(m: &str) -> String {
+    let m = title(m.trim_end_matches('.'));
+    format!("{m}.")
 }
 
 fn entity(s: &Session, name: &str) -> Result<Entity, PageError> {
@@ -125,8 +141,31 @@ fn counts_text(v: &ImportView) -> String {
     format!("{} created, {} updated, {} skipped, {} failed", v.created, v.updated, v.skipped, v.failed)
 }
 
-pub async fn page(State(state): State<AppState>, s: Session, headers: HeaderMap) -> PageResult {
-    let entities = writable(&s, None);
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    entity: Option<String>,
+}
+
+/// The entity the upload form starts on: `?entity=`, else the records list the page was
+/// opened from (its Import button), else the first.
+fn chosen(q: &PageQuery, headers: &HeaderMap) -> Option<Entity> {
+    if let Some(e) = q.entity.as_deref().and_then(|n| import::entity_named(n).ok()) {
+        return Some(e);
+    }
+    let referer = headers.get(header::REFERER)?.to_str().ok()?;
+    let path = referer.split_once("://").map_or(referer, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
+    let segment = path.strip_prefix("/records/")?.split(['/', '?', '#']).next()?;
+    super::entity_of(segment)
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    s: Session,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> PageResult {
+    let entities = writable(&s, chosen(&q, &headers));
     if entities.is_empty() {
         return Err(PageError::forbidden());
     }
@@ -179,6 +218,7 @@ struct PreviewPage {
     entity: String,
     plural: String,
     file_name: String,
+    format: &'static str,
     p: Preview,
     columns: Vec<ColumnChoice>,
     lines: Vec<PreviewLine>,
@@ -217,31 +257,139 @@ impl ImportForm {
     }
 }
 
-/// The preview page for an upload, with the mapping `map` (the guessed one when empty).
+/// A row's cells laid out under the file's columns: a JSON line's values by key, a CSV row
+/// with too few cells padded (and one with too many cut) so that its result stays in the
+/// result column.
+fn laid_out(format: &str, columns: &[mapping::MappedColumn], cells: &[String]) -> Vec<String> {
+    if format == import::Format::JsonLines.name()
+        && let [line] = cells
+        && let Ok(serde_json::Value::Object(o)) = serde_json::from_str::<serde_json::Value>(line)
+    {
+        return columns
+            .iter()
+            .map(|c| match o.get(&c.column) {
+                None | Some(serde_json::Value::Null) => String::new(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            })
+            .collect();
+    }
+    let mut cells = cells.to_vec();
+    if cells.len() > columns.len() && !columns.is_empty() {
+        let extra = cells.split_off(columns.len() - 1);
+        cells.push(extra.join(" | "));
+    }
+    cells.resize(columns.len(), String::new());
+    cells
+}
+
+/// The upload's format and columns (read through once, as a preview does).
+async fn scan(path: &std::path::Path) -> Result<import::file::Facts, PageError> {
+    let owned = path.to_owned();
+    let facts = tokio::task::spawn_blocking(move || import::file::scan(&owned, None))
+        .await
+        .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ImportError::from)?;
+    Ok(facts)
+}
+
+/// A CSV's mapping, the automatic one changed by `map`, with each column that fills the
+/// same field as an earlier one left out, and what was left out; `None` when no two
+/// columns fill one field (or for JSON lines, whose lines may name a field differently).
+async fn without_clashes(
+    entity: Entity,
+    custom: &[crate::store::CustomFieldDef],
+    path: &std::path::Path,
+    map: &[(String, String)],
+) -> Result<Option<(Vec<(String, String)>, String)>, PageError> {
+    let facts = scan(path).await?;
+    if facts.format == import::Format::JsonLines {
+        return Ok(None);
+    }
+    let mut fields: Vec<(String, String)> = facts
+        .columns
+        .iter()
+        .map(|c| {
+            let guessed = mapping::plan(entity, std::slice::from_ref(c), custom, &[], true)
+                .ok()
+                .and_then(|m| m.report().pop())
+                .and_then(|m| m.field)
+                .unwrap_or_default();
+            let chosen = map.iter().find(|(column, _)| column == c).map(|(_, f)| f.trim().to_owned());
+            (c.clone(), chosen.unwrap_or(guessed))
+        })
+        .collect();
+    let mut clashes = Vec::new();
+    for i in 0..fields.len() {
+        let field = fields[i].1.clone();
+        if field.is_empty() || field == "-" {
+            continue;
+        }
+        if let Some((earlier, _)) = fields[..i].iter().find(|(_, f)| *f == field) {
+            clashes
+                .push(format!("“{earlier}” and “{}” both fill {field}, so “{}” is left out", fields[i].0, fields[i].0));
+            fields[i].1 = String::new();
+        }
+    }
+    if clashes.is_empty() {
+        return Ok(None);
+    }
+    let message = format!("{}. Choose another field for it, or keep it left out.", title(&clashes.join("; ")));
+    Ok(Some((fields, message)))
+}
+
+/// How the preview names a file's format.
+fn format_text(format: &str) -> &'static str {
+    match format {
+        "csv (semicolon)" => "CSV separated by semicolons",
+        "jsonl" => "JSON lines",
+        _ => "CSV",
+    }
+}
+
+/// The preview page for an upload, with the mapping `map` (the guessed one when empty);
+/// `refused` says why starting it did not work.
 async fn preview_page(
     state: &AppState,
     s: &Session,
     form: &ImportForm,
     map: Vec<(String, String)>,
+    refused: Option<String>,
 ) -> Result<Response, PageError> {
     let entity = entity(s, &form.entity)?;
     let path = upload_path(s, &form.token)?;
     if !path.is_file() {
         return Err(gone());
     }
+    let custom = state.store.custom_fields(s.principal.org_id(), entity).await?;
     let options = form.options(entity, map.clone())?;
-    let (p, error) = match import::preview(&state.store, &s.principal, &path, options.clone(), PREVIEW_ROWS).await {
-        Ok(p) => (p, None),
-        // A mapping the plan refuses (two columns on one field): shown with the guessed one.
-        Err(ImportError::Invalid(m)) if !map.is_empty() => {
-            let guessed = form.options(entity, Vec::new())?;
-            (import::preview(&state.store, &s.principal, &path, guessed, PREVIEW_ROWS).await?, Some(m))
+    let (p, error) = match import::preview(&state.store, &s.principal, &path, options, PREVIEW_ROWS).await {
+        Ok(p) => (p, refused),
+        Err(ImportError::Invalid(m)) => {
+            let preview = |map: Vec<(String, String)>| async {
+                let options = form.options(entity, map)?;
+                Ok::<_, PageError>(import::preview(&state.store, &s.principal, &path, options, PREVIEW_ROWS).await)
+            };
+            // Two columns on one field (a CSV's "Phone" and "Mobile Phone"): the later is
+            // left out, the other choices kept, and the page says so.
+            let mut shown = None;
+            if let Some((fixed, clash)) = without_clashes(entity, &custom, &path, &map).await?
+                && let Ok(p) = preview(fixed).await?
+            {
+                shown = Some((p, Some(clash)));
+            }
+            // A mapping refused for another reason: the automatic one instead.
+            if shown.is_none() && !map.is_empty() {
+                let guessed = without_clashes(entity, &custom, &path, &[]).await?.map(|(g, _)| g).unwrap_or_default();
+                let p = preview(guessed).await??;
+                shown = Some((p, Some(format!("{} The automatic mapping is shown instead.", capitalized(&m)))));
+            }
+            shown.ok_or_else(|| PageError::from(ImportError::Invalid(m)))?
         }
         Err(e) => return Err(e.into()),
     };
-    let custom = state.store.custom_fields(s.principal.org_id(), entity).await?;
     let all = mapping::choices(entity, &custom);
-    let first = p.rows.first().map(|r| r.cells.clone()).unwrap_or_default();
+    let first = p.rows.first().map(|r| laid_out(p.format, &p.columns, &r.cells)).unwrap_or_default();
     let columns = p
         .columns
         .iter()
@@ -276,14 +424,18 @@ async fn preview_page(
         Choice { value: "update".into(), label: "Update the record".into(), selected: update },
     ];
     let unmapped = p.columns.iter().filter(|c| c.field.is_none()).map(|c| c.column.clone()).collect();
-    let lines =
-        p.rows.iter().map(|r| PreviewLine { line: r.line, cells: r.cells.clone(), error: r.error.clone() }).collect();
+    let lines = p
+        .rows
+        .iter()
+        .map(|r| PreviewLine { line: r.line, cells: laid_out(p.format, &p.columns, &r.cells), error: r.error.clone() })
+        .collect();
     let page = PreviewPage {
         c: Chrome::new(s, "Import preview", "/records", None),
         token: form.token.clone(),
         entity: entity.plural().to_owned(),
         plural: entity.plural().to_owned(),
         file_name: form.file_name.clone(),
+        format: format_text(p.format),
         p,
         columns,
         lines,
@@ -311,8 +463,9 @@ pub async fn upload(State(state): State<AppState>, s: Session, mut parts: Multip
             }
             "entity" => form.entity = field.text().await.map_err(|e| refuse(e.to_string()))?,
             "file" => {
+                // The form's token comes first: a file before it is a forged form, not kept.
                 if !checked {
-                    return Err(refuse("The form's token must come before the file; reload the page.".into()));
+                    return Err(s.check("").expect_err("an empty token is refused"));
                 }
                 entity(&s, &form.entity)?;
                 form.file_name = field.file_name().unwrap_or("upload").chars().take(200).collect();
@@ -353,7 +506,7 @@ pub async fn upload(State(state): State<AppState>, s: Session, mut parts: Multip
         return Err(s.check("").expect_err("an empty token is refused"));
     }
     let Some(path) = stored else { return Err(refuse("Choose a file to import.".into())) };
-    match preview_page(&state, &s, &form, Vec::new()).await {
+    match preview_page(&state, &s, &form, Vec::new(), None).await {
         Ok(page) => Ok(page),
         Err(e) => {
             // A file refused outright (binary, wrong encoding…) is not kept.
@@ -365,37 +518,37 @@ pub async fn upload(State(state): State<AppState>, s: Session, mut parts: Multip
 
 /// The mapping a preview or start form carries: `colN` is what column N fills.
 async fn posted_map(
-    state: &AppState,
     s: &Session,
     form: &ImportForm,
     pairs: &[(String, String)],
 ) -> Result<Vec<(String, String)>, PageError> {
-    let entity = entity(s, &form.entity)?;
+    entity(s, &form.entity)?;
     let path = upload_path(s, &form.token)?;
     if !path.is_file() {
         return Err(gone());
     }
-    let options = form.options(entity, Vec::new())?;
-    let p = import::preview(&state.store, &s.principal, &path, options, 0).await?;
-    Ok(p.columns
+    // The file's columns as they are: the automatic mapping may refuse (two columns on one
+    // field) where the posted one does not.
+    let columns = scan(&path).await?.columns;
+    Ok(columns
         .iter()
         .enumerate()
         .filter_map(|(i, c)| {
             let key = format!("col{i}");
-            pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| (c.column.clone(), v.clone()))
+            pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| (c.clone(), v.clone()))
         })
         .collect())
 }
 
 pub async fn preview(State(state): State<AppState>, posted: Posted<ImportForm>) -> PageResult {
     let Posted { session: s, form, pairs } = posted;
-    let map = posted_map(&state, &s, &form, &pairs).await?;
-    preview_page(&state, &s, &form, map).await
+    let map = posted_map(&s, &form, &pairs).await?;
+    preview_page(&state, &s, &form, map, None).await
 }
 
 pub async fn start(State(state): State<AppState>, posted: Posted<ImportForm>) -> PageResult {
     let Posted { session: s, form, pairs } = posted;
-    let map = posted_map(&state, &s, &form, &pairs).await?;
+    let map = posted_map(&s, &form, &pairs).await?;
     let entity = entity(&s, &form.entity)?;
     let path = upload_path(&s, &form.token)?;
     let options = form.options(entity, map.clone())?;
@@ -403,10 +556,9 @@ pub async fn start(State(state): State<AppState>, posted: Posted<ImportForm>) ->
     p.via.route = Some("console import".into());
     let prepared = match import::prepare(&state.store, &p, &path, options).await {
         Ok(prepared) => prepared,
+        // Shown on the preview, with what was refused and why.
         Err(ImportError::Invalid(m) | ImportError::Busy(m)) => {
-            let page = preview_page(&state, &s, &form, map).await?;
-            let _ = m;
-            return Ok(page);
+            return preview_page(&state, &s, &form, map, Some(capitalized(&m))).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -454,6 +606,7 @@ pub async fn show(
         return Ok(Json(serde_json::json!({
             "state": v.state, "state_text": text, "rows_done": v.rows_done, "total_rows": v.total_rows,
             "created": v.created, "updated": v.updated, "skipped": v.skipped, "failed": v.failed,
+            "companies_created": v.companies_created,
         }))
         .into_response());
     }
@@ -542,7 +695,12 @@ pub async fn privacy_export(State(state): State<AppState>, s: Session, Query(q):
     let data = privacy::export(&state.store, &s.principal, email).await.map_err(PageError::from)?;
     let body = serde_json::to_vec_pretty(&data)
         .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let name = format!("attachment; filename=\"personal-data-{}.json\"", urlencode(email).replace('%', "_"));
+    let safe: String = data
+        .email
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '-' | '_') { c } else { '_' })
+        .collect();
+    let name = format!("attachment; filename=\"personal-data-{safe}.json\"");
     Ok(([(header::CONTENT_TYPE, "application/json".to_owned()), (header::CONTENT_DISPOSITION, name)], body)
         .into_response())
 }
@@ -559,7 +717,7 @@ pub async fn privacy_erase(State(state): State<AppState>, posted: Posted<EraseFo
     let Posted { session: s, form, .. } = posted;
     s.require(Scope::OrgManage)?;
     let email = form.email.trim();
-    if email.is_empty() || form.confirm.trim() != email {
+    if email.is_empty() || !form.confirm.trim().eq_ignore_ascii_case(email) {
         return Ok(super::back(
             PRIVACY,
             Flash::error("Type the email address a second time to confirm; nothing was erased."),
@@ -569,8 +727,12 @@ pub async fn privacy_erase(State(state): State<AppState>, posted: Posted<EraseFo
         Ok(done) => Ok(super::back(
             PRIVACY,
             Flash::ok(format!(
-                "Erased {email}: {} contacts, {} notes and {} tasks deleted for good, and their values erased from {} change-log entries; earlier backups still hold them.",
-                done.erased.contacts, done.erased.notes, done.erased.tasks, done.erased.changes
+                "Erased {}: {}, {} and {} deleted for good, and their values erased from {}; earlier backups still hold them.",
+                done.email,
+                counted(done.erased.contacts, "contact"),
+                counted(done.erased.notes, "note"),
+                counted(done.erased.tasks, "task"),
+                counted(done.erased.changes, "change-log entry"),
             )),
         )),
         Err(CrmError::Store(e)) => Err(e.into()),

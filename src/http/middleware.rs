@@ -317,8 +317,13 @@ pub fn redact_query(query: &str) -> String {
             let name = pair.split('=').next().unwrap_or("");
             let decoded: String = form_urlencoded::parse(name.as_bytes()).map(|(k, _)| k.into_owned()).collect();
             let lower = decoded.to_ascii_lowercase();
-            // Keys, and the one-time tokens of console links.
-            if lower.contains("key") || lower.contains("token") { format!("{name}=REDACTED") } else { pair.to_owned() }
+            // Keys, the one-time tokens of console links, and the email of a personal-data
+            // request (the person it is about).
+            if lower.contains("key") || lower.contains("token") || lower == "email" {
+                format!("{name}=REDACTED")
+            } else {
+                pair.to_owned()
+            }
         })
         .collect::<Vec<_>>()
         .join("&")

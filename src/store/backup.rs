@@ -45,6 +45,16 @@ fn check(path: &Path) -> StoreResult<()> {
 }
 
 impl Store {
+    /// See `Db::bulk_writes`.
+    pub async fn bulk_writes(&self, on: bool) -> StoreResult<()> {
+        self.db.bulk_writes(on).await
+    }
+
+    /// See `Db::checkpoint`.
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        self.db.checkpoint().await
+    }
+
     /// Writes a consistent copy of the database to `to` (which must not exist), checks it,
     /// and answers its size.
     pub async fn backup(&self, to: &Path) -> StoreResult<u64> {

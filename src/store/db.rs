@@ -497,6 +497,25 @@ impl Db {
         Ok(Tx { inner, notify: false, announcer: announcer.clone() })
     }
 
+    /// On SQLite, whether the write connection leaves checkpoints to `checkpoint` (a bulk
+    /// import) rather than copying the log into the database after every commit: a page
+    /// that many batches change is then copied once, not once a batch.
+    pub async fn bulk_writes(&self, on: bool) -> StoreResult<()> {
+        if let Db::Sqlite { write, .. } = self {
+            let pragma = if on { "PRAGMA wal_autocheckpoint = 0" } else { "PRAGMA wal_autocheckpoint = 1000" };
+            sqlx::query(pragma).execute(write).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies the write-ahead log into the SQLite database as far as readers allow.
+    pub async fn checkpoint(&self) -> StoreResult<()> {
+        if let Db::Sqlite { write, .. } = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(write).await?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> StoreResult<()> {
         match self {
             Db::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(drop)?,

@@ -167,12 +167,20 @@ impl Store {
     /// The contacts with this email (any case, live or trashed), and the notes and tasks
     /// about them.
     pub async fn held_about(&self, org_id: &OrgId, email: &str) -> StoreResult<Held> {
+        // Emails are stored lowercase. Live contacts are found through the email index,
+        // trashed ones through the trash index.
+        let email = email.trim().to_lowercase();
         let mut sql = query::Sql::new(self.dialect());
-        sql.push(&sql_of(Entity::Contact).select);
-        sql.push(" WHERE org_id = ");
-        sql.bind(org_id.into());
-        sql.push(" AND lower(email) = ");
-        sql.bind(email.trim().to_lowercase().into());
+        for (i, live) in ["deleted_at IS NULL", "deleted_at IS NOT NULL"].into_iter().enumerate() {
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push(&sql_of(Entity::Contact).select);
+            sql.push(" WHERE org_id = ");
+            sql.bind(org_id.into());
+            sql.push(&format!(" AND {live} AND email = "));
+            sql.bind(email.as_str().into());
+        }
         let contacts = self
             .db
             .fetch(&sql.text, &sql.binds)

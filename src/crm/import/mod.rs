@@ -27,6 +27,9 @@ use mapping::{Mapping, Target};
 /// Rows stored per transaction: large enough that a million rows take few commits, small
 /// enough that a batch holds little memory and a crash loses at most this many to redo.
 const BATCH: usize = 1_000;
+/// Batches between two checkpoints of SQLite's log (`Store::bulk_writes`): at a million
+/// contacts a batch changes some 7,000 pages, so the log stays under about 450 MB.
+const CHECKPOINT_EVERY: u64 = 16;
 /// Company names and domains remembered between batches.
 const COMPANY_CACHE: usize = 200_000;
 /// An import whose runner on another machine has not reported for this long is gone.
@@ -231,7 +234,8 @@ pub async fn failed_rows_csv<W: std::io::Write>(store: &Store, i: &Import, out: 
         .unwrap_or_default();
     let width = header.len();
     header.extend(["line".to_owned(), "error".to_owned()]);
-    let mut w = csv::Writer::from_writer(out);
+    // A ragged row keeps every cell: those beyond the header's come after its reason.
+    let mut w = csv::WriterBuilder::new().flexible(true).from_writer(out);
     w.write_record(&header).map_err(|e| fault(e.to_string()))?;
     let mut after = 0;
     loop {
@@ -240,8 +244,10 @@ pub async fn failed_rows_csv<W: std::io::Write>(store: &Store, i: &Import, out: 
         after = last.line;
         for f in &page {
             let mut row: Vec<String> = f.cells.iter().map(|c| super::export::neutralise(c.clone())).collect();
+            let extra = if row.len() > width { row.split_off(width) } else { Vec::new() };
             row.resize(width, String::new());
             row.extend([f.line.to_string(), f.reason.clone()]);
+            row.extend(extra);
             w.write_record(&row).map_err(|e| fault(e.to_string()))?;
         }
     }
@@ -498,7 +504,9 @@ pub async fn run(
 ) -> Result<Import, ImportError> {
     let id = prepared.import.id.clone();
     let mut counts = prepared.import.counts;
+    store.bulk_writes(true).await?;
     let outcome = run_batches(store, p, &prepared, &mut counts, &mut progress).await;
+    store.bulk_writes(false).await?;
     let now = time::now_ms();
     let (state, error) = match &outcome {
         Ok(()) => (ImportState::Done, None),
@@ -556,10 +564,15 @@ async fn run_batches(
             let _ = tx.blocking_send(Ok(batch));
         }
     });
+    let mut batches = 0u64;
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
         run.batch(batch, counts).await?;
         progress(counts);
+        batches += 1;
+        if batches.is_multiple_of(CHECKPOINT_EVERY) {
+            store.checkpoint().await?;
+        }
     }
     reader.await.map_err(|e| ImportError::Invalid(format!("the file could not be read: {e}")))?;
     if !run.unknown_keys.is_empty() {
@@ -711,6 +724,7 @@ impl Run<'_> {
         }
         self.settle_matches(ready, &mut w, now).await?;
         self.check_refs(&mut w).await?;
+        self.drop_unused_companies(&mut w);
         let created = w.inserts.len() as i64;
         let companies = w.companies.len() as i64;
         let mut entries: Vec<Change> = w.companies.iter().map(|r| changes::created(self.p, r)).collect();
@@ -1015,6 +1029,25 @@ impl Run<'_> {
 
     /// The owners and related records the rows name exist; a row naming one that does not
     /// fails alone.
+    /// A company is created for a row only when the row goes in: one that only failed
+    /// rows named is forgotten, so a later row creates it again.
+    fn drop_unused_companies(&mut self, w: &mut Writes) {
+        let used: HashSet<String> = w
+            .inserts
+            .iter()
+            .map(|(r, _, _)| r)
+            .chain(w.updates.iter().map(|(_, r, _, _)| r))
+            .filter_map(|r| r.text("company_id").map(str::to_owned))
+            .collect();
+        let (keep, unused): (Vec<Record>, Vec<Record>) =
+            std::mem::take(&mut w.companies).into_iter().partition(|c| used.contains(c.id.as_str()));
+        w.companies = keep;
+        if !unused.is_empty() {
+            let gone: HashSet<&str> = unused.iter().map(|c| c.id.as_str()).collect();
+            self.company_ids.retain(|_, id| !gone.contains(id.as_str()));
+        }
+    }
+
     async fn check_refs(&mut self, w: &mut Writes) -> Result<(), ImportError> {
         // The companies this batch creates are not stored yet: they exist all the same.
         let new: HashSet<&str> = w.companies.iter().map(|c| c.id.as_str()).collect();
