@@ -261,6 +261,13 @@ struct Plan {
     match_field: Option<&'static str>,
 }
 
+impl Plan {
+    fn ready(self, import: Import, path: &Path, on_match: OnMatch, resumed_from: u64) -> Prepared {
+        let Plan { facts, mapping, match_field } = self;
+        Prepared { import, path: path.to_owned(), facts, mapping, match_field, on_match, resumed_from }
+    }
+}
+
 async fn plan(store: &Store, p: &Principal, path: &Path, options: &Options) -> Result<Plan, ImportError> {
     let def = options.entity.def();
     p.require(def.write)?;
@@ -330,15 +337,7 @@ pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options
             let mut import = earlier;
             import.runner = me;
             import.state = ImportState::Running;
-            return Ok(Prepared {
-                import,
-                path: path.to_owned(),
-                facts,
-                mapping,
-                match_field,
-                on_match: options.on_match,
-                resumed_from,
-            });
+            return Ok(Plan { facts, mapping, match_field }.ready(import, path, options.on_match, resumed_from));
         }
         store
             .finish_import(&earlier.id, ImportState::Interrupted, &earlier.counts, earlier.error.as_deref(), now)
@@ -346,15 +345,7 @@ pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options
     }
     let import = new_import(p, &options, &facts, &mapping, match_field, me, now);
     store.insert_import(&import).await?;
-    Ok(Prepared {
-        import,
-        path: path.to_owned(),
-        facts,
-        mapping,
-        match_field,
-        on_match: options.on_match,
-        resumed_from: 0,
-    })
+    Ok(Plan { facts, mapping, match_field }.ready(import, path, options.on_match, 0))
 }
 
 fn stored_options(options: &Options, match_field: Option<&str>) -> Value {
@@ -444,15 +435,7 @@ pub async fn preview(
     let Plan { facts, mapping, match_field } = plan(store, p, path, &options).await?;
     let import = new_import(p, &options, &facts, &mapping, match_field, runner(), time::now_ms());
     let columns = mapping.report();
-    let prepared = Prepared {
-        import,
-        path: path.to_owned(),
-        facts,
-        mapping,
-        match_field,
-        on_match: options.on_match,
-        resumed_from: 0,
-    };
+    let prepared = Plan { facts, mapping, match_field }.ready(import, path, options.on_match, 0);
     let owned = path.to_owned();
     let facts = prepared.facts.clone();
     let rows: Vec<file::Row> = tokio::task::spawn_blocking(move || {
