@@ -105,7 +105,7 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<()> {
     if !file.is_file() {
         bail!("no file {}: give the path of a CSV or JSON-lines file", file.display());
     }
-    let prepared = import::prepare(store.as_ref(), &p, file, options).await.map_err(explain)?;
+    let prepared = import::prepare(store.as_ref(), &p, file, None, options).await.map_err(explain)?;
     let quiet = args.json.json;
     if prepared.resumed_from > 0 && !quiet {
         eprintln!(

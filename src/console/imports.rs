@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::keys::Choice;
 use super::session::{Posted, Session};
-use super::{Chrome, Flash, PageError, PageResult, ago, cleared, render, take_flash, when};
+use super::{Chrome, Flash, PageError, PageResult, ago, cleared, render, take_flash, title, when};
 use crate::crm::export::{Export, ExportFormat};
 use crate::crm::import::{self, ImportError, ImportView, OnMatch, Options, Preview, mapping};
 use crate::crm::{CrmError, privacy};
@@ -54,11 +54,6 @@ fn writable(s: &Session, selected: Option<Entity>) -> Vec<Choice> {
         .filter(|e| s.principal.scopes.contains(&e.def().write))
         .map(|e| Choice { value: e.plural().to_owned(), label: title(e.plural()), selected: Some(*e) == selected })
         .collect()
-}
-
-fn title(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 /// `1 note`, `2 notes`, `3 change-log entries`.
@@ -147,16 +142,10 @@ pub struct PageQuery {
     entity: Option<String>,
 }
 
-/// The entity the upload form starts on: `?entity=`, else the records list the page was
-/// opened from (its Import button), else the first.
-fn chosen(q: &PageQuery, headers: &HeaderMap) -> Option<Entity> {
-    if let Some(e) = q.entity.as_deref().and_then(|n| import::entity_named(n).ok()) {
-        return Some(e);
-    }
-    let referer = headers.get(header::REFERER)?.to_str().ok()?;
-    let path = referer.split_once("://").map_or(referer, |(_, rest)| rest.find('/').map_or("", |i| &rest[i..]));
-    let segment = path.strip_prefix("/records/")?.split(['/', '?', '#']).next()?;
-    super::entity_of(segment)
+/// The entity the upload form starts on: `?entity=` (the records lists' Import buttons say
+/// theirs), else the first.
+fn chosen(q: &PageQuery) -> Option<Entity> {
+    q.entity.as_deref().and_then(|n| import::entity_named(n).ok())
 }
 
 pub async fn page(
@@ -165,7 +154,7 @@ pub async fn page(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> PageResult {
-    let entities = writable(&s, chosen(&q, &headers));
+    let entities = writable(&s, chosen(&q));
     if entities.is_empty() {
         return Err(PageError::forbidden());
     }
@@ -283,28 +272,22 @@ fn laid_out(format: &str, columns: &[mapping::MappedColumn], cells: &[String]) -
     cells
 }
 
-/// The upload's format and columns (read through once, as a preview does).
+/// The upload's format and columns, read through once per request.
 async fn scan(path: &std::path::Path) -> Result<import::file::Facts, PageError> {
-    let owned = path.to_owned();
-    let facts = tokio::task::spawn_blocking(move || import::file::scan(&owned, None))
-        .await
-        .map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(ImportError::from)?;
-    Ok(facts)
+    Ok(import::scan(path, None).await?)
 }
 
 /// A CSV's mapping, the automatic one changed by `map`, with each column that fills the
 /// same field as an earlier one left out, and what was left out; `None` when no two
 /// columns fill one field (or for JSON lines, whose lines may name a field differently).
-async fn without_clashes(
+fn without_clashes(
     entity: Entity,
     custom: &[crate::store::CustomFieldDef],
-    path: &std::path::Path,
+    facts: &import::file::Facts,
     map: &[(String, String)],
-) -> Result<Option<(Vec<(String, String)>, String)>, PageError> {
-    let facts = scan(path).await?;
+) -> Option<(Vec<(String, String)>, String)> {
     if facts.format == import::Format::JsonLines {
-        return Ok(None);
+        return None;
     }
     let mut fields: Vec<(String, String)> = facts
         .columns
@@ -332,10 +315,10 @@ async fn without_clashes(
         }
     }
     if clashes.is_empty() {
-        return Ok(None);
+        return None;
     }
     let message = format!("{}. Choose another field for it, or keep it left out.", title(&clashes.join("; ")));
-    Ok(Some((fields, message)))
+    Some((fields, message))
 }
 
 /// How the preview names a file's format.
@@ -353,34 +336,31 @@ async fn preview_page(
     state: &AppState,
     s: &Session,
     form: &ImportForm,
-    map: Vec<(String, String)>,
+    (map, facts): (Vec<(String, String)>, import::file::Facts),
     refused: Option<String>,
 ) -> Result<Response, PageError> {
     let entity = entity(s, &form.entity)?;
     let path = upload_path(s, &form.token)?;
-    if !path.is_file() {
-        return Err(gone());
-    }
     let custom = state.store.custom_fields(s.principal.org_id(), entity).await?;
-    let options = form.options(entity, map.clone())?;
-    let (p, error) = match import::preview(&state.store, &s.principal, &path, options, PREVIEW_ROWS).await {
+    let preview = |map: Vec<(String, String)>| async {
+        let options = form.options(entity, map)?;
+        let scanned = Some(facts.clone());
+        Ok::<_, PageError>(import::preview(&state.store, &s.principal, &path, scanned, options, PREVIEW_ROWS).await)
+    };
+    let (p, error) = match preview(map.clone()).await? {
         Ok(p) => (p, refused),
         Err(ImportError::Invalid(m)) => {
-            let preview = |map: Vec<(String, String)>| async {
-                let options = form.options(entity, map)?;
-                Ok::<_, PageError>(import::preview(&state.store, &s.principal, &path, options, PREVIEW_ROWS).await)
-            };
             // Two columns on one field (a CSV's "Phone" and "Mobile Phone"): the later is
             // left out, the other choices kept, and the page says so.
             let mut shown = None;
-            if let Some((fixed, clash)) = without_clashes(entity, &custom, &path, &map).await?
+            if let Some((fixed, clash)) = without_clashes(entity, &custom, &facts, &map)
                 && let Ok(p) = preview(fixed).await?
             {
                 shown = Some((p, Some(clash)));
             }
             // A mapping refused for another reason: the automatic one instead.
             if shown.is_none() && !map.is_empty() {
-                let guessed = without_clashes(entity, &custom, &path, &[]).await?.map(|(g, _)| g).unwrap_or_default();
+                let guessed = without_clashes(entity, &custom, &facts, &[]).map(|(g, _)| g).unwrap_or_default();
                 let p = preview(guessed).await??;
                 shown = Some((p, Some(format!("{} The automatic mapping is shown instead.", capitalized(&m)))));
             }
@@ -506,7 +486,8 @@ pub async fn upload(State(state): State<AppState>, s: Session, mut parts: Multip
         return Err(s.check("").expect_err("an empty token is refused"));
     }
     let Some(path) = stored else { return Err(refuse("Choose a file to import.".into())) };
-    match preview_page(&state, &s, &form, Vec::new(), None).await {
+    let shown = async { preview_page(&state, &s, &form, (Vec::new(), scan(&path).await?), None).await };
+    match shown.await {
         Ok(page) => Ok(page),
         Err(e) => {
             // A file refused outright (binary, wrong encoding…) is not kept.
@@ -517,11 +498,12 @@ pub async fn upload(State(state): State<AppState>, s: Session, mut parts: Multip
 }
 
 /// The mapping a preview or start form carries: `colN` is what column N fills.
+/// The upload is read through here, once for the request; its facts go along.
 async fn posted_map(
     s: &Session,
     form: &ImportForm,
     pairs: &[(String, String)],
-) -> Result<Vec<(String, String)>, PageError> {
+) -> Result<(Vec<(String, String)>, import::file::Facts), PageError> {
     entity(s, &form.entity)?;
     let path = upload_path(s, &form.token)?;
     if !path.is_file() {
@@ -529,15 +511,17 @@ async fn posted_map(
     }
     // The file's columns as they are: the automatic mapping may refuse (two columns on one
     // field) where the posted one does not.
-    let columns = scan(&path).await?.columns;
-    Ok(columns
+    let facts = scan(&path).await?;
+    let map = facts
+        .columns
         .iter()
         .enumerate()
         .filter_map(|(i, c)| {
             let key = format!("col{i}");
             pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| (c.clone(), v.clone()))
         })
-        .collect())
+        .collect();
+    Ok((map, facts))
 }
 
 pub async fn preview(State(state): State<AppState>, posted: Posted<ImportForm>) -> PageResult {
@@ -548,17 +532,17 @@ pub async fn preview(State(state): State<AppState>, posted: Posted<ImportForm>) 
 
 pub async fn start(State(state): State<AppState>, posted: Posted<ImportForm>) -> PageResult {
     let Posted { session: s, form, pairs } = posted;
-    let map = posted_map(&s, &form, &pairs).await?;
+    let (map, facts) = posted_map(&s, &form, &pairs).await?;
     let entity = entity(&s, &form.entity)?;
     let path = upload_path(&s, &form.token)?;
     let options = form.options(entity, map.clone())?;
     let mut p = s.principal.clone();
     p.via.route = Some("console import".into());
-    let prepared = match import::prepare(&state.store, &p, &path, options).await {
+    let prepared = match import::prepare(&state.store, &p, &path, Some(facts.clone()), options).await {
         Ok(prepared) => prepared,
         // Shown on the preview, with what was refused and why.
         Err(ImportError::Invalid(m) | ImportError::Busy(m)) => {
-            return preview_page(&state, &s, &form, map, Some(capitalized(&m))).await;
+            return preview_page(&state, &s, &form, (map, facts), Some(capitalized(&m))).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -630,11 +614,7 @@ pub async fn show(
 }
 
 pub async fn failures(State(state): State<AppState>, s: Session, Path(id): Path<String>) -> PageResult {
-    let i = import::get(&state.store, &s.principal, &id).await?;
-    let bytes = import::failed_rows_csv(&state.store, &i, Vec::new()).await?;
-    let name = format!("attachment; filename=\"{}-failed-rows.csv\"", i.id);
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], bytes)
-        .into_response())
+    Ok(crate::http::data::failures_answer(&state.store, &s.principal, &id).await?)
 }
 
 #[derive(Deserialize)]

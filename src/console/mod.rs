@@ -386,6 +386,12 @@ async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Respon
     }
 }
 
+/// `contacts` as a heading reads: `Contacts`.
+pub fn title(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
 /// The entity named by a URL segment (`contacts`, or `contact`).
 pub fn entity_of(segment: &str) -> Option<Entity> {
     Entity::ALL.iter().copied().find(|e| e.def().plural == segment || e.as_str() == segment)

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::activity::FieldChange;
 use super::session::Session;
-use super::{Chrome, PageError, PageResult, ago, entity_of, render, urlencode, when};
+use super::{Chrome, PageError, PageResult, ago, entity_of, render, title, urlencode, when};
 use crate::crm::{records, timeline};
 use crate::state::AppState;
 
@@ -34,11 +34,6 @@ fn tabs(s: &Session, current: Entity) -> Vec<Tab> {
             current: *e == current,
         })
         .collect()
-}
-
-fn title(s: &str) -> String {
-    let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 fn readable(s: &Session, segment: &str) -> Result<Entity, PageError> {

@@ -200,7 +200,7 @@ async fn start(
         file_name: q.file_name.unwrap_or_else(|| "upload".to_owned()),
         json_lines,
     };
-    let prepared = import::prepare(&state.store, &p, &spool.0, options).await?;
+    let prepared = import::prepare(&state.store, &p, &spool.0, None, options).await?;
     let view = import::view(&state.store, prepared.import.clone(), 0).await?;
     let background = state.clone();
     tokio::spawn(async move {
@@ -253,8 +253,13 @@ async fn failures(
     Extension(p): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let i = import::get(&state.store, &p, &id).await?;
-    let bytes = import::failed_rows_csv(&state.store, &i, Vec::new()).await?;
+    Ok(failures_answer(&state.store, &p, &id).await?)
+}
+
+/// An import's failed rows as a CSV download (the REST route and the console's link).
+pub async fn failures_answer(store: &crate::store::Store, p: &Principal, id: &str) -> Result<Response, CrmError> {
+    let i = import::get(store, p, id).await?;
+    let bytes = import::failed_rows_csv(store, &i, Vec::new()).await?;
     let name = format!("attachment; filename=\"{}-failed-rows.csv\"", i.id);
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, name)], bytes)
         .into_response())

@@ -268,15 +268,30 @@ impl Plan {
     }
 }
 
-async fn plan(store: &Store, p: &Principal, path: &Path, options: &Options) -> Result<Plan, ImportError> {
+/// Reads the file through once: its format, columns, rows and fingerprint.
+pub async fn scan(path: &Path, json_lines: Option<bool>) -> Result<file::Facts, ImportError> {
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || file::scan(&owned, json_lines))
+        .await
+        .map_err(|e| ImportError::Invalid(format!("the file could not be read: {e}")))?
+        .map_err(ImportError::from)
+}
+
+/// `scanned`: the file's facts when the caller has read it already.
+async fn plan(
+    store: &Store,
+    p: &Principal,
+    path: &Path,
+    scanned: Option<file::Facts>,
+    options: &Options,
+) -> Result<Plan, ImportError> {
     let def = options.entity.def();
     p.require(def.write)?;
     let match_field = options.match_field()?;
-    let owned = path.to_owned();
-    let json = options.json_lines;
-    let facts = tokio::task::spawn_blocking(move || file::scan(&owned, json))
-        .await
-        .map_err(|e| ImportError::Invalid(format!("the file could not be read: {e}")))??;
+    let facts = match scanned {
+        Some(f) => f,
+        None => scan(path, options.json_lines).await?,
+    };
     let custom = store.custom_fields(p.org_id(), options.entity).await.map_err(CrmError::from)?;
     // JSON lines may name one field differently from line to line; a CSV row has one cell
     // per column, so two columns filling one field would lose one of them.
@@ -318,8 +333,15 @@ async fn plan(store: &Store, p: &Principal, path: &Path, options: &Options) -> R
 
 /// Checks the file and the options, and writes the import's row (or takes over the
 /// interrupted import of the same file, to go on where it stopped).
-pub async fn prepare(store: &Store, p: &Principal, path: &Path, options: Options) -> Result<Prepared, ImportError> {
-    let Plan { facts, mapping, match_field } = plan(store, p, path, &options).await?;
+/// `scanned`: the file's facts when the caller has read it already (`scan`).
+pub async fn prepare(
+    store: &Store,
+    p: &Principal,
+    path: &Path,
+    scanned: Option<file::Facts>,
+    options: Options,
+) -> Result<Prepared, ImportError> {
+    let Plan { facts, mapping, match_field } = plan(store, p, path, scanned, &options).await?;
     let now = time::now_ms();
     let stored_options = stored_options(&options, match_field);
     let me = runner();
@@ -423,19 +445,22 @@ pub struct PreviewRow {
 }
 
 /// The first `n` rows of the file checked as a dry run would check them (validation,
-/// companies, matching), with nothing stored, not even the import's row.
+/// companies, matching), with nothing stored, not even the import's row. `scanned`: the
+/// file's facts when the caller has read it already (`scan`).
 pub async fn preview(
     store: &Store,
     p: &Principal,
     path: &Path,
+    scanned: Option<file::Facts>,
     mut options: Options,
     n: usize,
 ) -> Result<Preview, ImportError> {
     options.dry_run = true;
-    let Plan { facts, mapping, match_field } = plan(store, p, path, &options).await?;
-    let import = new_import(p, &options, &facts, &mapping, match_field, runner(), time::now_ms());
-    let columns = mapping.report();
-    let prepared = Plan { facts, mapping, match_field }.ready(import, path, options.on_match, 0);
+    let plan = plan(store, p, path, scanned, &options).await?;
+    let import = new_import(p, &options, &plan.facts, &plan.mapping, plan.match_field, runner(), time::now_ms());
+    let columns = plan.mapping.report();
+    let match_field = plan.match_field;
+    let prepared = plan.ready(import, path, options.on_match, 0);
     let owned = path.to_owned();
     let facts = prepared.facts.clone();
     let rows: Vec<file::Row> = tokio::task::spawn_blocking(move || {
