@@ -619,12 +619,22 @@ pub struct KeysListArgs {
     pub json: JsonArg,
 }
 
+/// An entity's name as given, once it names one.
+fn entity_name(s: &str) -> Result<String, String> {
+    let known = rapport_tools::Entity::ALL.iter().any(|e| e.as_str() == s || e.plural() == s);
+    if known {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("not an entity; the entities are {}", rapport_tools::Entity::listed_plural()))
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ImportArgs {
     #[command(flatten)]
     pub org: OrgArg,
-    /// What the rows are: contacts, companies, deals, tasks or notes.
-    #[arg(required_unless_present = "all")]
+    /// What the rows are: an entity, by plural or singular name (contacts, contact, …).
+    #[arg(required_unless_present = "all", value_parser = entity_name)]
     pub entity: Option<String>,
     /// A CSV file (comma or semicolon, UTF-8) or JSON lines (one object a line).
     #[arg(required_unless_present = "all")]
@@ -658,8 +668,8 @@ pub struct ImportArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub org: OrgArg,
-    /// An entity to export (repeatable; default: all of them).
-    #[arg(long = "entity")]
+    /// An entity to export, by plural or singular name (repeatable; default: all of them).
+    #[arg(long = "entity", value_parser = entity_name)]
     pub entity: Vec<String>,
     /// The whole organization as JSON lines, for `import --all`: every record, custom
     /// fields, pipelines and users, with ids and times.

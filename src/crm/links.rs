@@ -1,5 +1,5 @@
-//! `link_records` and `unlink_records`: the relations of SPEC section 5 (contact-company,
-//! deal-contact, deal-company, task-record), whichever way round a pair is given. The
+//! `link_records` and `unlink_records`: the relations of SPEC section 5, as the entity
+//! descriptions name them, whichever way round a pair is given. The
 //! record that holds the relation changes; both records get a change entry.
 
 use crate::store::ChangeAction;
@@ -16,12 +16,26 @@ use crate::store::{Change, Record, RecordId, Store, StoreError};
 use crate::time;
 
 /// The field of `holder` that relates it to records of `other`.
+/// A relation to `other` itself comes before a reference to any record: an activity links
+/// to a contact as a participant, not as what it is about.
 fn relation(holder: Entity, other: Entity) -> Option<&'static Field> {
-    holder.def().stored().find(|f| match f.ty {
-        FieldType::Relation | FieldType::Relations => f.target == Some(other),
-        FieldType::RecordRef => true,
-        _ => false,
-    })
+    let typed = |f: &&Field| matches!(f.ty, FieldType::Relation | FieldType::Relations) && f.target == Some(other);
+    holder.def().stored().find(typed).or_else(|| holder.def().stored().find(|f| f.ty == FieldType::RecordRef))
+}
+
+/// What can be linked, from the entity descriptions: "contact-company, …, task-any record".
+fn linkable() -> String {
+    let mut pairs = Vec::new();
+    for e in Entity::ALL {
+        for f in e.def().stored() {
+            match (f.ty, f.target) {
+                (FieldType::Relation | FieldType::Relations, Some(t)) => pairs.push(format!("{e}-{t}")),
+                (FieldType::RecordRef, _) => pairs.push(format!("{e}-any record")),
+                _ => {}
+            }
+        }
+    }
+    pairs.join(", ")
 }
 
 /// The pair as (holder, field, other), or a message listing what can be linked.
@@ -32,10 +46,7 @@ fn orient(l: &Link) -> Result<(RecordRef, &'static Field, RecordRef), CrmError> 
     if let Some(f) = relation(l.to.entity, l.from.entity) {
         return Ok((l.to.clone(), f, l.from.clone()));
     }
-    Err(CrmError::invalid(format!(
-        "a {} cannot be linked to a {}; links: contact-company, deal-contact, deal-company, task-any record",
-        l.from.entity, l.to.entity
-    )))
+    Err(CrmError::invalid(format!("a {} cannot be linked to a {}; links: {}", l.from.entity, l.to.entity, linkable())))
 }
 
 fn apply(r: &mut Record, f: &Field, other: &RecordRef, link: bool) {

@@ -16,6 +16,8 @@ pub struct PersonalData {
     pub contacts: Vec<Map<String, Value>>,
     pub notes: Vec<Map<String, Value>>,
     pub tasks: Vec<Map<String, Value>>,
+    /// Activities about them, then those about other records they took part in.
+    pub activities: Vec<Map<String, Value>>,
     /// Each contact's change log, newest first, by contact id.
     pub timelines: Map<String, Value>,
 }
@@ -50,6 +52,7 @@ pub async fn export(store: &Store, p: &Principal, email: &str) -> Result<Persona
         contacts: held.contacts.iter().map(records::to_wire).collect(),
         notes: held.notes.iter().map(records::to_wire).collect(),
         tasks: held.tasks.iter().map(records::to_wire).collect(),
+        activities: held.activities.iter().chain(&held.participated).map(records::to_wire).collect(),
         timelines,
     })
 }
@@ -89,6 +92,7 @@ pub async fn erase(store: &Store, p: &Principal, email: &str) -> Result<ErasureR
         "contacts": held.contacts.len(),
         "notes": held.notes.len(),
         "tasks": held.tasks.len(),
+        "activities": held.activities.len(),
     });
     let audit = p.audit("person.erased", Target::Org(p.org.name.as_str()), details);
     let erased = store.erase(p.org_id(), &held, &audit).await?;

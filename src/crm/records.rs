@@ -865,7 +865,8 @@ impl RowWriter {
         let (created_at, updated_at) = (instant("created_at")?, instant("updated_at")?);
         let given = |v: &Value| !(v.is_null() || v.as_array().is_some_and(Vec::is_empty));
         let mut raw = Map::new();
-        for f in def.stored() {
+        // Read-only columns (last_activity_at) follow from the records written after.
+        for f in def.stored().filter(|f| f.writable) {
             if let Some(v) = wire.get(f.name).filter(|v| given(v)) {
                 raw.insert(f.name.to_owned(), v.clone());
             }
@@ -877,9 +878,11 @@ impl RowWriter {
                 raw.insert("custom".into(), Value::Object(custom));
             }
         }
-        let mut record = self.create(p, raw.clone(), created_at)?;
+        // Checked as of its last change: an activity may have been re-dated after it was
+        // logged, never beyond the time of that change.
+        let mut record = self.create(p, raw.clone(), updated_at.max(created_at))?;
         record.id = RecordId::from(id);
-        for f in def.stored().filter(|f| f.ty == FieldType::Datetime) {
+        for f in def.stored().filter(|f| f.ty == FieldType::Datetime && f.writable) {
             match raw.get(f.name) {
                 Some(v) => record.values.insert(f.name.to_owned(), v.clone()),
                 None => record.values.remove(f.name),

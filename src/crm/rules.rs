@@ -26,7 +26,59 @@ pub fn apply(
     match rule {
         Rule::PipelineStage => pipeline_stage(at, ctx, given, before, r),
         Rule::Completion => completion(ctx, r),
+        Rule::Interaction => interaction(at, ctx, before, r),
     }
+}
+
+/// How far ahead an activity may be dated: clocks differ a little; planned work is a task.
+const AHEAD_MS: Millis = 5 * 60 * 1000;
+
+fn interaction(at: &At, ctx: &Ctx, before: Option<&Record>, r: &mut Record) -> Result<(), CrmError> {
+    use rapport_tools::entities::activity::{ABOUT, OUTCOMES};
+    let occurred = match r.text("occurred_at").and_then(time::parse_instant) {
+        Some(ms) => ms,
+        None if before.is_some() => {
+            return Err(CrmError::invalid(format!("{} cannot be cleared", at.field("occurred_at"))));
+        }
+        None => ctx.now,
+    };
+    if occurred > ctx.now + AHEAD_MS {
+        return Err(CrmError::invalid(format!(
+            "{} is in the future: an activity is something that happened (at most 5 minutes ahead); plan what is to come as a task",
+            at.field("occurred_at")
+        )));
+    }
+    r.values.insert("occurred_at".into(), Value::String(time::rfc3339(occurred)));
+    let kind = r.text("kind").unwrap_or_default().to_owned();
+    if let Some(outcome) = r.text("outcome")
+        && let Some((_, fits)) = OUTCOMES.iter().find(|(k, _)| *k == kind)
+        && !fits.contains(&outcome)
+    {
+        return Err(CrmError::invalid(format!(
+            "{}: a {kind} has one of these outcomes: {}; got {outcome:?}",
+            at.field("outcome"),
+            fits.join(", ")
+        )));
+    }
+    if let Some(minutes) = r.get("duration_minutes").as_f64()
+        && !(0.0..=100_000.0).contains(&minutes)
+    {
+        return Err(CrmError::invalid(format!(
+            "{} takes a number of minutes from 0 to 100000, got {minutes}",
+            at.field("duration_minutes")
+        )));
+    }
+    if let Some(entity) = r.get("record")["entity"].as_str()
+        && !ABOUT.iter().any(|e| e.as_str() == entity)
+    {
+        let about: Vec<&str> = ABOUT.iter().map(|e| e.as_str()).collect();
+        return Err(CrmError::invalid(format!(
+            "{}: an activity is about a {}; got a {entity}",
+            at.field("record"),
+            about.join(", a ")
+        )));
+    }
+    Ok(())
 }
 
 fn pipeline_stage(

@@ -57,7 +57,7 @@ impl From<ImportError> for ApiError {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
-    /// contacts, companies, deals, tasks or notes (singular also works).
+    /// An entity, by plural or singular name (`contacts`, `contact`, …).
     pub entity: String,
     /// `COLUMN=FIELD` pairs separated by commas, such as `E-mail=email,Stage=custom.stage`; an
     /// empty FIELD leaves the column out.

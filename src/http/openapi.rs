@@ -625,7 +625,7 @@ fn build() -> Value {
         "post": with(op("create_custom_field", "Add a custom field to an entity", "Custom fields"), &[("requestBody", body(field_body)), ("responses", responses(&[("201", ok("The field.", field_out))], &["409", "415", "422"]))]),
     }));
     paths.insert("/custom-fields/{entity}/{key}".into(), json!({
-        "parameters": [path_param("entity", "contact, company, deal, task or note."), path_param("key", "The field's key.")],
+        "parameters": [path_param("entity", &format!("{}.", rapport_tools::Entity::listed())), path_param("key", "The field's key.")],
         "patch": with(op("update_custom_field", "Relabel a custom field or change its options", "Custom fields"), &[("requestBody", body(field_patch)), ("responses", responses(&[("200", ok("The field.", field_patched))], &["404", "415", "422"]))]),
         "delete": with(op("delete_custom_field", "Delete a custom field and its values", "Custom fields"), &[("responses", responses(&[("204", json!({ "description": "Deleted." }))], &["404", "422"]))]),
     }));

@@ -5,7 +5,7 @@ use rapport_tools::Profile;
 use crate::crm::{Acting, Principal};
 
 const HEAD: &str = "\
-Rapport is a CRM. It holds contacts (people), companies, deals (opportunities moving through a pipeline's stages, won or lost at the end), tasks and notes. A contact links to its company with company_id; a deal to a company and its contacts (company_id, contact_ids); a task or a note to any record (record: {\"entity\", \"id\"}).
+Rapport is a CRM. It holds contacts (people), companies, deals (opportunities moving through a pipeline's stages, won or lost at the end), tasks, notes and activities (calls, meetings, emails and messages that happened). A contact links to its company with company_id; a deal to a company and its contacts (company_id, contact_ids); a task or a note to any record (record: {\"entity\", \"id\"}); an activity to the contact, company or deal it is about (record) and the contacts who took part (participant_ids). Contacts, companies and deals carry last_activity_at, the time of their newest activity: filter it (lt, in_last_days, is_null) to find who has not been spoken to.
 
 Start with get_workspace (who you are, what this key may do) and describe_entity (fields, custom fields, the operators each field accepts; for deals the pipelines and their stages).
 
@@ -16,7 +16,7 @@ Finding records: search_records takes an entity, an optional free-text `query`, 
 /// How records change, per profile.
 const CHANGING_LEAN: &str = "Changing records: write_records takes an entity, a mode (create, update, or upsert matching contacts on email and companies on domain) and 1 to 100 items, with the fields describe_entity lists; it writes all of them or none. link_records and merge_records work the same way. manage_custom_fields, manage_pipelines and manage_webhooks take an action.";
 
-const CHANGING_FULL: &str = "Changing records: create_*, update_*, upsert_* (match on email or domain), add_notes, link_records and merge_records take 1 to 100 items and write all of them or none.";
+const CHANGING_FULL: &str = "Changing records: create_*, update_*, upsert_* (match on email or domain), add_notes, log_activities, link_records and merge_records take 1 to 100 items and write all of them or none.";
 
 const WRITING: &str = "In updates, fields you leave out are kept and null clears a field. delete_records moves records to a trash that restore_records empties for 30 days. Pass an idempotency_key when you create, so that a retry after a timeout does not create twice; pass if_updated_at in an update to refuse it when someone changed the record since you read it. Every tool that writes takes dry_run: true, which answers what the call would do and the change entries it would write, and changes nothing: use it to check a large or destructive call before you make it.\n\n";
 

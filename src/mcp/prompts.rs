@@ -36,10 +36,11 @@ const PROMPTS: &[Def] = &[
     Def {
         name: "log_interaction",
         title: "Log an interaction",
-        description: "Record what happened with a contact, company or deal, and a follow-up task.",
+        description: "Record a call, meeting, email or message with a contact, company or deal as an activity, and a follow-up task.",
         arguments: &[
             ("record", "Who or what it was with: a name, an email or a domain.", true),
             ("summary", "What happened.", true),
+            ("kind", "call, meeting, email or message; default: what the summary says.", false),
             ("follow_up", "When to follow up, YYYY-MM-DD; default in 3 days.", false),
         ],
     },
@@ -52,7 +53,7 @@ const PROMPTS: &[Def] = &[
     Def {
         name: "account_brief",
         title: "Brief me on an account",
-        description: "A company: the people we know there, its deals, tasks, notes and recent changes.",
+        description: "A company: the people we know there, its deals, tasks, notes, activities and recent changes.",
         arguments: &[("company", "The company's name or domain.", true)],
     },
 ];
@@ -117,7 +118,7 @@ pub async fn get(
     }
     let text = match name {
         "daily_briefing" => daily_briefing(p, &args)?,
-        "log_interaction" => log_interaction(&args)?,
+        "log_interaction" => log_interaction(p, &args)?,
         "pipeline_review" => pipeline_review(state, p, &args).await?,
         _ => account_brief(state, p, &args).await?,
     };
@@ -146,9 +147,28 @@ fn daily_briefing(p: &Principal, args: &Map<String, Value>) -> Result<String, Mc
     ))
 }
 
-fn log_interaction(args: &Map<String, Value>) -> Result<String, McpError> {
+fn log_interaction(p: &Principal, args: &Map<String, Value>) -> Result<String, McpError> {
+    use rapport_tools::entities::activity::{KINDS, OUTCOMES};
     let record = required(args, "log_interaction", "record")?;
     let summary = required(args, "log_interaction", "summary")?;
+    let kind = match arg(args, "kind") {
+        None => "<call, meeting, email or message: what the summary describes>".to_owned(),
+        Some(k) if KINDS.contains(&k.as_str()) => k,
+        Some(k) => {
+            return Err(invalid(format!("log_interaction: `kind` is one of {}, got {k:?}", KINDS.join(", "))));
+        }
+    };
+    let outcomes: Vec<String> = OUTCOMES.iter().map(|(k, o)| format!("{k}: {}", o.join(", "))).collect();
+    // Where the key may not log activities, the interaction becomes a note, as before
+    // activities existed (SPEC 5's prompts).
+    let write = if p.scopes.contains(&Entity::Activity.def().write) {
+        format!(
+            r#"2. Log it as an activity on that record: write_records with {{"entity": "activity", "mode": "create", "items": [{{"kind": "{kind}", "subject": "<the topic, in a few words>", "body": "<what happened, in a sentence or two>", "outcome": "<if the summary says; {}>", "record": {{"entity": "<its entity>", "id": "<its id>"}}, "participant_ids": ["<the contacts who took part, when you found them>"]}}]}}. It happened now unless the summary says when (occurred_at, RFC 3339, never in the future)."#,
+            outcomes.join("; ")
+        )
+    } else {
+        r#"2. Write it down on that record: write_records with {"entity": "note", "mode": "create", "items": [{"body": "<what happened, in a sentence or two>", "record": {"entity": "<its entity>", "id": "<its id>"}}]}."#.to_owned()
+    };
     let follow_up = match arg(args, "follow_up") {
         None => "three days from today".to_owned(),
         Some(d) if d.len() == 10 && chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").is_ok() => d,
@@ -161,7 +181,7 @@ With: {record}
 What happened: {summary}
 
 1. Find the record: search_all with {{"query": {record:?}}}. If several records could be meant, ask me which one before writing anything.
-2. Write it down on that record: write_records with {{"entity": "note", "mode": "create", "items": [{{"body": "<what happened, in a sentence or two>", "record": {{"entity": "<its entity>", "id": "<its id>"}}}}]}}.
+{write}
 3. Add a follow-up task due {follow_up}: write_records with {{"entity": "task", "mode": "create", "items": [{{"title": "Follow up: <topic>", "due_at": "<the date>T09:00:00Z", "record": {{"entity": "<its entity>", "id": "<its id>"}}}}]}}.
 4. Tell me in one line what you logged and when the follow-up is due."#
     ))
@@ -294,6 +314,9 @@ pub async fn complete(
                 all.extend(labels(state, p, Entity::Company, prefix).await);
                 all.extend(labels(state, p, Entity::Deal, prefix).await);
                 by_prefix(all, prefix)
+            }
+            ("log_interaction", "kind") => {
+                by_prefix(rapport_tools::entities::activity::KINDS.iter().map(|k| (*k).to_owned()), prefix)
             }
             ("daily_briefing", "days") => by_prefix(["1", "3", "7", "14", "30"].map(str::to_owned), prefix),
             // Another prompt, or an argument without suggestions: nothing to offer.

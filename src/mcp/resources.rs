@@ -37,7 +37,7 @@ pub fn templates() -> Vec<ResourceTemplate> {
     vec![
         ResourceTemplate::new(format!("{SCHEME}{{entity}}/{{id}}"), "record")
             .with_title("A record")
-            .with_description("A contact, company, deal, task or note by id, as get_records gives it.")
+            .with_description(format!("A record ({}) by id, as get_records gives it.", Entity::listed()))
             .with_mime_type(JSON),
         ResourceTemplate::new(format!("{SCHEME}schema/{{entity}}"), "schema")
             .with_title("An entity's fields")

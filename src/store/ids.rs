@@ -116,7 +116,7 @@ id_type!(
     OrgId
 );
 id_type!(
-    /// A record of any entity (contact, company, deal, task, note).
+    /// A record of any entity.
     RecordId
 );
 id_type!(

@@ -19,6 +19,7 @@ pub mod ids;
 mod imports;
 pub mod indexes;
 mod keys;
+mod last_activity;
 mod limits;
 pub mod model;
 mod pipelines;

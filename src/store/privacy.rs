@@ -1,5 +1,6 @@
 //! Personal-data requests (SPEC 13): what is held about a person (the contacts with their
-//! email, the notes and tasks about those contacts), and its erasure. An erasure deletes
+//! email, the notes, tasks and activities about those contacts, the activities they took
+//! part in), and its erasure. An erasure deletes
 //! those records for good, trash included, with their links, and replaces their values with
 //! `"[erased]"` wherever a copy was kept: the change log, webhook bodies and the answers
 //! receivers gave, stored idempotency answers, held approvals, import reports and the audit
@@ -21,6 +22,11 @@ pub struct Held {
     /// Notes and tasks whose record is one of the contacts.
     pub notes: Vec<Record>,
     pub tasks: Vec<Record>,
+    /// Activities whose record is one of the contacts: erased with them.
+    pub activities: Vec<Record>,
+    /// Activities about another record that list one of the contacts among their
+    /// participants: exported; an erasure takes the contact out of them.
+    pub participated: Vec<Record>,
 }
 
 impl Held {
@@ -29,7 +35,7 @@ impl Held {
     }
 
     fn records(&self) -> impl Iterator<Item = &Record> {
-        self.contacts.iter().chain(&self.notes).chain(&self.tasks)
+        self.contacts.iter().chain(&self.notes).chain(&self.tasks).chain(&self.activities)
     }
 }
 
@@ -39,6 +45,7 @@ pub struct Erased {
     pub contacts: u64,
     pub notes: u64,
     pub tasks: u64,
+    pub activities: u64,
     pub links: u64,
     pub changes: u64,
     pub webhook_deliveries: u64,
@@ -192,7 +199,7 @@ impl Store {
         if held.contacts.is_empty() {
             return Ok(held);
         }
-        for entity in [Entity::Note, Entity::Task] {
+        for entity in [Entity::Note, Entity::Task, Entity::Activity] {
             let mut sql = query::Sql::new(self.dialect());
             sql.push(&sql_of(entity).select);
             sql.push(" WHERE org_id = ");
@@ -204,9 +211,23 @@ impl Store {
             let records = rows.into_iter().map(|r| decode(entity, r)).collect::<StoreResult<Vec<_>>>()?;
             match entity {
                 Entity::Note => held.notes = records,
-                _ => held.tasks = records,
+                Entity::Task => held.tasks = records,
+                _ => held.activities = records,
             }
         }
+        let mut sql = query::Sql::new(self.dialect());
+        sql.push(&sql_of(Entity::Activity).select);
+        sql.push(" WHERE org_id = ");
+        sql.bind(org_id.into());
+        sql.push(" AND NOT (record_entity = 'contact' AND record_id IN ");
+        sql.bind_list(held.contacts.iter().map(|c| SqlValue::from(&c.id)));
+        sql.push(") AND id IN (SELECT from_id FROM record_links WHERE org_id = ");
+        sql.bind(org_id.into());
+        sql.push(" AND from_entity = 'activity' AND to_entity = 'contact' AND to_id IN ");
+        sql.bind_list(held.contacts.iter().map(|c| SqlValue::from(&c.id)));
+        sql.push(") ORDER BY created_at, id");
+        let rows = self.db.fetch(&sql.text, &sql.binds).await?;
+        held.participated = rows.into_iter().map(|r| decode(Entity::Activity, r)).collect::<StoreResult<_>>()?;
         Ok(held)
     }
 
@@ -218,6 +239,10 @@ impl Store {
         let mut n = Erased::default();
         let ids: Vec<SqlValue> = held.records().map(|r| SqlValue::from(&r.id)).collect();
         let contacts: Vec<SqlValue> = held.contacts.iter().map(|r| SqlValue::from(&r.id)).collect();
+        // Whose last activity the erased activities, and the contacts leaving others, change.
+        let mut activity_ids: Vec<RecordId> = held.activities.iter().map(|r| r.id.clone()).collect();
+        activity_ids.extend(held.participated.iter().map(|r| r.id.clone()));
+        let targets = tx.activity_targets(org_id, &activity_ids).await?;
         // Links to and from the contacts (a deal's contact_ids).
         let mut sql = query::Sql::new(tx.dialect());
         sql.push("DELETE FROM record_links WHERE org_id = ");
@@ -232,9 +257,19 @@ impl Store {
         sql.push("DELETE FROM trashed_custom_values WHERE record_id IN ");
         sql.bind_list(ids.iter().cloned());
         tx.execute(&sql.text, &sql.binds).await?;
+        // Links from the erased activities (their other participants).
+        if !held.activities.is_empty() {
+            let mut sql = query::Sql::new(tx.dialect());
+            sql.push("DELETE FROM record_links WHERE org_id = ");
+            sql.bind(org_id.into());
+            sql.push(" AND from_entity = 'activity' AND from_id IN ");
+            sql.bind_list(held.activities.iter().map(|r| SqlValue::from(&r.id)));
+            n.links += tx.execute(&sql.text, &sql.binds).await?;
+        }
         for (entity, records, count) in [
             (Entity::Note, &held.notes, &mut n.notes),
             (Entity::Task, &held.tasks, &mut n.tasks),
+            (Entity::Activity, &held.activities, &mut n.activities),
             (Entity::Contact, &held.contacts, &mut n.contacts),
         ] {
             if records.is_empty() {
@@ -247,6 +282,7 @@ impl Store {
             sql.bind_list(records.iter().map(|r| SqlValue::from(&r.id)));
             *count = tx.execute(&sql.text, &sql.binds).await?;
         }
+        tx.refresh_last_activity(org_id, &targets).await?;
         // Their own change entries lose every value; any other that names them, those names.
         n.changes = scrub_json(&mut tx, org_id, "changes", "id", "changes", &needles, Some(&ids), None).await?;
         n.webhook_deliveries =

@@ -10,6 +10,7 @@ use rapport_tools::{Entity, Field, FieldType};
 use serde_json::{Map, Value};
 
 use super::db::{DbRow, Tx};
+use super::last_activity;
 use super::query::{After, Predicate, Sql, table, trigram_word};
 use super::*;
 use crate::time::{self, Millis};
@@ -38,6 +39,8 @@ pub(super) struct EntitySql {
     update: String,
     /// Each field with the columns it is stored in (two for a record reference).
     fields: Vec<(&'static Field, Vec<String>)>,
+    /// The fields a record write stores: all but the read-only columns.
+    written: Vec<(&'static Field, Vec<String>)>,
     /// Fields kept in the links table.
     links: Vec<&'static Field>,
 }
@@ -56,6 +59,10 @@ static SQL: LazyLock<HashMap<Entity, EntitySql>> = LazyLock::new(|| {
             let def = e.def();
             let fields: Vec<(&'static Field, Vec<String>)> = def.columns().map(|f| (f, columns_of(f))).collect();
             let data: Vec<String> = fields.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+            // Read-only columns (`last_activity_at`) are the store's to keep, never a
+            // record write's: an update would put back the value it read.
+            let written: Vec<(&'static Field, Vec<String>)> =
+                fields.iter().filter(|(f, _)| f.writable).cloned().collect();
             let mut cols = vec!["id".to_owned()];
             cols.extend(data.iter().cloned());
             cols.extend(["custom", "created_at", "updated_at"].map(String::from));
@@ -64,7 +71,7 @@ static SQL: LazyLock<HashMap<Entity, EntitySql>> = LazyLock::new(|| {
             let select = format!("SELECT {cols} FROM {table}");
             // Insert: id, org_id, data…, custom, search, created_at, updated_at.
             let mut insert_cols = vec!["id".to_owned(), "org_id".to_owned()];
-            insert_cols.extend(data.iter().cloned());
+            insert_cols.extend(written.iter().flat_map(|(_, c)| c.iter().cloned()));
             insert_cols.extend(["custom", "search", "created_at", "updated_at"].map(String::from));
             let params: Vec<String> = (1..=insert_cols.len()).map(|n| format!("${n}")).collect();
             let insert = format!("INSERT INTO {table} ({}) VALUES ({})", insert_cols.join(", "), params.join(", "));
@@ -76,7 +83,7 @@ static SQL: LazyLock<HashMap<Entity, EntitySql>> = LazyLock::new(|| {
                 insert_cols.len() + 1
             );
             let links = def.fields.iter().filter(|f| f.storage == rapport_tools::Storage::Links).collect();
-            (*e, EntitySql { cols, select, insert, update, fields, links })
+            (*e, EntitySql { cols, select, insert, update, fields, written, links })
         })
         .collect()
 });
@@ -158,7 +165,7 @@ fn encode(org_id: &OrgId, r: &Record) -> Vec<SqlValue> {
     let mut out = Vec::with_capacity(es.fields.len() + 6);
     out.push((&r.id).into());
     out.push(org_id.into());
-    for (f, _) in &es.fields {
+    for (f, _) in &es.written {
         encode_field(f, r.get(f.name), &mut out);
     }
     out.push(json_text(&r.custom).into());
@@ -639,6 +646,9 @@ impl Tx {
                     self.write_links(org_id, r).await?;
                 }
             }
+            let mut targets = last_activity::Targets::new();
+            run.iter().for_each(|r| last_activity::targets_of(r, &mut targets));
+            self.refresh_last_activity(org_id, &targets).await?;
         }
         self.append_changes(changes).await
     }
@@ -699,7 +709,12 @@ impl Tx {
         records: &[(Record, Millis)],
         changes: &[Change],
     ) -> StoreResult<()> {
+        // What the activities among them bore on before, and will after.
+        let activities: Vec<RecordId> =
+            records.iter().filter(|(r, _)| r.entity == Entity::Activity).map(|(r, _)| r.id.clone()).collect();
+        let mut targets = self.activity_targets(org_id, &activities).await?;
         for (r, expected) in records {
+            last_activity::targets_of(r, &mut targets);
             let mut args = encode(org_id, r);
             args.push((*expected).into());
             let what = match r.entity.def().unique {
@@ -719,6 +734,7 @@ impl Tx {
                 return Err(if n == 0 { StoreError::NotFound } else { StoreError::Stale });
             }
         }
+        self.refresh_last_activity(org_id, &targets).await?;
         self.append_changes(changes).await
     }
 }

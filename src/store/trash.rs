@@ -63,6 +63,10 @@ impl Tx {
         if self.execute(&sql.text, &sql.binds).await? != ids.len() as u64 {
             return Err(StoreError::NotFound);
         }
+        if entity == Entity::Activity {
+            let targets = self.activity_targets(org_id, ids).await?;
+            self.refresh_last_activity(org_id, &targets).await?;
+        }
         let mut cleared = Vec::new();
         for (child, field, entity_col) in references_to(entity) {
             // Notes and tasks stay with their record, trashed or not.
@@ -135,6 +139,13 @@ impl Tx {
             None => format!("a live {entity} with this id"),
         };
         self.execute(&sql.text, &sql.binds).await.map_err(|e| e.on_write(&what))?;
+        // A restored activity counts again; a restored contact may have lost its activities
+        // to the record it was merged into.
+        let targets = match entity {
+            Entity::Activity => self.activity_targets(org_id, ids).await?,
+            _ => ids.iter().map(|id| (entity, id.as_str().to_owned())).collect(),
+        };
+        self.refresh_last_activity(org_id, &targets).await?;
         let references = references_to(entity);
         let mut relinked = Vec::new();
         for mut r in rows {
@@ -249,6 +260,9 @@ impl Tx {
                 }
             }
         }
+        // The kept record now has the merged ones' activities.
+        let kept = std::iter::once((entity, keep.as_str().to_owned())).collect();
+        self.refresh_last_activity(org_id, &kept).await?;
         Ok(moved)
     }
 

@@ -60,7 +60,8 @@ pub fn parse_pattern(p: &str) -> Result<String, String> {
     }
     let err = || {
         format!(
-            "`{p}` is not an event pattern: use `ENTITY.ACTION` (entity contact, company, deal, task, note or *; action {} or *), `deal.stage_changed`, `approval.requested`, `approval.decided`, or `*`",
+            "`{p}` is not an event pattern: use `ENTITY.ACTION` (entity {}, or *; action {} or *), `deal.stage_changed`, `approval.requested`, `approval.decided`, or `*`",
+            Entity::listed(),
             ACTIONS.join(", ")
         )
     };

@@ -340,9 +340,9 @@ async fn exports_stream_with_filters_and_neutralise_formulas() {
     };
     let (ct, csv) = get("/contacts/export".into()).await;
     assert_eq!(ct, "text/csv; charset=utf-8");
-    assert!(
-        csv.starts_with("id,first_name,last_name,email,phone,title,company_id,owner_id,tags,created_at,updated_at")
-    );
+    assert!(csv.starts_with(
+        "id,first_name,last_name,email,phone,title,company_id,owner_id,tags,last_activity_at,created_at,updated_at"
+    ));
     assert!(csv.contains(",'=cmd|' /C calc'!A0,'@SUM,f@x.io,+49 30 1234,,"), "{csv}");
     assert!(csv.contains("'-minus"), "{csv}");
     assert!(csv.contains("\"a, b\""), "{csv}");
@@ -377,7 +377,7 @@ async fn exports_stream_with_filters_and_neutralise_formulas() {
     let dir = tempfile::tempdir().unwrap();
     let out = rapport(&app.db_url, &["export", "--format", "jsonl", "--out", dir.path().to_str().unwrap(), "--json"]);
     let written = ok_json(&out);
-    assert_eq!(written.as_array().unwrap().len(), 5);
+    assert_eq!(written.as_array().unwrap().len(), rapport_tools::Entity::ALL.len(), "one file per entity");
     let text = std::fs::read_to_string(dir.path().join("contacts.jsonl")).unwrap();
     assert_eq!(text.lines().count(), 2);
 }
@@ -544,6 +544,14 @@ async fn a_person_is_exported_then_erased_from_every_table() {
     .await;
     let deal = app.ok("create_deals", json!({"deals": [{"name": "Falcon deal", "contact_ids": [id]}]})).await;
     let company = app.create_companies(json!([{"name": "Aviary Ltd"}])).await;
+    // An activity about her (erased with her), one about the deal that she and Bob took
+    // part in (kept, without her).
+    let bob = app.create_contacts(json!([{"first_name": "Bob"}])).await[0]["id"].clone();
+    let deal_id = deal["items"][0]["id"].clone();
+    app.ok("log_activities", json!({"activities": [
+        {"kind": "call", "subject": "Falconry call", "occurred_at": "2026-03-01T10:00:00Z", "record": {"entity": "contact", "id": id}, "participant_ids": [bob]},
+        {"kind": "meeting", "subject": "Deal review", "occurred_at": "2026-02-01T10:00:00Z", "record": {"entity": "deal", "id": deal_id}, "participant_ids": [id, bob]}]}))
+        .await;
     // Free text elsewhere that names her stays as it is (SPEC 13).
     app.ok("add_notes", json!({"notes": [{"body": "Met Adelina at the fair", "record": {"entity": "company", "id": company[0]["id"]}}]})).await;
     // A failed import row holding her email.
@@ -577,6 +585,9 @@ async fn a_person_is_exported_then_erased_from_every_table() {
     assert_eq!(data["contacts"][0]["phone"], phone);
     assert_eq!(data["notes"][0]["id"], note["items"][0]["id"]);
     assert_eq!(data["tasks"].as_array().unwrap().len(), 1);
+    let subjects: Vec<&str> =
+        data["activities"].as_array().unwrap().iter().map(|a| a["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["Falconry call", "Deal review"], "about her, then with her: {data}");
     assert!(data["timelines"][&id].as_array().unwrap().len() >= 2, "{data}");
 
     // Erasure: owners only.
@@ -586,6 +597,7 @@ async fn a_person_is_exported_then_erased_from_every_table() {
     let (status, done) = app.api(&app.key, Method::POST, "/privacy/erase", Some(json!({"email": email}))).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["erased"]["contacts"], 1);
+    assert_eq!(done["erased"]["activities"], 1);
     for needle in [email, phone, "falconry", "Quixotica"] {
         let left = tables_holding(&app, needle).await;
         assert!(left.is_empty(), "{needle} is still in {left:?}");
@@ -599,6 +611,13 @@ async fn a_person_is_exported_then_erased_from_every_table() {
     assert_eq!(got["items"], json!([]));
     let d = app.ok("get_records", json!({"records": [{"entity": "deal", "id": deal["items"][0]["id"]}]})).await;
     assert!(d["items"][0]["contact_ids"].as_array().is_none_or(|a| a.is_empty()), "{d}");
+    // The deal's meeting stays with Bob alone; Bob's last activity is no longer her call.
+    let kept = app.search_ids(json!({"entity": "activity"})).await;
+    assert_eq!(kept.len(), 1);
+    let meeting = app.ok("get_records", json!({"records": [{"entity": "activity", "id": kept[0]}]})).await;
+    assert_eq!(meeting["items"][0]["participant_ids"], json!([bob]), "{meeting}");
+    let b = app.ok("get_records", json!({"records": [{"entity": "contact", "id": bob}]})).await;
+    assert_eq!(b["items"][0]["last_activity_at"], "2026-02-01T10:00:00.000Z", "{b}");
     // The change log keeps that something happened, as "[erased]".
     let (_, log) = app.api(&app.key, Method::GET, &format!("/changes?record_id={id}"), None).await;
     let text = log.to_string();
@@ -617,7 +636,7 @@ async fn a_person_is_exported_then_erased_from_every_table() {
 /// through `users` (ids of one database to the other's).
 async fn everything(app: &TestApp, users: &[(String, String)]) -> Vec<(String, Vec<Value>)> {
     let mut out = Vec::new();
-    for entity in ["companies", "contacts", "deals", "tasks", "notes"] {
+    for entity in rapport_tools::Entity::ALL.iter().map(|e| e.plural()) {
         let res = app
             .client
             .get(format!("{}/api/v1/{entity}/export?format=jsonl", app.base))
@@ -677,6 +696,12 @@ async fn export_all_then_import_all_gives_back_the_same_organization() {
     a.ok("add_notes", json!({"notes": [{"body": "Met at the fair", "record": {"entity": "contact", "id": ids[0]}}]}))
         .await;
     a.ok("update_contacts", json!({"contacts": [{"id": ids[1], "title": "Buyer"}]})).await;
+    // An activity about the deal with both contacts, a back-dated one about Ada: their
+    // participants and every last_activity_at must come back as they were.
+    a.ok("log_activities", json!({"activities": [
+        {"kind": "meeting", "subject": "Kick-off", "record": {"entity": "deal", "id": deal}, "participant_ids": [ids[0], ids[1]], "owner_id": sam},
+        {"kind": "call", "outcome": "voicemail", "occurred_at": "2026-02-01T10:00:00Z", "record": {"entity": "contact", "id": ids[0]}}]}))
+        .await;
 
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
@@ -707,11 +732,14 @@ async fn export_all_then_import_all_gives_back_the_same_organization() {
             }
         }
     }
-    assert_eq!(was[1].1.len(), 2, "the trashed contact is not in the archive");
-    let deal_b = &now[2].1[0];
+    let of = |all: &[(String, Vec<Value>)], e: &str| all.iter().find(|(n, _)| n == e).unwrap().1.clone();
+    assert_eq!(of(&was, "contacts").len(), 2, "the trashed contact is not in the archive");
+    assert!(of(&now, "contacts").iter().all(|c| c["last_activity_at"].is_string()), "{now:?}");
+    assert_eq!(of(&now, "activities")[0]["participant_ids"].as_array().unwrap().len(), 2);
+    let deal_b = &of(&now, "deals")[0];
     assert_eq!(deal_b["status"], "won");
     assert_eq!(deal_b["contact_ids"].as_array().unwrap().len(), 2);
-    let task_b = &now[3].1[0];
+    let task_b = &of(&now, "tasks")[0];
     assert_eq!(task_b["status"], "done");
     assert_ne!(task_b["created_at"], task_b["updated_at"]);
     for tool in ["describe_entity"] {

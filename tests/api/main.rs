@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server over HTTP, on SQLite, or on PostgreSQL when
 //! RAPPORT_TEST_DATABASE_URL is set.
 
+mod activities;
 mod approvals;
 mod auth;
 mod authority;

@@ -100,6 +100,29 @@ async fn prompts_point_the_model_at_the_right_tools() {
             .unwrap(),
     );
     assert!(log.contains("search_all") && log.contains("write_records") && log.contains("2027-01-15"), "{log}");
+    assert!(
+        log.contains(r#""entity": "activity""#) && !log.contains(r#""entity": "note""#),
+        "an activity, not a note: {log}"
+    );
+    let call = text(
+        rpc(
+            &app,
+            &app.key,
+            "prompts/get",
+            json!({"name": "log_interaction", "arguments": {"record": "Acme", "summary": "Rang", "kind": "call"}}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(call.contains(r#""kind": "call""#) && call.contains("no_answer"), "{call}");
+    let fax = rpc(
+        &app,
+        &app.key,
+        "prompts/get",
+        json!({"name": "log_interaction", "arguments": {"record": "Acme", "summary": "x", "kind": "fax"}}),
+    )
+    .await;
+    assert!(fax.unwrap_err()["message"].as_str().unwrap().contains("call, meeting, email, message"));
     let review = text(
         rpc(
             &app,

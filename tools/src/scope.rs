@@ -36,6 +36,7 @@ scopes! {
     DealsRead => "deals:read", DealsWrite => "deals:write", DealsDelete => "deals:delete",
     TasksRead => "tasks:read", TasksWrite => "tasks:write", TasksDelete => "tasks:delete",
     NotesRead => "notes:read", NotesWrite => "notes:write", NotesDelete => "notes:delete",
+    ActivitiesRead => "activities:read", ActivitiesWrite => "activities:write", ActivitiesDelete => "activities:delete",
     LeadsWrite => "leads:write",
     SchemaManage => "schema:manage",
     KeysManage => "keys:manage",
@@ -236,9 +237,9 @@ mod tests {
 
     #[test]
     fn presets_nest() {
-        assert_eq!(Role::Viewer.scopes().len(), 5);
-        assert_eq!(Role::Member.scopes().len(), 11);
-        assert_eq!(Role::Admin.scopes().len(), 22);
+        assert_eq!(Role::Viewer.scopes().len(), 6);
+        assert_eq!(Role::Member.scopes().len(), 13);
+        assert_eq!(Role::Admin.scopes().len(), 25);
         assert_eq!(Role::Owner.scopes().len(), Scope::ALL.len());
         assert!(Role::Viewer.scopes().is_subset(&Role::Member.scopes()));
     }

@@ -12,6 +12,7 @@ pub static COMPANY: EntityDef = EntityDef {
         OWNER,
         TAGS,
         Field::reverse("contact_ids", Entity::Contact, "company_id", "Its contacts (filter with has_any / has_none)."),
+        LAST_ACTIVITY_AT,
         CREATED_AT,
         UPDATED_AT,
     ],

@@ -14,6 +14,7 @@ pub static CONTACT: EntityDef = EntityDef {
         Field::new("company_id", FieldType::Relation, "Id of the company the contact works for.").to(Entity::Company),
         OWNER,
         TAGS,
+        LAST_ACTIVITY_AT,
         CREATED_AT,
         UPDATED_AT,
     ],

@@ -19,6 +19,7 @@ pub static DEAL: EntityDef = EntityDef {
         Field::new("contact_ids", FieldType::Relations, "Ids of the contacts involved.").to(Entity::Contact).links(),
         OWNER,
         TAGS,
+        LAST_ACTIVITY_AT,
         CREATED_AT,
         UPDATED_AT,
     ],

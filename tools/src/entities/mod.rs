@@ -6,6 +6,7 @@
 //! Adding a plain field is one line in the entity's file (plus a migration per dialect);
 //! adding an entity is one new file here and one line in `entities!` below.
 
+pub mod activity;
 mod company;
 mod contact;
 mod deal;
@@ -42,6 +43,7 @@ entities! {
     Deal => deal::DEAL,
     Task => task::TASK,
     Note => note::NOTE,
+    Activity => activity::ACTIVITY,
 }
 
 impl Entity {
@@ -55,6 +57,24 @@ impl Entity {
 
     pub fn parse(s: &str) -> Option<Entity> {
         Entity::ALL.iter().copied().find(|e| e.as_str() == s)
+    }
+
+    /// Every entity's name, for prose: "contact, company, … or activity".
+    pub fn listed() -> String {
+        Self::prose(Entity::ALL.iter().map(|e| e.as_str()))
+    }
+
+    /// Every entity's plural, for prose: "contacts, companies, … or activities".
+    pub fn listed_plural() -> String {
+        Self::prose(Entity::ALL.iter().map(|e| e.plural()))
+    }
+
+    fn prose<'a>(names: impl Iterator<Item = &'a str>) -> String {
+        let names: Vec<&str> = names.collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
     }
 }
 
@@ -251,6 +271,15 @@ pub const CREATED_AT: Field = Field::new("created_at", FieldType::Datetime, "Whe
 pub const UPDATED_AT: Field =
     Field::new("updated_at", FieldType::Datetime, "When it last changed.").system().sortable();
 pub const TAGS: Field = Field::new("tags", FieldType::Tags, "Free labels.");
+/// The newest `occurred_at` of the activities about the record (SPEC 5), kept by the store in
+/// each activity's transaction; never written by a record write.
+pub const LAST_ACTIVITY_AT: Field = Field::new(
+    "last_activity_at",
+    FieldType::Datetime,
+    "When its newest activity (call, meeting, email, message) happened; read-only.",
+)
+.read_only()
+.sortable();
 pub const OWNER: Field =
     Field::new("owner_id", FieldType::User, "Id of the user responsible for it (see get_workspace).");
 
@@ -271,6 +300,9 @@ pub enum Rule {
     /// `status` defaults to `open`; `done_at` is set when it becomes `done`, cleared when
     /// it is opened again.
     Completion,
+    /// An activity: `occurred_at` defaults to now and is at most 5 minutes ahead, its
+    /// `outcome` is one its `kind` can have, its `record` is a contact, company or deal.
+    Interaction,
 }
 
 /// Everything Rapport knows about an entity.

@@ -1,0 +1,103 @@
+//! `last_activity_at` on contacts, companies and deals (SPEC 5): the newest `occurred_at`
+//! among the live activities about the record or, for a contact, that list it among their
+//! participants. Every write of activities in a transaction (insert, update, trash,
+//! restore, a merge's repointing) ends by recomputing it for the records those activities
+//! bore on before and after, so it is exact whatever path wrote them: tools, REST, an
+//! import, an undo.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rapport_tools::Entity;
+use rapport_tools::entities::activity::ABOUT;
+use serde_json::Value;
+
+use super::db::Tx;
+use super::query::{Sql, SqlValue, table};
+use super::{Dialect, OrgId, Record, RecordId, StoreResult};
+
+/// Below any time: SQLite's `max` of a missing value.
+const NONE: i64 = i64::MIN + 1;
+
+/// Records an activity bears on: `(entity, id)`.
+pub(super) type Targets = BTreeSet<(Entity, String)>;
+
+/// The records `r` (an activity) bears on as it is written.
+pub(super) fn targets_of(r: &Record, into: &mut Targets) {
+    if r.entity != Entity::Activity {
+        return;
+    }
+    let about = r.get("record");
+    if let (Some(e), Some(id)) = (about["entity"].as_str().and_then(Entity::parse), about["id"].as_str()) {
+        into.insert((e, id.to_owned()));
+    }
+    if let Value::Array(ids) = r.get("participant_ids") {
+        into.extend(ids.iter().filter_map(Value::as_str).map(|id| (Entity::Contact, id.to_owned())));
+    }
+}
+
+impl Tx {
+    /// The records the stored activities `ids` bear on, as the database holds them now
+    /// (live or trashed).
+    pub(super) async fn activity_targets(&mut self, org_id: &OrgId, ids: &[RecordId]) -> StoreResult<Targets> {
+        let mut found = Targets::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let mut sql = Sql::new(self.dialect());
+        sql.push("SELECT record_entity AS e, record_id AS id FROM activities WHERE org_id = ");
+        sql.bind(org_id.into());
+        sql.push(" AND record_id IS NOT NULL AND id IN ");
+        sql.bind_list(ids.iter().map(SqlValue::from));
+        sql.push(" UNION SELECT to_entity AS e, to_id AS id FROM record_links WHERE org_id = ");
+        sql.bind(org_id.into());
+        sql.push(" AND from_entity = 'activity' AND from_id IN ");
+        sql.bind_list(ids.iter().map(SqlValue::from));
+        for mut row in self.fetch(&sql.text, &sql.binds).await? {
+            if let Some(e) = Entity::parse(&row.need_text("e")?) {
+                found.insert((e, row.need_text("id")?));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Sets `last_activity_at` of `targets` from the live activities as this transaction
+    /// sees them.
+    pub(super) async fn refresh_last_activity(&mut self, org_id: &OrgId, targets: &Targets) -> StoreResult<()> {
+        let mut by_entity: BTreeMap<Entity, Vec<&str>> = BTreeMap::new();
+        for (e, id) in targets.iter().filter(|(e, _)| ABOUT.contains(e)) {
+            by_entity.entry(*e).or_default().push(id);
+        }
+        for (entity, ids) in by_entity {
+            for chunk in ids.chunks(500) {
+                let t = table(entity);
+                let about = format!(
+                    "(SELECT MAX(a.occurred_at) FROM activities a WHERE a.org_id = {t}.org_id \
+                     AND a.record_entity = '{entity}' AND a.record_id = {t}.id AND a.deleted_at IS NULL)"
+                );
+                let newest = if entity == Entity::Contact {
+                    let with = format!(
+                        "(SELECT MAX(a.occurred_at) FROM record_links l JOIN activities a ON a.org_id = l.org_id \
+                         AND a.id = l.from_id WHERE l.org_id = {t}.org_id AND l.from_entity = 'activity' \
+                         AND l.to_entity = 'contact' AND l.to_id = {t}.id AND a.deleted_at IS NULL)"
+                    );
+                    match self.dialect() {
+                        // PostgreSQL's GREATEST skips NULLs; SQLite's two-argument max does not.
+                        Dialect::Postgres => format!("GREATEST({about}, {with})"),
+                        Dialect::Sqlite => {
+                            format!("NULLIF(max(COALESCE({about}, {NONE}), COALESCE({with}, {NONE})), {NONE})")
+                        }
+                    }
+                } else {
+                    about
+                };
+                let mut sql = Sql::new(self.dialect());
+                sql.push(&format!("UPDATE {t} SET last_activity_at = {newest} WHERE org_id = "));
+                sql.bind(org_id.into());
+                sql.push(" AND id IN ");
+                sql.bind_list(chunk.iter().map(|id| SqlValue::Text((*id).to_owned())));
+                self.execute(&sql.text, &sql.binds).await?;
+            }
+        }
+        Ok(())
+    }
+}
