@@ -104,7 +104,9 @@ impl Tx {
 
 impl Store {
     /// A record's timeline, newest first: its own entries and those of the records that
-    /// point at it with a record reference (its notes and tasks), of `visible` entities only.
+    /// point at it with a record reference (its notes, tasks and activities) or, being
+    /// about records, link to it (the activities a contact took part in), of `visible`
+    /// entities only.
     pub async fn timeline(
         &self,
         org_id: &OrgId,
@@ -132,6 +134,25 @@ impl Store {
                 sql.push(&format!(" AND {}_entity = ", f.name));
                 sql.bind(entity.as_str().into());
                 sql.push(&format!(" AND {}_id = ", f.name));
+                sql.bind(record_id.into());
+                sql.push("))");
+            }
+            let about_records = e.def().columns().any(|f| f.ty == rapport_tools::FieldType::RecordRef);
+            let links_here = e
+                .def()
+                .fields
+                .iter()
+                .any(|f| about_records && f.storage == rapport_tools::Storage::Links && f.target == Some(entity));
+            if links_here {
+                sql.push(" OR (entity = ");
+                sql.bind(e.as_str().into());
+                sql.push(" AND record_id IN (SELECT from_id FROM record_links WHERE org_id = ");
+                sql.bind(org_id.into());
+                sql.push(" AND from_entity = ");
+                sql.bind(e.as_str().into());
+                sql.push(" AND to_entity = ");
+                sql.bind(entity.as_str().into());
+                sql.push(" AND to_id = ");
                 sql.bind(record_id.into());
                 sql.push("))");
             }

@@ -60,6 +60,13 @@ async fn last_activity_at_follows_every_write_of_an_activity() {
     assert_eq!(call["participant_ids"], json!([bob]));
     // The record it is about and its participants; the company does not inherit its contact's.
     assert_eq!(last(&app, &all).await, vec![json!(d10), json!(d10), Value::Null, Value::Null, Value::Null]);
+    // On the timelines of the contact it is about and of the one who took part; not Carl's.
+    for (who, shows) in [(&ada, true), (&bob, true), (&carl, false)] {
+        let t = app.ok("get_timeline", json!({"entity": "contact", "id": who})).await;
+        let has =
+            t["items"].as_array().unwrap().iter().any(|e| e["entity"] == "activity" && e["record_id"] == call["id"]);
+        assert_eq!(has, shows, "{who}: {t}");
+    }
 
     let meeting = log(
         &app,
