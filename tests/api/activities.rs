@@ -74,6 +74,15 @@ async fn last_activity_at_follows_every_write_of_an_activity() {
     )
     .await;
     assert_eq!(last(&app, &all).await, vec![json!(d2), json!(d10), Value::Null, Value::Null, json!(d2)]);
+    // participant_ids filters like a deal's contact_ids.
+    for (op, want) in [("has_any", &meeting["id"]), ("has_none", &call["id"])] {
+        let ids = app
+            .search_ids(
+                json!({"entity": "activity", "filters": [{"field": "participant_ids", "op": op, "value": [ada]}]}),
+            )
+            .await;
+        assert_eq!(ids, vec![want.as_str().unwrap().to_owned()], "{op}");
+    }
 
     // Back-dated: the newest is the call again.
     update(&app, json!({"id": meeting["id"], "occurred_at": d20})).await;

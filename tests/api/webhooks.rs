@@ -671,3 +671,28 @@ async fn an_endpoint_that_hangs_holds_its_share_and_the_others_go_on() {
     slow.hold.send_replace(false);
     slow.wait_for(90).await;
 }
+
+#[tokio::test]
+async fn activities_are_announced_as_activity_events() {
+    let app = spawn_app().await;
+    let r = Receiver::start().await;
+    endpoint(&app, &r, &["activity.*"]).await;
+    let ada = app.create_contacts(json!([{ "first_name": "Ada" }])).await[0]["id"].as_str().unwrap().to_owned();
+    let logged = app
+        .ok(
+            "log_activities",
+            json!({ "activities": [{ "kind": "call", "outcome": "voicemail", "record": { "entity": "contact", "id": ada } }] }),
+        )
+        .await;
+    let id = logged["items"][0]["id"].as_str().unwrap().to_owned();
+    app.ok("update_activities", json!({ "activities": [{ "id": id, "outcome": "connected" }] })).await;
+    let got = r.wait_for(2).await;
+    let seen: Vec<String> = got
+        .iter()
+        .map(|g| format!("{} {}", g.body["type"].as_str().unwrap(), g.body["data"]["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [format!("activity.created {id}"), format!("activity.updated {id}")]);
+    assert_eq!(got[1].body["data"]["record"]["outcome"], "connected", "{:?}", got[1].body);
+    // The contact's own events were not asked for.
+    assert!(!holds_within(Duration::from_secs(1), || async { r.got().len() > 2 }).await, "{:#?}", r.got());
+}

@@ -82,6 +82,8 @@ pub enum Access {
     Any(&'static [Scope]),
     /// The scope this picks from at least one entity (say, any `:read`).
     AnyEntity(fn(&EntityDef) -> Scope),
+    /// The scope this picks from at least one entity, or one of these.
+    AnyEntityOr(fn(&EntityDef) -> Scope, &'static [Scope]),
 }
 
 impl Access {
@@ -91,6 +93,9 @@ impl Access {
             Access::All(needed) => needed.iter().all(|s| scopes.contains(s)),
             Access::Any(needed) => needed.iter().any(|s| scopes.contains(s)),
             Access::AnyEntity(pick) => Entity::ALL.iter().any(|e| scopes.contains(&pick(e.def()))),
+            Access::AnyEntityOr(pick, more) => {
+                Access::AnyEntity(pick).allows(scopes) || more.iter().any(|s| scopes.contains(s))
+            }
         }
     }
 }
@@ -450,16 +455,7 @@ fn build() -> Vec<ToolDef> {
         "Check a held call",
         include_str!("descriptions/get_approval.md"),
         // Only a key that may write can have a call held.
-        Access::Any(&[
-            Scope::ContactsWrite,
-            Scope::CompaniesWrite,
-            Scope::DealsWrite,
-            Scope::TasksWrite,
-            Scope::NotesWrite,
-            Scope::SchemaManage,
-            Scope::WebhooksManage,
-            Scope::ChangesRevert,
-        ]),
+        Access::AnyEntityOr(|d| d.write, &[Scope::SchemaManage, Scope::WebhooksManage, Scope::ChangesRevert]),
         READ,
         schema_of::<crate::approvals::GetApprovalInput>(),
         // The answer is an `ApprovalView`; the schema names what a model acts on.
