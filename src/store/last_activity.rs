@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::db::Tx;
 use super::query::{Sql, SqlValue, table};
+use super::records::ids_in;
 use super::{Dialect, OrgId, Record, RecordId, StoreResult};
 
 /// Below any time: SQLite's `max` of a missing value.
@@ -44,11 +45,12 @@ impl Tx {
             return Ok(found);
         }
         let mut sql = Sql::new(self.dialect());
-        sql.push("SELECT record_entity AS e, record_id AS id FROM activities WHERE org_id = ");
-        sql.bind(org_id.into());
-        sql.push(" AND record_id IS NOT NULL AND id IN ");
-        sql.bind_list(ids.iter().map(SqlValue::from));
-        sql.push(" UNION SELECT to_entity AS e, to_id AS id FROM record_links WHERE org_id = ");
+        sql.push("SELECT record_entity AS e, record_id AS id FROM activities");
+        // By primary key, not along the organization's rows (`ids_in`).
+        ids_in(&mut sql, org_id, ids);
+        sql.push(
+            " AND record_id IS NOT NULL UNION SELECT to_entity AS e, to_id AS id FROM record_links WHERE org_id = ",
+        );
         sql.bind(org_id.into());
         sql.push(" AND from_entity = 'activity' AND from_id IN ");
         sql.bind_list(ids.iter().map(SqlValue::from));
@@ -91,10 +93,9 @@ impl Tx {
                     about
                 };
                 let mut sql = Sql::new(self.dialect());
-                sql.push(&format!("UPDATE {t} SET last_activity_at = {newest} WHERE org_id = "));
-                sql.bind(org_id.into());
-                sql.push(" AND id IN ");
-                sql.bind_list(chunk.iter().map(|id| SqlValue::Text((*id).to_owned())));
+                sql.push(&format!("UPDATE {t} SET last_activity_at = {newest}"));
+                let ids: Vec<RecordId> = chunk.iter().map(|id| RecordId::from(*id)).collect();
+                ids_in(&mut sql, org_id, &ids);
                 self.execute(&sql.text, &sql.binds).await?;
             }
         }

@@ -671,7 +671,12 @@ impl Tx {
             sql.bind((&r.id).into());
             sql.push(" AND to_entity = ");
             sql.bind(target.as_str().into());
-            sql.push(&format!(" AND to_id IN (SELECT id FROM {} WHERE deleted_at IS NULL)", table(target)));
+            // Probed per link by primary key: an uncorrelated `IN (SELECT id …)` read every
+            // live record of the target table for each record written.
+            sql.push(&format!(
+                " AND EXISTS (SELECT 1 FROM {t} live WHERE live.id = record_links.to_id AND live.deleted_at IS NULL)",
+                t = table(target)
+            ));
             if !ids.is_empty() {
                 sql.push(" AND to_id NOT IN ");
                 sql.bind_list(ids.iter().map(|i| SqlValue::from(*i)));
