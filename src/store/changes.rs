@@ -146,7 +146,8 @@ impl Store {
             if links_here {
                 sql.push(" OR (entity = ");
                 sql.bind(e.as_str().into());
-                sql.push(" AND record_id IN (SELECT from_id FROM record_links WHERE org_id = ");
+                let links = super::last_activity::links_to(self.dialect());
+                sql.push(&format!(" AND record_id IN (SELECT from_id FROM {links} WHERE org_id = "));
                 sql.bind(org_id.into());
                 sql.push(" AND from_entity = ");
                 sql.bind(e.as_str().into());

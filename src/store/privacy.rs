@@ -221,7 +221,8 @@ impl Store {
         sql.bind(org_id.into());
         sql.push(" AND NOT (record_entity = 'contact' AND record_id IN ");
         sql.bind_list(held.contacts.iter().map(|c| SqlValue::from(&c.id)));
-        sql.push(") AND id IN (SELECT from_id FROM record_links WHERE org_id = ");
+        let links = super::last_activity::links_to(self.dialect());
+        sql.push(&format!(") AND id IN (SELECT from_id FROM {links} WHERE org_id = "));
         sql.bind(org_id.into());
         sql.push(" AND from_entity = 'activity' AND to_entity = 'contact' AND to_id IN ");
         sql.bind_list(held.contacts.iter().map(|c| SqlValue::from(&c.id)));
