@@ -217,3 +217,27 @@ async fn a_week_of_activities_counts_per_kind_and_person_through_rest_and_both_p
     let found = app.ok("search_all", json!({"query": "quarterly"})).await;
     assert!(found["items"].as_array().unwrap().iter().any(|i| i["entity"] == "activity"), "{found}");
 }
+
+#[tokio::test]
+async fn a_weaker_key_cannot_log_activities_or_add_participants_it_may_not_write() {
+    let app = spawn_app().await;
+    let ada = app.create_contacts(json!([{"first_name": "Ada"}])).await[0]["id"].clone();
+    let about = json!({"entity": "contact", "id": ada});
+    let viewer = app.key_with(Some("viewer"), &[]).await;
+    let err = app.call_as(&viewer, "log_activities", json!({"activities": [{"kind": "call", "record": about}]})).await;
+    let err = err.unwrap_err();
+    assert!(err.contains("activities:write") || err.contains("log_activities"), "{err}");
+    // Activities but not contacts: taking part links the contact, which takes contacts:write.
+    let logger = app.key_with(None, &["activities:read", "activities:write", "contacts:read"]).await;
+    let err = app
+        .call_as(
+            &logger,
+            "log_activities",
+            json!({"activities": [{"kind": "call", "record": about, "participant_ids": [ada]}]}),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.contains("contacts:write"), "{err}");
+    assert_eq!(app.ok("count_records", json!({"entity": "activity"})).await["count"], 0, "nothing was written");
+    app.call_as(&logger, "log_activities", json!({"activities": [{"kind": "call", "record": about}]})).await.unwrap();
+}
