@@ -39,20 +39,33 @@ pub fn sort_indexes(dialect: Dialect, entity: Entity) -> Vec<String> {
                 keys.push(", ");
                 keys.sort_expr(&SortExpr::created_at(false));
             }
-            format!(
-                "CREATE INDEX IF NOT EXISTS {t}_by_{name} ON {t} (org_id, {keys}, id) WHERE deleted_at IS NULL",
-                name = f.name,
-                keys = keys.text
-            )
+            let (name, keys) = (f.name, keys.text);
+            if f.window {
+                // Counts over a range of it, narrowed and grouped by the fields that sort
+                // records into a few kinds, read this index alone.
+                let held = window_held(entity).join(", ");
+                format!("CREATE INDEX IF NOT EXISTS {t}_window_{name} ON {t} (org_id, {keys}, id, {held}) WHERE deleted_at IS NULL")
+            } else {
+                format!("CREATE INDEX IF NOT EXISTS {t}_by_{name} ON {t} (org_id, {keys}, id) WHERE deleted_at IS NULL")
+            }
         })
         .collect()
+}
+
+/// The columns a window index holds besides its key: those that group records into a few
+/// kinds (selects, flags, people, a parent record).
+fn window_held(entity: Entity) -> Vec<&'static str> {
+    use rapport_tools::FieldType as T;
+    let kinds = |f: &&rapport_tools::Field| matches!(f.ty, T::Select | T::Boolean | T::User | T::Relation);
+    entity.def().columns().filter(kinds).map(|f| f.name).collect()
 }
 
 /// Indexes of earlier releases that the ones above replace.
 fn replaced_indexes(entity: Entity) -> Vec<String> {
     let t = table(entity);
     let fields = entity.def().fields.iter().filter(|f| f.indexed());
-    fields.flat_map(|f| ["sort", "live"].map(|was| format!("DROP INDEX IF EXISTS {t}_{was}_{}", f.name))).collect()
+    let was = |f: &rapport_tools::Field| if f.window { &["sort", "live", "by"][..] } else { &["sort", "live"][..] };
+    fields.flat_map(|f| was(f).iter().map(move |was| format!("DROP INDEX IF EXISTS {t}_{was}_{}", f.name))).collect()
 }
 
 /// FTS5 over the `search` column, sharing the table's rowids (external content: the text

@@ -25,7 +25,7 @@ pub static ACTIVITY: EntityDef = EntityDef {
         Field::new("body", FieldType::Markdown, "What was said or agreed, in markdown, up to 100 KB.")
             .max_chars(super::note::MAX_NOTE_BYTES),
         Field::new("occurred_at", FieldType::Datetime, "When it happened, RFC 3339; default now, at most 5 minutes ahead.")
-            .sortable(),
+            .window(),
         Field::new("duration_minutes", FieldType::Number, "How long it took, in minutes.").sortable(),
         Field::new("direction", FieldType::Select, "inbound or outbound.").options(&["inbound", "outbound"]),
         Field::new(

@@ -184,6 +184,9 @@ pub struct Field {
     pub options: &'static [&'static str],
     /// Longest text accepted, in characters.
     pub max_chars: usize,
+    /// Counts over a range of it ("this week's calls per person") are read from one index
+    /// that also holds every field they can be grouped or narrowed by (src/store/indexes.rs).
+    pub window: bool,
 }
 
 /// Default longest text.
@@ -202,11 +205,19 @@ impl Field {
             target: None,
             options: &[],
             max_chars: MAX_TEXT,
+            window: false,
         }
     }
 
     pub const fn sortable(mut self) -> Field {
         self.sortable = true;
+        self
+    }
+
+    /// Sortable, and the window of the grouped counts of its entity.
+    pub const fn window(mut self) -> Field {
+        self.sortable = true;
+        self.window = true;
         self
     }
 
