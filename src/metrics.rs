@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Upper bounds of the request-latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -26,6 +27,8 @@ pub struct Metrics {
     tool_calls: Mutex<BTreeMap<(&'static str, bool), u64>>,
     /// Webhook delivery attempts by outcome (SPEC section 10).
     webhook_deliveries: Mutex<BTreeMap<&'static str, u64>>,
+    /// MCP POSTs answered by the lean path and by rmcp's service (src/mcp/direct.rs).
+    mcp_posts: [AtomicU64; 2],
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -73,6 +76,10 @@ impl Metrics {
 
     pub fn tool_call(&self, tool: &'static str, ok: bool) {
         *lock(&self.tool_calls).entry((tool, ok)).or_default() += 1;
+    }
+
+    pub fn mcp_post(&self, direct: bool) {
+        self.mcp_posts[usize::from(direct)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self, pools: &[(&'static str, u32, usize)]) -> String {
@@ -123,6 +130,11 @@ impl Metrics {
         let _ = writeln!(w, "# TYPE rapport_webhook_deliveries_total counter");
         for (outcome, n) in lock(&self.webhook_deliveries).iter() {
             let _ = writeln!(w, "rapport_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(w, "# HELP rapport_mcp_posts_total MCP POSTs by what answered them: the lean path or rmcp.");
+        let _ = writeln!(w, "# TYPE rapport_mcp_posts_total counter");
+        for (path, n) in ["rmcp", "direct"].iter().zip(&self.mcp_posts) {
+            let _ = writeln!(w, "rapport_mcp_posts_total{{path=\"{path}\"}} {}", n.load(Ordering::Relaxed));
         }
         let _ = writeln!(w, "# HELP rapport_db_pool_connections Database connections by pool and state.");
         let _ = writeln!(w, "# TYPE rapport_db_pool_connections gauge");

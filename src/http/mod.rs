@@ -16,7 +16,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{any, get};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -36,16 +36,17 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .with_allowed_origins(s.allowed_origins.clone());
     config = config.enforce_origin_validation();
     let mcp_state = state.clone();
-    let mcp = StreamableHttpService::new(
+    let rmcp = StreamableHttpService::new(
         move || Ok(RapportMcp::new(mcp_state.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    let mcp = crate::mcp::direct::Endpoint::new(rmcp, state.clone());
 
     // The JSON-RPC guard belongs to the MCP endpoint alone; the key check to every route.
     let api = Router::new()
         // Exactly `/api/v1/mcp`: nothing below it is the endpoint.
-        .route_service("/mcp", mcp)
+        .route("/mcp", any(move |req| mcp.clone().serve(req)))
         .layer(from_fn(middleware::mcp_json_refusals))
         .layer(from_fn(middleware::mcp_guard))
         .merge(admin::routes())

@@ -2,6 +2,7 @@
 //! auth middleware put in the HTTP request. Tool handlers are thin: parse the arguments
 //! into the contract's input type, call the domain, answer with the contract's output.
 
+pub mod direct;
 mod instructions;
 mod prompts;
 mod resources;
@@ -14,8 +15,8 @@ use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ContentBlock, DiscoverResult, GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
     InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities,
-    ServerConfig, Tool, ToolAnnotations,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, RequestMetaObject,
+    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -104,27 +105,35 @@ fn parts(ctx: &RequestContext<RoleServer>) -> Option<&http::request::Parts> {
 }
 
 fn principal(ctx: &RequestContext<RoleServer>) -> Result<Arc<Principal>, McpError> {
-    parts(ctx)
+    principal_of(parts(ctx))
+}
+
+fn principal_of(parts: Option<&http::request::Parts>) -> Result<Arc<Principal>, McpError> {
+    parts
         .and_then(|p| p.extensions.get::<Arc<Principal>>())
         .cloned()
         .ok_or_else(|| McpError::internal_error("request reached MCP without authentication", None))
 }
 
 /// A parameter of the endpoint URL's query.
-fn url_param(ctx: &RequestContext<RoleServer>, name: &str) -> Option<String> {
-    let query = parts(ctx)?.uri.query()?;
+fn url_param(parts: Option<&http::request::Parts>, name: &str) -> Option<String> {
+    let query = parts?.uri.query()?;
     form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// `?toolsets=contacts,companies` on the endpoint URL.
-fn toolsets(ctx: &RequestContext<RoleServer>) -> Option<Vec<Toolset>> {
-    let value = url_param(ctx, "toolsets")?;
+fn toolsets(parts: Option<&http::request::Parts>) -> Option<Vec<Toolset>> {
+    let value = url_param(parts, "toolsets")?;
     Some(value.split(',').filter_map(|s| Toolset::parse(s.trim())).collect())
 }
 
 /// `?profile=lean|full` on the endpoint URL (SPEC 5); lean when absent.
 pub fn profile(ctx: &RequestContext<RoleServer>) -> Result<Profile, McpError> {
-    match url_param(ctx, "profile") {
+    profile_of(parts(ctx))
+}
+
+fn profile_of(parts: Option<&http::request::Parts>) -> Result<Profile, McpError> {
+    match url_param(parts, "profile") {
         None => Ok(Profile::default()),
         Some(p) => Profile::parse(p.trim()).ok_or_else(|| {
             McpError::invalid_params(
@@ -133,6 +142,63 @@ pub fn profile(ctx: &RequestContext<RoleServer>) -> Result<Profile, McpError> {
             )
         }),
     }
+}
+
+/// `tools/list` for the request whose HTTP parts are `parts`.
+fn list_tools(parts: Option<&http::request::Parts>) -> Result<ListToolsResult, McpError> {
+    let principal = principal_of(parts)?;
+    let sets = toolsets(parts);
+    let tools = TOOLS.visible(&principal, profile_of(parts)?, sets.as_deref());
+    // Each key sees its own list; clients of 2026-07-28 must not share it.
+    Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
+}
+
+/// `tools/call` for the request whose HTTP parts are `parts`; `meta` is the request's
+/// `_meta` where the transport moved it out of the parameters.
+async fn call_tool(
+    state: &AppState,
+    parts: Option<&http::request::Parts>,
+    request: CallToolRequestParams,
+    meta: &RequestMetaObject,
+) -> Result<CallToolResponse, McpError> {
+    let principal = principal_of(parts)?;
+    let Some(def) = ToolDef::find(&request.name) else {
+        return Err(McpError::invalid_params(
+            format!("unknown tool `{}`; call tools/list for the tools this key may use", request.name),
+            None,
+        ));
+    };
+    // A 2026-07-28 client names itself in the request's `_meta`: that beats `User-Agent`.
+    let named;
+    let info = request.meta.as_ref().and_then(|m| m.client_info()).or_else(|| meta.client_info());
+    let principal = match info {
+        Some(info) => {
+            let client = crate::store::ClientInfo {
+                name: info.name.chars().take(200).collect(),
+                version: Some(info.version.chars().take(100).collect()).filter(|v: &String| !v.is_empty()),
+            };
+            named = Principal {
+                via: crate::store::Via { client: Some(client), ..principal.via.clone() },
+                ..(*principal).clone()
+            };
+            &named
+        }
+        None => principal.as_ref(),
+    };
+    let lean = profile_of(parts)? == Profile::Lean;
+    let mut args = request.arguments.unwrap_or_default();
+    let compacted = lean && rapport_tools::lean::compact_arguments(def.tool, &mut args);
+    let outcome = crate::service::invoke(state, principal, def, args).await;
+    Ok(match outcome {
+        Ok(mut value) => {
+            if lean {
+                rapport_tools::lean::compact_answer(def.tool, &mut value, compacted);
+            }
+            CallToolResult::structured(value)
+        }
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),
+    }
+    .into())
 }
 
 /// Runs a tool for `principal` as a tools/call would, for what resources, prompts and
@@ -189,11 +255,7 @@ impl ServerHandler for RapportMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let principal = principal(&context)?;
-        let sets = toolsets(&context);
-        let tools = TOOLS.visible(&principal, profile(&context)?, sets.as_deref());
-        // Each key sees its own list; clients of 2026-07-28 must not share it.
-        Ok(ListToolsResult::with_all_items(tools).with_cache_scope(CacheScope::Private))
+        list_tools(parts(&context))
     }
 
     async fn list_resources(
@@ -256,43 +318,6 @@ impl ServerHandler for RapportMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let principal = principal(&context)?;
-        let Some(def) = ToolDef::find(&request.name) else {
-            return Err(McpError::invalid_params(
-                format!("unknown tool `{}`; call tools/list for the tools this key may use", request.name),
-                None,
-            ));
-        };
-        // A 2026-07-28 client names itself in the request's `_meta`: that beats `User-Agent`.
-        let named;
-        let info = request.meta.as_ref().and_then(|m| m.client_info()).or_else(|| context.meta.client_info());
-        let principal = match info {
-            Some(info) => {
-                let client = crate::store::ClientInfo {
-                    name: info.name.chars().take(200).collect(),
-                    version: Some(info.version.chars().take(100).collect()).filter(|v: &String| !v.is_empty()),
-                };
-                named = Principal {
-                    via: crate::store::Via { client: Some(client), ..principal.via.clone() },
-                    ..(*principal).clone()
-                };
-                &named
-            }
-            None => principal.as_ref(),
-        };
-        let lean = profile(&context)? == Profile::Lean;
-        let mut args = request.arguments.unwrap_or_default();
-        let compacted = lean && rapport_tools::lean::compact_arguments(def.tool, &mut args);
-        let outcome = crate::service::invoke(&self.state, principal, def, args).await;
-        Ok(match outcome {
-            Ok(mut value) => {
-                if lean {
-                    rapport_tools::lean::compact_answer(def.tool, &mut value, compacted);
-                }
-                CallToolResult::structured(value)
-            }
-            Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),
-        }
-        .into())
+        call_tool(&self.state, parts(&context), request, &context.meta).await
     }
 }

@@ -17,6 +17,7 @@ mod filters;
 mod helpers;
 mod isolation;
 mod leads;
+mod lean_path;
 mod lifecycle;
 mod logs;
 mod mcp_protocol;

@@ -1,0 +1,261 @@
+//! The lean path of the MCP endpoint: a plain `tools/call` or `tools/list` POST that asks
+//! for JSON is parsed and answered here, with rmcp's own model types and the same handlers
+//! (`super::call_tool`, `super::list_tools`), without rmcp's per-request service (a task,
+//! channels and a cancellation token per POST, and a buffered `#[serde(flatten)]` parse):
+//! that machinery cost about half of every call (docs/performance.md).
+//!
+//! Only requests whose handling rmcp would not vary take this path; every other request
+//! (initialize, notifications, other methods, the 2026-07-28 revision with its per-request
+//! `_meta` and standard headers, an `Accept` with parameters, anything unusual in the body)
+//! goes to rmcp unchanged, so refusals, SSE and negotiation stay rmcp's.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rmcp::model::{
+    CallToolRequestParams, ErrorData, JsonRpcVersion2_0, PaginatedRequestParams, ProtocolVersion, RequestId,
+    ServerJsonRpcMessage, ServerResult,
+};
+use rmcp::transport::streamable_http_server::StreamableHttpService;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::RapportMcp;
+use crate::state::AppState;
+
+type Rmcp = StreamableHttpService<RapportMcp, LocalSessionManager>;
+
+/// The MCP endpoint: the lean path in front of rmcp's service.
+#[derive(Clone)]
+pub struct Endpoint(Arc<Inner>);
+
+struct Inner {
+    rmcp: Rmcp,
+    state: AppState,
+    /// rmcp's verdict on each (Host, Origin) pair seen, so that the lean path refuses and
+    /// allows exactly what rmcp does (its DNS-rebinding check is not public).
+    allowed: RwLock<HashMap<(HeaderValue, Option<HeaderValue>), bool>>,
+}
+
+/// At most this many (Host, Origin) verdicts are remembered; past it rmcp is asked each time.
+const MAX_VERDICTS: usize = 256;
+
+/// A JSON-RPC request as the lean path takes it: exactly these members, nothing else.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Message<'a> {
+    #[allow(dead_code)] // Checked by its type: exactly "2.0".
+    jsonrpc: JsonRpcVersion2_0,
+    id: RequestId,
+    #[serde(borrow)]
+    method: &'a str,
+    #[serde(borrow, default)]
+    params: Option<&'a RawValue>,
+}
+
+enum Call {
+    Tool(CallToolRequestParams),
+    List,
+}
+
+impl Endpoint {
+    pub fn new(rmcp: Rmcp, state: AppState) -> Self {
+        Endpoint(Arc::new(Inner { rmcp, state, allowed: RwLock::default() }))
+    }
+
+    pub async fn serve(self, req: Request) -> Response {
+        let req = if req.method() == Method::POST && plain_headers(req.headers()) {
+            let (parts, body) = req.into_parts();
+            // The JSON-RPC guard in front has already read and bounded the body.
+            let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+                return StatusCode::BAD_REQUEST.into_response();
+            };
+            if let Some((id, call)) = parse(&bytes)
+                && self.allowed(&parts).await
+            {
+                self.0.state.metrics.mcp_post(true);
+                return self.answer(parts, id, call).await;
+            }
+            Request::from_parts(parts, Body::from(bytes))
+        } else {
+            req
+        };
+        if req.method() == Method::POST {
+            self.0.state.metrics.mcp_post(false);
+        }
+        self.0.rmcp.handle(req).await.map(Body::new)
+    }
+
+    /// Whether rmcp lets this request's Host and Origin through.
+    async fn allowed(&self, parts: &http::request::Parts) -> bool {
+        let Some(host) = parts.headers.get(header::HOST) else { return false };
+        let origin = parts.headers.get(header::ORIGIN);
+        if parts.headers.get_all(header::HOST).iter().nth(1).is_some()
+            || parts.headers.get_all(header::ORIGIN).iter().nth(1).is_some()
+        {
+            return false;
+        }
+        let key = (host.clone(), origin.cloned());
+        if let Some(&verdict) = self.0.allowed.read().expect("verdicts").get(&key) {
+            return verdict;
+        }
+        // rmcp checks Host and Origin before the method: OPTIONS comes back 405 when they pass.
+        let mut probe = Request::builder().method(Method::OPTIONS).uri(parts.uri.clone());
+        probe = probe.header(header::HOST, host);
+        if let Some(origin) = origin {
+            probe = probe.header(header::ORIGIN, origin);
+        }
+        let probe = probe.body(Body::empty()).expect("a request from valid parts");
+        let verdict = self.0.rmcp.handle(probe).await.status() == StatusCode::METHOD_NOT_ALLOWED;
+        let mut verdicts = self.0.allowed.write().expect("verdicts");
+        if verdicts.len() < MAX_VERDICTS {
+            verdicts.insert(key, verdict);
+        }
+        verdict
+    }
+
+    async fn answer(&self, parts: http::request::Parts, id: RequestId, call: Call) -> Response {
+        let result: Result<ServerResult, ErrorData> = match call {
+            Call::List => super::list_tools(Some(&parts)).map(ServerResult::ListToolsResult),
+            Call::Tool(mut params) => {
+                let meta = params.meta.take().unwrap_or_default();
+                let reads = rapport_tools::ToolDef::find(&params.name)
+                    .is_none_or(|def| def.tool.effect() == rapport_tools::Effect::Read);
+                if reads {
+                    super::call_tool(&self.0.state, Some(&parts), params, &meta).await.map(ServerResult::from)
+                } else {
+                    // rmcp runs a handler in a task of its own, so a client that hangs up
+                    // does not stop a write half-way: nor does this.
+                    let state = self.0.state.clone();
+                    let handler = tokio::spawn(async move {
+                        super::call_tool(&state, Some(&parts), params, &meta).await.map(ServerResult::from)
+                    });
+                    match handler.await {
+                        Ok(result) => result,
+                        Err(e) => Err(ErrorData::internal_error(format!("the tool call failed: {e}"), None)),
+                    }
+                }
+            }
+        };
+        let message = match result {
+            Ok(mut result) => {
+                // As rmcp's handler answers a revision before 2026-07-28 (all this path takes).
+                result.strip_result_type_for_legacy_peer();
+                result.strip_non_object_output_for_legacy_peer();
+                ServerJsonRpcMessage::response(result, id)
+            }
+            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+        };
+        match serde_json::to_vec(&message) {
+            Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "serializing an MCP answer");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+/// Headers under which rmcp would serve a stateless JSON answer with no check of its own
+/// left to make on them: JSON in, JSON and an event stream accepted (without parameters,
+/// whose parsing is rmcp's), a revision before the 2026-07-28 one (whose standard headers
+/// and per-request `_meta` rmcp checks), and no session.
+fn plain_headers(headers: &HeaderMap) -> bool {
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        let essence = v.split_once(';').map_or(v, |(essence, _)| essence);
+        essence.trim().eq_ignore_ascii_case("application/json")
+    });
+    let (mut accepts_json, mut accepts_sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else { return false };
+        if value.contains([';', '"']) {
+            return false;
+        }
+        for essence in value.split(',').map(str::trim) {
+            accepts_json |= essence.eq_ignore_ascii_case("application/json");
+            accepts_sse |= essence.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    let mut versions = headers.get_all("mcp-protocol-version").iter();
+    let version_ok = match (versions.next(), versions.next()) {
+        (None, _) => true,
+        (Some(v), None) => v.to_str().is_ok_and(|v| {
+            v < ProtocolVersion::V_2026_07_28.as_str()
+                && ProtocolVersion::KNOWN_VERSIONS.iter().any(|k| k.as_str() == v)
+        }),
+        _ => false,
+    };
+    json && accepts_json && accepts_sse && version_ok && !headers.contains_key("mcp-session-id")
+}
+
+/// The request, when it is one the lean path answers.
+fn parse(body: &[u8]) -> Option<(RequestId, Call)> {
+    let message: Message = serde_json::from_slice(body).ok()?;
+    let params = message.params.map(RawValue::get);
+    // A per-request revision is negotiated by rmcp.
+    if params.is_some_and(|p| p.contains("io.modelcontextprotocol/")) {
+        return None;
+    }
+    let call = match message.method {
+        "tools/call" => Call::Tool(serde_json::from_str(params?).ok()?),
+        "tools/list" => match params {
+            None => Call::List,
+            Some(p) => {
+                let _: PaginatedRequestParams = serde_json::from_str(p).ok()?;
+                Call::List
+            }
+        },
+        _ => return None,
+    };
+    Some((message.id, call))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const PLAIN: &[(&str, &str)] =
+        &[("content-type", "application/json"), ("accept", "application/json, text/event-stream")];
+
+    #[test]
+    fn takes_only_plain_headers() {
+        assert!(plain_headers(&headers(PLAIN)));
+        assert!(plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-protocol-version", "2025-06-18")])));
+        assert!(!plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-protocol-version", "2026-07-28")])));
+        assert!(!plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-protocol-version", "1999-01-01")])));
+        assert!(!plain_headers(&headers(&[PLAIN[0], ("accept", "application/json")])));
+        assert!(!plain_headers(&headers(&[PLAIN[0], ("accept", "application/json;q=1, text/event-stream")])));
+        assert!(!plain_headers(&headers(&[("content-type", "text/plain"), PLAIN[1]])));
+        assert!(!plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-session-id", "x")])));
+    }
+
+    #[test]
+    fn takes_only_plain_calls() {
+        let call = br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_records","arguments":{}}}"#;
+        assert!(matches!(parse(call), Some((RequestId::Number(7), Call::Tool(_)))));
+        assert!(matches!(parse(br#"{"jsonrpc":"2.0","id":"a","method":"tools/list"}"#), Some((_, Call::List))));
+        for other in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#[..],
+            br#"{"jsonrpc":"2.0","method":"tools/list"}"#,
+            br#"{"jsonrpc":"1.0","id":1,"method":"tools/list"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","extra":1}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
+        ] {
+            assert!(parse(other).is_none(), "{}", String::from_utf8_lossy(other));
+        }
+    }
+}
