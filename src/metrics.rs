@@ -27,7 +27,7 @@ pub struct Metrics {
     tool_calls: Mutex<BTreeMap<(&'static str, bool), u64>>,
     /// Webhook delivery attempts by outcome (SPEC section 10).
     webhook_deliveries: Mutex<BTreeMap<&'static str, u64>>,
-    /// MCP POSTs answered by the lean path and by rmcp's service (src/mcp/direct.rs).
+    /// MCP POSTs answered by the lean path and by rmcp's service (src/http/mcp.rs).
     mcp_posts: [AtomicU64; 2],
 }
 

@@ -1,12 +1,11 @@
-//! Layers in front of `/api/v1`: the API key check, the MCP request guard, request logs.
+//! Layers in front of `/api/v1`: the API key check, request logs.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,9 +14,6 @@ use super::error::ApiError;
 use crate::auth::{self, AuthError, Presented};
 use crate::state::AppState;
 use crate::time;
-
-/// The largest MCP request body accepted.
-pub const MAX_MCP_BODY: usize = 1024 * 1024;
 
 fn presented_keys(headers: &HeaderMap, query: Option<&str>) -> Presented {
     let mut p = Presented::default();
@@ -189,7 +185,7 @@ pub fn trace_id(traceparent: &str) -> Option<String> {
 /// MCP method keeps the 429.
 async fn refused_tool_call(req: Request, wait: std::time::Duration, message: String) -> Response {
     let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let body = axum::body::to_bytes(req.into_body(), MAX_MCP_BODY).await.unwrap_or_default();
+    let body = axum::body::to_bytes(req.into_body(), super::mcp::MAX_MCP_BODY).await.unwrap_or_default();
     let call: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     if call["method"] != "tools/call" || call.get("id").is_none() {
         return rate_limited(wait, message);
@@ -233,80 +229,6 @@ fn strip_credentials(req: &mut Request) {
     if let Ok(uri) = rebuilt.parse() {
         *req.uri_mut() = uri;
     }
-}
-
-fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
-    let body = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
-    (status, axum::Json(body)).into_response()
-}
-
-/// What rmcp answers with 415 for (malformed JSON, batches), the contract answers with
-/// JSON-RPC errors; oversized bodies get 413 before anything is parsed.
-pub async fn mcp_guard(req: Request, next: Next) -> Response {
-    if req.method() != Method::POST {
-        return next.run(req).await;
-    }
-    let (parts, body) = req.into_parts();
-    let bytes: Bytes = match axum::body::to_bytes(body, MAX_MCP_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("an MCP request body is at most {MAX_MCP_BODY} bytes"),
-            )
-            .into_response();
-        }
-    };
-    // Validate without building a tree: rmcp parses the message again anyway.
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-        return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON");
-    }
-    match first {
-        Some(b'{') => {}
-        Some(b'[') => {
-            return jsonrpc_error(
-                StatusCode::BAD_REQUEST,
-                -32600,
-                "Invalid Request: batches are not supported; send one JSON-RPC message per POST",
-            );
-        }
-        _ => return jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "Invalid Request: expected a JSON-RPC object"),
-    }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
-}
-
-/// rmcp answers its own refusals (a Host or Origin it does not allow, an `Accept` without
-/// JSON and an event stream, a content type) in plain text; every refusal of the API has
-/// one shape, so they are put in it here, with a message that says what to change.
-pub async fn mcp_json_refusals(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
-    // Plain text, or no content type at all (rmcp's 403s carry none).
-    let plain = res.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
-    if !res.status().is_client_error() || !plain {
-        return res;
-    }
-    let status = res.status();
-    let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
-    let text = String::from_utf8_lossy(&text).trim().to_owned();
-    let (code, message) = if text.contains("Host header") {
-        ("host_not_allowed", format!("{text}: send the Host of RAPPORT_PUBLIC_URL, or a loopback name"))
-    } else if text.contains("Origin header") {
-        (
-            "origin_not_allowed",
-            format!("{text}: the page's origin must be RAPPORT_PUBLIC_URL's or listed in RAPPORT_ALLOWED_ORIGINS"),
-        )
-    } else if status == StatusCode::NOT_ACCEPTABLE {
-        ("not_acceptable", format!("{text}: send `Accept: application/json, text/event-stream`"))
-    } else if status == StatusCode::METHOD_NOT_ALLOWED {
-        ("method_not_allowed", format!("{text}: the MCP endpoint takes POST"))
-    } else if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-        ("unsupported_media_type", format!("{text}: send `Content-Type: application/json`"))
-    } else {
-        ("bad_request", text)
-    };
-    ApiError::new(status, code, message).into_response()
 }
 
 /// The query string with every `api_key` value replaced, for logs.

@@ -6,6 +6,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod mcp;
 pub mod middleware;
 pub mod openapi;
 pub mod rest;
@@ -31,7 +32,7 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_cancellation_token(shutdown)
-        .with_max_request_body_bytes(middleware::MAX_MCP_BODY)
+        .with_max_request_body_bytes(mcp::MAX_MCP_BODY)
         .with_allowed_hosts(s.allowed_hosts.clone())
         .with_allowed_origins(s.allowed_origins.clone());
     config = config.enforce_origin_validation();
@@ -41,14 +42,12 @@ pub fn router(state: AppState, shutdown: CancellationToken) -> Router {
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let mcp = crate::mcp::direct::Endpoint::new(rmcp, state.clone());
+    let mcp = mcp::Endpoint::new(rmcp, state.clone());
 
-    // The JSON-RPC guard belongs to the MCP endpoint alone; the key check to every route.
+    // The key check is every route's.
     let api = Router::new()
         // Exactly `/api/v1/mcp`: nothing below it is the endpoint.
         .route("/mcp", any(move |req| mcp.clone().serve(req)))
-        .layer(from_fn(middleware::mcp_json_refusals))
-        .layer(from_fn(middleware::mcp_guard))
         .merge(admin::routes())
         .merge(rest::routes())
         .merge(data::routes())

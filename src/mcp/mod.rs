@@ -2,7 +2,6 @@
 //! auth middleware put in the HTTP request. Tool handlers are thin: parse the arguments
 //! into the contract's input type, call the domain, answer with the contract's output.
 
-pub mod direct;
 mod instructions;
 mod prompts;
 mod resources;
@@ -145,7 +144,7 @@ fn profile_of(parts: Option<&http::request::Parts>) -> Result<Profile, McpError>
 }
 
 /// `tools/list` for the request whose HTTP parts are `parts`.
-fn list_tools(parts: Option<&http::request::Parts>) -> Result<ListToolsResult, McpError> {
+pub(crate) fn list_tools(parts: Option<&http::request::Parts>) -> Result<ListToolsResult, McpError> {
     let principal = principal_of(parts)?;
     let sets = toolsets(parts);
     let tools = TOOLS.visible(&principal, profile_of(parts)?, sets.as_deref());
@@ -155,7 +154,7 @@ fn list_tools(parts: Option<&http::request::Parts>) -> Result<ListToolsResult, M
 
 /// `tools/call` for the request whose HTTP parts are `parts`; `meta` is the request's
 /// `_meta` where the transport moved it out of the parameters.
-async fn call_tool(
+pub(crate) async fn call_tool(
     state: &AppState,
     parts: Option<&http::request::Parts>,
     request: CallToolRequestParams,

@@ -1,5 +1,5 @@
 //! Issue 26: plain `tools/call` and `tools/list` POSTs are answered by Rapport's lean path
-//! (src/mcp/direct.rs) rather than rmcp's per-request service, and the answer is byte for
+//! (src/http/mcp.rs) rather than rmcp's per-request service, and the answer is byte for
 //! byte the one rmcp gives. An `Accept` with a parameter sends the same request through rmcp;
 //! `/metrics` counts which path answered, so a test cannot pass with both on one path.
 

@@ -1,6 +1,7 @@
-//! The lean path of the MCP endpoint: a plain `tools/call` or `tools/list` POST that asks
-//! for JSON is parsed and answered here, with rmcp's own model types and the same handlers
-//! (`super::call_tool`, `super::list_tools`), without rmcp's per-request service (a task,
+//! The MCP endpoint over HTTP: the body's guard, rmcp's refusals in the API's shape, and the
+//! lean path, on which a plain `tools/call` or `tools/list` POST that asks for JSON is parsed
+//! and answered here, with rmcp's own model types and the same handlers
+//! (`crate::mcp::call_tool`, `crate::mcp::list_tools`), without rmcp's per-request service (a task,
 //! channels and a cancellation token per POST, and a buffered `#[serde(flatten)]` parse):
 //! that machinery cost about half of every call (docs/performance.md).
 //!
@@ -12,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -23,10 +24,15 @@ use rmcp::model::{
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use serde::Deserialize;
+use serde_json::json;
 use serde_json::value::RawValue;
 
-use super::RapportMcp;
+use super::error::ApiError;
+use crate::mcp::RapportMcp;
 use crate::state::AppState;
+
+/// The largest MCP request body accepted.
+pub const MAX_MCP_BODY: usize = 1024 * 1024;
 
 type Rmcp = StreamableHttpService<RapportMcp, LocalSessionManager>;
 
@@ -69,26 +75,35 @@ impl Endpoint {
     }
 
     pub async fn serve(self, req: Request) -> Response {
-        let req = if req.method() == Method::POST && plain_headers(req.headers()) {
+        let req = if req.method() == Method::POST {
             let (parts, body) = req.into_parts();
-            // The JSON-RPC guard in front has already read and bounded the body.
-            let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-                return StatusCode::BAD_REQUEST.into_response();
+            let bytes = match axum::body::to_bytes(body, MAX_MCP_BODY).await {
+                Ok(bytes) => bytes,
+                Err(_) => {
+                    return ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        format!("an MCP request body is at most {MAX_MCP_BODY} bytes"),
+                    )
+                    .into_response();
+                }
             };
-            if let Some((id, call)) = parse(&bytes)
+            if plain_headers(&parts.headers)
+                && let Some((id, call)) = parse(&bytes)
                 && self.allowed(&parts).await
             {
                 self.0.state.metrics.mcp_post(true);
                 return self.answer(parts, id, call).await;
             }
+            if let Some(refusal) = refuse_body(&bytes) {
+                return refusal;
+            }
+            self.0.state.metrics.mcp_post(false);
             Request::from_parts(parts, Body::from(bytes))
         } else {
             req
         };
-        if req.method() == Method::POST {
-            self.0.state.metrics.mcp_post(false);
-        }
-        self.0.rmcp.handle(req).await.map(Body::new)
+        in_api_shape(self.0.rmcp.handle(req).await.map(Body::new)).await
     }
 
     /// Whether rmcp lets this request's Host and Origin through.
@@ -121,19 +136,19 @@ impl Endpoint {
 
     async fn answer(&self, parts: http::request::Parts, id: RequestId, call: Call) -> Response {
         let result: Result<ServerResult, ErrorData> = match call {
-            Call::List => super::list_tools(Some(&parts)).map(ServerResult::ListToolsResult),
+            Call::List => crate::mcp::list_tools(Some(&parts)).map(ServerResult::ListToolsResult),
             Call::Tool(mut params) => {
                 let meta = params.meta.take().unwrap_or_default();
                 let reads = rapport_tools::ToolDef::find(&params.name)
                     .is_none_or(|def| def.tool.effect() == rapport_tools::Effect::Read);
                 if reads {
-                    super::call_tool(&self.0.state, Some(&parts), params, &meta).await.map(ServerResult::from)
+                    crate::mcp::call_tool(&self.0.state, Some(&parts), params, &meta).await.map(ServerResult::from)
                 } else {
                     // rmcp runs a handler in a task of its own, so a client that hangs up
                     // does not stop a write half-way: nor does this.
                     let state = self.0.state.clone();
                     let handler = tokio::spawn(async move {
-                        super::call_tool(&state, Some(&parts), params, &meta).await.map(ServerResult::from)
+                        crate::mcp::call_tool(&state, Some(&parts), params, &meta).await.map(ServerResult::from)
                     });
                     match handler.await {
                         Ok(result) => result,
@@ -142,16 +157,32 @@ impl Endpoint {
                 }
             }
         };
+        // A structured answer's text block is its structured content, serialized: the
+        // serializer is spared the second walk of the tree, and the text is written in its place.
+        let mut spliced = false;
         let message = match result {
             Ok(mut result) => {
                 // As rmcp's handler answers a revision before 2026-07-28 (all this path takes).
                 result.strip_result_type_for_legacy_peer();
                 result.strip_non_object_output_for_legacy_peer();
+                if let ServerResult::CallToolResult(r) = &mut result
+                    && let [block] = r.content.as_slice()
+                    && block.as_text().is_some()
+                    && r.structured_content.is_some()
+                {
+                    // `CallToolResult::structured` made it: the text is `value.to_string()`.
+                    r.structured_content = Some(serde_json::Value::Null);
+                    spliced = true;
+                }
                 ServerJsonRpcMessage::response(result, id)
             }
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         };
-        match serde_json::to_vec(&message) {
+        let body = serde_json::to_vec(&message).map(|body| match &message {
+            ServerJsonRpcMessage::Response(r) if spliced => splice_structured(body, &r.result),
+            _ => body,
+        });
+        match body {
             Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "serializing an MCP answer");
@@ -159,6 +190,77 @@ impl Endpoint {
             }
         }
     }
+}
+
+/// Puts the text of the one text block back as the structured content it was made from.
+/// A string's quotes are escaped inside JSON, so the unescaped member below can only be the
+/// result's own.
+fn splice_structured(body: Vec<u8>, result: &ServerResult) -> Vec<u8> {
+    const MEMBER: &[u8] = b"\"structuredContent\":null";
+    let ServerResult::CallToolResult(r) = result else { return body };
+    let Some(text) = r.content.first().and_then(|b| b.as_text()) else { return body };
+    let Some(at) = body.windows(MEMBER.len()).rposition(|w| w == MEMBER) else { return body };
+    let null = at + MEMBER.len() - 4;
+    let mut out = Vec::with_capacity(body.len() + text.text.len());
+    out.extend_from_slice(&body[..null]);
+    out.extend_from_slice(text.text.as_bytes());
+    out.extend_from_slice(&body[null + 4..]);
+    out
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// What rmcp answers with 415 for (malformed JSON, batches), the contract answers with
+/// JSON-RPC errors.
+fn refuse_body(bytes: &Bytes) -> Option<Response> {
+    // Validate without building a tree: rmcp parses the message again anyway.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+        return Some(jsonrpc_error(StatusCode::BAD_REQUEST, -32700, "Parse error: the body is not valid JSON"));
+    }
+    match first {
+        Some(b'{') => None,
+        Some(b'[') => Some(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            -32600,
+            "Invalid Request: batches are not supported; send one JSON-RPC message per POST",
+        )),
+        _ => Some(jsonrpc_error(StatusCode::BAD_REQUEST, -32600, "Invalid Request: expected a JSON-RPC object")),
+    }
+}
+
+/// rmcp answers its own refusals (a Host or Origin it does not allow, an `Accept` without
+/// JSON and an event stream, a content type) in plain text; every refusal of the API has
+/// one shape, so they are put in it here, with a message that says what to change.
+async fn in_api_shape(res: Response) -> Response {
+    // Plain text, or no content type at all (rmcp's 403s carry none).
+    let plain = res.headers().get(header::CONTENT_TYPE).is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !res.status().is_client_error() || !plain {
+        return res;
+    }
+    let status = res.status();
+    let text = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, message) = if text.contains("Host header") {
+        ("host_not_allowed", format!("{text}: send the Host of RAPPORT_PUBLIC_URL, or a loopback name"))
+    } else if text.contains("Origin header") {
+        (
+            "origin_not_allowed",
+            format!("{text}: the page's origin must be RAPPORT_PUBLIC_URL's or listed in RAPPORT_ALLOWED_ORIGINS"),
+        )
+    } else if status == StatusCode::NOT_ACCEPTABLE {
+        ("not_acceptable", format!("{text}: send `Accept: application/json, text/event-stream`"))
+    } else if status == StatusCode::METHOD_NOT_ALLOWED {
+        ("method_not_allowed", format!("{text}: the MCP endpoint takes POST"))
+    } else if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        ("unsupported_media_type", format!("{text}: send `Content-Type: application/json`"))
+    } else {
+        ("bad_request", text)
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// Headers under which rmcp would serve a stateless JSON answer with no check of its own
