@@ -10,7 +10,6 @@
 //! `_meta` and standard headers, an `Accept` with parameters, anything unusual in the body)
 //! goes to rmcp unchanged, so refusals, SSE and negotiation stay rmcp's.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use axum::body::{Body, Bytes};
@@ -18,8 +17,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestParams, ErrorData, JsonRpcVersion2_0, PaginatedRequestParams, ProtocolVersion, RequestId,
-    ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, ContentBlock, ErrorData, JsonRpcVersion2_0, PaginatedRequestParams, ProtocolVersion,
+    RequestId, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -45,11 +44,12 @@ struct Inner {
     state: AppState,
     /// rmcp's verdict on each (Host, Origin) pair seen, so that the lean path refuses and
     /// allows exactly what rmcp does (its DNS-rebinding check is not public).
-    allowed: RwLock<HashMap<(HeaderValue, Option<HeaderValue>), bool>>,
+    allowed: RwLock<Vec<(HeaderValue, Option<HeaderValue>, bool)>>,
 }
 
-/// At most this many (Host, Origin) verdicts are remembered; past it rmcp is asked each time.
-const MAX_VERDICTS: usize = 256;
+/// At most this many (Host, Origin) verdicts are remembered (a server is reached under a
+/// few names); past it rmcp is asked each time.
+const MAX_VERDICTS: usize = 32;
 
 /// A JSON-RPC request as the lean path takes it: exactly these members, nothing else.
 #[derive(Deserialize)]
@@ -88,9 +88,9 @@ impl Endpoint {
                     .into_response();
                 }
             };
-            if plain_headers(&parts.headers)
+            if let Some((host, origin)) = plain_headers(&parts.headers)
                 && let Some((id, call)) = parse(&bytes)
-                && self.allowed(&parts).await
+                && self.allowed(&parts.uri, host, origin).await
             {
                 self.0.state.metrics.mcp_post(true);
                 return self.answer(parts, id, call).await;
@@ -106,22 +106,14 @@ impl Endpoint {
         in_api_shape(self.0.rmcp.handle(req).await.map(Body::new)).await
     }
 
-    /// Whether rmcp lets this request's Host and Origin through.
-    async fn allowed(&self, parts: &http::request::Parts) -> bool {
-        let Some(host) = parts.headers.get(header::HOST) else { return false };
-        let origin = parts.headers.get(header::ORIGIN);
-        if parts.headers.get_all(header::HOST).iter().nth(1).is_some()
-            || parts.headers.get_all(header::ORIGIN).iter().nth(1).is_some()
-        {
-            return false;
-        }
-        let key = (host.clone(), origin.cloned());
-        if let Some(&verdict) = self.0.allowed.read().expect("verdicts").get(&key) {
-            return verdict;
+    /// Whether rmcp lets this Host and Origin through.
+    async fn allowed(&self, uri: &http::Uri, host: &HeaderValue, origin: Option<&HeaderValue>) -> bool {
+        let seen = |(h, o, _): &&(HeaderValue, Option<HeaderValue>, bool)| h == host && o.as_ref() == origin;
+        if let Some((_, _, verdict)) = self.0.allowed.read().expect("verdicts").iter().find(seen) {
+            return *verdict;
         }
         // rmcp checks Host and Origin before the method: OPTIONS comes back 405 when they pass.
-        let mut probe = Request::builder().method(Method::OPTIONS).uri(parts.uri.clone());
-        probe = probe.header(header::HOST, host);
+        let mut probe = Request::builder().method(Method::OPTIONS).uri(uri.clone()).header(header::HOST, host);
         if let Some(origin) = origin {
             probe = probe.header(header::ORIGIN, origin);
         }
@@ -129,7 +121,7 @@ impl Endpoint {
         let verdict = self.0.rmcp.handle(probe).await.status() == StatusCode::METHOD_NOT_ALLOWED;
         let mut verdicts = self.0.allowed.write().expect("verdicts");
         if verdicts.len() < MAX_VERDICTS {
-            verdicts.insert(key, verdict);
+            verdicts.push((host.clone(), origin.cloned(), verdict));
         }
         verdict
     }
@@ -157,30 +149,30 @@ impl Endpoint {
                 }
             }
         };
-        // A structured answer's text block is its structured content, serialized: the
-        // serializer is spared the second walk of the tree, and the text is written in its place.
-        let mut spliced = false;
+        // A structured answer's text block is its structured content, serialized: the tree
+        // is not walked a second time, and the text is written into both places by hand.
+        let mut text = None;
         let message = match result {
             Ok(mut result) => {
                 // As rmcp's handler answers a revision before 2026-07-28 (all this path takes).
                 result.strip_result_type_for_legacy_peer();
                 result.strip_non_object_output_for_legacy_peer();
                 if let ServerResult::CallToolResult(r) = &mut result
-                    && let [block] = r.content.as_slice()
-                    && block.as_text().is_some()
+                    && let [ContentBlock::Text(block)] = r.content.as_mut_slice()
                     && r.structured_content.is_some()
+                    && !block.text.bytes().any(|b| b < 0x20)
                 {
                     // `CallToolResult::structured` made it: the text is `value.to_string()`.
+                    text = Some(std::mem::take(&mut block.text));
                     r.structured_content = Some(serde_json::Value::Null);
-                    spliced = true;
                 }
                 ServerJsonRpcMessage::response(result, id)
             }
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         };
-        let body = serde_json::to_vec(&message).map(|body| match &message {
-            ServerJsonRpcMessage::Response(r) if spliced => splice_structured(body, &r.result),
-            _ => body,
+        let body = serde_json::to_vec(&message).map(|body| match text {
+            Some(text) => splice_structured(body, &text),
+            None => body,
         });
         match body {
             Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
@@ -192,19 +184,36 @@ impl Endpoint {
     }
 }
 
-/// Puts the text of the one text block back as the structured content it was made from.
-/// A string's quotes are escaped inside JSON, so the unescaped member below can only be the
-/// result's own.
-fn splice_structured(body: Vec<u8>, result: &ServerResult) -> Vec<u8> {
-    const MEMBER: &[u8] = b"\"structuredContent\":null";
-    let ServerResult::CallToolResult(r) = result else { return body };
-    let Some(text) = r.content.first().and_then(|b| b.as_text()) else { return body };
-    let Some(at) = body.windows(MEMBER.len()).rposition(|w| w == MEMBER) else { return body };
-    let null = at + MEMBER.len() - 4;
-    let mut out = Vec::with_capacity(body.len() + text.text.len());
-    out.extend_from_slice(&body[..null]);
-    out.extend_from_slice(text.text.as_bytes());
-    out.extend_from_slice(&body[null + 4..]);
+/// Writes `text`, a structured answer serialized, into `body`, the answer serialized with an
+/// empty text block and a null structured content: escaped as the text, and as it is as the
+/// structured content. Inside JSON a string's own quotes are escaped, so the two unescaped
+/// members searched for can only be the answer's own.
+fn splice_structured(body: Vec<u8>, text: &str) -> Vec<u8> {
+    const TEXT: &[u8] = br#""text":"""#;
+    const STRUCTURED: &[u8] = br#""structuredContent":null"#;
+    let find = |member: &[u8]| body.windows(member.len()).position(|w| w == member);
+    let (Some(t), Some(s)) = (find(TEXT), body.windows(STRUCTURED.len()).rposition(|w| w == STRUCTURED)) else {
+        unreachable!("an answer serialized with both members")
+    };
+    let (t, s) = (t + TEXT.len() - 1, s + STRUCTURED.len() - 4);
+    let mut out = Vec::with_capacity(body.len() + 2 * text.len() + text.len() / 4);
+    out.extend_from_slice(&body[..t]);
+    // The text of serialized JSON holds no control characters (checked by the caller):
+    // only quotes and backslashes are escaped, as serde_json would.
+    // Quotes come every few bytes: a plain loop beats a vectorised search here.
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[run..i]);
+            out.push(b'\\');
+            run = i;
+        }
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.extend_from_slice(&body[t..s]);
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&body[s + 4..]);
     out
 }
 
@@ -264,35 +273,47 @@ async fn in_api_shape(res: Response) -> Response {
 }
 
 /// Headers under which rmcp would serve a stateless JSON answer with no check of its own
-/// left to make on them: JSON in, JSON and an event stream accepted (without parameters,
-/// whose parsing is rmcp's), a revision before the 2026-07-28 one (whose standard headers
-/// and per-request `_meta` rmcp checks), and no session.
-fn plain_headers(headers: &HeaderMap) -> bool {
-    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+/// left to make on them but Host and Origin, which are returned: JSON in, JSON and an event
+/// stream accepted (without parameters, whose parsing is rmcp's), a revision before the
+/// 2026-07-28 one (whose standard headers and per-request `_meta` rmcp checks), no session,
+/// one Host and at most one Origin. One pass over the headers, no lookups by hash.
+fn plain_headers(headers: &HeaderMap) -> Option<(&HeaderValue, Option<&HeaderValue>)> {
+    let (mut accepts_json, mut accepts_sse) = (false, false);
+    let (mut content_type, mut host, mut origin, mut version) = (None, None, None, None);
+    for (name, value) in headers {
+        if name == header::CONTENT_TYPE {
+            // rmcp reads the first Content-Type only.
+            content_type.get_or_insert(value);
+        } else if name == header::ACCEPT {
+            let value = value.to_str().ok()?;
+            if value.contains([';', '"']) {
+                return None;
+            }
+            for essence in value.split(',').map(str::trim) {
+                accepts_json |= essence.eq_ignore_ascii_case("application/json");
+                accepts_sse |= essence.eq_ignore_ascii_case("text/event-stream");
+            }
+        } else if name == header::HOST {
+            host.replace(value).is_none().then_some(())?;
+        } else if name == header::ORIGIN {
+            origin.replace(value).is_none().then_some(())?;
+        } else if name.as_str() == "mcp-protocol-version" {
+            version.replace(value).is_none().then_some(())?;
+        } else if name.as_str() == "mcp-session-id" {
+            return None;
+        }
+    }
+    let json = content_type.and_then(|v| v.to_str().ok()).is_some_and(|v| {
         let essence = v.split_once(';').map_or(v, |(essence, _)| essence);
         essence.trim().eq_ignore_ascii_case("application/json")
     });
-    let (mut accepts_json, mut accepts_sse) = (false, false);
-    for value in headers.get_all(header::ACCEPT) {
-        let Ok(value) = value.to_str() else { return false };
-        if value.contains([';', '"']) {
-            return false;
-        }
-        for essence in value.split(',').map(str::trim) {
-            accepts_json |= essence.eq_ignore_ascii_case("application/json");
-            accepts_sse |= essence.eq_ignore_ascii_case("text/event-stream");
-        }
-    }
-    let mut versions = headers.get_all("mcp-protocol-version").iter();
-    let version_ok = match (versions.next(), versions.next()) {
-        (None, _) => true,
-        (Some(v), None) => v.to_str().is_ok_and(|v| {
+    let version_ok = version.is_none_or(|v| {
+        v.to_str().is_ok_and(|v| {
             v < ProtocolVersion::V_2026_07_28.as_str()
                 && ProtocolVersion::KNOWN_VERSIONS.iter().any(|k| k.as_str() == v)
-        }),
-        _ => false,
-    };
-    json && accepts_json && accepts_sse && version_ok && !headers.contains_key("mcp-session-id")
+        })
+    });
+    (json && accepts_json && accepts_sse && version_ok).then_some((host?, origin))
 }
 
 /// The request, when it is one the lean path answers.
@@ -329,19 +350,33 @@ mod tests {
         h
     }
 
-    const PLAIN: &[(&str, &str)] =
-        &[("content-type", "application/json"), ("accept", "application/json, text/event-stream")];
+    const PLAIN: &[(&str, &str)] = &[
+        ("host", "127.0.0.1:8080"),
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
+
+    fn plain_with(extra: &[(&'static str, &'static str)]) -> bool {
+        plain_headers(&headers(&[PLAIN, extra].concat())).is_some()
+    }
 
     #[test]
     fn takes_only_plain_headers() {
-        assert!(plain_headers(&headers(PLAIN)));
-        assert!(plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-protocol-version", "2025-06-18")])));
-        assert!(!plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-protocol-version", "2026-07-28")])));
-        assert!(!plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-protocol-version", "1999-01-01")])));
-        assert!(!plain_headers(&headers(&[PLAIN[0], ("accept", "application/json")])));
-        assert!(!plain_headers(&headers(&[PLAIN[0], ("accept", "application/json;q=1, text/event-stream")])));
-        assert!(!plain_headers(&headers(&[("content-type", "text/plain"), PLAIN[1]])));
-        assert!(!plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("mcp-session-id", "x")])));
+        assert!(plain_with(&[]));
+        assert!(plain_with(&[("mcp-protocol-version", "2025-06-18")]));
+        assert!(plain_with(&[("origin", "http://localhost")]));
+        assert!(!plain_with(&[("mcp-protocol-version", "2026-07-28")]));
+        assert!(!plain_with(&[("mcp-protocol-version", "1999-01-01")]));
+        assert!(!plain_with(&[("mcp-protocol-version", "2025-06-18"), ("mcp-protocol-version", "2025-06-18")]));
+        assert!(!plain_with(&[("accept", "application/json;q=1, text/event-stream")]));
+        assert!(!plain_with(&[("mcp-session-id", "x")]));
+        assert!(!plain_with(&[("host", "other")]));
+        assert!(!plain_with(&[("origin", "http://a"), ("origin", "http://b")]));
+        assert!(plain_headers(&headers(&[PLAIN[0], PLAIN[1], ("accept", "application/json")])).is_none());
+        assert!(plain_headers(&headers(&[PLAIN[0], ("content-type", "text/plain"), PLAIN[2]])).is_none());
+        assert!(plain_headers(&headers(&PLAIN[1..])).is_none(), "no Host");
+        let second_type = [PLAIN[0], ("content-type", "text/plain"), PLAIN[1], PLAIN[2]];
+        assert!(plain_headers(&headers(&second_type)).is_none(), "rmcp reads the first");
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub(crate) async fn call_tool(
             if lean {
                 rapport_tools::lean::compact_answer(def.tool, &mut value, compacted);
             }
-            CallToolResult::structured(value)
+            structured(value)
         }
         Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),
     }
@@ -210,6 +210,16 @@ async fn run_tool(
 ) -> Result<serde_json::Value, crate::service::ToolError> {
     let serde_json::Value::Object(args) = args else { unreachable!("tool arguments are an object") };
     crate::service::invoke(state, principal, ToolDef::of(tool), args).await
+}
+
+/// What `CallToolResult::structured` makes, with the text serialized through `io::Write`
+/// rather than `Display` (`fmt::Write`): the same bytes, in about half the time.
+fn structured(value: serde_json::Value) -> CallToolResult {
+    let text = serde_json::to_string(&value).expect("a JSON value serializes");
+    let mut result = CallToolResult::structured(serde_json::Value::Null);
+    result.content = vec![ContentBlock::text(text)];
+    result.structured_content = Some(value);
+    result
 }
 
 impl ServerHandler for RapportMcp {

@@ -77,7 +77,9 @@ async fn the_lean_path_answers_what_rmcp_answers_over_the_whole_catalog() {
         .create_contacts(json!([
             {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.example", "company_id": company_id,
              "tags": ["vip"]},
-            {"first_name": "Alan", "last_name": "Turing", "email": "alan@acme.example"}
+            {"first_name": "Alan", "last_name": "Turing", "email": "alan@acme.example",
+             "title": "R&D \\ \"Ops\" <lead>", "custom": {}},
+            {"first_name": "Zoë", "last_name": "Ünal 🚀", "email": "zoe@acme.example", "title": "tab\there"}
         ]))
         .await;
     let ada = contacts[0]["id"].as_str().unwrap().to_owned();
@@ -126,6 +128,7 @@ async fn the_lean_path_answers_what_rmcp_answers_over_the_whole_catalog() {
         ("get_records", json!({"records": [record("contact", &ada), record("company", &company_id)]})),
         ("get_records", json!({"records": [record("deal", &deal_id)], "fields": ["name", "value"]})),
         ("search_records", json!({"entity": "contact", "query": "ada"})),
+        ("search_records", json!({"entity": "contact", "limit": 10})),
         (
             "search_records",
             json!({"entity": "contact", "filters": [{"field": "tags", "op": "has_any", "value": ["vip"]}],
