@@ -17,8 +17,8 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    CallToolRequestParams, ContentBlock, ErrorData, JsonRpcVersion2_0, PaginatedRequestParams, ProtocolVersion,
-    RequestId, ServerJsonRpcMessage, ServerResult,
+    CallToolRequestParams, CallToolResult, ContentBlock, ErrorData, JsonRpcVersion2_0, PaginatedRequestParams,
+    ProtocolVersion, RequestId, ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -129,52 +129,29 @@ impl Endpoint {
     async fn answer(&self, parts: http::request::Parts, id: RequestId, call: Call) -> Response {
         let result: Result<ServerResult, ErrorData> = match call {
             Call::List => crate::mcp::list_tools(Some(&parts)).map(ServerResult::ListToolsResult),
-            Call::Tool(mut params) => {
-                let meta = params.meta.take().unwrap_or_default();
-                let reads = rapport_tools::ToolDef::find(&params.name)
-                    .is_none_or(|def| def.tool.effect() == rapport_tools::Effect::Read);
-                if reads {
-                    crate::mcp::call_tool(&self.0.state, Some(&parts), params, &meta).await.map(ServerResult::from)
-                } else {
-                    // rmcp runs a handler in a task of its own, so a client that hangs up
-                    // does not stop a write half-way: nor does this.
-                    let state = self.0.state.clone();
-                    let handler = tokio::spawn(async move {
-                        crate::mcp::call_tool(&state, Some(&parts), params, &meta).await.map(ServerResult::from)
-                    });
-                    match handler.await {
-                        Ok(result) => result,
-                        Err(e) => Err(ErrorData::internal_error(format!("the tool call failed: {e}"), None)),
-                    }
+            Call::Tool(params) => match self.run_call(parts, params).await {
+                // The common answer is written by hand (`structured_answer`); the rest by rmcp.
+                Ok(Ok(value)) if value.is_object() => {
+                    return ([(header::CONTENT_TYPE, "application/json")], structured_answer(&id, &value))
+                        .into_response();
                 }
-            }
+                Ok(Ok(value)) => Ok(ServerResult::CallToolResult(crate::mcp::structured(value))),
+                Ok(Err(message)) => {
+                    Ok(ServerResult::CallToolResult(CallToolResult::error(vec![ContentBlock::text(message)])))
+                }
+                Err(e) => Err(e),
+            },
         };
-        // A structured answer's text block is its structured content, serialized: the tree
-        // is not walked a second time, and the text is written into both places by hand.
-        let mut text = None;
         let message = match result {
             Ok(mut result) => {
                 // As rmcp's handler answers a revision before 2026-07-28 (all this path takes).
                 result.strip_result_type_for_legacy_peer();
                 result.strip_non_object_output_for_legacy_peer();
-                if let ServerResult::CallToolResult(r) = &mut result
-                    && let [ContentBlock::Text(block)] = r.content.as_mut_slice()
-                    && r.structured_content.is_some()
-                    && !block.text.bytes().any(|b| b < 0x20)
-                {
-                    // `CallToolResult::structured` made it: the text is `value.to_string()`.
-                    text = Some(std::mem::take(&mut block.text));
-                    r.structured_content = Some(serde_json::Value::Null);
-                }
                 ServerJsonRpcMessage::response(result, id)
             }
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         };
-        let body = serde_json::to_vec(&message).map(|body| match text {
-            Some(text) => splice_structured(body, &text),
-            None => body,
-        });
-        match body {
+        match serde_json::to_vec(&message) {
             Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
             Err(e) => {
                 tracing::error!(error = %e, "serializing an MCP answer");
@@ -182,38 +159,50 @@ impl Endpoint {
             }
         }
     }
+
+    async fn run_call(
+        &self,
+        parts: http::request::Parts,
+        mut params: CallToolRequestParams,
+    ) -> Result<Result<serde_json::Value, String>, ErrorData> {
+        let meta = params.meta.take().unwrap_or_default();
+        let reads = rapport_tools::ToolDef::find(&params.name)
+            .is_none_or(|def| def.tool.effect() == rapport_tools::Effect::Read);
+        if reads {
+            return crate::mcp::run_call(&self.0.state, Some(&parts), params, &meta).await;
+        }
+        // rmcp runs a handler in a task of its own, so a client that hangs up does not stop
+        // a write half-way: nor does this.
+        let state = self.0.state.clone();
+        let handler = tokio::spawn(async move { crate::mcp::run_call(&state, Some(&parts), params, &meta).await });
+        handler.await.unwrap_or_else(|e| Err(ErrorData::internal_error(format!("the tool call failed: {e}"), None)))
+    }
 }
 
-/// Writes `text`, a structured answer serialized, into `body`, the answer serialized with an
-/// empty text block and a null structured content: escaped as the text, and as it is as the
-/// structured content. Inside JSON a string's own quotes are escaped, so the two unescaped
-/// members searched for can only be the answer's own.
-fn splice_structured(body: Vec<u8>, text: &str) -> Vec<u8> {
-    const TEXT: &[u8] = br#""text":"""#;
-    const STRUCTURED: &[u8] = br#""structuredContent":null"#;
-    let find = |member: &[u8]| body.windows(member.len()).position(|w| w == member);
-    let (Some(t), Some(s)) = (find(TEXT), body.windows(STRUCTURED.len()).rposition(|w| w == STRUCTURED)) else {
-        unreachable!("an answer serialized with both members")
-    };
-    let (t, s) = (t + TEXT.len() - 1, s + STRUCTURED.len() - 4);
-    let mut out = Vec::with_capacity(body.len() + 2 * text.len() + text.len() / 4);
-    out.extend_from_slice(&body[..t]);
-    // The text of serialized JSON holds no control characters (checked by the caller):
-    // only quotes and backslashes are escaped, as serde_json would.
-    // Quotes come every few bytes: a plain loop beats a vectorised search here.
-    let bytes = text.as_bytes();
+/// The bytes rmcp writes for a successful structured answer (`CallToolResult::structured`)
+/// to a revision before 2026-07-28: the value serialized once, as the text block (escaped)
+/// and as the structured content. The lean path's test compares the two byte for byte.
+fn structured_answer(id: &RequestId, value: &serde_json::Value) -> Vec<u8> {
+    let text = serde_json::to_vec(value).expect("a JSON value serializes");
+    let mut out = Vec::with_capacity(2 * text.len() + text.len() / 4 + 128);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    serde_json::to_writer(&mut out, id).expect("an id serializes");
+    out.extend_from_slice(br#","result":{"content":[{"type":"text","text":""#);
+    // Serialized JSON holds no control characters (strings escape theirs, and the compact
+    // form has no whitespace): only quotes and backslashes are escaped, as serde_json
+    // would. Quotes come every few bytes: a plain loop beats a vectorised search here.
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in text.iter().enumerate() {
         if b == b'"' || b == b'\\' {
-            out.extend_from_slice(&bytes[run..i]);
+            out.extend_from_slice(&text[run..i]);
             out.push(b'\\');
             run = i;
         }
     }
-    out.extend_from_slice(&bytes[run..]);
-    out.extend_from_slice(&body[t..s]);
-    out.extend_from_slice(text.as_bytes());
-    out.extend_from_slice(&body[s + 4..]);
+    out.extend_from_slice(&text[run..]);
+    out.extend_from_slice(br#""}],"structuredContent":"#);
+    out.extend_from_slice(&text);
+    out.extend_from_slice(br#","isError":false}}"#);
     out
 }
 

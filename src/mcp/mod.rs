@@ -160,6 +160,21 @@ pub(crate) async fn call_tool(
     request: CallToolRequestParams,
     meta: &RequestMetaObject,
 ) -> Result<CallToolResponse, McpError> {
+    Ok(match run_call(state, parts, request, meta).await? {
+        Ok(value) => structured(value),
+        Err(message) => CallToolResult::error(vec![ContentBlock::text(message)]),
+    }
+    .into())
+}
+
+/// What a `tools/call` comes to: the answer, or the message of the tool's error (a result
+/// with `isError`); `Err` for a protocol error.
+pub(crate) async fn run_call(
+    state: &AppState,
+    parts: Option<&http::request::Parts>,
+    request: CallToolRequestParams,
+    meta: &RequestMetaObject,
+) -> Result<Result<serde_json::Value, String>, McpError> {
     let principal = principal_of(parts)?;
     let Some(def) = ToolDef::find(&request.name) else {
         return Err(McpError::invalid_params(
@@ -193,11 +208,10 @@ pub(crate) async fn call_tool(
             if lean {
                 rapport_tools::lean::compact_answer(def.tool, &mut value, compacted);
             }
-            structured(value)
+            Ok(value)
         }
-        Err(e) => CallToolResult::error(vec![ContentBlock::text(e.message)]),
-    }
-    .into())
+        Err(e) => Err(e.message),
+    })
 }
 
 /// Runs a tool for `principal` as a tools/call would, for what resources, prompts and
@@ -214,7 +228,7 @@ async fn run_tool(
 
 /// What `CallToolResult::structured` makes, with the text serialized through `io::Write`
 /// rather than `Display` (`fmt::Write`): the same bytes, in about half the time.
-fn structured(value: serde_json::Value) -> CallToolResult {
+pub(crate) fn structured(value: serde_json::Value) -> CallToolResult {
     let text = serde_json::to_string(&value).expect("a JSON value serializes");
     let mut result = CallToolResult::structured(serde_json::Value::Null);
     result.content = vec![ContentBlock::text(text)];

@@ -142,7 +142,9 @@ async fn the_lean_path_answers_what_rmcp_answers_over_the_whole_catalog() {
     ];
     for query in ["", "?profile=full"] {
         for (id, (tool, args)) in reads.iter().enumerate() {
-            let v = same_both_ways(&app, &app.key, query, call(json!(id), tool, args.clone())).await;
+            // Numbers and strings (with a quote to escape) as ids.
+            let id = if query.is_empty() { json!(id) } else { json!(format!("read \"{id}\"")) };
+            let v = same_both_ways(&app, &app.key, query, call(id, tool, args.clone())).await;
             assert!(v["result"]["isError"] != json!(true), "{tool} {args}: {v}");
         }
     }
