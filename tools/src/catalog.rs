@@ -127,8 +127,11 @@ impl ToolDef {
         }
     }
 
+    /// The tool of that name: a hash lookup, as every `tools/call` makes one.
     pub fn find(name: &str) -> Option<&'static ToolDef> {
-        catalog().iter().find(|t| t.name == name)
+        static BY_NAME: LazyLock<std::collections::HashMap<&'static str, &'static ToolDef>> =
+            LazyLock::new(|| catalog().iter().map(|t| (t.name, t)).collect());
+        BY_NAME.get(name).copied()
     }
 
     /// The catalog's entry for `tool`; every tool has one (`call.rs` tests it).
