@@ -391,14 +391,31 @@ impl Db {
         }
     }
 
-    /// Background work until `stop`: PostgreSQL's key-change listener; on SQLite, the
-    /// hourly `PRAGMA optimize` SQLite recommends for long-lived connections, so the
-    /// planner's statistics follow the data as it grows (PostgreSQL's autovacuum
-    /// analyzes). Not at start: that would hold up the first request. Searches do not
-    /// lean on the statistics (`Store::search`, `ids_in`).
+    /// Background work until `stop`: PostgreSQL's key-change listener, and its statistics
+    /// kept (`analyze_stale`); on SQLite, the hourly `PRAGMA optimize` SQLite recommends for
+    /// long-lived connections, so the planner's statistics follow the data as it grows. Not
+    /// at start: that would hold up the first request. Searches do not lean on the
+    /// statistics (`Store::search`, `ids_in`).
     pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
         match self {
-            Db::Postgres { watch, url, .. } => watch.spawn(url.clone(), stop),
+            Db::Postgres { watch, url, pool } => {
+                watch.spawn(url.clone(), stop.clone());
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(Duration::from_secs(5));
+                    every.tick().await;
+                    loop {
+                        tokio::select! {
+                            _ = stop.cancelled() => return,
+                            _ = every.tick() => {
+                                if let Err(e) = analyze_stale(&pool).await {
+                                    tracing::warn!(error = %e, "ANALYZE of changed tables failed");
+                                }
+                            }
+                        }
+                    }
+                });
+            }
             Db::Sqlite { write, .. } => {
                 let write = write.clone();
                 tokio::spawn(async move {
@@ -530,6 +547,32 @@ impl Db {
 
 /// Connections per process: `RAPPORT_PG_POOL` or 8. Across processes they must stay under
 /// the server's `max_connections`.
+/// Analyzes the tables of this schema that changed by a tenth since their last statistics
+/// (or never had any), a few seconds after the change rather than when autovacuum gets to
+/// them, if it runs at all: a freshly loaded or imported database would otherwise be
+/// planned blind (a point read walked a tenant's index: 3.9 ms instead of 0.07). One process per schema
+/// at a time.
+async fn analyze_stale(pool: &Pool<Postgres>) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7231, hashtext(current_schema()))")
+        .fetch_one(&mut *tx)
+        .await?;
+    if !ours {
+        return Ok(());
+    }
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT quote_ident(relname) FROM pg_stat_user_tables WHERE schemaname = current_schema() \
+         AND n_mod_since_analyze >= 500 AND n_mod_since_analyze >= n_live_tup / 10",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for table in stale {
+        // `quote_ident` made the name.
+        sqlx::query(AssertSqlSafe(format!("ANALYZE {table}"))).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}
+
 fn pg_pool_size() -> u32 {
     std::env::var("RAPPORT_PG_POOL").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
 }

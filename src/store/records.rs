@@ -178,10 +178,12 @@ fn encode(org_id: &OrgId, r: &Record) -> Vec<SqlValue> {
 pub(super) fn ids_in(sql: &mut Sql, org_id: &OrgId, ids: &[RecordId]) {
     // Ids are the selective part. Without statistics SQLite takes any `org_id = ?` to be
     // and, given ten ids or more, walks an index on org_id through the whole tenant; the
-    // unary `+` keeps it on the primary key.
+    // unary `+` keeps it on the primary key. PostgreSQL without statistics did the same
+    // with one id (a partial index on org_id matched the query better); an expression on
+    // the column keeps every index on it out of the plan.
     sql.push(match sql.dialect {
         Dialect::Sqlite => " WHERE +org_id = ",
-        Dialect::Postgres => " WHERE org_id = ",
+        Dialect::Postgres => " WHERE (org_id || '') = ",
     });
     sql.bind(org_id.into());
     sql.push(" AND id IN ");
