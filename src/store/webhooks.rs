@@ -170,7 +170,8 @@ pub struct DueDelivery {
 }
 
 /// Whether an earlier pending delivery of the same endpoint and record exists (earlier by
-/// the change's time, then by id): such a delivery goes first.
+/// the change's time, then by id): such a delivery goes first. Read through
+/// `webhook_deliveries_waiting` (migration 0016).
 const WAITS_ITS_TURN: &str = "EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o.endpoint_id = d.endpoint_id \
      AND o.record_id = d.record_id AND o.state = 'pending' \
      AND (o.created_at < d.created_at OR (o.created_at = d.created_at AND o.id < d.id)))";
