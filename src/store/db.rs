@@ -401,36 +401,16 @@ impl Db {
             Db::Postgres { watch, url, pool } => {
                 watch.spawn(url.clone(), stop.clone());
                 let pool = pool.clone();
-                tokio::spawn(async move {
-                    let mut every = tokio::time::interval(Duration::from_secs(5));
-                    every.tick().await;
-                    loop {
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            _ = every.tick() => {
-                                if let Err(e) = analyze_stale(&pool).await {
-                                    tracing::warn!(error = %e, "ANALYZE of changed tables failed");
-                                }
-                            }
-                        }
-                    }
+                every(Duration::from_secs(5), stop, "ANALYZE of changed tables", move || {
+                    let pool = pool.clone();
+                    async move { analyze_stale(&pool).await }
                 });
             }
             Db::Sqlite { write, .. } => {
                 let write = write.clone();
-                tokio::spawn(async move {
-                    let mut every = tokio::time::interval(Duration::from_secs(3600));
-                    every.tick().await;
-                    loop {
-                        tokio::select! {
-                            _ = stop.cancelled() => return,
-                            _ = every.tick() => {
-                                if let Err(e) = sqlx::query("PRAGMA optimize").execute(&write).await {
-                                    tracing::warn!(error = %e, "PRAGMA optimize failed");
-                                }
-                            }
-                        }
-                    }
+                every(Duration::from_secs(3600), stop, "PRAGMA optimize", move || {
+                    let write = write.clone();
+                    async move { sqlx::query("PRAGMA optimize").execute(&write).await.map(drop) }
                 });
             }
         }
@@ -547,6 +527,28 @@ impl Db {
 
 /// Connections per process: `RAPPORT_PG_POOL` or 8. Across processes they must stay under
 /// the server's `max_connections`.
+/// Runs `task` every `period` until `stop`, the first time one period after the start.
+fn every<F, Fut>(period: Duration, stop: tokio_util::sync::CancellationToken, what: &'static str, task: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), sqlx::Error>> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = ticks.tick() => {
+                    if let Err(e) = task().await {
+                        tracing::warn!(error = %e, "{what} failed");
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Analyzes the tables of this schema that changed by a tenth since their last statistics
 /// (or never had any), a few seconds after the change rather than when autovacuum gets to
 /// them, if it runs at all: a freshly loaded or imported database would otherwise be
