@@ -362,6 +362,51 @@ def test_agent_writes_show_on_activity_and_the_record(owner: Page) -> None:
     expect(page.get_by_text("No contacts match")).to_be_visible()
 
 
+def test_activities_are_listed_and_shown_on_the_records_they_are_about(owner: Page) -> None:
+    page = owner
+    page.goto("/settings/keys")
+    page.get_by_role("button", name="Connect an agent").click()
+    key = page.locator("#new-key").inner_text().strip()
+    headers = {"x-api-key": key, "content-type": "application/json"}
+    r = page.request.post(f"{BASE}/api/v1/contacts", headers=headers,
+                          data=json.dumps({"first_name": "Lin", "last_name": "Okafor", "email": "lin@okafor.example"}))
+    assert r.status == 201, r.text()
+    contact = r.json()["id"]
+    # One through REST, one through MCP (the lean profile's write_records).
+    r = page.request.post(f"{BASE}/api/v1/activities", headers=headers, data=json.dumps({
+        "kind": "call", "subject": "Pricing call with Lin", "outcome": "connected", "duration_minutes": 25,
+        "record": {"entity": "contact", "id": contact}}))
+    assert r.status == 201, r.text()
+    call = r.json()["id"]
+    r = mcp(page, key, "tools/call", {"name": "write_records", "arguments": {"entity": "activity", "mode": "create", "items": [
+        {"kind": "meeting", "subject": "Onsite demo", "outcome": "held", "occurred_at": "2026-11-02T10:00:00Z",
+         "record": {"entity": "contact", "id": contact}, "participant_ids": [contact]}]}})
+    assert r.status == 200 and not r.json()["result"].get("isError"), r.text()
+
+    page.goto("/records/activities")
+    table = page.locator("main table")
+    expect(table).to_contain_text("Pricing call with Lin")
+    expect(table).to_contain_text("Onsite demo")
+    check_a11y(page, "the activities list")
+    page.get_by_label("Search activities").fill("pricing")
+    page.get_by_role("button", name="Search").click()
+    expect(table).to_contain_text("Pricing call with Lin")
+    expect(table).not_to_contain_text("Onsite demo")
+    table.locator(f'a[href="/records/activities/{call}"]').click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Pricing call with Lin")
+    fields = page.locator("section", has=page.get_by_role("heading", name="Fields"))
+    expect(fields).to_contain_text("connected")
+    check_a11y(page, "an activity's page")
+    # The contact it is about: its last activity set, both activities on its timeline.
+    fields.locator(f'a[href="/records/contacts/{contact}"]').first.click()
+    expect(page.get_by_role("heading", name="Lin Okafor", level=1)).to_be_visible()
+    timeline = page.locator("section", has=page.get_by_role("heading", name="Timeline"))
+    expect(timeline).to_contain_text("Pricing call with Lin")
+    expect(timeline).to_contain_text("Onsite demo")
+    last = page.locator("section", has=page.get_by_role("heading", name="Fields")).locator("div", has_text="last activity")
+    expect(last.locator("dd")).not_to_be_empty()
+
+
 def contacts_named(page: Page, text: str) -> list[str]:
     page.goto(f"/records/contacts?q={text}")
     return page.locator("main table tbody td:first-child a").all_inner_texts()
