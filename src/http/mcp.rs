@@ -1,8 +1,8 @@
 //! The MCP endpoint over HTTP: the body's guard, rmcp's refusals in the API's shape, and the
 //! lean path, on which a plain `tools/call` or `tools/list` POST that asks for JSON is parsed
 //! and answered here, with rmcp's own model types and the same handlers
-//! (`crate::mcp::call_tool`, `crate::mcp::list_tools`), without rmcp's per-request service (a task,
-//! channels and a cancellation token per POST, and a buffered `#[serde(flatten)]` parse):
+//! (`crate::mcp::run_call`, `crate::mcp::list_tools`), without rmcp's per-request service (a
+//! task, channels and a cancellation token per POST, and a buffered `#[serde(flatten)]` parse):
 //! that machinery cost about half of every call (docs/performance.md).
 //!
 //! Only requests whose handling rmcp would not vary take this path; every other request

@@ -154,7 +154,7 @@ pub(crate) fn list_tools(parts: Option<&http::request::Parts>) -> Result<ListToo
 
 /// `tools/call` for the request whose HTTP parts are `parts`; `meta` is the request's
 /// `_meta` where the transport moved it out of the parameters.
-pub(crate) async fn call_tool(
+async fn call_tool(
     state: &AppState,
     parts: Option<&http::request::Parts>,
     request: CallToolRequestParams,

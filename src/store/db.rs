@@ -525,8 +525,6 @@ impl Db {
     }
 }
 
-/// Connections per process: `RAPPORT_PG_POOL` or 8. Across processes they must stay under
-/// the server's `max_connections`.
 /// Runs `task` every `period` until `stop`, the first time one period after the start.
 fn every<F, Fut>(period: Duration, stop: tokio_util::sync::CancellationToken, what: &'static str, task: F)
 where
@@ -552,8 +550,8 @@ where
 /// Analyzes the tables of this schema that changed by a tenth since their last statistics
 /// (or never had any), a few seconds after the change rather than when autovacuum gets to
 /// them, if it runs at all: a freshly loaded or imported database would otherwise be
-/// planned blind (a point read walked a tenant's index: 3.9 ms instead of 0.07). One process per schema
-/// at a time.
+/// planned blind (a point read walked a tenant's index: 3.9 ms instead of 0.07). One
+/// process per schema at a time.
 async fn analyze_stale(pool: &Pool<Postgres>) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7231, hashtext(current_schema()))")
@@ -575,6 +573,8 @@ async fn analyze_stale(pool: &Pool<Postgres>) -> Result<(), sqlx::Error> {
     tx.commit().await
 }
 
+/// Connections per process: `RAPPORT_PG_POOL` or 8. Across processes they must stay under
+/// the server's `max_connections`.
 fn pg_pool_size() -> u32 {
     std::env::var("RAPPORT_PG_POOL").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(8)
 }
