@@ -45,6 +45,22 @@ impl Progress {
         Progress { bar, started: Instant::now(), last_line: Instant::now(), total, from, quiet }
     }
 
+    fn step(&mut self, step: import::Step<'_>) {
+        match step {
+            import::Step::Rows(c) => self.update(c),
+            import::Step::Indexing => match &self.bar {
+                Some(bar) => bar.set_message("all rows stored; building the indexes"),
+                None if !self.quiet => {
+                    eprintln!(
+                        "All {} rows stored; building the indexes (about half a minute a million rows)",
+                        self.total
+                    )
+                }
+                None => {}
+            },
+        }
+    }
+
     fn update(&mut self, c: &ImportCounts) {
         let done = c.rows_done as u64;
         if let Some(bar) = &self.bar {
@@ -124,7 +140,7 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<()> {
         );
     }
     let mut bar = Progress::new(prepared.import.total_rows as u64, prepared.resumed_from, quiet);
-    let outcome = import::run(store.as_ref(), &p, prepared, |c| bar.update(c)).await;
+    let outcome = import::run(store.as_ref(), &p, prepared, |s| bar.step(s)).await;
     bar.finish();
     let done = match outcome {
         Ok(i) => i,

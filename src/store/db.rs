@@ -319,6 +319,9 @@ impl Db {
     }
 }
 
+/// The SQLite write connection's page cache, in KiB.
+pub(super) const WRITE_CACHE_KIB: u32 = 32 * 1024;
+
 /// A message for requests refused while the database is known to be away.
 const DOWN: &str = "the database is unreachable";
 
@@ -358,7 +361,7 @@ impl Db {
             .connect_with(
                 options
                     .clone()
-                    .pragma("cache_size", "-32768")
+                    .pragma("cache_size", format!("-{WRITE_CACHE_KIB}"))
                     // `PRAGMA optimize` samples each index rather than reading it whole: a
                     // write lock held for milliseconds on a million rows, not seconds.
                     .pragma("analysis_limit", "1000"),

@@ -11,6 +11,7 @@ mod changes;
 mod console;
 mod custom_fields;
 pub mod db;
+mod deferred;
 pub mod dry;
 mod duplicates;
 mod fast;
@@ -122,6 +123,8 @@ impl Store {
     /// `announcer` says what its changes announce to webhooks.
     pub async fn connect(url: &str, announcer: std::sync::Arc<dyn Announcer>) -> anyhow::Result<Store> {
         let store = Store { db: Db::connect(url).await?, announcer };
+        // An import killed while it had indexes set aside left them to be built here.
+        store.restore_indexes().await?;
         store.ensure_indexes().await?;
         Ok(store)
     }

@@ -316,6 +316,97 @@ async fn an_import_killed_halfway_goes_on_when_run_again() {
     assert_eq!(real[0]["rows_done"], rows);
 }
 
+/// The indexes of the contacts table, and what a killed import left set aside (SQLite).
+async fn contact_indexes(db_url: &str) -> (Vec<String>, i64) {
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(db_url).await.unwrap();
+    let names = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'contacts' ORDER BY name",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deferred_indexes").fetch_one(&mut c).await.unwrap();
+    (names, left)
+}
+
+/// A large import into a small table builds the table's indexes once at its end (SQLite),
+/// keeping the one its rows are matched by; killed half way, the next process to open the
+/// database builds them back, and sorted lists read right again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_import_builds_its_indexes_at_the_end_even_when_killed() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 20_000;
+    let mut text = String::from("Email,First Name,Last Name\n");
+    for i in 0..rows {
+        // Last names run backwards, so the first of a sorted list is the file's last row.
+        text.push_str(&format!("q{i}@defer.io,Q{i},L{:05}\n", rows - i));
+    }
+    let path = file(&dir, "large.csv", text.as_bytes());
+    let sqlite = !on_postgres();
+    let before = if sqlite { Some(contact_indexes(&app.db_url).await) } else { None };
+    let import = |json: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rapport"));
+        c.args(["import", "contacts", &path, "--match", "email"])
+            .args(json.then_some("--json"))
+            .env("RAPPORT_DATABASE_URL", &app.db_url)
+            .env("RAPPORT_LOG", "warn")
+            // As a million-row import would: 20,000 rows count as large here.
+            .env("RAPPORT_IMPORT_DEFER_ROWS", "1000");
+        c
+    };
+    let mut child =
+        import(false).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut seen = 0;
+    for _ in 0..600 {
+        seen = app.ok("count_records", json!({"entity": "contact"})).await["count"].as_i64().unwrap();
+        if seen >= 2_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some((before, _)) = &before {
+        let (during, left) = contact_indexes(&app.db_url).await;
+        assert!(!during.contains(&"contacts_by_last_name".to_owned()), "set aside while the rows load: {during:?}");
+        assert!(during.contains(&"contacts_org_live_email".to_owned()), "the match field keeps its index: {during:?}");
+        assert_eq!(left as usize, before.len() - during.len(), "each one set aside is recorded");
+    }
+    // Reads stay right meanwhile, only without those indexes.
+    let found = contact_by_email(&app, "q1@defer.io").await;
+    assert_eq!(found["last_name"], format!("L{:05}", rows - 1));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(seen >= 2_000 && seen < rows, "killed mid-way at {seen}");
+    if let Some(before) = &before {
+        assert!(contact_indexes(&app.db_url).await.1 > 0, "the killed import left indexes to build");
+        // Any process that opens the database builds them back.
+        assert!(rapport(&app.db_url, &["migrate"]).status.success());
+        assert_eq!(&contact_indexes(&app.db_url).await, &(before.0.clone(), 0));
+    }
+    // Run again, large again: set aside once more, and built at the end.
+    let report = ok_json(&import(true).output().unwrap());
+    assert_eq!(report["state"], "done", "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    if let Some(before) = &before {
+        assert_eq!(&contact_indexes(&app.db_url).await, &(before.0.clone(), 0));
+        let url = app.db_url.clone();
+        let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url).await.unwrap();
+        let verdict: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&mut c).await.unwrap();
+        assert_eq!(verdict, "ok");
+    }
+    let count = app.ok("count_records", json!({"entity": "contact"})).await;
+    assert_eq!(count["count"], rows, "none lost, none duplicated");
+    let first = app
+        .ok(
+            "search_records",
+            json!({"entity": "contact", "sort": [{"field": "last_name", "direction": "asc"}], "limit": 2}),
+        )
+        .await;
+    let names: Vec<&str> =
+        first["items"].as_array().unwrap().iter().map(|r| r["last_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["L00001", "L00002"], "{first}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_stream_with_filters_and_neutralise_formulas() {
     let app = spawn_app().await;

@@ -502,26 +502,56 @@ pub async fn preview(
     })
 }
 
+/// Where a running import is, for whoever shows its progress.
+pub enum Step<'a> {
+    /// A batch is stored.
+    Rows(&'a ImportCounts),
+    /// Every row is stored; the indexes set aside for a large import are being built.
+    Indexing,
+}
+
+/// The fewest rows for which an import builds its table's indexes once at the end rather
+/// than row by row (`Store::defer_indexes`): `RAPPORT_IMPORT_DEFER_ROWS`, or 100,000. Below
+/// that the indexes fit the cache and building them afterwards gains nothing.
+fn defer_from() -> u64 {
+    std::env::var("RAPPORT_IMPORT_DEFER_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+}
+
 /// Runs a prepared import to its end, calling `progress` after each batch. A fault stops
 /// it with the rows stored so far kept and its state `failed`.
 pub async fn run(
     store: &Store,
     p: &Principal,
     prepared: Prepared,
-    mut progress: impl FnMut(&ImportCounts),
+    mut progress: impl FnMut(Step<'_>),
 ) -> Result<Import, ImportError> {
     let id = prepared.import.id.clone();
     let mut counts = prepared.import.counts;
+    let rows = (prepared.import.total_rows as u64).saturating_sub(prepared.resumed_from);
+    let entity = prepared.import.entity;
+    // What the rows are looked up by keeps its index.
+    let keep: Vec<&str> = prepared.match_field.into_iter().chain(entity.def().unique).collect();
+    let deferred = !prepared.import.dry_run && rows >= defer_from() && store.defer_indexes(entity, rows, &keep).await?;
     store.bulk_writes(true).await?;
     let outcome = run_batches(store, p, &prepared, &mut counts, &mut progress).await;
     store.bulk_writes(false).await?;
+    let restored = if deferred {
+        progress(Step::Indexing);
+        store.restore_indexes().await
+    } else {
+        Ok(())
+    };
     let now = time::now_ms();
-    let (state, error) = match &outcome {
-        Ok(()) => (ImportState::Done, None),
-        Err(e) => (ImportState::Failed, Some(e.to_string())),
+    let (state, error) = match (&outcome, &restored) {
+        (Ok(()), Ok(())) => (ImportState::Done, None),
+        (Err(e), _) => (ImportState::Failed, Some(e.to_string())),
+        (_, Err(e)) => {
+            (ImportState::Failed, Some(format!("the rows are stored, but building the indexes failed: {e}")))
+        }
     };
     store.finish_import(&id, state, &counts, error.as_deref(), now).await?;
     outcome?;
+    restored?;
     Ok(store.import(p.org_id(), &id).await?.expect("written above"))
 }
 
@@ -530,7 +560,7 @@ async fn run_batches(
     p: &Principal,
     prepared: &Prepared,
     counts: &mut ImportCounts,
-    progress: &mut impl FnMut(&ImportCounts),
+    progress: &mut impl FnMut(Step<'_>),
 ) -> Result<(), ImportError> {
     // Every change of the import carries its request id: one undo reverts it whole.
     let mut principal = p.clone();
@@ -576,7 +606,7 @@ async fn run_batches(
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
         run.batch(batch, counts).await?;
-        progress(counts);
+        progress(Step::Rows(counts));
         batches += 1;
         if batches.is_multiple_of(CHECKPOINT_EVERY) {
             store.checkpoint().await?;
