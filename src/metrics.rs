@@ -82,7 +82,7 @@ impl Metrics {
         self.mcp_posts[usize::from(direct)].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self, pools: &[(&'static str, u32, usize)]) -> String {
+    pub fn render(&self, pools: &[(&'static str, u32, usize)], commits: Option<(u64, u64)>) -> String {
         use std::fmt::Write;
         let mut out = String::new();
         let w = &mut out;
@@ -135,6 +135,18 @@ impl Metrics {
         let _ = writeln!(w, "# TYPE rapport_mcp_posts_total counter");
         for (path, n) in ["rmcp", "direct"].iter().zip(&self.mcp_posts) {
             let _ = writeln!(w, "rapport_mcp_posts_total{{path=\"{path}\"}} {}", n.load(Ordering::Relaxed));
+        }
+        if let Some((commits, writes)) = commits {
+            let _ = writeln!(
+                w,
+                "# HELP rapport_sqlite_commits_total SQLite commits, each holding one or more writes (group commit)."
+            );
+            let _ = writeln!(w, "# TYPE rapport_sqlite_commits_total counter");
+            let _ = writeln!(w, "rapport_sqlite_commits_total {commits}");
+            let _ =
+                writeln!(w, "# HELP rapport_sqlite_grouped_writes_total Write transactions the SQLite commits held.");
+            let _ = writeln!(w, "# TYPE rapport_sqlite_grouped_writes_total counter");
+            let _ = writeln!(w, "rapport_sqlite_grouped_writes_total {writes}");
         }
         let _ = writeln!(w, "# HELP rapport_db_pool_connections Database connections by pool and state.");
         let _ = writeln!(w, "# TYPE rapport_db_pool_connections gauge");

@@ -162,7 +162,12 @@ pub async fn set(store: &Store, p: &Principal, links: &[Link], link: bool) -> Re
                 tx.commit().await?;
                 return Ok(LinkResult { changed });
             }
-            Err(StoreError::Stale) => continue,
+            Err(StoreError::Stale) => {
+                // The transaction goes first: it holds the writer that `catch_up` waits for.
+                drop(tx);
+                store.catch_up().await?;
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
     }

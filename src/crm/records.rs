@@ -646,7 +646,12 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                 tx.commit().await?;
                 return Ok(RecordsResult { items: results.iter().map(to_wire).collect() });
             }
-            Err(StoreError::Stale) => continue,
+            Err(StoreError::Stale) => {
+                // The transaction goes first: it holds the writer that `catch_up` waits for.
+                drop(tx);
+                store.catch_up().await?;
+                continue;
+            }
             Err(StoreError::NotFound) => {
                 return Err(CrmError::NotFound(ids.iter().map(|id| (entity, id.as_str().to_owned())).collect()));
             }
@@ -746,7 +751,12 @@ pub async fn upsert(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                 tx.commit().await?;
                 return Ok(UpsertResult { items: out });
             }
-            Err(StoreError::Stale | StoreError::NotFound) => continue,
+            Err(StoreError::Stale | StoreError::NotFound) => {
+                // The transaction goes first: it holds the writer that `catch_up` waits for.
+                drop(tx);
+                store.catch_up().await?;
+                continue;
+            }
             Err(e) => return Err(map_conflict(e)),
         }
     }

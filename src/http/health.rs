@@ -52,6 +52,6 @@ pub async fn metrics(
         )
         .into_response();
     }
-    let body = state.metrics.render(&state.store.pool_use());
+    let body = state.metrics.render(&state.store.pool_use(), state.store.commits());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
 }

@@ -296,6 +296,8 @@ pub(super) enum Db {
         /// One connection: SQLite has one writer at a time, and queuing here beats
         /// "database is locked".
         write: Pool<Sqlite>,
+        /// Write transactions, on `write`'s connection, committed in groups.
+        writer: super::group::Writer,
         read: Pool<Sqlite>,
         /// Hot-path reads without sqlx's thread hop; `None` for an in-memory database.
         fast: Option<Arc<FastReader>>,
@@ -308,6 +310,14 @@ pub(super) enum Db {
 }
 
 impl Db {
+    /// SQLite's commits so far, and the write transactions they held (group commit).
+    pub fn commits(&self) -> Option<(u64, u64)> {
+        match self {
+            Db::Sqlite { writer, .. } => Some(writer.commits()),
+            Db::Postgres { .. } => None,
+        }
+    }
+
     /// Connections per pool: `(pool, open, idle)`.
     pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
         match self {
@@ -376,7 +386,9 @@ impl Db {
             .connect_with(options.read_only(true))
             .await?;
         let fast = if on_disk { Some(Arc::new(FastReader::open(&file, 4)?)) } else { None };
-        Ok(Db::Sqlite { write, read, fast })
+        let grouped = std::env::var("RAPPORT_SQLITE_GROUP_COMMIT").map_or(true, |v| v != "false" && v != "0");
+        let writer = super::group::Writer::new(write.clone(), grouped);
+        Ok(Db::Sqlite { write, writer, read, fast })
     }
 
     /// The file of an on-disk SQLite database.
@@ -487,7 +499,7 @@ impl Db {
     /// whatever the transaction reads stays true until it commits.
     pub async fn begin(&self, announcer: &Arc<dyn super::Announcer>) -> StoreResult<Tx> {
         let inner = match self {
-            Db::Sqlite { write, fast, .. } => TxInner::Sqlite(write.begin_with("BEGIN IMMEDIATE").await?, fast.clone()),
+            Db::Sqlite { writer, fast, .. } => TxInner::Sqlite(writer.begin().await?, fast.clone()),
             Db::Postgres { pool, watch, .. } => {
                 Self::pg_guard(watch)?;
                 let tx = watch.observe(pool.begin().await)?;
@@ -596,8 +608,9 @@ pub struct Tx {
 }
 
 enum TxInner {
-    /// With the fast reader whose authentication generation its commit bumps.
-    Sqlite(sqlx::Transaction<'static, Sqlite>, Option<Arc<FastReader>>),
+    /// A member of the open group (group commit), with the fast reader whose
+    /// authentication generation its commit bumps.
+    Sqlite(super::group::Member, Option<Arc<FastReader>>),
     /// With the watch its errors report outages to, and its commit bumps.
     Postgres(sqlx::Transaction<'static, Postgres>, Arc<AuthWatch>),
 }
@@ -621,7 +634,7 @@ impl Tx {
         match &mut self.inner {
             TxInner::Sqlite(tx, _) => {
                 let q = bind_all!(sqlx::query(AssertSqlSafe(sql)), args);
-                sqlite_rows(q.fetch_all(&mut **tx).await?)
+                sqlite_rows(q.fetch_all(tx.conn()).await?)
             }
             TxInner::Postgres(tx, watch) => {
                 pg_text(args)?;
@@ -645,7 +658,7 @@ impl Tx {
     pub(super) async fn execute(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<u64> {
         Ok(match &mut self.inner {
             TxInner::Sqlite(tx, _) => {
-                bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(&mut **tx).await?.rows_affected()
+                bind_all!(sqlx::query(AssertSqlSafe(sql)), args).execute(tx.conn()).await?.rows_affected()
             }
             TxInner::Postgres(tx, watch) => {
                 pg_text(args)?;
@@ -701,7 +714,7 @@ impl Tx {
         // opens is rolled back where it would commit.
         if super::dry::active() {
             match self.inner {
-                TxInner::Sqlite(tx, _) => tx.rollback().await?,
+                TxInner::Sqlite(tx, _) => tx.rollback().await,
                 TxInner::Postgres(tx, watch) => watch.observe(tx.rollback().await)?,
             }
             return Ok(());

@@ -15,6 +15,7 @@ mod deferred;
 pub mod dry;
 mod duplicates;
 mod fast;
+mod group;
 mod idempotency;
 pub mod ids;
 mod imports;
@@ -159,6 +160,11 @@ impl Store {
         self.db.auth_watch().is_some_and(|w| w.is_down())
     }
 
+    /// SQLite's commits so far, and the write transactions they held (group commit).
+    pub fn commits(&self) -> Option<(u64, u64)> {
+        self.db.commits()
+    }
+
     /// Connections per pool: `(pool, open, idle)`, for `/metrics`.
     pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
         self.db.pool_use()
@@ -172,6 +178,14 @@ impl Store {
     /// A write transaction; it rolls back unless committed.
     pub async fn begin(&self) -> StoreResult<Tx> {
         self.db.begin(&self.announcer).await
+    }
+
+    /// Waits until every write begun before it is committed, so that reads see them. A
+    /// write whose optimistic check found a record changed calls it before reading the
+    /// record again: on SQLite the change may be in a group not yet committed (group
+    /// commit), and reading at once would find the record as it was.
+    pub async fn catch_up(&self) -> StoreResult<()> {
+        self.begin().await?.commit().await
     }
 }
 

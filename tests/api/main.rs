@@ -14,6 +14,7 @@ mod data;
 mod deals;
 mod duplicates;
 mod filters;
+mod group_commit;
 mod helpers;
 mod isolation;
 mod leads;
