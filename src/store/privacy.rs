@@ -288,6 +288,8 @@ impl Store {
         n.changes = scrub_json(&mut tx, org_id, "changes", "id", "changes", &needles, Some(&ids), None).await?;
         n.webhook_deliveries =
             scrub_json(&mut tx, org_id, "webhook_deliveries", "id", "payload", &needles, Some(&ids), None).await?;
+        n.webhook_deliveries +=
+            scrub_json(&mut tx, org_id, "webhook_events", "id", "body", &needles, Some(&ids), None).await?;
         n.idempotency_answers =
             scrub_json(&mut tx, org_id, "idempotency_keys", "idem_key", "response", &needles, None, None).await?;
         for col in ["arguments", "changes", "result"] {

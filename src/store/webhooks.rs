@@ -176,13 +176,17 @@ const WAITS_ITS_TURN: &str = "EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o
      AND o.record_id = d.record_id AND o.state = 'pending' \
      AND (o.created_at < d.created_at OR (o.created_at = d.created_at AND o.id < d.id)))";
 
-/// A delivery to queue.
-#[derive(Debug, Clone)]
-struct NewDelivery<'a> {
-    endpoint: &'a Endpoint,
-    change: &'a Change,
-    event_type: &'a str,
-    body: &'a str,
+/// An event to queue: its body, stored once, and the endpoints it goes to.
+struct NewEvent<'a> {
+    org_id: &'a OrgId,
+    /// The change (or other event) it announces.
+    source: &'a str,
+    entity: &'a str,
+    record_id: &'a str,
+    at: Millis,
+    event_type: String,
+    body: String,
+    to: Vec<&'a EndpointId>,
 }
 
 /// What one attempt came to, and what follows.
@@ -221,15 +225,15 @@ impl Tx {
         if endpoints.is_empty() {
             return Ok(());
         }
-        let mut rows = Vec::new();
+        let mut events = Vec::new();
         for c in changes.iter().filter(|c| c.org_id == first.org_id) {
             let mut record = None;
             let Some(entity) = c.entity.record() else { continue };
             for ty in announcer.types(c) {
-                let to: Vec<&Endpoint> = endpoints
+                let to: Vec<&EndpointId> = endpoints
                     .iter()
                     .filter(|(e, powers)| powers.contains(&entity.def().read) && announcer.subscribed(&e.events, &ty))
-                    .map(|(e, _)| e)
+                    .map(|(e, _)| &e.id)
                     .collect();
                 if to.is_empty() {
                     continue;
@@ -239,16 +243,58 @@ impl Tx {
                     record = Some(announcer.record(self.record_any(&c.org_id, entity, &c.record_id).await?));
                 }
                 let body = announcer.body(c, &ty, record.as_ref().expect("read above"));
-                for e in to {
-                    rows.push(delivery_values(&NewDelivery { endpoint: e, change: c, event_type: &ty, body: &body }));
-                }
+                events.push(NewEvent {
+                    org_id: &c.org_id,
+                    source: &c.id,
+                    entity: c.entity.as_str(),
+                    record_id: &c.record_id,
+                    at: c.at,
+                    event_type: ty,
+                    body,
+                    to,
+                });
             }
         }
-        // A write announced to ten endpoints costs one round trip, not ten.
+        self.queue(&events).await
+    }
+
+    /// Stores each event once and a delivery of it for each endpoint it goes to; a write
+    /// announced to ten endpoints costs two round trips, not ten.
+    async fn queue(&mut self, events: &[NewEvent<'_>]) -> StoreResult<()> {
+        let mut stored = Vec::new();
+        let mut deliveries = Vec::new();
+        for ev in events.iter().filter(|ev| !ev.to.is_empty()) {
+            let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+            stored.push([
+                event_id.as_str().into(),
+                ev.org_id.into(),
+                ev.record_id.into(),
+                ev.body.as_str().into(),
+                ev.at.into(),
+            ]);
+            for endpoint in &ev.to {
+                deliveries.push([
+                    format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
+                    ev.org_id.into(),
+                    (*endpoint).into(),
+                    ev.source.into(),
+                    ev.event_type.as_str().into(),
+                    ev.entity.into(),
+                    ev.record_id.into(),
+                    ev.at.into(),
+                    ev.at.into(),
+                    event_id.as_str().into(),
+                ]);
+            }
+        }
+        if stored.is_empty() {
+            return Ok(());
+        }
+        self.insert_rows("INSERT INTO webhook_events (id, org_id, record_id, body, created_at)", &stored).await?;
         self.insert_rows(
             "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
-             created_at, next_attempt_at, payload)",
-            &rows,
+             created_at, next_attempt_at, event_id)",
+            &deliveries,
         )
         .await
     }
@@ -279,32 +325,23 @@ impl Tx {
     /// subscribed to it whose creator holds `event.needs`.
     pub async fn queue_event(&mut self, event: &OrgEvent) -> StoreResult<()> {
         let announcer = self.announcer.clone();
-        let rows: Vec<[SqlValue; 10]> = self
-            .endpoints_with_powers(&event.org_id)
-            .await?
+        let endpoints = self.endpoints_with_powers(&event.org_id).await?;
+        let to = endpoints
             .iter()
             .filter(|(e, powers)| powers.contains(&event.needs) && announcer.subscribed(&e.events, &event.event_type))
-            .map(|(e, _)| {
-                [
-                    format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
-                    (&event.org_id).into(),
-                    (&e.id).into(),
-                    (&event.id).into(),
-                    (&event.event_type).into(),
-                    (&event.entity).into(),
-                    (&event.record_id).into(),
-                    event.at.into(),
-                    event.at.into(),
-                    (&event.body).into(),
-                ]
-            })
+            .map(|(e, _)| &e.id)
             .collect();
-        self.insert_rows(
-            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
-             created_at, next_attempt_at, payload)",
-            &rows,
-        )
-        .await
+        let queued = NewEvent {
+            org_id: &event.org_id,
+            source: &event.id,
+            entity: &event.entity,
+            record_id: &event.record_id,
+            at: event.at,
+            event_type: event.event_type.clone(),
+            body: event.body.clone(),
+            to,
+        };
+        self.queue(&[queued]).await
     }
 
     /// Inserts rows of `N` values each, a few to a statement (`Tx::insert_many`).
@@ -378,21 +415,6 @@ impl Tx {
         let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2{lock}");
         self.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
     }
-}
-
-fn delivery_values(d: &NewDelivery<'_>) -> [SqlValue; 10] {
-    [
-        format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
-        (&d.change.org_id).into(),
-        (&d.endpoint.id).into(),
-        (&d.change.id).into(),
-        d.event_type.into(),
-        d.change.entity.as_str().into(),
-        (&d.change.record_id).into(),
-        d.change.at.into(),
-        d.change.at.into(),
-        d.body.into(),
-    ]
 }
 
 fn endpoint_values(e: &Endpoint) -> Vec<SqlValue> {
@@ -483,7 +505,8 @@ impl Store {
         }
         let mut sql = super::query::Sql::new(self.dialect());
         sql.push(&format!(
-            "SELECT {DELIVERY_COLS}, d.org_id, d.payload, {}, u.role FROM webhook_deliveries d \
+            "SELECT {DELIVERY_COLS}, d.org_id, COALESCE(d.payload, ev.body) AS payload, {}, u.role \
+             FROM webhook_deliveries d LEFT JOIN webhook_events ev ON ev.id = d.event_id \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id LEFT JOIN users u ON u.id = e.created_by AND u.active = ",
             endpoint_join_cols()
         ));
@@ -731,6 +754,13 @@ impl Store {
         let n = tx
             .execute("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1", &[before.into()])
             .await?;
+        // And the events no delivery names any more.
+        tx.execute(
+            "DELETE FROM webhook_events WHERE created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
+            &[before.into()],
+        )
+        .await?;
         tx.commit().await?;
         Ok(n)
     }

@@ -283,6 +283,7 @@ impl TestApp {
             "audit_log",
             "idempotency_keys",
             "webhook_deliveries",
+            "webhook_events",
             "webhook_endpoints",
             "contacts",
             "companies",

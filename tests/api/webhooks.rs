@@ -596,10 +596,51 @@ async fn ended_deliveries_are_forgotten_after_30_days_and_pending_ones_kept() {
         app.default_org.id.as_str(),
     )
     .await;
+    app.sql(
+        "UPDATE webhook_events SET created_at = created_at - 2678400000 WHERE org_id = $1",
+        app.default_org.id.as_str(),
+    )
+    .await;
     app.state.housekeeping().await;
     let left = deliveries(&app, &hid).await;
     assert_eq!(left.len(), 1, "{left:#?}");
     assert_eq!((left[0]["state"].as_str(), left[0]["attempts"].as_array().unwrap().len()), (Some("pending"), 1));
+    // The delivered one's event body went with it; the pending one's stays, to be sent.
+    let events = app.row_counts().await.into_iter().find(|(t, _)| *t == "webhook_events").unwrap().1;
+    assert_eq!(events, 1);
+}
+
+/// Ten endpoints on `*` receive one write's event from a single stored body (issue 26):
+/// one `webhook_events` row, ten deliveries, ten identical bodies each signed for its
+/// endpoint. A delivery queued by an earlier release, with the body on its own row, is
+/// still sent as it was.
+#[tokio::test]
+async fn an_event_is_stored_once_however_many_endpoints_receive_it() {
+    let app = spawn_app().await;
+    let r = Receiver::start().await;
+    for _ in 0..10 {
+        endpoint(&app, &r, &["*"]).await;
+    }
+    let count = |counts: &[(&str, i64)], t: &str| counts.iter().find(|(n, _)| *n == t).unwrap().1;
+    let before = app.row_counts().await;
+    app.create_contacts(json!([{ "first_name": "Once" }])).await;
+    let after = app.row_counts().await;
+    assert_eq!(count(&after, "webhook_events") - count(&before, "webhook_events"), 1);
+    assert_eq!(count(&after, "webhook_deliveries") - count(&before, "webhook_deliveries"), 10);
+    let got = r.wait_for(10).await;
+    assert!(got.iter().all(|g| g.raw == got[0].raw && g.body["data"]["record"]["first_name"] == "Once"), "{got:#?}");
+    let signatures: std::collections::HashSet<&str> = got.iter().map(|g| g.signature.as_str()).collect();
+    assert_eq!(signatures.len(), 10, "each signed with its endpoint's secret");
+    // As an earlier release queued it: the body on the delivery, no event.
+    app.sql(
+        "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, finished_at = NULL, \
+         event_id = NULL, payload = '{\"type\":\"contact.created\",\"data\":{\"first_name\":\"Earlier\"}}' \
+         WHERE id = (SELECT MIN(id) FROM webhook_deliveries WHERE org_id = $1)",
+        app.default_org.id.as_str(),
+    )
+    .await;
+    let got = r.wait_for(11).await;
+    assert_eq!(got[10].body["data"]["first_name"], "Earlier");
 }
 
 #[tokio::test]
