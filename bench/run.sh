@@ -234,7 +234,7 @@ fi
 export RAPPORT_DATABASE_URL="${BENCH_DATABASE_URL:-sqlite://$TMP/bench.db}"
 if [[ $RAPPORT_DATABASE_URL == postgres* ]]; then
     DB_LABEL=PostgreSQL DB_NOTE="PostgreSQL 15 on the same machine (not pinned: it shares both cores with the server and wrk)"
-    GET_TARGET=0.40 REPORT=${BENCH_REPORT:-docs/benchmarks-postgres.md}
+    GET_TARGET=0.35 REPORT=${BENCH_REPORT:-docs/benchmarks-postgres.md}
 else
     DB_LABEL=SQLite DB_NOTE="a fresh SQLite database" GET_TARGET=0.70 REPORT=${BENCH_REPORT:-docs/benchmarks.md}
 fi
