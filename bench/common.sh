@@ -46,3 +46,15 @@ wait_listening() {
     cat "$file" >&2
     die "$prefix did not print its address within 30 s"
 }
+
+# with_receiver -> the release server and webhook receiver (built unless BENCH_SKIP_BUILD) as
+# RAPPORT and RECEIVER, and the environment of a server that webhooks reach on 127.0.0.1
+with_receiver() {
+    if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
+        log "building (release)"
+        cargo build --release --bin rapport --example webhook_receiver
+    fi
+    RAPPORT=$ROOT/target/release/rapport
+    RECEIVER=$ROOT/target/release/examples/webhook_receiver
+    export RAPPORT_LOG=warn RAPPORT_RATE_LIMIT=0 RAPPORT_WEBHOOK_ALLOW_PRIVATE=true
+}

@@ -31,13 +31,7 @@ REPORT=${BENCH_REPORT:-docs/benchmarks.md}
 # shellcheck source=bench/common.sh
 source bench/common.sh
 
-if [[ -z "${BENCH_SKIP_BUILD:-}" ]]; then
-    log "building (release)"
-    cargo build --release --bin rapport --example webhook_receiver
-fi
-RAPPORT=$ROOT/target/release/rapport
-RECEIVER=$ROOT/target/release/examples/webhook_receiver
-export RAPPORT_LOG=warn RAPPORT_RATE_LIMIT=0 RAPPORT_WEBHOOK_ALLOW_PRIVATE=true
+with_receiver
 
 # serve NAME DB SENDER -> starts a server; sets URL and PID
 serve() {
