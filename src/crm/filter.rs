@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::CrmError;
 use super::fields;
 use crate::store::CustomFieldDef;
-use crate::store::query::{CmpOp, Col, ColKind, Predicate, SortExpr, SqlValue, is_safe_key};
+use crate::store::query::{CmpOp, Col, ColKind, Predicate, SortExpr, SqlValue, TAGS_KEY, is_safe_key};
 use crate::time::{self, DAY_MS, Millis};
 
 /// Deepest nesting of `any` groups.
@@ -132,6 +132,8 @@ impl<'a> Schema<'a> {
         let p = self.condition_on_field(c, target)?;
         Ok(match target {
             Target::Custom(def, _) => p.on_value_table(self.entity, &def.key),
+            // Built-in tags are in the value table too, one row a tag.
+            Target::Builtin(f) if f.ty == FieldType::Tags => p.on_value_table(self.entity, TAGS_KEY),
             Target::Builtin(_) => p,
         })
     }

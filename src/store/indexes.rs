@@ -11,14 +11,14 @@
 //!   PostgreSQL.
 //!
 //! - triggers that keep `custom_values` (migration 0005), the typed value of each custom
-//!   field, in step with each table's `custom` JSON, so that filters on custom fields are
-//!   index ranges.
+//!   field and each built-in tag (under `TAGS_KEY`), in step with each table's `custom` and
+//!   `tags` JSON, so that filters on them are index ranges.
 //!
 //! `CREATE … IF NOT EXISTS` makes this a few catalog lookups on every start.
 
 use rapport_tools::Entity;
 
-use super::query::{Col, SortExpr, Sql, col_kind, table};
+use super::query::{Col, SortExpr, Sql, TAGS_KEY, col_kind, table};
 use super::{Dialect, Store, StoreResult};
 
 /// The statements that create the indexes of `entity` (without the trigram index on
@@ -117,41 +117,65 @@ fn custom_value_insert(dialect: Dialect, entity: Entity, src: &str, from: &str) 
              WHERE jsonb_typeof(x.v) <> 'null'"
         ),
     };
-    format!("INSERT INTO custom_values (entity, record_id, key, t, n) {rows}")
+    let tags = if entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags) {
+        match dialect {
+            Dialect::Sqlite => format!(
+                " UNION ALL SELECT '{e}', {src}.id, '{TAGS_KEY}', g.value, NULL FROM {from}json_each({src}.tags) g \
+                 WHERE g.type = 'text'"
+            ),
+            Dialect::Postgres => format!(
+                " UNION ALL SELECT '{e}', {src}.id, '{TAGS_KEY}', g.v, NULL FROM {from}jsonb_array_elements_text(\
+                 CASE jsonb_typeof({src}.tags::jsonb) WHEN 'array' THEN {src}.tags::jsonb ELSE '[]'::jsonb END) AS g(v)"
+            ),
+        }
+    } else {
+        String::new()
+    };
+    format!("INSERT INTO custom_values (entity, record_id, key, t, n) {rows}{tags}")
 }
 
-/// The triggers that keep `custom_values` in step with `entity`'s table, and their name.
-fn custom_value_triggers(dialect: Dialect, entity: Entity) -> (String, Vec<String>) {
+/// The triggers that keep `custom_values` in step with `entity`'s table (custom fields and
+/// built-in tags), their name, and the statements that drop those of earlier releases
+/// (custom fields only), which they replace.
+fn custom_value_triggers(dialect: Dialect, entity: Entity) -> (String, Vec<String>, Vec<String>) {
     let (t, e) = (table(entity), entity.as_str());
     let insert = custom_value_insert(dialect, entity, "new", "");
     let forget = |row: &str| format!("DELETE FROM custom_values WHERE entity = '{e}' AND record_id = {row}.id");
-    let name = format!("{t}_custom_values");
-    let ddl = match dialect {
-        Dialect::Sqlite => vec![
-            format!("CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON {t} BEGIN {insert}; END"),
-            format!(
-                "CREATE TRIGGER IF NOT EXISTS {t}_custom_values_update AFTER UPDATE OF custom ON {t} BEGIN {}; {insert}; END",
-                forget("old")
-            ),
-            format!(
-                "CREATE TRIGGER IF NOT EXISTS {t}_custom_values_delete AFTER DELETE ON {t} BEGIN {}; END",
-                forget("old")
-            ),
-        ],
-        Dialect::Postgres => vec![
-            format!(
-                "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
-                 IF TG_OP <> 'INSERT' THEN {}; END IF; IF TG_OP <> 'DELETE' THEN {insert}; END IF; \
-                 RETURN NULL; END $f$",
-                forget("OLD")
-            ),
-            format!(
-                "CREATE TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE OF custom ON {t} \
-                 FOR EACH ROW EXECUTE FUNCTION {name}()"
-            ),
-        ],
+    let has_tags = entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags);
+    let of = if has_tags { "custom, tags" } else { "custom" };
+    let name = format!("{t}_values");
+    let (ddl, old) = match dialect {
+        Dialect::Sqlite => (
+            vec![
+                format!("CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON {t} BEGIN {insert}; END"),
+                format!(
+                    "CREATE TRIGGER IF NOT EXISTS {name}_update AFTER UPDATE OF {of} ON {t} BEGIN {}; {insert}; END",
+                    forget("old")
+                ),
+                format!("CREATE TRIGGER IF NOT EXISTS {name}_delete AFTER DELETE ON {t} BEGIN {}; END", forget("old")),
+            ],
+            ["", "_update", "_delete"].iter().map(|s| format!("DROP TRIGGER IF EXISTS {t}_custom_values{s}")).collect(),
+        ),
+        Dialect::Postgres => (
+            vec![
+                format!(
+                    "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
+                     IF TG_OP <> 'INSERT' THEN {}; END IF; IF TG_OP <> 'DELETE' THEN {insert}; END IF; \
+                     RETURN NULL; END $f$",
+                    forget("OLD")
+                ),
+                format!(
+                    "CREATE TRIGGER {name} AFTER INSERT OR DELETE OR UPDATE OF {of} ON {t} \
+                     FOR EACH ROW EXECUTE FUNCTION {name}()"
+                ),
+            ],
+            vec![
+                format!("DROP TRIGGER IF EXISTS {t}_custom_values ON {t}"),
+                format!("DROP FUNCTION IF EXISTS {t}_custom_values()"),
+            ],
+        ),
     };
-    (name, ddl)
+    (name, ddl, old)
 }
 
 impl Store {
@@ -192,7 +216,7 @@ impl Store {
                     }
                 }
             }
-            let (name, triggers) = custom_value_triggers(dialect, entity);
+            let (name, triggers, replaced) = custom_value_triggers(dialect, entity);
             let exists = match dialect {
                 Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = $1",
                 Dialect::Postgres => "SELECT COUNT(*) FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)",
@@ -200,7 +224,7 @@ impl Store {
             let binds = [name.as_str().into(), t.into()];
             let binds = if dialect == Dialect::Sqlite { &binds[..1] } else { &binds[..] };
             if tx.scalar(exists, binds).await? == 0 {
-                for ddl in triggers {
+                for ddl in replaced.into_iter().chain(triggers) {
                     tx.execute(&ddl, &[]).await?;
                 }
                 let e = entity.as_str();

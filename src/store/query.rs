@@ -112,8 +112,9 @@ pub enum Predicate {
 }
 
 impl Predicate {
-    /// This condition on the custom field `key` of `entity`, through the value table
-    /// where it has the same meaning there: comparisons, `in` and `has_any`. `ne`,
+    /// This condition on the custom field `key` of `entity` (or on its built-in tags,
+    /// `TAGS_KEY`), through the value table where it has the same meaning there:
+    /// comparisons, `in` and `has_any`. `ne`,
     /// `not_in`, `has_none` and `is_null` also match records without the value, which
     /// the table does not hold: they read the JSON.
     pub fn on_value_table(self, entity: Entity, key: &str) -> Predicate {
@@ -139,7 +140,7 @@ impl Predicate {
                 }
                 None => self,
             },
-            Predicate::TagsAny { custom: Some(_), values, negate: false } if !values.is_empty() => {
+            Predicate::TagsAny { values, negate: false, .. } if !values.is_empty() => {
                 let values = values.into_iter().map(SqlValue::Text).collect();
                 Predicate::CustomValue { entity, key, number: false, op: CmpOp::Eq, values, json }
             }
@@ -199,6 +200,10 @@ pub struct Query {
     pub after: Option<(Vec<SqlValue>, String)>,
     pub limit: u32,
 }
+
+/// The key under which `custom_values` holds a record's built-in tags, one row a tag: no
+/// custom field's key can take it (`is_safe_key`).
+pub const TAGS_KEY: &str = "#tags";
 
 pub fn is_safe_key(key: &str) -> bool {
     let mut chars = key.chars();
@@ -651,7 +656,7 @@ impl Sql {
             self.push("SELECT NULL WHERE 1 = 0");
             return;
         };
-        debug_assert!(is_safe_key(key));
+        debug_assert!(is_safe_key(key) || key == TAGS_KEY);
         let column = if *number { "n" } else { "t" };
         self.push(&format!(
             "SELECT record_id FROM custom_values WHERE entity = '{e}' AND key = '{key}' AND {column}",

@@ -446,6 +446,62 @@ async fn custom_field_filters_follow_every_change() {
     assert_eq!(ids(find("custom.seats", "gt", json!(0))).await, set(&[]));
 }
 
+/// Tags are in the value table too (issue 26): tag filters follow every change to a
+/// record's tags, to the record, and give the same answers for a tag few records hold (read
+/// in the table) as for one many hold (read in the rows).
+#[tokio::test]
+async fn tag_filters_follow_every_change_common_or_rare() {
+    let app = spawn_app().await;
+    let made = app
+        .create_contacts(json!([
+            {"first_name": "A", "tags": ["vip", "lead"]},
+            {"first_name": "B", "tags": ["lead"]},
+            {"first_name": "C"}
+        ]))
+        .await;
+    let [a, b, c] = [0, 1, 2].map(|i| made[i]["id"].as_str().unwrap().to_owned());
+    let set = |ids: &[&String]| ids.iter().map(|s| s.to_string()).collect::<HashSet<String>>();
+    let ids = |op: &str, tags: Value| {
+        let app = &app;
+        let args = json!({"entity": "contact", "filters": [{"field": "tags", "op": op, "value": tags}]});
+        async move { app.search_ids(args).await.into_iter().collect::<HashSet<String>>() }
+    };
+    assert_eq!(ids("has_any", json!(["vip"])).await, set(&[&a]));
+    assert_eq!(ids("has_any", json!(["lead", "nobody"])).await, set(&[&a, &b]));
+    assert_eq!(ids("has_none", json!(["lead"])).await, set(&[&c]), "no tags matches has_none");
+    app.ok("update_contacts", json!({"contacts": [{"id": a, "tags": ["customer"]}, {"id": c, "tags": ["vip"]}]})).await;
+    assert_eq!(ids("has_any", json!(["vip"])).await, set(&[&c]));
+    assert_eq!(ids("has_any", json!(["customer"])).await, set(&[&a]));
+    app.ok("delete_records", json!({"entity": "contact", "ids": [b]})).await;
+    assert_eq!(ids("has_any", json!(["lead"])).await, set(&[]), "the trash matches nothing");
+    app.ok("restore_records", json!({"entity": "contact", "ids": [b]})).await;
+    assert_eq!(ids("has_any", json!(["lead"])).await, set(&[&b]));
+
+    // 2,200 more with `common`, three of them `rare` as well: both read right, in counts
+    // and in the newest page.
+    for batch in 0..22 {
+        let contacts: Vec<Value> = (0..100)
+            .map(|i| {
+                let n = batch * 100 + i;
+                let tags = if n % 1000 == 7 { json!(["common", "rare"]) } else { json!(["common"]) };
+                json!({"first_name": format!("P{n}"), "tags": tags})
+            })
+            .collect();
+        app.create_contacts(json!(contacts)).await;
+    }
+    for (tag, want) in [("common", 2200), ("rare", 3)] {
+        let filters = json!([{"field": "tags", "op": "has_any", "value": [tag]}]);
+        let count = app.ok("count_records", json!({"entity": "contact", "filters": filters})).await["count"].clone();
+        assert_eq!(count, want, "count of {tag}");
+        let page = app.ok("search_records", json!({"entity": "contact", "filters": filters, "limit": 5})).await;
+        let names: Vec<&str> =
+            page["items"].as_array().unwrap().iter().map(|c| c["first_name"].as_str().unwrap()).collect();
+        let expected: Vec<String> =
+            (0..2200).rev().filter(|n| tag == "common" || n % 1000 == 7).take(5).map(|n| format!("P{n}")).collect();
+        assert_eq!(names, expected, "newest of {tag}");
+    }
+}
+
 /// A value many records hold is found by testing rows in order, one few hold through the
 /// value table: the answers are the same either way.
 #[tokio::test]

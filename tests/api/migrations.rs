@@ -45,8 +45,9 @@ async fn a_database_from_the_first_release_upgrades_with_its_data() {
         "INSERT INTO orgs (id, name, created_at) VALUES ('o1', 'default', 1)",
         "INSERT INTO users (id, org_id, email, role, created_at) VALUES ('u1', 'o1', 'owner@localhost', 'owner', 1)",
         "INSERT INTO companies (id, org_id, name, domain, created_at, updated_at) VALUES ('co1', 'o1', 'Acme', 'acme.com', 1, 1)",
-        "INSERT INTO contacts (id, org_id, first_name, company_id, custom, created_at, updated_at) \
-         VALUES ('c1', 'o1', 'Ada', 'co1', '{\"size\": 12, \"regions\": [\"emea\", \"apac\"], \"vip\": true}', 2, 2)",
+        "INSERT INTO contacts (id, org_id, first_name, company_id, custom, tags, created_at, updated_at) \
+         VALUES ('c1', 'o1', 'Ada', 'co1', '{\"size\": 12, \"regions\": [\"emea\", \"apac\"], \"vip\": true}', \
+         '[\"lead\", \"board\"]', 2, 2)",
     ];
     let rows = rows.map(str::to_owned);
     at_an_old_release(&url, &first, &rows).await;
@@ -67,7 +68,7 @@ async fn a_database_from_the_first_release_upgrades_with_its_data() {
         .await
         .unwrap();
     assert_eq!(companies[0].get("domain"), &json!("acme.com"));
-    // Custom values written before the value table existed are in it.
+    // Custom values and tags written before the value table existed are in it.
     let values = "SELECT key, t, n FROM custom_values WHERE entity = 'contact' AND record_id = 'c1' ORDER BY key, t";
     let got: Vec<(String, Option<String>, Option<f64>)> = if postgres {
         let pool = sqlx::PgPool::connect(&url).await.unwrap();
@@ -77,6 +78,8 @@ async fn a_database_from_the_first_release_upgrades_with_its_data() {
         sqlx::query_as(values).fetch_all(&pool).await.unwrap()
     };
     let want = [
+        ("#tags", Some("board"), None),
+        ("#tags", Some("lead"), None),
         ("regions", Some("apac"), None),
         ("regions", Some("emea"), None),
         ("size", None, Some(12.0)),
