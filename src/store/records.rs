@@ -190,6 +190,21 @@ pub(super) fn ids_in(sql: &mut Sql, org_id: &OrgId, ids: &[RecordId]) {
     sql.bind_list(ids.iter().map(SqlValue::from));
 }
 
+/// `WHERE <org> = ` for a filter already settled (`Store::settle`). A custom-value or tag
+/// condition kept there holds for few records (under 2,000), found at once in the value
+/// table; on SQLite, which keeps no statistics, an `org_id = ?` would have the planner walk
+/// the organization's rows and test each against them instead (a tag on five contacts of
+/// 200,000: 60 ms to count, where starting from the five takes well under one). The unary
+/// `+` keeps the organization out of the plan's choice.
+fn where_org(dialect: Dialect, filter: &[Predicate]) -> &'static str {
+    if few_first(dialect, filter) { " WHERE +org_id = " } else { " WHERE org_id = " }
+}
+
+/// Whether the records a settled filter's value-table condition finds should lead (SQLite).
+fn few_first(dialect: Dialect, filter: &[Predicate]) -> bool {
+    dialect == Dialect::Sqlite && filter.iter().any(|p| matches!(p, Predicate::CustomValue { .. }))
+}
+
 /// One page of a search, plus the rows' records.
 pub type RecordPage = Vec<Record>;
 
@@ -347,6 +362,11 @@ impl Store {
             }
             return self.fetch_records(org_id, query.entity, &page(Lead::Trigram, After::All, query.limit)).await;
         }
+        // A condition few records meet (`where_org`): start from them and sort them, rather
+        // than walk the sort index through the organization testing each row.
+        if few_first(self.dialect(), &query.filter) {
+            return self.fetch_records(org_id, query.entity, &page(Lead::Trigram, After::All, query.limit)).await;
+        }
         // Sorted by a field after a cursor: the rest of the cursor's run of equal values,
         // then what follows it, each an index seek (PostgreSQL seeks the row value itself).
         if sqlite && query.after.is_some() && query.sort.len() > 1 {
@@ -449,7 +469,7 @@ impl Store {
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
         let filter = &self.settle(filter).await?;
         let mut sql = Sql::new(self.dialect());
-        sql.push(&format!("SELECT COUNT(*) FROM {} WHERE org_id = ", table(entity)));
+        sql.push(&format!("SELECT COUNT(*) FROM {}{}", table(entity), where_org(self.dialect(), filter)));
         sql.bind(org_id.into());
         sql.push(" AND deleted_at IS NULL");
         sql.and_all(filter);
@@ -760,7 +780,7 @@ impl Store {
         let mut sql = Sql::new(self.dialect());
         sql.push("SELECT ");
         sql.col_expr(col);
-        sql.push(&format!(" AS grp, COUNT(*) AS n FROM {} WHERE org_id = ", table(entity)));
+        sql.push(&format!(" AS grp, COUNT(*) AS n FROM {}{}", table(entity), where_org(self.dialect(), filter)));
         sql.bind(org_id.into());
         sql.push(" AND deleted_at IS NULL");
         sql.and_all(filter);
@@ -788,7 +808,7 @@ impl Store {
         let mut sql = Sql::new(self.dialect());
         sql.push("SELECT ");
         sql.col_expr(col);
-        sql.push(&format!(" AS grp, {currency}, {amount} FROM {} WHERE org_id = ", table(entity)));
+        sql.push(&format!(" AS grp, {currency}, {amount} FROM {}{}", table(entity), where_org(self.dialect(), filter)));
         sql.bind(org_id.into());
         sql.push(&format!(" AND deleted_at IS NULL AND {amount} IS NOT NULL AND {currency} IS NOT NULL"));
         sql.and_all(filter);

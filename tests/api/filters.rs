@@ -500,6 +500,19 @@ async fn tag_filters_follow_every_change_common_or_rare() {
             (0..2200).rev().filter(|n| tag == "common" || n % 1000 == 7).take(5).map(|n| format!("P{n}")).collect();
         assert_eq!(names, expected, "newest of {tag}");
     }
+    // Page by page through the rare ones, sorted by name: every one once, in order.
+    let mut args = json!({"entity": "contact", "filters": [{"field": "tags", "op": "has_any", "value": ["rare"]}],
+        "sort": [{"field": "first_name", "direction": "asc"}], "limit": 2});
+    let mut seen = Vec::new();
+    loop {
+        let page = app.ok("search_records", args.clone()).await;
+        seen.extend(page["items"].as_array().unwrap().iter().map(|c| c["first_name"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => args["cursor"] = json!(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["P1007", "P2007", "P7"]);
 }
 
 /// A value many records hold is found by testing rows in order, one few hold through the
