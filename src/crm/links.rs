@@ -163,9 +163,7 @@ pub async fn set(store: &Store, p: &Principal, links: &[Link], link: bool) -> Re
                 return Ok(LinkResult { changed });
             }
             Err(StoreError::Stale) => {
-                // The transaction goes first: it holds the writer that `catch_up` waits for.
-                drop(tx);
-                store.catch_up().await?;
+                store.catch_up(tx).await?;
                 continue;
             }
             Err(e) => return Err(e.into()),

@@ -95,9 +95,7 @@ pub async fn merge(store: &Store, p: &Principal, input: MergeRecordsInput) -> Re
         match tx.update_records(p.org_id(), &[(kept.clone(), before.updated_at)], &[]).await {
             Ok(()) => {}
             Err(StoreError::Stale) => {
-                // The transaction goes first: it holds the writer that `catch_up` waits for.
-                drop(tx);
-                store.catch_up().await?;
+                store.catch_up(tx).await?;
                 continue;
             }
             Err(e) => return Err(e.into()),

@@ -647,9 +647,7 @@ pub async fn update(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                 return Ok(RecordsResult { items: results.iter().map(to_wire).collect() });
             }
             Err(StoreError::Stale) => {
-                // The transaction goes first: it holds the writer that `catch_up` waits for.
-                drop(tx);
-                store.catch_up().await?;
+                store.catch_up(tx).await?;
                 continue;
             }
             Err(StoreError::NotFound) => {
@@ -752,9 +750,7 @@ pub async fn upsert(store: &Store, p: &Principal, entity: Entity, raw: Vec<Value
                 return Ok(UpsertResult { items: out });
             }
             Err(StoreError::Stale | StoreError::NotFound) => {
-                // The transaction goes first: it holds the writer that `catch_up` waits for.
-                drop(tx);
-                store.catch_up().await?;
+                store.catch_up(tx).await?;
                 continue;
             }
             Err(e) => return Err(map_conflict(e)),

@@ -293,10 +293,8 @@ macro_rules! bind_all {
 /// The database: a single SQLite writer plus readers, or a PostgreSQL pool.
 pub(super) enum Db {
     Sqlite {
-        /// One connection: SQLite has one writer at a time, and queuing here beats
-        /// "database is locked".
-        write: Pool<Sqlite>,
-        /// Write transactions, on `write`'s connection, committed in groups.
+        /// Write transactions, committed in groups, on a pool of one connection: SQLite has
+        /// one writer at a time, and queuing here beats "database is locked".
         writer: super::group::Writer,
         read: Pool<Sqlite>,
         /// Hot-path reads without sqlx's thread hop; `None` for an in-memory database.
@@ -321,7 +319,8 @@ impl Db {
     /// Connections per pool: `(pool, open, idle)`.
     pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
         match self {
-            Db::Sqlite { write, read, .. } => {
+            Db::Sqlite { writer, read, .. } => {
+                let write = writer.pool();
                 vec![("sqlite_write", write.size(), write.num_idle()), ("sqlite_read", read.size(), read.num_idle())]
             }
             Db::Postgres { pool, .. } => vec![("postgres", pool.size(), pool.num_idle())],
@@ -387,8 +386,8 @@ impl Db {
             .await?;
         let fast = if on_disk { Some(Arc::new(FastReader::open(&file, 4)?)) } else { None };
         let grouped = std::env::var("RAPPORT_SQLITE_GROUP_COMMIT").map_or(true, |v| v != "false" && v != "0");
-        let writer = super::group::Writer::new(write.clone(), grouped);
-        Ok(Db::Sqlite { write, writer, read, fast })
+        let writer = super::group::Writer::new(write, grouped);
+        Ok(Db::Sqlite { writer, read, fast })
     }
 
     /// The file of an on-disk SQLite database.
@@ -421,8 +420,8 @@ impl Db {
                     async move { analyze_stale(&pool).await }
                 });
             }
-            Db::Sqlite { write, .. } => {
-                let write = write.clone();
+            Db::Sqlite { writer, .. } => {
+                let write = writer.pool().clone();
                 every(Duration::from_secs(3600), stop, "PRAGMA optimize", move || {
                     let write = write.clone();
                     async move { sqlx::query("PRAGMA optimize").execute(&write).await.map(drop) }
@@ -513,7 +512,8 @@ impl Db {
     /// import) rather than copying the log into the database after every commit: a page
     /// that many batches change is then copied once, not once a batch.
     pub async fn bulk_writes(&self, on: bool) -> StoreResult<()> {
-        if let Db::Sqlite { write, .. } = self {
+        if let Db::Sqlite { writer, .. } = self {
+            let write = writer.pool();
             let pragma = if on { "PRAGMA wal_autocheckpoint = 0" } else { "PRAGMA wal_autocheckpoint = 1000" };
             sqlx::query(pragma).execute(write).await?;
         }
@@ -522,7 +522,8 @@ impl Db {
 
     /// Copies the write-ahead log into the SQLite database as far as readers allow.
     pub async fn checkpoint(&self) -> StoreResult<()> {
-        if let Db::Sqlite { write, .. } = self {
+        if let Db::Sqlite { writer, .. } = self {
+            let write = writer.pool();
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(write).await?;
         }
         Ok(())

@@ -28,8 +28,8 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         let mut set_aside = 0;
+        let quarter = (rows / 4) as i64;
         for (t, keep) in [(table(entity), keep), ("custom_values", &["record_id"][..])] {
-            let quarter = (rows / 4) as i64;
             let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM {t} LIMIT $1)");
             if tx.scalar(&sql, &[quarter.into()]).await? >= quarter {
                 continue;

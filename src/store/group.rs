@@ -53,14 +53,18 @@ struct Group {
 /// One write transaction: a savepoint in the open group.
 pub struct Member {
     guard: Option<OwnedMutexGuard<Group>>,
-    group: Arc<Mutex<Group>>,
-    counts: Arc<Counts>,
-    grouped: bool,
+    writer: Writer,
 }
 
 impl Writer {
     pub fn new(pool: Pool<Sqlite>, grouped: bool) -> Writer {
         Writer { pool, group: Arc::default(), counts: Arc::default(), grouped }
+    }
+
+    /// The pool of the one write connection, for what runs outside a transaction
+    /// (checkpoints, pragmas); it waits while a group holds the connection.
+    pub fn pool(&self) -> &Pool<Sqlite> {
+        &self.pool
     }
 
     /// Commits so far, and the write transactions they held.
@@ -93,8 +97,7 @@ impl Writer {
             end(guard, false).await;
             return Err(e.into());
         }
-        let (group, counts) = (self.group.clone(), self.counts.clone());
-        Ok(Member { guard: Some(guard), group, counts, grouped: self.grouped })
+        Ok(Member { guard: Some(guard), writer: self.clone() })
     }
 }
 
@@ -106,7 +109,7 @@ impl Member {
     /// Keeps this member's writes and waits until the group's commit is durable.
     pub async fn commit(mut self) -> StoreResult<()> {
         let mut guard = self.guard.take().expect("a member holds the open group");
-        let (group, counts, grouped) = (self.group.clone(), self.counts.clone(), self.grouped);
+        let writer = self.writer.clone();
         let rx = detached(async move {
             let conn = guard.conn.as_mut().expect("a member holds the open group");
             if let Err(e) = sqlx::query("RELEASE member").execute(&mut **conn).await {
@@ -115,11 +118,11 @@ impl Member {
             }
             let (tx, rx) = oneshot::channel();
             guard.members.push(tx);
-            if !grouped {
-                commit_now(guard, &counts).await;
+            if !writer.grouped {
+                commit_now(guard, &writer.counts).await;
             } else if !guard.committer {
                 guard.committer = true;
-                tokio::spawn(commit_when_through(group, counts));
+                tokio::spawn(commit_when_through(writer));
             }
             Ok(rx)
         })
@@ -159,8 +162,8 @@ async fn detached<T: Send + 'static>(work: impl std::future::Future<Output = T> 
 }
 
 /// The committer: its turn comes once the writers queued before it have joined the group.
-async fn commit_when_through(group: Arc<Mutex<Group>>, counts: Arc<Counts>) {
-    commit_now(group.lock_owned().await, &counts).await;
+async fn commit_when_through(writer: Writer) {
+    commit_now(writer.group.clone().lock_owned().await, &writer.counts).await;
 }
 
 async fn commit_now(guard: OwnedMutexGuard<Group>, counts: &Counts) {

@@ -117,7 +117,7 @@ fn custom_value_insert(dialect: Dialect, entity: Entity, src: &str, from: &str) 
              WHERE jsonb_typeof(x.v) <> 'null'"
         ),
     };
-    let tags = if entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags) {
+    let tags = if has_tags(entity) {
         match dialect {
             Dialect::Sqlite => format!(
                 " UNION ALL SELECT '{e}', {src}.id, '{TAGS_KEY}', g.value, NULL FROM {from}json_each({src}.tags) g \
@@ -134,6 +134,11 @@ fn custom_value_insert(dialect: Dialect, entity: Entity, src: &str, from: &str) 
     format!("INSERT INTO custom_values (entity, record_id, key, t, n) {rows}{tags}")
 }
 
+/// Whether `entity` has built-in tags, which `custom_values` holds under `TAGS_KEY`.
+fn has_tags(entity: Entity) -> bool {
+    entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags)
+}
+
 /// The triggers that keep `custom_values` in step with `entity`'s table (custom fields and
 /// built-in tags), their name, and the statements that drop those of earlier releases
 /// (custom fields only), which they replace.
@@ -141,8 +146,7 @@ fn custom_value_triggers(dialect: Dialect, entity: Entity) -> (String, Vec<Strin
     let (t, e) = (table(entity), entity.as_str());
     let insert = custom_value_insert(dialect, entity, "new", "");
     let forget = |row: &str| format!("DELETE FROM custom_values WHERE entity = '{e}' AND record_id = {row}.id");
-    let has_tags = entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags);
-    let of = if has_tags { "custom, tags" } else { "custom" };
+    let of = if has_tags(entity) { "custom, tags" } else { "custom" };
     let name = format!("{t}_values");
     let (ddl, old) = match dialect {
         Dialect::Sqlite => (

@@ -180,11 +180,12 @@ impl Store {
         self.db.begin(&self.announcer).await
     }
 
-    /// Waits until every write begun before it is committed, so that reads see them. A
-    /// write whose optimistic check found a record changed calls it before reading the
-    /// record again: on SQLite the change may be in a group not yet committed (group
-    /// commit), and reading at once would find the record as it was.
-    pub async fn catch_up(&self) -> StoreResult<()> {
+    /// Gives up `stale`, a transaction whose optimistic check found a record changed, and
+    /// waits until every write begun before it is committed, so that reading the record
+    /// again sees the change: on SQLite it may be in a group not yet committed (group
+    /// commit). `stale` goes first: it holds the writer the wait needs.
+    pub async fn catch_up(&self, stale: Tx) -> StoreResult<()> {
+        drop(stale);
         self.begin().await?.commit().await
     }
 }
