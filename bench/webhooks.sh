@@ -107,7 +107,7 @@ serve zero zero true
 URL0=$URL PID0=$PID
 KEYQ=$(key queued)
 serve queued queued false
-URLQ=$URL
+URLQ=$URL PIDQ=$PID
 endpoints "$URLQ" "$KEYQ" 10
 KEY10=$(key ten)
 serve ten ten true
@@ -116,23 +116,27 @@ endpoints "$URL10" "$KEY10" 10
 BEFORE=$(count)
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
-# load NAME URL KEY -> RPS, P99 (ms)
+# cpu PID -> the process's CPU time so far, in clock ticks
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# load NAME URL KEY PID -> RPS, P99 (ms), CPU (the server's µs of CPU per write served)
 load() {
-    local out=$TMP/$1.wrk
+    local out=$TMP/$1.wrk c0
+    c0=$(cpu "$4")
     BENCH_KEY=$3 taskset -c 1 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/create.lua" "$2/api/v1/contacts" >"$out"
     grep -q 'Non-2xx' "$out" && die "$1: failed writes: $(cat "$out")"
     RPS=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+    CPU_US=$(awk -v a="$c0" -v b="$(cpu "$4")" -v t="$(getconf CLK_TCK)" '/requests in/ {printf "%.0f", (b - a) / t * 1e6 / $1}' "$out")
     P99=$(awk '$1 == "99%" {v = $2; if (v ~ /us$/) {sub(/us$/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) {sub(/s$/, "", v); v *= 1000}; print v}' "$out")
 }
-Z=() Q=() T=() ZP=() QP=() TP=()
+Z=() Q=() T=() ZP=() QP=() TP=() ZC=() QC=() TC=()
 # run_case N: one of the three loads, its figures kept.
 run_case() {
     case $1 in
-        0) log "no endpoint"; load zero "$URL0" "$KEY0"; Z+=("$RPS"); ZP+=("$P99") ;;
-        1) log "ten endpoints, sender off"; load queued "$URLQ" "$KEYQ"; Q+=("$RPS"); QP+=("$P99") ;;
+        0) log "no endpoint"; load zero "$URL0" "$KEY0" "$PID0"; Z+=("$RPS"); ZP+=("$P99"); ZC+=("$CPU_US") ;;
+        1) log "ten endpoints, sender off"; load queued "$URLQ" "$KEYQ" "$PIDQ"; Q+=("$RPS"); QP+=("$P99"); QC+=("$CPU_US") ;;
         2)
             log "ten endpoints, sender on"
-            load ten "$URL10" "$KEY10"; T+=("$RPS"); TP+=("$P99")
+            load ten "$URL10" "$KEY10" "$PID10"; T+=("$RPS"); TP+=("$P99"); TC+=("$CPU_US")
             # Its backlog is sent before the next load, which would otherwise share core 0
             # with it.
             TEN_WRITES=$((TEN_WRITES + $(awk '/requests in/ {print $1}' "$TMP/ten.wrk")))
@@ -154,6 +158,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 ZERO=$(median "${Z[@]}") QUEUED=$(median "${Q[@]}") TEN=$(median "${T[@]}")
 ZERO_P99=$(median "${ZP[@]}") QUEUED_P99=$(median "${QP[@]}") TEN_P99=$(median "${TP[@]}")
+ZERO_CPU=$(median "${ZC[@]}") QUEUED_CPU=$(median "${QC[@]}") TEN_CPU=$(median "${TC[@]}")
 COST=$(awk -v a="$ZERO" -v b="$TEN" 'BEGIN {printf "%.0f", (a - b) / a * 100}')
 QCOST=$(awk -v a="$ZERO" -v b="$QUEUED" 'BEGIN {printf "%.0f", (a - b) / a * 100}')
 SENT=$(($(count) - BEFORE))
@@ -170,16 +175,18 @@ answers 204) on core 1, 127.0.0.1.
 | | figure |
 |---|---|
 | deliveries per second to one local endpoint ($EVENTS queued, then drained by one process) | **$DRAIN_RATE/s** ($EVENTS in $DRAIN_S s; $DRAIN_CPU µs of server CPU each) |
-| writes (\`POST /api/v1/contacts\`, one contact each), no endpoint | $(printf '%.0f' "$ZERO") req/s, p99 $ZERO_P99 ms |
-| the same writes with ten endpoints subscribed to \`*\`, sender off (queueing only) | $(printf '%.0f' "$QUEUED") req/s, p99 $QUEUED_P99 ms: **${QCOST}%** less |
-| the same writes with ten endpoints subscribed to \`*\`, sender on (delivering 10 per write) | $(printf '%.0f' "$TEN") req/s, p99 $TEN_P99 ms: **${COST}%** less |
+| writes (\`POST /api/v1/contacts\`, one contact each), no endpoint | $(printf '%.0f' "$ZERO") req/s, p99 $ZERO_P99 ms; $ZERO_CPU µs of server CPU a write |
+| the same writes with ten endpoints subscribed to \`*\`, sender off (queueing only) | $(printf '%.0f' "$QUEUED") req/s, p99 $QUEUED_P99 ms: **${QCOST}%** less; $QUEUED_CPU µs a write |
+| the same writes with ten endpoints subscribed to \`*\`, sender on (delivering 10 per write) | $(printf '%.0f' "$TEN") req/s, p99 $TEN_P99 ms: **${COST}%** less; $TEN_CPU µs a write while the load ran |
 
 Medians of $ROUNDS interleaved rounds of $DURATION, $CONNECTIONS connections (rounds: none
-${Z[*]}; queueing ${Q[*]}; delivering ${T[*]}). With ten endpoints every write also reads the
-record it wrote, builds the body once per event and queues ten deliveries in its
-transaction; with the sender on, the same two cores also send ten requests per write and
-record them: $SENT deliveries for $TEN_WRITES writes, all received; after each run the
-backlog took ${CATCH_UP[*]} s more to send, and the next load waited for it.
+${Z[*]}; queueing ${Q[*]}; delivering ${T[*]}; CPU µs a write: ${ZC[*]}; ${QC[*]}; ${TC[*]}).
+With ten endpoints every write also builds the body once per event and queues one event row
+naming the ten endpoints in its transaction. With the sender on, the sender fans events out
+into deliveries, sends ten requests per write and records them; while requests are in
+flight it rests nine times as long as it worked, so during the load it falls behind:
+$SENT deliveries for $TEN_WRITES writes, all received; after each run the backlog took
+${CATCH_UP[*]} s more to send, and the next load waited for it.
 <!-- webhooks:end -->
 EOF
 )

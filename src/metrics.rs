@@ -29,6 +29,17 @@ pub struct Metrics {
     webhook_deliveries: Mutex<BTreeMap<&'static str, u64>>,
     /// MCP POSTs answered by the lean path and by rmcp's service (src/http/mcp.rs).
     mcp_posts: [AtomicU64; 2],
+    /// Requests being handled now (until their answer's head is ready).
+    in_flight: AtomicU64,
+}
+
+/// Counts a request in flight while it lives.
+pub struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -41,6 +52,17 @@ fn label(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Counts a request in flight until the guard drops.
+    pub fn request_started(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+
+    /// Requests being handled now: the webhook sender yields to them.
+    pub fn requests_in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// A request served: its matched route (never the raw path: ids would make a series
     /// each), method, status and duration.
     pub fn request(&self, route: &str, method: &str, status: u16, seconds: f64) {
@@ -115,6 +137,10 @@ impl Metrics {
             let _ = writeln!(w, "rapport_http_request_duration_seconds_count{{route=\"{route}\"}} {}", r.count);
         }
         drop(routes);
+        let _ = writeln!(w, "# HELP rapport_http_requests_in_flight Requests being handled now.");
+        let _ = writeln!(w, "# TYPE rapport_http_requests_in_flight gauge");
+        // Less this request, which is reading it.
+        let _ = writeln!(w, "rapport_http_requests_in_flight {}", self.requests_in_flight().saturating_sub(1));
         let _ = writeln!(w, "# HELP rapport_auth_failures_total Refused API key checks by code.");
         let _ = writeln!(w, "# TYPE rapport_auth_failures_total counter");
         for (code, n) in lock(&self.auth_failures).iter() {

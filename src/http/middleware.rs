@@ -261,7 +261,9 @@ pub async fn log_requests(State(state): State<AppState>, req: Request, next: Nex
     let path = matched_path.unwrap_or_else(|| req.uri().path().to_owned());
     // Redacting costs a little; do it only when the line will be written.
     let query = if tracing::enabled!(tracing::Level::WARN) { req.uri().query().map(redact_query) } else { None };
+    let in_flight = state.metrics.request_started();
     let res = next.run(req).await;
+    drop(in_flight);
     let status = res.status().as_u16();
     let seconds = started.elapsed().as_secs_f64();
     // Unmatched paths share one series: a scan of random URLs must not make thousands.

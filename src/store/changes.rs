@@ -67,6 +67,12 @@ pub(super) fn change(mut r: DbRow) -> StoreResult<Change> {
 impl Tx {
     /// Appends entries; only record writes in this module call it, with their own entries.
     pub async fn append_changes(&mut self, changes: &[Change]) -> StoreResult<()> {
+        self.append_changes_of(changes, &[]).await
+    }
+
+    /// Appends entries of a write that holds `written`, records as this transaction leaves
+    /// them: their events need not read them back.
+    pub(super) async fn append_changes_of(&mut self, changes: &[Change], written: &[&Record]) -> StoreResult<()> {
         super::dry::note(changes);
         let rows: Vec<Vec<SqlValue>> = changes
             .iter()
@@ -98,7 +104,7 @@ impl Tx {
             .collect();
         self.insert_many(&format!("INSERT INTO changes ({CHANGE_COLS})"), rows).await?;
         // The webhook outbox: queued with the change, so a crash loses neither.
-        self.queue_webhooks(changes).await
+        self.queue_webhooks(changes, written).await
     }
 }
 

@@ -496,7 +496,7 @@ impl Db {
 
     /// A write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock at once, so
     /// whatever the transaction reads stays true until it commits.
-    pub async fn begin(&self, announcer: &Arc<dyn super::Announcer>) -> StoreResult<Tx> {
+    pub async fn begin(&self, outbox: &Arc<super::webhooks::Outbox>) -> StoreResult<Tx> {
         let inner = match self {
             Db::Sqlite { writer, fast, .. } => TxInner::Sqlite(writer.begin().await?, fast.clone()),
             Db::Postgres { pool, watch, .. } => {
@@ -505,7 +505,7 @@ impl Db {
                 TxInner::Postgres(tx, watch.clone())
             }
         };
-        Ok(Tx { inner, notify: false, announcer: announcer.clone() })
+        Ok(Tx { inner, notify: false, outbox: outbox.clone() })
     }
 
     /// On SQLite, whether the write connection leaves checkpoints to `checkpoint` (a bulk
@@ -604,8 +604,8 @@ pub struct Tx {
     inner: TxInner,
     /// A key, user or organization changed: this process's cache is dropped at commit.
     notify: bool,
-    /// What changes written here announce to webhooks.
-    pub(super) announcer: Arc<dyn super::Announcer>,
+    /// What changes written here announce to webhooks, and to which endpoints.
+    pub(super) outbox: Arc<super::webhooks::Outbox>,
 }
 
 enum TxInner {
@@ -629,6 +629,19 @@ impl Tx {
     /// triggers (migration 0004); other SQLite processes see `data_version` change.
     pub(super) fn auth_changed(&mut self) {
         self.notify = true;
+    }
+
+    /// The generation of what authentication and webhook targeting read, as this
+    /// transaction's process knows it (`Store::auth_generation`); `None` when it must not be
+    /// cached, or this transaction itself changed it.
+    pub(super) fn auth_generation(&self) -> Option<u64> {
+        if self.notify {
+            return None;
+        }
+        match &self.inner {
+            TxInner::Sqlite(_, fast) => fast.as_ref().and_then(|f| f.auth_generation().ok()),
+            TxInner::Postgres(_, watch) => watch.generation(),
+        }
     }
 
     pub(super) async fn fetch(&mut self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<DbRow>> {

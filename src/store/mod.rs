@@ -101,7 +101,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The database, with every read and the way into write transactions.
 pub struct Store {
     db: Db,
-    announcer: std::sync::Arc<dyn Announcer>,
+    outbox: std::sync::Arc<webhooks::Outbox>,
 }
 
 /// What the webhook outbox needs to know of events, given by the layer that owns them
@@ -123,7 +123,8 @@ impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database `url` names;
     /// `announcer` says what its changes announce to webhooks.
     pub async fn connect(url: &str, announcer: std::sync::Arc<dyn Announcer>) -> anyhow::Result<Store> {
-        let store = Store { db: Db::connect(url).await?, announcer };
+        let store =
+            Store { db: Db::connect(url).await?, outbox: std::sync::Arc::new(webhooks::Outbox::new(announcer)) };
         // An import killed while it had indexes set aside left them to be built here.
         store.restore_indexes().await?;
         store.ensure_indexes().await?;
@@ -177,7 +178,7 @@ impl Store {
 
     /// A write transaction; it rolls back unless committed.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        self.db.begin(&self.announcer).await
+        self.db.begin(&self.outbox).await
     }
 
     /// Gives up `stale`, a transaction whose optimistic check found a record changed, and

@@ -652,6 +652,7 @@ impl Tx {
     pub async fn insert_records(&mut self, org_id: &OrgId, records: &[Record], changes: &[Change]) -> StoreResult<()> {
         // Runs of one entity go in a few statements; links, where the entity has them,
         // one record at a time.
+        let mut touched = last_activity::Targets::new();
         for run in records.chunk_by(|a, b| a.entity == b.entity) {
             let entity = run[0].entity;
             let what = match entity.def().unique {
@@ -671,8 +672,9 @@ impl Tx {
             let mut targets = last_activity::Targets::new();
             run.iter().for_each(|r| last_activity::targets_of(r, &mut targets));
             self.refresh_last_activity(org_id, &targets).await?;
+            touched.extend(targets);
         }
-        self.append_changes(changes).await
+        self.append_changes_of(changes, &as_written(records.iter(), &touched)).await
     }
 
     /// Makes the record's live links what its linked fields say; links to trashed records
@@ -762,8 +764,21 @@ impl Tx {
             }
         }
         self.refresh_last_activity(org_id, &targets).await?;
-        self.append_changes(changes).await
+        self.append_changes_of(changes, &as_written(records.iter().map(|(r, _)| r), &targets)).await
     }
+}
+
+/// The records a write leaves as they are in memory: all but those whose last activity it
+/// refreshed in the database, and those with links (the database shows only the live ones,
+/// and an undo may name records in the trash).
+fn as_written<'a>(records: impl Iterator<Item = &'a Record>, refreshed: &last_activity::Targets) -> Vec<&'a Record> {
+    let unlinked = |r: &Record| {
+        sql_of(r.entity)
+            .links
+            .iter()
+            .all(|f| r.values.get(f.name).is_none_or(|v| v.as_array().is_none_or(Vec::is_empty)))
+    };
+    records.filter(|r| unlinked(r) && !refreshed.contains(&(r.entity, r.id.as_str().to_owned()))).collect()
 }
 
 impl Store {

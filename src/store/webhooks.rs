@@ -39,9 +39,13 @@ impl Endpoint {
     /// What the endpoint may deliver: its scopes within its creator's role now, given as
     /// `Some` only while the creator is active; nothing otherwise.
     pub fn powers(&self, creator_role: Option<rapport_tools::Role>) -> rapport_tools::Scopes {
+        Self::powers_of(self.scopes, creator_role)
+    }
+
+    fn powers_of(scopes: Option<Scopes>, creator_role: Option<rapport_tools::Role>) -> Scopes {
         match creator_role {
-            Some(role) => self.scopes.unwrap_or_else(rapport_tools::Scopes::all).intersection(&role.scopes()),
-            None => rapport_tools::Scopes::empty(),
+            Some(role) => scopes.unwrap_or_else(Scopes::all).intersection(&role.scopes()),
+            None => Scopes::empty(),
         }
     }
 }
@@ -88,14 +92,17 @@ fn endpoint_as(r: &mut DbRow, prefix: &str) -> StoreResult<Endpoint> {
         disabled_reason: r.text(&c("disabled_reason"))?,
         created_by: r.text(&c("created_by"))?.map(UserId::from),
         created_by_key: r.text(&c("created_by_key"))?.map(KeyId::from),
-        // A scope a later release renames or drops is skipped, as keys skip it: the endpoint
-        // carries less, and no write of the organization fails on it.
-        scopes: r
-            .text(&c("scopes"))?
-            .map(|s| parse_json::<Vec<String>>(&s, "scopes"))
-            .transpose()?
-            .map(|names| names.iter().filter_map(|n| n.parse::<rapport_tools::Scope>().ok()).collect()),
+        scopes: scopes(r.text(&c("scopes"))?)?,
     })
+}
+
+/// An endpoint's stored scopes. A scope a later release renames or drops is skipped, as keys
+/// skip it: the endpoint carries less, and no write of the organization fails on it.
+fn scopes(stored: Option<String>) -> StoreResult<Option<Scopes>> {
+    Ok(stored
+        .map(|s| parse_json::<Vec<String>>(&s, "scopes"))
+        .transpose()?
+        .map(|names| names.iter().filter_map(|n| n.parse::<rapport_tools::Scope>().ok()).collect()))
 }
 
 fn secret(s: String) -> StoreResult<Secret> {
@@ -176,6 +183,56 @@ const WAITS_ITS_TURN: &str = "EXISTS (SELECT 1 FROM webhook_deliveries o WHERE o
      AND o.record_id = d.record_id AND o.state = 'pending' \
      AND (o.created_at < d.created_at OR (o.created_at = d.created_at AND o.id < d.id)))";
 
+/// What the store needs to queue events: what they announce, and a cache of each
+/// organization's endpoints, which every announced write reads.
+pub struct Outbox {
+    pub(super) announcer: std::sync::Arc<dyn Announcer>,
+    /// By organization: the endpoints as of an authentication generation (they move it when
+    /// they change, as keys and users do), so a write reads them from the database only
+    /// when something changed (issue 26: the read cost a sixth of a write's throughput).
+    targets: std::sync::Mutex<std::collections::HashMap<OrgId, (u64, Targets)>>,
+}
+
+/// An organization's enabled endpoints, shared by the writes that read them.
+type Targets = std::sync::Arc<[Target]>;
+
+impl Outbox {
+    pub fn new(announcer: std::sync::Arc<dyn Announcer>) -> Self {
+        Outbox { announcer, targets: Default::default() }
+    }
+
+    fn cached(&self, org_id: &OrgId, generation: u64) -> Option<Targets> {
+        let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        targets.get(org_id).filter(|(g, _)| *g == generation).map(|(_, t)| t.clone())
+    }
+
+    fn keep(&self, org_id: &OrgId, generation: u64, found: Targets) {
+        let mut targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        targets.insert(org_id.clone(), (generation, found));
+    }
+}
+
+/// An enabled endpoint as a write sees it: what it takes, and what it may deliver (its
+/// creator's powers as they were read).
+#[derive(Debug, Clone)]
+pub(super) struct Target {
+    id: EndpointId,
+    events: Vec<String>,
+    powers: Scopes,
+}
+
+/// The id of the delivery of a queued event to its `index`th endpoint (of at most 50), known
+/// before it is fanned out, so that the listing shows it under the id it is sent with: the
+/// event's UUIDv7 with its last byte the index. It has the shape of every delivery id
+/// (`msg_` and 32 hex digits) and sorts by the event's time.
+fn delivery_id(event_id: &str, index: usize) -> String {
+    let hex = event_id.strip_prefix("evt_").unwrap_or(event_id);
+    format!("msg_{}{:02x}", &hex[..hex.len().saturating_sub(2)], index % 256)
+}
+
+/// The advisory lock one PostgreSQL process holds while it fans events out.
+const FAN_OUT_LOCK: i64 = 0x7261_7070_6f72_7466;
+
 /// An event to queue: its body, stored once, and the endpoints it goes to.
 struct NewEvent<'a> {
     org_id: &'a OrgId,
@@ -216,12 +273,14 @@ pub struct OrgEvent {
 }
 
 impl Tx {
-    /// Queues a delivery of each change for every enabled endpoint of its organization
-    /// subscribed to the change's events. One read when nothing is subscribed.
-    pub(super) async fn queue_webhooks(&mut self, changes: &[Change]) -> StoreResult<()> {
-        let announcer = self.announcer.clone();
+    /// Queues each change's events for every enabled endpoint of its organization
+    /// subscribed to them. No read at all when nothing is subscribed and nothing changed.
+    /// `written` holds records as this transaction leaves them: their events' bodies need not
+    /// read them back (in debug builds they are, and must agree).
+    pub(super) async fn queue_webhooks(&mut self, changes: &[Change], written: &[&Record]) -> StoreResult<()> {
+        let announcer = self.outbox.announcer.clone();
         let Some(first) = changes.iter().find(|c| !announcer.types(c).is_empty()) else { return Ok(()) };
-        let endpoints = self.endpoints_with_powers(&first.org_id).await?;
+        let endpoints = self.targets(&first.org_id).await?;
         if endpoints.is_empty() {
             return Ok(());
         }
@@ -232,15 +291,25 @@ impl Tx {
             for ty in announcer.types(c) {
                 let to: Vec<&EndpointId> = endpoints
                     .iter()
-                    .filter(|(e, powers)| powers.contains(&entity.def().read) && announcer.subscribed(&e.events, &ty))
-                    .map(|(e, _)| &e.id)
+                    .filter(|e| e.powers.contains(&entity.def().read) && announcer.subscribed(&e.events, &ty))
+                    .map(|e| &e.id)
                     .collect();
                 if to.is_empty() {
                     continue;
                 }
                 if record.is_none() {
-                    // Read once per change, inside this transaction: the record as it leaves it.
-                    record = Some(announcer.record(self.record_any(&c.org_id, entity, &c.record_id).await?));
+                    // Once per change: the record as this transaction leaves it.
+                    let held = written.iter().find(|r| r.entity == entity && r.id == c.record_id.as_str());
+                    record = Some(match held {
+                        Some(r) if !cfg!(debug_assertions) => announcer.record(Some((*r).clone())),
+                        _ => {
+                            let read = announcer.record(self.record_any(&c.org_id, entity, &c.record_id).await?);
+                            if let Some(r) = held {
+                                debug_assert_eq!(announcer.record(Some((*r).clone())), read, "{entity} as written");
+                            }
+                            read
+                        }
+                    });
                 }
                 let body = announcer.body(c, &ty, record.as_ref().expect("read above"));
                 events.push(NewEvent {
@@ -258,78 +327,73 @@ impl Tx {
         self.queue(&events).await
     }
 
-    /// Stores each event once and a delivery of it for each endpoint it goes to; a write
-    /// announced to ten endpoints costs two round trips, not ten.
+    /// Stores each event once with the endpoints it goes to: one row a write, however many
+    /// endpoints there are. The sender fans it out into deliveries (`Store::fan_out`).
     async fn queue(&mut self, events: &[NewEvent<'_>]) -> StoreResult<()> {
-        let mut stored = Vec::new();
-        let mut deliveries = Vec::new();
-        for ev in events.iter().filter(|ev| !ev.to.is_empty()) {
-            let event_id = format!("evt_{}", uuid::Uuid::now_v7().simple());
-            stored.push([
-                event_id.as_str().into(),
-                ev.org_id.into(),
-                ev.record_id.into(),
-                ev.body.as_str().into(),
-                ev.at.into(),
-            ]);
-            for endpoint in &ev.to {
-                deliveries.push([
-                    format!("msg_{}", uuid::Uuid::now_v7().simple()).into(),
+        let rows: Vec<[SqlValue; 9]> = events
+            .iter()
+            .filter(|ev| !ev.to.is_empty())
+            .map(|ev| {
+                [
+                    format!("evt_{}", uuid::Uuid::now_v7().simple()).into(),
                     ev.org_id.into(),
-                    (*endpoint).into(),
+                    ev.record_id.into(),
+                    ev.body.as_str().into(),
+                    ev.at.into(),
+                    json_text(&ev.to.iter().map(|e| e.as_str()).collect::<Vec<_>>()).into(),
                     ev.source.into(),
                     ev.event_type.as_str().into(),
                     ev.entity.into(),
-                    ev.record_id.into(),
-                    ev.at.into(),
-                    ev.at.into(),
-                    event_id.as_str().into(),
-                ]);
-            }
-        }
-        if stored.is_empty() {
-            return Ok(());
-        }
-        self.insert_rows("INSERT INTO webhook_events (id, org_id, record_id, body, created_at)", &stored).await?;
+                ]
+            })
+            .collect();
         self.insert_rows(
-            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
-             created_at, next_attempt_at, event_id)",
-            &deliveries,
+            "INSERT INTO webhook_events (id, org_id, record_id, body, created_at, targets, source, event_type, entity)",
+            &rows,
         )
         .await
     }
 
     /// The organization's enabled endpoints, each with what it may deliver: its creator's
-    /// powers as they are now. On PostgreSQL they are held (FOR KEY SHARE) until this write
-    /// commits, so one deleted meanwhile waits instead of failing the write on a foreign key.
-    async fn endpoints_with_powers(&mut self, org_id: &OrgId) -> StoreResult<Vec<(Endpoint, Scopes)>> {
-        let share = if self.dialect() == Dialect::Postgres { " FOR KEY SHARE OF e" } else { "" };
-        let sql = format!(
-            "SELECT {}, u.role FROM webhook_endpoints e LEFT JOIN users u ON u.id = e.created_by AND u.active = $2 \
-             WHERE e.org_id = $1 AND e.enabled = $2{share}",
-            endpoint_join_cols()
-        );
-        self.fetch(&sql, &[org_id.into(), true.into()])
+    /// powers as they are now, cached while the authentication generation holds. The
+    /// generation is read before the endpoints, so a change committed meanwhile is read
+    /// again next time. An event names endpoints without a foreign key: one deleted before
+    /// the fan-out is skipped there.
+    async fn targets(&mut self, org_id: &OrgId) -> StoreResult<Targets> {
+        let generation = self.auth_generation();
+        if let Some(found) = generation.and_then(|g| self.outbox.cached(org_id, g)) {
+            return Ok(found);
+        }
+        let sql = "SELECT e.id, e.events, e.scopes, u.role FROM webhook_endpoints e \
+                   LEFT JOIN users u ON u.id = e.created_by AND u.active = $2 WHERE e.org_id = $1 AND e.enabled = $2";
+        let found: Targets = self
+            .fetch(sql, &[org_id.into(), true.into()])
             .await?
             .into_iter()
             .map(|mut r| {
                 let role = r.text("role")?.map(|s| super::users::parse_role(&s)).transpose()?;
-                let e = endpoint_as(&mut r, "e_")?;
-                let powers = e.powers(role);
-                Ok((e, powers))
+                Ok(Target {
+                    id: r.need_text("id")?.into(),
+                    events: parse_json(&r.need_text("events")?, "events")?,
+                    powers: Endpoint::powers_of(scopes(r.text("scopes")?)?, role),
+                })
             })
-            .collect()
+            .collect::<StoreResult<_>>()?;
+        if let Some(g) = generation {
+            self.outbox.keep(org_id, g, found.clone());
+        }
+        Ok(found)
     }
 
     /// Queues an event that is no record change (an approval's) for every endpoint
     /// subscribed to it whose creator holds `event.needs`.
     pub async fn queue_event(&mut self, event: &OrgEvent) -> StoreResult<()> {
-        let announcer = self.announcer.clone();
-        let endpoints = self.endpoints_with_powers(&event.org_id).await?;
+        let announcer = self.outbox.announcer.clone();
+        let endpoints = self.targets(&event.org_id).await?;
         let to = endpoints
             .iter()
-            .filter(|(e, powers)| powers.contains(&event.needs) && announcer.subscribed(&e.events, &event.event_type))
-            .map(|(e, _)| &e.id)
+            .filter(|e| e.powers.contains(&event.needs) && announcer.subscribed(&e.events, &event.event_type))
+            .map(|e| &e.id)
             .collect();
         let queued = NewEvent {
             org_id: &event.org_id,
@@ -364,6 +428,7 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
         self.execute(&sql, &endpoint_values(e)).await?;
+        self.auth_changed();
         Ok(())
     }
 
@@ -376,6 +441,7 @@ impl Tx {
         if self.execute(sql, &endpoint_values(e)).await? == 0 {
             return Err(StoreError::NotFound);
         }
+        self.auth_changed();
         Ok(())
     }
 
@@ -389,6 +455,7 @@ impl Tx {
         {
             return Err(StoreError::NotFound);
         }
+        self.auth_changed();
         Ok(())
     }
 
@@ -406,6 +473,7 @@ impl Tx {
              WHERE org_id = $1 AND created_by = $2 AND enabled = $6 RETURNING {ENDPOINT_COLS}"
         );
         let binds = [org_id.into(), user_id.into(), false.into(), reason.into(), at.into(), true.into()];
+        self.auth_changed();
         self.fetch(&sql, &binds).await?.into_iter().map(endpoint).collect()
     }
 
@@ -447,6 +515,89 @@ impl Store {
     pub async fn endpoint(&self, org_id: &OrgId, id: &EndpointId) -> StoreResult<Option<Endpoint>> {
         let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1 AND org_id = $2");
         self.db.fetch_one(&sql, &[id.into(), org_id.into()]).await?.map(endpoint).transpose()
+    }
+
+    /// Fans queued events out, oldest first and up to `limit` of them in one transaction,
+    /// into one delivery for each endpoint an event names that still exists; answers how
+    /// many events. On PostgreSQL one process fans out at a time (the others find nothing
+    /// to do), so that a record's deliveries are made in the order of its events.
+    pub async fn fan_out(&self, limit: i64) -> StoreResult<usize> {
+        const QUEUED: &str = "FROM webhook_events WHERE targets IS NOT NULL";
+        // A read first: an idle sender never takes SQLite's write lock.
+        if self.db.fetch_one(&format!("SELECT 1 {QUEUED} LIMIT 1"), &[]).await?.is_none() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        if self.dialect() == Dialect::Postgres {
+            let got = tx.fetch_one("SELECT pg_try_advisory_xact_lock($1) AS got", &[FAN_OUT_LOCK.into()]).await?;
+            if !got.map(|mut r| r.bool("got")).transpose()?.unwrap_or(false) {
+                tx.commit().await?;
+                return Ok(0);
+            }
+        }
+        let sql = format!(
+            "SELECT id, org_id, record_id, created_at, targets, source, event_type, entity {QUEUED} \
+             ORDER BY created_at, id LIMIT $1"
+        );
+        let mut events = Vec::new();
+        for mut r in tx.fetch(&sql, &[limit.into()]).await? {
+            let targets: Vec<String> = parse_json(&r.need_text("targets")?, "targets")?;
+            events.push((
+                r.need_text("id")?,
+                r.need_text("org_id")?,
+                r.need_text("record_id")?,
+                r.need_int("created_at")?,
+                targets,
+                [r.need_text("source")?, r.need_text("event_type")?, r.need_text("entity")?],
+            ));
+        }
+        let mut named: Vec<&str> = events.iter().flat_map(|e| e.4.iter().map(String::as_str)).collect();
+        named.sort_unstable();
+        named.dedup();
+        let mut existing = std::collections::HashSet::new();
+        if !named.is_empty() {
+            let mut sql = super::query::Sql::new(self.dialect());
+            sql.push("SELECT id FROM webhook_endpoints WHERE id IN ");
+            sql.bind_list(named.iter().map(|id| SqlValue::from(*id)));
+            if self.dialect() == Dialect::Postgres {
+                // Held until the deliveries are in: one deleted meanwhile waits for them.
+                sql.push(" FOR KEY SHARE");
+            }
+            for mut r in tx.fetch(&sql.text, &sql.binds).await? {
+                existing.insert(r.need_text("id")?);
+            }
+        }
+        let mut deliveries: Vec<[SqlValue; 10]> = Vec::new();
+        for (event_id, org_id, record_id, at, targets, [source, event_type, entity]) in &events {
+            for (i, endpoint) in targets.iter().enumerate().filter(|(_, t)| existing.contains(*t)) {
+                deliveries.push([
+                    delivery_id(event_id, i).into(),
+                    org_id.into(),
+                    endpoint.into(),
+                    source.into(),
+                    event_type.into(),
+                    entity.into(),
+                    record_id.into(),
+                    (*at).into(),
+                    (*at).into(),
+                    event_id.into(),
+                ]);
+            }
+        }
+        tx.insert_rows(
+            "INSERT INTO webhook_deliveries (id, org_id, endpoint_id, change_id, event_type, entity, record_id, \
+             created_at, next_attempt_at, event_id)",
+            &deliveries,
+        )
+        .await?;
+        if !events.is_empty() {
+            let mut done = super::query::Sql::new(self.dialect());
+            done.push("UPDATE webhook_events SET targets = NULL WHERE id IN ");
+            done.bind_list(events.iter().map(|e| SqlValue::from(&e.0)));
+            tx.execute(&done.text, &done.binds).await?;
+        }
+        tx.commit().await?;
+        Ok(events.len())
     }
 
     /// Whether a delivery of an enabled endpoint is due and its turn: a read, so an idle
@@ -695,6 +846,7 @@ impl Store {
             .await?;
         if n > 0 {
             tx.insert_audit(audit).await?;
+            tx.auth_changed();
         }
         tx.commit().await?;
         Ok(n > 0)
@@ -725,7 +877,7 @@ impl Store {
         sql.push(" ORDER BY id DESC LIMIT ");
         sql.bind(i64::from(limit).into());
         sql.push(") d LEFT JOIN webhook_attempts a ON a.delivery_id = d.id ORDER BY d.id DESC, a.at DESC, a.id DESC");
-        let mut out: Vec<DeliveryView> = Vec::new();
+        let mut out = self.queued_deliveries(org_id, endpoint_id, visible, before).await?;
         for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
             let d = delivery(&mut r)?;
             let attempt = match r.int("at")? {
@@ -743,6 +895,51 @@ impl Store {
             }
             out.last_mut().expect("pushed above").attempts.extend(attempt);
         }
+        // Queued events not fanned out yet are newer than every delivery made.
+        out.sort_by(|a, b| b.delivery.id.cmp(&a.delivery.id));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// The deliveries to `endpoint_id` of events queued and not fanned out yet, as they will
+    /// be made: pending, due at once, under the id they will have.
+    async fn queued_deliveries(
+        &self,
+        org_id: &OrgId,
+        endpoint_id: &EndpointId,
+        visible: &[&str],
+        before: Option<&str>,
+    ) -> StoreResult<Vec<DeliveryView>> {
+        let mut sql = super::query::Sql::new(self.dialect());
+        sql.push("SELECT id, record_id, created_at, targets, event_type, entity FROM webhook_events WHERE targets IS NOT NULL AND org_id = ");
+        sql.bind(org_id.into());
+        sql.push(" AND targets LIKE ");
+        sql.bind(format!("%\"{endpoint_id}\"%").into());
+        sql.and_in("entity", visible);
+        let mut out = Vec::new();
+        for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
+            let targets: Vec<String> = parse_json(&r.need_text("targets")?, "targets")?;
+            let Some(i) = targets.iter().position(|t| t == endpoint_id.as_str()) else { continue };
+            let id = delivery_id(&r.need_text("id")?, i);
+            if before.is_some_and(|b| id.as_str() >= b) {
+                continue;
+            }
+            let created_at = r.need_int("created_at")?;
+            let delivery = Delivery {
+                id,
+                endpoint_id: endpoint_id.clone(),
+                event_type: r.need_text("event_type")?,
+                entity: r.need_text("entity")?,
+                record_id: r.need_text("record_id")?,
+                created_at,
+                state: "pending".into(),
+                attempts: 0,
+                next_attempt_at: created_at,
+                last_status: None,
+                finished_at: None,
+            };
+            out.push(DeliveryView { delivery, attempts: Vec::new() });
+        }
         Ok(out)
     }
 
@@ -754,9 +951,9 @@ impl Store {
         let n = tx
             .execute("DELETE FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1", &[before.into()])
             .await?;
-        // And the events no delivery names any more.
+        // And the events fanned out that no delivery names any more.
         tx.execute(
-            "DELETE FROM webhook_events WHERE created_at < $1 \
+            "DELETE FROM webhook_events WHERE created_at < $1 AND targets IS NULL \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id)",
             &[before.into()],
         )

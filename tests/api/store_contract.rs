@@ -138,6 +138,7 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     let mut tx = store.begin().await.unwrap();
     tx.insert_endpoint(&endpoint("wh_deals", &["deal.*"])).await.unwrap();
     tx.insert_endpoint(&endpoint("wh_contacts", &["contact.created", "contact.updated"])).await.unwrap();
+    tx.insert_endpoint(&endpoint("wh_gone", &["contact.created"])).await.unwrap();
     tx.commit().await.unwrap();
 
     let id = app.create_contacts(json!([{ "first_name": "Ada" }])).await[0]["id"].as_str().unwrap().to_owned();
@@ -146,7 +147,16 @@ async fn the_webhook_outbox_queues_with_the_change_and_keeps_each_record_in_orde
     app.ok("update_contacts", json!({ "contacts": [{ "id": id, "title": "CTO" }] })).await;
     app.ok("delete_records", json!({ "entity": "contact", "ids": [id] })).await;
 
+    // A write queues its events, naming their endpoints; the sender fans them out into
+    // deliveries, skipping an endpoint deleted meanwhile.
     let now = rapport::time::now_ms();
+    assert!(store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap().is_empty(), "not fanned out yet");
+    let mut tx = store.begin().await.unwrap();
+    tx.delete_endpoint(org, &"wh_gone".into()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.fan_out(1).await.unwrap(), 1, "oldest first, a batch at a time");
+    assert_eq!(store.fan_out(100).await.unwrap(), 1);
+    assert_eq!(store.fan_out(100).await.unwrap(), 0);
     let first = store.claim_deliveries(now, now + 60_000, 10, &[]).await.unwrap();
     assert_eq!(first.len(), 1, "only the oldest delivery of the record is due: {first:?}");
     assert_eq!(first[0].delivery.event_type, "contact.created");

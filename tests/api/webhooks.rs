@@ -611,12 +611,12 @@ async fn ended_deliveries_are_forgotten_after_30_days_and_pending_ones_kept() {
 }
 
 /// Ten endpoints on `*` receive one write's event from a single stored body (issue 26):
-/// one `webhook_events` row, ten deliveries, ten identical bodies each signed for its
-/// endpoint. A delivery queued by an earlier release, with the body on its own row, is
-/// still sent as it was.
+/// the write queues one `webhook_events` row naming them and no delivery; the sender fans
+/// it out into ten deliveries, ten identical bodies each signed for its endpoint. A delivery
+/// queued by an earlier release, with the body on its own row, is still sent as it was.
 #[tokio::test]
 async fn an_event_is_stored_once_however_many_endpoints_receive_it() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(ServeArgs { webhook_sender: false, ..serve_args() }).await;
     let r = Receiver::start().await;
     for _ in 0..10 {
         endpoint(&app, &r, &["*"]).await;
@@ -626,11 +626,25 @@ async fn an_event_is_stored_once_however_many_endpoints_receive_it() {
     app.create_contacts(json!([{ "first_name": "Once" }])).await;
     let after = app.row_counts().await;
     assert_eq!(count(&after, "webhook_events") - count(&before, "webhook_events"), 1);
-    assert_eq!(count(&after, "webhook_deliveries") - count(&before, "webhook_deliveries"), 10);
+    assert_eq!(count(&after, "webhook_deliveries"), count(&before, "webhook_deliveries"), "none at write time");
+    // Listed already, pending, under the id it will be sent with.
+    let first_hook = app.ok("list_webhooks", json!({})).await["items"][0]["id"].as_str().unwrap().to_owned();
+    let queued = deliveries(&app, &first_hook).await;
+    assert_eq!(queued.len(), 1, "{queued:#?}");
+    assert_eq!((queued[0]["state"].as_str(), queued[0]["type"].as_str()), (Some("pending"), Some("contact.created")));
+    let _sender = app.second_server_with(serve_args()).await;
     let got = r.wait_for(10).await;
+    let fanned = app.row_counts().await;
+    assert_eq!(count(&fanned, "webhook_deliveries") - count(&before, "webhook_deliveries"), 10);
+    assert_eq!(count(&fanned, "webhook_events"), count(&after, "webhook_events"));
     assert!(got.iter().all(|g| g.raw == got[0].raw && g.body["data"]["record"]["first_name"] == "Once"), "{got:#?}");
     let signatures: std::collections::HashSet<&str> = got.iter().map(|g| g.signature.as_str()).collect();
     assert_eq!(signatures.len(), 10, "each signed with its endpoint's secret");
+    let ids: std::collections::HashSet<&str> = got.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids.len(), 10);
+    assert!(ids.contains(queued[0]["id"].as_str().unwrap()), "sent under the id listed: {ids:?}");
+    let sent = deliveries(&app, &first_hook).await;
+    assert_eq!((sent.len(), &sent[0]["id"]), (1, &queued[0]["id"]), "{sent:#?}");
     // As an earlier release queued it: the body on the delivery, no event.
     app.sql(
         "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = 0, finished_at = NULL, \
@@ -641,6 +655,35 @@ async fn an_event_is_stored_once_however_many_endpoints_receive_it() {
     .await;
     let got = r.wait_for(11).await;
     assert_eq!(got[10].body["data"]["first_name"], "Earlier");
+}
+
+/// A write reads its organization's endpoints from a cache (issue 26); an endpoint made,
+/// turned off or deleted through another process changes what this one's writes announce
+/// (on PostgreSQL through the key-change notifications, on SQLite through `data_version`).
+#[tokio::test]
+async fn an_endpoint_changed_through_another_process_is_seen_by_this_ones_writes() {
+    let app = spawn_app().await;
+    let other = app.second_server_with(ServeArgs { webhook_sender: false, ..serve_args() }).await;
+    let r = Receiver::start().await;
+    // This process has read the organization's endpoints: none.
+    app.create_contacts(json!([{ "first_name": "Before" }])).await;
+    let hook = endpoint(&other, &r, &["contact.created"]).await;
+    let hid = hook["id"].as_str().unwrap().to_owned();
+    // Within the cross-process second, this process's writes announce to it.
+    let seen = holds_within(Duration::from_secs(3), || async {
+        app.create_contacts(json!([{ "first_name": "After" }])).await;
+        !deliveries(&app, &hid).await.is_empty()
+    })
+    .await;
+    assert!(seen, "a write of this process reached the endpoint made through the other");
+    let got = r.wait_for(1).await;
+    assert_eq!(got[0].body["data"]["record"]["first_name"], "After");
+    // Turned off there: after the second, this process's writes queue nothing for it.
+    other.ok("update_webhook", json!({ "id": hid, "enabled": false })).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = deliveries(&app, &hid).await.len();
+    app.create_contacts(json!([{ "first_name": "Off" }])).await;
+    assert_eq!(deliveries(&app, &hid).await.len(), before, "nothing queued for an endpoint turned off");
 }
 
 #[tokio::test]
