@@ -15,6 +15,7 @@
 #    requests per second and p99 per window show whether the rate stays flat. The reads and
 #    counts look at the 2,000 contacts made first (50 last names), the writes add others, so
 #    a read costs the same in every window except for what the growing tables cost it.
+#    Each window starts once the deliveries of the one before have all been sent.
 #
 # Servers pinned to core 0, wrk and the webhook receiver to core 1; 127.0.0.1 only; stops by
 # itself. Prints a markdown section for docs/benchmarks.md.
@@ -85,7 +86,20 @@ kill "$PID_A" "$PID_G"
 # --- 2. the mixed agent load ---------------------------------------------------------------
 taskset -c 1 "$RECEIVER" >"$TMP/receiver.log" 2>&1 &
 PIDS+=("$!")
-HOOK=$(wait_listening "$TMP/receiver.log" "$!" receiver)/hook
+RECEIVER_URL=$(wait_listening "$TMP/receiver.log" "$!" receiver)
+HOOK=$RECEIVER_URL/hook
+
+# settle -> waits until the receiver has had nothing new for 1.5 s: the server of the last
+# window has sent its backlog (its sender yields while requests are in flight, and catches up
+# after). Otherwise that catching up would share core 0 with the next window's server.
+settle() {
+    local last=-1 now deadline=$((SECONDS + 300))
+    while now=$(curl -sf "$RECEIVER_URL/count") && [[ $now != "$last" ]]; do
+        ((SECONDS < deadline)) || die "webhook deliveries still arriving after 5 minutes"
+        last=$now
+        sleep 1.5
+    done
+}
 
 # prepare URL KEY -> two endpoints on `*`, 2,000 contacts, and their ids in $TMP/ids.URLHASH
 prepare() {
@@ -152,6 +166,7 @@ prepare "$URL_MA" "$KEY_MA" alone
 serve mixed_grouped true
 URL_MG=$URL KEY_MG=$KEY
 prepare "$URL_MG" "$KEY_MG" grouped
+settle
 MIXED_ROWS=""
 for w in $(seq 1 "$WINDOWS"); do
     row="| $w |"
@@ -162,6 +177,7 @@ for w in $(seq 1 "$WINDOWS"); do
             >"$TMP/m.wrk" 2>"$TMP/m.err"
         [[ -s $TMP/m.err ]] && die "mixed load: $(head -3 "$TMP/m.err")"
         figures "$TMP/m.wrk"
+        settle
         row="$row $RPS | $P99 ms |"
     done
     MIXED_ROWS+="$row"$'\n'

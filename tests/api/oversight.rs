@@ -457,11 +457,18 @@ async fn an_agents_burst_is_undone_exactly_and_the_undo_can_be_undone() {
         }
     };
     let heard = queued().await.len();
-    let counts = app.row_counts().await;
+    // Deliveries are made from queued events by the sender, in the background: the listing,
+    // which shows both, is what must not change.
+    let counts = || async {
+        let mut c = app.row_counts().await;
+        c.retain(|(t, _)| *t != "webhook_deliveries");
+        c
+    };
+    let before_preview = counts().await;
     let preview = app.ok("revert_changes", dry).await;
     assert_eq!(preview["dry_run"], true);
     assert!(!preview["result"]["reverted"].as_array().unwrap().is_empty(), "{preview}");
-    assert_eq!(app.row_counts().await, counts, "the preview wrote nothing");
+    assert_eq!(counts().await, before_preview, "the preview wrote nothing");
     assert_eq!(queued().await.len(), heard, "the preview queued no delivery");
     let (status, done) = app.api(&app.key, Method::POST, "/changes/revert", Some(revert)).await;
     assert_eq!(status, StatusCode::OK, "{done}");
