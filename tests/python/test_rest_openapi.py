@@ -82,5 +82,8 @@ def test_metrics_parse_with_the_prometheus_client() -> None:
                  "rapport_tool_calls", "rapport_webhook_deliveries", "rapport_db_pool_connections"]:
         assert name in families, (name, sorted(families))
     assert families["rapport_http_request_duration_seconds"].type == "histogram"
+    # Requests being handled, less the one reading it: none, between these sequential calls.
+    in_flight = families["rapport_http_requests_in_flight"]
+    assert in_flight.type == "gauge" and in_flight.samples[0].value == 0, in_flight
     routes = {s.labels.get("route") for s in families["rapport_http_requests"].samples}
     assert "/api/v1/contacts" in routes, routes
