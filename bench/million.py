@@ -520,7 +520,10 @@ def main():
     for label, (name, args) in [("filtered search", filtered_args(0)), ("filtered search, rare values", filtered_args(6)),
                                 ("free-text search", free_text_args(1)), ("free-text search, companies", company_text_args(0)),
                                 ("page 1 by last_name", page_args()), ("page 1,000 by cursor", page_args(page1000_cursor)),
-                                ("count_records", count_args(0))]:
+                                ("count_records", count_args(0)),
+                                ("many ∩ many, none in common", selectivity_args("CTO", NURTURE)(0)),
+                                ("count_records with a tag", tag_count_args("lead")(0)),
+                                ("count_records group_by title", group_by_args()(0))]:
         before = sum(1 for _ in open(trace_log))
         c.call(name, args)
         time.sleep(0.2)
