@@ -539,19 +539,31 @@ impl Store {
             "SELECT id, org_id, record_id, created_at, targets, source, event_type, entity {QUEUED} \
              ORDER BY created_at, id LIMIT $1"
         );
+        /// A queued event as the fan-out reads it.
+        struct Queued {
+            id: String,
+            org_id: String,
+            record_id: String,
+            at: Millis,
+            targets: Vec<String>,
+            source: String,
+            event_type: String,
+            entity: String,
+        }
         let mut events = Vec::new();
         for mut r in tx.fetch(&sql, &[limit.into()]).await? {
-            let targets: Vec<String> = parse_json(&r.need_text("targets")?, "targets")?;
-            events.push((
-                r.need_text("id")?,
-                r.need_text("org_id")?,
-                r.need_text("record_id")?,
-                r.need_int("created_at")?,
-                targets,
-                [r.need_text("source")?, r.need_text("event_type")?, r.need_text("entity")?],
-            ));
+            events.push(Queued {
+                targets: parse_json(&r.need_text("targets")?, "targets")?,
+                id: r.need_text("id")?,
+                org_id: r.need_text("org_id")?,
+                record_id: r.need_text("record_id")?,
+                at: r.need_int("created_at")?,
+                source: r.need_text("source")?,
+                event_type: r.need_text("event_type")?,
+                entity: r.need_text("entity")?,
+            });
         }
-        let mut named: Vec<&str> = events.iter().flat_map(|e| e.4.iter().map(String::as_str)).collect();
+        let mut named: Vec<&str> = events.iter().flat_map(|e| e.targets.iter().map(String::as_str)).collect();
         named.sort_unstable();
         named.dedup();
         let mut existing = std::collections::HashSet::new();
@@ -568,19 +580,19 @@ impl Store {
             }
         }
         let mut deliveries: Vec<[SqlValue; 10]> = Vec::new();
-        for (event_id, org_id, record_id, at, targets, [source, event_type, entity]) in &events {
-            for (i, endpoint) in targets.iter().enumerate().filter(|(_, t)| existing.contains(*t)) {
+        for ev in &events {
+            for (i, endpoint) in ev.targets.iter().enumerate().filter(|(_, t)| existing.contains(*t)) {
                 deliveries.push([
-                    delivery_id(event_id, i).into(),
-                    org_id.into(),
+                    delivery_id(&ev.id, i).into(),
+                    ev.org_id.as_str().into(),
                     endpoint.into(),
-                    source.into(),
-                    event_type.into(),
-                    entity.into(),
-                    record_id.into(),
-                    (*at).into(),
-                    (*at).into(),
-                    event_id.into(),
+                    ev.source.as_str().into(),
+                    ev.event_type.as_str().into(),
+                    ev.entity.as_str().into(),
+                    ev.record_id.as_str().into(),
+                    ev.at.into(),
+                    ev.at.into(),
+                    ev.id.as_str().into(),
                 ]);
             }
         }
@@ -593,7 +605,7 @@ impl Store {
         if !events.is_empty() {
             let mut done = super::query::Sql::new(self.dialect());
             done.push("UPDATE webhook_events SET targets = NULL WHERE id IN ");
-            done.bind_list(events.iter().map(|e| SqlValue::from(&e.0)));
+            done.bind_list(events.iter().map(|e| SqlValue::from(e.id.as_str())));
             tx.execute(&done.text, &done.binds).await?;
         }
         tx.commit().await?;
