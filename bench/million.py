@@ -14,7 +14,8 @@ a time over one keep-alive connection (server pinned to core 0, client to core 1
 - `count_records` with a filter;
 - searches whose two conditions match many, few and no records together, counts with a tag
   condition, and `group_by` (issue 26, item 4): a quarter of the contacts are CTOs and a
-  quarter hold the tag `nurture`, none of them both;
+  quarter hold the tag `nurture`, none of them both; a custom select `segment` from common
+  (`smb`, 60%) to rare (`strategic`, 0.1%), counted and combined with tags and titles;
 - the server's peak RSS over the whole run;
 - on SQLite, the cold start of `serve` on the million-record file (exec to the first
   `/readyz` 200), five times.
@@ -193,6 +194,10 @@ TITLE_W = [1 / (i + 1) for i in range(len(TITLES))]
 TAGS = ["lead", "customer", "partner", "vip", "newsletter", "event-2026", "churned", "trial",
         "enterprise", "smb", "referral", "investor"]
 TAG_W = [1 / (i + 1) for i in range(len(TAGS))]
+# The custom field `segment` of every contact: smb about 60%, strategic about 0.1%.
+segment_rng = random.Random(11)
+SEGMENTS = ["smb", "mid-market", "enterprise", "strategic"]
+SEGMENT_W = [0.6, 0.3, 0.099, 0.001]
 INDUSTRIES = ["Software", "Manufacturing", "Retail", "Finance", "Health", "Education", "Logistics",
               "Energy", "Media", "Legal", "Construction", "Hospitality", "Agriculture", "Telecom",
               "Insurance", "Real estate", "Automotive", "Biotech", "Government", "Nonprofit"]
@@ -217,6 +222,8 @@ def contact(i, company_ids):
         c["tags"] = sorted(c["tags"] + [NURTURE])
     if company_ids and i % 10:
         c["company_id"] = company_ids[rng.randrange(len(company_ids))]
+    # A custom select from common to rare, its own stream too.
+    c["custom"] = {"segment": segment_rng.choices(SEGMENTS, SEGMENT_W)[0]}
     return c
 
 
@@ -256,6 +263,8 @@ def seed(base, key):
         if errors:
             die(f"seeding failed: {errors[0]}")
 
+    Client(base, key).call("create_custom_field", {"entity": "contact", "key": "segment", "label": "Segment",
+                                                   "type": "select", "options": SEGMENTS})
     t0 = time.time()
     run("create_companies", company, COMPANIES, "companies", company_ids)
     log(f"seeded {COMPANIES} companies in {time.time() - t0:.0f} s")
@@ -317,6 +326,29 @@ def tag_count_args(tag, title=None):
     if title:
         filters.append({"field": "title", "op": "eq", "value": title})
     return lambda i: ("count_records", {"entity": "contact", "filters": filters})
+
+
+def segment_filters(segment, tag=None, title=None):
+    filters = [{"field": "custom.segment", "op": "eq", "value": segment}]
+    if tag:
+        filters.append({"field": "tags", "op": "has_any", "value": [tag]})
+    if title:
+        filters.append({"field": "title", "op": "eq", "value": title})
+    return filters
+
+
+def segment_count_args(segment, tag=None, title=None):
+    return lambda i: ("count_records", {"entity": "contact", "filters": segment_filters(segment, tag, title)})
+
+
+def segment_search_args(segment, tag=None, title=None):
+    return lambda i: ("search_records", {"entity": "contact", "limit": 25,
+                                         "filters": segment_filters(segment, tag, title)})
+
+
+def text_and_tag_args(word, tag):
+    return lambda i: ("search_records", {"entity": "contact", "limit": 25, "query": word,
+                                         "filters": [{"field": "tags", "op": "has_any", "value": [tag]}]})
 
 
 def group_by_args(tag=None):
@@ -460,9 +492,22 @@ def main():
     # Many, few and none together; counts with a tag; group_by. Fewer samples: some of these
     # were slow (hundreds of ms) when this was written.
     extra = [(f"filtered search: {label}", selectivity_args(t, g)) for label, t, g in SELECTIVITY]
+    extra += [("filtered search: custom field many ∩ tag many ∩ title many (smb + lead + CTO)",
+               segment_search_args("smb", "lead", "CTO")),
+              ("filtered search: custom field few ∩ title many (strategic + CTO)",
+               segment_search_args("strategic", None, "CTO")),
+              ("filtered search: custom field ∩ tag, none in common (enterprise + nurture + CTO)",
+               segment_search_args("enterprise", NURTURE, "CTO")),
+              ("filtered search: free text ∩ a tag (orn + investor)", text_and_tag_args("orn", "investor")),
+              ("filtered search: free text ∩ a tag, none in common (engineer + no-such-tag)",
+               text_and_tag_args("engineer", "no-such-tag"))]
     extra += [("count_records: tag held by many (lead)", tag_count_args("lead")),
               ("count_records: tag held by few (investor)", tag_count_args("investor")),
               ("count_records: many ∩ many, none in common (nurture + CTO)", tag_count_args(NURTURE, "CTO")),
+              ("count_records: custom field held by many (segment smb)", segment_count_args("smb")),
+              ("count_records: custom field held by few (segment strategic)", segment_count_args("strategic")),
+              ("count_records: custom field ∩ tag ∩ title (enterprise + lead + CEO)",
+               segment_count_args("enterprise", "lead", "CEO")),
               ("count_records group_by title (all contacts)", group_by_args()),
               ("count_records group_by title (tag lead)", group_by_args("lead"))]
     for label, make in extra:
@@ -473,6 +518,20 @@ def main():
     got, _ = client.call(*selectivity_args("CTO", NURTURE)(0))
     if got["items"]:
         die(f"CTO + {NURTURE} should match nothing: {got['items'][:1]}")
+
+    # Counts and groups must agree, and the custom-field searches answer what they were asked.
+    for tag in [None, "lead"]:
+        grouped, _ = client.call(*group_by_args(tag)(0))
+        total = sum(g["count"] for g in grouped["groups"])
+        plain, _ = client.call("count_records", {"entity": "contact", "filters": group_by_args(tag)(0)[1]["filters"]})
+        if total != plain["count"] or (tag is None and total != CONTACTS):
+            die(f"group_by title with tag {tag} sums to {total}, count_records says {plain['count']}")
+    for segment, tag, title in [("smb", "lead", "CTO"), ("strategic", None, "CTO")]:
+        got, _ = client.call(*segment_search_args(segment, tag, title)(0))
+        bad = [it for it in got["items"] if it.get("custom", {}).get("segment") != segment or it.get("title") != title
+               or (tag and tag not in it.get("tags", []))]
+        if bad or not got["items"]:
+            die(f"search for {segment}/{tag}/{title} returned {len(got['items'])} items, outside the filter: {bad[:2]}")
 
     # Every filtered search must answer what it was asked.
     for i in range(len(FILTERED)):
@@ -523,7 +582,9 @@ def main():
                                 ("count_records", count_args(0)),
                                 ("many ∩ many, none in common", selectivity_args("CTO", NURTURE)(0)),
                                 ("count_records with a tag", tag_count_args("lead")(0)),
-                                ("count_records group_by title", group_by_args()(0))]:
+                                ("count_records with a custom field", segment_count_args("smb")(0)),
+                                ("count_records group_by title", group_by_args()(0)),
+                                ("count_records group_by title with a tag", group_by_args("lead")(0))]:
         before = sum(1 for _ in open(trace_log))
         c.call(name, args)
         time.sleep(0.2)

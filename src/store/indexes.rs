@@ -10,6 +10,8 @@
 //!   Acme) uses: an FTS5 `trigram` table kept by triggers on SQLite, `pg_trgm` on
 //!   PostgreSQL.
 //!
+//! - on SQLite, the equality terms of each table's live records (`terms.rs`), which
+//!   conditions on several fields at once use;
 //! - triggers that keep `custom_values` (migration 0005), the typed value of each custom
 //!   field and each built-in tag (under `TAGS_KEY`), in step with each table's `custom` and
 //!   `tags` JSON, so that filters on them are index ranges.
@@ -211,6 +213,20 @@ impl Store {
                     }
                     if exists == 0 {
                         tx.execute(&format!("INSERT INTO {t}_search ({t}_search) VALUES ('rebuild')"), &[]).await?;
+                    }
+                    let kept = tx
+                        .scalar(
+                            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger' AND name = $1",
+                            &[super::terms::trigger_name(entity).into()],
+                        )
+                        .await?;
+                    if kept == 0 {
+                        let started = std::time::Instant::now();
+                        let (create, dropped) = super::terms::ddl(entity);
+                        for ddl in dropped.into_iter().chain(create).chain(super::terms::refill(entity)) {
+                            tx.execute(&ddl, &[]).await?;
+                        }
+                        tracing::info!(table = t, ms = started.elapsed().as_millis() as u64, "equality terms indexed");
                     }
                 }
                 Dialect::Postgres => {

@@ -28,6 +28,7 @@ mod pipelines;
 pub mod privacy;
 pub mod query;
 mod records;
+mod terms;
 mod trash;
 mod users;
 pub mod watch;

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use super::db::{DbRow, Tx};
 use super::last_activity;
 use super::query::{After, Predicate, Sql, table, trigram_word};
+use super::terms::{self, ColumnValue};
 use super::*;
 use crate::time::{self, Millis};
 
@@ -205,6 +206,64 @@ fn few_first(dialect: Dialect, filter: &[Predicate]) -> bool {
     dialect == Dialect::Sqlite && filter.iter().any(|p| matches!(p, Predicate::CustomValue { .. }))
 }
 
+/// One statement of a search: `query`'s page led by `lead`, of the rows after its cursor
+/// that `part` names, at most `limit` of them.
+fn page_sql(dialect: Dialect, org_id: &OrgId, query: &Query, lead: Lead, part: After, limit: u32) -> Sql {
+    let t = table(query.entity);
+    let sqlite = dialect == Dialect::Sqlite;
+    let mut sql = Sql::new(dialect);
+    let es = sql_of(query.entity);
+    match (&lead, sqlite) {
+        // PostgreSQL: the window is a subquery under the old name, which the
+        // filters then test: a plan that cannot turn into anything else.
+        (Lead::Window(_), false) => sql.push(&format!("SELECT {} FROM (SELECT * FROM {t} WHERE ", es.cols)),
+        (Lead::Window(_), true) => {
+            sql.push(&es.select);
+            sql.push(&format!(" WHERE rowid IN (SELECT rowid FROM {t} WHERE "))
+        }
+        (Lead::Candidates(list), _) => {
+            sql.push(&es.select);
+            sql.push(" WHERE rowid IN (SELECT value FROM json_each(");
+            sql.bind(list.as_str().into());
+            sql.push(")) AND ")
+        }
+        (Lead::Sort | Lead::Trigram, _) => {
+            sql.push(&es.select);
+            sql.push(" WHERE ")
+        }
+    };
+    let by_index = matches!(lead, Lead::Sort | Lead::Window(_));
+    sql.push(if by_index || !sqlite { "org_id = " } else { "+org_id = " });
+    sql.bind(org_id.into());
+    sql.push(" AND deleted_at IS NULL");
+    if let Some((values, id)) = &query.after {
+        sql.after(&query.sort, values, id, part);
+    }
+    if let Lead::Window(rows) = lead {
+        sql.order_by(&query.sort);
+        sql.limit(rows);
+        let close = if sqlite { ")".to_owned() } else { format!(") AS {t} WHERE TRUE") };
+        sql.push(&close);
+    }
+    // Candidates and a window are few rows already: a plain `LIKE` on each.
+    sql.trigram = matches!(lead, Lead::Sort | Lead::Trigram);
+    sql.and_all(&query.filter);
+    sql.order_by_with(&query.sort, by_index, usize::from(part == After::SameFirst));
+    sql.limit(limit);
+    sql
+}
+
+/// Under this many records, a condition's matches are few enough to fetch and test one
+/// by one; at it, testing rows in order finds a page sooner.
+const FEW: usize = 2_000;
+/// How many of a word's newest matches free text tries first.
+const CANDIDATES: usize = 500;
+
+/// Whether `query` asks for the first page, newest first.
+fn newest_first(query: &Query) -> bool {
+    query.after.is_none() && matches!(query.sort.as_slice(), [s] if s.field == "created_at" && s.desc)
+}
+
 /// One page of a search, plus the rows' records.
 pub type RecordPage = Vec<Record>;
 
@@ -300,52 +359,13 @@ impl Store {
     /// the trigram index leads, the sort keys written so that no sort index can serve the
     /// order (and on SQLite no other index the rows).
     pub async fn search(&self, org_id: &OrgId, query: &Query) -> StoreResult<RecordPage> {
+        if let Some(records) = self.search_by_terms(org_id, query).await? {
+            return Ok(records);
+        }
         let settled = Query { filter: self.settle(&query.filter).await?, ..query.clone() };
         let query = &settled;
-        let t = table(query.entity);
         let sqlite = self.dialect() == Dialect::Sqlite;
-        let page = |lead: Lead, part: After, limit: u32| {
-            let mut sql = Sql::new(self.dialect());
-            let es = sql_of(query.entity);
-            match (&lead, sqlite) {
-                // PostgreSQL: the window is a subquery under the old name, which the
-                // filters then test: a plan that cannot turn into anything else.
-                (Lead::Window(_), false) => sql.push(&format!("SELECT {} FROM (SELECT * FROM {t} WHERE ", es.cols)),
-                (Lead::Window(_), true) => {
-                    sql.push(&es.select);
-                    sql.push(&format!(" WHERE rowid IN (SELECT rowid FROM {t} WHERE "))
-                }
-                (Lead::Candidates(list), _) => {
-                    sql.push(&es.select);
-                    sql.push(" WHERE rowid IN (SELECT value FROM json_each(");
-                    sql.bind(list.as_str().into());
-                    sql.push(")) AND ")
-                }
-                (Lead::Sort | Lead::Trigram, _) => {
-                    sql.push(&es.select);
-                    sql.push(" WHERE ")
-                }
-            };
-            let by_index = matches!(lead, Lead::Sort | Lead::Window(_));
-            sql.push(if by_index || !sqlite { "org_id = " } else { "+org_id = " });
-            sql.bind(org_id.into());
-            sql.push(" AND deleted_at IS NULL");
-            if let Some((values, id)) = &query.after {
-                sql.after(&query.sort, values, id, part);
-            }
-            if let Lead::Window(rows) = lead {
-                sql.order_by(&query.sort);
-                sql.limit(rows);
-                let close = if sqlite { ")".to_owned() } else { format!(") AS {t} WHERE TRUE") };
-                sql.push(&close);
-            }
-            // Candidates and a window are few rows already: a plain `LIKE` on each.
-            sql.trigram = matches!(lead, Lead::Sort | Lead::Trigram);
-            sql.and_all(&query.filter);
-            sql.order_by_with(&query.sort, by_index, usize::from(part == After::SameFirst));
-            sql.limit(limit);
-            sql
-        };
+        let page = |lead: Lead, part: After, limit: u32| page_sql(self.dialect(), org_id, query, lead, part, limit);
         let text = query.filter.iter().any(|p| matches!(p, Predicate::Text { .. }));
         if text {
             // SQLite tries the newest matches next, which serves the words a larger window
@@ -357,7 +377,7 @@ impl Store {
             if rows.len() >= query.limit as usize {
                 return self.records_from(org_id, query.entity, rows).await;
             }
-            if sqlite && let Some(records) = self.newest_matches(org_id, query, &page).await? {
+            if sqlite && let Some(records) = self.newest_matches(org_id, query).await? {
                 return Ok(records);
             }
             return self.fetch_records(org_id, query.entity, &page(Lead::Trigram, After::All, query.limit)).await;
@@ -385,18 +405,8 @@ impl Store {
     /// Free text, newest first, on SQLite: the trigram index gives a word's matches in
     /// rowid order, newest rows last, cheaply, where all of them sorted by age cost a read
     /// of every row. So the newest `CANDIDATES` matches of the longest word are searched
-    /// first. The page is exact when they were all the matches there are, or when no live
-    /// row older by rowid is as new as the page's last row (rows are written in time
-    /// order, but a clock set back would break that; this checks rather than trusts it).
-    /// `None`: the trigram index must lead.
-    async fn newest_matches(
-        &self,
-        org_id: &OrgId,
-        query: &Query,
-        page: &impl Fn(Lead, After, u32) -> Sql,
-    ) -> StoreResult<Option<RecordPage>> {
-        const CANDIDATES: usize = 500;
-        let newest_first = matches!(query.sort.as_slice(), [s] if s.field == "created_at" && s.desc);
+    /// first (`newest_of`). `None`: the trigram index must lead.
+    async fn newest_matches(&self, org_id: &OrgId, query: &Query) -> StoreResult<Option<RecordPage>> {
         let word = query
             .filter
             .iter()
@@ -405,24 +415,37 @@ impl Store {
                 _ => None,
             })
             .max_by_key(|w| w.chars().count());
-        let (true, None, Some(word)) = (newest_first, &query.after, word) else {
+        let (true, Some(word)) = (newest_first(query), word) else {
             return Ok(None);
         };
         let t = table(query.entity);
         let sql = format!("SELECT rowid FROM {t}_search WHERE search LIKE $1 ORDER BY rowid DESC LIMIT {CANDIDATES}");
-        let rowids: Vec<i64> = self
-            .db
-            .fetch(&sql, &[SqlValue::Text(format!("%{word}%"))])
-            .await?
-            .into_iter()
-            .map(|mut r| r.need_int("rowid"))
-            .collect::<StoreResult<_>>()?;
-        let (Some(&oldest), all) = (rowids.last(), rowids.len() < CANDIDATES) else {
+        let rowids = self.rowids(&sql, &[SqlValue::Text(format!("%{word}%"))]).await?;
+        self.newest_of(org_id, query, rowids, CANDIDATES).await
+    }
+
+    async fn rowids(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<i64>> {
+        self.db.fetch(sql, args).await?.into_iter().map(|mut r| r.need_int("rowid")).collect()
+    }
+
+    /// The first page, newest first, of `query` among `rowids`: the newest of the rows
+    /// that meet part of it, at most `cap`. The page is exact when they were all the
+    /// matches there are (fewer than `cap`), or when no live row older by rowid is as new
+    /// as the page's last row (rows are written in time order, but a clock set back would
+    /// break that; this checks rather than trusts it). `None`: they did not settle it.
+    async fn newest_of(
+        &self,
+        org_id: &OrgId,
+        query: &Query,
+        rowids: Vec<i64>,
+        cap: usize,
+    ) -> StoreResult<Option<RecordPage>> {
+        let (Some(&oldest), all) = (rowids.last(), rowids.len() < cap) else {
             return Ok(Some(Vec::new()));
         };
         let list = Value::from(rowids).to_string();
-        let records =
-            self.fetch_records(org_id, query.entity, &page(Lead::Candidates(list), After::All, query.limit)).await?;
+        let page = page_sql(self.dialect(), org_id, query, Lead::Candidates(list), After::All, query.limit);
+        let records = self.fetch_records(org_id, query.entity, &page).await?;
         if all {
             return Ok(Some(records));
         }
@@ -430,7 +453,7 @@ impl Store {
             return Ok(None);
         };
         let mut check = Sql::new(self.dialect());
-        check.push(&format!("SELECT 1 FROM {t} WHERE org_id = "));
+        check.push(&format!("SELECT 1 FROM {} WHERE org_id = ", table(query.entity)));
         check.bind(org_id.into());
         check.push(" AND deleted_at IS NULL AND ");
         check.sort_expr(&query.sort[0]);
@@ -443,20 +466,62 @@ impl Store {
         Ok((!out_of_order).then_some(records))
     }
 
+    /// A search whose conditions the equality terms answer in part or whole (SQLite).
+    /// The newest page of a filter they answer whole is its newest `limit` matches. Else,
+    /// when fewer than `FEW` live records meet the part they answer, those are the
+    /// candidates, each tested against the rest; when more, and the page is the newest,
+    /// the newest `CANDIDATES` of them are tried (`newest_of`). `None`: the rows must lead.
+    async fn search_by_terms(&self, org_id: &OrgId, query: &Query) -> StoreResult<Option<RecordPage>> {
+        let Some(m) = self.terms_of(org_id, query.entity, &query.filter) else {
+            return Ok(None);
+        };
+        let on_rows = Query { filter: terms::on_rows(&query.filter), ..query.clone() };
+        let newest = newest_first(query);
+        if m.whole && newest {
+            let limit = query.limit as usize;
+            let rowids = self.term_rowids(query.entity, &m, limit).await?;
+            if let Some(page) = self.newest_of(org_id, &on_rows, rowids, limit).await? {
+                return Ok(Some(page));
+            }
+        }
+        let mut rowids = self.term_rowids(query.entity, &m, FEW).await?;
+        if rowids.len() < FEW {
+            let list = Value::from(rowids).to_string();
+            let page = page_sql(self.dialect(), org_id, &on_rows, Lead::Candidates(list), After::All, query.limit);
+            return Ok(Some(self.fetch_records(org_id, query.entity, &page).await?));
+        }
+        if !newest {
+            return Ok(None);
+        }
+        rowids.truncate(CANDIDATES);
+        self.newest_of(org_id, &on_rows, rowids, CANDIDATES).await
+    }
+
+    /// What of `filter` the equality terms answer, on SQLite.
+    fn terms_of(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> Option<terms::Matcher> {
+        (self.dialect() == Dialect::Sqlite).then(|| terms::matcher(org_id, entity, filter)).flatten()
+    }
+
+    /// The newest records, at most `cap`, that meet `m` (by rowid, newest first).
+    async fn term_rowids(&self, entity: Entity, m: &terms::Matcher, cap: usize) -> StoreResult<Vec<i64>> {
+        let t = table(entity);
+        let sql = format!("SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH $1 ORDER BY rowid DESC LIMIT {cap}");
+        self.rowids(&sql, &[SqlValue::Text(m.expr.clone())]).await
+    }
+
     /// `filter` with each custom-value condition settled: kept, when few records hold the
     /// value and the value table finds them at once, or replaced by its test on the JSON,
     /// when so many do that testing rows in order finds a page sooner (and a count scans
     /// either way).
     async fn settle(&self, filter: &[Predicate]) -> StoreResult<Vec<Predicate>> {
-        const FEW: u32 = 2_000;
         let mut out = Vec::with_capacity(filter.len());
         for p in filter {
             out.push(match p {
                 Predicate::CustomValue { json, .. } => {
-                    let probe = Sql::custom_value_probe(self.dialect(), p, FEW);
+                    let probe = Sql::custom_value_probe(self.dialect(), p, FEW as u32);
                     let rows = self.db.fetch(&probe.text, &probe.binds).await?;
                     let held = rows.into_iter().next().map(|mut r| r.need_int(&r.sole()?)).transpose()?.unwrap_or(0);
-                    if held < i64::from(FEW) { p.clone() } else { (**json).clone() }
+                    if held < FEW as i64 { p.clone() } else { (**json).clone() }
                 }
                 Predicate::Any(ps) => Predicate::Any(Box::pin(self.settle(ps)).await?),
                 Predicate::All(ps) => Predicate::All(Box::pin(self.settle(ps)).await?),
@@ -466,13 +531,36 @@ impl Store {
         Ok(out)
     }
 
+    /// How many live records match. Conditions the equality terms answer whole are
+    /// counted there without reading a row; answered in part by fewer than `FEW` records,
+    /// those are tested one by one.
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
-        let filter = &self.settle(filter).await?;
+        let t = table(entity);
         let mut sql = Sql::new(self.dialect());
-        sql.push(&format!("SELECT COUNT(*) FROM {}{}", table(entity), where_org(self.dialect(), filter)));
-        sql.bind(org_id.into());
-        sql.push(" AND deleted_at IS NULL");
-        sql.and_all(filter);
+        match self.terms_of(org_id, entity, filter) {
+            Some(m) if m.whole => {
+                sql.push(&format!("SELECT COUNT(*) FROM {t}_terms WHERE {t}_terms MATCH "));
+                sql.bind(SqlValue::Text(m.expr));
+            }
+            Some(m) if self.term_rowids(entity, &m, FEW).await?.len() < FEW => {
+                sql.push(&format!(
+                    "SELECT COUNT(*) FROM {t} WHERE rowid IN (SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH "
+                ));
+                sql.bind(SqlValue::Text(m.expr));
+                sql.push(") AND +org_id = ");
+                sql.bind(org_id.into());
+                sql.push(" AND deleted_at IS NULL");
+                sql.trigram = false;
+                sql.and_all(&terms::on_rows(filter));
+            }
+            _ => {
+                let filter = &self.settle(filter).await?;
+                sql.push(&format!("SELECT COUNT(*) FROM {t}{}", where_org(self.dialect(), filter)));
+                sql.bind(org_id.into());
+                sql.push(" AND deleted_at IS NULL");
+                sql.and_all(filter);
+            }
+        }
         let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
         let mut row = rows.into_iter().next().ok_or(StoreError::NotFound)?;
         Ok(row.need_int(&row.sole()?)? as u64)
@@ -791,6 +879,9 @@ impl Store {
         filter: &[Predicate],
         col: &super::query::Col,
     ) -> StoreResult<Vec<(Value, u64)>> {
+        if let Some(groups) = self.group_counts_by_terms(org_id, entity, filter, col).await? {
+            return Ok(groups);
+        }
         let filter = &self.settle(filter).await?;
         let mut sql = Sql::new(self.dialect());
         sql.push("SELECT ");
@@ -807,6 +898,65 @@ impl Store {
                 Ok((v, r.need_int("n")? as u64))
             })
             .collect()
+    }
+
+    /// `group_counts` from the equality terms (SQLite), when `col` has them and they answer
+    /// the whole filter: each value the vocabulary lists for the column (and the mark of a
+    /// missing one) is counted there, with the filter. Reads no row, where a
+    /// `GROUP BY` reads every row that matches. `None`: the rows must answer (a filter the
+    /// terms do not hold, more than 1,000 values, or a value too long for a token).
+    async fn group_counts_by_terms(
+        &self,
+        org_id: &OrgId,
+        entity: Entity,
+        filter: &[Predicate],
+        col: &super::query::Col,
+    ) -> StoreResult<Option<Vec<(Value, u64)>>> {
+        const GROUPS: usize = 1_000;
+        let super::query::Col::Builtin { name, .. } = col else {
+            return Ok(None);
+        };
+        let Some((from, to)) = terms::column_tokens(org_id, entity, name).filter(|_| self.dialect() == Dialect::Sqlite)
+        else {
+            return Ok(None);
+        };
+        let m = match self.terms_of(org_id, entity, filter) {
+            Some(m) if m.whole => Some(m),
+            _ if filter.is_empty() => None,
+            _ => return Ok(None),
+        };
+        let t = table(entity);
+        let sql = format!("SELECT term FROM {t}_terms_vocab WHERE term >= $1 AND term < $2 LIMIT {}", GROUPS + 1);
+        let tokens: Vec<String> = self
+            .db
+            .fetch(&sql, &[SqlValue::Text(from.clone()), SqlValue::Text(to)])
+            .await?
+            .into_iter()
+            .map(|mut r| r.need_text("term"))
+            .collect::<StoreResult<_>>()?;
+        if tokens.len() > GROUPS {
+            return Ok(None);
+        }
+        let count = format!("SELECT COUNT(*) AS n FROM {t}_terms WHERE {t}_terms MATCH $1");
+        let mut groups = Vec::with_capacity(tokens.len() + 1);
+        for token in &tokens {
+            let Some(value) = terms::column_value(token, &from) else {
+                return Ok(None);
+            };
+            let rows = self.db.fetch(&count, &[SqlValue::Text(terms::with_token(token, m.as_ref()))]).await?;
+            let n = rows.into_iter().next().map(|mut r| r.need_int("n")).transpose()?.unwrap_or(0) as u64;
+            match value {
+                // The vocabulary may still list a value no live record holds.
+                _ if n == 0 => {}
+                ColumnValue::Value(value) => groups.push((Value::String(value), n)),
+                ColumnValue::Missing => groups.push((Value::Null, n)),
+                ColumnValue::TooLong => return Ok(None),
+            }
+        }
+        // As `ORDER BY n DESC, value` sorts: the missing value first among equals.
+        groups.sort_by(|(a, n), (b, m)| m.cmp(n).then_with(|| a.as_str().cmp(&b.as_str())));
+        groups.truncate(GROUPS);
+        Ok(Some(groups))
     }
 
     /// Each live matching record's `col` value, currency and exact amount, for sums made

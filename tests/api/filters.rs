@@ -554,3 +554,259 @@ async fn common_and_rare_custom_values_give_the_same_answers() {
         assert_eq!(names, expected, "newest 50 with seats {op} {value}");
     }
 }
+
+/// One contact of `equality_conditions_combine_alike`, as the test expects it to be stored.
+#[derive(Clone)]
+struct Person {
+    n: usize,
+    title: Option<String>,
+    tags: Vec<&'static str>,
+    segment: &'static str,
+    interests: Vec<&'static str>,
+    active: bool,
+    live: bool,
+}
+
+impl Person {
+    fn new(n: usize) -> Person {
+        let mut tags = vec!["all"];
+        for (every, tag) in [(2, "lead"), (5, "vip"), (97, "rare")] {
+            if n.is_multiple_of(every) {
+                tags.push(tag);
+            }
+        }
+        if n % 3 == 1 {
+            tags.push("nurture"); // never on a CTO
+        }
+        Person {
+            n,
+            title: (n % 10 != 9).then(|| ["CTO", "CEO", "Engineer"][n % 3].to_owned()),
+            tags,
+            segment: ["smb", "ent"][n % 2],
+            interests: [vec!["ai"], vec!["ai", "crm"], vec![]][n % 3].clone(),
+            active: n.is_multiple_of(4),
+            live: true,
+        }
+    }
+
+    fn json(&self) -> Value {
+        let mut c = json!({"first_name": format!("P{}", self.n), "tags": self.tags,
+            "custom": {"segment": self.segment, "interests": self.interests, "active": self.active}});
+        if let Some(t) = &self.title {
+            c["title"] = json!(t);
+        }
+        c
+    }
+
+    fn title_is(&self, t: &str) -> bool {
+        self.title.as_deref() == Some(t)
+    }
+
+    fn tagged(&self, t: &str) -> bool {
+        self.tags.contains(&t)
+    }
+}
+
+/// Conditions on titles, tags and custom values, alone and together, whether they match
+/// many records, few or none: every count and page is what the records say, through
+/// updates, the trash and another organization holding the same values.
+#[tokio::test]
+async fn equality_conditions_combine_alike() {
+    let app = spawn_app().await;
+    for field in [
+        json!({"entity": "contact", "key": "segment", "label": "Segment", "type": "select", "options": ["smb", "ent"]}),
+        json!({"entity": "contact", "key": "interests", "label": "Interests", "type": "multi_select", "options": ["ai", "crm"]}),
+        json!({"entity": "contact", "key": "active", "label": "Active", "type": "boolean"}),
+    ] {
+        app.ok("create_custom_field", field).await;
+    }
+    let mut people: Vec<Person> = (0..2300).map(Person::new).collect();
+    let mut ids = Vec::new();
+    for chunk in people.chunks(100) {
+        let made = app.create_contacts(json!(chunk.iter().map(Person::json).collect::<Vec<_>>())).await;
+        ids.extend(made.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+    }
+    // Another organization with the same values, which no count or page may show.
+    let (_, other) = app.new_org("beta").await;
+    for field in ["segment", "active"] {
+        let ty = if field == "active" { "boolean" } else { "text" };
+        app.call_as(
+            &other,
+            "create_custom_field",
+            json!({"entity": "contact", "key": field, "label": field, "type": ty}),
+        )
+        .await
+        .unwrap();
+    }
+    let theirs: Vec<Value> = (0..50)
+        .map(|n| {
+            json!({"first_name": format!("Q{n}"), "title": "CTO", "tags": ["all", "lead", "rare", "nurture"],
+            "custom": {"segment": "ent", "active": true}})
+        })
+        .collect();
+    app.call_as(&other, "create_contacts", json!({"contacts": theirs})).await.unwrap();
+
+    type Test = Box<dyn Fn(&Person) -> bool>;
+    let eq = |field: &str, v: Value| json!({"field": field, "op": "eq", "value": v});
+    let tag = |tags: &[&str]| json!({"field": "tags", "op": "has_any", "value": tags});
+    let cases: Vec<(&str, Value, Option<&str>, Test)> = vec![
+        (
+            "many and many",
+            json!([eq("title", json!("CTO")), tag(&["lead"])]),
+            None,
+            Box::new(|p| p.title_is("CTO") && p.tagged("lead")),
+        ),
+        (
+            "many and none in common",
+            json!([eq("title", json!("CTO")), tag(&["nurture"])]),
+            None,
+            Box::new(|p| p.title_is("CTO") && p.tagged("nurture")),
+        ),
+        (
+            "many and few",
+            json!([eq("title", json!("CEO")), tag(&["rare"])]),
+            None,
+            Box::new(|p| p.title_is("CEO") && p.tagged("rare")),
+        ),
+        (
+            "in, and a custom select",
+            json!([{"field": "title", "op": "in", "value": ["CEO", "Engineer"]},
+            eq("custom.segment", json!("ent"))]),
+            None,
+            Box::new(|p| (p.title_is("CEO") || p.title_is("Engineer")) && p.segment == "ent"),
+        ),
+        (
+            "any of two fields",
+            json!([{"any": [eq("title", json!("CTO")), tag(&["vip"])]}]),
+            None,
+            Box::new(|p| p.title_is("CTO") || p.tagged("vip")),
+        ),
+        (
+            "a custom flag and a tag",
+            json!([eq("custom.active", json!(true)), tag(&["lead", "rare"])]),
+            None,
+            Box::new(|p| p.active && (p.tagged("lead") || p.tagged("rare"))),
+        ),
+        (
+            "an option and a title",
+            json!([{"field": "custom.interests", "op": "has_any", "value": ["crm"]},
+            eq("title", json!("CEO"))]),
+            None,
+            Box::new(|p| p.interests.contains(&"crm") && p.title_is("CEO")),
+        ),
+        (
+            "a term and a prefix",
+            json!([eq("title", json!("CTO")), {"field": "first_name", "op": "starts_with", "value": "P1"}]),
+            None,
+            Box::new(|p| p.title_is("CTO") && p.n.to_string().starts_with('1')),
+        ),
+        (
+            "a common term and a rare test",
+            json!([tag(&["all"]), {"field": "first_name", "op": "contains", "value": "99"}]),
+            None,
+            Box::new(|p| p.n.to_string().contains("99")),
+        ),
+        (
+            "free text and a term",
+            json!([eq("title", json!("Engineer"))]),
+            Some("p12"),
+            Box::new(|p| p.title_is("Engineer") && format!("p{}", p.n).contains("p12")),
+        ),
+        ("a value nobody holds", json!([eq("title", json!("Astronaut")), tag(&["lead"])]), None, Box::new(|_| false)),
+    ];
+    let check = |people: &Vec<Person>, stage: &'static str| {
+        let (app, ids, cases) = (&app, &ids, &cases);
+        let people = people.clone();
+        async move {
+            for (name, filters, query, test) in cases {
+                let want: Vec<&Person> = people.iter().filter(|p| p.live && test(p)).collect();
+                let mut args = json!({"entity": "contact", "filters": filters});
+                if let Some(q) = query {
+                    args["query"] = json!(q);
+                }
+                let count = app.ok("count_records", args.clone()).await["count"].as_u64().unwrap();
+                assert_eq!(count as usize, want.len(), "{stage}: count of {name}");
+                let mut grouped = args.clone();
+                grouped["group_by"] = json!("title");
+                let got = app.ok("count_records", grouped).await;
+                assert_eq!(
+                    groups_of(&got),
+                    expected_groups(want.iter().map(|p| p.title.clone())),
+                    "{stage}: {name} by title"
+                );
+                args["limit"] = json!(5);
+                let newest = app.search_ids(args.clone()).await;
+                let expected: Vec<String> = want.iter().rev().take(5).map(|p| ids[p.n].clone()).collect();
+                assert_eq!(newest, expected, "{stage}: newest of {name}");
+                // Every match once, page by page, by name.
+                args["sort"] = json!([{"field": "first_name", "direction": "asc"}]);
+                args["limit"] = json!(100);
+                let mut seen = Vec::new();
+                loop {
+                    let page = app.ok("search_records", args.clone()).await;
+                    seen.extend(page["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+                    match page["next_cursor"].as_str() {
+                        Some(c) => args["cursor"] = json!(c),
+                        None => break,
+                    }
+                }
+                let mut by_name: Vec<&Person> = want.clone();
+                by_name.sort_by_key(|p| format!("P{}", p.n));
+                let expected: Vec<String> = by_name.iter().map(|p| ids[p.n].clone()).collect();
+                assert_eq!(seen, expected, "{stage}: every {name} by name");
+            }
+        }
+    };
+    check(&people, "as created").await;
+
+    // Titles, tags and custom values change; some go to the trash and one comes back.
+    let changed: Vec<usize> = vec![2298, 2295, 2292, 1500, 97, 0];
+    let mut updates = Vec::new();
+    for &n in &changed {
+        let p = &mut people[n];
+        p.title = Some("CEO".into());
+        p.tags = vec!["all", "rare", "nurture"];
+        p.segment = "ent";
+        p.active = !p.active;
+        updates.push(json!({"id": ids[n], "title": "CEO", "tags": p.tags, "custom": {"segment": "ent", "active": p.active, "interests": p.interests}}));
+    }
+    app.ok("update_contacts", json!({"contacts": updates})).await;
+    let trashed = [2299usize, 2297, 1000, 194, 1];
+    app.ok(
+        "delete_records",
+        json!({"entity": "contact", "ids": trashed.iter().map(|&n| ids[n].clone()).collect::<Vec<_>>()}),
+    )
+    .await;
+    for n in trashed {
+        people[n].live = false;
+    }
+    app.ok("restore_records", json!({"entity": "contact", "ids": [ids[194]]})).await;
+    people[194].live = true;
+    check(&people, "after changes").await;
+
+    // A value too long for the terms is still found, by reading the rows.
+    let long = "x".repeat(250);
+    app.create_contacts(json!([{"first_name": "Long", "title": long, "tags": ["lead"]}])).await;
+    let args = json!({"entity": "contact", "filters": [eq("title", json!(long)), tag(&["lead"])]});
+    assert_eq!(app.ok("count_records", args.clone()).await["count"], 1);
+    assert_eq!(app.search_ids(args).await.len(), 1);
+    let got =
+        app.ok("count_records", json!({"entity": "contact", "filters": [tag(&["lead"])], "group_by": "title"})).await;
+    let leads = people.iter().filter(|p| p.live && p.tagged("lead")).map(|p| p.title.clone());
+    assert_eq!(groups_of(&got), expected_groups(leads.chain([Some(long)])), "the long title is a group of its own");
+}
+
+/// `count_records` groups as `(value, count)`.
+fn groups_of(v: &Value) -> Vec<(Value, u64)> {
+    v["groups"].as_array().unwrap().iter().map(|g| (g["value"].clone(), g["count"].as_u64().unwrap())).collect()
+}
+
+/// Groups of these values as `count_records` orders them: largest first, then by value,
+/// the missing value first.
+fn expected_groups(values: impl Iterator<Item = Option<String>>) -> Vec<(Value, u64)> {
+    let mut counts: std::collections::BTreeMap<Option<String>, u64> = Default::default();
+    values.for_each(|v| *counts.entry(v).or_default() += 1);
+    let mut groups: Vec<(Option<String>, u64)> = counts.into_iter().collect();
+    groups.sort_by(|(a, n), (b, m)| m.cmp(n).then_with(|| a.cmp(b)));
+    groups.into_iter().map(|(v, n)| (json!(v), n)).collect()
+}

@@ -1,0 +1,310 @@
+//! Equality terms of the live records, for conditions that combine (SQLite).
+//!
+//! A tag, a custom field's value and a built-in text column each have an index of their
+//! own, but a condition on two of them that both match a quarter of a million records
+//! (and together nothing) leaves SQLite walking one and testing the other row by row:
+//! 320 ms to find no page, 340 ms to count a tag. Here every live record is one document
+//! of a contentless FTS5 table, `{table}_terms`, sharing the table's rowids, whose tokens
+//! are its `field = value` facts scoped to its organization. An equality, an `in` or a
+//! `has_any` on them, and any `and`/`or` of those, is then a merge of sorted rowid lists:
+//! counted without reading a row, or a page's few candidates found at once.
+//!
+//! A token is `hex(org_id) x hex(key) x hex(value)`: letters and digits only, which FTS5's
+//! `ascii` tokenizer keeps whole. Keys are `.name` for a built-in column, `#tags` for the
+//! tags, the custom field's key for a custom value (text, `true`/`false`, each option of a
+//! multi-select), as `custom_values` types them. Values over `MAX_CHARS` are left out, and
+//! a condition on such a value does not use the table. Triggers keep it in step with the
+//! table: a trashed record leaves it, a restored one comes back.
+
+use rapport_tools::{Entity, Field, FieldType, Storage};
+
+use super::query::{CmpOp, Col, Predicate, TAGS_KEY, table};
+use super::{OrgId, SqlValue};
+
+/// The longest value, in characters, that gets a token.
+const MAX_CHARS: usize = 200;
+
+/// The value part of the token that marks a value too long for one, and the one that
+/// marks a missing value: hex has neither letter.
+const LONG: &str = "z";
+const MISSING: &str = "y";
+
+/// Bump when what a row's tokens are changes: the table is refilled on the next start.
+const VERSION: u32 = 1;
+
+/// Whether a built-in field's equality conditions are answered from the terms: the
+/// columns whose values many records share (titles, stages, owners, companies), not
+/// addresses and numbers.
+fn is_term_field(f: &Field) -> bool {
+    f.storage == Storage::Column
+        && matches!(
+            f.ty,
+            FieldType::Text | FieldType::Select | FieldType::User | FieldType::Relation | FieldType::CurrencyCode
+        )
+}
+
+/// The name of the trigger whose presence says the table is filled and kept, this version.
+pub(super) fn trigger_name(entity: Entity) -> String {
+    format!("{}_terms_v{VERSION}", table(entity))
+}
+
+/// The statements that create `entity`'s terms table (if missing) and its triggers, and
+/// those that drop the triggers of earlier versions.
+pub(super) fn ddl(entity: Entity) -> (Vec<String>, Vec<String>) {
+    let t = table(entity);
+    let name = trigger_name(entity);
+    let watched: Vec<&str> = entity
+        .def()
+        .columns()
+        .filter(|f| is_term_field(f) || f.ty == FieldType::Tags)
+        .map(|f| f.name)
+        .chain(["custom", "deleted_at", "org_id"])
+        .collect();
+    let new = tokens_expr(entity, "new");
+    let create = vec![
+        format!(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS {t}_terms USING fts5(v, content='', contentless_delete=1, \
+             detail=none, tokenize='ascii')"
+        ),
+        format!("CREATE VIRTUAL TABLE IF NOT EXISTS {t}_terms_vocab USING fts5vocab({t}_terms, 'row')"),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {name} AFTER INSERT ON {t} WHEN new.deleted_at IS NULL BEGIN \
+             INSERT INTO {t}_terms (rowid, v) VALUES (new.rowid, {new}); END"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {name}_update AFTER UPDATE OF {} ON {t} BEGIN \
+             DELETE FROM {t}_terms WHERE rowid = old.rowid AND old.deleted_at IS NULL; \
+             INSERT INTO {t}_terms (rowid, v) SELECT new.rowid, {new} WHERE new.deleted_at IS NULL; END",
+            watched.join(", ")
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {name}_delete AFTER DELETE ON {t} WHEN old.deleted_at IS NULL BEGIN \
+             DELETE FROM {t}_terms WHERE rowid = old.rowid; END"
+        ),
+    ];
+    let dropped = (1..VERSION)
+        .flat_map(|v| ["", "_update", "_delete"].map(|s| format!("DROP TRIGGER IF EXISTS {t}_terms_v{v}{s}")))
+        .collect();
+    (create, dropped)
+}
+
+/// The statements that empty the terms table and fill it from the live rows.
+pub(super) fn refill(entity: Entity) -> [String; 2] {
+    let t = table(entity);
+    [
+        format!("INSERT INTO {t}_terms ({t}_terms) VALUES ('delete-all')"),
+        format!(
+            "INSERT INTO {t}_terms (rowid, v) SELECT src.rowid, {} FROM {t} AS src WHERE src.deleted_at IS NULL",
+            tokens_expr(entity, "src")
+        ),
+    ]
+}
+
+/// The SQL of a row's tokens, space-separated; `src` names the row.
+fn tokens_expr(entity: Entity, src: &str) -> String {
+    let org = format!("hex({src}.org_id) || 'x'");
+    let fits = |v: &str| format!("length({v}) BETWEEN 1 AND {MAX_CHARS}");
+    let mut parts: Vec<String> = entity
+        .def()
+        .columns()
+        .filter(|f| is_term_field(f))
+        .map(|f| {
+            // A missing value, and one too long for a token, leave a mark of their own, so
+            // that grouping finds all three kinds without reading a row.
+            let col = format!("{src}.{}", f.name);
+            let key = hex_of(&builtin_key(f.name));
+            format!(
+                "{org} || '{key}x' || CASE WHEN {} THEN hex({col}) WHEN length({col}) > {MAX_CHARS} THEN '{LONG}' \
+                 ELSE '{MISSING}' END",
+                fits(&col)
+            )
+        })
+        .collect();
+    if entity.def().fields.iter().any(|f| f.ty == FieldType::Tags) {
+        parts.push(format!(
+            "(SELECT group_concat({org} || '{}x' || hex(g.value), ' ') FROM json_each({src}.tags) g \
+             WHERE g.type = 'text' AND {})",
+            hex_of(TAGS_KEY),
+            fits("g.value")
+        ));
+    }
+    parts.push(format!(
+        "(SELECT group_concat({org} || hex(f.key) || 'x' || hex(CASE f.type WHEN 'text' THEN f.value ELSE f.type END), ' ') \
+         FROM json_each({src}.custom) f WHERE f.type IN ('text', 'true', 'false') AND {})",
+        fits("f.value")
+    ));
+    parts.push(format!(
+        "(SELECT group_concat({org} || hex(f.key) || 'x' || hex(o.value), ' ') FROM json_each({src}.custom) f, \
+         json_each(f.value) o WHERE f.type = 'array' AND o.type = 'text' AND {})",
+        fits("o.value")
+    ));
+    format!("concat_ws(' ', {})", parts.join(", "))
+}
+
+fn builtin_key(name: &str) -> String {
+    format!(".{name}")
+}
+
+fn hex_of(s: &str) -> String {
+    hex::encode_upper(s.as_bytes())
+}
+
+/// A filter as the terms table can answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Matcher {
+    /// The FTS5 query of the conditions it answers.
+    pub expr: String,
+    /// Whether it answers every condition of the filter: its matches are the filter's.
+    pub whole: bool,
+}
+
+/// The part of `filter` (conditions that hold together) that the terms of `entity`
+/// answer, if any.
+pub(super) fn matcher(org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> Option<Matcher> {
+    let org = hex_of(org_id.as_str());
+    let parts: Vec<String> = filter.iter().filter_map(|p| term_query(&org, entity, p)).collect();
+    if parts.is_empty() {
+        return None;
+    }
+    Some(Matcher { whole: parts.len() == filter.len(), expr: parts.join(" AND ") })
+}
+
+/// One condition as an FTS5 query, when every part of it is an equality the terms hold.
+fn term_query(org: &str, entity: Entity, p: &Predicate) -> Option<String> {
+    let any_of = |key: &str, values: &[SqlValue]| -> Option<String> {
+        let tokens = values
+            .iter()
+            .map(|v| match v {
+                SqlValue::Text(s) if !s.is_empty() && s.chars().count() <= MAX_CHARS => {
+                    Some(format!("\"{org}x{}x{}\"", hex_of(key), hex_of(s)))
+                }
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()?;
+        match tokens.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            _ => Some(format!("({})", tokens.join(" OR "))),
+        }
+    };
+    let builtin = |col: &Col| match col {
+        Col::Builtin { name, .. } => entity.def().columns().find(|f| f.name == *name && is_term_field(f)),
+        _ => None,
+    };
+    match p {
+        Predicate::Compare { col, op: CmpOp::Eq, value } => {
+            builtin(col).and_then(|f| any_of(&builtin_key(f.name), std::slice::from_ref(value)))
+        }
+        Predicate::In { col, values, negate: false } => builtin(col).and_then(|f| any_of(&builtin_key(f.name), values)),
+        Predicate::CustomValue { entity: e, key, number: false, op: CmpOp::Eq, values, .. } if *e == entity => {
+            any_of(key, values)
+        }
+        Predicate::All(ps) | Predicate::Any(ps) if !ps.is_empty() => {
+            let parts = ps.iter().map(|p| term_query(org, entity, p)).collect::<Option<Vec<_>>>()?;
+            let joiner = if matches!(p, Predicate::All(_)) { " AND " } else { " OR " };
+            Some(format!("({})", parts.join(joiner)))
+        }
+        _ => None,
+    }
+}
+
+/// The tokens of one built-in column's values in an organization, as the vocabulary
+/// lists them (lowercase): those from `.0` up to, not including, `.1`. `None` when the
+/// column has no terms.
+pub(super) fn column_tokens(org_id: &OrgId, entity: Entity, name: &str) -> Option<(String, String)> {
+    entity.def().columns().find(|f| f.name == name && is_term_field(f))?;
+    let prefix = format!("{}x{}x", hex_of(org_id.as_str()), hex_of(&builtin_key(name))).to_lowercase();
+    let end = format!("{}y", &prefix[..prefix.len() - 1]);
+    Some((prefix, end))
+}
+
+/// What a token of `column_tokens` stands for.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum ColumnValue {
+    Value(String),
+    Missing,
+    /// Longer than a token holds: only the rows know it.
+    TooLong,
+}
+
+pub(super) fn column_value(token: &str, prefix: &str) -> Option<ColumnValue> {
+    Some(match token.strip_prefix(prefix)? {
+        LONG => ColumnValue::TooLong,
+        MISSING => ColumnValue::Missing,
+        hexed => ColumnValue::Value(String::from_utf8(hex::decode(hexed).ok()?).ok()?),
+    })
+}
+
+/// The FTS5 query of one token of `column_tokens`, with `m`'s conditions if any.
+pub(super) fn with_token(token: &str, m: Option<&Matcher>) -> String {
+    match m {
+        Some(m) => format!("\"{token}\" AND ({})", m.expr),
+        None => format!("\"{token}\""),
+    }
+}
+
+/// `filter` with each value-table condition as its test on the row's JSON: what a few
+/// candidate rows are checked against.
+pub(super) fn on_rows(filter: &[Predicate]) -> Vec<Predicate> {
+    filter
+        .iter()
+        .map(|p| match p {
+            Predicate::CustomValue { json, .. } => (**json).clone(),
+            Predicate::All(ps) => Predicate::All(on_rows(ps)),
+            Predicate::Any(ps) => Predicate::Any(on_rows(ps)),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ColKind;
+
+    fn title(v: &str) -> Predicate {
+        let col = Col::Builtin { name: "title", kind: ColKind::Text, indexed: true };
+        Predicate::Compare { col, op: CmpOp::Eq, value: SqlValue::Text(v.into()) }
+    }
+
+    fn tag(values: &[&str]) -> Predicate {
+        let p =
+            Predicate::TagsAny { custom: None, values: values.iter().map(|v| v.to_string()).collect(), negate: false };
+        p.on_value_table(Entity::Contact, TAGS_KEY)
+    }
+
+    #[test]
+    fn equalities_and_tags_combine_into_one_query() {
+        let org = OrgId::from("o1");
+        let m = matcher(&org, Entity::Contact, &[title("CTO"), tag(&["lead", "vip"])]).unwrap();
+        assert!(m.whole);
+        let (o, t, g) = (hex_of("o1"), hex_of(".title"), hex_of(TAGS_KEY));
+        let expected = format!(
+            "\"{o}x{t}x{}\" AND (\"{o}x{g}x{}\" OR \"{o}x{g}x{}\")",
+            hex_of("CTO"),
+            hex_of("lead"),
+            hex_of("vip")
+        );
+        assert_eq!(m.expr, expected);
+    }
+
+    #[test]
+    fn what_the_terms_do_not_hold_stays_with_the_rows() {
+        let org = OrgId::from("o1");
+        let email = Predicate::Compare {
+            col: Col::Builtin { name: "email", kind: ColKind::Text, indexed: true },
+            op: CmpOp::Eq,
+            value: SqlValue::Text("a@b.c".into()),
+        };
+        let m = matcher(&org, Entity::Contact, &[title("CTO"), email.clone()]).unwrap();
+        assert!(!m.whole);
+        assert!(matcher(&org, Entity::Contact, &[email]).is_none());
+        assert!(matcher(&org, Entity::Contact, &[title("")]).is_none(), "an empty value is also a missing one");
+        assert!(matcher(&org, Entity::Contact, &[title(&"x".repeat(201))]).is_none());
+        let ne = Predicate::Any(vec![
+            title("CTO"),
+            Predicate::Null { col: Col::Builtin { name: "title", kind: ColKind::Text, indexed: true }, negate: false },
+        ]);
+        assert!(matcher(&org, Entity::Contact, &[ne]).is_none());
+    }
+}
