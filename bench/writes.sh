@@ -21,7 +21,9 @@
 # itself. Prints a markdown section for docs/benchmarks.md.
 #
 # Knobs: BENCH_DURATION (10s), BENCH_CONNECTIONS (16), BENCH_ROUNDS (3), BENCH_WINDOWS (6),
-# BENCH_SKIP_BUILD (unset).
+# BENCH_SKIP_BUILD (unset), BENCH_BASELINE (another build's `rapport` binary: it takes the
+# place of the server committing each write alone, with group commit on, so that both parts
+# compare that build with this one).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -36,13 +38,24 @@ source bench/common.sh
 
 with_receiver
 
-# serve NAME GROUPED -> a server on a fresh database; sets URL, PID and KEY
+BASELINE=${BENCH_BASELINE:-}
+if [[ -n $BASELINE ]]; then
+    A_NAME=baseline G_NAME="this build"
+    A_LABEL="baseline build (\`$BASELINE\`), group commit"
+    G_LABEL="this build, group commit"
+else
+    A_NAME=alone G_NAME=grouped
+    A_LABEL="each write commits alone (\`RAPPORT_SQLITE_GROUP_COMMIT=false\`)"
+    G_LABEL="group commit"
+fi
+
+# serve NAME GROUPED [BINARY] -> a server on a fresh database; sets URL, PID and KEY
 serve() {
-    local db="sqlite://$TMP/$1.db"
-    KEY=$(RAPPORT_DATABASE_URL=$db "$RAPPORT" keys create --name bench --role owner --json \
+    local db="sqlite://$TMP/$1.db" bin=${3:-$RAPPORT}
+    KEY=$(RAPPORT_DATABASE_URL=$db "$bin" keys create --name bench --role owner --json \
         | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
     RAPPORT_DATABASE_URL=$db RAPPORT_ADDR=127.0.0.1:0 RAPPORT_SQLITE_GROUP_COMMIT=$2 \
-        taskset -c 0 "$RAPPORT" serve >"$TMP/$1.log" 2>&1 &
+        taskset -c 0 "$bin" serve >"$TMP/$1.log" 2>&1 &
     PID=$!
     PIDS+=("$PID")
     URL=$(wait_listening "$TMP/$1.log" "$PID" rapport)
@@ -64,7 +77,7 @@ wrk.headers["content-type"] = "application/json"
 wrk.headers["x-api-key"] = os.getenv("BENCH_KEY")
 wrk.body = '{"first_name":"Bench","last_name":"Writer","title":"CTO"}'
 LUA
-serve alone false
+if [[ -n $BASELINE ]]; then serve alone true "$BASELINE"; else serve alone false; fi
 URL_A=$URL KEY_A=$KEY PID_A=$PID
 serve grouped true
 URL_G=$URL KEY_G=$KEY PID_G=$PID
@@ -72,7 +85,7 @@ A=() G=() AP=() GP=()
 for r in $(seq 1 "$ROUNDS"); do
     for which in $( ((r % 2)) && echo "A G" || echo "G A"); do
         if [[ $which == A ]]; then url=$URL_A key=$KEY_A; else url=$URL_G key=$KEY_G; fi
-        log "round $r: $([[ $which == A ]] && echo alone || echo grouped)"
+        log "round $r: $([[ $which == A ]] && echo "$A_NAME" || echo "$G_NAME")"
         BENCH_KEY=$key taskset -c 1 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s "$TMP/create.lua" \
             "$url/api/v1/contacts" >"$TMP/w.wrk"
         figures "$TMP/w.wrk"
@@ -160,7 +173,7 @@ function response(status, headers, body)
   end
 end
 LUA
-serve mixed_alone false
+if [[ -n $BASELINE ]]; then serve mixed_alone true "$BASELINE"; else serve mixed_alone false; fi
 URL_MA=$URL KEY_MA=$KEY
 prepare "$URL_MA" "$KEY_MA" alone
 serve mixed_grouped true
@@ -191,15 +204,15 @@ rounds of $DURATION, medians; SQLite with \`synchronous=FULL\`.
 
 | | requests/s | p99 | commits / writes |
 |---|---:|---:|---:|
-| each write commits alone (\`RAPPORT_SQLITE_GROUP_COMMIT=false\`) | $(median "${A[@]}") | $(median "${AP[@]}") ms | $AC / $AW |
-| group commit | $(median "${G[@]}") | $(median "${GP[@]}") ms | $GC / $GW |
+| $A_LABEL | $(median "${A[@]}") | $(median "${AP[@]}") ms | $AC / $AW |
+| $G_LABEL | $(median "${G[@]}") | $(median "${GP[@]}") ms | $GC / $GW |
 
 Mixed agent load through MCP: 32 connections, a third \`create_contacts\`, the rest
 \`search_records\`, \`get_records\` and \`count_records\` with \`group_by\`; two webhook endpoints
 on \`*\`, sender on. Consecutive windows of $DURATION per server, alternating; each database
 grows by the writes of its windows.
 
-| window | alone: requests/s | p99 | grouped: requests/s | p99 |
+| window | $A_NAME: requests/s | p99 | $G_NAME: requests/s | p99 |
 |---:|---:|---:|---:|---:|
 $MIXED_ROWS
 EOF

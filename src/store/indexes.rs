@@ -41,17 +41,25 @@ pub fn sort_indexes(dialect: Dialect, entity: Entity) -> Vec<String> {
                 keys.push(", ");
                 keys.sort_expr(&SortExpr::created_at(false));
             }
-            let (name, keys) = (f.name, keys.text);
+            let (index, keys) = (sort_index(entity, f), keys.text);
             if f.window {
                 // Counts over a range of it, narrowed and grouped by the fields that sort
                 // records into a few kinds, read this index alone.
                 let held = window_held(entity).join(", ");
-                format!("CREATE INDEX IF NOT EXISTS {t}_window_{name} ON {t} (org_id, {keys}, id, {held}) WHERE deleted_at IS NULL")
+                format!(
+                    "CREATE INDEX IF NOT EXISTS {index} ON {t} (org_id, {keys}, id, {held}) WHERE deleted_at IS NULL"
+                )
             } else {
-                format!("CREATE INDEX IF NOT EXISTS {t}_by_{name} ON {t} (org_id, {keys}, id) WHERE deleted_at IS NULL")
+                format!("CREATE INDEX IF NOT EXISTS {index} ON {t} (org_id, {keys}, id) WHERE deleted_at IS NULL")
             }
         })
         .collect()
+}
+
+/// The name of the index on `field`'s sort key (an indexed field of `entity`).
+pub fn sort_index(entity: Entity, field: &rapport_tools::Field) -> String {
+    let kind = if field.window { "window" } else { "by" };
+    format!("{}_{kind}_{}", table(entity), field.name)
 }
 
 /// The columns a window index holds besides its key: those that group records into a few

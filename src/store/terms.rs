@@ -235,6 +235,17 @@ pub(super) fn column_value(token: &str, prefix: &str) -> Option<ColumnValue> {
     })
 }
 
+/// The token of a built-in column's value (`None`: missing), as the vocabulary lists it;
+/// `None` for a value too long to have one.
+pub(super) fn column_token(org_id: &OrgId, name: &str, value: Option<&str>) -> Option<String> {
+    let value = match value.filter(|v| !v.is_empty()) {
+        None => MISSING.to_owned(),
+        Some(v) if v.chars().count() > MAX_CHARS => return None,
+        Some(v) => hex_of(v),
+    };
+    Some(format!("{}x{}x{value}", hex_of(org_id.as_str()), hex_of(&builtin_key(name))).to_lowercase())
+}
+
 /// The FTS5 query of one token of `column_tokens`, with `m`'s conditions if any.
 pub(super) fn with_token(token: &str, m: Option<&Matcher>) -> String {
     match m {
