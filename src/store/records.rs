@@ -481,33 +481,32 @@ impl Store {
     }
 
     /// A search whose conditions the equality terms answer in part or whole (SQLite).
-    /// The newest page of a filter they answer whole is its newest `limit` matches. Else,
-    /// when fewer than `FEW` live records meet the part they answer, those are the
-    /// candidates, each tested against the rest; when more, and the page is the newest,
-    /// the newest `FEW` of them are tried (`newest_of`). `None`: the rows must lead.
+    /// When fewer than `FEW` live records meet the part they answer, those are the
+    /// candidates, each tested against the rest. When more, and the page is the newest:
+    /// if they answer the whole filter, the newest `limit` of them (or eight times that,
+    /// when concurrent writers interleaved the newest rows) are the page; else the newest
+    /// `FEW` are tried (`newest_of`). `None`: the rows must lead.
     async fn search_by_terms(&self, org_id: &OrgId, query: &Query) -> StoreResult<Option<RecordPage>> {
         let Some(m) = self.terms_of(org_id, query.entity, &query.filter) else {
             return Ok(None);
         };
         let on_rows = Query { filter: terms::on_rows(&query.filter), ..query.clone() };
-        let newest = newest_first(query);
-        if m.whole && newest {
-            // A page's worth, then more when concurrent writers interleaved the newest.
-            for cap in [query.limit as usize, query.limit as usize * 8] {
-                let rowids = self.term_rowids(query.entity, &m, cap).await?;
-                if let Some(page) = self.newest_of(org_id, &on_rows, rowids, cap).await? {
-                    return Ok(Some(page));
-                }
-            }
-        }
         let rowids = self.term_rowids(query.entity, &m, FEW).await?;
         if rowids.len() < FEW {
             let list = Value::from(rowids).to_string();
             let page = page_sql(self.dialect(), org_id, &on_rows, Lead::Candidates(list), After::All, query.limit);
             return Ok(Some(self.fetch_records(org_id, query.entity, &page).await?));
         }
-        if !newest {
+        if !newest_first(query) {
             return Ok(None);
+        }
+        if m.whole {
+            for cap in [query.limit as usize, query.limit as usize * 8] {
+                let newest = rowids[..cap.min(rowids.len())].to_vec();
+                if let Some(page) = self.newest_of(org_id, &on_rows, newest, cap).await? {
+                    return Ok(Some(page));
+                }
+            }
         }
         self.newest_of(org_id, &on_rows, rowids, FEW).await
     }
