@@ -551,17 +551,21 @@ impl Store {
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
         let t = table(entity);
         let mut sql = Sql::new(self.dialect());
-        match self.terms_of(org_id, entity, filter) {
-            Some(m) if m.whole => {
+        let m = self.terms_of(org_id, entity, filter);
+        // The part the terms answer, when few records meet it: its rowids, read once.
+        let few = match &m {
+            Some(m) if !m.whole => Some(self.term_rowids(entity, m, FEW).await?).filter(|r| r.len() < FEW),
+            _ => None,
+        };
+        match (m, few) {
+            (Some(m), _) if m.whole => {
                 sql.push(&format!("SELECT COUNT(*) FROM {t}_terms WHERE {t}_terms MATCH "));
                 sql.bind(SqlValue::Text(m.expr));
             }
-            Some(m) if self.term_rowids(entity, &m, FEW).await?.len() < FEW => {
-                sql.push(&format!(
-                    "SELECT COUNT(*) FROM {t} WHERE rowid IN (SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH "
-                ));
-                sql.bind(SqlValue::Text(m.expr));
-                sql.push(") AND +org_id = ");
+            (_, Some(rowids)) => {
+                sql.push(&format!("SELECT COUNT(*) FROM {t} WHERE rowid IN (SELECT value FROM json_each("));
+                sql.bind(SqlValue::Text(Value::from(rowids).to_string()));
+                sql.push(")) AND +org_id = ");
                 sql.bind(org_id.into());
                 sql.push(" AND deleted_at IS NULL");
                 sql.trigram = false;
