@@ -410,7 +410,8 @@ impl Db {
     /// long-lived connections, so the planner's statistics follow the data as it grows. Not
     /// at start: that would hold up the first request. Searches do not lean on the
     /// statistics (`Store::search`, `ids_in`).
-    pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
+    /// `sqlite_upkeep`: statements SQLite runs every 10 s (the terms log kept short).
+    pub fn watch(&self, stop: tokio_util::sync::CancellationToken, sqlite_upkeep: Vec<String>) {
         match self {
             Db::Postgres { watch, url, pool } => {
                 watch.spawn(url.clone(), stop.clone());
@@ -422,9 +423,20 @@ impl Db {
             }
             Db::Sqlite { writer, .. } => {
                 let write = writer.pool().clone();
-                every(Duration::from_secs(3600), stop, "PRAGMA optimize", move || {
+                every(Duration::from_secs(3600), stop.clone(), "PRAGMA optimize", move || {
                     let write = write.clone();
                     async move { sqlx::query("PRAGMA optimize").execute(&write).await.map(drop) }
+                });
+                let write = writer.pool().clone();
+                let upkeep = std::sync::Arc::new(sqlite_upkeep);
+                every(Duration::from_secs(10), stop, "upkeep", move || {
+                    let (write, upkeep) = (write.clone(), upkeep.clone());
+                    async move {
+                        for sql in upkeep.iter() {
+                            sqlx::query(AssertSqlSafe(sql.as_str())).execute(&write).await?;
+                        }
+                        Ok(())
+                    }
                 });
             }
         }

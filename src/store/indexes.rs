@@ -236,6 +236,9 @@ impl Store {
                         }
                         tracing::info!(table = t, ms = started.elapsed().as_millis() as u64, "equality terms indexed");
                     }
+                    for ddl in super::terms::log_ddl(entity) {
+                        tx.execute(&ddl, &[]).await?;
+                    }
                 }
                 Dialect::Postgres => {
                     if let Some(ops) = &trgm_ops {

@@ -7,6 +7,7 @@
 mod approvals;
 mod audit;
 mod backup;
+mod bitmaps;
 mod changes;
 mod console;
 mod custom_fields;
@@ -103,6 +104,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     db: Db,
     outbox: std::sync::Arc<webhooks::Outbox>,
+    bitmaps: bitmaps::TermBitmaps,
 }
 
 /// What the webhook outbox needs to know of events, given by the layer that owns them
@@ -124,8 +126,11 @@ impl Store {
     /// Opens (creating a SQLite file if needed) and migrates the database `url` names;
     /// `announcer` says what its changes announce to webhooks.
     pub async fn connect(url: &str, announcer: std::sync::Arc<dyn Announcer>) -> anyhow::Result<Store> {
-        let store =
-            Store { db: Db::connect(url).await?, outbox: std::sync::Arc::new(webhooks::Outbox::new(announcer)) };
+        let store = Store {
+            db: Db::connect(url).await?,
+            outbox: std::sync::Arc::new(webhooks::Outbox::new(announcer)),
+            bitmaps: bitmaps::TermBitmaps::new(),
+        };
         // An import killed while it had indexes set aside left them to be built here.
         store.restore_indexes().await?;
         store.ensure_indexes().await?;
@@ -154,7 +159,7 @@ impl Store {
 
     /// Starts the PostgreSQL key-change listener and heartbeat; a server calls it once.
     pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
-        self.db.watch(stop);
+        self.db.watch(stop, bitmaps::log_upkeep());
     }
 
     /// Known to be unreachable right now (PostgreSQL; SQLite is a file).

@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 use super::db::{DbRow, Tx};
 use super::last_activity;
 use super::query::{After, Predicate, Sql, table, trigram_word};
+use roaring::RoaringBitmap;
+
 use super::terms::{self, ColumnValue};
 use super::*;
 use crate::time::{self, Millis};
@@ -256,6 +258,9 @@ fn page_sql(dialect: Dialect, org_id: &OrgId, query: &Query, lead: Lead, part: A
 /// Under this many records, a condition's matches are few enough to fetch and test one
 /// by one; at it, testing rows in order finds a page sooner.
 const FEW: usize = 2_000;
+/// How many times `FEW` matches of the equality terms a search tests, newest first, before
+/// the rows lead.
+const WALKED: usize = 4;
 /// How many of a word's newest matches free text tries first.
 const CANDIDATES: usize = 500;
 
@@ -429,11 +434,7 @@ impl Store {
     }
 
     /// The first page, newest first, of `query` among `rowids`: the newest of the rows
-    /// that meet part of it, at most `cap`. The page is exact when they were all the
-    /// matches there are (fewer than `cap`), or when no matching live row older by rowid
-    /// is as new as the page's last row (rows are written in time order, but concurrent
-    /// writers or a clock set back would break that; this checks rather than trusts it).
-    /// `None`: they did not settle it.
+    /// that meet part of it, at most `cap`. `None`: they did not settle it (`page_among`).
     async fn newest_of(
         &self,
         org_id: &OrgId,
@@ -441,15 +442,32 @@ impl Store {
         rowids: Vec<i64>,
         cap: usize,
     ) -> StoreResult<Option<RecordPage>> {
-        let (Some(&oldest), all) = (rowids.last(), rowids.len() < cap) else {
+        let Some(&oldest) = rowids.last() else {
             return Ok(Some(Vec::new()));
         };
+        let below = (rowids.len() >= cap).then_some(oldest);
+        self.page_among(org_id, query, rowids, below).await
+    }
+
+    /// The first page, newest first, of `query` among `rowids`, the rows that may match
+    /// with a rowid from `below` up (all of them, without `below`). The page is exact when
+    /// there is no `below`, or when no matching live row older by rowid is as new as the
+    /// page's last row (rows are written in time order, but concurrent writers or a clock
+    /// set back would break that; this checks rather than trusts it). `None`: they did not
+    /// settle it.
+    async fn page_among(
+        &self,
+        org_id: &OrgId,
+        query: &Query,
+        rowids: Vec<i64>,
+        below: Option<i64>,
+    ) -> StoreResult<Option<RecordPage>> {
         let list = Value::from(rowids).to_string();
         let page = page_sql(self.dialect(), org_id, query, Lead::Candidates(list), After::All, query.limit);
         let records = self.fetch_records(org_id, query.entity, &page).await?;
-        if all {
+        let Some(oldest) = below else {
             return Ok(Some(records));
-        }
+        };
         let Some(last) = records.last().filter(|_| records.len() >= query.limit as usize) else {
             return Ok(None);
         };
@@ -480,35 +498,50 @@ impl Store {
         Ok((!out_of_order).then_some(records))
     }
 
-    /// A search whose conditions the equality terms answer in part or whole (SQLite).
-    /// When fewer than `FEW` live records meet the part they answer, those are the
-    /// candidates, each tested against the rest. When more, and the page is the newest:
-    /// if they answer the whole filter, the newest `limit` of them (or eight times that,
-    /// when concurrent writers interleaved the newest rows) are the page; else the newest
-    /// `FEW` are tried (`newest_of`). `None`: the rows must lead.
+    /// A search whose conditions the equality terms answer in part or whole (SQLite),
+    /// from their bitmaps. When fewer than `FEW` live records meet the part they answer,
+    /// those are the candidates, each tested against the rest. When more, and the page is
+    /// the newest: if they answer the whole filter, the newest `limit` of them (or eight
+    /// times that, when concurrent writers interleaved the newest rows) are the page; else
+    /// the rest of the filter is tested on them, newest first, `FEW` at a time, up to
+    /// `WALKED` times. `None`: the rows must lead.
     async fn search_by_terms(&self, org_id: &OrgId, query: &Query) -> StoreResult<Option<RecordPage>> {
         let Some(m) = self.terms_of(org_id, query.entity, &query.filter) else {
             return Ok(None);
         };
+        let Some(bits) = self.term_bits(query.entity, &m).await? else {
+            return Ok(None);
+        };
         let on_rows = Query { filter: terms::on_rows(&query.filter), ..query.clone() };
-        let rowids = self.term_rowids(query.entity, &m, FEW).await?;
-        if rowids.len() < FEW {
-            let list = Value::from(rowids).to_string();
-            let page = page_sql(self.dialect(), org_id, &on_rows, Lead::Candidates(list), After::All, query.limit);
-            return Ok(Some(self.fetch_records(org_id, query.entity, &page).await?));
+        let newest = |n: usize| bits.iter().rev().take(n).map(i64::from).collect::<Vec<_>>();
+        if bits.len() < FEW as u64 {
+            return self.page_among(org_id, &on_rows, newest(FEW), None).await;
         }
         if !newest_first(query) {
             return Ok(None);
         }
+        let limit = query.limit as usize;
         if m.whole {
-            for cap in [query.limit as usize, query.limit as usize * 8] {
-                let newest = rowids[..cap.min(rowids.len())].to_vec();
-                if let Some(page) = self.newest_of(org_id, &on_rows, newest, cap).await? {
+            for cap in [limit, limit * 8] {
+                if let Some(page) = self.newest_of(org_id, &on_rows, newest(cap), cap).await? {
                     return Ok(Some(page));
                 }
             }
+            return Ok(None);
         }
-        self.newest_of(org_id, &on_rows, rowids, FEW).await
+        let (mut matching, mut rest) = (Vec::new(), bits.iter().rev().map(i64::from));
+        for _ in 0..WALKED {
+            let chunk: Vec<i64> = rest.by_ref().take(FEW).collect();
+            let (Some(&oldest), done) = (chunk.last(), chunk.len() < FEW) else {
+                break;
+            };
+            let among = self.among_sql(org_id, query.entity, chunk, &on_rows.filter, "rowid");
+            matching.extend(self.rowids(&among.text, &among.binds).await?);
+            if matching.len() >= limit || done {
+                return self.page_among(org_id, &on_rows, matching, (!done).then_some(oldest)).await;
+            }
+        }
+        Ok(None)
     }
 
     /// What of `filter` the equality terms answer, on SQLite.
@@ -516,11 +549,23 @@ impl Store {
         (self.dialect() == Dialect::Sqlite).then(|| terms::matcher(org_id, entity, filter)).flatten()
     }
 
-    /// The newest records, at most `cap`, that meet `m` (by rowid, newest first).
-    async fn term_rowids(&self, entity: Entity, m: &terms::Matcher, cap: usize) -> StoreResult<Vec<i64>> {
-        let t = table(entity);
-        let sql = format!("SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH $1 ORDER BY rowid DESC LIMIT {cap}");
-        self.rowids(&sql, &[SqlValue::Text(m.expr.clone())]).await
+    /// The rowids of the live records that meet `m`; `None` when the bitmaps cannot say.
+    async fn term_bits(&self, entity: Entity, m: &terms::Matcher) -> StoreResult<Option<RoaringBitmap>> {
+        Ok(self.bitmaps(entity, &m.terms.tokens()).await?.map(|snap| snap.eval(&m.terms)))
+    }
+
+    /// `SELECT what` of the live records of the organization among `rowids` that meet
+    /// `filter`, tested on each row.
+    fn among_sql(&self, org_id: &OrgId, entity: Entity, rowids: Vec<i64>, filter: &[Predicate], what: &str) -> Sql {
+        let mut sql = Sql::new(self.dialect());
+        sql.push(&format!("SELECT {what} FROM {} WHERE rowid IN (SELECT value FROM json_each(", table(entity)));
+        sql.bind(SqlValue::Text(Value::from(rowids).to_string()));
+        sql.push(")) AND +org_id = ");
+        sql.bind(org_id.into());
+        sql.push(" AND deleted_at IS NULL");
+        sql.trigram = false;
+        sql.and_all(filter);
+        sql
     }
 
     /// `filter` with each custom-value condition settled: kept, when few records hold the
@@ -546,39 +591,30 @@ impl Store {
     }
 
     /// How many live records match. Conditions the equality terms answer whole are
-    /// counted there without reading a row; answered in part by fewer than `FEW` records,
-    /// those are tested one by one.
+    /// counted from their bitmaps without reading a row; answered in part by fewer than
+    /// `FEW` records, those are tested one by one.
     pub async fn count(&self, org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> StoreResult<u64> {
-        let t = table(entity);
-        let mut sql = Sql::new(self.dialect());
         let m = self.terms_of(org_id, entity, filter);
-        // The part the terms answer, when few records meet it: its rowids, read once.
-        let few = match &m {
-            Some(m) if !m.whole => Some(self.term_rowids(entity, m, FEW).await?).filter(|r| r.len() < FEW),
-            _ => None,
+        let bits = match &m {
+            Some(m) => self.term_bits(entity, m).await?,
+            None => None,
         };
-        match (m, few) {
-            (Some(m), _) if m.whole => {
-                sql.push(&format!("SELECT COUNT(*) FROM {t}_terms WHERE {t}_terms MATCH "));
-                sql.bind(SqlValue::Text(m.expr));
-            }
-            (_, Some(rowids)) => {
-                sql.push(&format!("SELECT COUNT(*) FROM {t} WHERE rowid IN (SELECT value FROM json_each("));
-                sql.bind(SqlValue::Text(Value::from(rowids).to_string()));
-                sql.push(")) AND +org_id = ");
-                sql.bind(org_id.into());
-                sql.push(" AND deleted_at IS NULL");
-                sql.trigram = false;
-                sql.and_all(&terms::on_rows(filter));
+        let sql = match (m, bits) {
+            (Some(m), Some(bits)) if m.whole => return Ok(bits.len()),
+            (Some(_), Some(bits)) if bits.len() < FEW as u64 => {
+                let rowids = bits.iter().map(i64::from).collect();
+                self.among_sql(org_id, entity, rowids, &terms::on_rows(filter), "COUNT(*)")
             }
             _ => {
                 let filter = &self.settle(filter).await?;
-                sql.push(&format!("SELECT COUNT(*) FROM {t}{}", where_org(self.dialect(), filter)));
+                let mut sql = Sql::new(self.dialect());
+                sql.push(&format!("SELECT COUNT(*) FROM {}{}", table(entity), where_org(self.dialect(), filter)));
                 sql.bind(org_id.into());
                 sql.push(" AND deleted_at IS NULL");
                 sql.and_all(filter);
+                sql
             }
-        }
+        };
         let rows = self.db.fetch_scan(&sql.text, &sql.binds).await?;
         let mut row = rows.into_iter().next().ok_or(StoreError::NotFound)?;
         Ok(row.need_int(&row.sole()?)? as u64)
@@ -976,14 +1012,19 @@ impl Store {
         if tokens.len() > GROUPS {
             return Ok(None);
         }
-        let count = format!("SELECT COUNT(*) AS n FROM {t}_terms WHERE {t}_terms MATCH $1");
+        let mut wanted: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        wanted.extend(m.iter().flat_map(|m| m.terms.tokens()));
+        let Some(snap) = self.bitmaps(entity, &wanted).await? else {
+            return Ok(None);
+        };
+        let within = m.as_ref().map(|m| snap.eval(&m.terms));
         let mut groups = Vec::with_capacity(tokens.len() + 1);
         for token in &tokens {
             let Some(value) = terms::column_value(token, &from) else {
                 return Ok(None);
             };
-            let rows = self.db.fetch(&count, &[SqlValue::Text(terms::with_token(token, m.as_ref()))]).await?;
-            let n = rows.into_iter().next().map(|mut r| r.need_int("n")).transpose()?.unwrap_or(0) as u64;
+            let bits = snap.get(token);
+            let n = within.as_ref().map_or(bits.len(), |w| bits.intersection_len(w));
             match value {
                 // The vocabulary may still list a value no live record holds.
                 _ if n == 0 => {}

@@ -48,18 +48,23 @@ pub(super) fn trigger_name(entity: Entity) -> String {
     format!("{}_terms_v{VERSION}", table(entity))
 }
 
-/// The statements that create `entity`'s terms table (if missing) and its triggers, and
-/// those that drop the triggers of earlier versions.
-pub(super) fn ddl(entity: Entity) -> (Vec<String>, Vec<String>) {
-    let t = table(entity);
-    let name = trigger_name(entity);
-    let watched: Vec<&str> = entity
+/// The columns a record's tokens come from.
+fn watched(entity: Entity) -> Vec<&'static str> {
+    entity
         .def()
         .columns()
         .filter(|f| is_term_field(f) || f.ty == FieldType::Tags)
         .map(|f| f.name)
         .chain(["custom", "deleted_at", "org_id"])
-        .collect();
+        .collect()
+}
+
+/// The statements that create `entity`'s terms table (if missing) and its triggers, and
+/// those that drop the triggers of earlier versions.
+pub(super) fn ddl(entity: Entity) -> (Vec<String>, Vec<String>) {
+    let t = table(entity);
+    let name = trigger_name(entity);
+    let watched = watched(entity);
     let new = tokens_expr(entity, "new");
     let create = vec![
         format!(
@@ -88,6 +93,29 @@ pub(super) fn ddl(entity: Entity) -> (Vec<String>, Vec<String>) {
     (create, dropped)
 }
 
+/// The statements that create the log of the records whose terms may have changed, which
+/// the bitmaps each process holds read (`bitmaps.rs`), and the triggers that fill it.
+pub(super) fn log_ddl(entity: Entity) -> Vec<String> {
+    let t = table(entity);
+    let watched = watched(entity).join(", ");
+    vec![
+        format!("CREATE TABLE IF NOT EXISTS {t}_terms_log (rid INTEGER NOT NULL)"),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {t}_terms_log_insert AFTER INSERT ON {t} WHEN new.deleted_at IS NULL BEGIN \
+             INSERT INTO {t}_terms_log (rid) VALUES (new.rowid); END"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {t}_terms_log_update AFTER UPDATE OF {watched} ON {t} \
+             WHEN old.deleted_at IS NULL OR new.deleted_at IS NULL BEGIN \
+             INSERT INTO {t}_terms_log (rid) VALUES (new.rowid); END"
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {t}_terms_log_delete AFTER DELETE ON {t} WHEN old.deleted_at IS NULL BEGIN \
+             INSERT INTO {t}_terms_log (rid) VALUES (old.rowid); END"
+        ),
+    ]
+}
+
 /// The statements that empty the terms table and fill it from the live rows.
 pub(super) fn refill(entity: Entity) -> [String; 2] {
     let t = table(entity);
@@ -98,6 +126,12 @@ pub(super) fn refill(entity: Entity) -> [String; 2] {
             tokens_expr(entity, "src")
         ),
     ]
+}
+
+/// The SQL of the tokens of the row `src`, space-separated, as the terms table holds them
+/// for a live row (uppercase: the tokenizer folds case).
+pub(super) fn row_tokens(entity: Entity) -> String {
+    tokens_expr(entity, "src")
 }
 
 /// The SQL of a row's tokens, space-separated; `src` names the row.
@@ -149,11 +183,43 @@ fn hex_of(s: &str) -> String {
     hex::encode_upper(s.as_bytes())
 }
 
+/// Equality conditions as tokens: one token, or all or any of several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Terms {
+    /// As the vocabulary lists it (lowercase).
+    Token(String),
+    All(Vec<Terms>),
+    Any(Vec<Terms>),
+}
+
+impl Terms {
+    /// As an FTS5 query.
+    pub fn fts(&self) -> String {
+        let join = |ts: &[Terms], op: &str| {
+            let parts: Vec<String> = ts.iter().map(Terms::fts).collect();
+            format!("({})", parts.join(op))
+        };
+        match self {
+            Terms::Token(t) => format!("\"{t}\""),
+            Terms::All(ts) => join(ts, " AND "),
+            Terms::Any(ts) => join(ts, " OR "),
+        }
+    }
+
+    /// Every token it names.
+    pub fn tokens(&self) -> Vec<&str> {
+        match self {
+            Terms::Token(t) => vec![t.as_str()],
+            Terms::All(ts) | Terms::Any(ts) => ts.iter().flat_map(Terms::tokens).collect(),
+        }
+    }
+}
+
 /// A filter as the terms table can answer it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Matcher {
-    /// The FTS5 query of the conditions it answers.
-    pub expr: String,
+    /// The conditions it answers.
+    pub terms: Terms,
     /// Whether it answers every condition of the filter: its matches are the filter's.
     pub whole: bool,
 }
@@ -162,29 +228,32 @@ pub(super) struct Matcher {
 /// answer, if any.
 pub(super) fn matcher(org_id: &OrgId, entity: Entity, filter: &[Predicate]) -> Option<Matcher> {
     let org = hex_of(org_id.as_str());
-    let parts: Vec<String> = filter.iter().filter_map(|p| term_query(&org, entity, p)).collect();
-    if parts.is_empty() {
-        return None;
-    }
-    Some(Matcher { whole: parts.len() == filter.len(), expr: parts.join(" AND ") })
+    let mut parts: Vec<Terms> = filter.iter().filter_map(|p| term_query(&org, entity, p)).collect();
+    let whole = parts.len() == filter.len();
+    let terms = match parts.len() {
+        0 => return None,
+        1 => parts.remove(0),
+        _ => Terms::All(parts),
+    };
+    Some(Matcher { terms, whole })
 }
 
-/// One condition as an FTS5 query, when every part of it is an equality the terms hold.
-fn term_query(org: &str, entity: Entity, p: &Predicate) -> Option<String> {
-    let any_of = |key: &str, values: &[SqlValue]| -> Option<String> {
-        let tokens = values
+/// One condition as tokens, when every part of it is an equality the terms hold.
+fn term_query(org: &str, entity: Entity, p: &Predicate) -> Option<Terms> {
+    let any_of = |key: &str, values: &[SqlValue]| -> Option<Terms> {
+        let mut tokens = values
             .iter()
             .map(|v| match v {
                 SqlValue::Text(s) if !s.is_empty() && s.chars().count() <= MAX_CHARS => {
-                    Some(format!("\"{org}x{}x{}\"", hex_of(key), hex_of(s)))
+                    Some(Terms::Token(token(org, key, &hex_of(s))))
                 }
                 _ => None,
             })
             .collect::<Option<Vec<_>>>()?;
-        match tokens.as_slice() {
-            [] => None,
-            [one] => Some(one.clone()),
-            _ => Some(format!("({})", tokens.join(" OR "))),
+        match tokens.len() {
+            0 => None,
+            1 => tokens.pop(),
+            _ => Some(Terms::Any(tokens)),
         }
     };
     let builtin = |col: &Col| match col {
@@ -201,11 +270,15 @@ fn term_query(org: &str, entity: Entity, p: &Predicate) -> Option<String> {
         }
         Predicate::All(ps) | Predicate::Any(ps) if !ps.is_empty() => {
             let parts = ps.iter().map(|p| term_query(org, entity, p)).collect::<Option<Vec<_>>>()?;
-            let joiner = if matches!(p, Predicate::All(_)) { " AND " } else { " OR " };
-            Some(format!("({})", parts.join(joiner)))
+            Some(if matches!(p, Predicate::All(_)) { Terms::All(parts) } else { Terms::Any(parts) })
         }
         _ => None,
     }
+}
+
+/// The token of `key` = `value` (already hex) in the organization `org` (hex).
+fn token(org: &str, key: &str, value: &str) -> String {
+    format!("{org}x{}x{value}", hex_of(key)).to_ascii_lowercase()
 }
 
 /// The tokens of one built-in column's values in an organization, as the vocabulary
@@ -213,7 +286,7 @@ fn term_query(org: &str, entity: Entity, p: &Predicate) -> Option<String> {
 /// column has no terms.
 pub(super) fn column_tokens(org_id: &OrgId, entity: Entity, name: &str) -> Option<(String, String)> {
     entity.def().columns().find(|f| f.name == name && is_term_field(f))?;
-    let prefix = format!("{}x{}x", hex_of(org_id.as_str()), hex_of(&builtin_key(name))).to_lowercase();
+    let prefix = token(&hex_of(org_id.as_str()), &builtin_key(name), "");
     let end = format!("{}y", &prefix[..prefix.len() - 1]);
     Some((prefix, end))
 }
@@ -243,15 +316,7 @@ pub(super) fn column_token(org_id: &OrgId, name: &str, value: Option<&str>) -> O
         Some(v) if v.chars().count() > MAX_CHARS => return None,
         Some(v) => hex_of(v),
     };
-    Some(format!("{}x{}x{value}", hex_of(org_id.as_str()), hex_of(&builtin_key(name))).to_lowercase())
-}
-
-/// The FTS5 query of one token of `column_tokens`, with `m`'s conditions if any.
-pub(super) fn with_token(token: &str, m: Option<&Matcher>) -> String {
-    match m {
-        Some(m) => format!("\"{token}\" AND ({})", m.expr),
-        None => format!("\"{token}\""),
-    }
+    Some(token(&hex_of(org_id.as_str()), &builtin_key(name), &value))
 }
 
 /// `filter` with each value-table condition as its test on the row's JSON: what a few
@@ -284,19 +349,28 @@ mod tests {
         p.on_value_table(Entity::Contact, TAGS_KEY)
     }
 
+    fn expected_fts(t: &Terms) -> String {
+        let Terms::Token(t) = t else { unreachable!() };
+        format!("\"{t}\"")
+    }
+
     #[test]
     fn equalities_and_tags_combine_into_one_query() {
         let org = OrgId::from("o1");
         let m = matcher(&org, Entity::Contact, &[title("CTO"), tag(&["lead", "vip"])]).unwrap();
         assert!(m.whole);
         let (o, t, g) = (hex_of("o1"), hex_of(".title"), hex_of(TAGS_KEY));
-        let expected = format!(
-            "\"{o}x{t}x{}\" AND (\"{o}x{g}x{}\" OR \"{o}x{g}x{}\")",
-            hex_of("CTO"),
-            hex_of("lead"),
-            hex_of("vip")
+        let tok = |k: &str, v: &str| Terms::Token(format!("{o}x{k}x{}", hex_of(v)).to_ascii_lowercase());
+        let expected = Terms::All(vec![tok(&t, "CTO"), Terms::Any(vec![tok(&g, "lead"), tok(&g, "vip")])]);
+        assert_eq!(m.terms, expected);
+        let fts = format!(
+            "({} AND ({} OR {}))",
+            expected_fts(&tok(&t, "CTO")),
+            expected_fts(&tok(&g, "lead")),
+            expected_fts(&tok(&g, "vip"))
         );
-        assert_eq!(m.expr, expected);
+        assert_eq!(m.terms.fts(), fts);
+        assert_eq!(m.terms.tokens().len(), 3);
     }
 
     #[test]

@@ -871,3 +871,59 @@ async fn export_all_then_import_all_gives_back_the_same_organization() {
     assert!(everything(&c, &[]).await.iter().all(|(_, r)| r.is_empty()));
     assert!(c.ok("describe_entity", json!({"entity": "deal"})).await["custom_fields"].as_array().unwrap().is_empty());
 }
+
+/// What a server answers equality conditions from (on SQLite, bitmaps it holds in memory)
+/// follows writes made by another process: counts, pages and groups asked before a CLI
+/// import, and again after it, see it, as do a trash and a restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_and_groups_follow_an_import_by_another_process() {
+    let app = spawn_app().await;
+    let people: Vec<Value> = (0..2100)
+        .map(|i| json!({"first_name": format!("P{i}"), "title": if i % 3 == 0 { "CTO" } else { "CEO" }, "tags": ["lead"]}))
+        .collect();
+    for chunk in people.chunks(100) {
+        app.create_contacts(json!(chunk)).await;
+    }
+    let cto_lead =
+        json!([{"field": "title", "op": "eq", "value": "CTO"}, {"field": "tags", "op": "has_any", "value": ["lead"]}]);
+    let count = |filters: Value| {
+        let app = &app;
+        async move { app.ok("count_records", json!({"entity": "contact", "filters": filters})).await["count"].clone() }
+    };
+    let groups = || async {
+        let lead = json!([{"field": "tags", "op": "has_any", "value": ["lead"]}]);
+        app.ok("count_records", json!({"entity": "contact", "filters": lead, "group_by": "title"})).await["groups"]
+            .clone()
+    };
+    assert_eq!(count(cto_lead.clone()).await, 700);
+    assert_eq!(groups().await, json!([{"value": "CEO", "count": 1400}, {"value": "CTO", "count": 700}]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(
+        &dir,
+        "more.csv",
+        b"Email,First Name,Title,Tags\nnew1@x.io,New1,CTO,lead\nnew2@x.io,New2,CTO,\"lead, vip\"\nnew3@x.io,New3,Chair,lead\n",
+    );
+    let out = ok_json(&rapport(&app.db_url, &["import", "contacts", &path, "--json"]));
+    assert_eq!(out["created"], 3, "{out}");
+    assert_eq!(count(cto_lead.clone()).await, 702, "the other process's contacts are counted");
+    assert_eq!(
+        groups().await,
+        json!([{"value": "CEO", "count": 1400}, {"value": "CTO", "count": 702}, {"value": "Chair", "count": 1}])
+    );
+    let page = app.ok("search_records", json!({"entity": "contact", "filters": cto_lead, "limit": 2})).await;
+    let names: Vec<&str> =
+        page["items"].as_array().unwrap().iter().map(|c| c["first_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["New2", "New1"], "the newest page holds them");
+    let vip =
+        json!([{"field": "title", "op": "eq", "value": "CTO"}, {"field": "tags", "op": "has_any", "value": ["vip"]}]);
+    assert_eq!(count(vip.clone()).await, 1);
+
+    // Trashed and restored from the server: gone from the counts, then back.
+    let new2 = contact_by_email(&app, "new2@x.io").await;
+    let id = new2["id"].as_str().unwrap();
+    app.ok("delete_records", json!({"entity": "contact", "ids": [id]})).await;
+    assert_eq!((count(cto_lead.clone()).await, count(vip.clone()).await), (json!(701), json!(0)));
+    app.ok("restore_records", json!({"entity": "contact", "ids": [id]})).await;
+    assert_eq!((count(cto_lead).await, count(vip).await), (json!(702), json!(1)));
+}
