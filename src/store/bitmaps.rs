@@ -129,7 +129,7 @@ impl Snapshot {
 }
 
 /// A rowid as a bitmap holds it.
-fn bit(rowid: i64) -> Option<u32> {
+pub(super) fn bit(rowid: i64) -> Option<u32> {
     u32::try_from(rowid).ok()
 }
 

@@ -14,6 +14,7 @@ use super::last_activity;
 use super::query::{After, Predicate, Sql, table, trigram_word};
 use roaring::RoaringBitmap;
 
+use super::bitmaps::bit;
 use super::terms::{self, ColumnValue};
 use super::*;
 use crate::time::{self, Millis};
@@ -412,6 +413,15 @@ impl Store {
     /// of every row. So the newest `CANDIDATES` matches of the longest word are searched
     /// first (`newest_of`). `None`: the trigram index must lead.
     async fn newest_matches(&self, org_id: &OrgId, query: &Query) -> StoreResult<Option<RecordPage>> {
+        let (true, Some(rowids)) = (newest_first(query), self.newest_of_word(query, CANDIDATES).await?) else {
+            return Ok(None);
+        };
+        self.newest_of(org_id, query, rowids, CANDIDATES).await
+    }
+
+    /// The newest `cap` matches by rowid of the longest word of `query`'s free text that the
+    /// trigram index holds (SQLite); `None`: it has none.
+    async fn newest_of_word(&self, query: &Query, cap: usize) -> StoreResult<Option<Vec<i64>>> {
         let word = query
             .filter
             .iter()
@@ -420,13 +430,12 @@ impl Store {
                 _ => None,
             })
             .max_by_key(|w| w.chars().count());
-        let (true, Some(word)) = (newest_first(query), word) else {
+        let Some(word) = word.filter(|_| self.dialect() == Dialect::Sqlite) else {
             return Ok(None);
         };
         let t = table(query.entity);
-        let sql = format!("SELECT rowid FROM {t}_search WHERE search LIKE $1 ORDER BY rowid DESC LIMIT {CANDIDATES}");
-        let rowids = self.rowids(&sql, &[SqlValue::Text(format!("%{word}%"))]).await?;
-        self.newest_of(org_id, query, rowids, CANDIDATES).await
+        let sql = format!("SELECT rowid FROM {t}_search WHERE search LIKE $1 ORDER BY rowid DESC LIMIT {cap}");
+        Ok(Some(self.rowids(&sql, &[SqlValue::Text(format!("%{word}%"))]).await?))
     }
 
     async fn rowids(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Vec<i64>> {
@@ -528,6 +537,17 @@ impl Store {
                 }
             }
             return Ok(None);
+        }
+        // Free text too: its word's newest matches that the terms also match, from the
+        // trigram index and the bitmaps alone, when they fill a page.
+        if let Some(words) = self.newest_of_word(query, FEW).await? {
+            let below = (words.len() >= FEW).then(|| words.last().copied()).flatten();
+            let both: Vec<i64> = words.into_iter().filter(|r| bit(*r).is_some_and(|b| bits.contains(b))).collect();
+            if (below.is_none() || both.len() >= limit)
+                && let Some(page) = self.page_among(org_id, &on_rows, both, below).await?
+            {
+                return Ok(Some(page));
+            }
         }
         let (mut matching, mut rest) = (Vec::new(), bits.iter().rev().map(i64::from));
         for _ in 0..WALKED {

@@ -712,6 +712,12 @@ async fn equality_conditions_combine_alike() {
             Some("p12"),
             Box::new(|p| p.title_is("Engineer") && format!("p{}", p.n).contains("p12")),
         ),
+        (
+            "free text and a term everyone holds",
+            json!([tag(&["all"])]),
+            Some("p12"),
+            Box::new(|p| format!("p{}", p.n).contains("p12")),
+        ),
         ("a value nobody holds", json!([eq("title", json!("Astronaut")), tag(&["lead"])]), None, Box::new(|_| false)),
     ];
     let check = |people: &Vec<Person>, stage: &'static str| {
