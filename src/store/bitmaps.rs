@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 
 use super::query::table;
 use super::terms::{self, Terms};
-use super::{Dialect, SqlValue, Store, StoreError, StoreResult};
+use super::{Dialect, SqlValue, Store, StoreResult};
 
 /// The bytes one table's bitmaps may hold, about (a million records: a title or a tag
 /// held by a quarter of them is 130 KB).
@@ -172,23 +172,8 @@ impl Store {
     /// One token's matches from the terms table; `None`: a rowid past 32 bits.
     async fn load(&self, entity: Entity, token: &str) -> StoreResult<Option<RoaringBitmap>> {
         let t = table(entity);
-        let sql = format!("SELECT group_concat(rowid) AS ids FROM {t}_terms WHERE {t}_terms MATCH $1");
-        let query = SqlValue::Text(Terms::Token(token.to_owned()).fts());
-        let rows = self.db.fetch_scan(&sql, &[query]).await?;
-        let ids = match rows.into_iter().next() {
-            Some(mut r) => r.text("ids")?.unwrap_or_default(),
-            None => String::new(),
-        };
-        let mut rowids = Vec::new();
-        for id in ids.split(',').filter(|s| !s.is_empty()) {
-            let id: i64 = id.parse().map_err(|e| StoreError::Corrupt(format!("{t}_terms rowid {id}: {e}")))?;
-            match bit(id) {
-                Some(b) => rowids.push(b),
-                None => return Ok(None),
-            }
-        }
-        rowids.sort_unstable();
-        Ok(Some(RoaringBitmap::from_sorted_iter(rowids).expect("sorted")))
+        let sql = format!("SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH $1");
+        self.db.scan_bits(&sql, &[SqlValue::Text(Terms::Token(token.to_owned()).fts())]).await
     }
 
     /// Applies the log entries since the last: the records they name lose their bits,

@@ -486,6 +486,42 @@ impl Db {
         Ok(self.fetch(sql, args).await?.into_iter().next())
     }
 
+    /// The first column of a read that yields many integers (rowids), as a bitmap, read
+    /// like `fetch_scan`, streamed; `None` when one is negative or past 32 bits.
+    pub async fn scan_bits(&self, sql: &str, args: &[SqlValue]) -> StoreResult<Option<roaring::RoaringBitmap>> {
+        fn add(bits: &mut Option<roaring::RoaringBitmap>, v: i64) {
+            match (bits.as_mut(), u32::try_from(v)) {
+                // In order, as an index gives them, `push` appends; else it refuses.
+                (Some(b), Ok(x)) => {
+                    if b.try_push(x).is_err() {
+                        b.insert(x);
+                    }
+                }
+                _ => *bits = None,
+            }
+        }
+        let mut bits = Some(roaring::RoaringBitmap::new());
+        match self {
+            Db::Sqlite { fast: Some(fast), .. } => {
+                trace_read(sql, args);
+                let _turn = fast.scans.acquire().await.map_err(|_| StoreError::Corrupt("reads are closed".into()))?;
+                let (fast, sql, args) = (fast.clone(), sql.to_owned(), args.to_vec());
+                tokio::task::spawn_blocking(move || {
+                    fast.ints(&sql, &args, |v| add(&mut bits, v))?;
+                    Ok(bits)
+                })
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("a read task failed: {e}")))?
+            }
+            _ => {
+                for mut r in self.fetch(sql, args).await? {
+                    add(&mut bits, r.need_int(&r.sole()?)?);
+                }
+                Ok(bits)
+            }
+        }
+    }
+
     /// A read whose cost grows with the data (a count over an index range, a grouping):
     /// on SQLite it runs on the blocking pool, not on the runtime's worker threads. Reads
     /// bounded by an index and a page stay in place, where a hand-over would cost more

@@ -112,25 +112,25 @@ impl FastReader {
         f(&c)
     }
 
+    /// The first column of each row of a read, an integer, handed to `each` as it comes:
+    /// a quarter of a million rowids, without a row or a string made for them.
+    pub fn ints(&self, sql: &str, binds: &[SqlValue], mut each: impl FnMut(i64)) -> StoreResult<()> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql).map_err(fast_error)?;
+            bind(&mut stmt, binds)?;
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next().map_err(fast_error)? {
+                each(row.get(0).map_err(fast_error)?);
+            }
+            Ok(())
+        })
+    }
+
     /// Runs a read on a free connection.
     pub fn fetch(&self, sql: &str, binds: &[SqlValue]) -> StoreResult<Vec<DbRow>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(sql).map_err(fast_error)?;
-            for (i, v) in binds.iter().enumerate() {
-                // `$n` placeholders are named parameters to SQLite: bind them by name.
-                let idx = stmt
-                    .parameter_index(&placeholder(i + 1))
-                    .map_err(fast_error)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("no placeholder ${} in query", i + 1)))?;
-                let bound = match v {
-                    SqlValue::Text(s) => stmt.raw_bind_parameter(idx, s.as_str()),
-                    SqlValue::Int(n) => stmt.raw_bind_parameter(idx, n),
-                    SqlValue::Float(f) => stmt.raw_bind_parameter(idx, f),
-                    SqlValue::Bool(b) => stmt.raw_bind_parameter(idx, b),
-                    SqlValue::Null(_) => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
-                };
-                bound.map_err(fast_error)?;
-            }
+            bind(&mut stmt, binds)?;
             let n = stmt.column_count();
             let names: super::db::ColNames = stmt.column_names().into_iter().map(Into::into).collect();
             let mut rows = stmt.raw_query();
@@ -154,6 +154,26 @@ impl FastReader {
             Ok(out)
         })
     }
+}
+
+/// Binds `binds` to `stmt`'s `$1`, `$2`, … placeholders.
+fn bind(stmt: &mut rusqlite::CachedStatement<'_>, binds: &[SqlValue]) -> StoreResult<()> {
+    for (i, v) in binds.iter().enumerate() {
+        // `$n` placeholders are named parameters to SQLite: bind them by name.
+        let idx = stmt
+            .parameter_index(&placeholder(i + 1))
+            .map_err(fast_error)?
+            .ok_or_else(|| StoreError::Corrupt(format!("no placeholder ${} in query", i + 1)))?;
+        let bound = match v {
+            SqlValue::Text(s) => stmt.raw_bind_parameter(idx, s.as_str()),
+            SqlValue::Int(n) => stmt.raw_bind_parameter(idx, n),
+            SqlValue::Float(f) => stmt.raw_bind_parameter(idx, f),
+            SqlValue::Bool(b) => stmt.raw_bind_parameter(idx, b),
+            SqlValue::Null(_) => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
+        };
+        bound.map_err(fast_error)?;
+    }
+    Ok(())
 }
 
 pub(super) fn fast_error(e: rusqlite::Error) -> StoreError {
