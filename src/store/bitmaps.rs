@@ -257,3 +257,44 @@ pub(super) fn log_upkeep() -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(tokens: &[(&str, &[u32])]) -> Snapshot {
+        Snapshot(tokens.iter().map(|(t, bits)| (t.to_string(), Arc::new(bits.iter().copied().collect()))).collect())
+    }
+
+    fn tok(t: &str) -> Terms {
+        Terms::Token(t.into())
+    }
+
+    #[test]
+    fn terms_combine_as_sets() {
+        let s = snapshot(&[("cto", &[1, 2, 3, 9]), ("lead", &[2, 3, 4]), ("vip", &[9, 10])]);
+        let all = Terms::All(vec![tok("cto"), Terms::Any(vec![tok("lead"), tok("vip")])]);
+        assert_eq!(s.eval(&all).iter().collect::<Vec<_>>(), [2, 3, 9]);
+        assert!(s.eval(&Terms::All(vec![tok("lead"), tok("vip")])).is_empty());
+        assert!(s.eval(&tok("unknown")).is_empty(), "a token no query asked for matches nothing");
+        assert_eq!(s.eval(&Terms::Any(vec![tok("vip"), tok("unknown")])).len(), 2);
+    }
+
+    #[test]
+    fn the_least_recently_used_go_first_never_one_in_use() {
+        let big: RoaringBitmap = (0..200_000).step_by(3).collect();
+        let bytes = bits_size(&big);
+        let mut cache = Cache::default();
+        let n = BUDGET / bytes + 2;
+        for used in 0..n as u64 {
+            cache.tokens.insert(format!("t{used}"), Entry { bits: Arc::new(big.clone()), bytes, used });
+            cache.bytes += bytes;
+        }
+        let now = n as u64 - 1;
+        cache.evict(now);
+        assert!(cache.bytes <= BUDGET);
+        assert!(!cache.tokens.contains_key("t0"), "the oldest went");
+        assert!(cache.tokens.contains_key(&format!("t{now}")), "the one in use stayed");
+        assert_eq!(cache.bytes, cache.tokens.values().map(|e| e.bytes).sum::<usize>());
+    }
+}
