@@ -30,7 +30,14 @@ const BUDGET: usize = 32 << 20;
 
 /// More changes than this since a table's bitmaps were last brought up to date: they are
 /// dropped and read again as needed, rather than patched.
-const MAX_PATCH: usize = 20_000;
+const MAX_PATCH: usize = 5_000;
+
+/// The most tokens one query may read that are not held yet (a `group_by` of up to 1,000
+/// values with its filter); more, and the rows answer it instead.
+const MAX_LOADS: usize = 1_100;
+
+/// What an entry costs besides its bitmap: the map's slot, its key's allocation.
+const ENTRY_BYTES: usize = 100;
 
 /// Log entries kept behind the newest; a process further behind reads its bitmaps again.
 pub(super) const LOG_KEPT: i64 = 100_000;
@@ -141,10 +148,33 @@ impl Store {
             return Ok(None);
         };
         let mut cache = cache.lock().await;
+        self.bring_up_to_date(entity, &mut cache).await?;
         if cache.unusable {
             return Ok(None);
         }
-        self.bring_up_to_date(entity, &mut cache).await?;
+        let missing: Vec<&str> = tokens.iter().copied().filter(|t| !cache.tokens.contains_key(*t)).collect();
+        if missing.len() > MAX_LOADS {
+            return Ok(None);
+        }
+        for &token in &missing {
+            let Some(bits) = self.load(entity, token).await? else {
+                cache.unusable = true;
+                cache.clear();
+                return Ok(None);
+            };
+            let bytes = entry_size(token, &bits);
+            cache.bytes += bytes;
+            cache.tokens.insert(token.to_owned(), Entry { bits: Arc::new(bits), bytes, used: 0 });
+        }
+        // Each read has a snapshot of its own: a record changed between the catch-up and a
+        // load would be in its new state there and in its old one in the bitmaps held. The
+        // log has it, so a second catch-up puts it in its new state everywhere.
+        if !missing.is_empty() {
+            self.bring_up_to_date(entity, &mut cache).await?;
+            if cache.unusable {
+                return Ok(None);
+            }
+        }
         cache.clock += 1;
         let now = cache.clock;
         let mut out = HashMap::with_capacity(tokens.len());
@@ -152,18 +182,7 @@ impl Store {
             if let Some(e) = cache.tokens.get_mut(token) {
                 e.used = now;
                 out.insert(token.to_owned(), e.bits.clone());
-                continue;
             }
-            let Some(bits) = self.load(entity, token).await? else {
-                cache.unusable = true;
-                cache.clear();
-                return Ok(None);
-            };
-            let bytes = bits_size(&bits);
-            let bits = Arc::new(bits);
-            cache.bytes += bytes;
-            cache.tokens.insert(token.to_owned(), Entry { bits: bits.clone(), bytes, used: now });
-            out.insert(token.to_owned(), bits);
         }
         cache.evict(now);
         Ok(Some(Snapshot(out)))
@@ -207,10 +226,15 @@ impl Store {
             cache.clear();
             return Ok(());
         };
-        for e in cache.tokens.values_mut() {
-            let b = Arc::make_mut(&mut e.bits);
-            for &r in &bits {
-                b.remove(r);
+        // Only the bitmaps that change are written (and copied, if a query holds them).
+        let mut touched = std::collections::HashSet::new();
+        for (token, e) in cache.tokens.iter_mut() {
+            if bits.iter().any(|r| e.bits.contains(*r)) {
+                let b = Arc::make_mut(&mut e.bits);
+                for &r in &bits {
+                    b.remove(r);
+                }
+                touched.insert(token.clone());
             }
         }
         let sql = format!(
@@ -219,19 +243,23 @@ impl Store {
             terms::row_tokens(entity)
         );
         let list = serde_json::Value::from(rids.into_iter().collect::<Vec<_>>()).to_string();
-        for mut r in self.db.fetch(&sql, &[SqlValue::Text(list)]).await? {
+        for mut r in self.db.fetch_scan(&sql, &[SqlValue::Text(list)]).await? {
             let rid = r.need_int("rid")?;
             let v = r.text("v")?.unwrap_or_default();
             for token in v.split(' ').filter(|s| !s.is_empty()) {
-                if let (Some(e), Some(b)) = (cache.tokens.get_mut(&token.to_ascii_lowercase()), bit(rid)) {
+                let token = token.to_ascii_lowercase();
+                if let (Some(e), Some(b)) = (cache.tokens.get_mut(&token), bit(rid)) {
                     Arc::make_mut(&mut e.bits).insert(b);
+                    touched.insert(token);
                 }
             }
         }
-        cache.bytes = 0;
-        for e in cache.tokens.values_mut() {
-            e.bytes = bits_size(&e.bits);
-            cache.bytes += e.bytes;
+        for token in touched {
+            if let Some(e) = cache.tokens.get_mut(&token) {
+                let bytes = entry_size(&token, &e.bits);
+                cache.bytes = cache.bytes - e.bytes + bytes;
+                e.bytes = bytes;
+            }
         }
         cache.seq = last;
         Ok(())
@@ -243,17 +271,21 @@ impl Store {
     }
 }
 
-fn bits_size(b: &RoaringBitmap) -> usize {
-    b.serialized_size()
+fn entry_size(token: &str, b: &RoaringBitmap) -> usize {
+    b.serialized_size() + token.len() + ENTRY_BYTES
 }
 
-/// The statements that cut each table's log to its newest `LOG_KEPT` entries.
+/// The statements that cut each table's log towards its newest `LOG_KEPT` entries, 20,000
+/// at a time, so that a cut after a large import holds the one writer briefly.
 pub(super) fn log_upkeep() -> Vec<String> {
     Entity::ALL
         .iter()
         .map(|e| {
             let t = table(*e);
-            format!("DELETE FROM {t}_terms_log WHERE rowid < (SELECT MAX(rowid) FROM {t}_terms_log) - {LOG_KEPT}")
+            format!(
+                "DELETE FROM {t}_terms_log WHERE rowid IN (SELECT rowid FROM {t}_terms_log \
+                 WHERE rowid < (SELECT MAX(rowid) FROM {t}_terms_log) - {LOG_KEPT} ORDER BY rowid LIMIT 20000)"
+            )
         })
         .collect()
 }
@@ -283,7 +315,7 @@ mod tests {
     #[test]
     fn the_least_recently_used_go_first_never_one_in_use() {
         let big: RoaringBitmap = (0..200_000).step_by(3).collect();
-        let bytes = bits_size(&big);
+        let bytes = entry_size("t0", &big);
         let mut cache = Cache::default();
         let n = BUDGET / bytes + 2;
         for used in 0..n as u64 {

@@ -94,26 +94,33 @@ pub(super) fn ddl(entity: Entity) -> (Vec<String>, Vec<String>) {
 }
 
 /// The statements that create the log of the records whose terms may have changed, which
-/// the bitmaps each process holds read (`bitmaps.rs`), and the triggers that fill it.
+/// the bitmaps each process holds read (`bitmaps.rs`), and the triggers that fill it (named
+/// with `VERSION`, as what they watch changes with it; earlier ones dropped). Its key is an
+/// `INTEGER PRIMARY KEY`, which `VACUUM` keeps.
 pub(super) fn log_ddl(entity: Entity) -> Vec<String> {
     let t = table(entity);
     let watched = watched(entity).join(", ");
-    vec![
-        format!("CREATE TABLE IF NOT EXISTS {t}_terms_log (rid INTEGER NOT NULL)"),
+    let name = format!("{t}_terms_log_v{VERSION}");
+    let mut out: Vec<String> = (1..VERSION)
+        .flat_map(|v| ["insert", "update", "delete"].map(|s| format!("DROP TRIGGER IF EXISTS {t}_terms_log_v{v}_{s}")))
+        .collect();
+    out.extend([
+        format!("CREATE TABLE IF NOT EXISTS {t}_terms_log (seq INTEGER PRIMARY KEY, rid INTEGER NOT NULL)"),
         format!(
-            "CREATE TRIGGER IF NOT EXISTS {t}_terms_log_insert AFTER INSERT ON {t} WHEN new.deleted_at IS NULL BEGIN \
+            "CREATE TRIGGER IF NOT EXISTS {name}_insert AFTER INSERT ON {t} WHEN new.deleted_at IS NULL BEGIN \
              INSERT INTO {t}_terms_log (rid) VALUES (new.rowid); END"
         ),
         format!(
-            "CREATE TRIGGER IF NOT EXISTS {t}_terms_log_update AFTER UPDATE OF {watched} ON {t} \
+            "CREATE TRIGGER IF NOT EXISTS {name}_update AFTER UPDATE OF {watched} ON {t} \
              WHEN old.deleted_at IS NULL OR new.deleted_at IS NULL BEGIN \
              INSERT INTO {t}_terms_log (rid) VALUES (new.rowid); END"
         ),
         format!(
-            "CREATE TRIGGER IF NOT EXISTS {t}_terms_log_delete AFTER DELETE ON {t} WHEN old.deleted_at IS NULL BEGIN \
+            "CREATE TRIGGER IF NOT EXISTS {name}_delete AFTER DELETE ON {t} WHEN old.deleted_at IS NULL BEGIN \
              INSERT INTO {t}_terms_log (rid) VALUES (old.rowid); END"
         ),
-    ]
+    ]);
+    out
 }
 
 /// The statements that empty the terms table and fill it from the live rows.
