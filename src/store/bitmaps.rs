@@ -192,7 +192,7 @@ impl Store {
     async fn load(&self, entity: Entity, token: &str) -> StoreResult<Option<RoaringBitmap>> {
         let t = table(entity);
         let sql = format!("SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH $1");
-        self.db.scan_bits(&sql, &[SqlValue::Text(Terms::Token(token.to_owned()).fts())]).await
+        self.db.scan_bits(&sql, &[SqlValue::Text(terms::token_query(token))]).await
     }
 
     /// Applies the log entries since the last: the records they name lose their bits,

@@ -504,14 +504,12 @@ impl Db {
         match self {
             Db::Sqlite { fast: Some(fast), .. } => {
                 trace_read(sql, args);
-                let _turn = fast.scans.acquire().await.map_err(|_| StoreError::Corrupt("reads are closed".into()))?;
-                let (fast, sql, args) = (fast.clone(), sql.to_owned(), args.to_vec());
-                tokio::task::spawn_blocking(move || {
+                let (sql, args) = (sql.to_owned(), args.to_vec());
+                Self::on_scan_thread(fast, move |fast| {
                     fast.ints(&sql, &args, |v| add(&mut bits, v))?;
                     Ok(bits)
                 })
                 .await
-                .map_err(|e| StoreError::Corrupt(format!("a read task failed: {e}")))?
             }
             _ => {
                 for mut r in self.fetch(sql, args).await? {
@@ -530,16 +528,24 @@ impl Db {
         match self {
             Db::Sqlite { fast: Some(fast), .. } => {
                 trace_read(sql, args);
-                // One blocking thread per free connection: more would only wait for one,
-                // each thread holding a heap of its own.
-                let _turn = fast.scans.acquire().await.map_err(|_| StoreError::Corrupt("reads are closed".into()))?;
-                let (fast, sql, args) = (fast.clone(), sql.to_owned(), args.to_vec());
-                tokio::task::spawn_blocking(move || fast.fetch(&sql, &args))
-                    .await
-                    .map_err(|e| StoreError::Corrupt(format!("a read task failed: {e}")))?
+                let (sql, args) = (sql.to_owned(), args.to_vec());
+                Self::on_scan_thread(fast, move |fast| fast.fetch(&sql, &args)).await
             }
             _ => self.fetch(sql, args).await,
         }
+    }
+
+    /// Runs `read` on the blocking pool, once a turn is free: one blocking thread per free
+    /// connection, as more would only wait for one, each thread holding a heap of its own.
+    async fn on_scan_thread<T: Send + 'static>(
+        fast: &Arc<FastReader>,
+        read: impl FnOnce(&FastReader) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let _turn = fast.scans.acquire().await.map_err(|_| StoreError::Corrupt("reads are closed".into()))?;
+        let fast = fast.clone();
+        tokio::task::spawn_blocking(move || read(&fast))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("a read task failed: {e}")))?
     }
 
     /// A write transaction. On SQLite `BEGIN IMMEDIATE` takes the write lock at once, so

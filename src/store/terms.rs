@@ -6,8 +6,9 @@
 //! 320 ms to find no page, 340 ms to count a tag. Here every live record is one document
 //! of a contentless FTS5 table, `{table}_terms`, sharing the table's rowids, whose tokens
 //! are its `field = value` facts scoped to its organization. An equality, an `in` or a
-//! `has_any` on them, and any `and`/`or` of those, is then a merge of sorted rowid lists:
-//! counted without reading a row, or a page's few candidates found at once.
+//! `has_any` on them, and any `and`/`or` of those (`Terms`), is then an intersection and
+//! union of each token's rowids, held in memory as bitmaps (`bitmaps.rs`): counted
+//! without reading a row, or a page's few candidates found at once.
 //!
 //! A token is `hex(org_id) x hex(key) x hex(value)`: letters and digits only, which FTS5's
 //! `ascii` tokenizer keeps whole. Keys are `.name` for a built-in column, `#tags` for the
@@ -200,19 +201,6 @@ pub(super) enum Terms {
 }
 
 impl Terms {
-    /// As an FTS5 query.
-    pub fn fts(&self) -> String {
-        let join = |ts: &[Terms], op: &str| {
-            let parts: Vec<String> = ts.iter().map(Terms::fts).collect();
-            format!("({})", parts.join(op))
-        };
-        match self {
-            Terms::Token(t) => format!("\"{t}\""),
-            Terms::All(ts) => join(ts, " AND "),
-            Terms::Any(ts) => join(ts, " OR "),
-        }
-    }
-
     /// Every token it names.
     pub fn tokens(&self) -> Vec<&str> {
         match self {
@@ -281,6 +269,11 @@ fn term_query(org: &str, entity: Entity, p: &Predicate) -> Option<Terms> {
         }
         _ => None,
     }
+}
+
+/// The FTS5 query of one token.
+pub(super) fn token_query(token: &str) -> String {
+    format!("\"{token}\"")
 }
 
 /// The token of `key` = `value` (already hex) in the organization `org` (hex).
@@ -356,11 +349,6 @@ mod tests {
         p.on_value_table(Entity::Contact, TAGS_KEY)
     }
 
-    fn expected_fts(t: &Terms) -> String {
-        let Terms::Token(t) = t else { unreachable!() };
-        format!("\"{t}\"")
-    }
-
     #[test]
     fn equalities_and_tags_combine_into_one_query() {
         let org = OrgId::from("o1");
@@ -370,13 +358,6 @@ mod tests {
         let tok = |k: &str, v: &str| Terms::Token(format!("{o}x{k}x{}", hex_of(v)).to_ascii_lowercase());
         let expected = Terms::All(vec![tok(&t, "CTO"), Terms::Any(vec![tok(&g, "lead"), tok(&g, "vip")])]);
         assert_eq!(m.terms, expected);
-        let fts = format!(
-            "({} AND ({} OR {}))",
-            expected_fts(&tok(&t, "CTO")),
-            expected_fts(&tok(&g, "lead")),
-            expected_fts(&tok(&g, "vip"))
-        );
-        assert_eq!(m.terms.fts(), fts);
         assert_eq!(m.terms.tokens().len(), 3);
     }
 
