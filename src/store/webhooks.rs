@@ -889,7 +889,10 @@ impl Store {
         sql.push(" ORDER BY id DESC LIMIT ");
         sql.bind(i64::from(limit).into());
         sql.push(") d LEFT JOIN webhook_attempts a ON a.delivery_id = d.id ORDER BY d.id DESC, a.at DESC, a.id DESC");
-        let mut out = self.queued_deliveries(org_id, endpoint_id, visible, before).await?;
+        // Queued events first: one fanned out between the two reads is then in both, and
+        // its delivery row wins below, where the other order would lose it from both.
+        let queued = self.queued_deliveries(org_id, endpoint_id, visible, before).await?;
+        let mut out: Vec<DeliveryView> = Vec::new();
         for mut r in self.db.fetch(&sql.text, &sql.binds).await? {
             let d = delivery(&mut r)?;
             let attempt = match r.int("at")? {
@@ -907,6 +910,9 @@ impl Store {
             }
             out.last_mut().expect("pushed above").attempts.extend(attempt);
         }
+        let made: std::collections::HashSet<&str> = out.iter().map(|v| v.delivery.id.as_str()).collect();
+        let queued: Vec<DeliveryView> = queued.into_iter().filter(|q| !made.contains(q.delivery.id.as_str())).collect();
+        out.extend(queued);
         // Queued events not fanned out yet are newer than every delivery made.
         out.sort_by(|a, b| b.delivery.id.cmp(&a.delivery.id));
         out.truncate(limit as usize);
