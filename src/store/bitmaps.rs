@@ -1,4 +1,5 @@
-//! The equality terms' matches held in memory as compressed bitmaps of rowids (SQLite).
+//! The equality terms' matches held in memory as compressed bitmaps of row numbers (the
+//! rowid on SQLite, `rn` on PostgreSQL).
 //!
 //! FTS5 with `detail=none` merges two doclists by reading both whole: a quarter of a
 //! million CTOs and as many `nurture` tags cost 20 ms to find that no record has both, a
@@ -11,7 +12,10 @@
 //! record whose terms may have changed, whichever process (or the CLI) wrote it. Before
 //! each use the entries since the last are read, those records' bitmap bits cleared, and
 //! their tokens computed again from their rows: a read sees every write committed before
-//! it began, as reads of the rows do.
+//! it began, as reads of the rows do. On PostgreSQL sequence numbers are taken before
+//! commit, so an entry may appear below one read already: each read also asks for the
+//! entries of the transactions that were in progress at the one before
+//! (`pg_snapshot_xip`), which are all those that can still add one below.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
@@ -42,6 +46,9 @@ const ENTRY_BYTES: usize = 100;
 /// Log entries kept behind the newest; a process further behind reads its bitmaps again.
 pub(super) const LOG_KEPT: i64 = 100_000;
 
+/// Row numbers per block of the age bounds (`Store::newest_below`): 2^8.
+const BLOCK_BITS: u32 = 8;
+
 /// Each table's bitmaps, in one process.
 pub(super) struct TermBitmaps {
     tables: HashMap<Entity, Mutex<Cache>>,
@@ -57,12 +64,19 @@ impl TermBitmaps {
 struct Cache {
     /// The last log entry applied.
     seq: i64,
+    /// PostgreSQL: the transactions in progress at the last read of the log, whose entries
+    /// may lie below `seq` (comma-separated).
+    pending: String,
     tokens: HashMap<String, Entry>,
     bytes: usize,
     /// Counts uses, for least-recently-used eviction.
     clock: u64,
     /// A rowid past 32 bits: this table is left to FTS5.
     unusable: bool,
+    /// Per block of row numbers, the newest age (`created_at`) of a live row in it, or
+    /// above: raised by every change the log names, never lowered (a trashed row leaves
+    /// it as it was), so a bound (`Store::newest_below`).
+    ages: Option<Vec<i64>>,
 }
 
 struct Entry {
@@ -75,6 +89,22 @@ impl Cache {
     fn clear(&mut self) {
         self.tokens.clear();
         self.bytes = 0;
+        self.ages = None;
+    }
+
+    /// Whether it holds nothing the log must keep up to date.
+    fn idle(&self) -> bool {
+        self.tokens.is_empty() && self.ages.is_none()
+    }
+
+    fn raise_age(&mut self, rid: i64, age: i64) {
+        let (Some(ages), Ok(block)) = (self.ages.as_mut(), usize::try_from(rid >> BLOCK_BITS)) else {
+            return;
+        };
+        if ages.len() <= block {
+            ages.resize(block + 1, i64::MIN);
+        }
+        ages[block] = ages[block].max(age);
     }
 
     /// Drops the least recently used bitmaps until within the budget, never one used now.
@@ -141,10 +171,10 @@ pub(super) fn bit(rowid: i64) -> Option<u32> {
 }
 
 impl Store {
-    /// The bitmaps of `tokens` in `entity`'s terms, up to date. `None` on PostgreSQL, or
-    /// when the table's rowids do not fit in 32 bits.
+    /// The bitmaps of `tokens` in `entity`'s terms, up to date. `None` when the table's row
+    /// numbers do not fit in 32 bits.
     pub(super) async fn bitmaps(&self, entity: Entity, tokens: &[&str]) -> StoreResult<Option<Snapshot>> {
-        let Some(cache) = self.bitmaps.tables.get(&entity).filter(|_| self.dialect() == Dialect::Sqlite) else {
+        let Some(cache) = self.bitmaps.tables.get(&entity) else {
             return Ok(None);
         };
         let mut cache = cache.lock().await;
@@ -188,43 +218,96 @@ impl Store {
         Ok(Some(Snapshot(out)))
     }
 
-    /// One token's matches from the terms table; `None`: a rowid past 32 bits.
+    /// One token's matches (from the terms table on SQLite); `None`: a row number past 32
+    /// bits.
     async fn load(&self, entity: Entity, token: &str) -> StoreResult<Option<RoaringBitmap>> {
         let t = table(entity);
-        let sql = format!("SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH $1");
-        self.db.scan_bits(&sql, &[SqlValue::Text(terms::token_query(token))]).await
+        match self.dialect() {
+            Dialect::Sqlite => {
+                let sql = format!("SELECT rowid FROM {t}_terms WHERE {t}_terms MATCH $1");
+                self.db.scan_bits(&sql, &[SqlValue::Text(terms::token_query(token))]).await
+            }
+            Dialect::Postgres => match terms::source(entity, token) {
+                Some((sql, binds)) => self.db.scan_bits(&sql, &binds).await,
+                None => Ok(Some(RoaringBitmap::new())),
+            },
+        }
+    }
+
+    /// The records the log names since the last read, and where it now stands; `None` when
+    /// the bitmaps were dropped instead (too far behind, or the log cut past them).
+    async fn read_log(&self, entity: Entity, cache: &mut Cache) -> StoreResult<Option<BTreeSet<i64>>> {
+        let t = table(entity);
+        if self.dialect() == Dialect::Sqlite {
+            let sql = format!(
+                "SELECT rowid AS seq, rid FROM {t}_terms_log WHERE rowid > $1 ORDER BY rowid LIMIT {}",
+                MAX_PATCH + 1
+            );
+            let mut entries = Vec::new();
+            for mut r in self.db.fetch(&sql, &[SqlValue::Int(cache.seq)]).await? {
+                entries.push((r.need_int("seq")?, r.need_int("rid")?));
+            }
+            let Some(&(last, _)) = entries.last() else {
+                return Ok(Some(BTreeSet::new()));
+            };
+            // Too far behind, or the log was cut past where these stopped (it has no gaps).
+            if entries.len() > MAX_PATCH || entries[0].0 != cache.seq + 1 {
+                return Ok(None);
+            }
+            cache.seq = last;
+            return Ok(Some(entries.into_iter().map(|(_, rid)| rid).collect()));
+        }
+        // One statement, so that the snapshot it reports is the one it read under.
+        let sql = format!(
+            "SELECT (SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(pg_current_snapshot()) AS x) AS xip, \
+             EXISTS (SELECT 1 FROM {t}_terms_log WHERE seq = $1) AS kept, \
+             (SELECT json_agg(json_build_array(seq, rid))::text FROM (SELECT seq, rid FROM {t}_terms_log \
+             WHERE seq > $1 OR xid = ANY(CAST(string_to_array($2, ',') AS xid8[])) ORDER BY seq LIMIT {}) e) AS entries",
+            MAX_PATCH + 1
+        );
+        let binds = [SqlValue::Int(cache.seq), cache.pending.as_str().into()];
+        let mut r = self.db.fetch(&sql, &binds).await?.into_iter().next().ok_or(super::StoreError::NotFound)?;
+        let entries: Vec<(i64, i64)> = match r.text("entries")? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
+            None => Vec::new(),
+        };
+        cache.pending = r.text("xip")?.unwrap_or_default();
+        // Sequences have gaps (a rolled back write): a cut past the entries applied shows
+        // as the last of them gone. (The log's first entry would say it too, but finding
+        // it walks every entry cut and not vacuumed yet.)
+        let cut = cache.seq > 0 && !r.bool("kept")?;
+        if entries.len() > MAX_PATCH || cut {
+            return Ok(None);
+        }
+        cache.seq = entries.iter().map(|(seq, _)| *seq).fold(cache.seq, i64::max);
+        Ok(Some(entries.into_iter().map(|(_, rid)| rid).collect()))
     }
 
     /// Applies the log entries since the last: the records they name lose their bits,
     /// then get those of the tokens their rows hold now.
     async fn bring_up_to_date(&self, entity: Entity, cache: &mut Cache) -> StoreResult<()> {
-        let t = table(entity);
-        if cache.tokens.is_empty() {
-            cache.seq = self.log_end(t).await?;
-            return Ok(());
+        if cache.idle() {
+            return self.log_end(entity, cache).await;
         }
-        let sql = format!(
-            "SELECT rowid AS seq, rid FROM {t}_terms_log WHERE rowid > $1 ORDER BY rowid LIMIT {}",
-            MAX_PATCH + 1
-        );
-        let mut entries = Vec::new();
-        for mut r in self.db.fetch(&sql, &[SqlValue::Int(cache.seq)]).await? {
-            entries.push((r.need_int("seq")?, r.need_int("rid")?));
-        }
-        let Some(&(last, _)) = entries.last() else {
-            return Ok(());
-        };
-        // Too far behind, or the log was cut past where these stopped (it has no gaps).
-        if entries.len() > MAX_PATCH || entries[0].0 != cache.seq + 1 {
+        let Some(rids) = self.read_log(entity, cache).await? else {
             cache.clear();
-            cache.seq = self.log_end(t).await?;
+            return self.log_end(entity, cache).await;
+        };
+        if rids.is_empty() {
             return Ok(());
         }
-        let rids: BTreeSet<i64> = entries.iter().map(|(_, rid)| *rid).collect();
         let Some(bits) = rids.iter().map(|r| bit(*r)).collect::<Option<Vec<u32>>>() else {
             cache.unusable = true;
             cache.clear();
             return Ok(());
+        };
+        // The log is read past these entries: failing now, the bitmaps must go.
+        let rows = match self.row_tokens(entity, rids).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                cache.clear();
+                return Err(e);
+            }
         };
         // Only the bitmaps that change are written (and copied, if a query holds them).
         let mut touched = std::collections::HashSet::new();
@@ -237,17 +320,9 @@ impl Store {
                 touched.insert(token.clone());
             }
         }
-        let sql = format!(
-            "SELECT src.rowid AS rid, {} AS v FROM {t} AS src \
-             WHERE src.rowid IN (SELECT value FROM json_each($1)) AND src.deleted_at IS NULL",
-            terms::row_tokens(entity)
-        );
-        let list = serde_json::Value::from(rids.into_iter().collect::<Vec<_>>()).to_string();
-        for mut r in self.db.fetch_scan(&sql, &[SqlValue::Text(list)]).await? {
-            let rid = r.need_int("rid")?;
-            let v = r.text("v")?.unwrap_or_default();
-            for token in v.split(' ').filter(|s| !s.is_empty()) {
-                let token = token.to_ascii_lowercase();
+        for (rid, age, tokens) in rows {
+            cache.raise_age(rid, age);
+            for token in tokens {
                 if let (Some(e), Some(b)) = (cache.tokens.get_mut(&token), bit(rid)) {
                     Arc::make_mut(&mut e.bits).insert(b);
                     touched.insert(token);
@@ -261,31 +336,136 @@ impl Store {
                 e.bytes = bytes;
             }
         }
-        cache.seq = last;
         Ok(())
     }
 
-    async fn log_end(&self, t: &str) -> StoreResult<i64> {
-        let rows = self.db.fetch(&format!("SELECT COALESCE(MAX(rowid), 0) AS n FROM {t}_terms_log"), &[]).await?;
-        rows.into_iter().next().map_or(Ok(0), |mut r| r.need_int("n"))
+    /// The age and the tokens (lowercase) of the live records among `rids` now, by row
+    /// number.
+    async fn row_tokens(&self, entity: Entity, rids: BTreeSet<i64>) -> StoreResult<Vec<(i64, i64, Vec<String>)>> {
+        let t = table(entity);
+        let rids: Vec<i64> = rids.into_iter().collect();
+        let mut out = Vec::with_capacity(rids.len());
+        if self.dialect() == Dialect::Sqlite {
+            // The triggers' own expression, run off the runtime threads.
+            let sql = format!(
+                "SELECT src.rowid AS rid, {AGE} AS age, {} AS v FROM {t} AS src \
+                 WHERE src.rowid IN (SELECT value FROM json_each($1)) AND src.deleted_at IS NULL",
+                terms::row_tokens(entity)
+            );
+            let list = serde_json::Value::from(rids).to_string();
+            for mut r in self.db.fetch_scan(&sql, &[SqlValue::Text(list)]).await? {
+                let (rid, age) = (r.need_int("rid")?, r.need_int("age")?);
+                let v = r.text("v")?.unwrap_or_default();
+                let tokens = v.split(' ').filter(|s| !s.is_empty()).map(str::to_ascii_lowercase).collect();
+                out.push((rid, age, tokens));
+            }
+            return Ok(out);
+        }
+        let columns: Vec<&str> = terms::term_columns(entity).collect();
+        let tags = entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags);
+        let mut select: Vec<String> = columns.iter().map(|c| format!("{c}::text AS {c}")).collect();
+        select.extend(tags.then(|| "tags".to_owned()));
+        let sql = format!(
+            "SELECT rn, {AGE} AS age, org_id, custom, {} FROM {t} WHERE rn = ANY(CAST($1 AS bigint[])) \
+             AND deleted_at IS NULL",
+            select.join(", ")
+        );
+        let list = format!("{{{}}}", rids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
+        for mut r in self.db.fetch(&sql, &[SqlValue::Text(list)]).await? {
+            let (rid, age) = (r.need_int("rn")?, r.need_int("age")?);
+            let values = columns.iter().map(|c| r.text(c)).collect::<StoreResult<Vec<_>>>()?;
+            let column = |name: &str| columns.iter().position(|c| *c == name).and_then(|i| values[i].clone());
+            let tags = if tags { r.text("tags")? } else { None };
+            let tokens = terms::tokens_of(
+                entity,
+                &r.need_text("org_id")?,
+                column,
+                tags.as_deref(),
+                r.text("custom")?.as_deref(),
+            );
+            out.push((rid, age, tokens));
+        }
+        Ok(out)
+    }
+
+    /// The newest age (`created_at`) of the live rows of `entity` numbered below `below`,
+    /// or more: rows are written in time order, so this says, without reading a row, that
+    /// none of them is as new as a page's last (`records.rs`, `page_among`). The bounds
+    /// are read once (one pass over the table), then kept from the log.
+    pub(super) async fn newest_below(&self, entity: Entity, below: i64) -> StoreResult<i64> {
+        let Some(cache) = self.bitmaps.tables.get(&entity) else {
+            return Ok(i64::MAX);
+        };
+        let mut cache = cache.lock().await;
+        self.bring_up_to_date(entity, &mut cache).await?;
+        if cache.ages.is_none() {
+            let t = table(entity);
+            let row = super::records::row_number(self.dialect());
+            let sql = format!(
+                "SELECT {row} >> {BLOCK_BITS} AS b, MAX({AGE}) AS m FROM {t} WHERE deleted_at IS NULL GROUP BY 1"
+            );
+            let mut ages = Vec::new();
+            for mut r in self.db.fetch_scan(&sql, &[]).await? {
+                let (b, m) = (r.need_int("b")?, r.need_int("m")?);
+                let Ok(b) = usize::try_from(b) else { return Ok(i64::MAX) };
+                if ages.len() <= b {
+                    ages.resize(b + 1, i64::MIN);
+                }
+                ages[b] = m;
+            }
+            cache.ages = Some(ages);
+            // Rows written since the catch-up above were missed by neither or both.
+            self.bring_up_to_date(entity, &mut cache).await?;
+        }
+        let Some(ages) = &cache.ages else {
+            return Ok(i64::MAX);
+        };
+        let Ok(last) = usize::try_from((below - 1) >> BLOCK_BITS) else {
+            return Ok(i64::MIN);
+        };
+        Ok(ages.iter().take(last.saturating_add(1)).copied().max().unwrap_or(i64::MIN))
+    }
+
+    /// Starts `cache` where the log stands now, with nothing to apply.
+    async fn log_end(&self, entity: Entity, cache: &mut Cache) -> StoreResult<()> {
+        let t = table(entity);
+        let sql = match self.dialect() {
+            Dialect::Sqlite => format!("SELECT COALESCE(MAX(rowid), 0) AS n, '' AS xip FROM {t}_terms_log"),
+            Dialect::Postgres => format!(
+                "SELECT COALESCE(MAX(seq), 0) AS n, \
+                 (SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(pg_current_snapshot()) AS x) AS xip \
+                 FROM {t}_terms_log"
+            ),
+        };
+        let mut r = self.db.fetch(&sql, &[]).await?.into_iter().next().ok_or(super::StoreError::NotFound)?;
+        cache.seq = r.need_int("n")?;
+        cache.pending = r.text("xip")?.unwrap_or_default();
+        Ok(())
     }
 }
+
+/// A row's age as the age index sorts it (a missing one last).
+const AGE: &str = "COALESCE(created_at, 9223372036854775807)";
 
 fn entry_size(token: &str, b: &RoaringBitmap) -> usize {
     b.serialized_size() + token.len() + ENTRY_BYTES
 }
 
 /// The statements that cut each table's log towards its newest `LOG_KEPT` entries, 20,000
-/// at a time, so that a cut after a large import holds the one writer briefly.
-pub(super) fn log_upkeep() -> Vec<String> {
+/// at a time, so that a cut after a large import holds the one writer briefly. PostgreSQL
+/// then vacuums it: each cut would otherwise leave its entries for every later one to walk
+/// past (and autovacuum may be off).
+pub(super) fn log_upkeep(dialect: Dialect) -> Vec<String> {
     Entity::ALL
         .iter()
-        .map(|e| {
+        .flat_map(|e| {
             let t = table(*e);
-            format!(
-                "DELETE FROM {t}_terms_log WHERE rowid IN (SELECT rowid FROM {t}_terms_log \
-                 WHERE rowid < (SELECT MAX(rowid) FROM {t}_terms_log) - {LOG_KEPT} ORDER BY rowid LIMIT 20000)"
-            )
+            let cut = format!(
+                "DELETE FROM {t}_terms_log WHERE seq IN (SELECT seq FROM {t}_terms_log \
+                 WHERE seq < (SELECT MAX(seq) FROM {t}_terms_log) - {LOG_KEPT} ORDER BY seq LIMIT 20000)"
+            );
+            let vacuum = (dialect == Dialect::Postgres).then(|| format!("VACUUM (SKIP_LOCKED) {t}_terms_log"));
+            std::iter::once(cut).chain(vacuum)
         })
         .collect()
 }

@@ -11,7 +11,8 @@
 //!   PostgreSQL.
 //!
 //! - on SQLite, the equality terms of each table's live records (`terms.rs`), which
-//!   conditions on several fields at once use;
+//!   conditions on several fields at once use, and on both the log of the records whose
+//!   terms may have changed, which the bitmaps held in memory follow (`bitmaps.rs`);
 //! - triggers that keep `custom_values` (migration 0005), the typed value of each custom
 //!   field and each built-in tag (under `TAGS_KEY`), in step with each table's `custom` and
 //!   `tags` JSON, so that filters on them are index ranges.
@@ -236,7 +237,7 @@ impl Store {
                         }
                         tracing::info!(table = t, ms = started.elapsed().as_millis() as u64, "equality terms indexed");
                     }
-                    for ddl in super::terms::log_ddl(entity) {
+                    for ddl in super::terms::log_ddl(dialect, entity) {
                         tx.execute(&ddl, &[]).await?;
                     }
                 }
@@ -244,6 +245,17 @@ impl Store {
                     if let Some(ops) = &trgm_ops {
                         let ddl = format!("CREATE INDEX IF NOT EXISTS {t}_search_trgm ON {t} USING gin (search {ops})");
                         tx.execute(&ddl, &[]).await?;
+                    }
+                    let kept = tx
+                        .scalar(
+                            "SELECT COUNT(*) FROM pg_trigger WHERE tgname = $1 AND tgrelid = to_regclass($2)",
+                            &[super::terms::log_trigger(entity).into(), t.into()],
+                        )
+                        .await?;
+                    if kept == 0 {
+                        for ddl in super::terms::log_ddl(dialect, entity) {
+                            tx.execute(&ddl, &[]).await?;
+                        }
                     }
                 }
             }

@@ -159,7 +159,7 @@ impl Store {
 
     /// Starts the PostgreSQL key-change listener and heartbeat; a server calls it once.
     pub fn watch(&self, stop: tokio_util::sync::CancellationToken) {
-        self.db.watch(stop, bitmaps::log_upkeep());
+        self.db.watch(stop, bitmaps::log_upkeep(self.dialect()));
     }
 
     /// Known to be unreachable right now (PostgreSQL; SQLite is a file).

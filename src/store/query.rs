@@ -707,6 +707,24 @@ impl Sql {
         self.push(")");
     }
 
+    /// The condition that a row's number (`rowid`, `rn`) is among `list`, a JSON list.
+    pub fn row_among(&mut self, list: &str) {
+        match self.dialect {
+            Dialect::Sqlite => {
+                self.push("rowid IN (SELECT value FROM json_each(");
+                self.bind(list.into());
+                self.push("))");
+            }
+            Dialect::Postgres => {
+                // An array literal: the planner knows its length, and seeks each.
+                self.push("rn = ANY(CAST(");
+                let inner = list.trim_start_matches('[').trim_end_matches(']');
+                self.bind(format!("{{{inner}}}").into());
+                self.push(" AS bigint[]))");
+            }
+        }
+    }
+
     /// The keyset condition: rows strictly after `(values, id)` in the sort order, or the
     /// part of them that `part` names.
     pub fn after(&mut self, sort: &[SortExpr], values: &[SqlValue], id: &str, part: After) {

@@ -1,4 +1,4 @@
-//! Equality terms of the live records, for conditions that combine (SQLite).
+//! Equality terms of the live records, for conditions that combine.
 //!
 //! A tag, a custom field's value and a built-in text column each have an index of their
 //! own, but a condition on two of them that both match a quarter of a million records
@@ -16,11 +16,15 @@
 //! multi-select), as `custom_values` types them. Values over `MAX_CHARS` are left out, and
 //! a condition on such a value does not use the table. Triggers keep it in step with the
 //! table: a trashed record leaves it, a restored one comes back.
+//!
+//! PostgreSQL has no terms table: a token's matches come from the column's index or from
+//! `custom_values` (`source`), and a changed record's tokens are computed from its row here
+//! (`tokens_of`), with the same rules as `tokens_expr`.
 
 use rapport_tools::{Entity, Field, FieldType, Storage};
 
 use super::query::{CmpOp, Col, Predicate, TAGS_KEY, table};
-use super::{OrgId, SqlValue};
+use super::{Dialect, OrgId, SqlValue};
 
 /// The longest value, in characters, that gets a token.
 const MAX_CHARS: usize = 200;
@@ -94,15 +98,57 @@ pub(super) fn ddl(entity: Entity) -> (Vec<String>, Vec<String>) {
     (create, dropped)
 }
 
-/// The statements that create the log of the records whose terms may have changed, which
-/// the bitmaps each process holds read (`bitmaps.rs`), and the triggers that fill it (named
-/// with `VERSION`, as what they watch changes with it; earlier ones dropped). Its key is an
-/// `INTEGER PRIMARY KEY`, which `VACUUM` keeps.
-pub(super) fn log_ddl(entity: Entity) -> Vec<String> {
+/// Bump when what the log's triggers watch changes (2: the age too, which the bounds of
+/// `Store::newest_below` follow).
+const LOG_VERSION: u32 = 2;
+
+/// The statements that create the log of the records whose terms or age may have changed,
+/// which the bitmaps each process holds read (`bitmaps.rs`), and the triggers that fill it
+/// (named with `LOG_VERSION`; earlier ones dropped). Its key is an `INTEGER PRIMARY KEY`,
+/// which `VACUUM` keeps.
+///
+/// On PostgreSQL a sequence number is taken before its transaction commits, so entries
+/// appear out of order: each carries its transaction, and a reader also reads again the
+/// entries of the transactions in progress at its last read (`bitmaps.rs`). There the
+/// statements run only when `log_trigger` is missing (`CREATE TRIGGER` has no `IF NOT
+/// EXISTS`).
+pub(super) fn log_ddl(dialect: Dialect, entity: Entity) -> Vec<String> {
     let t = table(entity);
-    let watched = watched(entity).join(", ");
-    let name = format!("{t}_terms_log_v{VERSION}");
-    let mut out: Vec<String> = (1..VERSION)
+    let watched = watched(entity).join(", ") + ", created_at";
+    let name = format!("{t}_terms_log_v{LOG_VERSION}");
+    if dialect == Dialect::Postgres {
+        let mut out: Vec<String> = (1..LOG_VERSION)
+            .flat_map(|v| {
+                ["insert", "update", "delete"].map(|s| format!("DROP TRIGGER IF EXISTS {t}_terms_log_v{v}_{s} ON {t}"))
+            })
+            .collect();
+        out.extend([
+            format!(
+                "CREATE TABLE IF NOT EXISTS {t}_terms_log (seq BIGSERIAL PRIMARY KEY, rid BIGINT NOT NULL, \
+                 xid xid8 NOT NULL DEFAULT pg_current_xact_id())"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {t}_terms_log_xid ON {t}_terms_log (xid)"),
+            format!(
+                "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
+                 IF TG_OP = 'DELETE' THEN INSERT INTO {t}_terms_log (rid) VALUES (OLD.rn); \
+                 ELSE INSERT INTO {t}_terms_log (rid) VALUES (NEW.rn); END IF; RETURN NULL; END $f$"
+            ),
+            format!(
+                "CREATE TRIGGER {name}_insert AFTER INSERT ON {t} FOR EACH ROW WHEN (NEW.deleted_at IS NULL) \
+                 EXECUTE FUNCTION {name}()"
+            ),
+            format!(
+                "CREATE TRIGGER {name}_update AFTER UPDATE OF {watched} ON {t} FOR EACH ROW \
+                 WHEN (OLD.deleted_at IS NULL OR NEW.deleted_at IS NULL) EXECUTE FUNCTION {name}()"
+            ),
+            format!(
+                "CREATE TRIGGER {name}_delete AFTER DELETE ON {t} FOR EACH ROW WHEN (OLD.deleted_at IS NULL) \
+                 EXECUTE FUNCTION {name}()"
+            ),
+        ]);
+        return out;
+    }
+    let mut out: Vec<String> = (1..LOG_VERSION)
         .flat_map(|v| ["insert", "update", "delete"].map(|s| format!("DROP TRIGGER IF EXISTS {t}_terms_log_v{v}_{s}")))
         .collect();
     out.extend([
@@ -122,6 +168,11 @@ pub(super) fn log_ddl(entity: Entity) -> Vec<String> {
         ),
     ]);
     out
+}
+
+/// The trigger whose presence says the log is kept, this version.
+pub(super) fn log_trigger(entity: Entity) -> String {
+    format!("{}_terms_log_v{LOG_VERSION}_update", table(entity))
 }
 
 /// The statements that empty the terms table and fill it from the live rows.
@@ -319,6 +370,80 @@ pub(super) fn column_token(org_id: &OrgId, name: &str, value: Option<&str>) -> O
     Some(token(&hex_of(org_id.as_str()), &builtin_key(name), &value))
 }
 
+/// The built-in columns whose values get tokens.
+pub(super) fn term_columns(entity: Entity) -> impl Iterator<Item = &'static str> {
+    entity.def().columns().filter(|f| is_term_field(f)).map(|f| f.name)
+}
+
+/// Whether a value gets a token of its own (`tokens_expr`'s `fits`).
+fn fits(v: &str) -> bool {
+    (1..=MAX_CHARS).contains(&v.chars().count())
+}
+
+/// The tokens of a live row, as `tokens_expr` makes them (lowercase): `column` gives a
+/// built-in column's text (`term_columns`), `tags` and `custom` the row's JSON.
+pub(super) fn tokens_of(
+    entity: Entity,
+    org_id: &str,
+    column: impl Fn(&str) -> Option<String>,
+    tags: Option<&str>,
+    custom: Option<&str>,
+) -> Vec<String> {
+    use serde_json::Value;
+    let org = hex_of(org_id);
+    let mut out: Vec<String> = term_columns(entity)
+        .map(|name| {
+            let value = match column(name) {
+                Some(v) if fits(&v) => hex_of(&v),
+                Some(v) if !v.is_empty() => LONG.to_owned(),
+                _ => MISSING.to_owned(),
+            };
+            token(&org, &builtin_key(name), &value)
+        })
+        .collect();
+    let parse = |json: Option<&str>| json.and_then(|j| serde_json::from_str::<Value>(j).ok());
+    let text = |v: &Value| v.as_str().filter(|s| fits(s)).map(hex_of);
+    if let Some(Value::Array(tags)) = parse(tags) {
+        out.extend(tags.iter().filter_map(text).map(|v| token(&org, TAGS_KEY, &v)));
+    }
+    if let Some(Value::Object(custom)) = parse(custom) {
+        for (key, v) in &custom {
+            match v {
+                Value::Bool(b) => out.push(token(&org, key, &hex_of(&b.to_string()))),
+                Value::Array(options) => out.extend(options.iter().filter_map(text).map(|v| token(&org, key, &v))),
+                v => out.extend(text(v).map(|v| token(&org, key, &v))),
+            }
+        }
+    }
+    out
+}
+
+/// The PostgreSQL query of a token's matches, the records' `rn`, and its binds: a built-in
+/// column through its sort index's key, a tag or custom value through `custom_values`.
+/// `None`: not a token of `entity`.
+pub(super) fn source(entity: Entity, token: &str) -> Option<(String, Vec<SqlValue>)> {
+    let mut parts = token.split('x');
+    let (org, key, value) = (parts.next()?, parts.next()?, parts.next()?);
+    let unhex = |h: &str| String::from_utf8(hex::decode(h).ok()?).ok();
+    let (org, key) = (unhex(org)?, unhex(key)?);
+    let t = table(entity);
+    if let Some(name) = key.strip_prefix('.') {
+        let name = term_columns(entity).find(|n| *n == name)?;
+        let key = format!("COALESCE({name}, '')");
+        let live = format!("SELECT rn FROM {t} WHERE org_id = $1 AND deleted_at IS NULL AND ");
+        return Some(match value {
+            MISSING => (format!("{live}{key} = ''"), vec![org.into()]),
+            LONG => (format!("{live}length({key}) > {MAX_CHARS}"), vec![org.into()]),
+            v => (format!("{live}{key} = $2"), vec![org.into(), unhex(v)?.into()]),
+        });
+    }
+    let sql = format!(
+        "SELECT r.rn FROM custom_values v JOIN {t} r ON r.id = v.record_id \
+         WHERE v.entity = $1 AND v.key = $2 AND v.t = $3 AND r.org_id = $4 AND r.deleted_at IS NULL"
+    );
+    Some((sql, vec![entity.as_str().into(), key.into(), unhex(value)?.into(), org.into()]))
+}
+
 /// `filter` with each value-table condition as its test on the row's JSON: what a few
 /// candidate rows are checked against.
 pub(super) fn on_rows(filter: &[Predicate]) -> Vec<Predicate> {
@@ -359,6 +484,42 @@ mod tests {
         let expected = Terms::All(vec![tok(&t, "CTO"), Terms::Any(vec![tok(&g, "lead"), tok(&g, "vip")])]);
         assert_eq!(m.terms, expected);
         assert_eq!(m.terms.tokens().len(), 3);
+    }
+
+    #[test]
+    fn a_rows_tokens_are_what_its_conditions_ask_for() {
+        let org = OrgId::from("o1");
+        let custom = r#"{"tier": "gold", "vip": true, "langs": ["en", 7, "fr"], "score": 3, "note": ""}"#;
+        let long = "x".repeat(201);
+        let column = |name: &str| match name {
+            "title" => Some("CTO".to_owned()),
+            "first_name" => Some(long.clone()),
+            _ => None,
+        };
+        let got = tokens_of(Entity::Contact, "o1", column, Some(r#"["lead", ""]"#), Some(custom));
+        let asked = |p: Predicate| match matcher(&org, Entity::Contact, &[p]).unwrap().terms {
+            Terms::Token(t) => t,
+            other => panic!("{other:?}"),
+        };
+        assert!(got.contains(&asked(title("CTO"))));
+        assert!(got.contains(&asked(tag(&["lead"]))));
+        assert!(got.contains(&column_token(&org, "title", Some("CTO")).unwrap()));
+        assert!(got.contains(&column_token(&org, "company_id", None).unwrap()), "a missing value has its mark");
+        let (prefix, _) = column_tokens(&org, Entity::Contact, "first_name").unwrap();
+        assert!(got.iter().any(|t| column_value(t, &prefix) == Some(ColumnValue::TooLong)), "a long value its own");
+        let value = |k: &str, v: &str| token(&hex_of("o1"), k, &hex_of(v));
+        for (k, v) in [("tier", "gold"), ("vip", "true"), ("langs", "en"), ("langs", "fr")] {
+            assert!(got.contains(&value(k, v)), "{k} = {v}");
+        }
+        assert!(!got.iter().any(|t| *t == value("score", "3") || *t == value("note", "")), "numbers and blanks: none");
+        // Each token names where PostgreSQL finds its matches.
+        let (sql, binds) = source(Entity::Contact, &asked(title("CTO"))).unwrap();
+        assert!(sql.contains("COALESCE(title, '') = $2"), "{sql}");
+        assert_eq!(binds[1], SqlValue::Text("CTO".into()));
+        let (sql, binds) = source(Entity::Contact, &value("langs", "fr")).unwrap();
+        assert!(sql.contains("custom_values"), "{sql}");
+        assert_eq!(binds[1..3], [SqlValue::Text("langs".into()), SqlValue::Text("fr".into())]);
+        assert!(source(Entity::Contact, &value(".search", "x")).is_none(), "only columns with terms");
     }
 
     #[test]

@@ -300,3 +300,33 @@ async fn a_freshly_loaded_database_gets_statistics_within_seconds() {
     }
     assert!(holds_within(Duration::from_secs(20), analyzed).await, "contacts analyzed after a load of 1,000");
 }
+
+/// PostgreSQL takes a log entry's number before its transaction commits: a write that
+/// commits after a later one has is still applied to the bitmaps the counts come from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "PostgreSQL only: CI runs it on PostgreSQL with --include-ignored"]
+async fn a_write_that_commits_after_a_later_one_still_reaches_the_counts() {
+    assert!(on_postgres(), "PostgreSQL only: set RAPPORT_TEST_DATABASE_URL and pass --include-ignored");
+    let app = spawn_app().await;
+    let made =
+        app.create_contacts(json!([{"first_name": "A", "title": "CTO"}, {"first_name": "B", "title": "CTO"}])).await;
+    let first = made[0]["id"].as_str().unwrap().to_owned();
+    let cto = || async {
+        let f = json!([{"field": "title", "op": "eq", "value": "CTO"}]);
+        app.ok("count_records", json!({"entity": "contact", "filters": f})).await["count"].as_i64().unwrap()
+    };
+    assert_eq!(cto().await, 2);
+
+    // Another process's transaction takes the next entry and stays open.
+    let mut slow = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut slow).await.unwrap();
+    sqlx::query("UPDATE contacts SET title = 'CEO' WHERE id = $1").bind(&first).execute(&mut slow).await.unwrap();
+    // A later entry commits first, and is read.
+    app.create_contacts(json!([{"first_name": "C", "title": "CTO"}])).await;
+    assert_eq!(cto().await, 3, "the open transaction is not seen yet");
+    sqlx::query("COMMIT").execute(&mut slow).await.unwrap();
+    assert_eq!(cto().await, 2, "the earlier entry, committed last, is applied");
+    let f = json!([{"field": "title", "op": "eq", "value": "CEO"}]);
+    let ceo = app.ok("count_records", json!({"entity": "contact", "filters": f})).await;
+    assert_eq!(ceo["count"], 1, "{ceo}");
+}
