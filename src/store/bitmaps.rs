@@ -14,8 +14,8 @@
 //! their tokens computed again from their rows: a read sees every write committed before
 //! it began, as reads of the rows do. On PostgreSQL sequence numbers are taken before
 //! commit, so an entry may appear below one read already: each read also asks for the
-//! entries of the transactions that were in progress at the one before
-//! (`pg_snapshot_xip`), which are all those that can still add one below.
+//! entries that the snapshot of the one before did not see (`pg_visible_in_snapshot`),
+//! which are all those that can still appear below.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock};
@@ -49,6 +49,14 @@ pub(super) const LOG_KEPT: i64 = 100_000;
 /// Row numbers per block of the age bounds (`Store::newest_below`): 2^8.
 const BLOCK_BITS: u32 = 8;
 
+/// The last block of row numbers that fit in 32 bits, as the bitmaps' do.
+const MAX_BLOCK: usize = (u32::MAX >> BLOCK_BITS) as usize;
+
+/// The block of the age bounds that holds row number `rid`, if it fits.
+fn block_of(rid: i64) -> Option<usize> {
+    usize::try_from(rid >> BLOCK_BITS).ok().filter(|b| *b <= MAX_BLOCK)
+}
+
 /// Each table's bitmaps, in one process.
 pub(super) struct TermBitmaps {
     tables: HashMap<Entity, Mutex<Cache>>,
@@ -64,8 +72,8 @@ impl TermBitmaps {
 struct Cache {
     /// The last log entry applied.
     seq: i64,
-    /// PostgreSQL: the transactions in progress at the last read of the log, whose entries
-    /// may lie below `seq` (comma-separated).
+    /// PostgreSQL: the snapshot of the last read of the log (`pg_snapshot` as text): the
+    /// entries it did not see may lie below `seq`.
     pending: String,
     tokens: HashMap<String, Entry>,
     bytes: usize,
@@ -98,7 +106,7 @@ impl Cache {
     }
 
     fn raise_age(&mut self, rid: i64, age: i64) {
-        let (Some(ages), Ok(block)) = (self.ages.as_mut(), usize::try_from(rid >> BLOCK_BITS)) else {
+        let (Some(ages), Some(block)) = (self.ages.as_mut(), block_of(rid)) else {
             return;
         };
         if ages.len() <= block {
@@ -229,7 +237,7 @@ impl Store {
             }
             Dialect::Postgres => match terms::source(entity, token) {
                 Some((sql, binds)) => self.db.scan_bits(&sql, &binds).await,
-                None => Ok(Some(RoaringBitmap::new())),
+                None => Err(super::StoreError::Corrupt(format!("{token} is not a term of {}", entity.as_str()))),
             },
         }
     }
@@ -257,12 +265,16 @@ impl Store {
             cache.seq = last;
             return Ok(Some(entries.into_iter().map(|(_, rid)| rid).collect()));
         }
-        // One statement, so that the snapshot it reports is the one it read under.
+        // One statement, so that the snapshot it reports is the one it read under. A
+        // transaction may hold an entry below `seq` whether or not the snapshot lists it
+        // (one with an id past the snapshot's `xmax` is running too): what it did not see.
         let sql = format!(
-            "SELECT (SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(pg_current_snapshot()) AS x) AS xip, \
+            "SELECT pg_current_snapshot()::text AS snap, \
              EXISTS (SELECT 1 FROM {t}_terms_log WHERE seq = $1) AS kept, \
              (SELECT json_agg(json_build_array(seq, rid))::text FROM (SELECT seq, rid FROM {t}_terms_log \
-             WHERE seq > $1 OR xid = ANY(CAST(string_to_array($2, ',') AS xid8[])) ORDER BY seq LIMIT {}) e) AS entries",
+             WHERE seq > $1 OR (xid >= pg_snapshot_xmin(CAST(NULLIF($2, '') AS pg_snapshot)) \
+             AND NOT pg_visible_in_snapshot(xid, CAST(NULLIF($2, '') AS pg_snapshot))) \
+             ORDER BY seq LIMIT {}) e) AS entries",
             MAX_PATCH + 1
         );
         let binds = [SqlValue::Int(cache.seq), cache.pending.as_str().into()];
@@ -271,11 +283,11 @@ impl Store {
             Some(json) => serde_json::from_str(&json).map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
             None => Vec::new(),
         };
-        cache.pending = r.text("xip")?.unwrap_or_default();
         // Sequences have gaps (a rolled back write): a cut past the entries applied shows
         // as the last of them gone. (The log's first entry would say it too, but finding
         // it walks every entry cut and not vacuumed yet.)
         let cut = cache.seq > 0 && !r.bool("kept")?;
+        cache.pending = r.need_text("snap")?;
         if entries.len() > MAX_PATCH || cut {
             return Ok(None);
         }
@@ -388,13 +400,15 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest age (`created_at`) of the live rows of `entity` numbered below `below`,
-    /// or more: rows are written in time order, so this says, without reading a row, that
-    /// none of them is as new as a page's last (`records.rs`, `page_among`). The bounds
-    /// are read once (one pass over the table), then kept from the log.
-    pub(super) async fn newest_below(&self, entity: Entity, below: i64) -> StoreResult<i64> {
+    /// The newest age (`created_at`) of the live rows of `entity` in the blocks of row
+    /// numbers wholly below `below`'s, or more, and where `below`'s block starts: rows are
+    /// written in time order, so this says, without reading a row, that none of them is as
+    /// new as a page's last (`records.rs`, `page_among`). The bounds are read once (one
+    /// pass over the table), then kept from the log.
+    pub(super) async fn newest_below(&self, entity: Entity, below: i64) -> StoreResult<(i64, i64)> {
+        let from = (below >> BLOCK_BITS) << BLOCK_BITS;
         let Some(cache) = self.bitmaps.tables.get(&entity) else {
-            return Ok(i64::MAX);
+            return Ok((i64::MAX, from));
         };
         let mut cache = cache.lock().await;
         self.bring_up_to_date(entity, &mut cache).await?;
@@ -407,7 +421,9 @@ impl Store {
             let mut ages = Vec::new();
             for mut r in self.db.fetch_scan(&sql, &[]).await? {
                 let (b, m) = (r.need_int("b")?, r.need_int("m")?);
-                let Ok(b) = usize::try_from(b) else { return Ok(i64::MAX) };
+                let Some(b) = usize::try_from(b).ok().filter(|b| *b <= MAX_BLOCK) else {
+                    return Ok((i64::MAX, from));
+                };
                 if ages.len() <= b {
                     ages.resize(b + 1, i64::MIN);
                 }
@@ -418,28 +434,24 @@ impl Store {
             self.bring_up_to_date(entity, &mut cache).await?;
         }
         let Some(ages) = &cache.ages else {
-            return Ok(i64::MAX);
+            return Ok((i64::MAX, from));
         };
-        let Ok(last) = usize::try_from((below - 1) >> BLOCK_BITS) else {
-            return Ok(i64::MIN);
-        };
-        Ok(ages.iter().take(last.saturating_add(1)).copied().max().unwrap_or(i64::MIN))
+        let blocks = usize::try_from(below >> BLOCK_BITS).unwrap_or(0);
+        Ok((ages.iter().take(blocks).copied().max().unwrap_or(i64::MIN), from))
     }
 
     /// Starts `cache` where the log stands now, with nothing to apply.
     async fn log_end(&self, entity: Entity, cache: &mut Cache) -> StoreResult<()> {
         let t = table(entity);
         let sql = match self.dialect() {
-            Dialect::Sqlite => format!("SELECT COALESCE(MAX(rowid), 0) AS n, '' AS xip FROM {t}_terms_log"),
-            Dialect::Postgres => format!(
-                "SELECT COALESCE(MAX(seq), 0) AS n, \
-                 (SELECT string_agg(x::text, ',') FROM pg_snapshot_xip(pg_current_snapshot()) AS x) AS xip \
-                 FROM {t}_terms_log"
-            ),
+            Dialect::Sqlite => format!("SELECT COALESCE(MAX(rowid), 0) AS n, '' AS snap FROM {t}_terms_log"),
+            Dialect::Postgres => {
+                format!("SELECT COALESCE(MAX(seq), 0) AS n, pg_current_snapshot()::text AS snap FROM {t}_terms_log")
+            }
         };
         let mut r = self.db.fetch(&sql, &[]).await?.into_iter().next().ok_or(super::StoreError::NotFound)?;
         cache.seq = r.need_int("n")?;
-        cache.pending = r.text("xip")?.unwrap_or_default();
+        cache.pending = r.need_text("snap")?;
         Ok(())
     }
 }
@@ -465,6 +477,14 @@ pub(super) fn log_upkeep(dialect: Dialect) -> Vec<String> {
                  WHERE seq < (SELECT MAX(seq) FROM {t}_terms_log) - {LOG_KEPT} ORDER BY seq LIMIT 20000)"
             );
             let vacuum = (dialect == Dialect::Postgres).then(|| format!("VACUUM (SKIP_LOCKED) {t}_terms_log"));
+            // Never an entry of a transaction still running: a reader that saw it in
+            // progress reads it once it commits.
+            let cut = match dialect {
+                Dialect::Sqlite => cut,
+                Dialect::Postgres => {
+                    cut.replace(" ORDER BY", " AND xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY")
+                }
+            };
             std::iter::once(cut).chain(vacuum)
         })
         .collect()

@@ -488,9 +488,31 @@ impl Store {
         let Some(last) = records.last().filter(|_| records.len() >= query.limit as usize) else {
             return Ok(None);
         };
-        // Rows are written in time order: most often every row numbered below is older.
-        if self.newest_below(query.entity, oldest).await? < last.created_at {
-            return Ok(Some(records));
+        let t = table(query.entity);
+        let sqlite = self.dialect() == Dialect::Sqlite;
+        let mut check = Sql::new(self.dialect());
+        // Rows are written in time order: most often every block of row numbers below
+        // `oldest`'s own is older than the page's last, and only the rows of that block
+        // before it are left to look at (a batch shares one time), a range of at most 256.
+        let (newest, from) = self.newest_below(query.entity, oldest).await?;
+        if newest < last.created_at {
+            let rn = row_number(self.dialect());
+            check.push(&format!("SELECT 1 FROM {t} WHERE {rn} >= "));
+            check.bind(SqlValue::Int(from));
+            check.push(&format!(" AND {rn} < "));
+            check.bind(SqlValue::Int(oldest));
+            check.push(if sqlite { " AND +org_id = " } else { " AND (org_id || '') = " });
+            check.bind(org_id.into());
+            check.push(" AND deleted_at IS NULL AND ");
+            check.sort_expr(&query.sort[0]);
+            check.push(" >= ");
+            check.bind(SqlValue::Int(last.created_at));
+            check.trigram = false;
+            check.and_all(&query.filter);
+            // In the row numbers' order: no planner then walks the table for a first match.
+            check.push(&format!(" ORDER BY {rn} LIMIT 1"));
+            let out_of_order = !self.db.fetch(&check.text, &check.binds).await?.is_empty();
+            return Ok((!out_of_order).then_some(records));
         }
         // The rows as new as the page's last but older by rowid, from the age index alone
         // (few, unless the clock or concurrent writers put rows out of order); then whether
@@ -498,8 +520,6 @@ impl Store {
         // part of the check; leading with it, a title's index walked every CEO.
         let age =
             query.entity.def().fields.iter().find(|f| f.name == "created_at").expect("every entity has created_at");
-        let t = table(query.entity);
-        let mut check = Sql::new(self.dialect());
         check.push(&match self.dialect() {
             Dialect::Sqlite => format!(
                 "SELECT 1 FROM {t} WHERE rowid IN (SELECT rowid FROM {t} INDEXED BY {} WHERE org_id = ",
@@ -512,14 +532,14 @@ impl Store {
         check.sort_expr(&query.sort[0]);
         check.push(" >= ");
         check.bind(SqlValue::Int(last.created_at));
-        check.push(if self.dialect() == Dialect::Sqlite { " AND rowid < " } else { " AND rn + 0 < " });
+        check.push(if sqlite { " AND rowid < " } else { " AND rn + 0 < " });
         check.bind(SqlValue::Int(oldest));
-        if self.dialect() == Dialect::Sqlite {
+        if sqlite {
             check.push(")");
         }
         check.trigram = false;
         check.and_all(&query.filter);
-        if self.dialect() == Dialect::Postgres {
+        if !sqlite {
             // In the age index's order, newest first: PostgreSQL, guessing that many rows
             // match, would otherwise scan the table for the first (300 ms). `rn + 0`: nor
             // walk the row numbers' index over nearly every row.
@@ -715,10 +735,10 @@ impl Store {
         } else {
             sql.push(&format!(
                 "SELECT {cols} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {fk} ORDER BY created_at DESC, id DESC) \
-                 AS rn FROM {t} WHERE org_id = "
+                 AS pos FROM {t} WHERE org_id = "
             ));
             filter(&mut sql);
-            sql.push(&format!(") ranked WHERE rn <= {limit} ORDER BY created_at DESC, id DESC"));
+            sql.push(&format!(") ranked WHERE pos <= {limit} ORDER BY created_at DESC, id DESC"));
         }
         for r in self.db.fetch(&sql.text, &sql.binds).await? {
             let record = decode(child, r)?;

@@ -19,7 +19,7 @@
 //!
 //! PostgreSQL has no terms table: a token's matches come from the column's index or from
 //! `custom_values` (`source`), and a changed record's tokens are computed from its row here
-//! (`tokens_of`), with the same rules as `tokens_expr`.
+//! (`tokens_of`), by the same rules.
 
 use rapport_tools::{Entity, Field, FieldType, Storage};
 
@@ -119,7 +119,9 @@ pub(super) fn log_ddl(dialect: Dialect, entity: Entity) -> Vec<String> {
     if dialect == Dialect::Postgres {
         let mut out: Vec<String> = (1..LOG_VERSION)
             .flat_map(|v| {
-                ["insert", "update", "delete"].map(|s| format!("DROP TRIGGER IF EXISTS {t}_terms_log_v{v}_{s} ON {t}"))
+                let triggers = ["insert", "update", "delete"]
+                    .map(|s| format!("DROP TRIGGER IF EXISTS {t}_terms_log_v{v}_{s} ON {t}"));
+                triggers.into_iter().chain([format!("DROP FUNCTION IF EXISTS {t}_terms_log_v{v}()")])
             })
             .collect();
         out.extend([
@@ -380,8 +382,9 @@ fn fits(v: &str) -> bool {
     (1..=MAX_CHARS).contains(&v.chars().count())
 }
 
-/// The tokens of a live row, as `tokens_expr` makes them (lowercase): `column` gives a
-/// built-in column's text (`term_columns`), `tags` and `custom` the row's JSON.
+/// The tokens of a live row on PostgreSQL, those whose `source` finds it (lowercase; for
+/// text values what `tokens_expr` makes on SQLite): `column` gives a built-in column's
+/// text (`term_columns`), `tags` and `custom` the row's JSON.
 pub(super) fn tokens_of(
     entity: Entity,
     org_id: &str,
@@ -401,18 +404,26 @@ pub(super) fn tokens_of(
             token(&org, &builtin_key(name), &value)
         })
         .collect();
+    // As `custom_values` holds them on PostgreSQL, which `source` reads (indexes.rs): text
+    // and flags, each element of an array; and every tag as text, numbers too.
     let parse = |json: Option<&str>| json.and_then(|j| serde_json::from_str::<Value>(j).ok());
-    let text = |v: &Value| v.as_str().filter(|s| fits(s)).map(hex_of);
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let fitting = |v: Option<String>| v.filter(|s| fits(s)).map(|s| hex_of(&s));
     if let Some(Value::Array(tags)) = parse(tags) {
-        out.extend(tags.iter().filter_map(text).map(|v| token(&org, TAGS_KEY, &v)));
+        let tag = |v: &Value| fitting(if let Value::Number(n) = v { Some(n.to_string()) } else { text(v) });
+        out.extend(tags.iter().filter_map(tag).map(|v| token(&org, TAGS_KEY, &v)));
     }
     if let Some(Value::Object(custom)) = parse(custom) {
         for (key, v) in &custom {
-            match v {
-                Value::Bool(b) => out.push(token(&org, key, &hex_of(&b.to_string()))),
-                Value::Array(options) => out.extend(options.iter().filter_map(text).map(|v| token(&org, key, &v))),
-                v => out.extend(text(v).map(|v| token(&org, key, &v))),
-            }
+            let values = match v {
+                Value::Array(options) => options.iter().filter_map(|o| fitting(text(o))).collect(),
+                v => fitting(text(v)).into_iter().collect::<Vec<_>>(),
+            };
+            out.extend(values.iter().map(|v| token(&org, key, v)));
         }
     }
     out
@@ -423,25 +434,31 @@ pub(super) fn tokens_of(
 /// `None`: not a token of `entity`.
 pub(super) fn source(entity: Entity, token: &str) -> Option<(String, Vec<SqlValue>)> {
     let mut parts = token.split('x');
-    let (org, key, value) = (parts.next()?, parts.next()?, parts.next()?);
+    let (org, key, value_part) = (parts.next()?, parts.next()?, parts.next()?);
     let unhex = |h: &str| String::from_utf8(hex::decode(h).ok()?).ok();
     let (org, key) = (unhex(org)?, unhex(key)?);
     let t = table(entity);
     if let Some(name) = key.strip_prefix('.') {
-        let name = term_columns(entity).find(|n| *n == name)?;
-        let key = format!("COALESCE({name}, '')");
+        let f = entity.def().columns().find(|f| f.name == name && is_term_field(f))?;
         let live = format!("SELECT rn FROM {t} WHERE org_id = $1 AND deleted_at IS NULL AND ");
-        return Some(match value {
-            MISSING => (format!("{live}{key} = ''"), vec![org.into()]),
-            LONG => (format!("{live}length({key}) > {MAX_CHARS}"), vec![org.into()]),
-            v => (format!("{live}{key} = $2"), vec![org.into(), unhex(v)?.into()]),
+        let name = f.name;
+        // A sortable column's index is on its sort key; another's, if any, on the column.
+        let (value, missing) = if f.indexed() {
+            (format!("COALESCE({name}, '')"), format!("COALESCE({name}, '') = ''"))
+        } else {
+            (name.to_owned(), format!("({name} IS NULL OR {name} = '')"))
+        };
+        return Some(match value_part {
+            MISSING => (format!("{live}{missing}"), vec![org.into()]),
+            LONG => (format!("{live}length({name}) > {MAX_CHARS}"), vec![org.into()]),
+            v => (format!("{live}{value} = $2"), vec![org.into(), unhex(v)?.into()]),
         });
     }
     let sql = format!(
         "SELECT r.rn FROM custom_values v JOIN {t} r ON r.id = v.record_id \
          WHERE v.entity = $1 AND v.key = $2 AND v.t = $3 AND r.org_id = $4 AND r.deleted_at IS NULL"
     );
-    Some((sql, vec![entity.as_str().into(), key.into(), unhex(value)?.into(), org.into()]))
+    Some((sql, vec![entity.as_str().into(), key.into(), unhex(value_part)?.into(), org.into()]))
 }
 
 /// `filter` with each value-table condition as its test on the row's JSON: what a few

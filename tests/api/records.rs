@@ -59,6 +59,18 @@ async fn contacts_and_companies_round_trip() {
     assert_eq!(done["deleted"], json!([ada]));
     let got = app.ok("get_records", json!({"records": [{"entity": "contact", "id": ada}]})).await;
     assert_eq!(got["missing"], json!([{"entity": "contact", "id": ada}]));
+    // Several companies at once: each with its own contacts.
+    let made = app.create_companies(json!([{"name": "Initech"}, {"name": "Globex"}])).await;
+    let (initech, globex) = (made[0]["id"].as_str().unwrap(), made[1]["id"].as_str().unwrap());
+    app.create_contacts(json!([{"first_name": "Gil", "company_id": initech}])).await;
+    app.create_contacts(json!([{"first_name": "Hank", "company_id": globex}])).await;
+    app.create_contacts(json!([{"first_name": "Ida", "company_id": globex}])).await;
+    let both = json!([{"entity": "company", "id": initech}, {"entity": "company", "id": globex}]);
+    let got = app.ok("get_records", json!({"records": both})).await;
+    let counts: Vec<&serde_json::Value> =
+        got["items"].as_array().unwrap().iter().map(|c| &c["contact_count"]).collect();
+    assert_eq!(counts, [1, 2], "{got}");
+    assert_eq!(got["items"][1]["contacts"][0]["name"], "Ida", "newest first: {got}");
 }
 
 #[tokio::test]
