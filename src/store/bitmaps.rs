@@ -271,6 +271,8 @@ impl Store {
         let sql = format!(
             "SELECT pg_current_snapshot()::text AS snap, \
              EXISTS (SELECT 1 FROM {t}_terms_log WHERE seq = $1) AS kept, \
+             COALESCE((SELECT upto FROM terms_log_cuts WHERE tbl = '{t}') >= \
+             CAST(CAST(pg_snapshot_xmin(CAST(NULLIF($2, '') AS pg_snapshot)) AS text) AS bigint), false) AS unseen_cut, \
              (SELECT json_agg(json_build_array(seq, rid))::text FROM (SELECT seq, rid FROM {t}_terms_log \
              WHERE seq > $1 OR (xid >= pg_snapshot_xmin(CAST(NULLIF($2, '') AS pg_snapshot)) \
              AND NOT pg_visible_in_snapshot(xid, CAST(NULLIF($2, '') AS pg_snapshot))) \
@@ -286,7 +288,7 @@ impl Store {
         // Sequences have gaps (a rolled back write): a cut past the entries applied shows
         // as the last of them gone. (The log's first entry would say it too, but finding
         // it walks every entry cut and not vacuumed yet.)
-        let cut = cache.seq > 0 && !r.bool("kept")?;
+        let cut = (cache.seq > 0 && !r.bool("kept")?) || r.bool("unseen_cut")?;
         cache.pending = r.need_text("snap")?;
         if entries.len() > MAX_PATCH || cut {
             return Ok(None);
@@ -478,12 +480,17 @@ pub(super) fn log_upkeep(dialect: Dialect) -> Vec<String> {
             );
             let vacuum = (dialect == Dialect::Postgres).then(|| format!("VACUUM (SKIP_LOCKED) {t}_terms_log"));
             // Never an entry of a transaction still running: a reader that saw it in
-            // progress reads it once it commits.
+            // progress reads it once it commits. One that committed may be cut before a
+            // reader that saw it running reads again: the newest transaction cut is kept,
+            // and such a reader drops its bitmaps (`read_log`).
             let cut = match dialect {
                 Dialect::Sqlite => cut,
-                Dialect::Postgres => {
+                Dialect::Postgres => format!(
+                    "WITH gone AS ({} RETURNING xid) INSERT INTO terms_log_cuts (tbl, upto) \
+                     SELECT '{t}', MAX(CAST(CAST(xid AS text) AS bigint)) FROM gone HAVING COUNT(*) > 0 \
+                     ON CONFLICT (tbl) DO UPDATE SET upto = GREATEST(terms_log_cuts.upto, excluded.upto)",
                     cut.replace(" ORDER BY", " AND xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY")
-                }
+                ),
             };
             std::iter::once(cut).chain(vacuum)
         })
