@@ -280,7 +280,7 @@ impl Store {
             MAX_PATCH + 1
         );
         let binds = [SqlValue::Int(cache.seq), cache.pending.as_str().into()];
-        let mut r = self.db.fetch(&sql, &binds).await?.into_iter().next().ok_or(super::StoreError::NotFound)?;
+        let mut r = self.db.fetch_one(&sql, &binds).await?.ok_or(super::StoreError::NotFound)?;
         let entries: Vec<(i64, i64)> = match r.text("entries")? {
             Some(json) => serde_json::from_str(&json).map_err(|e| super::StoreError::Corrupt(e.to_string()))?,
             None => Vec::new(),
@@ -376,7 +376,7 @@ impl Store {
             return Ok(out);
         }
         let columns: Vec<&str> = terms::term_columns(entity).collect();
-        let tags = entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags);
+        let tags = super::indexes::has_tags(entity);
         let mut select: Vec<String> = columns.iter().map(|c| format!("{c}::text AS {c}")).collect();
         select.extend(tags.then(|| "tags".to_owned()));
         let sql = format!(
@@ -420,18 +420,17 @@ impl Store {
             let sql = format!(
                 "SELECT {row} >> {BLOCK_BITS} AS b, MAX({AGE}) AS m FROM {t} WHERE deleted_at IS NULL GROUP BY 1"
             );
-            let mut ages = Vec::new();
-            for mut r in self.db.fetch_scan(&sql, &[]).await? {
-                let (b, m) = (r.need_int("b")?, r.need_int("m")?);
-                let Some(b) = usize::try_from(b).ok().filter(|b| *b <= MAX_BLOCK) else {
+            let rows = self.db.fetch_scan(&sql, &[]).await?;
+            cache.ages = Some(Vec::new());
+            for mut r in rows {
+                let (first, m) = (r.need_int("b")? << BLOCK_BITS, r.need_int("m")?);
+                // Past 32 bits: no bounds (a block left out would make them wrong).
+                if block_of(first).is_none() {
+                    cache.ages = None;
                     return Ok((i64::MAX, from));
-                };
-                if ages.len() <= b {
-                    ages.resize(b + 1, i64::MIN);
                 }
-                ages[b] = m;
+                cache.raise_age(first, m);
             }
-            cache.ages = Some(ages);
             // Rows written since the catch-up above were missed by neither or both.
             self.bring_up_to_date(entity, &mut cache).await?;
         }
@@ -451,7 +450,7 @@ impl Store {
                 format!("SELECT COALESCE(MAX(seq), 0) AS n, pg_current_snapshot()::text AS snap FROM {t}_terms_log")
             }
         };
-        let mut r = self.db.fetch(&sql, &[]).await?.into_iter().next().ok_or(super::StoreError::NotFound)?;
+        let mut r = self.db.fetch_one(&sql, &[]).await?.ok_or(super::StoreError::NotFound)?;
         cache.seq = r.need_int("n")?;
         cache.pending = r.need_text("snap")?;
         Ok(())

@@ -146,7 +146,7 @@ fn custom_value_insert(dialect: Dialect, entity: Entity, src: &str, from: &str) 
 }
 
 /// Whether `entity` has built-in tags, which `custom_values` holds under `TAGS_KEY`.
-fn has_tags(entity: Entity) -> bool {
+pub(super) fn has_tags(entity: Entity) -> bool {
     entity.def().fields.iter().any(|f| f.ty == rapport_tools::FieldType::Tags)
 }
 

@@ -215,7 +215,7 @@ fn tokens_expr(entity: Entity, src: &str) -> String {
             )
         })
         .collect();
-    if entity.def().fields.iter().any(|f| f.ty == FieldType::Tags) {
+    if super::indexes::has_tags(entity) {
         parts.push(format!(
             "(SELECT group_concat({org} || '{}x' || hex(g.value), ' ') FROM json_each({src}.tags) g \
              WHERE g.type = 'text' AND {})",
